@@ -1,0 +1,68 @@
+// calico-ipam / buoy-ipam: block IPAM from the datastore. Also called
+// in-process by the main plugin when the conflist names it (one exec saved).
+import type { Store } from "../datastore/store.js";
+import type { AllocationOwner } from "../datastore/model.js";
+import { assignAddress, releaseHandle } from "../ipam/ipam.js";
+import type { Logger } from "../log/logger.js";
+import type { CniEnv } from "./env.js";
+import type { NetConf } from "./netconf.js";
+import type { CniResult } from "./result.js";
+import { CniCode, CniError } from "./errors.js";
+
+export const OWN_IPAM_TYPES: readonly string[] = ["calico-ipam", "buoy-ipam"];
+
+/** Calico's handle: the network name and the container ID. */
+export function handleFor(conf: NetConf, containerID: string): string {
+  return `${conf.name}.${containerID}`;
+}
+
+export async function ipamAdd(
+  store: Store,
+  conf: NetConf,
+  env: CniEnv,
+  node: string,
+  logger: Logger,
+): Promise<CniResult> {
+  if (!conf.ipam.assignIpv4 && !conf.ipam.assignIpv6) {
+    throw new CniError(
+      CniCode.invalidConfig,
+      "invalid network config: assign_ipv4 and assign_ipv6 are both false",
+    );
+  }
+  const owner: AllocationOwner = {
+    handle: handleFor(conf, env.containerID),
+    node,
+    ...(env.args.namespace ? { namespace: env.args.namespace } : {}),
+    ...(env.args.pod ? { pod: env.args.pod } : {}),
+  };
+  const result: CniResult = { interfaces: [], ips: [], routes: [], dns: {} };
+  try {
+    if (conf.ipam.assignIpv4) {
+      const ip = await assignAddress(store, { family: 4, owner, pools: conf.ipam.ipv4Pools });
+      result.ips.push({ address: `${ip}/32` });
+    }
+    if (conf.ipam.assignIpv6) {
+      const ip = await assignAddress(store, { family: 6, owner, pools: conf.ipam.ipv6Pools });
+      result.ips.push({ address: `${ip}/128` });
+    }
+  } catch (error) {
+    await releaseHandle(store, owner.handle);
+    throw error;
+  }
+  logger.log("info", "ipam.assign", {
+    handle: owner.handle,
+    ips: result.ips.map((ip) => ip.address),
+  });
+  return result;
+}
+
+export async function ipamDel(
+  store: Store,
+  conf: NetConf,
+  env: CniEnv,
+  logger: Logger,
+): Promise<void> {
+  const handle = handleFor(conf, env.containerID);
+  const released = await releaseHandle(store, handle);
+  logger.log("info", "ipam.release", { handle, ips: released });
+}

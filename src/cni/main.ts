@@ -1,0 +1,39 @@
+// The CNI executable: compiled by `bun build --compile` into dist/cni/buoy,
+// installed also as calico, calico-ipam and buoy-ipam. No Node.js needed on
+// the host; nothing here runs before main().
+import { readFileSync } from "node:fs";
+import { basename } from "node:path";
+import { hostname } from "node:os";
+import { EtcdKv } from "../datastore/etcd-kv.js";
+import { LinuxPodNetwork } from "../dataplane/linux-pod-network.js";
+import { execPlugin } from "./delegate.js";
+import { runCni, type CniRole } from "./plugin.js";
+
+export async function main(): Promise<void> {
+  const name = basename(process.argv0);
+  const role: CniRole =
+    name.endsWith("-ipam") || process.env.BUOY_CNI_ROLE === "ipam" ? "ipam" : "plugin";
+  const stdin = process.env.CNI_COMMAND === "VERSION" ? readStdinIfAny() : readFileSync(0, "utf8");
+  const response = await runCni(
+    { role, env: process.env, stdin },
+    {
+      openKv: (conf) => new EtcdKv({ endpoints: conf.etcdEndpoints }),
+      podNetwork: new LinuxPodNetwork(),
+      execPlugin,
+      hostname,
+      now: () => new Date(),
+    },
+  );
+  process.stdout.write(response.stdout);
+  process.exitCode = response.exitCode;
+}
+
+function readStdinIfAny(): string {
+  try {
+    return readFileSync(0, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+await main();

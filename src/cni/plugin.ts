@@ -1,0 +1,408 @@
+// The CNI entry: one program, two roles chosen by the executable's name
+// (`calico`/`buoy` the main plugin, `calico-ipam`/`buoy-ipam` the IPAM plugin).
+// Takes { env, stdin }, returns { stdout, exitCode }; every error is turned
+// into the CNI error JSON here and nowhere else.
+import { Store } from "../datastore/store.js";
+import type { Kv } from "../datastore/kv.js";
+import { DatastoreUnavailableError } from "../datastore/kv.js";
+import type { WorkloadEndpoint } from "../datastore/model.js";
+import { keys } from "../datastore/store.js";
+import {
+  FloatingIpError,
+  FLOATING_IPS_ANNOTATION,
+  parseFloatingIps,
+} from "../floating/annotation.js";
+import {
+  checkClaims,
+  commitClaimsAndEndpoint,
+  releaseClaims,
+  type ClaimHolder,
+} from "../floating/claims.js";
+import { planBindings, validateInPools, type FloatingBinding } from "../floating/validate.js";
+import { IpamExhaustedError, listNodeHandles, releaseHandle } from "../ipam/ipam.js";
+import {
+  hostInterfaceName,
+  GATEWAY_MAC,
+  DEFAULT_ROUTE,
+  type PodNetworkPlan,
+} from "../dataplane/pod-network.js";
+import type { PodNetwork } from "../dataplane/linux-pod-network.js";
+import { createFileLogger, parseLogLevel, silentLogger, type Logger } from "../log/logger.js";
+import { parseAddress } from "../net/address.js";
+import { CniCode, CniError } from "./errors.js";
+import { parseCniEnv, type CniEnv } from "./env.js";
+import type { ExecPlugin } from "./delegate.js";
+import { OWN_IPAM_TYPES, handleFor, ipamAdd, ipamDel } from "./ipam-plugin.js";
+import { decodeNetConfJson, parseNetConf, type NetConf } from "./netconf.js";
+import { addressOf, parseResult, renderResult, type CniResult } from "./result.js";
+import {
+  LATEST_VERSION,
+  SUPPORTED_VERSIONS,
+  compareVersions,
+  isSupportedVersion,
+} from "./versions.js";
+
+export type CniRole = "plugin" | "ipam";
+
+export interface CniRequest {
+  role: CniRole;
+  env: Readonly<Record<string, string | undefined>>;
+  stdin: string;
+}
+
+export interface CniResponse {
+  stdout: string;
+  exitCode: number;
+}
+
+export interface CniDeps {
+  openKv(conf: NetConf): Kv;
+  podNetwork: PodNetwork;
+  execPlugin: ExecPlugin;
+  hostname(): string;
+  now(): Date;
+  /** Overrides the log file from the config (tests). */
+  logger?: Logger;
+}
+
+interface Context {
+  env: CniEnv;
+  conf: NetConf;
+  store: Store;
+  node: string;
+  logger: Logger;
+  deps: CniDeps;
+  rawEnv: Readonly<Record<string, string | undefined>>;
+  stdin: string;
+}
+
+export async function runCni(request: CniRequest, deps: CniDeps): Promise<CniResponse> {
+  let version: string = LATEST_VERSION;
+  let logger: Logger = deps.logger ?? silentLogger;
+  try {
+    if (request.env.CNI_COMMAND === "VERSION") return versionResponse(request.stdin);
+    const env = parseCniEnv(request.env);
+    const raw = decodeNetConfJson(request.stdin);
+    if (typeof raw.cniVersion === "string") version = raw.cniVersion;
+    const conf = parseNetConf(raw);
+    version = conf.cniVersion;
+    logger =
+      deps.logger ??
+      createFileLogger(conf.logFilePath, parseLogLevel(conf.logLevel), {
+        command: env.command,
+        containerID: env.containerID,
+        role: request.role,
+      });
+    requireVersion(env.command, conf.cniVersion);
+    if (conf.datastoreType === "kubernetes") {
+      throw new CniError(
+        CniCode.invalidConfig,
+        'datastore_type "kubernetes" is not supported by this build of buoy yet; use "etcdv3" with etcd_endpoints',
+      );
+    }
+    const context: Context = {
+      env,
+      conf,
+      store: new Store(deps.openKv(conf)),
+      node: conf.nodename || deps.hostname(),
+      logger,
+      deps,
+      rawEnv: request.env,
+      stdin: request.stdin,
+    };
+    const result = await dispatch(request.role, context);
+    logger.flush();
+    return { stdout: result === undefined ? "" : JSON.stringify(result) + "\n", exitCode: 0 };
+  } catch (error) {
+    const cniError = toCniError(error);
+    logger.log("error", "cni.error", { code: cniError.code, msg: cniError.message });
+    logger.flush();
+    const outVersion = isSupportedVersion(version) ? version : LATEST_VERSION;
+    return { stdout: JSON.stringify(cniError.toJSON(outVersion)) + "\n", exitCode: 1 };
+  }
+}
+
+async function dispatch(role: CniRole, context: Context): Promise<unknown> {
+  const { env, conf, store, node, logger } = context;
+  if (role === "ipam") {
+    switch (env.command) {
+      case "ADD":
+        return renderResult(await ipamAdd(store, conf, env, node, logger), conf.cniVersion);
+      case "DEL":
+        return ipamDel(store, conf, env, logger);
+      case "CHECK":
+        return undefined;
+      case "STATUS":
+        return status(context);
+      case "GC":
+        return gc(context);
+    }
+  }
+  switch (env.command) {
+    case "ADD":
+      return renderResult(await add(context), conf.cniVersion);
+    case "DEL":
+      return del(context);
+    case "CHECK":
+      return check(context);
+    case "STATUS":
+      return status(context);
+    case "GC":
+      return gc(context);
+  }
+  return undefined;
+}
+
+function versionResponse(stdin: string): CniResponse {
+  let requested: string = LATEST_VERSION;
+  try {
+    const parsed = JSON.parse(stdin || "{}") as { cniVersion?: unknown };
+    if (typeof parsed.cniVersion === "string" && isSupportedVersion(parsed.cniVersion)) {
+      requested = parsed.cniVersion;
+    }
+  } catch {
+    // VERSION needs no config.
+  }
+  const body = { cniVersion: requested, supportedVersions: SUPPORTED_VERSIONS };
+  return { stdout: JSON.stringify(body) + "\n", exitCode: 0 };
+}
+
+function requireVersion(command: string, version: string): void {
+  const since: Record<string, string> = { CHECK: "0.4.0", GC: "1.1.0", STATUS: "1.1.0" };
+  const minimum = since[command];
+  if (minimum && compareVersions(version, minimum) < 0) {
+    throw new CniError(
+      CniCode.incompatibleVersion,
+      `${command} needs CNI version ${minimum} or later; config is "${version}"`,
+    );
+  }
+}
+
+// ---- ADD ----------------------------------------------------------------
+
+async function add(context: Context): Promise<CniResult> {
+  const { env, conf, store, node, logger, deps } = context;
+  const floatingIps = requestedFloatingIps(conf);
+  const pools = floatingIps.length > 0 ? await store.listPools() : [];
+  validateInPools(floatingIps, pools);
+
+  const ipamResult = await runIpam("ADD", context);
+  const holder: ClaimHolder = {
+    namespace: env.args.namespace ?? "default",
+    pod: env.args.pod ?? env.containerID,
+    containerID: env.containerID,
+    node,
+  };
+  const hostIfname = hostInterfaceName(env.args.namespace, env.args.pod, env.containerID);
+  let created = false;
+  try {
+    const podIps = ipamResult.ips.map((ip) => addressOf(ip.address));
+    if (podIps.length === 0)
+      throw new CniError(CniCode.internal, `IPAM plugin ${conf.ipam.type} returned no addresses`);
+    const bindings = planBindings(floatingIps, podIps);
+    await checkClaims(store, pools, bindings, holder);
+
+    const plan: PodNetworkPlan = {
+      netns: env.netns,
+      ifname: env.ifname,
+      hostIfname,
+      mtu: conf.mtu,
+      addresses: podIps,
+    };
+    const mac = await deps.podNetwork.create(plan);
+    created = true;
+    await commitClaimsAndEndpoint(
+      store,
+      pools,
+      bindings,
+      holder,
+      endpointRecord(context, holder, hostIfname, mac, podIps, bindings),
+      deps.now(),
+    );
+    logger.log("info", "cni.add", {
+      pod: `${holder.namespace}/${holder.pod}`,
+      ips: podIps,
+      floatingIps: bindings.map((binding) => binding.externalIP),
+      hostIfname,
+    });
+    return podResult(env, hostIfname, mac, podIps, ipamResult);
+  } catch (error) {
+    logger.log("warn", "cni.rollback", { reason: (error as Error).message });
+    if (created) await deps.podNetwork.deleteHostInterface(hostIfname).catch(() => {});
+    await runIpam("DEL", context).catch(() => {});
+    throw error;
+  }
+}
+
+/** The floating IPs the pod's annotation asks for ([] when none); SPEC §4 rows 1–3, 8. */
+function requestedFloatingIps(conf: NetConf): string[] {
+  const value = conf.podAnnotations[FLOATING_IPS_ANNOTATION];
+  if (value === undefined) return [];
+  if (!conf.floatingIpsEnabled) {
+    throw new FloatingIpError("requested feature is not enabled: floating_ips");
+  }
+  return parseFloatingIps(value);
+}
+
+function endpointRecord(
+  context: Context,
+  holder: ClaimHolder,
+  hostIfname: string,
+  mac: string,
+  podIps: readonly string[],
+  bindings: readonly FloatingBinding[],
+): WorkloadEndpoint {
+  return {
+    node: holder.node,
+    namespace: holder.namespace,
+    pod: holder.pod,
+    containerID: holder.containerID,
+    endpoint: context.env.ifname,
+    interfaceName: hostIfname,
+    mac,
+    ipNetworks: podIps.map((ip) => `${ip}/${parseAddress(ip)?.family === 6 ? 128 : 32}`),
+    ipNATs: bindings.map(({ internalIP, externalIP }) => ({ internalIP, externalIP })),
+    network: context.conf.name,
+    createdAt: context.deps.now().toISOString(),
+  };
+}
+
+function podResult(
+  env: CniEnv,
+  hostIfname: string,
+  mac: string,
+  podIps: readonly string[],
+  ipamResult: CniResult,
+): CniResult {
+  const families = new Set(podIps.map((ip) => parseAddress(ip)?.family ?? 4));
+  return {
+    interfaces: [
+      { name: hostIfname, mac: GATEWAY_MAC },
+      { name: env.ifname, mac, sandbox: env.netns },
+    ],
+    ips: podIps.map((ip) => ({
+      address: `${ip}/${parseAddress(ip)?.family === 6 ? 128 : 32}`,
+      interface: 1,
+    })),
+    routes: [...families].map((family) => ({ dst: DEFAULT_ROUTE[family] })),
+    dns: ipamResult.dns,
+  };
+}
+
+// ---- IPAM: in-process for our own types, exec otherwise --------------------
+
+async function runIpam(command: "ADD" | "DEL", context: Context): Promise<CniResult> {
+  const { conf, env, store, node, logger, deps } = context;
+  if (!conf.ipam.type)
+    throw new CniError(CniCode.invalidConfig, "invalid network config: key 'ipam.type' is missing");
+  if (OWN_IPAM_TYPES.includes(conf.ipam.type)) {
+    if (command === "ADD") return ipamAdd(store, conf, env, node, logger);
+    await ipamDel(store, conf, env, logger);
+    return { interfaces: [], ips: [], routes: [], dns: {} };
+  }
+  const output = await deps.execPlugin(
+    conf.ipam.type,
+    { ...context.rawEnv, CNI_COMMAND: command },
+    context.stdin,
+  );
+  if (command === "DEL") return { interfaces: [], ips: [], routes: [], dns: {} };
+  try {
+    return parseResult(output);
+  } catch (error) {
+    throw new CniError(
+      CniCode.internal,
+      `cannot read the result of IPAM plugin ${conf.ipam.type}: ${(error as Error).message}`,
+    );
+  }
+}
+
+// ---- DEL ----------------------------------------------------------------
+
+async function del(context: Context): Promise<void> {
+  const { env, conf, store, node, logger, deps } = context;
+  // Deleting the pod side removes the pair; with no netns (containerd's later
+  // DELs) the namespace, and with it the pair, is already gone.
+  await deps.podNetwork.deletePodInterface(env.netns, env.ifname);
+  const freed = await releaseClaims(store, env.containerID);
+  await store.deleteKey(keys.endpoint(node, env.containerID, env.ifname));
+  await runIpam("DEL", context);
+  if (freed.length > 0) logger.log("info", "floating.released", { floatingIps: freed });
+  logger.log("info", "cni.del", { netns: env.netns, network: conf.name });
+}
+
+// ---- CHECK --------------------------------------------------------------
+
+async function check(context: Context): Promise<void> {
+  const { env, conf, store, node, deps } = context;
+  if (!conf.prevResult)
+    throw new CniError(CniCode.invalidConfig, "invalid network config: CHECK needs prevResult");
+  const previous = parseResult(conf.prevResult);
+  const endpoint = await store.getEndpoint(node, env.containerID, env.ifname);
+  const problems: string[] = [];
+  if (!endpoint)
+    problems.push(`no endpoint recorded for container ${env.containerID} on node ${node}`);
+  const plan: PodNetworkPlan = {
+    netns: env.netns,
+    ifname: env.ifname,
+    hostIfname: hostInterfaceName(env.args.namespace, env.args.pod, env.containerID),
+    mtu: conf.mtu,
+    addresses: previous.ips.map((ip) => addressOf(ip.address)),
+  };
+  problems.push(...(await deps.podNetwork.check(plan)));
+  for (const nat of endpoint?.value.ipNATs ?? []) {
+    const claim = await store.getClaim(nat.externalIP);
+    if (claim?.value.containerID !== env.containerID) {
+      problems.push(`floating IP ${nat.externalIP} is not claimed by this container`);
+    }
+  }
+  if (problems.length > 0)
+    throw new CniError(CniCode.checkFailed, `check failed: ${problems.join("; ")}`);
+}
+
+// ---- STATUS and GC (CNI 1.1) --------------------------------------------
+
+async function status(context: Context): Promise<void> {
+  try {
+    await context.store.kv.ping();
+  } catch (error) {
+    throw new CniError(
+      CniCode.notAvailable,
+      `datastore is unreachable: ${(error as Error).message}`,
+    );
+  }
+}
+
+async function gc(context: Context): Promise<void> {
+  const { conf, store, node, logger } = context;
+  const valid = new Set((conf.validAttachments ?? []).map((a) => handleFor(conf, a.containerID)));
+  const handlePrefix = `${conf.name}.`;
+  const stale = [...(await listNodeHandles(store, node)).keys()].filter(
+    (handle) => handle.startsWith(handlePrefix) && !valid.has(handle),
+  );
+  for (const handle of stale) {
+    const containerID = handle.slice(handlePrefix.length);
+    await releaseClaims(store, containerID);
+    await releaseHandle(store, handle);
+  }
+  for (const endpoint of await store.listEndpoints(node)) {
+    const { network, containerID, endpoint: ifname } = endpoint.value;
+    if (network !== conf.name || valid.has(handleFor(conf, containerID))) continue;
+    await releaseClaims(store, containerID);
+    await store.deleteKey(keys.endpoint(node, containerID, ifname));
+  }
+  logger.log("info", "cni.gc", { released: stale });
+}
+
+// ---- errors -------------------------------------------------------------
+
+function toCniError(error: unknown): CniError {
+  if (error instanceof CniError) return error;
+  if (error instanceof FloatingIpError)
+    return new CniError(CniCode.floatingIpRefused, error.message);
+  if (error instanceof IpamExhaustedError)
+    return new CniError(CniCode.ipamExhausted, error.message);
+  if (error instanceof DatastoreUnavailableError)
+    return new CniError(CniCode.tryAgainLater, error.message);
+  const message = error instanceof Error ? error.message : String(error);
+  return new CniError(CniCode.internal, message);
+}

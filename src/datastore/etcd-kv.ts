@@ -1,0 +1,143 @@
+// Kv over etcd v3's JSON gateway (plain HTTP POST to /v3/kv/*, keys and values
+// base64). No gRPC stack to load: this is what keeps the CNI executables fast
+// (docs/adr/0001-cni-executable.md).
+import {
+  DatastoreUnavailableError,
+  type Kv,
+  type KvCompare,
+  type KvEntry,
+  type KvOp,
+} from "./kv.js";
+
+interface GatewayKv {
+  key: string;
+  value?: string;
+  create_revision?: string;
+  mod_revision?: string;
+}
+
+export interface EtcdKvOptions {
+  /** Client URLs, tried in order until one answers. */
+  endpoints: readonly string[];
+  timeoutMs?: number;
+}
+
+export class EtcdKv implements Kv {
+  readonly #endpoints: readonly string[];
+  readonly #timeoutMs: number;
+  #preferred = 0;
+
+  constructor(options: EtcdKvOptions) {
+    if (options.endpoints.length === 0) throw new Error("no etcd endpoints configured");
+    this.#endpoints = options.endpoints.map((endpoint) => endpoint.replace(/\/+$/, ""));
+    this.#timeoutMs = options.timeoutMs ?? 5000;
+  }
+
+  async get(key: string): Promise<KvEntry | undefined> {
+    const body = await this.#call<{ kvs?: GatewayKv[] }>("/v3/kv/range", { key: encode(key) });
+    const kv = body.kvs?.[0];
+    return kv && decodeEntry(kv);
+  }
+
+  async list(prefix: string): Promise<KvEntry[]> {
+    const body = await this.#call<{ kvs?: GatewayKv[] }>("/v3/kv/range", {
+      key: encode(prefix),
+      range_end: encode(prefixEnd(prefix)),
+    });
+    return (body.kvs ?? []).map(decodeEntry);
+  }
+
+  async txn(compares: readonly KvCompare[], ops: readonly KvOp[]): Promise<boolean> {
+    const body = await this.#call<{ succeeded?: boolean }>("/v3/kv/txn", {
+      compare: compares.map((compare) =>
+        "createRevision" in compare
+          ? {
+              key: encode(compare.key),
+              target: "CREATE",
+              result: "EQUAL",
+              create_revision: String(compare.createRevision),
+            }
+          : {
+              key: encode(compare.key),
+              target: "MOD",
+              result: "EQUAL",
+              mod_revision: String(compare.modRevision),
+            },
+      ),
+      success: ops.map((op) =>
+        "delete" in op
+          ? { request_delete_range: { key: encode(op.delete) } }
+          : { request_put: { key: encode(op.put), value: encode(op.value) } },
+      ),
+    });
+    return body.succeeded === true;
+  }
+
+  async ping(): Promise<void> {
+    await this.#call("/v3/maintenance/status", {});
+  }
+
+  async #call<T>(path: string, request: object): Promise<T> {
+    const failures: string[] = [];
+    for (let attempt = 0; attempt < this.#endpoints.length; attempt++) {
+      const index = (this.#preferred + attempt) % this.#endpoints.length;
+      const endpoint = this.#endpoints[index] as string;
+      let response: Response;
+      try {
+        response = await fetch(endpoint + path, {
+          method: "POST",
+          body: JSON.stringify(request),
+          headers: { "content-type": "application/json" },
+          signal: AbortSignal.timeout(this.#timeoutMs),
+        });
+      } catch (error) {
+        failures.push(`${endpoint}: ${describeFetchError(error)}`);
+        continue;
+      }
+      const text = await response.text();
+      if (!response.ok) {
+        throw new DatastoreUnavailableError(
+          `etcd at ${endpoint} answered ${path} with HTTP ${response.status}: ${text.trim()}`,
+        );
+      }
+      this.#preferred = index;
+      return JSON.parse(text) as T;
+    }
+    throw new DatastoreUnavailableError(`cannot reach etcd (${failures.join("; ")})`);
+  }
+}
+
+function describeFetchError(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  if (cause?.code) return cause.code;
+  return (error as Error).message ?? String(error);
+}
+
+function encode(text: string | Buffer): string {
+  return (typeof text === "string" ? Buffer.from(text, "utf8") : text).toString("base64");
+}
+
+function decode(text: string | undefined): string {
+  return text === undefined ? "" : Buffer.from(text, "base64").toString("utf8");
+}
+
+function decodeEntry(kv: GatewayKv): KvEntry {
+  return {
+    key: decode(kv.key),
+    value: decode(kv.value),
+    createRevision: Number(kv.create_revision ?? 0),
+    modRevision: Number(kv.mod_revision ?? 0),
+  };
+}
+
+/** The smallest key greater than every key with this prefix (etcd's range_end). */
+function prefixEnd(prefix: string): Buffer {
+  const bytes = Buffer.from(prefix, "utf8");
+  for (let i = bytes.length - 1; i >= 0; i--) {
+    if ((bytes[i] as number) < 0xff) {
+      bytes[i] = (bytes[i] as number) + 1;
+      return bytes.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}

@@ -1,0 +1,82 @@
+// The records buoy keeps in its datastore. Field names follow Calico's
+// resources where one exists (IPPool, WorkloadEndpoint.ipNATs).
+
+export interface IpPool {
+  name: string;
+  cidr: string;
+  /** Prefix length of the per-node blocks carved from this pool. */
+  blockSize: number;
+  /** No pod addresses from this pool; floating IPs may still live in it. */
+  disabled: boolean;
+  nodeSelector: string;
+  natOutgoing: boolean;
+  disableBGPExport: boolean;
+}
+
+/** Who an allocation belongs to. */
+export interface AllocationOwner {
+  /** The handle: the container ID (plus interface when not eth0). */
+  handle: string;
+  node: string;
+  namespace?: string;
+  pod?: string;
+}
+
+export interface IpamBlock {
+  cidr: string;
+  /** The node this block is affine to ("" when none). */
+  affinity: string;
+  /** Allocated addresses (canonical text) and their owners. */
+  allocations: Record<string, AllocationOwner>;
+}
+
+export interface IpNat {
+  internalIP: string;
+  externalIP: string;
+}
+
+export interface WorkloadEndpoint {
+  node: string;
+  namespace: string;
+  pod: string;
+  containerID: string;
+  /** Interface name inside the pod (CNI_IFNAME). */
+  endpoint: string;
+  /** Host-side veth name. */
+  interfaceName: string;
+  mac: string;
+  ipNetworks: string[];
+  ipNATs: IpNat[];
+  network: string;
+  createdAt: string;
+}
+
+/** One held floating IP; its key is the IP itself, so two holders cannot exist. */
+export interface FloatingIpClaim {
+  ip: string;
+  namespace: string;
+  pod: string;
+  containerID: string;
+  node: string;
+  internalIP: string;
+  createdAt: string;
+}
+
+export interface NodeRecord {
+  name: string;
+  addresses: string[];
+  asNumber?: number;
+}
+
+/** A record together with the datastore revision it was read at. */
+export interface Versioned<T> {
+  value: T;
+  revision: number;
+}
+
+export function podRef(owner: {
+  namespace?: string | undefined;
+  pod?: string | undefined;
+}): string {
+  return owner.pod ? `${owner.namespace ?? "default"}/${owner.pod}` : "(unknown pod)";
+}

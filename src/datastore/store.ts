@@ -1,0 +1,105 @@
+// Typed records over the Kv port. Every key lives under /buoy/v1/, so buoy
+// shares an etcd cluster with anything else without touching its keys.
+import type { Kv, KvEntry } from "./kv.js";
+import type {
+  FloatingIpClaim,
+  IpPool,
+  IpamBlock,
+  NodeRecord,
+  Versioned,
+  WorkloadEndpoint,
+} from "./model.js";
+
+const ROOT = "/buoy/v1/";
+
+export const keys = {
+  pools: `${ROOT}ippools/`,
+  pool: (name: string) => `${ROOT}ippools/${name}`,
+  blocks: `${ROOT}ipam/blocks/`,
+  block: (cidr: string) => `${ROOT}ipam/blocks/${cidr.replace("/", "-")}`,
+  endpoints: `${ROOT}workloadendpoints/`,
+  nodeEndpoints: (node: string) => `${ROOT}workloadendpoints/${node}/`,
+  endpoint: (node: string, containerID: string, ifname: string) =>
+    `${ROOT}workloadendpoints/${node}/${containerID}/${ifname}`,
+  claims: `${ROOT}floatingipclaims/`,
+  claim: (ip: string) => `${ROOT}floatingipclaims/${ip}`,
+  nodes: `${ROOT}nodes/`,
+  node: (name: string) => `${ROOT}nodes/${name}`,
+};
+
+export class Store {
+  constructor(readonly kv: Kv) {}
+
+  async listPools(): Promise<IpPool[]> {
+    return (await this.kv.list(keys.pools)).map((entry) => decode<IpPool>(entry));
+  }
+
+  async putPool(pool: IpPool): Promise<void> {
+    await this.kv.txn([], [{ put: keys.pool(pool.name), value: JSON.stringify(pool) }]);
+  }
+
+  async listBlocks(): Promise<Versioned<IpamBlock>[]> {
+    return (await this.kv.list(keys.blocks)).map((entry) => versioned<IpamBlock>(entry));
+  }
+
+  async getBlock(cidr: string): Promise<Versioned<IpamBlock> | undefined> {
+    const entry = await this.kv.get(keys.block(cidr));
+    return entry && versioned<IpamBlock>(entry);
+  }
+
+  async listClaims(): Promise<Versioned<FloatingIpClaim>[]> {
+    return (await this.kv.list(keys.claims)).map((entry) => versioned<FloatingIpClaim>(entry));
+  }
+
+  async getClaim(ip: string): Promise<Versioned<FloatingIpClaim> | undefined> {
+    const entry = await this.kv.get(keys.claim(ip));
+    return entry && versioned<FloatingIpClaim>(entry);
+  }
+
+  async listEndpoints(node?: string): Promise<Versioned<WorkloadEndpoint>[]> {
+    const prefix = node === undefined ? keys.endpoints : keys.nodeEndpoints(node);
+    return (await this.kv.list(prefix)).map((entry) => versioned<WorkloadEndpoint>(entry));
+  }
+
+  async getEndpoint(
+    node: string,
+    containerID: string,
+    ifname: string,
+  ): Promise<Versioned<WorkloadEndpoint> | undefined> {
+    const entry = await this.kv.get(keys.endpoint(node, containerID, ifname));
+    return entry && versioned<WorkloadEndpoint>(entry);
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    return (await this.kv.list(keys.nodes)).map((entry) => decode<NodeRecord>(entry));
+  }
+
+  async putNode(node: NodeRecord): Promise<void> {
+    await this.kv.txn([], [{ put: keys.node(node.name), value: JSON.stringify(node) }]);
+  }
+
+  /** Deletes one key; resolves to whether it existed. */
+  async deleteKey(key: string): Promise<boolean> {
+    const entry = await this.kv.get(key);
+    if (!entry) return false;
+    return this.kv.txn([{ key, modRevision: entry.modRevision }], [{ delete: key }]);
+  }
+}
+
+export class CorruptRecordError extends Error {
+  override readonly name = "CorruptRecordError";
+}
+
+function decode<T>(entry: KvEntry): T {
+  try {
+    return JSON.parse(entry.value) as T;
+  } catch (error) {
+    throw new CorruptRecordError(
+      `record ${entry.key} is not valid JSON: ${(error as Error).message}`,
+    );
+  }
+}
+
+function versioned<T>(entry: KvEntry): Versioned<T> {
+  return { value: decode<T>(entry), revision: entry.modRevision };
+}

@@ -1,0 +1,46 @@
+// The pod annotation that asks for floating IPs, parsed exactly as the Calico
+// page documents it: a JSON array of IP address strings.
+import { canonicalAddress } from "../net/address.js";
+
+export const FLOATING_IPS_ANNOTATION = "cni.projectcalico.org/floatingIPs";
+
+export class FloatingIpError extends Error {
+  override readonly name = "FloatingIpError";
+}
+
+/**
+ * Parses the annotation value into canonical, de-duplicated addresses, in the
+ * order given. Throws FloatingIpError with SPEC §4's words.
+ */
+export function parseFloatingIps(value: string): string[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch (error) {
+    throw new FloatingIpError(`failed to parse '${value}' as JSON: ${(error as Error).message}`);
+  }
+  if (!Array.isArray(parsed)) {
+    throw new FloatingIpError(
+      `failed to parse '${value}' as JSON: expected an array of strings, got ${describeJson(parsed)}`,
+    );
+  }
+  const seen = new Set<string>();
+  for (const entry of parsed) {
+    if (typeof entry !== "string") {
+      throw new FloatingIpError(
+        `failed to parse '${value}' as JSON: expected an array of strings, found ${describeJson(entry)}`,
+      );
+    }
+    const ip = canonicalAddress(entry);
+    if (ip === undefined)
+      throw new FloatingIpError(`invalid floating IP '${entry}': not an IP address`);
+    seen.add(ip);
+  }
+  return [...seen];
+}
+
+function describeJson(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}

@@ -1,0 +1,67 @@
+// Floating-IP checks that need only data: pool membership, address family,
+// and the conflict rules against existing claims and allocations (SPEC §4).
+import { parseAddress, parsePrefix, prefixContains, type Family } from "../net/address.js";
+import type { AllocationOwner, FloatingIpClaim, IpPool } from "../datastore/model.js";
+import { podRef } from "../datastore/model.js";
+import { FloatingIpError } from "./annotation.js";
+
+export interface FloatingBinding {
+  externalIP: string;
+  internalIP: string;
+}
+
+/** The pool a floating IP lies in, any pool (disabled pools included). */
+export function findPool(ip: string, pools: readonly IpPool[]): IpPool | undefined {
+  const address = parseAddress(ip);
+  if (!address) return undefined;
+  return pools.find((pool) => {
+    const prefix = parsePrefix(pool.cidr);
+    return prefix !== undefined && prefixContains(prefix, address);
+  });
+}
+
+/** Throws unless every floating IP lies inside a configured pool. */
+export function validateInPools(ips: readonly string[], pools: readonly IpPool[]): void {
+  for (const ip of ips) {
+    if (!findPool(ip, pools)) {
+      throw new FloatingIpError(`floating IP ${ip} is not within any configured IP pool`);
+    }
+  }
+}
+
+/**
+ * Pairs each floating IP with the pod's first address of the same family.
+ * `podIps` are bare addresses (no prefix length).
+ */
+export function planBindings(ips: readonly string[], podIps: readonly string[]): FloatingBinding[] {
+  return ips.map((externalIP) => {
+    const family = parseAddress(externalIP)?.family;
+    const internalIP = podIps.find((ip) => parseAddress(ip)?.family === family);
+    if (internalIP === undefined) {
+      const name: Record<Family, string> = { 4: "IPv4", 6: "IPv6" };
+      const wanted = name[family ?? 4];
+      throw new FloatingIpError(
+        `floating IP ${externalIP} is ${wanted} but the pod has no ${wanted} address`,
+      );
+    }
+    return { externalIP, internalIP };
+  });
+}
+
+/**
+ * Checks one floating IP against the claim that exists for it (if any) and the
+ * pod address allocation at the same address (if any).
+ */
+export function checkClaimConflict(
+  ip: string,
+  holderContainerID: string,
+  claim: FloatingIpClaim | undefined,
+  allocation: AllocationOwner | undefined,
+): void {
+  if (claim && claim.containerID !== holderContainerID) {
+    throw new FloatingIpError(`floating IP ${ip} is already held by pod ${podRef(claim)}`);
+  }
+  if (allocation) {
+    throw new FloatingIpError(`floating IP ${ip} is the address of pod ${podRef(allocation)}`);
+  }
+}

@@ -1,0 +1,103 @@
+// IP pool validation and block geometry.
+import {
+  enclosingPrefix,
+  familyBits,
+  formatPrefix,
+  parseAddress,
+  parsePrefix,
+  prefixSize,
+  type Prefix,
+} from "../net/address.js";
+import type { IpPool } from "../datastore/model.js";
+
+export class PoolError extends Error {
+  override readonly name = "PoolError";
+}
+
+export interface PoolSpec {
+  cidr?: unknown;
+  blockSize?: unknown;
+  disabled?: unknown;
+  nodeSelector?: unknown;
+  natOutgoing?: unknown;
+  disableBGPExport?: unknown;
+}
+
+export const DEFAULT_BLOCK_SIZE = { 4: 26, 6: 122 } as const;
+
+/** Validates a pool spec (Calico's field names) and fills Calico's defaults. */
+export function validatePool(name: string, spec: PoolSpec): IpPool {
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)) {
+    throw new PoolError(`IP pool name '${name}' must be lower-case letters, digits, '-' and '.'`);
+  }
+  if (typeof spec.cidr !== "string") throw new PoolError(`IP pool ${name}: spec.cidr is required`);
+  const prefix = parsePrefix(spec.cidr, true);
+  if (!prefix) throw new PoolError(`IP pool ${name}: '${spec.cidr}' is not a CIDR`);
+  const blockSize = spec.blockSize ?? DEFAULT_BLOCK_SIZE[prefix.family];
+  if (
+    typeof blockSize !== "number" ||
+    !Number.isInteger(blockSize) ||
+    blockSize < prefix.length ||
+    blockSize > familyBits(prefix.family)
+  ) {
+    throw new PoolError(
+      `IP pool ${name}: blockSize must be an integer between ${prefix.length} and ${familyBits(prefix.family)}`,
+    );
+  }
+  return {
+    name,
+    cidr: formatPrefix({ ...prefix, base: prefix.base }),
+    blockSize,
+    disabled: boolean(name, "disabled", spec.disabled),
+    nodeSelector: typeof spec.nodeSelector === "string" ? spec.nodeSelector : "all()",
+    natOutgoing: boolean(name, "natOutgoing", spec.natOutgoing),
+    disableBGPExport: boolean(name, "disableBGPExport", spec.disableBGPExport),
+  };
+}
+
+function boolean(pool: string, field: string, value: unknown): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== "boolean")
+    throw new PoolError(`IP pool ${pool}: spec.${field} must be a boolean`);
+  return value;
+}
+
+export function poolPrefix(pool: IpPool): Prefix {
+  const prefix = parsePrefix(pool.cidr);
+  if (!prefix) throw new PoolError(`IP pool ${pool.name} has an invalid cidr '${pool.cidr}'`);
+  return prefix;
+}
+
+/** The pool's blocks in address order, lazily (an IPv6 pool has very many). */
+export function* blockPrefixes(pool: IpPool): Generator<Prefix> {
+  const prefix = poolPrefix(pool);
+  const step = 1n << BigInt(familyBits(prefix.family) - pool.blockSize);
+  const end = prefix.base + prefixSize(prefix);
+  for (let base = prefix.base; base < end; base += step) {
+    yield { family: prefix.family, base, length: pool.blockSize };
+  }
+}
+
+/** The block CIDR of `pool` that holds `ip`. */
+export function blockCidrFor(pool: IpPool, ip: string): string | undefined {
+  const address = parseAddress(ip);
+  return address && formatPrefix(enclosingPrefix(address, pool.blockSize));
+}
+
+/** Whether a pool name or CIDR list selects this pool (empty list selects all). */
+export function poolSelected(pool: IpPool, selectors: readonly string[]): boolean {
+  if (selectors.length === 0) return true;
+  return selectors.some((selector) => selector === pool.name || sameCidr(selector, pool.cidr));
+}
+
+function sameCidr(a: string, b: string): boolean {
+  const left = parsePrefix(a);
+  const right = parsePrefix(b);
+  return (
+    !!left &&
+    !!right &&
+    left.base === right.base &&
+    left.length === right.length &&
+    left.family === right.family
+  );
+}

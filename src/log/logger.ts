@@ -1,0 +1,64 @@
+// Structured JSON-lines logging. The CNI executables must start in a few
+// milliseconds, and a logging library costs them ~15 ms per call
+// (docs/adr/0001-cni-executable.md), so this is the whole logger: typed
+// events, levels, one append at the end of the process.
+import { appendFileSync, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export type LogEvent =
+  | "cni.add"
+  | "cni.del"
+  | "cni.check"
+  | "cni.gc"
+  | "cni.status"
+  | "cni.version"
+  | "cni.error"
+  | "cni.rollback"
+  | "ipam.assign"
+  | "ipam.release"
+  | "floating.claimed"
+  | "floating.released";
+
+export interface Logger {
+  log(level: LogLevel, event: LogEvent, fields?: Record<string, unknown>): void;
+  /** Writes what was logged so far; never throws. */
+  flush(): void;
+}
+
+export function parseLogLevel(text: string | undefined): LogLevel {
+  const level = (text ?? "info").toLowerCase();
+  if (level === "warning") return "warn";
+  if (level === "none") return "error";
+  return level in RANK ? (level as LogLevel) : "info";
+}
+
+export function createFileLogger(
+  path: string,
+  minimum: LogLevel,
+  base: Record<string, unknown>,
+  clock: () => Date = () => new Date(),
+): Logger {
+  let lines: string[] = [];
+  return {
+    log(level, event, fields = {}) {
+      if (RANK[level] < RANK[minimum]) return;
+      lines.push(JSON.stringify({ time: clock().toISOString(), level, event, ...base, ...fields }));
+    },
+    flush() {
+      if (lines.length === 0) return;
+      try {
+        mkdirSync(dirname(path), { recursive: true });
+        appendFileSync(path, lines.join("\n") + "\n");
+      } catch {
+        // Logging must never fail a CNI call.
+      }
+      lines = [];
+    },
+  };
+}
+
+export const silentLogger: Logger = { log() {}, flush() {} };

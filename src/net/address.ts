@@ -1,0 +1,108 @@
+// IP address and prefix math on top of ipaddr.js: parsing is strict (a single
+// address in its usual textual form) and arithmetic runs on bigint so IPv4 and
+// IPv6 share one code path.
+import ipaddr from "ipaddr.js";
+
+export type Family = 4 | 6;
+
+export interface Address {
+  readonly family: Family;
+  readonly value: bigint;
+}
+
+export interface Prefix {
+  readonly family: Family;
+  /** Network address (host bits zero). */
+  readonly base: bigint;
+  readonly length: number;
+}
+
+const BITS: Record<Family, number> = { 4: 32, 6: 128 };
+
+export function familyBits(family: Family): number {
+  return BITS[family];
+}
+
+/** Parses one IP address; undefined for anything else (CIDRs, names, zones, odd IPv4 forms). */
+export function parseAddress(text: string): Address | undefined {
+  if (ipaddr.IPv4.isValidFourPartDecimal(text)) {
+    return { family: 4, value: bytesToBigint(ipaddr.IPv4.parse(text).toByteArray()) };
+  }
+  if (!text.includes(":") || text.includes("%") || !ipaddr.IPv6.isValid(text)) return undefined;
+  return { family: 6, value: bytesToBigint(ipaddr.IPv6.parse(text).toByteArray()) };
+}
+
+/** Parses `a.b.c.d/n` or `x::/n`; host bits must be zero unless `allowHostBits`. */
+export function parsePrefix(text: string, allowHostBits = false): Prefix | undefined {
+  const slash = text.indexOf("/");
+  if (slash < 0) return undefined;
+  const address = parseAddress(text.slice(0, slash));
+  const lengthText = text.slice(slash + 1);
+  if (!address || !/^\d{1,3}$/.test(lengthText)) return undefined;
+  const length = Number(lengthText);
+  if (length > BITS[address.family]) return undefined;
+  const base = address.value & prefixMask(address.family, length);
+  if (!allowHostBits && base !== address.value) return undefined;
+  return { family: address.family, base, length };
+}
+
+export function formatAddress(address: Address): string {
+  const bytes = bigintToBytes(address.value, BITS[address.family] / 8);
+  const ip = address.family === 4 ? new ipaddr.IPv4(bytes) : new ipaddr.IPv6(bytes);
+  return ip.toString();
+}
+
+export function formatPrefix(prefix: Prefix): string {
+  return `${formatAddress({ family: prefix.family, value: prefix.base })}/${prefix.length}`;
+}
+
+/** The canonical text of an address given as text, or undefined when it is not one. */
+export function canonicalAddress(text: string): string | undefined {
+  const address = parseAddress(text);
+  return address && formatAddress(address);
+}
+
+export function prefixMask(family: Family, length: number): bigint {
+  const bits = BigInt(BITS[family]);
+  const all = (1n << bits) - 1n;
+  return all ^ ((1n << (bits - BigInt(length))) - 1n);
+}
+
+export function prefixSize(prefix: Prefix): bigint {
+  return 1n << BigInt(BITS[prefix.family] - prefix.length);
+}
+
+export function prefixContains(prefix: Prefix, address: Address): boolean {
+  return (
+    prefix.family === address.family &&
+    (address.value & prefixMask(prefix.family, prefix.length)) === prefix.base
+  );
+}
+
+/** The prefix of `length` bits that contains `address`. */
+export function enclosingPrefix(address: Address, length: number): Prefix {
+  return {
+    family: address.family,
+    base: address.value & prefixMask(address.family, length),
+    length,
+  };
+}
+
+export function hostPrefixLength(family: Family): number {
+  return BITS[family];
+}
+
+function bytesToBigint(bytes: number[]): bigint {
+  let value = 0n;
+  for (const byte of bytes) value = (value << 8n) | BigInt(byte);
+  return value;
+}
+
+function bigintToBytes(value: bigint, length: number): number[] {
+  const bytes = new Array<number>(length);
+  for (let i = length - 1; i >= 0; i--) {
+    bytes[i] = Number(value & 0xffn);
+    value >>= 8n;
+  }
+  return bytes;
+}
