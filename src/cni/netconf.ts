@@ -10,21 +10,33 @@ import {
   type CniVersion,
 } from "./versions.js";
 
+/** valibot's object and record schemas let arrays through; config objects never are arrays. */
+function plain<T extends v.GenericSchema>(schema: T) {
+  return v.pipe(
+    v.custom<unknown>((input) => !Array.isArray(input), "object"),
+    schema,
+  );
+}
+
 /** Calico writes these as strings ("true"); booleans are accepted too. */
 const StringBoolean = v.union([v.boolean(), v.picklist(["true", "false"])]);
 const StringList = v.array(v.string());
 
-const IpamConf = v.looseObject({
-  type: v.string(),
-  assign_ipv4: v.optional(StringBoolean),
-  assign_ipv6: v.optional(StringBoolean),
-  ipv4_pools: v.optional(StringList),
-  ipv6_pools: v.optional(StringList),
-});
+const IpamConf = plain(
+  v.looseObject({
+    type: v.string(),
+    assign_ipv4: v.optional(StringBoolean),
+    assign_ipv6: v.optional(StringBoolean),
+    ipv4_pools: v.optional(StringList),
+    ipv6_pools: v.optional(StringList),
+  }),
+);
 
-const RuntimeConfig = v.looseObject({
-  "io.kubernetes.cri.pod-annotations": v.optional(v.record(v.string(), v.string())),
-});
+const RuntimeConfig = plain(
+  v.looseObject({
+    "io.kubernetes.cri.pod-annotations": v.optional(plain(v.record(v.string(), v.string()))),
+  }),
+);
 
 const NetConfSchema = v.looseObject({
   cniVersion: v.optional(v.string()),
@@ -37,12 +49,12 @@ const NetConfSchema = v.looseObject({
   nodename: v.optional(v.string()),
   mtu: v.optional(v.pipe(v.number(), v.integer(), v.minValue(68), v.maxValue(65535))),
   ipam: v.optional(IpamConf),
-  policy: v.optional(v.looseObject({ type: v.optional(v.string()) })),
-  kubernetes: v.optional(v.looseObject({ kubeconfig: v.optional(v.string()) })),
-  feature_control: v.optional(v.looseObject({ floating_ips: v.optional(v.boolean()) })),
-  capabilities: v.optional(v.record(v.string(), v.boolean())),
+  policy: v.optional(plain(v.looseObject({ type: v.optional(v.string()) }))),
+  kubernetes: v.optional(plain(v.looseObject({ kubeconfig: v.optional(v.string()) }))),
+  feature_control: v.optional(plain(v.looseObject({ floating_ips: v.optional(v.boolean()) }))),
+  capabilities: v.optional(plain(v.record(v.string(), v.boolean()))),
   runtimeConfig: v.optional(RuntimeConfig),
-  prevResult: v.optional(v.looseObject({})),
+  prevResult: v.optional(plain(v.looseObject({}))),
   "cni.dev/valid-attachments": v.optional(
     v.array(v.looseObject({ containerID: v.string(), ifname: v.string() })),
   ),

@@ -1,0 +1,83 @@
+import { describe, expect, it } from "vitest";
+import type { IpPool } from "../datastore/model.js";
+import { checkClaimConflict, findPool, planBindings, validateInPools } from "./validate.js";
+
+const pool = (name: string, cidr: string, disabled = false): IpPool => ({
+  name,
+  cidr,
+  blockSize: cidr.includes(":") ? 122 : 26,
+  disabled,
+  nodeSelector: "all()",
+  natOutgoing: false,
+  disableBGPExport: false,
+});
+const pools = [
+  pool("pods", "10.244.0.0/16"),
+  pool("floating", "10.0.0.0/24", true),
+  pool("v6", "fd00::/64"),
+];
+
+describe("validateInPools()", () => {
+  it("validateInPools() accepts addresses in any pool, disabled ones included", () => {
+    expect(() => validateInPools(["10.244.1.1", "10.0.0.1", "fd00::5"], pools)).not.toThrow();
+  });
+  it("validateInPools() names the first address outside every pool", () => {
+    expect(() => validateInPools(["10.0.0.1", "192.168.1.1"], pools)).toThrow(
+      "floating IP 192.168.1.1 is not within any configured IP pool",
+    );
+  });
+  it("validateInPools() refuses everything when there are no pools", () => {
+    expect(() => validateInPools(["10.0.0.1"], [])).toThrow("not within any configured IP pool");
+  });
+  it("findPool() does not match across families", () => {
+    expect(findPool("::ffff:10.0.0.1", [pool("floating", "10.0.0.0/24")])).toBeUndefined();
+  });
+});
+
+describe("planBindings()", () => {
+  it("planBindings() pairs each floating IP with the pod address of its family", () => {
+    expect(planBindings(["10.0.0.1", "fd00::9"], ["10.244.0.5", "fd00::5"])).toEqual([
+      { externalIP: "10.0.0.1", internalIP: "10.244.0.5" },
+      { externalIP: "fd00::9", internalIP: "fd00::5" },
+    ]);
+  });
+  it("planBindings() refuses IPv6 for an IPv4-only pod", () => {
+    expect(() => planBindings(["fd00::9"], ["10.244.0.5"])).toThrow(
+      "floating IP fd00::9 is IPv6 but the pod has no IPv6 address",
+    );
+  });
+  it("planBindings() refuses IPv4 for an IPv6-only pod", () => {
+    expect(() => planBindings(["10.0.0.1"], ["fd00::5"])).toThrow(
+      "floating IP 10.0.0.1 is IPv4 but the pod has no IPv4 address",
+    );
+  });
+});
+
+describe("checkClaimConflict()", () => {
+  const claim = {
+    ip: "10.0.0.1",
+    namespace: "shop",
+    pod: "db-0",
+    containerID: "c1",
+    node: "n1",
+    internalIP: "10.244.0.9",
+    createdAt: "",
+  };
+  it("checkClaimConflict() accepts a free address", () => {
+    expect(() => checkClaimConflict("10.0.0.1", "c2", undefined, undefined)).not.toThrow();
+  });
+  it("checkClaimConflict() accepts the holder's own claim (a repeated ADD)", () => {
+    expect(() => checkClaimConflict("10.0.0.1", "c1", claim, undefined)).not.toThrow();
+  });
+  it("checkClaimConflict() names the holder of a claim", () => {
+    expect(() => checkClaimConflict("10.0.0.1", "c2", claim, undefined)).toThrow(
+      "floating IP 10.0.0.1 is already held by pod shop/db-0",
+    );
+  });
+  it("checkClaimConflict() names the pod whose own address it is", () => {
+    const owner = { handle: "net.c9", node: "n1", namespace: "shop", pod: "web-1" };
+    expect(() => checkClaimConflict("10.244.0.9", "c2", undefined, owner)).toThrow(
+      "floating IP 10.244.0.9 is the address of pod shop/web-1",
+    );
+  });
+});

@@ -1,0 +1,203 @@
+// Shared by integration tests, the benchmark and the walk-through. Everything
+// here assumes it runs inside the node namespace made by scripts/netns-run.sh
+// (BUOY_RUN_PREFIX set): etcd listens on that namespace's loopback, and every
+// namespace created gets the run's prefix.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { EtcdKv } from "../../src/datastore/etcd-kv.js";
+import { Store } from "../../src/datastore/store.js";
+import type { IpPool } from "../../src/datastore/model.js";
+import { validatePool } from "../../src/ipam/pool.js";
+
+export const ROOT = new URL("../..", import.meta.url).pathname;
+export const CNI_DIR = join(ROOT, "dist/cni");
+export const SYSTEM_CNI_DIR = "/usr/lib/cni";
+
+export function runPrefix(): string {
+  const prefix = process.env.BUOY_RUN_PREFIX;
+  if (!prefix) {
+    throw new Error(
+      "BUOY_RUN_PREFIX is not set: run through scripts/netns-run.sh (npm run test:integration)",
+    );
+  }
+  return prefix;
+}
+
+// ---- etcd -----------------------------------------------------------------
+
+export interface Etcd {
+  endpoint: string;
+  store: Store;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(),
+      );
+    });
+  });
+}
+
+export async function startEtcd(): Promise<Etcd> {
+  const dir = mkdtempSync(join(tmpdir(), `${runPrefix()}-etcd-`));
+  const [client, peer] = [await freePort(), await freePort()];
+  const endpoint = `http://127.0.0.1:${client}`;
+  const child: ChildProcess = spawn(
+    "etcd",
+    [
+      "--name",
+      "buoy-test",
+      "--data-dir",
+      join(dir, "data"),
+      "--listen-client-urls",
+      endpoint,
+      "--advertise-client-urls",
+      endpoint,
+      "--listen-peer-urls",
+      `http://127.0.0.1:${peer}`,
+      "--initial-advertise-peer-urls",
+      `http://127.0.0.1:${peer}`,
+      "--initial-cluster",
+      `buoy-test=http://127.0.0.1:${peer}`,
+      "--log-level",
+      "error",
+    ],
+    { stdio: "ignore" },
+  );
+  const kv = new EtcdKv({ endpoints: [endpoint], timeoutMs: 1000 });
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      await kv.ping();
+      break;
+    } catch (error) {
+      if (Date.now() > deadline || child.exitCode !== null) {
+        child.kill("SIGKILL");
+        throw new Error(`etcd did not start: ${(error as Error).message}`, { cause: error });
+      }
+      await sleep(100);
+    }
+  }
+  return {
+    endpoint,
+    store: new Store(kv),
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        child.kill("SIGTERM");
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function createPool(
+  store: Store,
+  name: string,
+  spec: Partial<IpPool>,
+): Promise<IpPool> {
+  const pool = validatePool(name, spec);
+  await store.putPool(pool);
+  return pool;
+}
+
+// ---- namespaces and commands ----------------------------------------------
+
+export function sh(
+  argv: string[],
+  input?: string,
+): { stdout: string; stderr: string; status: number } {
+  const [file, ...args] = argv;
+  const result = spawnSync(file as string, args, { input: input ?? "", encoding: "utf8" });
+  return { stdout: result.stdout ?? "", stderr: result.stderr ?? "", status: result.status ?? -1 };
+}
+
+/** Runs a command and throws with its stderr when it fails. */
+export function must(argv: string[], input?: string): string {
+  const result = sh(argv, input);
+  if (result.status !== 0)
+    throw new Error(`${argv.join(" ")} failed: ${result.stderr || result.stdout}`);
+  return result.stdout;
+}
+
+export function addNetns(name: string): string {
+  must(["ip", "netns", "add", name]);
+  must(["ip", "-n", name, "link", "set", "lo", "up"]);
+  return `/var/run/netns/${name}`;
+}
+
+export function deleteNetns(name: string): void {
+  sh(["ip", "netns", "del", name]);
+}
+
+/** Host-side interfaces in this (the node's) namespace with the given prefix. */
+export function hostInterfaces(prefix = "cali"): string[] {
+  const links = JSON.parse(must(["ip", "-json", "link", "show"])) as { ifname: string }[];
+  return links.map((link) => link.ifname).filter((name) => name.startsWith(prefix));
+}
+
+// ---- the plugin -----------------------------------------------------------
+
+export interface PluginCall {
+  command: "ADD" | "DEL" | "CHECK" | "VERSION" | "STATUS" | "GC";
+  conf: Record<string, unknown>;
+  containerID?: string;
+  netns?: string;
+  ifname?: string;
+  pod?: { namespace: string; name: string };
+  binary?: string;
+  cniPath?: string;
+}
+
+export interface PluginOutcome {
+  exitCode: number;
+  output: Record<string, unknown>;
+  raw: string;
+  stderr: string;
+}
+
+export async function runPlugin(call: PluginCall): Promise<PluginOutcome> {
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+    CNI_COMMAND: call.command,
+    CNI_CONTAINERID: call.containerID ?? "",
+    CNI_NETNS: call.netns ?? "",
+    CNI_IFNAME: call.ifname ?? "eth0",
+    CNI_PATH: call.cniPath ?? `${CNI_DIR}:${SYSTEM_CNI_DIR}`,
+    CNI_ARGS: call.pod
+      ? `IgnoreUnknown=1;K8S_POD_NAMESPACE=${call.pod.namespace};K8S_POD_NAME=${call.pod.name};K8S_POD_INFRA_CONTAINER_ID=${call.containerID ?? ""}`
+      : "",
+  };
+  const binary = call.binary ?? join(CNI_DIR, "calico");
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, [], { env, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => (stdout += chunk));
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      let output: Record<string, unknown>;
+      try {
+        output = stdout.trim() ? (JSON.parse(stdout) as Record<string, unknown>) : {};
+      } catch {
+        output = { unparsable: stdout };
+      }
+      resolve({ exitCode: code ?? -1, output, raw: stdout, stderr });
+    });
+    child.stdin.end(JSON.stringify(call.conf));
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
