@@ -12,13 +12,12 @@ import { runCni, type CniDeps, type CniRole } from "./plugin.js";
 class FakePodNetwork implements PodNetwork {
   readonly interfaces = new Map<string, PodNetworkPlan>();
   failNextCreate = false;
-  async create(plan: PodNetworkPlan): Promise<string> {
+  async create(plan: PodNetworkPlan): Promise<void> {
     if (this.failNextCreate) {
       this.failNextCreate = false;
       throw new Error("ip: RTNETLINK answers: Operation not permitted");
     }
     this.interfaces.set(plan.hostIfname, plan);
-    return "02:00:00:00:00:01";
   }
   async deletePodInterface(netns: string, ifname: string): Promise<void> {
     for (const [name, plan] of this.interfaces) {

@@ -22,6 +22,7 @@ import { planBindings, validateInPools, type FloatingBinding } from "../floating
 import { IpamExhaustedError, listNodeHandles, releaseHandle } from "../ipam/ipam.js";
 import {
   hostInterfaceName,
+  podMacAddress,
   GATEWAY_MAC,
   DEFAULT_ROUTE,
   type PodNetworkPlan,
@@ -202,14 +203,16 @@ async function add(context: Context): Promise<CniResult> {
     const bindings = planBindings(floatingIps, podIps);
     await checkClaims(store, pools, bindings, holder);
 
+    const mac = podMacAddress(env.containerID, env.ifname);
     const plan: PodNetworkPlan = {
       netns: env.netns,
       ifname: env.ifname,
       hostIfname,
       mtu: conf.mtu,
       addresses: podIps,
+      podMac: mac,
     };
-    const mac = await deps.podNetwork.create(plan);
+    await deps.podNetwork.create(plan);
     created = true;
     await commitClaimsAndEndpoint(
       store,
@@ -347,6 +350,7 @@ async function check(context: Context): Promise<void> {
     hostIfname: hostInterfaceName(env.args.namespace, env.args.pod, env.containerID),
     mtu: conf.mtu,
     addresses: previous.ips.map((ip) => addressOf(ip.address)),
+    podMac: podMacAddress(env.containerID, env.ifname),
   };
   problems.push(...(await deps.podNetwork.check(plan)));
   for (const nat of endpoint?.value.ipNATs ?? []) {

@@ -13,8 +13,8 @@ import {
 import { parseAddress } from "../net/address.js";
 
 export interface PodNetwork {
-  /** Creates the veth pair and configures both sides; resolves to the pod-side MAC. */
-  create(plan: PodNetworkPlan): Promise<string>;
+  /** Creates the veth pair and configures both sides. */
+  create(plan: PodNetworkPlan): Promise<void>;
   /** Removes the pod's interface from inside its namespace; no-op when either is gone. */
   deletePodInterface(netns: string, ifname: string): Promise<void>;
   /** Removes a host-side interface (and so its peer); no-op when gone. */
@@ -44,7 +44,7 @@ interface IpRoute {
 const NO_DEVICE = /Cannot find device|does not exist|No such device/;
 
 export class LinuxPodNetwork implements PodNetwork {
-  async create(plan: PodNetworkPlan): Promise<string> {
+  async create(plan: PodNetworkPlan): Promise<void> {
     try {
       await runCommand(["ip", "-batch", "-"], { input: renderHostSetup(plan) });
     } catch (error) {
@@ -55,13 +55,9 @@ export class LinuxPodNetwork implements PodNetwork {
     }
     try {
       writeFileSync(`/proc/sys/net/ipv4/conf/${plan.hostIfname}/proxy_arp`, "1");
-      const { stdout } = await runCommand(
-        ["nsenter", `--net=${plan.netns}`, "ip", "-json", "-batch", "-"],
-        { input: renderPodSetup(plan) },
-      );
-      const link = parseJsonLines<IpLink>(stdout).find((entry) => entry.ifname === plan.ifname);
-      if (!link?.address) throw new Error(`cannot read the MAC address of ${plan.ifname}`);
-      return link.address;
+      await runCommand(["nsenter", `--net=${plan.netns}`, "ip", "-batch", "-"], {
+        input: renderPodSetup(plan),
+      });
     } catch (error) {
       await this.deleteHostInterface(plan.hostIfname);
       throw error;

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
   hostInterfaceName,
+  podMacAddress,
   renderHostSetup,
   renderPodSetup,
   type PodNetworkPlan,
@@ -20,6 +21,7 @@ const dualStack: PodNetworkPlan = {
   hostIfname: "cali68caf03a5f4",
   mtu: 1440,
   addresses: ["10.244.0.5", "fd00:244::5"],
+  podMac: "0a:58:0a:f4:00:05",
 };
 
 describe("pod network scripts", () => {
@@ -31,6 +33,13 @@ describe("pod network scripts", () => {
   });
   it("renderPodSetup() for IPv4 only has no IPv6 lines", () => {
     expectGolden("pod-setup-ipv4", renderPodSetup({ ...dualStack, addresses: ["10.244.0.5"] }));
+  });
+  it("podMacAddress() is a stable, locally administered unicast MAC", () => {
+    const mac = podMacAddress("abc", "eth0");
+    expect(mac).toBe(podMacAddress("abc", "eth0"));
+    expect(mac).not.toBe(podMacAddress("abc", "net1"));
+    expect(mac).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
+    expect(parseInt(mac.slice(0, 2), 16) & 0x03).toBe(0x02);
   });
   it("hostInterfaceName() matches Calico's sha1 naming", () => {
     // sha1("default.web") begins 68caf03a5f4…: the name Calico gives pod default/web.

@@ -3,7 +3,7 @@
 // (BUOY_RUN_PREFIX set): etcd listens on that namespace's loopback, and every
 // namespace created gets the run's prefix.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -200,4 +200,73 @@ export async function runPlugin(call: PluginCall): Promise<PluginOutcome> {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// ---- a runtime's view: conflists, as libcni executes them ------------------
+
+export interface Conflist {
+  name: string;
+  cniVersion?: string;
+  plugins: Record<string, unknown>[];
+}
+
+/**
+ * Runs a conflist the way libcni does: ADD through the plugins in order with
+ * each one's prevResult, DEL in reverse; runtimeConfig is filtered by each
+ * plugin's declared capabilities.
+ */
+export async function execConflist(
+  conflist: Conflist,
+  command: "ADD" | "DEL" | "CHECK",
+  call: Omit<PluginCall, "command" | "conf" | "binary">,
+  runtimeConfig: Record<string, unknown> = {},
+  prevResult?: Record<string, unknown>,
+): Promise<PluginOutcome> {
+  const order = command === "DEL" ? [...conflist.plugins].reverse() : conflist.plugins;
+  let previous = prevResult;
+  let last: PluginOutcome = { exitCode: 0, output: {}, raw: "", stderr: "" };
+  for (const plugin of order) {
+    const capabilities = (plugin.capabilities ?? {}) as Record<string, boolean>;
+    const granted = Object.fromEntries(
+      Object.entries(runtimeConfig).filter(([key]) => capabilities[key] === true),
+    );
+    const conf: Record<string, unknown> = {
+      ...plugin,
+      name: conflist.name,
+      cniVersion: conflist.cniVersion ?? "0.2.0",
+      ...(Object.keys(granted).length > 0 ? { runtimeConfig: granted } : {}),
+      ...(previous && command !== "DEL" ? { prevResult: previous } : {}),
+    };
+    const type = String(plugin.type);
+    const dir = [CNI_DIR, SYSTEM_CNI_DIR].find((d) => sh(["test", "-x", join(d, type)]).status === 0);
+    last = await runPlugin({ ...call, command, conf, binary: join(dir ?? CNI_DIR, type) });
+    if (last.exitCode !== 0) return last;
+    if (command === "ADD") previous = last.output;
+  }
+  return command === "ADD" ? { ...last, output: previous ?? {} } : last;
+}
+
+/** Renders the seed page's cni_network_config the way the installer would. */
+export function renderSeedConflist(values: Record<string, string>): Conflist {
+  const template = readFileSync(join(ROOT, "test/fixtures/seed-cni-network-config.json"), "utf8");
+  const rendered = template.replace(/__([A-Z_]+)__/g, (match, name: string) => values[name] ?? match);
+  return JSON.parse(rendered) as Conflist;
+}
+
+// ---- traffic ---------------------------------------------------------------
+
+/** Pings from inside a namespace until one answer or the deadline. */
+export function ping(fromNetns: string, to: string, deadlineSeconds = 5): boolean {
+  return sh(["ip", "netns", "exec", fromNetns, "ping", "-c", "1", "-w", String(deadlineSeconds), "-q", to]).status === 0;
+}
+
+/** Starts a long-running process inside a namespace; returns a stopper that kills it by PID. */
+export function startIn(netns: string, argv: string[]): { pid: number; stop(): void } {
+  const child = spawn("ip", ["netns", "exec", netns, ...argv], { stdio: "ignore" });
+  return {
+    pid: child.pid ?? -1,
+    stop() {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    },
+  };
 }

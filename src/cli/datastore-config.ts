@@ -1,0 +1,47 @@
+// Which datastore the CLI talks to, chosen like calicoctl: DATASTORE_TYPE
+// (default etcdv3) and ETCD_ENDPOINTS, each also read with Calico's CALICO_
+// prefix; the --etcd-endpoints flag wins over the environment.
+import { CliError } from "./cli-error.js";
+
+export interface DatastoreConfig {
+  type: "etcdv3";
+  endpoints: string[];
+}
+
+export const DEFAULT_ETCD_ENDPOINTS = "http://127.0.0.1:2379";
+
+export function parseDatastoreConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  endpointsFlag?: string,
+): DatastoreConfig {
+  const type = (env.DATASTORE_TYPE ?? env.CALICO_DATASTORE_TYPE ?? "").trim() || "etcdv3";
+  if (type === "kubernetes") {
+    throw new CliError(
+      `datastore type "kubernetes" is not supported by this build of buoy yet; use etcdv3`,
+    );
+  }
+  if (type !== "etcdv3") {
+    throw new CliError(`unknown datastore type "${type}" in DATASTORE_TYPE; use etcdv3`);
+  }
+  const [source, text] =
+    endpointsFlag !== undefined
+      ? ["--etcd-endpoints", endpointsFlag]
+      : env.ETCD_ENDPOINTS !== undefined
+        ? ["ETCD_ENDPOINTS", env.ETCD_ENDPOINTS]
+        : env.CALICO_ETCD_ENDPOINTS !== undefined
+          ? ["CALICO_ETCD_ENDPOINTS", env.CALICO_ETCD_ENDPOINTS]
+          : ["the default", DEFAULT_ETCD_ENDPOINTS];
+  const endpoints = text
+    .split(",")
+    .map((endpoint) => endpoint.trim())
+    .filter((endpoint) => endpoint !== "");
+  if (endpoints.length === 0) throw new CliError(`${source} lists no etcd endpoints`);
+  for (const endpoint of endpoints) {
+    if (!/^https?:\/\/[^/]+/.test(endpoint) || !URL.canParse(endpoint)) {
+      throw new CliError(
+        `etcd endpoint '${endpoint}' from ${source} is not an http:// or https:// URL`,
+      );
+    }
+  }
+  return { type, endpoints };
+}

@@ -1,0 +1,71 @@
+// The CLI's I/O shell over the datastore: read everything a command looks at in
+// one pass, and commit a plan (compares + ops) as one transaction, planning
+// again from a fresh read when something changed in between.
+import type { KvCompare, KvEntry, KvOp } from "../datastore/kv.js";
+import type {
+  FloatingIpClaim,
+  IpPool,
+  IpamBlock,
+  NodeRecord,
+  Versioned,
+  WorkloadEndpoint,
+} from "../datastore/model.js";
+import { CorruptRecordError, keys, type Store } from "../datastore/store.js";
+import { CliError } from "./cli-error.js";
+
+export interface DatastoreState {
+  pools: Versioned<IpPool>[];
+  blocks: Versioned<IpamBlock>[];
+  claims: Versioned<FloatingIpClaim>[];
+  endpoints: Versioned<WorkloadEndpoint>[];
+  nodes: Versioned<NodeRecord>[];
+}
+
+export interface Plan {
+  compares: KvCompare[];
+  ops: KvOp[];
+}
+
+export async function readDatastoreState(store: Store): Promise<DatastoreState> {
+  const [pools, blocks, claims, endpoints, nodes] = await Promise.all([
+    store.kv.list(keys.pools),
+    store.listBlocks(),
+    store.listClaims(),
+    store.listEndpoints(),
+    store.kv.list(keys.nodes),
+  ]);
+  return {
+    pools: pools.map((entry) => versioned<IpPool>(entry)),
+    blocks,
+    claims,
+    endpoints,
+    nodes: nodes.map((entry) => versioned<NodeRecord>(entry)),
+  };
+}
+
+const MAX_ATTEMPTS = 5;
+
+/** Reads, plans and commits; plans throw to refuse. `action` names the command in messages. */
+export async function commitPlan(
+  store: Store,
+  plan: (state: DatastoreState) => Plan,
+  action: string,
+): Promise<void> {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const { compares, ops } = plan(await readDatastoreState(store));
+    if (await store.kv.txn(compares, ops)) return;
+  }
+  throw new CliError(
+    `the datastore kept changing while trying to ${action} (${MAX_ATTEMPTS} attempts); try again`,
+  );
+}
+
+function versioned<T>(entry: KvEntry): Versioned<T> {
+  try {
+    return { value: JSON.parse(entry.value) as T, revision: entry.modRevision };
+  } catch (error) {
+    throw new CorruptRecordError(
+      `record ${entry.key} is not valid JSON: ${(error as Error).message}`,
+    );
+  }
+}

@@ -1,0 +1,238 @@
+// Manifests in and out: parseManifests() turns the text given to `apply -f` or
+// `delete -f` (YAML, multi-document, or JSON) into validated resources, and
+// toManifest()/renderManifests() turn records back into resources that apply
+// accepts. Pure: no I/O.
+import { parseAllDocuments, stringify } from "yaml";
+import type { IpPool, NodeRecord } from "../datastore/model.js";
+import { PoolError, validatePool, type PoolSpec } from "../ipam/pool.js";
+import { canonicalAddress } from "../net/address.js";
+import { CliError } from "./cli-error.js";
+
+export const BUOY_API_VERSION = "buoy.dev/v1";
+export const CALICO_API_VERSION = "projectcalico.org/v3";
+
+export type Resource =
+  | { kind: "IPPool"; pool: IpPool; source: string }
+  | { kind: "Node"; node: NodeRecord; source: string };
+
+export type ResourceKind = Resource["kind"];
+
+/** A resource as written in a manifest. */
+export interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  spec: Record<string, unknown>;
+}
+
+export interface ManifestList {
+  apiVersion: string;
+  kind: string;
+  items: Manifest[];
+}
+
+/** Which apiVersions each kind is accepted in. */
+const API_VERSIONS: Record<ResourceKind, readonly string[]> = {
+  IPPool: [CALICO_API_VERSION, BUOY_API_VERSION],
+  Node: [BUOY_API_VERSION],
+};
+const READ_ONLY_KINDS = ["WorkloadEndpoint", "FloatingIP"];
+const LIST_KINDS = ["List", "IPPoolList", "NodeList"];
+const ACCEPTED = "IPPool, Node, List, IPPoolList and NodeList";
+
+/**
+ * Parses every resource in `text`, in order. Documents are numbered from 1;
+ * empty documents are skipped. Throws CliError naming the document.
+ */
+export function parseManifests(text: string): Resource[] {
+  const resources: Resource[] = [];
+  parseDocuments(text).forEach((value, index) => {
+    if (value === null || value === undefined) return;
+    resources.push(...decodeValue(value, `document ${index + 1}`, undefined));
+  });
+  return resources;
+}
+
+function parseDocuments(text: string): unknown[] {
+  const trimmed = text.trim();
+  if (trimmed.startsWith("{") || trimmed.startsWith("[")) {
+    try {
+      return [JSON.parse(trimmed)];
+    } catch {
+      // Not JSON after all: YAML (a superset) parses it or reports where it breaks.
+    }
+  }
+  return parseAllDocuments(text).map((document, index) => {
+    const [first] = document.errors;
+    if (first) throw new CliError(`document ${index + 1}: invalid YAML: ${first.message}`);
+    return document.toJS() as unknown;
+  });
+}
+
+interface ListContext {
+  apiVersion: string | undefined;
+  kind: string | undefined;
+}
+
+function decodeValue(value: unknown, where: string, list: ListContext | undefined): Resource[] {
+  if (Array.isArray(value)) {
+    return value.flatMap((item, index) =>
+      decodeValue(item, `${where}, item ${index + 1}`, { apiVersion: undefined, kind: undefined }),
+    );
+  }
+  if (!isRecord(value)) {
+    throw new CliError(
+      `${where}: expected a resource with apiVersion and kind, got ${describe(value)}`,
+    );
+  }
+  const kind = value.kind ?? list?.kind;
+  const apiVersion = value.apiVersion ?? list?.apiVersion;
+  if (kind === undefined) throw new CliError(`${where}: the resource has no kind`);
+  if (typeof kind !== "string") throw new CliError(`${where}: kind must be a string`);
+  if (LIST_KINDS.includes(kind)) {
+    if (!Array.isArray(value.items)) throw new CliError(`${where}: ${kind} has no items list`);
+    const itemKind = kind === "List" ? undefined : kind.slice(0, -"List".length);
+    const itemApiVersion = typeof apiVersion === "string" ? apiVersion : undefined;
+    return value.items.flatMap((item, index) =>
+      decodeValue(item, `${where}, item ${index + 1}`, {
+        apiVersion: itemApiVersion,
+        kind: itemKind,
+      }),
+    );
+  }
+  if (READ_ONLY_KINDS.includes(kind)) {
+    throw new CliError(`${where}: kind ${kind} is written by buoy itself and cannot be applied`);
+  }
+  if (kind !== "IPPool" && kind !== "Node") {
+    throw new CliError(`${where}: unknown kind '${kind}' (buoy accepts ${ACCEPTED})`);
+  }
+  if (typeof apiVersion !== "string") {
+    throw new CliError(
+      `${where}: ${kind} has no apiVersion (use ${API_VERSIONS[kind].join(" or ")})`,
+    );
+  }
+  if (!API_VERSIONS[kind].includes(apiVersion)) {
+    throw new CliError(
+      `${where}: ${kind} in apiVersion '${apiVersion}' is not supported (use ${API_VERSIONS[kind].join(" or ")})`,
+    );
+  }
+  const metadata = isRecord(value.metadata) ? value.metadata : {};
+  const name = metadata.name;
+  if (typeof name !== "string" || name === "") {
+    throw new CliError(`${where}: ${kind} has no metadata.name`);
+  }
+  const spec = value.spec ?? {};
+  if (!isRecord(spec)) throw new CliError(`${where}: ${kind} ${name}: spec must be a mapping`);
+  return kind === "IPPool"
+    ? [{ kind, pool: decodePool(name, spec, where), source: where }]
+    : [{ kind, node: decodeNode(name, spec, where), source: where }];
+}
+
+function decodePool(name: string, spec: Record<string, unknown>, where: string): IpPool {
+  try {
+    return validatePool(name, spec as PoolSpec);
+  } catch (error) {
+    if (error instanceof PoolError) throw new CliError(`${where}: ${error.message}`);
+    throw error;
+  }
+}
+
+const NODE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+const MAX_AS_NUMBER = 4294967295;
+
+function decodeNode(name: string, spec: Record<string, unknown>, where: string): NodeRecord {
+  if (!NODE_NAME.test(name) || name.length > 253) {
+    throw new CliError(
+      `${where}: node name '${name}' must be lower-case letters, digits, '-' and '.'`,
+    );
+  }
+  const addresses = spec.addresses;
+  if (!Array.isArray(addresses)) {
+    throw new CliError(`${where}: node ${name}: spec.addresses must be a list of IP addresses`);
+  }
+  const canonical = addresses.map((address, index) => {
+    const ip = typeof address === "string" ? canonicalAddress(address) : undefined;
+    if (ip === undefined) {
+      throw new CliError(
+        `${where}: node ${name}: spec.addresses[${index}] ${describe(address)} is not an IP address`,
+      );
+    }
+    return ip;
+  });
+  const node: NodeRecord = { name, addresses: [...new Set(canonical)] };
+  const asNumber = spec.asNumber;
+  if (asNumber !== undefined) {
+    if (
+      typeof asNumber !== "number" ||
+      !Number.isInteger(asNumber) ||
+      asNumber < 1 ||
+      asNumber > MAX_AS_NUMBER
+    ) {
+      throw new CliError(
+        `${where}: node ${name}: spec.asNumber must be an integer between 1 and ${MAX_AS_NUMBER}`,
+      );
+    }
+    node.asNumber = asNumber;
+  }
+  return node;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "string") return `'${value}'`;
+  if (Array.isArray(value)) return "a list";
+  if (value === null) return "null";
+  return typeof value === "object" ? "a mapping" : `${typeof value} ${String(value)}`;
+}
+
+/** The name a resource is known by in messages: `IPPool pool-a`. */
+export function resourceName(resource: Resource): string {
+  return resource.kind === "IPPool" ? resource.pool.name : resource.node.name;
+}
+
+/** calicoctl's summary line: `Successfully applied 2 'IPPool' resource(s)`. */
+export function renderSummary(verb: string, kinds: readonly string[]): string {
+  const distinct = [...new Set(kinds)];
+  const what = distinct.length === 1 ? ` '${distinct[0]}'` : "";
+  return `Successfully ${verb} ${kinds.length}${what} resource(s)\n`;
+}
+
+export function poolManifest(pool: IpPool): Manifest {
+  return {
+    apiVersion: BUOY_API_VERSION,
+    kind: "IPPool",
+    metadata: { name: pool.name },
+    spec: {
+      cidr: pool.cidr,
+      blockSize: pool.blockSize,
+      disabled: pool.disabled,
+      nodeSelector: pool.nodeSelector,
+      natOutgoing: pool.natOutgoing,
+      disableBGPExport: pool.disableBGPExport,
+    },
+  };
+}
+
+export function nodeManifest(node: NodeRecord): Manifest {
+  const spec: Record<string, unknown> = { addresses: node.addresses };
+  if (node.asNumber !== undefined) spec.asNumber = node.asNumber;
+  return { apiVersion: BUOY_API_VERSION, kind: "Node", metadata: { name: node.name }, spec };
+}
+
+/**
+ * One manifest as itself, several (or none, when `asList`) as a `<Kind>List`
+ * that apply accepts back.
+ */
+export function renderManifests(
+  manifests: readonly Manifest[],
+  options: { kind: string; asList: boolean; format: "json" | "yaml" },
+): string {
+  const value: Manifest | ManifestList =
+    !options.asList && manifests.length === 1 && manifests[0]
+      ? manifests[0]
+      : { apiVersion: BUOY_API_VERSION, kind: `${options.kind}List`, items: [...manifests] };
+  return options.format === "json" ? JSON.stringify(value, null, 2) + "\n" : stringify(value);
+}

@@ -1,0 +1,116 @@
+// What `buoy apply` writes, decided from the datastore's state: every resource
+// in one transaction, each record compared against the revision it was read at.
+// Refuses overlapping pools, and a cidr or blockSize change under allocated
+// addresses or floating-IP claims. Pure.
+import type { KvCompare, KvOp } from "../datastore/kv.js";
+import type { IpPool, IpamBlock, Versioned } from "../datastore/model.js";
+import { keys } from "../datastore/store.js";
+import { poolPrefix } from "../ipam/pool.js";
+import { CliError } from "./cli-error.js";
+import type { DatastoreState, Plan } from "./datastore-state.js";
+import { resourceName, type Resource } from "./manifest.js";
+import { ipInPrefix, poolUsage, prefixesOverlap } from "./pool-usage.js";
+
+export function planApply(state: DatastoreState, resources: readonly Resource[]): Plan {
+  refuseDuplicates(resources);
+  const compares: KvCompare[] = [];
+  const ops: KvOp[] = [];
+
+  const applied = resources.flatMap((resource) =>
+    resource.kind === "IPPool" ? [resource.pool] : [],
+  );
+  const appliedNames = new Set(applied.map((pool) => pool.name));
+  const finalPools = [
+    ...state.pools.map((pool) => pool.value).filter((pool) => !appliedNames.has(pool.name)),
+    ...applied,
+  ];
+  const existingPools = new Map(state.pools.map((pool) => [pool.value.name, pool]));
+  const existingNodes = new Map(state.nodes.map((node) => [node.value.name, node]));
+
+  for (const resource of resources) {
+    if (resource.kind === "IPPool") {
+      const pool = resource.pool;
+      refuseOverlap(pool, finalPools);
+      const existing = existingPools.get(pool.name);
+      if (existing) {
+        const emptyBlocks = planGeometryChange(existing, pool, state);
+        for (const block of emptyBlocks) {
+          const key = keys.block(block.value.cidr);
+          compares.push({ key, modRevision: block.revision });
+          ops.push({ delete: key });
+        }
+      }
+      compares.push(revisionCompare(keys.pool(pool.name), existing?.revision));
+      ops.push({ put: keys.pool(pool.name), value: JSON.stringify(pool) });
+    } else {
+      const node = resource.node;
+      compares.push(revisionCompare(keys.node(node.name), existingNodes.get(node.name)?.revision));
+      ops.push({ put: keys.node(node.name), value: JSON.stringify(node) });
+    }
+  }
+  return { compares, ops };
+}
+
+function refuseDuplicates(resources: readonly Resource[]): void {
+  const seen = new Map<string, string>();
+  for (const resource of resources) {
+    const id = `${resource.kind} ${resourceName(resource)}`;
+    const earlier = seen.get(id);
+    if (earlier !== undefined) {
+      throw new CliError(`${resource.source}: ${id} is also defined in ${earlier}`);
+    }
+    seen.set(id, resource.source);
+  }
+}
+
+function refuseOverlap(pool: IpPool, pools: readonly IpPool[]): void {
+  const prefix = poolPrefix(pool);
+  const other = pools.find(
+    (candidate) => candidate.name !== pool.name && prefixesOverlap(prefix, poolPrefix(candidate)),
+  );
+  if (other) {
+    throw new CliError(
+      `IP pool ${pool.name} (${pool.cidr}) overlaps IP pool ${other.name} (${other.cidr})`,
+    );
+  }
+}
+
+/**
+ * A changed cidr or blockSize is refused while the old pool has allocated
+ * addresses, or floating-IP claims the new cidr would leave outside; otherwise
+ * the old pool's empty blocks (carved for the old geometry) go with the change.
+ */
+function planGeometryChange(
+  existing: Versioned<IpPool>,
+  pool: IpPool,
+  state: DatastoreState,
+): Versioned<IpamBlock>[] {
+  const old = existing.value;
+  const changes = [
+    ...(old.cidr !== pool.cidr ? [`cidr ${old.cidr} -> ${pool.cidr}`] : []),
+    ...(old.blockSize !== pool.blockSize
+      ? [`blockSize ${old.blockSize} -> ${pool.blockSize}`]
+      : []),
+  ];
+  if (changes.length === 0) return [];
+  const usage = poolUsage(old, state.blocks, state.claims);
+  if (usage.usedBlocks.length > 0) {
+    throw new CliError(
+      `cannot change ${changes.join(" and ")} of IP pool ${pool.name}: ` +
+        `${usage.allocatedCount} address(es) are allocated in ${usage.usedBlocks.length} of its block(s)`,
+    );
+  }
+  const newPrefix = poolPrefix(pool);
+  const stranded = usage.claims.filter((claim) => !ipInPrefix(claim.value.ip, newPrefix));
+  if (stranded.length > 0) {
+    throw new CliError(
+      `cannot change cidr ${old.cidr} -> ${pool.cidr} of IP pool ${pool.name}: ` +
+        `floating IP(s) ${stranded.map((claim) => claim.value.ip).join(", ")} are claimed outside the new cidr`,
+    );
+  }
+  return usage.emptyBlocks;
+}
+
+function revisionCompare(key: string, revision: number | undefined): KvCompare {
+  return revision === undefined ? { key, createRevision: 0 } : { key, modRevision: revision };
+}

@@ -1,0 +1,57 @@
+// What `buoy delete` removes, decided from the datastore's state. A pool goes
+// only when no address is allocated in its blocks and no floating IP inside it
+// is claimed; its empty blocks go with it. A node goes only when no workload
+// endpoint is left on it. Pure.
+import type { KvCompare, KvOp } from "../datastore/kv.js";
+import { keys } from "../datastore/store.js";
+import { CliError } from "./cli-error.js";
+import type { DatastoreState, Plan } from "./datastore-state.js";
+import type { ResourceKind } from "./manifest.js";
+import { poolUsage } from "./pool-usage.js";
+
+export interface DeleteTarget {
+  kind: ResourceKind;
+  name: string;
+}
+
+export function planDelete(state: DatastoreState, targets: readonly DeleteTarget[]): Plan {
+  const compares: KvCompare[] = [];
+  const ops: KvOp[] = [];
+  const seen = new Set<string>();
+  for (const target of targets) {
+    const id = `${target.kind} ${target.name}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    if (target.kind === "IPPool") {
+      const pool = state.pools.find((candidate) => candidate.value.name === target.name);
+      if (!pool) throw new CliError(`IP pool ${target.name} does not exist`);
+      const usage = poolUsage(pool.value, state.blocks, state.claims);
+      if (usage.allocatedCount > 0 || usage.claims.length > 0) {
+        throw new CliError(
+          `cannot delete IP pool ${target.name} (${pool.value.cidr}): ` +
+            `${usage.allocatedCount} address(es) are allocated in ${usage.usedBlocks.length} block(s) ` +
+            `and ${usage.claims.length} floating IP(s) are claimed inside it`,
+        );
+      }
+      for (const block of usage.emptyBlocks) {
+        const key = keys.block(block.value.cidr);
+        compares.push({ key, modRevision: block.revision });
+        ops.push({ delete: key });
+      }
+      compares.push({ key: keys.pool(target.name), modRevision: pool.revision });
+      ops.push({ delete: keys.pool(target.name) });
+    } else {
+      const node = state.nodes.find((candidate) => candidate.value.name === target.name);
+      if (!node) throw new CliError(`node ${target.name} does not exist`);
+      const endpoints = state.endpoints.filter((endpoint) => endpoint.value.node === target.name);
+      if (endpoints.length > 0) {
+        throw new CliError(
+          `cannot delete node ${target.name}: ${endpoints.length} workload endpoint(s) are still on it`,
+        );
+      }
+      compares.push({ key: keys.node(target.name), modRevision: node.revision });
+      ops.push({ delete: keys.node(target.name) });
+    }
+  }
+  return { compares, ops };
+}

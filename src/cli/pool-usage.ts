@@ -1,0 +1,54 @@
+// What of an IP pool is in use: its blocks (with and without allocations) and
+// the floating-IP claims inside it. Pure.
+import type { FloatingIpClaim, IpPool, IpamBlock, Versioned } from "../datastore/model.js";
+import { poolPrefix } from "../ipam/pool.js";
+import { parseAddress, parsePrefix, prefixContains, type Prefix } from "../net/address.js";
+
+export interface PoolUsage {
+  /** Blocks inside the pool that hold at least one address. */
+  usedBlocks: Versioned<IpamBlock>[];
+  /** Blocks inside the pool that hold nothing: safe to delete with it. */
+  emptyBlocks: Versioned<IpamBlock>[];
+  /** Addresses allocated in the pool's blocks. */
+  allocatedCount: number;
+  /** Floating-IP claims whose IP lies in the pool. */
+  claims: Versioned<FloatingIpClaim>[];
+}
+
+export function poolUsage(
+  pool: IpPool,
+  blocks: readonly Versioned<IpamBlock>[],
+  claims: readonly Versioned<FloatingIpClaim>[],
+): PoolUsage {
+  const prefix = poolPrefix(pool);
+  const inPool = blocks.filter((block) => blockInPrefix(block.value.cidr, prefix));
+  const usedBlocks = inPool.filter((block) => Object.keys(block.value.allocations).length > 0);
+  return {
+    usedBlocks,
+    emptyBlocks: inPool.filter((block) => !usedBlocks.includes(block)),
+    allocatedCount: usedBlocks.reduce(
+      (sum, block) => sum + Object.keys(block.value.allocations).length,
+      0,
+    ),
+    claims: claims.filter((claim) => ipInPrefix(claim.value.ip, prefix)),
+  };
+}
+
+export function ipInPrefix(ip: string, prefix: Prefix): boolean {
+  const address = parseAddress(ip);
+  return address !== undefined && prefixContains(prefix, address);
+}
+
+function blockInPrefix(cidr: string, prefix: Prefix): boolean {
+  const block = parsePrefix(cidr);
+  return block !== undefined && prefixContains(prefix, { family: block.family, value: block.base });
+}
+
+/** Whether two prefixes share any address. */
+export function prefixesOverlap(a: Prefix, b: Prefix): boolean {
+  return (
+    a.family === b.family &&
+    (prefixContains(a, { family: b.family, value: b.base }) ||
+      prefixContains(b, { family: a.family, value: a.base }))
+  );
+}

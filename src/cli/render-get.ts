@@ -1,0 +1,216 @@
+// What `buoy get` shows: selectRecords() picks the records a command line asks
+// for, renderGet() prints them as a table (calicoctl's columns) or as
+// resources in JSON or YAML. Pure.
+import type { FloatingIpClaim, IpPool, NodeRecord, WorkloadEndpoint } from "../datastore/model.js";
+import { canonicalAddress, parseAddress } from "../net/address.js";
+import { CliError } from "./cli-error.js";
+import type { DatastoreState } from "./datastore-state.js";
+import {
+  BUOY_API_VERSION,
+  nodeManifest,
+  poolManifest,
+  renderManifests,
+  type Manifest,
+} from "./manifest.js";
+import type { ResourceType } from "./resource-type.js";
+import { renderTable } from "./table.js";
+
+export type OutputFormat = "table" | "wide" | "json" | "yaml";
+
+export type Records =
+  | { type: "ippools"; items: IpPool[] }
+  | { type: "endpoints"; items: WorkloadEndpoint[] }
+  | { type: "floatingips"; items: FloatingIpClaim[] }
+  | { type: "nodes"; items: NodeRecord[] };
+
+export interface Selection {
+  /** A record name; for endpoints also `namespace/pod` or the pod's name. */
+  name?: string | undefined;
+  /** Only records on this node (endpoints and floating IPs). */
+  node?: string | undefined;
+}
+
+/** The records of `type` the selection asks for, sorted; a name that matches nothing throws. */
+export function selectRecords(
+  type: ResourceType,
+  state: DatastoreState,
+  { name, node }: Selection,
+): Records {
+  const onNode = <T extends { node: string }>(items: T[]) =>
+    node === undefined ? items : items.filter((item) => item.node === node);
+  switch (type) {
+    case "ippools": {
+      const items = sortBy(
+        state.pools.map((pool) => pool.value),
+        (pool) => pool.name,
+      ).filter((pool) => name === undefined || pool.name === name);
+      if (name !== undefined && items.length === 0) {
+        throw new CliError(`IP pool ${name} does not exist`);
+      }
+      return { type, items };
+    }
+    case "nodes": {
+      const items = sortBy(
+        state.nodes.map((entry) => entry.value),
+        (entry) => entry.name,
+      ).filter((entry) => name === undefined || entry.name === name);
+      if (name !== undefined && items.length === 0) {
+        throw new CliError(`node ${name} does not exist`);
+      }
+      return { type, items };
+    }
+    case "endpoints": {
+      const items = sortBy(onNode(state.endpoints.map((entry) => entry.value)), (endpoint) =>
+        [endpoint.namespace, endpoint.pod, endpoint.node, endpoint.endpoint].join("\0"),
+      ).filter(
+        (endpoint) =>
+          name === undefined ||
+          name === endpointName(endpoint) ||
+          name === `${endpoint.namespace}/${endpoint.pod}` ||
+          name === endpoint.pod,
+      );
+      if (name !== undefined && items.length === 0) {
+        throw new CliError(
+          `no workload endpoint matches '${name}'${node === undefined ? "" : ` on node ${node}`}`,
+        );
+      }
+      return { type, items };
+    }
+    case "floatingips": {
+      const ip = name === undefined ? undefined : canonicalAddress(name);
+      if (name !== undefined && ip === undefined) {
+        throw new CliError(`'${name}' is not an IP address`);
+      }
+      const items = onNode(state.claims.map((claim) => claim.value))
+        .filter((claim) => ip === undefined || claim.ip === ip)
+        .sort(byAddress);
+      if (ip !== undefined && items.length === 0) {
+        throw new CliError(
+          `floating IP ${ip} is not held by any pod${node === undefined ? "" : ` on node ${node}`}`,
+        );
+      }
+      return { type, items };
+    }
+  }
+}
+
+export function renderGet(records: Records, format: OutputFormat, asList: boolean): string {
+  const view = viewOf(records);
+  if (format === "json" || format === "yaml") {
+    return renderManifests(view.manifests, { kind: view.kind, asList, format });
+  }
+  const wide = format === "wide";
+  return renderTable(
+    wide ? [...view.headers, ...view.wideHeaders] : view.headers,
+    view.rows.map(([short, extra]) => (wide ? [...short, ...extra] : short)),
+  );
+}
+
+interface View {
+  kind: string;
+  headers: string[];
+  wideHeaders: string[];
+  /** Per record: the default columns and the extra wide ones. */
+  rows: [string[], string[]][];
+  manifests: Manifest[];
+}
+
+function viewOf(records: Records): View {
+  switch (records.type) {
+    case "ippools":
+      return {
+        kind: "IPPool",
+        headers: ["NAME", "CIDR", "SELECTOR"],
+        wideHeaders: ["BLOCKSIZE", "DISABLED", "NATOUTGOING", "DISABLEBGPEXPORT"],
+        rows: records.items.map((pool) => [
+          [pool.name, pool.cidr, pool.nodeSelector],
+          [
+            String(pool.blockSize),
+            String(pool.disabled),
+            String(pool.natOutgoing),
+            String(pool.disableBGPExport),
+          ],
+        ]),
+        manifests: records.items.map(poolManifest),
+      };
+    case "endpoints":
+      return {
+        kind: "WorkloadEndpoint",
+        headers: ["WORKLOAD", "NODE", "NETWORKS", "INTERFACE"],
+        wideHeaders: ["FLOATING IPS", "CONTAINER"],
+        rows: records.items.map((endpoint) => [
+          [
+            `${endpoint.namespace}/${endpoint.pod}`,
+            endpoint.node,
+            endpoint.ipNetworks.join(","),
+            endpoint.interfaceName,
+          ],
+          [
+            endpoint.ipNATs.map((nat) => `${nat.externalIP}->${nat.internalIP}`).join(","),
+            endpoint.containerID,
+          ],
+        ]),
+        manifests: records.items.map(endpointManifest),
+      };
+    case "floatingips":
+      return {
+        kind: "FloatingIP",
+        headers: ["FLOATING IP", "POD", "NODE", "INTERNAL IP"],
+        wideHeaders: ["CONTAINER", "SINCE"],
+        rows: records.items.map((claim) => [
+          [claim.ip, `${claim.namespace}/${claim.pod}`, claim.node, claim.internalIP],
+          [claim.containerID, claim.createdAt],
+        ]),
+        manifests: records.items.map(claimManifest),
+      };
+    case "nodes":
+      return {
+        kind: "Node",
+        headers: ["NAME", "ADDRESSES"],
+        wideHeaders: ["ASN"],
+        rows: records.items.map((node) => [
+          [node.name, node.addresses.join(",")],
+          [node.asNumber === undefined ? "" : String(node.asNumber)],
+        ]),
+        manifests: records.items.map(nodeManifest),
+      };
+  }
+}
+
+/** Calico's workload endpoint name: `<node>-k8s-<pod>-<interface>`, each `-` doubled. */
+export function endpointName(endpoint: WorkloadEndpoint): string {
+  const escape = (part: string) => part.replaceAll("-", "--");
+  return `${escape(endpoint.node)}-k8s-${escape(endpoint.pod)}-${escape(endpoint.endpoint)}`;
+}
+
+function endpointManifest(endpoint: WorkloadEndpoint): Manifest {
+  const { namespace, ...spec } = endpoint;
+  return {
+    apiVersion: BUOY_API_VERSION,
+    kind: "WorkloadEndpoint",
+    metadata: { name: endpointName(endpoint), namespace },
+    spec: { ...spec },
+  };
+}
+
+function claimManifest(claim: FloatingIpClaim): Manifest {
+  const { ip, ...spec } = claim;
+  return {
+    apiVersion: BUOY_API_VERSION,
+    kind: "FloatingIP",
+    metadata: { name: ip },
+    spec: { ...spec },
+  };
+}
+
+function sortBy<T>(items: T[], key: (item: T) => string): T[] {
+  return items.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+function byAddress(a: FloatingIpClaim, b: FloatingIpClaim): number {
+  const left = parseAddress(a.ip);
+  const right = parseAddress(b.ip);
+  if (!left || !right) return a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0;
+  if (left.family !== right.family) return left.family - right.family;
+  return left.value < right.value ? -1 : left.value > right.value ? 1 : 0;
+}

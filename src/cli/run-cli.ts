@@ -1,0 +1,303 @@
+// The `buoy` command line, calicoctl-style: apply, get, delete, version.
+// Takes { argv, env, stdout, stderr, openKv } and resolves to the exit code;
+// nothing here touches process globals. This is the CLI's one error boundary:
+// refusals and failures print `error: ...` and exit 1, usage errors exit 2.
+import { readFile } from "node:fs/promises";
+import { Command, CommanderError, Option } from "commander";
+import packageJson from "../../package.json" with { type: "json" };
+import { DatastoreUnavailableError, type Kv } from "../datastore/kv.js";
+import { Store } from "../datastore/store.js";
+import { CliError, UsageError, renderError } from "./cli-error.js";
+import { parseDatastoreConfig, type DatastoreConfig } from "./datastore-config.js";
+import { commitPlan, readDatastoreState } from "./datastore-state.js";
+import { parseManifests, renderSummary, resourceName, type Resource } from "./manifest.js";
+import { planApply } from "./plan-apply.js";
+import { planDelete, type DeleteTarget } from "./plan-delete.js";
+import { renderGet, selectRecords, type OutputFormat } from "./render-get.js";
+import { describeResourceTypes, parseResourceType, RESOURCE_TYPES } from "./resource-type.js";
+
+export interface Writer {
+  write(text: string): unknown;
+}
+
+export interface CliRequest {
+  /** Arguments after the program name. */
+  argv: readonly string[];
+  env: Readonly<Record<string, string | undefined>>;
+  stdout: Writer;
+  stderr: Writer;
+  openKv(config: DatastoreConfig): Kv;
+  /** Reads all of standard input (for `-f -`). */
+  readStdin?: () => Promise<string>;
+  /** Column to wrap help at (default 80). */
+  helpWidth?: number;
+}
+
+export const VERSION: string = packageJson.version;
+
+export async function runCli(request: CliRequest): Promise<number> {
+  const session = new Session(request);
+  try {
+    await createProgram(session).parseAsync([...request.argv], { from: "user" });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return exitCodeOf(error);
+    if (error instanceof UsageError) {
+      request.stderr.write(`error: ${error.message}\n(add --help for usage)\n`);
+      return 2;
+    }
+    request.stderr.write(renderError(session.explain(error)));
+    return 1;
+  }
+}
+
+/** Commander reports help and version as "errors" too; only real usage errors exit 2. */
+function exitCodeOf(error: CommanderError): number {
+  if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return 0;
+  if (error.code === "commander.help" && error.exitCode === 0) return 0;
+  return 2;
+}
+
+/** One run's I/O: output, input files, and the datastore opened on first use. */
+class Session {
+  #datastore: DatastoreConfig | undefined;
+
+  constructor(readonly request: CliRequest) {}
+
+  openStore(command: Command): Store {
+    const { etcdEndpoints } = command.optsWithGlobals<{ etcdEndpoints?: string }>();
+    this.#datastore = parseDatastoreConfig(this.request.env, etcdEndpoints);
+    return new Store(this.request.openKv(this.#datastore));
+  }
+
+  async readManifests(file: string): Promise<{ label: string; resources: Resource[] }> {
+    const label = file === "-" ? "stdin" : file;
+    let text: string;
+    try {
+      text = file === "-" ? await this.#readStdin() : await readFile(file, "utf8");
+    } catch (error) {
+      throw new CliError(`cannot read ${label}`, { cause: error });
+    }
+    let resources: Resource[];
+    try {
+      resources = parseManifests(text);
+    } catch (error) {
+      if (error instanceof CliError) throw new CliError(`${label}: ${error.message}`);
+      throw error;
+    }
+    if (resources.length === 0) throw new CliError(`${label} holds no resources`);
+    return { label, resources };
+  }
+
+  write(text: string): void {
+    this.request.stdout.write(text);
+  }
+
+  /** Adds what the user can do about an unreachable datastore. */
+  explain(error: unknown): unknown {
+    if (!(error instanceof DatastoreUnavailableError) || !this.#datastore) return error;
+    return new CliError(
+      `cannot use the etcdv3 datastore at ${this.#datastore.endpoints.join(",")} ` +
+        `(set ETCD_ENDPOINTS or --etcd-endpoints)`,
+      { cause: error },
+    );
+  }
+
+  #readStdin(): Promise<string> {
+    if (!this.request.readStdin) throw new CliError("standard input is not available");
+    return this.request.readStdin();
+  }
+}
+
+function createProgram(session: Session): Command {
+  const { stdout, stderr, helpWidth } = session.request;
+  const program = new Command("buoy")
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => stdout.write(text),
+      writeErr: (text) => stderr.write(text),
+      getOutHelpWidth: () => helpWidth ?? 80,
+      getErrHelpWidth: () => helpWidth ?? 80,
+      getOutHasColors: () => false,
+      getErrHasColors: () => false,
+    })
+    .showHelpAfterError("(add --help for usage)")
+    .description(
+      "Manage buoy, floating IPs for Kubernetes pods: IP pools, nodes, and the\n" +
+        "workload endpoints and floating-IP claims the CNI plugin records.",
+    )
+    .option(
+      "--etcd-endpoints <urls>",
+      "comma-separated etcd client URLs (overrides ETCD_ENDPOINTS)",
+    )
+    .addHelpText("after", ROOT_HELP);
+
+  program
+    .command("apply")
+    .description("Create or update IP pools and nodes from a manifest")
+    .requiredOption(
+      "-f, --filename <file>",
+      "the manifest: YAML (one or more documents) or JSON; '-' reads stdin",
+    )
+    .addHelpText("after", APPLY_HELP)
+    .action(async (options: { filename: string }, command: Command) => {
+      const { label, resources } = await session.readManifests(options.filename);
+      const store = session.openStore(command);
+      await commitPlan(store, (state) => planApply(state, resources), `apply ${label}`);
+      session.write(renderSummary("applied", resources.map((resource) => resource.kind)));
+    });
+
+  program
+    .command("get")
+    .description("Show IP pools, workload endpoints, floating IPs or nodes")
+    .argument("<type>", "what to show (see resource types below)")
+    .argument("[name]", "show only this one; an unknown name is an error")
+    .addOption(
+      new Option("-o, --output <format>", "output format (default: a table)").choices([
+        "wide",
+        "json",
+        "yaml",
+      ]),
+    )
+    .option("--node <node>", "only workload endpoints or floating IPs on this node")
+    .addHelpText("after", GET_HELP)
+    .action(
+      async (
+        typeText: string,
+        name: string | undefined,
+        options: { output?: "wide" | "json" | "yaml"; node?: string },
+        command: Command,
+      ) => {
+        const type = parseResourceType(typeText);
+        if (!type) throw unknownType(typeText);
+        if (options.node !== undefined && type !== "endpoints" && type !== "floatingips") {
+          throw new UsageError(`--node applies to workloadendpoints and floatingips, not ${type}`);
+        }
+        const state = await readDatastoreState(session.openStore(command));
+        const records = selectRecords(type, state, { name, node: options.node });
+        const format: OutputFormat = options.output ?? "table";
+        session.write(renderGet(records, format, name === undefined));
+      },
+    );
+
+  program
+    .command("delete")
+    .description("Delete IP pools or nodes, by name or from a manifest")
+    .argument("[type]", "ippool or node")
+    .argument("[name]", "the name of the resource")
+    .option("-f, --filename <file>", "delete the resources named in this manifest; '-' reads stdin")
+    .addHelpText("after", DELETE_HELP)
+    .action(
+      async (
+        typeText: string | undefined,
+        name: string | undefined,
+        options: { filename?: string },
+        command: Command,
+      ) => {
+        let targets: DeleteTarget[];
+        let action: string;
+        if (options.filename !== undefined) {
+          if (typeText !== undefined) {
+            throw new UsageError("give either -f FILE or a type and a name, not both");
+          }
+          const { label, resources } = await session.readManifests(options.filename);
+          targets = resources.map((resource) => ({
+            kind: resource.kind,
+            name: resourceName(resource),
+          }));
+          action = `delete the resources in ${label}`;
+        } else {
+          if (typeText === undefined || name === undefined) {
+            throw new UsageError("delete needs a type and a name (delete ippool NAME) or -f FILE");
+          }
+          const type = parseResourceType(typeText);
+          if (!type) throw unknownType(typeText);
+          if (type !== "ippools" && type !== "nodes") {
+            throw new UsageError(
+              `${type} are recorded by buoy itself and cannot be deleted; delete ippool or node`,
+            );
+          }
+          targets = [{ kind: type === "ippools" ? "IPPool" : "Node", name }];
+          action = `delete ${targets[0]?.kind} ${name}`;
+        }
+        const store = session.openStore(command);
+        await commitPlan(store, (state) => planDelete(state, targets), action);
+        session.write(renderSummary("deleted", targets.map((target) => target.kind)));
+      },
+    );
+
+  program
+    .command("version")
+    .description("Print the version of this buoy client")
+    .action(() => session.write(`Client Version:    v${VERSION}\n`));
+
+  return program;
+}
+
+function unknownType(text: string): UsageError {
+  return new UsageError(`unknown resource type '${text}' (one of ${RESOURCE_TYPES.join(", ")})`);
+}
+
+const ROOT_HELP = `
+Environment:
+  DATASTORE_TYPE   etcdv3 (the default; kubernetes is not supported yet)
+  ETCD_ENDPOINTS   comma-separated etcd URLs (default http://127.0.0.1:2379)
+
+Examples:
+  buoy apply -f pools.yaml
+  buoy get ippools -o wide
+  buoy get floatingips --node node-1
+  buoy delete ippool floating-v4
+
+Run 'buoy <command> --help' for the details of a command.`;
+
+const APPLY_HELP = `
+Resources:
+  IPPool  apiVersion projectcalico.org/v3 (calicoctl manifests work unchanged)
+          or buoy.dev/v1; spec fields cidr, blockSize, disabled, nodeSelector,
+          natOutgoing, disableBGPExport (other Calico fields are ignored)
+  Node    apiVersion buoy.dev/v1; spec.addresses (IP addresses), spec.asNumber
+  List, IPPoolList, NodeList with items, as 'buoy get -o yaml' prints them
+
+Everything in the file is applied in one transaction, or nothing is. A pool
+that overlaps another pool is refused, and so is a change of cidr or
+blockSize while addresses are allocated from the pool.
+
+Examples:
+  buoy apply -f pools.yaml
+  buoy get ippools -o yaml > pools.yaml && buoy apply -f pools.yaml
+  cat <<EOF | buoy apply -f -
+  apiVersion: projectcalico.org/v3
+  kind: IPPool
+  metadata:
+    name: floating-v4
+  spec:
+    cidr: 10.0.0.0/24
+    disabled: true
+  EOF`;
+
+const GET_HELP = `
+Resource types (and aliases):
+${describeResourceTypes()}
+
+Columns: ippools NAME, CIDR, SELECTOR (wide: BLOCKSIZE, DISABLED, NATOUTGOING,
+DISABLEBGPEXPORT); workloadendpoints WORKLOAD, NODE, NETWORKS, INTERFACE
+(wide: FLOATING IPS, CONTAINER); floatingips FLOATING IP, POD, NODE,
+INTERNAL IP (wide: CONTAINER, SINCE); nodes NAME, ADDRESSES (wide: ASN).
+A workload endpoint is named by its Calico-style name, namespace/pod, or pod.
+
+Examples:
+  buoy get ippools
+  buoy get ippool floating-v4 -o yaml
+  buoy get workloadendpoints -o wide --node node-1
+  buoy get floatingips
+  buoy get floatingip 10.0.0.7 -o json`;
+
+const DELETE_HELP = `
+A pool is deleted only when no address is allocated in its blocks and no
+floating IP inside it is claimed; its empty blocks are deleted with it. A node
+is deleted only when no workload endpoint is left on it.
+
+Examples:
+  buoy delete ippool floating-v4
+  buoy delete -f pools.yaml`;
