@@ -13,18 +13,21 @@ shift
 node="$prefix-node"
 
 cleanup() {
+  exec >/dev/null 2>&1
   local ns pid
-  for ns in $(ip netns list | awk '{print $1}' | grep -E "^${prefix}-" || true); do
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${prefix}-" || true); do
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -TERM "$pid" 2>/dev/null || true; done
   done
   sleep 0.2
-  for ns in $(ip netns list | awk '{print $1}' | grep -E "^${prefix}-" || true); do
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${prefix}-" || true); do
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
     ip netns del "$ns" 2>/dev/null || true
   done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# A reader that goes away (`| head`) must not cut the cleanup short.
+trap '' PIPE
 
 ip netns add "$node"
 ip -n "$node" link set lo up

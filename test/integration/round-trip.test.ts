@@ -1,6 +1,7 @@
 // ADD, CHECK and DEL with the real plugin binary, the real kernel and etcd, in
 // every CNI version: the pod gets its interface, addresses and routes, pods
 // reach each other through the node, and DEL removes it all.
+import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SUPPORTED_VERSIONS, compareVersions } from "../../src/cni/versions.js";
 import {
@@ -13,6 +14,7 @@ import {
   runPlugin,
   runPrefix,
   sh,
+  sleep,
   startEtcd,
   type Etcd,
 } from "../support/harness.js";
@@ -50,11 +52,16 @@ function conf(version: string, dualStack: boolean, extra: Record<string, unknown
 function pod(name: string) {
   const ns = `${prefix}-${name}`;
   made.push(ns);
-  return { ns, path: addNetns(ns), containerID: `${name}-${Math.random().toString(16).slice(2, 10)}` };
+  return {
+    ns,
+    path: addNetns(ns),
+    containerID: `${name}-${Math.random().toString(16).slice(2, 10)}`,
+  };
 }
 
 function ipsOf(output: Record<string, unknown>): string[] {
-  if (Array.isArray(output.ips)) return (output.ips as { address: string }[]).map((ip) => ip.address.split("/")[0]!);
+  if (Array.isArray(output.ips))
+    return (output.ips as { address: string }[]).map((ip) => ip.address.split("/")[0]!);
   return ["ip4", "ip6"]
     .map((key) => (output[key] as { ip?: string } | undefined)?.ip)
     .filter((ip): ip is string => !!ip)
@@ -84,12 +91,19 @@ for (const version of SUPPORTED_VERSIONS) {
         const [ipsA, ipsB] = results.map(ipsOf) as [string[], string[]];
         expect(ipsA).toHaveLength(dualStack ? 2 : 1);
 
-        const link = JSON.parse(must(["ip", "-n", a.ns, "-json", "address", "show", "dev", "eth0"]))[0];
+        const link = JSON.parse(
+          must(["ip", "-n", a.ns, "-json", "address", "show", "dev", "eth0"]),
+        )[0];
         expect(link.mtu).toBe(1400);
         const addresses = link.addr_info.map((info: { local: string }) => info.local);
         for (const ip of ipsA) expect(addresses).toContain(ip);
-        expect(must(["ip", "-n", a.ns, "route", "show", "default"])).toContain("via 169.254.1.1 dev eth0");
-        if (dualStack) expect(must(["ip", "-n", a.ns, "-6", "route", "show", "default"])).toContain("via fe80::1 dev eth0");
+        expect(must(["ip", "-n", a.ns, "route", "show", "default"])).toContain(
+          "via 169.254.1.1 dev eth0",
+        );
+        if (dualStack)
+          expect(must(["ip", "-n", a.ns, "-6", "route", "show", "default"])).toContain(
+            "via fe80::1 dev eth0",
+          );
 
         for (const ip of ipsB) expect(ping(a.ns, ip), `ping ${ip} from pod a`).toBe(true);
 
@@ -138,20 +152,34 @@ for (const version of SUPPORTED_VERSIONS) {
 
 describe("namespaces given as /proc/PID/ns/net", () => {
   it("ADD and DEL work with a process's namespace path", async () => {
-    const holder = sh(["sh", "-c", "unshare --net --fork sh -c 'sleep 300' >/dev/null 2>&1 & echo $!"]).stdout.trim();
-    // The namespace belongs to the child of unshare: find it.
-    const child = must(["pgrep", "-P", holder]).trim().split("\n")[0]!;
+    // unshare execs sleep in a new network namespace: the PID holds it, and is ours to kill.
+    const holder = spawn("unshare", ["--net", "sleep", "300"], { stdio: "ignore" });
+    await sleep(100);
     try {
-      const path = `/proc/${child}/ns/net`;
-      const call = { conf: conf("1.0.0", false), containerID: "procns1", netns: path, pod: { namespace: "default", name: "procns" } };
+      const path = `/proc/${holder.pid}/ns/net`;
+      const call = {
+        conf: conf("1.0.0", false),
+        containerID: "procns1",
+        netns: path,
+        pod: { namespace: "default", name: "procns" },
+      };
       const added = await runPlugin({ command: "ADD", ...call });
       expect(added.exitCode, added.raw).toBe(0);
-      const inside = must(["nsenter", `--net=${path}`, "ip", "-json", "address", "show", "dev", "eth0"]);
+      const inside = must([
+        "nsenter",
+        `--net=${path}`,
+        "ip",
+        "-json",
+        "address",
+        "show",
+        "dev",
+        "eth0",
+      ]);
       expect(inside).toContain(ipsOf(added.output)[0]);
       expect((await runPlugin({ command: "DEL", ...call })).exitCode).toBe(0);
       expect(sh(["nsenter", `--net=${path}`, "ip", "link", "show", "eth0"]).status).not.toBe(0);
     } finally {
-      sh(["kill", child, holder]);
+      holder.kill("SIGKILL");
     }
   });
 });

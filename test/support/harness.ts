@@ -238,7 +238,9 @@ export async function execConflist(
       ...(previous && command !== "DEL" ? { prevResult: previous } : {}),
     };
     const type = String(plugin.type);
-    const dir = [CNI_DIR, SYSTEM_CNI_DIR].find((d) => sh(["test", "-x", join(d, type)]).status === 0);
+    const dir = [CNI_DIR, SYSTEM_CNI_DIR].find(
+      (d) => sh(["test", "-x", join(d, type)]).status === 0,
+    );
     last = await runPlugin({ ...call, command, conf, binary: join(dir ?? CNI_DIR, type) });
     if (last.exitCode !== 0) return last;
     if (command === "ADD") previous = last.output;
@@ -249,7 +251,10 @@ export async function execConflist(
 /** Renders the seed page's cni_network_config the way the installer would. */
 export function renderSeedConflist(values: Record<string, string>): Conflist {
   const template = readFileSync(join(ROOT, "test/fixtures/seed-cni-network-config.json"), "utf8");
-  const rendered = template.replace(/__([A-Z_]+)__/g, (match, name: string) => values[name] ?? match);
+  const rendered = template.replace(
+    /__([A-Z_]+)__/g,
+    (match, name: string) => values[name] ?? match,
+  );
   return JSON.parse(rendered) as Conflist;
 }
 
@@ -257,7 +262,21 @@ export function renderSeedConflist(values: Record<string, string>): Conflist {
 
 /** Pings from inside a namespace until one answer or the deadline. */
 export function ping(fromNetns: string, to: string, deadlineSeconds = 5): boolean {
-  return sh(["ip", "netns", "exec", fromNetns, "ping", "-c", "1", "-w", String(deadlineSeconds), "-q", to]).status === 0;
+  return (
+    sh([
+      "ip",
+      "netns",
+      "exec",
+      fromNetns,
+      "ping",
+      "-c",
+      "1",
+      "-w",
+      String(deadlineSeconds),
+      "-q",
+      to,
+    ]).status === 0
+  );
 }
 
 /** Starts a long-running process inside a namespace; returns a stopper that kills it by PID. */

@@ -1,0 +1,241 @@
+// Floating-IP requests at ADD through the real plugin binary: every refusal of
+// SPEC §4 leaves nothing behind (etcd and kernel), a held IP is refused naming
+// its holder, concurrent ADDs never share an address, and two pods racing for
+// one floating IP get exactly one winner.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  addNetns,
+  createPool,
+  deleteNetns,
+  hostInterfaces,
+  runPlugin,
+  runPrefix,
+  sh,
+  startEtcd,
+  type Etcd,
+} from "../support/harness.js";
+
+let etcd: Etcd;
+const prefix = runPrefix();
+let made: string[] = [];
+
+beforeAll(async () => {
+  etcd = await startEtcd();
+  await createPool(etcd.store, "pods", { cidr: "10.244.0.0/16" });
+  await createPool(etcd.store, "pods6", { cidr: "fd00:244::/64" });
+  await createPool(etcd.store, "floating", { cidr: "10.96.0.0/24", disabled: true });
+  await createPool(etcd.store, "floating6", { cidr: "fd00:96::/120", disabled: true });
+});
+afterEach(async () => {
+  // Each test cleans its pods with DEL; this only catches what a failure left.
+  for (const ns of made) deleteNetns(ns);
+  made = [];
+});
+afterAll(async () => {
+  await etcd?.stop();
+});
+
+interface PodSpec {
+  name: string;
+  annotation?: string;
+  enabled?: boolean;
+  dualStack?: boolean;
+}
+
+function podCall(spec: PodSpec) {
+  const ns = `${prefix}-${spec.name}`;
+  made.push(ns);
+  const path = addNetns(ns);
+  const conf = {
+    cniVersion: "1.0.0",
+    name: "k8s-pod-network",
+    type: "calico",
+    datastore_type: "etcdv3",
+    etcd_endpoints: etcd.endpoint,
+    nodename: "node-1",
+    log_file_path: `/tmp/${prefix}-cni.log`,
+    ipam: { type: "calico-ipam", assign_ipv6: spec.dualStack ? "true" : "false" },
+    feature_control: { floating_ips: spec.enabled ?? true },
+    capabilities: { "io.kubernetes.cri.pod-annotations": true },
+    ...(spec.annotation === undefined
+      ? {}
+      : {
+          runtimeConfig: {
+            "io.kubernetes.cri.pod-annotations": {
+              "cni.projectcalico.org/floatingIPs": spec.annotation,
+            },
+          },
+        }),
+  };
+  return {
+    ns,
+    conf,
+    containerID: `ctr-${spec.name}`,
+    netns: path,
+    pod: { namespace: "shop", name: spec.name },
+  };
+}
+
+async function state() {
+  const blocks = await etcd.store.listBlocks();
+  return {
+    allocations: blocks.flatMap((block) => Object.keys(block.value.allocations)).sort(),
+    claims: (await etcd.store.listClaims())
+      .map((claim) => `${claim.value.ip}=${claim.value.pod}`)
+      .sort(),
+    endpoints: (await etcd.store.listEndpoints()).map((endpoint) => endpoint.value.pod).sort(),
+    interfaces: hostInterfaces().length,
+  };
+}
+
+const empty = { allocations: [], claims: [], endpoints: [], interfaces: 0 };
+
+describe("SPEC §4 refusals through the real plugin", () => {
+  const rows: { desc: string; spec: Omit<PodSpec, "name">; msg: string }[] = [
+    {
+      desc: "annotation present, feature off",
+      spec: { annotation: '["10.96.0.1"]', enabled: false },
+      msg: "requested feature is not enabled: floating_ips",
+    },
+    {
+      desc: "not JSON",
+      spec: { annotation: "10.96.0.1" },
+      msg: "failed to parse '10.96.0.1' as JSON: ",
+    },
+    {
+      desc: "not an array of strings",
+      spec: { annotation: "[1]" },
+      msg: "failed to parse '[1]' as JSON: expected an array of strings, found a number",
+    },
+    {
+      desc: "a name",
+      spec: { annotation: '["foo"]' },
+      msg: "invalid floating IP 'foo': not an IP address",
+    },
+    {
+      desc: "a CIDR",
+      spec: { annotation: '["10.96.0.0/24"]' },
+      msg: "invalid floating IP '10.96.0.0/24': not an IP address",
+    },
+    {
+      desc: "an empty entry",
+      spec: { annotation: '[""]' },
+      msg: "invalid floating IP '': not an IP address",
+    },
+    {
+      desc: "outside every pool",
+      spec: { annotation: '["203.0.113.9"]' },
+      msg: "floating IP 203.0.113.9 is not within any configured IP pool",
+    },
+    {
+      desc: "no pod address of that family",
+      spec: { annotation: '["fd00:96::9"]' },
+      msg: "floating IP fd00:96::9 is IPv6 but the pod has no IPv6 address",
+    },
+  ];
+  for (const [index, { desc, spec, msg }] of rows.entries()) {
+    it(`refuses ${desc}, leaving no allocation, claim, endpoint or interface`, async () => {
+      const call = podCall({ name: `bad${index}`, ...spec });
+      const outcome = await runPlugin({ command: "ADD", ...call });
+      expect(outcome.exitCode).not.toBe(0);
+      expect(outcome.output).toMatchObject({ cniVersion: "1.0.0", code: 100 });
+      expect(String(outcome.output.msg)).toContain(msg);
+      expect(await state()).toEqual(empty);
+      expect(sh(["ip", "-n", call.ns, "link", "show", "eth0"]).status).not.toBe(0);
+    });
+  }
+
+  it("accepts a repeated entry once", async () => {
+    const call = podCall({ name: "dup", annotation: '["10.96.0.7","10.96.0.7"]' });
+    expect((await runPlugin({ command: "ADD", ...call })).exitCode).toBe(0);
+    expect((await state()).claims).toEqual(["10.96.0.7=dup"]);
+    expect((await runPlugin({ command: "DEL", ...call })).exitCode).toBe(0);
+    expect(await state()).toEqual(empty);
+  });
+});
+
+describe("exclusive ownership", () => {
+  it("refuses a held floating IP naming the holder, and a pod's own address naming that pod", async () => {
+    const first = podCall({
+      name: "first",
+      annotation: '["10.96.0.1","fd00:96::1"]',
+      dualStack: true,
+    });
+    const added = await runPlugin({ command: "ADD", ...first });
+    expect(added.exitCode, added.raw).toBe(0);
+    const firstIp = (added.output.ips as { address: string }[])[0]!.address.split("/")[0]!;
+    const before = await state();
+
+    const second = podCall({ name: "second", annotation: '["10.96.0.1"]' });
+    const refused = await runPlugin({ command: "ADD", ...second });
+    expect(refused.output.msg).toBe("floating IP 10.96.0.1 is already held by pod shop/first");
+    const own = podCall({ name: "third", annotation: JSON.stringify([firstIp]) });
+    const refusedOwn = await runPlugin({ command: "ADD", ...own });
+    expect(refusedOwn.output.msg).toBe(`floating IP ${firstIp} is the address of pod shop/first`);
+    expect(await state()).toEqual(before);
+
+    expect((await runPlugin({ command: "DEL", ...first })).exitCode).toBe(0);
+    const retried = await runPlugin({ command: "ADD", ...second });
+    expect(retried.exitCode, retried.raw).toBe(0);
+    expect((await state()).claims).toEqual(["10.96.0.1=second"]);
+    expect((await runPlugin({ command: "DEL", ...second })).exitCode).toBe(0);
+    expect(await state()).toEqual(empty);
+  });
+
+  it("gives exactly one of two pods racing for one floating IP the address", async () => {
+    for (let round = 0; round < 5; round++) {
+      const calls = [
+        podCall({ name: `race${round}a`, annotation: '["10.96.0.50"]' }),
+        podCall({ name: `race${round}b`, annotation: '["10.96.0.50"]' }),
+      ];
+      const outcomes = await Promise.all(
+        calls.map((call) => runPlugin({ command: "ADD", ...call })),
+      );
+      const winners = outcomes.filter((outcome) => outcome.exitCode === 0);
+      expect(winners).toHaveLength(1);
+      const loser = outcomes.find((outcome) => outcome.exitCode !== 0)!;
+      const winnerName = calls[outcomes.indexOf(winners[0]!)]!.pod.name;
+      expect(loser.output.msg).toBe(
+        `floating IP 10.96.0.50 is already held by pod shop/${winnerName}`,
+      );
+      expect((await state()).endpoints).toEqual([winnerName]);
+      for (const call of calls)
+        expect((await runPlugin({ command: "DEL", ...call })).exitCode).toBe(0);
+      expect(await state()).toEqual(empty);
+    }
+  });
+});
+
+describe("concurrency and idempotent DEL", () => {
+  it("gives 20 concurrent ADDs on one node 20 distinct addresses, and DEL frees them all", async () => {
+    const calls = Array.from({ length: 20 }, (_, i) => podCall({ name: `c${i}` }));
+    const outcomes = await Promise.all(calls.map((call) => runPlugin({ command: "ADD", ...call })));
+    for (const outcome of outcomes) expect(outcome.exitCode, outcome.raw).toBe(0);
+    const ips = outcomes.map(
+      (outcome) => (outcome.output.ips as { address: string }[])[0]!.address,
+    );
+    expect(new Set(ips).size).toBe(20);
+    expect(hostInterfaces()).toHaveLength(20);
+    await Promise.all(calls.map((call) => runPlugin({ command: "DEL", ...call })));
+    expect(await state()).toEqual(empty);
+  });
+
+  it("DEL succeeds twice, and again with an empty CNI_NETNS and with the namespace gone", async () => {
+    const call = podCall({ name: "deltwice", annotation: '["10.96.0.9"]' });
+    expect((await runPlugin({ command: "ADD", ...call })).exitCode).toBe(0);
+    expect((await runPlugin({ command: "DEL", ...call })).exitCode).toBe(0);
+    expect((await runPlugin({ command: "DEL", ...call })).exitCode).toBe(0);
+    expect((await runPlugin({ command: "DEL", ...call, netns: "" })).exitCode).toBe(0);
+    deleteNetns(call.ns);
+    expect((await runPlugin({ command: "DEL", ...call })).exitCode).toBe(0);
+    expect(await state()).toEqual(empty);
+  });
+
+  it("DEL with an empty CNI_NETNS first still frees the address and claim", async () => {
+    const call = podCall({ name: "delnons", annotation: '["10.96.0.10"]' });
+    expect((await runPlugin({ command: "ADD", ...call })).exitCode).toBe(0);
+    deleteNetns(call.ns);
+    expect((await runPlugin({ command: "DEL", ...call, netns: "" })).exitCode).toBe(0);
+    expect(await state()).toEqual(empty);
+  });
+});
