@@ -46,7 +46,7 @@ export default tseslint.config(
         "error",
         {
           patterns: [
-            { group: ["node:*", "!node:crypto"], message: "pure core: no I/O modules" },
+            { group: ["node:*"], message: "pure core: no I/O modules" },
             { group: ["**/exec/*", "**/datastore/etcd-*"], message: "pure core: no I/O" },
           ],
         },

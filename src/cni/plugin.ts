@@ -194,7 +194,7 @@ async function add(context: Context): Promise<CniResult> {
     containerID: env.containerID,
     node,
   };
-  const hostIfname = hostInterfaceName(env.args.namespace, env.args.pod, env.containerID);
+  const hostIfname = await hostInterfaceName(env.args.namespace, env.args.pod, env.containerID);
   let created = false;
   try {
     const podIps = ipamResult.ips.map((ip) => addressOf(ip.address));
@@ -203,7 +203,7 @@ async function add(context: Context): Promise<CniResult> {
     const bindings = planBindings(floatingIps, podIps);
     await checkClaims(store, pools, bindings, holder);
 
-    const mac = podMacAddress(env.containerID, env.ifname);
+    const mac = await podMacAddress(env.containerID, env.ifname);
     const plan: PodNetworkPlan = {
       netns: env.netns,
       ifname: env.ifname,
@@ -347,10 +347,10 @@ async function check(context: Context): Promise<void> {
   const plan: PodNetworkPlan = {
     netns: env.netns,
     ifname: env.ifname,
-    hostIfname: hostInterfaceName(env.args.namespace, env.args.pod, env.containerID),
+    hostIfname: await hostInterfaceName(env.args.namespace, env.args.pod, env.containerID),
     mtu: conf.mtu,
     addresses: previous.ips.map((ip) => addressOf(ip.address)),
-    podMac: podMacAddress(env.containerID, env.ifname),
+    podMac: await podMacAddress(env.containerID, env.ifname),
   };
   problems.push(...(await deps.podNetwork.check(plan)));
   for (const nat of endpoint?.value.ipNATs ?? []) {

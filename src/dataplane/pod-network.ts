@@ -2,7 +2,6 @@
 // the pod's addresses as /32 and /128, a default route through a link-local
 // gateway that the host side answers for. Rendered here as `ip -batch`
 // scripts; dataplane/linux-pod-network.ts runs them.
-import { createHash } from "node:crypto";
 import { parseAddress, type Family } from "../net/address.js";
 
 /** The host side's MAC, also the pod's static neighbour entry for the gateway. */
@@ -30,8 +29,8 @@ export interface PodNetworkPlan {
  * A locally administered unicast MAC derived from the container and interface,
  * so a repeated ADD gives the same address.
  */
-export function podMacAddress(containerID: string, ifname: string): string {
-  const bytes = createHash("sha1").update(`${containerID}/${ifname}`).digest().subarray(0, 6);
+export async function podMacAddress(containerID: string, ifname: string): Promise<string> {
+  const bytes = (await sha1(`${containerID}/${ifname}`)).subarray(0, 6);
   bytes[0] = ((bytes[0] as number) & 0xfc) | 0x02;
   return [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join(":");
 }
@@ -40,13 +39,23 @@ export function podMacAddress(containerID: string, ifname: string): string {
  * Calico's host-side name: the prefix and the first 11 hex digits of
  * sha1("<namespace>.<pod>"), or of the container ID when there is no pod name.
  */
-export function hostInterfaceName(
+export async function hostInterfaceName(
   namespace: string | undefined,
   pod: string | undefined,
   containerID: string,
-): string {
+): Promise<string> {
   const seed = pod ? `${namespace ?? "default"}.${pod}` : containerID;
-  return HOST_INTERFACE_PREFIX + createHash("sha1").update(seed).digest("hex").slice(0, 11);
+  const digest = await sha1(seed);
+  const hex = [...digest].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+  return HOST_INTERFACE_PREFIX + hex.slice(0, 11);
+}
+
+/**
+ * WebCrypto rather than node:crypto: loading node:crypto costs the compiled
+ * CNI executable ~9 ms at every start (docs/adr/0001-cni-executable.md).
+ */
+async function sha1(text: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text)));
 }
 
 /**
