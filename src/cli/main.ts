@@ -4,6 +4,10 @@ import { EtcdKv } from "../datastore/etcd-kv.js";
 import { runCli } from "./run-cli.js";
 
 export async function main(): Promise<void> {
+  // `buoy get ... | head`: a reader that goes away early is not an error.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+  });
   process.exitCode = await runCli({
     argv: process.argv.slice(2),
     env: process.env,

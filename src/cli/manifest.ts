@@ -64,7 +64,11 @@ function parseDocuments(text: string): unknown[] {
   }
   return parseAllDocuments(text).map((document, index) => {
     const [first] = document.errors;
-    if (first) throw new CliError(`document ${index + 1}: invalid YAML: ${first.message}`);
+    if (first) {
+      // The first line names the problem and its line and column; a code frame follows.
+      const message = (first.message.split("\n")[0] ?? "").replace(/:$/, "");
+      throw new CliError(`document ${index + 1}: invalid YAML: ${message}`);
+    }
     return document.toJS() as unknown;
   });
 }
@@ -118,8 +122,11 @@ function decodeValue(value: unknown, where: string, list: ListContext | undefine
   }
   const metadata = isRecord(value.metadata) ? value.metadata : {};
   const name = metadata.name;
-  if (typeof name !== "string" || name === "") {
+  if (name === undefined || name === "") {
     throw new CliError(`${where}: ${kind} has no metadata.name`);
+  }
+  if (typeof name !== "string") {
+    throw new CliError(`${where}: ${kind} metadata.name must be a string, got ${describe(name)}`);
   }
   const spec = value.spec ?? {};
   if (!isRecord(spec)) throw new CliError(`${where}: ${kind} ${name}: spec must be a mapping`);

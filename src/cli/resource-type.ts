@@ -11,14 +11,20 @@ const ALIASES: Record<ResourceType, readonly string[]> = {
 
 export const RESOURCE_TYPES = Object.keys(ALIASES) as ResourceType[];
 
+/** The types by their calicoctl-style names, for messages. */
+export function resourceTypeNames(): string[] {
+  return RESOURCE_TYPES.map((type) => ALIASES[type][0] ?? type);
+}
+
 export function parseResourceType(text: string): ResourceType | undefined {
   const lower = text.toLowerCase();
   return RESOURCE_TYPES.find((type) => ALIASES[type].includes(lower));
 }
 
-/** For help texts: `ippools (ippool, ipps, ...)`. */
+/** For help texts: one line per type, its name and then its aliases. */
 export function describeResourceTypes(): string {
-  return RESOURCE_TYPES.map(
-    (type) => `  ${type.padEnd(12)} ${ALIASES[type].slice(1).join(", ")}`,
-  ).join("\n");
+  return RESOURCE_TYPES.map((type) => {
+    const [name = type, ...aliases] = ALIASES[type];
+    return `  ${name.padEnd(18)} ${aliases.join(", ")}`;
+  }).join("\n");
 }

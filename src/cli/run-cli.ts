@@ -14,7 +14,7 @@ import { parseManifests, renderSummary, resourceName, type Resource } from "./ma
 import { planApply } from "./plan-apply.js";
 import { planDelete, type DeleteTarget } from "./plan-delete.js";
 import { renderGet, selectRecords, type OutputFormat } from "./render-get.js";
-import { describeResourceTypes, parseResourceType, RESOURCE_TYPES } from "./resource-type.js";
+import { describeResourceTypes, parseResourceType, resourceTypeNames } from "./resource-type.js";
 
 export interface Writer {
   write(text: string): unknown;
@@ -144,7 +144,12 @@ function createProgram(session: Session): Command {
       const { label, resources } = await session.readManifests(options.filename);
       const store = session.openStore(command);
       await commitPlan(store, (state) => planApply(state, resources), `apply ${label}`);
-      session.write(renderSummary("applied", resources.map((resource) => resource.kind)));
+      session.write(
+        renderSummary(
+          "applied",
+          resources.map((resource) => resource.kind),
+        ),
+      );
     });
 
   program
@@ -217,12 +222,18 @@ function createProgram(session: Session): Command {
               `${type} are recorded by buoy itself and cannot be deleted; delete ippool or node`,
             );
           }
-          targets = [{ kind: type === "ippools" ? "IPPool" : "Node", name }];
-          action = `delete ${targets[0]?.kind} ${name}`;
+          const kind = type === "ippools" ? "IPPool" : "Node";
+          targets = [{ kind, name }];
+          action = `delete ${kind} ${name}`;
         }
         const store = session.openStore(command);
         await commitPlan(store, (state) => planDelete(state, targets), action);
-        session.write(renderSummary("deleted", targets.map((target) => target.kind)));
+        session.write(
+          renderSummary(
+            "deleted",
+            targets.map((target) => target.kind),
+          ),
+        );
       },
     );
 
@@ -235,7 +246,9 @@ function createProgram(session: Session): Command {
 }
 
 function unknownType(text: string): UsageError {
-  return new UsageError(`unknown resource type '${text}' (one of ${RESOURCE_TYPES.join(", ")})`);
+  return new UsageError(
+    `unknown resource type '${text}' (one of ${resourceTypeNames().join(", ")})`,
+  );
 }
 
 const ROOT_HELP = `

@@ -1,0 +1,64 @@
+import { describe, expect, it } from "vitest";
+import { CliError } from "./cli-error.js";
+import { parseDatastoreConfig } from "./datastore-config.js";
+
+describe("parseDatastoreConfig()", () => {
+  const accepted: {
+    desc: string;
+    env: Record<string, string>;
+    flag?: string;
+    want: string[];
+  }[] = [
+    { desc: "defaults to etcd on localhost", env: {}, want: ["http://127.0.0.1:2379"] },
+    {
+      desc: "splits ETCD_ENDPOINTS on commas",
+      env: { DATASTORE_TYPE: "etcdv3", ETCD_ENDPOINTS: "http://a:2379, https://b:2379," },
+      want: ["http://a:2379", "https://b:2379"],
+    },
+    {
+      desc: "reads Calico's CALICO_ prefixed variables",
+      env: { CALICO_DATASTORE_TYPE: "etcdv3", CALICO_ETCD_ENDPOINTS: "http://c:2379" },
+      want: ["http://c:2379"],
+    },
+    {
+      desc: "lets --etcd-endpoints win over ETCD_ENDPOINTS",
+      env: { ETCD_ENDPOINTS: "http://a:2379" },
+      flag: "http://flag:2379",
+      want: ["http://flag:2379"],
+    },
+  ];
+  for (const { desc, env, flag, want } of accepted) {
+    it(`parseDatastoreConfig() ${desc}`, () => {
+      expect(parseDatastoreConfig(env, flag)).toEqual({ type: "etcdv3", endpoints: want });
+    });
+  }
+
+  const refused: { desc: string; env: Record<string, string>; message: string }[] = [
+    {
+      desc: "refuses the kubernetes datastore with a clear message",
+      env: { DATASTORE_TYPE: "kubernetes" },
+      message: `datastore type "kubernetes" is not supported by this build of buoy yet; use etcdv3`,
+    },
+    {
+      desc: "refuses an unknown datastore type",
+      env: { DATASTORE_TYPE: "consul" },
+      message: `unknown datastore type "consul" in DATASTORE_TYPE; use etcdv3`,
+    },
+    {
+      desc: "refuses an endpoint that is not a URL",
+      env: { ETCD_ENDPOINTS: "127.0.0.1:2379" },
+      message:
+        "etcd endpoint '127.0.0.1:2379' from ETCD_ENDPOINTS is not an http:// or https:// URL",
+    },
+    {
+      desc: "refuses an empty endpoint list",
+      env: { ETCD_ENDPOINTS: " , " },
+      message: "ETCD_ENDPOINTS lists no etcd endpoints",
+    },
+  ];
+  for (const { desc, env, message } of refused) {
+    it(`parseDatastoreConfig() ${desc}`, () => {
+      expect(() => parseDatastoreConfig(env)).toThrow(new CliError(message));
+    });
+  }
+});

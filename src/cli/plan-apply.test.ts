@@ -1,0 +1,175 @@
+import { describe, expect, it } from "vitest";
+import type {
+  FloatingIpClaim,
+  IpPool,
+  IpamBlock,
+  NodeRecord,
+  Versioned,
+} from "../datastore/model.js";
+import { keys } from "../datastore/store.js";
+import type { DatastoreState } from "./datastore-state.js";
+import type { Resource } from "./manifest.js";
+import { planApply } from "./plan-apply.js";
+
+const at = <T>(value: T, revision = 7): Versioned<T> => ({ value, revision });
+const state = (parts: Partial<DatastoreState>): DatastoreState => ({
+  pools: [],
+  blocks: [],
+  claims: [],
+  endpoints: [],
+  nodes: [],
+  ...parts,
+});
+const pool = (name: string, cidr: string, extra: Partial<IpPool> = {}): IpPool => ({
+  name,
+  cidr,
+  blockSize: 26,
+  disabled: false,
+  nodeSelector: "all()",
+  natOutgoing: false,
+  disableBGPExport: false,
+  ...extra,
+});
+const applyPool = (value: IpPool, source = "document 1"): Resource => ({
+  kind: "IPPool",
+  pool: value,
+  source,
+});
+const block = (cidr: string, allocated: string[] = []): IpamBlock => ({
+  cidr,
+  affinity: "node-1",
+  allocations: Object.fromEntries(allocated.map((ip) => [ip, { handle: "c1", node: "node-1" }])),
+});
+const claim = (ip: string): FloatingIpClaim => ({
+  ip,
+  namespace: "default",
+  pod: "web-0",
+  containerID: "c1",
+  node: "node-1",
+  internalIP: "10.244.0.5",
+  createdAt: "2025-01-01T00:00:00.000Z",
+});
+
+describe("planApply()", () => {
+  it("planApply() creates a new pool only if nobody created it meanwhile", () => {
+    const created = pool("a", "10.0.0.0/24");
+    expect(planApply(state({}), [applyPool(created)])).toEqual({
+      compares: [{ key: keys.pool("a"), createRevision: 0 }],
+      ops: [{ put: keys.pool("a"), value: JSON.stringify(created) }],
+    });
+  });
+
+  it("planApply() updates a pool and a node against the revisions it read", () => {
+    const node: NodeRecord = { name: "node-1", addresses: ["192.0.2.10"] };
+    const plan = planApply(
+      state({ pools: [at(pool("a", "10.0.0.0/24"), 3)], nodes: [at(node, 4)] }),
+      [
+        applyPool(pool("a", "10.0.0.0/24", { disabled: true })),
+        { kind: "Node", node: { ...node, asNumber: 64512 }, source: "document 2" },
+      ],
+    );
+    expect(plan.compares).toEqual([
+      { key: keys.pool("a"), modRevision: 3 },
+      { key: keys.node("node-1"), modRevision: 4 },
+    ]);
+    expect(plan.ops.map((op) => ("put" in op ? op.put : op.delete))).toEqual([
+      keys.pool("a"),
+      keys.node("node-1"),
+    ]);
+  });
+
+  const refused: {
+    desc: string;
+    state: DatastoreState;
+    resources: Resource[];
+    message: string;
+  }[] = [
+    {
+      desc: "refuses a pool that overlaps an existing one, naming both",
+      state: state({ pools: [at(pool("pods", "10.244.0.0/16"))] }),
+      resources: [applyPool(pool("floating", "10.244.3.0/24"))],
+      message: "IP pool floating (10.244.3.0/24) overlaps IP pool pods (10.244.0.0/16)",
+    },
+    {
+      desc: "refuses two new pools that overlap each other",
+      state: state({}),
+      resources: [
+        applyPool(pool("a", "10.0.0.0/8")),
+        applyPool(pool("b", "10.1.0.0/16"), "document 2"),
+      ],
+      message: "IP pool a (10.0.0.0/8) overlaps IP pool b (10.1.0.0/16)",
+    },
+    {
+      desc: "refuses the same pool twice in one apply",
+      state: state({}),
+      resources: [
+        applyPool(pool("a", "10.0.0.0/24")),
+        applyPool(pool("a", "10.0.1.0/24"), "document 2"),
+      ],
+      message: "document 2: IPPool a is also defined in document 1",
+    },
+    {
+      desc: "refuses a cidr change while addresses are allocated in the pool",
+      state: state({
+        pools: [at(pool("a", "10.0.0.0/24"))],
+        blocks: [at(block("10.0.0.0/26", ["10.0.0.1", "10.0.0.2"])), at(block("10.0.0.64/26"))],
+      }),
+      resources: [applyPool(pool("a", "10.0.0.0/23"))],
+      message:
+        "cannot change cidr 10.0.0.0/24 -> 10.0.0.0/23 of IP pool a: 2 address(es) are allocated in 1 of its block(s)",
+    },
+    {
+      desc: "refuses a blockSize change while addresses are allocated in the pool",
+      state: state({
+        pools: [at(pool("a", "10.0.0.0/24"))],
+        blocks: [at(block("10.0.0.0/26", ["10.0.0.1"]))],
+      }),
+      resources: [applyPool(pool("a", "10.0.0.0/24", { blockSize: 28 }))],
+      message:
+        "cannot change blockSize 26 -> 28 of IP pool a: 1 address(es) are allocated in 1 of its block(s)",
+    },
+    {
+      desc: "refuses a cidr change that leaves claimed floating IPs outside",
+      state: state({
+        pools: [at(pool("a", "10.0.0.0/24"))],
+        claims: [at(claim("10.0.0.200"))],
+      }),
+      resources: [applyPool(pool("a", "10.0.0.0/25"))],
+      message:
+        "cannot change cidr 10.0.0.0/24 -> 10.0.0.0/25 of IP pool a: floating IP(s) 10.0.0.200 are claimed outside the new cidr",
+    },
+  ];
+  for (const { desc, state: given, resources, message } of refused) {
+    it(`planApply() ${desc}`, () => {
+      expect(() => planApply(given, resources)).toThrow(message);
+    });
+  }
+
+  it("planApply() lets IPv4 and IPv6 pools coexist and a pool be re-applied unchanged", () => {
+    const given = state({
+      pools: [at(pool("v4", "10.0.0.0/8"))],
+      blocks: [at(block("10.0.0.0/26", ["10.0.0.1"]))],
+    });
+    expect(() =>
+      planApply(given, [
+        applyPool(pool("v4", "10.0.0.0/8")),
+        applyPool(pool("v6", "::/0", { blockSize: 122 })),
+      ]),
+    ).not.toThrow();
+  });
+
+  it("planApply() deletes the old empty blocks when the geometry of an unused pool changes", () => {
+    const plan = planApply(
+      state({
+        pools: [at(pool("a", "10.0.0.0/24"), 3)],
+        blocks: [at(block("10.0.0.0/26"), 5), at(block("10.1.0.0/26", ["10.1.0.1"]), 6)],
+      }),
+      [applyPool(pool("a", "10.0.0.0/24", { blockSize: 28 }))],
+    );
+    expect(plan.compares).toEqual([
+      { key: keys.block("10.0.0.0/26"), modRevision: 5 },
+      { key: keys.pool("a"), modRevision: 3 },
+    ]);
+    expect(plan.ops[0]).toEqual({ delete: keys.block("10.0.0.0/26") });
+  });
+});

@@ -1,0 +1,444 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { MemoryKv } from "../datastore/memory-kv.js";
+import type { FloatingIpClaim, IpamBlock, WorkloadEndpoint } from "../datastore/model.js";
+import { keys, Store } from "../datastore/store.js";
+import type { DatastoreConfig } from "./datastore-config.js";
+import { runCli } from "./run-cli.js";
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  opened: DatastoreConfig | undefined;
+}
+
+async function run(
+  kv: MemoryKv,
+  argv: string[],
+  options: { env?: Record<string, string>; stdin?: string } = {},
+): Promise<Run> {
+  let stdout = "";
+  let stderr = "";
+  let opened: DatastoreConfig | undefined;
+  const code = await runCli({
+    argv,
+    env: options.env ?? {},
+    stdout: { write: (text: string) => (stdout += text) },
+    stderr: { write: (text: string) => (stderr += text) },
+    openKv: (config) => {
+      opened = config;
+      return kv;
+    },
+    readStdin: async () => options.stdin ?? "",
+  });
+  return { code, stdout, stderr, opened };
+}
+
+async function put(kv: MemoryKv, key: string, value: unknown): Promise<void> {
+  await kv.txn([], [{ put: key, value: JSON.stringify(value) }]);
+}
+
+/** Calico's IPPool reference example, as a calicoctl user would apply it. */
+const CALICO_POOLS = `apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata:
+  name: my.ippool-1
+spec:
+  cidr: 10.1.0.0/16
+  ipipMode: CrossSubnet
+  natOutgoing: true
+  disabled: false
+  nodeSelector: all()
+  allowedUses:
+    - Workload
+    - Tunnel
+---
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata:
+  name: floating-v4
+spec:
+  cidr: 10.0.0.0/24
+  disabled: true
+`;
+
+const block: IpamBlock = {
+  cidr: "10.1.0.0/26",
+  affinity: "node-1",
+  allocations: {
+    "10.1.0.5": { handle: "c0ffee", node: "node-1", namespace: "default", pod: "web-0" },
+  },
+};
+const claim: FloatingIpClaim = {
+  ip: "10.0.0.7",
+  namespace: "default",
+  pod: "web-0",
+  containerID: "c0ffee",
+  node: "node-1",
+  internalIP: "10.1.0.5",
+  createdAt: "2025-01-02T03:04:05.000Z",
+};
+const endpoint: WorkloadEndpoint = {
+  node: "node-1",
+  namespace: "default",
+  pod: "web-0",
+  containerID: "c0ffee",
+  endpoint: "eth0",
+  interfaceName: "buoyc0ffee",
+  mac: "ee:ee:ee:ee:ee:ee",
+  ipNetworks: ["10.1.0.5/32"],
+  ipNATs: [{ internalIP: "10.1.0.5", externalIP: "10.0.0.7" }],
+  network: "k8s-pod-network",
+  createdAt: "2025-01-02T03:04:05.000Z",
+};
+
+/** A datastore with Calico's pools applied and one pod holding 10.0.0.7. */
+async function clusterWithPod(): Promise<MemoryKv> {
+  const kv = new MemoryKv();
+  expect((await run(kv, ["apply", "-f", "-"], { stdin: CALICO_POOLS })).code).toBe(0);
+  await put(kv, keys.block(block.cidr), block);
+  await put(kv, keys.claim(claim.ip), claim);
+  await put(kv, keys.endpoint(endpoint.node, endpoint.containerID, endpoint.endpoint), endpoint);
+  return kv;
+}
+
+const tmp = mkdtempSync(join(tmpdir(), "buoy-cli-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe("runCli() apply", () => {
+  it("runCli() applies calicoctl's IPPool manifests unchanged", async () => {
+    const kv = new MemoryKv();
+    const file = join(tmp, "pools.yaml");
+    writeFileSync(file, CALICO_POOLS);
+    const result = await run(kv, ["apply", "-f", file]);
+    expect(result).toMatchObject({
+      code: 0,
+      stdout: "Successfully applied 2 'IPPool' resource(s)\n",
+      stderr: "",
+      opened: { type: "etcdv3", endpoints: ["http://127.0.0.1:2379"] },
+    });
+    expect(await new Store(kv).listPools()).toEqual([
+      {
+        name: "floating-v4",
+        cidr: "10.0.0.0/24",
+        blockSize: 26,
+        disabled: true,
+        nodeSelector: "all()",
+        natOutgoing: false,
+        disableBGPExport: false,
+      },
+      {
+        name: "my.ippool-1",
+        cidr: "10.1.0.0/16",
+        blockSize: 26,
+        disabled: false,
+        nodeSelector: "all()",
+        natOutgoing: true,
+        disableBGPExport: false,
+      },
+    ]);
+  });
+
+  it("runCli() applies pools and nodes from JSON on stdin", async () => {
+    const kv = new MemoryKv();
+    const list = {
+      apiVersion: "buoy.dev/v1",
+      kind: "List",
+      items: [
+        {
+          apiVersion: "buoy.dev/v1",
+          kind: "IPPool",
+          metadata: { name: "v6" },
+          spec: { cidr: "fd00:10::/64" },
+        },
+        {
+          apiVersion: "buoy.dev/v1",
+          kind: "Node",
+          metadata: { name: "node-1" },
+          spec: { addresses: ["192.0.2.11"], asNumber: 64512 },
+        },
+      ],
+    };
+    const result = await run(kv, ["apply", "-f", "-"], { stdin: JSON.stringify(list) });
+    expect(result).toMatchObject({ code: 0, stdout: "Successfully applied 2 resource(s)\n" });
+    expect(await new Store(kv).listNodes()).toEqual([
+      { name: "node-1", addresses: ["192.0.2.11"], asNumber: 64512 },
+    ]);
+  });
+
+  const refused: { desc: string; stdin: string; stderr: string }[] = [
+    {
+      desc: "names the file and document of an unknown kind",
+      stdin: `${CALICO_POOLS}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: calico-config}\n`,
+      stderr:
+        "error: stdin: document 3: unknown kind 'ConfigMap' (buoy accepts IPPool, Node, List, IPPoolList and NodeList)\n",
+    },
+    {
+      desc: "refuses a bad cidr",
+      stdin: `apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: bad}\nspec: {cidr: 10.0.0.0/33}\n`,
+      stderr: "error: stdin: document 1: IP pool bad: '10.0.0.0/33' is not a CIDR\n",
+    },
+    {
+      desc: "refuses an empty file",
+      stdin: "# nothing here\n",
+      stderr: "error: stdin holds no resources\n",
+    },
+  ];
+  for (const { desc, stdin, stderr } of refused) {
+    it(`runCli() apply ${desc}, writing nothing`, async () => {
+      const kv = new MemoryKv();
+      const result = await run(kv, ["apply", "-f", "-"], { stdin });
+      expect(result).toMatchObject({ code: 1, stdout: "", stderr });
+      expect(await kv.list("/")).toEqual([]);
+    });
+  }
+
+  it("runCli() apply refuses a pool overlapping an existing pool, naming both", async () => {
+    const kv = await clusterWithPod();
+    const result = await run(kv, ["apply", "-f", "-"], {
+      stdin: `apiVersion: buoy.dev/v1\nkind: IPPool\nmetadata: {name: more-floating}\nspec: {cidr: 10.0.0.128/25}\n`,
+    });
+    expect(result).toMatchObject({
+      code: 1,
+      stderr:
+        "error: IP pool more-floating (10.0.0.128/25) overlaps IP pool floating-v4 (10.0.0.0/24)\n",
+    });
+    expect((await new Store(kv).listPools()).map((pool) => pool.name)).toEqual([
+      "floating-v4",
+      "my.ippool-1",
+    ]);
+  });
+
+  it("runCli() apply refuses a new blockSize for a pool with allocated blocks", async () => {
+    const kv = await clusterWithPod();
+    const result = await run(kv, ["apply", "-f", "-"], {
+      stdin: CALICO_POOLS.replace("cidr: 10.1.0.0/16", "cidr: 10.1.0.0/16\n  blockSize: 24"),
+    });
+    expect(result).toMatchObject({
+      code: 1,
+      stderr:
+        "error: cannot change blockSize 26 -> 24 of IP pool my.ippool-1: 1 address(es) are allocated in 1 of its block(s)\n",
+    });
+  });
+});
+
+describe("runCli() get", () => {
+  it("runCli() get ippools prints calicoctl's columns", async () => {
+    const kv = await clusterWithPod();
+    expect(await run(kv, ["get", "ippools"])).toMatchObject({
+      code: 0,
+      stdout: `NAME         CIDR         SELECTOR
+floating-v4  10.0.0.0/24  all()
+my.ippool-1  10.1.0.0/16  all()
+`,
+    });
+    expect((await run(kv, ["get", "ippool", "floating-v4", "-o", "wide"])).stdout).toBe(
+      `NAME         CIDR         SELECTOR  BLOCKSIZE  DISABLED  NATOUTGOING  DISABLEBGPEXPORT
+floating-v4  10.0.0.0/24  all()     26         true      false        false
+`,
+    );
+  });
+
+  it("runCli() get -o yaml prints pools that apply accepts back unchanged", async () => {
+    const kv = await clusterWithPod();
+    const yaml = await run(kv, ["get", "ippools", "-o", "yaml"]);
+    expect(yaml.code).toBe(0);
+    expect(parse(yaml.stdout)).toMatchObject({ apiVersion: "buoy.dev/v1", kind: "IPPoolList" });
+
+    const copy = new MemoryKv();
+    const applied = await run(copy, ["apply", "-f", "-"], { stdin: yaml.stdout });
+    expect(applied).toMatchObject({
+      code: 0,
+      stdout: "Successfully applied 2 'IPPool' resource(s)\n",
+    });
+    expect(await new Store(copy).listPools()).toEqual(await new Store(kv).listPools());
+    // And onto the original: re-applying what is there changes nothing and is allowed.
+    expect((await run(kv, ["apply", "-f", "-"], { stdin: yaml.stdout })).code).toBe(0);
+  });
+
+  it("runCli() get -o json prints one named pool as a resource", async () => {
+    const kv = await clusterWithPod();
+    const result = await run(kv, ["get", "ippool", "floating-v4", "-o", "json"]);
+    expect(JSON.parse(result.stdout)).toEqual({
+      apiVersion: "buoy.dev/v1",
+      kind: "IPPool",
+      metadata: { name: "floating-v4" },
+      spec: {
+        cidr: "10.0.0.0/24",
+        blockSize: 26,
+        disabled: true,
+        nodeSelector: "all()",
+        natOutgoing: false,
+        disableBGPExport: false,
+      },
+    });
+  });
+
+  it("runCli() get endpoints and floatingips show the pod's floating IP", async () => {
+    const kv = await clusterWithPod();
+    expect((await run(kv, ["get", "workloadendpoints", "-o", "wide"])).stdout).toBe(
+      `WORKLOAD       NODE    NETWORKS     INTERFACE   FLOATING IPS        CONTAINER
+default/web-0  node-1  10.1.0.5/32  buoyc0ffee  10.0.0.7->10.1.0.5  c0ffee
+`,
+    );
+    expect((await run(kv, ["get", "floatingips", "--node", "node-1"])).stdout).toBe(
+      `FLOATING IP  POD            NODE    INTERNAL IP
+10.0.0.7     default/web-0  node-1  10.1.0.5
+`,
+    );
+    const yaml = parse((await run(kv, ["get", "fip", "10.0.0.7", "-o", "yaml"])).stdout);
+    expect(yaml).toMatchObject({ kind: "FloatingIP", metadata: { name: "10.0.0.7" } });
+  });
+
+  it("runCli() get of a name that does not exist exits 1", async () => {
+    const kv = await clusterWithPod();
+    expect(await run(kv, ["get", "ippool", "nope"])).toMatchObject({
+      code: 1,
+      stdout: "",
+      stderr: "error: IP pool nope does not exist\n",
+    });
+  });
+});
+
+describe("runCli() delete", () => {
+  it("runCli() delete refuses a pool in use, giving the counts", async () => {
+    const kv = await clusterWithPod();
+    expect(await run(kv, ["delete", "ippool", "my.ippool-1"])).toMatchObject({
+      code: 1,
+      stderr:
+        "error: cannot delete IP pool my.ippool-1 (10.1.0.0/16): 1 address(es) are allocated in 1 block(s) and 0 floating IP(s) are claimed inside it\n",
+    });
+    expect(await run(kv, ["delete", "ippool", "floating-v4"])).toMatchObject({
+      code: 1,
+      stderr:
+        "error: cannot delete IP pool floating-v4 (10.0.0.0/24): 0 address(es) are allocated in 0 block(s) and 1 floating IP(s) are claimed inside it\n",
+    });
+    expect(await new Store(kv).listPools()).toHaveLength(2);
+  });
+
+  it("runCli() delete removes an unused pool and its empty blocks", async () => {
+    const kv = await clusterWithPod();
+    await put(kv, keys.block(block.cidr), { ...block, allocations: {} });
+    const result = await run(kv, ["delete", "ippool", "my.ippool-1"]);
+    expect(result).toMatchObject({
+      code: 0,
+      stdout: "Successfully deleted 1 'IPPool' resource(s)\n",
+    });
+    const store = new Store(kv);
+    expect((await store.listPools()).map((pool) => pool.name)).toEqual(["floating-v4"]);
+    expect(await store.listBlocks()).toEqual([]);
+  });
+
+  it("runCli() delete -f deletes the pools a manifest names", async () => {
+    const kv = new MemoryKv();
+    await run(kv, ["apply", "-f", "-"], { stdin: CALICO_POOLS });
+    const result = await run(kv, ["delete", "-f", "-"], { stdin: CALICO_POOLS });
+    expect(result).toMatchObject({
+      code: 0,
+      stdout: "Successfully deleted 2 'IPPool' resource(s)\n",
+    });
+    expect(await kv.list("/")).toEqual([]);
+  });
+
+  it("runCli() delete of a missing pool names it", async () => {
+    expect(await run(new MemoryKv(), ["delete", "ippool", "nope"])).toMatchObject({
+      code: 1,
+      stderr: "error: IP pool nope does not exist\n",
+    });
+  });
+});
+
+describe("runCli() datastore and usage", () => {
+  it("runCli() refuses DATASTORE_TYPE=kubernetes before touching any datastore", async () => {
+    const result = await run(new MemoryKv(), ["get", "ippools"], {
+      env: { DATASTORE_TYPE: "kubernetes" },
+    });
+    expect(result).toMatchObject({
+      code: 1,
+      stderr:
+        'error: datastore type "kubernetes" is not supported by this build of buoy yet; use etcdv3\n',
+      opened: undefined,
+    });
+  });
+
+  it("runCli() takes the etcd endpoints from the flag over ETCD_ENDPOINTS", async () => {
+    const result = await run(
+      new MemoryKv(),
+      ["get", "ippools", "--etcd-endpoints", "http://10.0.0.1:2379,http://10.0.0.2:2379"],
+      { env: { ETCD_ENDPOINTS: "http://ignored:2379" } },
+    );
+    expect(result.opened?.endpoints).toEqual(["http://10.0.0.1:2379", "http://10.0.0.2:2379"]);
+  });
+
+  const usage: { desc: string; argv: string[]; stderr: RegExp }[] = [
+    {
+      desc: "an unknown command",
+      argv: ["frobnicate"],
+      stderr: /^error: unknown command 'frobnicate'/,
+    },
+    {
+      desc: "an unknown option",
+      argv: ["get", "ippools", "--frob"],
+      stderr: /unknown option '--frob'/,
+    },
+    {
+      desc: "an unknown output format",
+      argv: ["get", "ippools", "-o", "xml"],
+      stderr: /'xml' is invalid/,
+    },
+    {
+      desc: "an unknown resource type",
+      argv: ["get", "pods"],
+      stderr: /^error: unknown resource type 'pods'/,
+    },
+    {
+      desc: "apply without -f",
+      argv: ["apply"],
+      stderr: /required option '-f, --filename <file>'/,
+    },
+    {
+      desc: "delete without a name",
+      argv: ["delete", "ippool"],
+      stderr: /^error: delete needs a type and a name/,
+    },
+    {
+      desc: "--node on pools",
+      argv: ["get", "ippools", "--node", "n1"],
+      stderr: /^error: --node applies to/,
+    },
+    { desc: "no command at all", argv: [], stderr: /^Usage: buoy/ },
+  ];
+  for (const { desc, argv, stderr } of usage) {
+    it(`runCli() exits 2 on ${desc}`, async () => {
+      const result = await run(new MemoryKv(), argv);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(stderr);
+    });
+  }
+
+  it("runCli() prints help for every command and exits 0", async () => {
+    for (const argv of [
+      ["--help"],
+      ["apply", "--help"],
+      ["get", "--help"],
+      ["delete", "-h"],
+      ["help", "get"],
+    ]) {
+      const result = await run(new MemoryKv(), argv);
+      expect(result).toMatchObject({ code: 0, stderr: "" });
+      expect(result.stdout).toMatch(/^Usage: buoy/);
+    }
+    expect((await run(new MemoryKv(), ["get", "--help"])).stdout).toContain("buoy get ippools");
+  });
+
+  it("runCli() prints the client version", async () => {
+    expect(await run(new MemoryKv(), ["version"])).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^Client Version: +v\d+\.\d+\.\d+\n$/),
+    });
+  });
+});
