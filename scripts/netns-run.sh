@@ -4,7 +4,8 @@
 # Creates PREFIX-node (loopback up, IPv4/IPv6 forwarding on), runs the command
 # in it with BUOY_RUN_PREFIX=PREFIX exported, then removes every namespace
 # whose name starts with PREFIX and stops the processes still inside them (by
-# PID: only what this run started can be there) — also on failure or signal.
+# PID: only what this run started can be there) and deletes /tmp/PREFIX-*
+# (logs, data dirs) — also on failure or signal.
 # Nothing is ever added to the root namespace.
 set -euo pipefail
 prefix=${1:?usage: netns-run.sh PREFIX command...}
@@ -23,6 +24,7 @@ cleanup() {
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
     ip netns del "$ns" 2>/dev/null || true
   done
+  rm -rf "/tmp/${prefix}-"*
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
