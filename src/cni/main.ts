@@ -1,6 +1,7 @@
 // The CNI executable: compiled by `bun build --compile` into dist/cni/buoy,
 // installed also as calico, calico-ipam and buoy-ipam. No Node.js needed on
-// the host; nothing here runs before main().
+// the host; nothing here runs before main(). No top-level await: the executable
+// is compiled to bytecode, which needs CommonJS.
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { hostname } from "node:os";
@@ -36,4 +37,4 @@ function readStdinIfAny(): string {
   }
 }
 
-await main();
+void main();
