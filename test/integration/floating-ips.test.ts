@@ -239,3 +239,40 @@ describe("concurrency and idempotent DEL", () => {
     expect(await state()).toEqual(empty);
   });
 });
+
+describe("CNI 1.1 STATUS and GC", () => {
+  it("GC releases the allocation, claim and endpoint of attachments the runtime no longer has", async () => {
+    const keep = podCall({ name: "gckeep", annotation: '["10.96.0.20"]' });
+    const gone = podCall({ name: "gcgone", annotation: '["10.96.0.21"]' });
+    for (const call of [keep, gone])
+      expect((await runPlugin({ command: "ADD", ...call })).exitCode).toBe(0);
+    const gc = await runPlugin({
+      command: "GC",
+      conf: {
+        ...keep.conf,
+        cniVersion: "1.1.0",
+        "cni.dev/valid-attachments": [{ containerID: keep.containerID, ifname: "eth0" }],
+      },
+    });
+    expect(gc.exitCode, gc.raw).toBe(0);
+    const after = await state();
+    expect(after.claims).toEqual(["10.96.0.20=gckeep"]);
+    expect(after.endpoints).toEqual(["gckeep"]);
+    expect(after.allocations).toHaveLength(1);
+    for (const call of [keep, gone])
+      expect((await runPlugin({ command: "DEL", ...call })).exitCode).toBe(0);
+    expect(await state()).toEqual(empty);
+  });
+
+  it("STATUS answers 0 with etcd up and code 50 when it cannot be reached", async () => {
+    const base = { ...podCall({ name: "status" }).conf, cniVersion: "1.1.0" };
+    expect((await runPlugin({ command: "STATUS", conf: base })).exitCode).toBe(0);
+    const down = await runPlugin({
+      command: "STATUS",
+      conf: { ...base, etcd_endpoints: "http://127.0.0.1:9" },
+    });
+    expect(down.exitCode).not.toBe(0);
+    expect(down.output).toMatchObject({ code: 50 });
+    expect(String(down.output.msg)).toMatch(/^datastore is unreachable: cannot reach etcd/);
+  });
+});
