@@ -17,10 +17,13 @@ const run = (args) => execFileSync(bun, args, { stdio: ["ignore", "ignore", "inh
 rmSync("dist", { recursive: true, force: true });
 mkdirSync("dist/cni", { recursive: true });
 
+// --bytecode skips parsing at every start (~8 ms per CNI call); it needs CommonJS output.
 run([
   "build",
   "--compile",
   "--minify",
+  "--bytecode",
+  "--format=cjs",
   "--target=bun-linux-x64",
   "src/cni/main.ts",
   "--outfile",
