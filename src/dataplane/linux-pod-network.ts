@@ -1,6 +1,7 @@
 // Runs the pod-network scripts with iproute2: `ip -batch` in the host
-// namespace, `nsenter --net=<path> ip -batch` in the pod's (iproute2's `-n`
-// takes only names under /run/netns, CNI_NETNS may be /proc/PID/ns/net).
+// namespace, `ip -n NAME -batch` or `nsenter --net=PATH ip -batch` in the
+// pod's (iproute2's `-n` takes only names under /run/netns, and CNI_NETNS may
+// be /proc/PID/ns/net).
 import { existsSync, writeFileSync } from "node:fs";
 import { CommandError, runCommand } from "../exec/command.js";
 import {
@@ -55,9 +56,7 @@ export class LinuxPodNetwork implements PodNetwork {
     }
     try {
       writeFileSync(`/proc/sys/net/ipv4/conf/${plan.hostIfname}/proxy_arp`, "1");
-      await runCommand(["nsenter", `--net=${plan.netns}`, "ip", "-batch", "-"], {
-        input: renderPodSetup(plan),
-      });
+      await runCommand([...ipIn(plan.netns), "-batch", "-"], { input: renderPodSetup(plan) });
     } catch (error) {
       await this.deleteHostInterface(plan.hostIfname);
       throw error;
@@ -66,7 +65,7 @@ export class LinuxPodNetwork implements PodNetwork {
 
   async deletePodInterface(netns: string, ifname: string): Promise<void> {
     if (!netns || !existsSync(netns)) return;
-    await ignoreMissing(runCommand(["nsenter", `--net=${netns}`, "ip", "link", "del", ifname]));
+    await ignoreMissing(runCommand([...ipIn(netns), "link", "del", ifname]));
   }
 
   async deleteHostInterface(hostIfname: string): Promise<void> {
@@ -75,7 +74,7 @@ export class LinuxPodNetwork implements PodNetwork {
 
   async check(plan: PodNetworkPlan): Promise<string[]> {
     const problems: string[] = [];
-    const inPod = ["nsenter", `--net=${plan.netns}`, "ip", "-json"];
+    const inPod = [...ipIn(plan.netns), "-json"];
     const [podAddrs, podRoutes4, podRoutes6, hostLinks, hostRoutes4, hostRoutes6] =
       await Promise.all([
         runJson<IpAddr>([...inPod, "address", "show", "dev", plan.ifname]),
@@ -106,6 +105,16 @@ export class LinuxPodNetwork implements PodNetwork {
     }
     return problems;
   }
+}
+
+/**
+ * `ip` inside a network namespace: `ip -n NAME` for namespaces under /run/netns
+ * (about a millisecond cheaper), `nsenter --net=PATH ip` for any other path
+ * such as /proc/PID/ns/net.
+ */
+export function ipIn(netns: string): string[] {
+  const named = /^\/(?:var\/)?run\/netns\/([^/]+)$/.exec(netns);
+  return named ? ["ip", "-n", named[1] as string] : ["nsenter", `--net=${netns}`, "ip"];
 }
 
 /** Output of `ip -json` commands; undefined when the device does not exist. */

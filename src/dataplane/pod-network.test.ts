@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { ipIn } from "./linux-pod-network.js";
 import {
   hostInterfaceName,
   podMacAddress,
@@ -47,4 +48,26 @@ describe("pod network scripts", () => {
     expect(await hostInterfaceName(undefined, undefined, "abc")).toMatch(/^cali[0-9a-f]{11}$/);
     expect((await hostInterfaceName(undefined, undefined, "abc")).length).toBe(15);
   });
+});
+
+describe("ipIn()", () => {
+  const cases = [
+    { desc: "a named namespace", netns: "/var/run/netns/cni-1", want: ["ip", "-n", "cni-1"] },
+    { desc: "a /run/netns path", netns: "/run/netns/cni-2", want: ["ip", "-n", "cni-2"] },
+    {
+      desc: "a process's namespace",
+      netns: "/proc/42/ns/net",
+      want: ["nsenter", "--net=/proc/42/ns/net", "ip"],
+    },
+    {
+      desc: "a nested path",
+      netns: "/var/run/netns/a/b",
+      want: ["nsenter", "--net=/var/run/netns/a/b", "ip"],
+    },
+  ];
+  for (const { desc, netns, want } of cases) {
+    it(`ipIn() uses ${want[0]} for ${desc}`, () => {
+      expect(ipIn(netns)).toEqual(want);
+    });
+  }
 });
