@@ -1,6 +1,6 @@
 // calico-ipam / buoy-ipam: block IPAM from the datastore. Also called
 // in-process by the main plugin when the conflist names it (one exec saved).
-import type { Store } from "../datastore/store.js";
+import type { AllocationSnapshot, Store } from "../datastore/store.js";
 import type { AllocationOwner } from "../datastore/model.js";
 import { assignAddress, releaseHandle } from "../ipam/ipam.js";
 import type { Logger } from "../log/logger.js";
@@ -22,6 +22,7 @@ export async function ipamAdd(
   env: CniEnv,
   node: string,
   logger: Logger,
+  snapshot?: AllocationSnapshot,
 ): Promise<CniResult> {
   if (!conf.ipam.assignIpv4 && !conf.ipam.assignIpv6) {
     throw new CniError(
@@ -38,11 +39,19 @@ export async function ipamAdd(
   const result: CniResult = { interfaces: [], ips: [], routes: [], dns: {} };
   try {
     if (conf.ipam.assignIpv4) {
-      const ip = await assignAddress(store, { family: 4, owner, pools: conf.ipam.ipv4Pools });
+      const ip = await assignAddress(
+        store,
+        { family: 4, owner, pools: conf.ipam.ipv4Pools },
+        snapshot,
+      );
       result.ips.push({ address: `${ip}/32` });
     }
     if (conf.ipam.assignIpv6) {
-      const ip = await assignAddress(store, { family: 6, owner, pools: conf.ipam.ipv6Pools });
+      const ip = await assignAddress(
+        store,
+        { family: 6, owner, pools: conf.ipam.ipv6Pools },
+        snapshot,
+      );
       result.ips.push({ address: `${ip}/128` });
     }
   } catch (error) {

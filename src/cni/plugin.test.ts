@@ -309,16 +309,10 @@ describe("runCni() ADD", () => {
   });
 
   it("runCni() ADD reports an unreachable datastore as try-again-later (code 11)", async () => {
-    const down: Kv = {
-      get: async () =>
-        Promise.reject(new DatastoreUnavailableError("cannot reach etcd (ECONNREFUSED)")),
-      list: async () =>
-        Promise.reject(new DatastoreUnavailableError("cannot reach etcd (ECONNREFUSED)")),
-      txn: async () =>
-        Promise.reject(new DatastoreUnavailableError("cannot reach etcd (ECONNREFUSED)")),
-      ping: async () =>
-        Promise.reject(new DatastoreUnavailableError("cannot reach etcd (ECONNREFUSED)")),
-    };
+    const refuse = async () =>
+      Promise.reject(new DatastoreUnavailableError("cannot reach etcd (ECONNREFUSED)"));
+    const down: Kv = { get: refuse, list: refuse, txn: refuse, ping: refuse, readMany: refuse };
+
     deps.openKv = () => down;
     const { out } = await cni({ command: "ADD" });
     expect(out).toMatchObject({ code: 11, msg: "cannot reach etcd (ECONNREFUSED)" });

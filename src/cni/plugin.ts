@@ -2,24 +2,23 @@
 // (`calico`/`buoy` the main plugin, `calico-ipam`/`buoy-ipam` the IPAM plugin).
 // Takes { env, stdin }, returns { stdout, exitCode }; every error is turned
 // into the CNI error JSON here and nowhere else.
-import { Store } from "../datastore/store.js";
+import { Store, type AllocationSnapshot } from "../datastore/store.js";
 import type { Kv } from "../datastore/kv.js";
 import { DatastoreUnavailableError } from "../datastore/kv.js";
 import type { WorkloadEndpoint } from "../datastore/model.js";
-import { keys } from "../datastore/store.js";
 import {
   FloatingIpError,
   FLOATING_IPS_ANNOTATION,
   parseFloatingIps,
 } from "../floating/annotation.js";
 import {
-  checkClaims,
   commitClaimsAndEndpoint,
-  releaseClaims,
+  planClaimCompares,
+  snapshotLookup,
   type ClaimHolder,
 } from "../floating/claims.js";
 import { planBindings, validateInPools, type FloatingBinding } from "../floating/validate.js";
-import { IpamExhaustedError, listNodeHandles, releaseHandle } from "../ipam/ipam.js";
+import { IpamExhaustedError, listNodeHandles } from "../ipam/ipam.js";
 import {
   hostInterfaceName,
   podMacAddress,
@@ -34,6 +33,7 @@ import { CniCode, CniError } from "./errors.js";
 import { parseCniEnv, type CniEnv } from "./env.js";
 import type { ExecPlugin } from "./delegate.js";
 import { OWN_IPAM_TYPES, handleFor, ipamAdd, ipamDel } from "./ipam-plugin.js";
+import { releaseContainer } from "./release-container.js";
 import { decodeNetConfJson, parseNetConf, type NetConf } from "./netconf.js";
 import { addressOf, parseResult, renderResult, type CniResult } from "./result.js";
 import {
@@ -184,10 +184,13 @@ function requireVersion(command: string, version: string): void {
 async function add(context: Context): Promise<CniResult> {
   const { env, conf, store, node, logger, deps } = context;
   const floatingIps = requestedFloatingIps(conf);
-  const pools = floatingIps.length > 0 ? await store.listPools() : [];
+  // One read, at one revision, serves the pool check, IPAM and the claim check.
+  const snapshot =
+    ownIpam(conf) || floatingIps.length > 0 ? await store.readAllocationSnapshot() : undefined;
+  const pools = snapshot?.pools ?? [];
   validateInPools(floatingIps, pools);
 
-  const ipamResult = await runIpam("ADD", context);
+  const ipamResult = await runIpam("ADD", context, snapshot);
   const holder: ClaimHolder = {
     namespace: env.args.namespace ?? "default",
     pod: env.args.pod ?? env.containerID,
@@ -201,7 +204,11 @@ async function add(context: Context): Promise<CniResult> {
     if (podIps.length === 0)
       throw new CniError(CniCode.internal, `IPAM plugin ${conf.ipam.type} returned no addresses`);
     const bindings = planBindings(floatingIps, podIps);
-    await checkClaims(store, pools, bindings, holder);
+    // Refuse before any interface exists; the transaction below re-checks atomically.
+    const compares =
+      snapshot && bindings.length > 0
+        ? planClaimCompares(pools, bindings, holder, snapshotLookup(snapshot))
+        : [];
 
     const mac = await podMacAddress(env.containerID, env.ifname);
     const plan: PodNetworkPlan = {
@@ -221,6 +228,7 @@ async function add(context: Context): Promise<CniResult> {
       holder,
       endpointRecord(context, holder, hostIfname, mac, podIps, bindings),
       deps.now(),
+      compares,
     );
     logger.log("info", "cni.add", {
       pod: `${holder.namespace}/${holder.pod}`,
@@ -294,21 +302,26 @@ function podResult(
 
 // ---- IPAM: in-process for our own types, exec otherwise --------------------
 
-async function runIpam(command: "ADD" | "DEL", context: Context): Promise<CniResult> {
+async function runIpam(
+  command: "ADD" | "DEL",
+  context: Context,
+  snapshot?: AllocationSnapshot,
+): Promise<CniResult> {
   const { conf, env, store, node, logger, deps } = context;
-  if (!conf.ipam.type)
+  if (!conf.ipam.type) {
     throw new CniError(CniCode.invalidConfig, "invalid network config: key 'ipam.type' is missing");
-  if (OWN_IPAM_TYPES.includes(conf.ipam.type)) {
-    if (command === "ADD") return ipamAdd(store, conf, env, node, logger);
+  }
+  if (ownIpam(conf)) {
+    if (command === "ADD") return ipamAdd(store, conf, env, node, logger, snapshot);
     await ipamDel(store, conf, env, logger);
-    return { interfaces: [], ips: [], routes: [], dns: {} };
+    return emptyResult();
   }
   const output = await deps.execPlugin(
     conf.ipam.type,
     { ...context.rawEnv, CNI_COMMAND: command },
     context.stdin,
   );
-  if (command === "DEL") return { interfaces: [], ips: [], routes: [], dns: {} };
+  if (command === "DEL") return emptyResult();
   try {
     return parseResult(output);
   } catch (error) {
@@ -319,18 +332,37 @@ async function runIpam(command: "ADD" | "DEL", context: Context): Promise<CniRes
   }
 }
 
+function ownIpam(conf: NetConf): boolean {
+  return OWN_IPAM_TYPES.includes(conf.ipam.type);
+}
+
+function emptyResult(): CniResult {
+  return { interfaces: [], ips: [], routes: [], dns: {} };
+}
+
 // ---- DEL ----------------------------------------------------------------
 
 async function del(context: Context): Promise<void> {
   const { env, conf, store, node, logger, deps } = context;
   // Deleting the pod side removes the pair; with no netns (containerd's later
-  // DELs) the namespace, and with it the pair, is already gone.
-  await deps.podNetwork.deletePodInterface(env.netns, env.ifname);
-  const freed = await releaseClaims(store, env.containerID);
-  await store.deleteKey(keys.endpoint(node, env.containerID, env.ifname));
-  await runIpam("DEL", context);
-  if (freed.length > 0) logger.log("info", "floating.released", { floatingIps: freed });
-  logger.log("info", "cni.del", { netns: env.netns, network: conf.name });
+  // DELs) the namespace, and with it the pair, is already gone. The kernel's
+  // veth teardown is slow (tens of ms), so the datastore work runs alongside.
+  const [, released] = await Promise.all([
+    deps.podNetwork.deletePodInterface(env.netns, env.ifname),
+    releaseContainer(store, {
+      node,
+      containerID: env.containerID,
+      ifname: env.ifname,
+      ...(ownIpam(conf) ? { handle: handleFor(conf, env.containerID) } : {}),
+    }),
+  ]);
+  if (!ownIpam(conf)) await runIpam("DEL", context);
+  logger.log("info", "cni.del", {
+    netns: env.netns,
+    network: conf.name,
+    addresses: released.addresses,
+    floatingIps: released.floatingIps,
+  });
 }
 
 // ---- CHECK --------------------------------------------------------------
@@ -378,23 +410,28 @@ async function status(context: Context): Promise<void> {
 
 async function gc(context: Context): Promise<void> {
   const { conf, store, node, logger } = context;
-  const valid = new Set((conf.validAttachments ?? []).map((a) => handleFor(conf, a.containerID)));
+  const valid = new Set((conf.validAttachments ?? []).map((a) => a.containerID));
   const handlePrefix = `${conf.name}.`;
-  const stale = [...(await listNodeHandles(store, node)).keys()].filter(
-    (handle) => handle.startsWith(handlePrefix) && !valid.has(handle),
-  );
-  for (const handle of stale) {
-    const containerID = handle.slice(handlePrefix.length);
-    await releaseClaims(store, containerID);
-    await releaseHandle(store, handle);
+  const stale = new Set<string>();
+  if (ownIpam(conf)) {
+    for (const handle of (await listNodeHandles(store, node)).keys()) {
+      const containerID = handle.slice(handlePrefix.length);
+      if (handle.startsWith(handlePrefix) && !valid.has(containerID)) stale.add(containerID);
+    }
   }
-  for (const endpoint of await store.listEndpoints(node)) {
-    const { network, containerID, endpoint: ifname } = endpoint.value;
-    if (network !== conf.name || valid.has(handleFor(conf, containerID))) continue;
-    await releaseClaims(store, containerID);
-    await store.deleteKey(keys.endpoint(node, containerID, ifname));
+  for (const { value: endpoint } of await store.listEndpoints(node)) {
+    if (endpoint.network === conf.name && !valid.has(endpoint.containerID)) {
+      stale.add(endpoint.containerID);
+    }
   }
-  logger.log("info", "cni.gc", { released: stale });
+  for (const containerID of stale) {
+    await releaseContainer(store, {
+      node,
+      containerID,
+      ...(ownIpam(conf) ? { handle: handleFor(conf, containerID) } : {}),
+    });
+  }
+  logger.log("info", "cni.gc", { released: [...stale] });
 }
 
 // ---- errors -------------------------------------------------------------

@@ -7,6 +7,7 @@ import {
   type KvCompare,
   type KvEntry,
   type KvOp,
+  type KvRead,
 } from "./kv.js";
 
 interface GatewayKv {
@@ -45,6 +46,23 @@ export class EtcdKv implements Kv {
       range_end: encode(prefixEnd(prefix)),
     });
     return (body.kvs ?? []).map(decodeEntry);
+  }
+
+  /** A transaction with no compares and only range operations: one request, one revision. */
+  async readMany(reads: readonly KvRead[]): Promise<KvEntry[][]> {
+    const body = await this.#call<{ responses?: { response_range?: { kvs?: GatewayKv[] } }[] }>(
+      "/v3/kv/txn",
+      {
+        compare: [],
+        success: reads.map((read) => ({
+          request_range:
+            "prefix" in read
+              ? { key: encode(read.prefix), range_end: encode(prefixEnd(read.prefix)) }
+              : { key: encode(read.key) },
+        })),
+      },
+    );
+    return reads.map((_, i) => (body.responses?.[i]?.response_range?.kvs ?? []).map(decodeEntry));
   }
 
   async txn(compares: readonly KvCompare[], ops: readonly KvOp[]): Promise<boolean> {

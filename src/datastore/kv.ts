@@ -15,10 +15,15 @@ export type KvCompare =
 
 export type KvOp = { put: string; value: string } | { delete: string };
 
+/** One key, or every key under a prefix. */
+export type KvRead = { key: string } | { prefix: string };
+
 export interface Kv {
   get(key: string): Promise<KvEntry | undefined>;
   /** Every key starting with `prefix`, in key order. */
   list(prefix: string): Promise<KvEntry[]>;
+  /** Several reads in one request, at one revision; one result list per read. */
+  readMany(reads: readonly KvRead[]): Promise<KvEntry[][]>;
   /** Applies `ops` only if every compare holds; resolves to whether it did. */
   txn(compares: readonly KvCompare[], ops: readonly KvOp[]): Promise<boolean>;
   /** Resolves when the store answers; rejects with the reason when it does not. */

@@ -1,5 +1,5 @@
 // In-memory Kv with the same revision semantics as etcd: for unit tests.
-import type { Kv, KvCompare, KvEntry, KvOp } from "./kv.js";
+import type { Kv, KvCompare, KvEntry, KvOp, KvRead } from "./kv.js";
 
 export class MemoryKv implements Kv {
   #revision = 1;
@@ -15,6 +15,16 @@ export class MemoryKv implements Kv {
       .filter((entry) => entry.key.startsWith(prefix))
       .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
       .map((entry) => ({ ...entry }));
+  }
+
+  async readMany(reads: readonly KvRead[]): Promise<KvEntry[][]> {
+    return Promise.all(
+      reads.map(async (read) => {
+        if ("prefix" in read) return this.list(read.prefix);
+        const entry = await this.get(read.key);
+        return entry ? [entry] : [];
+      }),
+    );
   }
 
   async txn(compares: readonly KvCompare[], ops: readonly KvOp[]): Promise<boolean> {

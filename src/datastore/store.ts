@@ -27,8 +27,28 @@ export const keys = {
   node: (name: string) => `${ROOT}nodes/${name}`,
 };
 
+/** What IPAM and the floating-IP checks read, taken in one request at one revision. */
+export interface AllocationSnapshot {
+  pools: IpPool[];
+  blocks: Versioned<IpamBlock>[];
+  claims: Versioned<FloatingIpClaim>[];
+}
+
 export class Store {
   constructor(readonly kv: Kv) {}
+
+  async readAllocationSnapshot(): Promise<AllocationSnapshot> {
+    const [pools = [], blocks = [], claims = []] = await this.kv.readMany([
+      { prefix: keys.pools },
+      { prefix: keys.blocks },
+      { prefix: keys.claims },
+    ]);
+    return {
+      pools: pools.map((entry) => decode<IpPool>(entry)),
+      blocks: blocks.map((entry) => versioned<IpamBlock>(entry)),
+      claims: claims.map((entry) => versioned<FloatingIpClaim>(entry)),
+    };
+  }
 
   async listPools(): Promise<IpPool[]> {
     return (await this.kv.list(keys.pools)).map((entry) => decode<IpPool>(entry));

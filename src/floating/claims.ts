@@ -3,8 +3,14 @@
 // already holds it) in the same transaction that writes the endpoint and checks
 // the address is no pod's own: exclusivity comes from the datastore's atomic
 // compare, never from a check-then-write.
-import type { FloatingIpClaim, IpPool, WorkloadEndpoint } from "../datastore/model.js";
-import { keys, type Store } from "../datastore/store.js";
+import type {
+  FloatingIpClaim,
+  IpPool,
+  IpamBlock,
+  Versioned,
+  WorkloadEndpoint,
+} from "../datastore/model.js";
+import { keys, type AllocationSnapshot, type Store } from "../datastore/store.js";
 import type { KvCompare, KvOp } from "../datastore/kv.js";
 import { blockCidrFor } from "../ipam/pool.js";
 import { checkClaimConflict, findPool, type FloatingBinding } from "./validate.js";
@@ -16,26 +22,57 @@ export interface ClaimHolder {
   node: string;
 }
 
+/** The records the claim checks look at: the claim of an IP and the block holding it. */
+export interface ClaimLookup {
+  claim(ip: string): Versioned<FloatingIpClaim> | undefined;
+  block(cidr: string): Versioned<IpamBlock> | undefined;
+}
+
 const MAX_ATTEMPTS = 20;
 
-/**
- * Throws FloatingIpError when any binding is held by another pod or is a pod's
- * own address; otherwise resolves to the compares that keep that true.
- */
-export async function checkClaims(
+export function snapshotLookup(snapshot: AllocationSnapshot): ClaimLookup {
+  const claims = new Map(snapshot.claims.map((claim) => [claim.value.ip, claim]));
+  const blocks = new Map(snapshot.blocks.map((block) => [block.value.cidr, block]));
+  return { claim: (ip) => claims.get(ip), block: (cidr) => blocks.get(cidr) };
+}
+
+/** Reads, in one request, the claim and block of every binding. */
+export async function readClaimLookup(
   store: Store,
   pools: readonly IpPool[],
   bindings: readonly FloatingBinding[],
+): Promise<ClaimLookup> {
+  const cidrs = bindings.map(({ externalIP }) => blockCidrOf(externalIP, pools));
+  const results = await store.kv.readMany([
+    ...bindings.map(({ externalIP }) => ({ key: keys.claim(externalIP) })),
+    ...cidrs.flatMap((cidr) => (cidr ? [{ key: keys.block(cidr) }] : [])),
+  ]);
+  const entries = results.flat();
+  const find = <T>(key: string): Versioned<T> | undefined => {
+    const entry = entries.find((candidate) => candidate.key === key);
+    return entry && { value: JSON.parse(entry.value) as T, revision: entry.modRevision };
+  };
+  return {
+    claim: (ip) => find<FloatingIpClaim>(keys.claim(ip)),
+    block: (cidr) => find<IpamBlock>(keys.block(cidr)),
+  };
+}
+
+/**
+ * Throws FloatingIpError when any binding is held by another pod or is a pod's
+ * own address; otherwise returns the compares that keep that true.
+ */
+export function planClaimCompares(
+  pools: readonly IpPool[],
+  bindings: readonly FloatingBinding[],
   holder: ClaimHolder,
-): Promise<KvCompare[]> {
+  lookup: ClaimLookup,
+): KvCompare[] {
   const compares: KvCompare[] = [];
   for (const { externalIP } of bindings) {
-    const pool = findPool(externalIP, pools);
-    const blockCidr = pool && blockCidrFor(pool, externalIP);
-    const [claim, block] = await Promise.all([
-      store.getClaim(externalIP),
-      blockCidr ? store.getBlock(blockCidr) : Promise.resolve(undefined),
-    ]);
+    const claim = lookup.claim(externalIP);
+    const blockCidr = blockCidrOf(externalIP, pools);
+    const block = blockCidr ? lookup.block(blockCidr) : undefined;
     checkClaimConflict(
       externalIP,
       holder.containerID,
@@ -58,7 +95,12 @@ export async function checkClaims(
   return compares;
 }
 
-/** Creates the claims and writes the endpoint in one transaction, re-checking on conflict. */
+/**
+ * Creates the claims and writes the endpoint in one transaction. The first
+ * attempt uses `compares` planned by the caller; when the transaction loses a
+ * race, the records are read again and the plan re-made, which throws the
+ * SPEC §4 error naming the winner.
+ */
 export async function commitClaimsAndEndpoint(
   store: Store,
   pools: readonly IpPool[],
@@ -66,36 +108,35 @@ export async function commitClaimsAndEndpoint(
   holder: ClaimHolder,
   endpoint: WorkloadEndpoint,
   now: Date,
+  compares: KvCompare[],
 ): Promise<void> {
+  const ops: KvOp[] = bindings.map(({ externalIP, internalIP }) => {
+    const claim: FloatingIpClaim = {
+      ip: externalIP,
+      ...holder,
+      internalIP,
+      createdAt: now.toISOString(),
+    };
+    return { put: keys.claim(externalIP), value: JSON.stringify(claim) };
+  });
+  ops.push({
+    put: keys.endpoint(endpoint.node, endpoint.containerID, endpoint.endpoint),
+    value: JSON.stringify(endpoint),
+  });
+  let planned = compares;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const compares = await checkClaims(store, pools, bindings, holder);
-    const ops: KvOp[] = bindings.map(({ externalIP, internalIP }) => {
-      const claim: FloatingIpClaim = {
-        ip: externalIP,
-        ...holder,
-        internalIP,
-        createdAt: now.toISOString(),
-      };
-      return { put: keys.claim(externalIP), value: JSON.stringify(claim) };
-    });
-    ops.push({
-      put: keys.endpoint(endpoint.node, endpoint.containerID, endpoint.endpoint),
-      value: JSON.stringify(endpoint),
-    });
-    if (await store.kv.txn(compares, ops)) return;
+    if (await store.kv.txn(planned, ops)) return;
+    planned = planClaimCompares(
+      pools,
+      bindings,
+      holder,
+      await readClaimLookup(store, pools, bindings),
+    );
   }
   throw new Error(`recording floating IP claims kept conflicting after ${MAX_ATTEMPTS} attempts`);
 }
 
-/** Deletes every claim held by the container; resolves to the IPs freed. Idempotent. */
-export async function releaseClaims(store: Store, containerID: string): Promise<string[]> {
-  const freed: string[] = [];
-  for (const claim of await store.listClaims()) {
-    if (claim.value.containerID !== containerID) continue;
-    const key = keys.claim(claim.value.ip);
-    if (await store.kv.txn([{ key, modRevision: claim.revision }], [{ delete: key }])) {
-      freed.push(claim.value.ip);
-    }
-  }
-  return freed;
+function blockCidrOf(ip: string, pools: readonly IpPool[]): string | undefined {
+  const pool = findPool(ip, pools);
+  return pool && blockCidrFor(pool, ip);
 }

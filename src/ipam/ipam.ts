@@ -10,7 +10,7 @@ import {
   type Family,
 } from "../net/address.js";
 import type { AllocationOwner, IpPool, IpamBlock, Versioned } from "../datastore/model.js";
-import { keys, type Store } from "../datastore/store.js";
+import { keys, type AllocationSnapshot, type Store } from "../datastore/store.js";
 import {
   addressesOfHandle,
   emptyBlock,
@@ -37,14 +37,20 @@ export interface AssignRequest {
 
 const MAX_ATTEMPTS = 50;
 
-/** Assigns one address of `request.family`; an owner that already has one gets it back. */
-export async function assignAddress(store: Store, request: AssignRequest): Promise<string> {
+/**
+ * Assigns one address of `request.family`; an owner that already has one gets
+ * it back. A snapshot read by the caller serves the first attempt; a conflict
+ * re-reads.
+ */
+export async function assignAddress(
+  store: Store,
+  request: AssignRequest,
+  snapshot?: AllocationSnapshot,
+): Promise<string> {
+  let state = snapshot;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const [allPools, blocks, claims] = await Promise.all([
-      store.listPools(),
-      store.listBlocks(),
-      store.listClaims(),
-    ]);
+    const { pools: allPools, blocks, claims } = state ?? (await store.readAllocationSnapshot());
+    state = undefined;
     const pools = allPools.filter(
       (pool) =>
         !pool.disabled &&

@@ -77,6 +77,31 @@ export function kvConformance(name: string, makeKv: () => Promise<Kv> | Kv): voi
       expect(listed.map((entry) => entry.value)).toEqual(["a", "b", "c/d"]);
     });
 
+    it("readMany() answers keys and prefixes in order, empty when missing", async () => {
+      const kv = await fresh();
+      const base = unique();
+      await kv.txn(
+        [],
+        [
+          { put: `${base}p/1`, value: "1" },
+          { put: `${base}p/2`, value: "2" },
+          { put: `${base}k`, value: "k" },
+          { put: `${base}kk`, value: "kk" },
+        ],
+      );
+      const [prefixed, key, missing, none] = await kv.readMany([
+        { prefix: `${base}p/` },
+        { key: `${base}k` },
+        { key: `${base}nope` },
+        { prefix: `${base}q/` },
+      ]);
+      expect(prefixed?.map((entry) => entry.value)).toEqual(["1", "2"]);
+      expect(key?.map((entry) => entry.value)).toEqual(["k"]);
+      expect(missing).toEqual([]);
+      expect(none).toEqual([]);
+      expect(key?.[0]?.modRevision).toBeGreaterThan(0);
+    });
+
     it("values round-trip unicode and JSON unchanged", async () => {
       const kv = await fresh();
       const key = `${unique()}ünï`;

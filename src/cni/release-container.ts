@@ -1,0 +1,64 @@
+// Everything the datastore holds for one container, released together: its
+// endpoint(s), its floating-IP claims and (with buoy's own IPAM) its
+// addresses. One read and one transaction; a lost race reads again. Idempotent.
+import type { FloatingIpClaim, IpamBlock } from "../datastore/model.js";
+import type { KvCompare, KvOp, KvRead } from "../datastore/kv.js";
+import { keys, type Store } from "../datastore/store.js";
+import { addressesOfHandle, withoutHandle } from "../ipam/block.js";
+
+export interface ReleaseTarget {
+  node: string;
+  containerID: string;
+  /** Only this interface's endpoint; all of the container's when absent (GC). */
+  ifname?: string;
+  /** The IPAM handle, when buoy's own IPAM holds the addresses. */
+  handle?: string;
+}
+
+export interface Released {
+  addresses: string[];
+  floatingIps: string[];
+}
+
+const MAX_ATTEMPTS = 20;
+
+export async function releaseContainer(store: Store, target: ReleaseTarget): Promise<Released> {
+  const endpointRead: KvRead = target.ifname
+    ? { key: keys.endpoint(target.node, target.containerID, target.ifname) }
+    : { prefix: `${keys.nodeEndpoints(target.node)}${target.containerID}/` };
+  const reads: KvRead[] = [endpointRead, { prefix: keys.claims }];
+  if (target.handle) reads.push({ prefix: keys.blocks });
+
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const [endpoints = [], claims = [], blocks = []] = await store.kv.readMany(reads);
+    const compares: KvCompare[] = [];
+    const ops: KvOp[] = [];
+    const released: Released = { addresses: [], floatingIps: [] };
+    const remove = (key: string, modRevision: number) => {
+      compares.push({ key, modRevision });
+      ops.push({ delete: key });
+    };
+    for (const entry of endpoints) remove(entry.key, entry.modRevision);
+    for (const entry of claims) {
+      const claim = JSON.parse(entry.value) as FloatingIpClaim;
+      if (claim.containerID !== target.containerID) continue;
+      remove(entry.key, entry.modRevision);
+      released.floatingIps.push(claim.ip);
+    }
+    for (const entry of target.handle ? blocks : []) {
+      const block = JSON.parse(entry.value) as IpamBlock;
+      const addresses = addressesOfHandle(block, target.handle as string);
+      if (addresses.length === 0) continue;
+      compares.push({ key: entry.key, modRevision: entry.modRevision });
+      ops.push({
+        put: entry.key,
+        value: JSON.stringify(withoutHandle(block, target.handle as string)),
+      });
+      released.addresses.push(...addresses);
+    }
+    if (ops.length === 0 || (await store.kv.txn(compares, ops))) return released;
+  }
+  throw new Error(
+    `releasing container ${target.containerID} kept conflicting after ${MAX_ATTEMPTS} attempts`,
+  );
+}
