@@ -3,7 +3,7 @@ import { MemoryKv } from "../datastore/memory-kv.js";
 import { DatastoreUnavailableError, type Kv } from "../datastore/kv.js";
 import { Store } from "../datastore/store.js";
 import type { PodNetwork } from "../dataplane/linux-pod-network.js";
-import type { PodNetworkPlan } from "../dataplane/pod-network.js";
+import type { PodLinkPlan, PodNetworkPlan } from "../dataplane/pod-network.js";
 import { silentLogger } from "../log/logger.js";
 import { validatePool } from "../ipam/pool.js";
 import { runCni, type CniDeps, type CniRole } from "./plugin.js";
@@ -12,10 +12,19 @@ import { runCni, type CniDeps, type CniRole } from "./plugin.js";
 class FakePodNetwork implements PodNetwork {
   readonly interfaces = new Map<string, PodNetworkPlan>();
   failNextCreate = false;
-  async create(plan: PodNetworkPlan): Promise<void> {
+  failNextConfigure = false;
+  async createLink(plan: PodLinkPlan): Promise<void> {
     if (this.failNextCreate) {
       this.failNextCreate = false;
       throw new Error("ip: RTNETLINK answers: Operation not permitted");
+    }
+    this.interfaces.set(plan.hostIfname, { ...plan, addresses: [] });
+  }
+  async configure(plan: PodNetworkPlan): Promise<void> {
+    if (!this.interfaces.has(plan.hostIfname)) throw new Error(`no pair ${plan.hostIfname}`);
+    if (this.failNextConfigure) {
+      this.failNextConfigure = false;
+      throw new Error("ip: RTNETLINK answers: File exists");
     }
     this.interfaces.set(plan.hostIfname, plan);
   }
@@ -305,6 +314,13 @@ describe("runCni() ADD", () => {
     net.failNextCreate = true;
     const { out } = await cni({ command: "ADD", annotation: '["10.0.0.1"]' });
     expect(out.code).toBe(999);
+    expect(await leftovers()).toEqual(nothing);
+  });
+
+  it("runCni() ADD undoes the pair, claims, endpoint and allocation when configuring fails", async () => {
+    net.failNextConfigure = true;
+    const { out } = await cni({ command: "ADD", annotation: '["10.0.0.1"]' });
+    expect(out).toMatchObject({ code: 999, msg: "ip: RTNETLINK answers: File exists" });
     expect(await leftovers()).toEqual(nothing);
   });
 

@@ -24,6 +24,7 @@ import {
   podMacAddress,
   GATEWAY_MAC,
   DEFAULT_ROUTE,
+  type PodLinkPlan,
   type PodNetworkPlan,
 } from "../dataplane/pod-network.js";
 import type { PodNetwork } from "../dataplane/linux-pod-network.js";
@@ -181,68 +182,95 @@ function requireVersion(command: string, version: string): void {
 
 // ---- ADD ----------------------------------------------------------------
 
+/**
+ * ADD runs in three steps, each as parallel as its dependencies allow:
+ *   1. one datastore read; every refusal that needs no address (SPEC §4) happens here;
+ *   2. IPAM's write alongside creating the veth pair (which needs no address);
+ *   3. configuring both sides alongside the one transaction for claims and endpoint.
+ * A failure in any part undoes every part that succeeded, once all have settled.
+ */
 async function add(context: Context): Promise<CniResult> {
   const { env, conf, store, node, logger, deps } = context;
   const floatingIps = requestedFloatingIps(conf);
-  // One read, at one revision, serves the pool check, IPAM and the claim check.
-  const snapshot =
-    ownIpam(conf) || floatingIps.length > 0 ? await store.readAllocationSnapshot() : undefined;
-  const pools = snapshot?.pools ?? [];
-  validateInPools(floatingIps, pools);
-
-  const ipamResult = await runIpam("ADD", context, snapshot);
   const holder: ClaimHolder = {
     namespace: env.args.namespace ?? "default",
     pod: env.args.pod ?? env.containerID,
     containerID: env.containerID,
     node,
   };
-  const hostIfname = await hostInterfaceName(env.args.namespace, env.args.pod, env.containerID);
-  let created = false;
-  try {
-    const podIps = ipamResult.ips.map((ip) => addressOf(ip.address));
-    if (podIps.length === 0)
-      throw new CniError(CniCode.internal, `IPAM plugin ${conf.ipam.type} returned no addresses`);
-    const bindings = planBindings(floatingIps, podIps);
-    // Refuse before any interface exists; the transaction below re-checks atomically.
-    const compares =
-      snapshot && bindings.length > 0
-        ? planClaimCompares(pools, bindings, holder, snapshotLookup(snapshot))
-        : [];
+  const snapshot =
+    ownIpam(conf) || floatingIps.length > 0 ? await store.readAllocationSnapshot() : undefined;
+  const pools = snapshot?.pools ?? [];
+  validateInPools(floatingIps, pools);
+  const compares = snapshot
+    ? planClaimCompares(pools, floatingIps, holder, snapshotLookup(snapshot))
+    : [];
 
-    const mac = await podMacAddress(env.containerID, env.ifname);
-    const plan: PodNetworkPlan = {
-      netns: env.netns,
-      ifname: env.ifname,
-      hostIfname,
-      mtu: conf.mtu,
-      addresses: podIps,
-      podMac: mac,
-    };
-    await deps.podNetwork.create(plan);
-    created = true;
-    await commitClaimsAndEndpoint(
-      store,
-      pools,
-      bindings,
-      holder,
-      endpointRecord(context, holder, hostIfname, mac, podIps, bindings),
-      deps.now(),
-      compares,
-    );
+  const link: PodLinkPlan = {
+    netns: env.netns,
+    ifname: env.ifname,
+    hostIfname: await hostInterfaceName(env.args.namespace, env.args.pod, env.containerID),
+    mtu: conf.mtu,
+    podMac: await podMacAddress(env.containerID, env.ifname),
+  };
+  const [ipam, pair] = await Promise.allSettled([
+    runIpam("ADD", context, snapshot),
+    deps.podNetwork.createLink(link),
+  ]);
+  if (ipam.status === "rejected" || pair.status === "rejected") {
+    await rollback(context, link, {
+      link: pair.status === "fulfilled",
+      addresses: ipam.status === "fulfilled",
+    });
+    throw ipam.status === "rejected" ? ipam.reason : (pair as PromiseRejectedResult).reason;
+  }
+
+  try {
+    const podIps = ipam.value.ips.map((ip) => addressOf(ip.address));
+    if (podIps.length === 0) {
+      throw new CniError(CniCode.internal, `IPAM plugin ${conf.ipam.type} returned no addresses`);
+    }
+    const bindings = planBindings(floatingIps, podIps);
+    const endpoint = endpointRecord(context, holder, link, podIps, bindings);
+    const steps = await Promise.allSettled([
+      deps.podNetwork.configure({ ...link, addresses: podIps }),
+      commitClaimsAndEndpoint(store, pools, bindings, holder, endpoint, deps.now(), compares),
+    ]);
+    const failed = steps.find((step) => step.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
     logger.log("info", "cni.add", {
       pod: `${holder.namespace}/${holder.pod}`,
       ips: podIps,
       floatingIps: bindings.map((binding) => binding.externalIP),
-      hostIfname,
+      hostIfname: link.hostIfname,
     });
-    return podResult(env, hostIfname, mac, podIps, ipamResult);
+    return podResult(env, link, podIps, ipam.value);
   } catch (error) {
-    logger.log("warn", "cni.rollback", { reason: (error as Error).message });
-    if (created) await deps.podNetwork.deleteHostInterface(hostIfname).catch(() => {});
-    await runIpam("DEL", context).catch(() => {});
+    await rollback(context, link, { link: true, addresses: true });
     throw error;
   }
+}
+
+/** Undoes a failed ADD: the pair, and the datastore records with the addresses. */
+async function rollback(
+  context: Context,
+  link: PodLinkPlan,
+  made: { link: boolean; addresses: boolean },
+): Promise<void> {
+  const { conf, env, store, node, logger, deps } = context;
+  logger.log("warn", "cni.rollback", made);
+  const steps: Promise<unknown>[] = [];
+  if (made.link) steps.push(deps.podNetwork.deleteHostInterface(link.hostIfname));
+  steps.push(
+    releaseContainer(store, {
+      node,
+      containerID: env.containerID,
+      ifname: env.ifname,
+      ...(ownIpam(conf) && made.addresses ? { handle: handleFor(conf, env.containerID) } : {}),
+    }),
+  );
+  if (!ownIpam(conf) && made.addresses) steps.push(runIpam("DEL", context));
+  await Promise.allSettled(steps);
 }
 
 /** The floating IPs the pod's annotation asks for ([] when none); SPEC §4 rows 1–3, 8. */
@@ -258,8 +286,7 @@ function requestedFloatingIps(conf: NetConf): string[] {
 function endpointRecord(
   context: Context,
   holder: ClaimHolder,
-  hostIfname: string,
-  mac: string,
+  link: PodLinkPlan,
   podIps: readonly string[],
   bindings: readonly FloatingBinding[],
 ): WorkloadEndpoint {
@@ -269,8 +296,8 @@ function endpointRecord(
     pod: holder.pod,
     containerID: holder.containerID,
     endpoint: context.env.ifname,
-    interfaceName: hostIfname,
-    mac,
+    interfaceName: link.hostIfname,
+    mac: link.podMac,
     ipNetworks: podIps.map((ip) => `${ip}/${parseAddress(ip)?.family === 6 ? 128 : 32}`),
     ipNATs: bindings.map(({ internalIP, externalIP }) => ({ internalIP, externalIP })),
     network: context.conf.name,
@@ -280,16 +307,15 @@ function endpointRecord(
 
 function podResult(
   env: CniEnv,
-  hostIfname: string,
-  mac: string,
+  link: PodLinkPlan,
   podIps: readonly string[],
   ipamResult: CniResult,
 ): CniResult {
   const families = new Set(podIps.map((ip) => parseAddress(ip)?.family ?? 4));
   return {
     interfaces: [
-      { name: hostIfname, mac: GATEWAY_MAC },
-      { name: env.ifname, mac, sandbox: env.netns },
+      { name: link.hostIfname, mac: GATEWAY_MAC },
+      { name: env.ifname, mac: link.podMac, sandbox: env.netns },
     ],
     ips: podIps.map((ip) => ({
       address: `${ip}/${parseAddress(ip)?.family === 6 ? 128 : 32}`,

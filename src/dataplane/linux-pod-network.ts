@@ -7,15 +7,19 @@ import { CommandError, runCommand } from "../exec/command.js";
 import {
   DEFAULT_ROUTE,
   GATEWAY,
+  linkAddArgs,
   renderHostSetup,
   renderPodSetup,
+  type PodLinkPlan,
   type PodNetworkPlan,
 } from "./pod-network.js";
 import { parseAddress } from "../net/address.js";
 
 export interface PodNetwork {
-  /** Creates the veth pair and configures both sides. */
-  create(plan: PodNetworkPlan): Promise<void>;
+  /** Creates the veth pair, the peer inside the pod, replacing a stale host side of the same name. */
+  createLink(plan: PodLinkPlan): Promise<void>;
+  /** Configures both sides of an existing pair (addresses, neighbours, routes). */
+  configure(plan: PodNetworkPlan): Promise<void>;
   /** Removes the pod's interface from inside its namespace; no-op when either is gone. */
   deletePodInterface(netns: string, ifname: string): Promise<void>;
   /** Removes a host-side interface (and so its peer); no-op when gone. */
@@ -45,22 +49,24 @@ interface IpRoute {
 const NO_DEVICE = /Cannot find device|does not exist|No such device/;
 
 export class LinuxPodNetwork implements PodNetwork {
-  async create(plan: PodNetworkPlan): Promise<void> {
+  async createLink(plan: PodLinkPlan): Promise<void> {
     try {
-      await runCommand(["ip", "-batch", "-"], { input: renderHostSetup(plan) });
+      await runCommand(["ip", ...linkAddArgs(plan)]);
     } catch (error) {
       if (!(error instanceof CommandError) || !/File exists/.test(error.stderr)) throw error;
       // A stale host side from an earlier sandbox of the same pod: replace it, as Calico does.
       await this.deleteHostInterface(plan.hostIfname);
-      await runCommand(["ip", "-batch", "-"], { input: renderHostSetup(plan) });
+      await runCommand(["ip", ...linkAddArgs(plan)]);
     }
-    try {
-      writeFileSync(`/proc/sys/net/ipv4/conf/${plan.hostIfname}/proxy_arp`, "1");
-      await runCommand([...ipIn(plan.netns), "-batch", "-"], { input: renderPodSetup(plan) });
-    } catch (error) {
-      await this.deleteHostInterface(plan.hostIfname);
-      throw error;
-    }
+    writeFileSync(`/proc/sys/net/ipv4/conf/${plan.hostIfname}/proxy_arp`, "1");
+  }
+
+  async configure(plan: PodNetworkPlan): Promise<void> {
+    // The two sides are independent once the pair exists.
+    await Promise.all([
+      runCommand(["ip", "-batch", "-"], { input: renderHostSetup(plan) }),
+      runCommand([...ipIn(plan.netns), "-batch", "-"], { input: renderPodSetup(plan) }),
+    ]);
   }
 
   async deletePodInterface(netns: string, ifname: string): Promise<void> {

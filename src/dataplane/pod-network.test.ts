@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { ipIn } from "./linux-pod-network.js";
 import {
   hostInterfaceName,
+  linkAddArgs,
   podMacAddress,
   renderHostSetup,
   renderPodSetup,
@@ -34,6 +35,11 @@ describe("pod network scripts", () => {
   });
   it("renderPodSetup() for IPv4 only has no IPv6 lines", () => {
     expectGolden("pod-setup-ipv4", renderPodSetup({ ...dualStack, addresses: ["10.244.0.5"] }));
+  });
+  it("linkAddArgs() creates the pair with both MACs, the MTU, and the peer in the pod", () => {
+    expect(linkAddArgs(dualStack).join(" ")).toBe(
+      "link add cali68caf03a5f4 mtu 1440 address ee:ee:ee:ee:ee:ee type veth peer name eth0 mtu 1440 address 0a:58:0a:f4:00:05 netns /var/run/netns/cni-1234",
+    );
   });
   it("podMacAddress() is a stable, locally administered unicast MAC", async () => {
     const mac = await podMacAddress("abc", "eth0");

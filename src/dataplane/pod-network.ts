@@ -12,17 +12,21 @@ export const DEFAULT_ROUTE: Record<Family, string> = { 4: "0.0.0.0/0", 6: "::/0"
 export const ROUTE_PROTOCOL = 201;
 export const HOST_INTERFACE_PREFIX = "cali";
 
-export interface PodNetworkPlan {
+/** The veth pair: everything known before the pod has addresses. */
+export interface PodLinkPlan {
   /** Path of the pod's network namespace. */
   netns: string;
   /** Interface name inside the pod. */
   ifname: string;
   hostIfname: string;
   mtu: number;
-  /** Bare pod addresses, one or two families. */
-  addresses: readonly string[];
   /** MAC of the pod side, chosen by buoy so the host side can hold a static neighbour entry. */
   podMac: string;
+}
+
+export interface PodNetworkPlan extends PodLinkPlan {
+  /** Bare pod addresses, one or two families. */
+  addresses: readonly string[];
 }
 
 /**
@@ -58,18 +62,24 @@ async function sha1(text: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text)));
 }
 
+/** `ip` arguments that create the pair, the peer straight inside the pod. */
+export function linkAddArgs(plan: PodLinkPlan): string[] {
+  return [
+    ...["link", "add", plan.hostIfname, "mtu", String(plan.mtu), "address", GATEWAY_MAC],
+    ...["type", "veth", "peer", "name", plan.ifname, "mtu", String(plan.mtu)],
+    ...["address", plan.podMac, "netns", plan.netns],
+  ];
+}
+
 /**
- * Host namespace: create the pair (peer straight into the pod), bring it up,
- * route each pod IP to it and pin the pod's MAC as a permanent neighbour: no
- * ARP or neighbour discovery, so IPv6 works at once instead of after DAD on
- * the new link (about two seconds).
+ * Host namespace, once the pair exists: bring it up, route each pod IP to it
+ * and pin the pod's MAC as a permanent neighbour: no ARP or neighbour
+ * discovery, so IPv6 works at once instead of after DAD on the new link
+ * (about two seconds).
  */
 export function renderHostSetup(plan: PodNetworkPlan): string {
   const dev = `dev ${plan.hostIfname}`;
-  const lines = [
-    `link add ${plan.hostIfname} mtu ${plan.mtu} address ${GATEWAY_MAC} type veth peer name ${plan.ifname} mtu ${plan.mtu} address ${plan.podMac} netns ${plan.netns}`,
-    `link set ${plan.hostIfname} up`,
-  ];
+  const lines = [`link set ${plan.hostIfname} up`];
   for (const ip of plan.addresses) {
     lines.push(
       `neigh replace ${ip} lladdr ${plan.podMac} ${dev} nud permanent`,
@@ -79,7 +89,7 @@ export function renderHostSetup(plan: PodNetworkPlan): string {
   return lines.join("\n") + "\n";
 }
 
-/** Pod namespace: addresses, the gateway as a permanent neighbour, default routes. */
+/** Pod namespace, once the pair exists: addresses, the gateway as a permanent neighbour, default routes. */
 export function renderPodSetup(plan: PodNetworkPlan): string {
   const dev = `dev ${plan.ifname}`;
   const lines = ["link set lo up", `link set ${plan.ifname} up`];

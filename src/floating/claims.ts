@@ -36,15 +36,15 @@ export function snapshotLookup(snapshot: AllocationSnapshot): ClaimLookup {
   return { claim: (ip) => claims.get(ip), block: (cidr) => blocks.get(cidr) };
 }
 
-/** Reads, in one request, the claim and block of every binding. */
+/** Reads, in one request, the claim and block of every floating IP. */
 export async function readClaimLookup(
   store: Store,
   pools: readonly IpPool[],
-  bindings: readonly FloatingBinding[],
+  floatingIps: readonly string[],
 ): Promise<ClaimLookup> {
-  const cidrs = bindings.map(({ externalIP }) => blockCidrOf(externalIP, pools));
+  const cidrs = floatingIps.map((ip) => blockCidrOf(ip, pools));
   const results = await store.kv.readMany([
-    ...bindings.map(({ externalIP }) => ({ key: keys.claim(externalIP) })),
+    ...floatingIps.map((ip) => ({ key: keys.claim(ip) })),
     ...cidrs.flatMap((cidr) => (cidr ? [{ key: keys.block(cidr) }] : [])),
   ]);
   const entries = results.flat();
@@ -59,17 +59,17 @@ export async function readClaimLookup(
 }
 
 /**
- * Throws FloatingIpError when any binding is held by another pod or is a pod's
- * own address; otherwise returns the compares that keep that true.
+ * Throws FloatingIpError when any floating IP is held by another pod or is a
+ * pod's own address; otherwise returns the compares that keep that true.
  */
 export function planClaimCompares(
   pools: readonly IpPool[],
-  bindings: readonly FloatingBinding[],
+  floatingIps: readonly string[],
   holder: ClaimHolder,
   lookup: ClaimLookup,
 ): KvCompare[] {
   const compares: KvCompare[] = [];
-  for (const { externalIP } of bindings) {
+  for (const externalIP of floatingIps) {
     const claim = lookup.claim(externalIP);
     const blockCidr = blockCidrOf(externalIP, pools);
     const block = blockCidr ? lookup.block(blockCidr) : undefined;
@@ -126,12 +126,8 @@ export async function commitClaimsAndEndpoint(
   let planned = compares;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     if (await store.kv.txn(planned, ops)) return;
-    planned = planClaimCompares(
-      pools,
-      bindings,
-      holder,
-      await readClaimLookup(store, pools, bindings),
-    );
+    const ips = bindings.map((binding) => binding.externalIP);
+    planned = planClaimCompares(pools, ips, holder, await readClaimLookup(store, pools, ips));
   }
   throw new Error(`recording floating IP claims kept conflicting after ${MAX_ATTEMPTS} attempts`);
 }
