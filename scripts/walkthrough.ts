@@ -6,6 +6,7 @@ import { join } from "node:path";
 import {
   addNetns,
   deleteNetns,
+  etcdPluginConf,
   hostInterfaces,
   ROOT,
   runPlugin,
@@ -57,18 +58,11 @@ spec:
   );
   show("$ buoy get ippools -o wide", buoy("get", "ippools", "-o", "wide"));
 
-  const conf = {
-    cniVersion: "1.0.0",
-    name: "k8s-pod-network",
-    type: "calico",
-    datastore_type: "etcdv3",
-    etcd_endpoints: etcd.endpoint,
+  const conf = etcdPluginConf(etcd, {
     nodename: "demo-node",
-    log_file_path: `/tmp/${prefix}-cni.log`,
     mtu: 1440,
-    ipam: { type: "calico-ipam" },
     feature_control: { floating_ips: true },
-  };
+  });
   const annotations = { "cni.projectcalico.org/floatingIPs": '["10.96.0.1"]' };
   const web = `${prefix}-web`;
   namespaces.push(web);

@@ -8,6 +8,7 @@ import {
   createPool,
   deleteNetns,
   hostInterfaces,
+  etcdPluginConf,
   runPlugin,
   runPrefix,
   sh,
@@ -46,14 +47,7 @@ function podCall(spec: PodSpec) {
   const ns = `${prefix}-${spec.name}`;
   made.push(ns);
   const path = addNetns(ns);
-  const conf = {
-    cniVersion: "1.0.0",
-    name: "k8s-pod-network",
-    type: "calico",
-    datastore_type: "etcdv3",
-    etcd_endpoints: etcd.endpoint,
-    nodename: "node-1",
-    log_file_path: `/tmp/${prefix}-cni.log`,
+  const conf = etcdPluginConf(etcd, {
     ipam: { type: "calico-ipam", assign_ipv6: spec.dualStack ? "true" : "false" },
     feature_control: { floating_ips: spec.enabled ?? true },
     capabilities: { "io.kubernetes.cri.pod-annotations": true },
@@ -66,7 +60,7 @@ function podCall(spec: PodSpec) {
             },
           },
         }),
-  };
+  });
   return {
     ns,
     conf,

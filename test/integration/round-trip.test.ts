@@ -8,6 +8,7 @@ import {
   addNetns,
   createPool,
   deleteNetns,
+  etcdPluginConf,
   hostInterfaces,
   must,
   ping,
@@ -35,18 +36,12 @@ afterAll(async () => {
 });
 
 function conf(version: string, dualStack: boolean, extra: Record<string, unknown> = {}) {
-  return {
+  return etcdPluginConf(etcd, {
     cniVersion: version,
-    name: "k8s-pod-network",
-    type: "calico",
-    datastore_type: "etcdv3",
-    etcd_endpoints: etcd.endpoint,
-    nodename: "node-1",
-    log_file_path: `/tmp/${prefix}-cni.log`,
     mtu: 1400,
     ipam: { type: "calico-ipam", assign_ipv4: "true", assign_ipv6: dualStack ? "true" : "false" },
     ...extra,
-  };
+  });
 }
 
 function pod(name: string) {

@@ -10,6 +10,7 @@ import {
   addNetns,
   createPool,
   deleteNetns,
+  etcdPluginConf,
   execConflist,
   hostInterfaces,
   must,
@@ -126,16 +127,10 @@ describe("IPAM delegation", () => {
     try {
       const ns = `${prefix}-hl`;
       namespaces.push(ns);
-      const conf = {
-        cniVersion: "1.0.0",
+      const conf = etcdPluginConf(etcd, {
         name: "hl-net",
-        type: "calico",
-        datastore_type: "etcdv3",
-        etcd_endpoints: etcd.endpoint,
-        nodename: "node-1",
-        log_file_path: `/tmp/${prefix}-cni.log`,
         ipam: { type: "host-local", ranges: [[{ subnet: "10.77.0.0/24" }]], dataDir },
-      };
+      });
       const call = {
         conf,
         containerID: "hl1",
@@ -163,15 +158,7 @@ describe("IPAM delegation", () => {
   it("reports a missing IPAM plugin clearly and leaves nothing", async () => {
     const ns = `${prefix}-noipam`;
     namespaces.push(ns);
-    const conf = {
-      cniVersion: "1.0.0",
-      name: "k8s-pod-network",
-      type: "calico",
-      datastore_type: "etcdv3",
-      etcd_endpoints: etcd.endpoint,
-      log_file_path: `/tmp/${prefix}-cni.log`,
-      ipam: { type: "no-such-ipam" },
-    };
+    const conf = etcdPluginConf(etcd, { ipam: { type: "no-such-ipam" } });
     const outcome = await runPlugin({
       command: "ADD",
       conf,

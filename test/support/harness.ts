@@ -100,6 +100,27 @@ export async function startEtcd(): Promise<Etcd> {
   };
 }
 
+/**
+ * A conflist entry for buoy's plugin against this run's etcd, as the tests,
+ * the benchmark and the walk-through use it; `extra` overrides any key.
+ */
+export function etcdPluginConf(
+  etcd: Etcd,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    cniVersion: "1.0.0",
+    name: "k8s-pod-network",
+    type: "calico",
+    datastore_type: "etcdv3",
+    etcd_endpoints: etcd.endpoint,
+    nodename: "node-1",
+    log_file_path: `/tmp/${runPrefix()}-cni.log`,
+    ipam: { type: "calico-ipam" },
+    ...extra,
+  };
+}
+
 export async function createPool(
   store: Store,
   name: string,
