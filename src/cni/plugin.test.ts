@@ -327,7 +327,14 @@ describe("runCni() ADD", () => {
   it("runCni() ADD reports an unreachable datastore as try-again-later (code 11)", async () => {
     const refuse = async () =>
       Promise.reject(new DatastoreUnavailableError("cannot reach etcd (ECONNREFUSED)"));
-    const down: Kv = { get: refuse, list: refuse, txn: refuse, ping: refuse, readMany: refuse };
+    const down: Kv = {
+      get: refuse,
+      list: refuse,
+      txn: refuse,
+      ping: refuse,
+      readMany: refuse,
+      watch: () => ({ [Symbol.asyncIterator]: () => ({ next: refuse }) }),
+    };
 
     deps.openKv = () => down;
     const { out } = await cni({ command: "ADD" });

@@ -8,6 +8,7 @@ import {
   type KvEntry,
   type KvOp,
   type KvRead,
+  type WatchSignal,
 } from "./kv.js";
 
 interface GatewayKv {
@@ -93,6 +94,64 @@ export class EtcdKv implements Kv {
 
   async ping(): Promise<void> {
     await this.#call("/v3/maintenance/status", {});
+  }
+
+  /** The gateway's /v3/watch: a stream of newline-separated JSON messages. */
+  async *watch(prefix: string, signal: AbortSignal): AsyncIterable<WatchSignal> {
+    const endpoint = this.#endpoints[this.#preferred] as string;
+    let response: Response;
+    try {
+      response = await fetch(`${endpoint}/v3/watch`, {
+        method: "POST",
+        body: JSON.stringify({
+          create_request: { key: encode(prefix), range_end: encode(prefixEnd(prefix)) },
+        }),
+        signal,
+      });
+    } catch (error) {
+      if (signal.aborted) return;
+      this.#preferred = (this.#preferred + 1) % this.#endpoints.length;
+      throw new DatastoreUnavailableError(
+        `cannot watch etcd at ${endpoint}: ${describeFetchError(error)}`,
+      );
+    }
+    if (!response.ok || !response.body) {
+      throw new DatastoreUnavailableError(
+        `etcd at ${endpoint} refused the watch: HTTP ${response.status}`,
+      );
+    }
+    const decoder = new TextDecoder();
+    let buffered = "";
+    try {
+      for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+        buffered += decoder.decode(chunk, { stream: true });
+        for (let newline = buffered.indexOf("\n"); newline >= 0; newline = buffered.indexOf("\n")) {
+          const line = buffered.slice(0, newline).trim();
+          buffered = buffered.slice(newline + 1);
+          if (!line) continue;
+          const message = JSON.parse(line) as {
+            result?: {
+              created?: boolean;
+              canceled?: boolean;
+              events?: unknown[];
+              cancel_reason?: string;
+            };
+            error?: { message?: string };
+          };
+          if (message.error || message.result?.canceled) {
+            const reason = message.error?.message ?? message.result?.cancel_reason ?? "canceled";
+            throw new DatastoreUnavailableError(`etcd ended the watch: ${reason}`);
+          }
+          if (message.result?.created) yield "ready";
+          else if (message.result?.events?.length) yield "changed";
+        }
+      }
+    } catch (error) {
+      if (signal.aborted) return;
+      if (error instanceof DatastoreUnavailableError) throw error;
+      throw new DatastoreUnavailableError(`lost the etcd watch: ${(error as Error).message}`);
+    }
+    if (!signal.aborted) throw new DatastoreUnavailableError("etcd closed the watch");
   }
 
   async #call<T>(path: string, request: object): Promise<T> {

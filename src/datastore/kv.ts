@@ -15,6 +15,8 @@ export type KvCompare =
 
 export type KvOp = { put: string; value: string } | { delete: string };
 
+export type WatchSignal = "ready" | "changed";
+
 /** One key, or every key under a prefix. */
 export type KvRead = { key: string } | { prefix: string };
 
@@ -28,6 +30,12 @@ export interface Kv {
   txn(compares: readonly KvCompare[], ops: readonly KvOp[]): Promise<boolean>;
   /** Resolves when the store answers; rejects with the reason when it does not. */
   ping(): Promise<void>;
+  /**
+   * Signals changes under `prefix`: "ready" once the watch is established
+   * (read after that and nothing is missed), then "changed" per change. Ends
+   * when `signal` aborts; rejects when the connection is lost (watch again).
+   */
+  watch(prefix: string, signal: AbortSignal): AsyncIterable<WatchSignal>;
 }
 
 /** The store could not be reached or answered with an error (CNI code 11 territory). */

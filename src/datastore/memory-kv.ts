@@ -1,9 +1,10 @@
 // In-memory Kv with the same revision semantics as etcd: for unit tests.
-import type { Kv, KvCompare, KvEntry, KvOp, KvRead } from "./kv.js";
+import type { Kv, KvCompare, KvEntry, KvOp, KvRead, WatchSignal } from "./kv.js";
 
 export class MemoryKv implements Kv {
   #revision = 1;
   readonly #entries = new Map<string, KvEntry>();
+  readonly #watchers = new Set<(keys: readonly string[]) => void>();
 
   async get(key: string): Promise<KvEntry | undefined> {
     const entry = this.#entries.get(key);
@@ -37,6 +38,8 @@ export class MemoryKv implements Kv {
     if (!holds) return false;
     if (ops.length === 0) return true;
     this.#revision += 1;
+    const changed = ops.map((op) => ("delete" in op ? op.delete : op.put));
+    queueMicrotask(() => this.#watchers.forEach((notify) => notify(changed)));
     for (const op of ops) {
       if ("delete" in op) {
         this.#entries.delete(op.delete);
@@ -54,4 +57,28 @@ export class MemoryKv implements Kv {
   }
 
   async ping(): Promise<void> {}
+
+  async *watch(prefix: string, signal: AbortSignal): AsyncIterable<WatchSignal> {
+    let pending = 0;
+    let wake: (() => void) | undefined;
+    const notify = (keys: readonly string[]) => {
+      if (!keys.some((key) => key.startsWith(prefix))) return;
+      pending += 1;
+      wake?.();
+    };
+    const onAbort = () => wake?.();
+    this.#watchers.add(notify);
+    signal.addEventListener("abort", onAbort);
+    try {
+      yield "ready";
+      while (!signal.aborted) {
+        if (pending === 0) await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+        for (; pending > 0 && !signal.aborted; pending--) yield "changed";
+      }
+    } finally {
+      this.#watchers.delete(notify);
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
 }

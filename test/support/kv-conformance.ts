@@ -110,6 +110,25 @@ export function kvConformance(name: string, makeKv: () => Promise<Kv> | Kv): voi
       expect((await kv.get(key))?.value).toBe(value);
     });
 
+    it("watch() says ready, then signals changes under its prefix only, until aborted", async () => {
+      const kv = await fresh();
+      const base = unique();
+      const controller = new AbortController();
+      const seen: string[] = [];
+      const watching = (async () => {
+        for await (const signal of kv.watch(`${base}w/`, controller.signal)) {
+          seen.push(signal);
+          if (signal === "ready") {
+            await kv.txn([], [{ put: `${base}other`, value: "x" }]);
+            await kv.txn([], [{ put: `${base}w/a`, value: "1" }]);
+          }
+          if (seen.length === 2) controller.abort();
+        }
+      })();
+      await watching;
+      expect(seen).toEqual(["ready", "changed"]);
+    });
+
     it("ping() resolves when the store answers", async () => {
       const kv = await fresh();
       await expect(kv.ping()).resolves.toBeUndefined();
