@@ -12,6 +12,8 @@ const pureCores = [
   "src/cni/netconf.ts",
   "src/cni/result.ts",
   "src/dataplane/pod-network.ts",
+  "src/dataplane/nat-plan.ts",
+  "src/dataplane/nft-script.ts",
 ];
 
 export default tseslint.config(

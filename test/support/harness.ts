@@ -310,3 +310,61 @@ export function startIn(netns: string, argv: string[]): { pid: number; stop(): v
     },
   };
 }
+
+// ---- a client routed to the node --------------------------------------------
+
+export interface Uplink {
+  /** Interface name on the node's side. */
+  nodeIfname: string;
+  /** Addresses with prefix length: the node's side, then the client's. */
+  node: string[];
+  client: string[];
+}
+
+/**
+ * Connects a new namespace (a client outside the cluster) to this node's
+ * namespace by a veth pair, `eth0` on the client's side, and gives the client
+ * default routes through the node for each family it has an address of.
+ * IPv6 addresses skip duplicate address detection.
+ */
+export function addClientNetns(name: string, uplink: Uplink): string {
+  const path = addNetns(name);
+  must([
+    "ip",
+    "link",
+    "add",
+    uplink.nodeIfname,
+    "type",
+    "veth",
+    "peer",
+    "name",
+    "eth0",
+    "netns",
+    name,
+  ]);
+  const nodad = (cidr: string) => (cidr.includes(":") ? ["nodad"] : []);
+  for (const cidr of uplink.node) {
+    must(["ip", "address", "add", cidr, "dev", uplink.nodeIfname, ...nodad(cidr)]);
+  }
+  for (const cidr of uplink.client) {
+    must(["ip", "-n", name, "address", "add", cidr, "dev", "eth0", ...nodad(cidr)]);
+  }
+  must(["ip", "link", "set", uplink.nodeIfname, "up"]);
+  must(["ip", "-n", name, "link", "set", "eth0", "up"]);
+  for (const cidr of uplink.node) {
+    const family = cidr.includes(":") ? "-6" : "-4";
+    const via = cidr.split("/")[0] as string;
+    must(["ip", "-n", name, family, "route", "replace", "default", "via", via, "dev", "eth0"]);
+  }
+  return path;
+}
+
+/** Polls `check` every 50 ms until it holds or `timeoutMs` passes; resolves to its last result. */
+export async function eventually(check: () => boolean, timeoutMs = 5000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (check()) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(50);
+  }
+}

@@ -1,0 +1,273 @@
+import { describe, expect, it } from "vitest";
+import type { FloatingIpClaim, IpPool, WorkloadEndpoint } from "../datastore/model.js";
+import { planNat, type NatPlan, type NatRefusalReason } from "./nat-plan.js";
+
+function endpoint(over: Partial<WorkloadEndpoint> = {}): WorkloadEndpoint {
+  return {
+    node: "node-1",
+    namespace: "shop",
+    pod: "a",
+    containerID: "ctr-a",
+    endpoint: "eth0",
+    interfaceName: "cali1111111111a",
+    mac: "0a:58:0a:f4:00:05",
+    ipNetworks: ["10.244.0.5/32", "fd00:244::5/128"],
+    ipNATs: [],
+    network: "k8s-pod-network",
+    createdAt: "2024-01-01T00:00:00Z",
+    ...over,
+  };
+}
+
+function claim(ip: string, containerID = "ctr-a"): FloatingIpClaim {
+  return {
+    ip,
+    namespace: "shop",
+    pod: "a",
+    containerID,
+    node: "node-1",
+    internalIP: "",
+    createdAt: "2024-01-01T00:00:00Z",
+  };
+}
+
+const podB = endpoint({
+  pod: "b",
+  containerID: "ctr-b",
+  interfaceName: "cali222222222bb",
+  ipNetworks: ["10.244.0.6/32"],
+});
+
+const pools: IpPool[] = [
+  {
+    name: "floating",
+    cidr: "10.96.0.0/24",
+    blockSize: 26,
+    disabled: true,
+    nodeSelector: "all()",
+    natOutgoing: false,
+    disableBGPExport: false,
+  },
+];
+
+describe("planNat()", () => {
+  const cases: {
+    desc: string;
+    endpoints: WorkloadEndpoint[];
+    claims: FloatingIpClaim[];
+    pools?: IpPool[];
+    want: NatPlan;
+  }[] = [
+    { desc: "plans nothing for no endpoints", endpoints: [], claims: [], want: empty() },
+    {
+      desc: "binds each claimed floating IP of both families to the pod's address",
+      endpoints: [
+        endpoint({
+          ipNATs: [
+            { internalIP: "fd00:244::5", externalIP: "fd00:96::1" },
+            { internalIP: "10.244.0.5", externalIP: "10.96.0.1" },
+          ],
+        }),
+      ],
+      claims: [claim("10.96.0.1"), claim("fd00:96::1")],
+      want: {
+        bindings: [
+          { family: 4, floating: "10.96.0.1", pod: "10.244.0.5", hostIfname: "cali1111111111a" },
+          { family: 6, floating: "fd00:96::1", pod: "fd00:244::5", hostIfname: "cali1111111111a" },
+        ],
+        refused: [],
+      },
+    },
+    {
+      desc: "ignores endpoints on other nodes",
+      endpoints: [
+        endpoint({
+          node: "node-2",
+          ipNATs: [{ internalIP: "10.244.0.5", externalIP: "10.96.0.1" }],
+        }),
+      ],
+      claims: [claim("10.96.0.1")],
+      want: empty(),
+    },
+    {
+      desc: "sorts by family, then by numeric address",
+      endpoints: [
+        endpoint({
+          ipNATs: ["fd00:96::1", "10.96.0.10", "10.96.0.9"].map((externalIP) => ({
+            externalIP,
+            internalIP: externalIP.includes(":") ? "fd00:244::5" : "10.244.0.5",
+          })),
+        }),
+      ],
+      claims: [claim("10.96.0.9"), claim("10.96.0.10"), claim("fd00:96::1")],
+      want: {
+        bindings: [
+          { family: 4, floating: "10.96.0.9", pod: "10.244.0.5", hostIfname: "cali1111111111a" },
+          { family: 4, floating: "10.96.0.10", pod: "10.244.0.5", hostIfname: "cali1111111111a" },
+          { family: 6, floating: "fd00:96::1", pod: "fd00:244::5", hostIfname: "cali1111111111a" },
+        ],
+        refused: [],
+      },
+    },
+    {
+      desc: "canonicalises IPv6 in ipNATs and claims",
+      endpoints: [
+        endpoint({ ipNATs: [{ internalIP: "FD00:244:0::5", externalIP: "fd00:96:0:0::1" }] }),
+      ],
+      claims: [claim("FD00:96::0:1")],
+      want: {
+        bindings: [
+          { family: 6, floating: "fd00:96::1", pod: "fd00:244::5", hostIfname: "cali1111111111a" },
+        ],
+        refused: [],
+      },
+    },
+    {
+      desc: "binds a floating IP listed twice once",
+      endpoints: [
+        endpoint({
+          ipNATs: [
+            { internalIP: "10.244.0.5", externalIP: "10.96.0.1" },
+            { internalIP: "10.244.0.5", externalIP: "10.96.0.1" },
+          ],
+        }),
+      ],
+      claims: [claim("10.96.0.1")],
+      want: {
+        bindings: [
+          { family: 4, floating: "10.96.0.1", pod: "10.244.0.5", hostIfname: "cali1111111111a" },
+        ],
+        refused: [],
+      },
+    },
+    {
+      desc: "refuses a floating IP listed twice once",
+      endpoints: [
+        endpoint({
+          ipNATs: [
+            { internalIP: "10.244.0.5", externalIP: "10.96.0.1" },
+            { internalIP: "10.244.0.5", externalIP: "10.96.0.1" },
+          ],
+        }),
+      ],
+      claims: [],
+      want: refused("10.96.0.1", "shop/a", "no claim"),
+    },
+    {
+      desc: "refuses a floating IP without a claim",
+      endpoints: [endpoint({ ipNATs: [{ internalIP: "10.244.0.5", externalIP: "10.96.0.1" }] })],
+      claims: [],
+      want: refused("10.96.0.1", "shop/a", "no claim"),
+    },
+    {
+      desc: "refuses a floating IP whose claim another container holds",
+      endpoints: [endpoint({ ipNATs: [{ internalIP: "10.244.0.5", externalIP: "10.96.0.1" }] })],
+      claims: [claim("10.96.0.1", "ctr-other")],
+      want: refused("10.96.0.1", "shop/a", "claimed by another container"),
+    },
+    {
+      desc: "refuses an entry that is not a single IP",
+      endpoints: [endpoint({ ipNATs: [{ internalIP: "10.244.0.5", externalIP: "10.96.0.0/24" }] })],
+      claims: [claim("10.96.0.0/24")],
+      want: refused("10.96.0.0/24", "shop/a", "not an IP"),
+    },
+    {
+      desc: "refuses an internal address that is not an IP",
+      endpoints: [endpoint({ ipNATs: [{ internalIP: "pod-a", externalIP: "10.96.0.1" }] })],
+      claims: [claim("10.96.0.1")],
+      want: refused("10.96.0.1", "shop/a", "not an IP"),
+    },
+    {
+      desc: "refuses a floating IP of another family than its pod address",
+      endpoints: [endpoint({ ipNATs: [{ internalIP: "10.244.0.5", externalIP: "fd00:96::1" }] })],
+      claims: [claim("fd00:96::1")],
+      want: refused("fd00:96::1", "shop/a", "family mismatch"),
+    },
+    {
+      desc: "refuses a translation to an address the pod does not have",
+      endpoints: [endpoint({ ipNATs: [{ internalIP: "10.244.0.6", externalIP: "10.96.0.1" }] })],
+      claims: [claim("10.96.0.1")],
+      want: refused("10.96.0.1", "shop/a", "not the pod's address"),
+    },
+    {
+      desc: "refuses, given pools, a floating IP outside all of them",
+      endpoints: [endpoint({ ipNATs: [{ internalIP: "10.244.0.5", externalIP: "10.97.0.1" }] })],
+      claims: [claim("10.97.0.1")],
+      pools,
+      want: refused("10.97.0.1", "shop/a", "not in any pool"),
+    },
+    {
+      desc: "accepts, given pools, a floating IP inside a disabled pool",
+      endpoints: [endpoint({ ipNATs: [{ internalIP: "10.244.0.5", externalIP: "10.96.0.1" }] })],
+      claims: [claim("10.96.0.1")],
+      pools,
+      want: {
+        bindings: [
+          { family: 4, floating: "10.96.0.1", pod: "10.244.0.5", hostIfname: "cali1111111111a" },
+        ],
+        refused: [],
+      },
+    },
+    {
+      desc: "binds a contested floating IP to the claim holder only",
+      endpoints: [
+        { ...podB, ipNATs: [{ internalIP: "10.244.0.6", externalIP: "10.96.0.1" }] },
+        endpoint({ ipNATs: [{ internalIP: "10.244.0.5", externalIP: "10.96.0.1" }] }),
+      ],
+      claims: [claim("10.96.0.1", "ctr-b")],
+      want: {
+        bindings: [
+          { family: 4, floating: "10.96.0.1", pod: "10.244.0.6", hostIfname: "cali222222222bb" },
+        ],
+        refused: [
+          { floatingIP: "10.96.0.1", pod: "shop/a", reason: "claimed by another container" },
+        ],
+      },
+    },
+    {
+      desc: "refuses a floating IP a second interface of the holder asks for too",
+      endpoints: [
+        endpoint({
+          endpoint: "net1",
+          interfaceName: "cali1111111111b",
+          ipNetworks: ["10.245.0.5/32"],
+          ipNATs: [{ internalIP: "10.245.0.5", externalIP: "10.96.0.1" }],
+        }),
+        endpoint({ ipNATs: [{ internalIP: "10.244.0.5", externalIP: "10.96.0.1" }] }),
+      ],
+      claims: [claim("10.96.0.1")],
+      want: {
+        bindings: [
+          { family: 4, floating: "10.96.0.1", pod: "10.244.0.5", hostIfname: "cali1111111111a" },
+        ],
+        refused: [
+          { floatingIP: "10.96.0.1", pod: "shop/a", reason: "requested by another endpoint" },
+        ],
+      },
+    },
+  ];
+  for (const { desc, endpoints, claims, pools: given, want } of cases) {
+    it(`planNat() ${desc}`, () => {
+      expect(planNat(endpoints, "node-1", claims, given)).toEqual(want);
+    });
+  }
+
+  it("planNat() does not depend on the order of its input", () => {
+    const endpoints = [
+      endpoint({ ipNATs: [{ internalIP: "10.244.0.5", externalIP: "10.96.0.2" }] }),
+      { ...podB, ipNATs: [{ internalIP: "10.244.0.6", externalIP: "10.96.0.1" }] },
+    ];
+    const claims = [claim("10.96.0.2"), claim("10.96.0.1", "ctr-b")];
+    expect(planNat([...endpoints].reverse(), "node-1", [...claims].reverse())).toEqual(
+      planNat(endpoints, "node-1", claims),
+    );
+  });
+});
+
+function empty(): NatPlan {
+  return { bindings: [], refused: [] };
+}
+
+function refused(floatingIP: string, pod: string, reason: NatRefusalReason): NatPlan {
+  return { bindings: [], refused: [{ floatingIP, pod, reason }] };
+}

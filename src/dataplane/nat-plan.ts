@@ -1,0 +1,127 @@
+// The floating-IP NAT a node should carry, computed from the datastore's
+// records alone. The agent validates again here, every time, what it programs:
+// only an ipNAT whose claim is held by the endpoint's own container becomes a
+// binding; everything else is refused with a reason and never reaches the kernel.
+import type { FloatingIpClaim, IpPool, WorkloadEndpoint } from "../datastore/model.js";
+import { podRef } from "../datastore/model.js";
+import { findPool } from "../floating/validate.js";
+import { canonicalAddress, formatAddress, parseAddress, type Family } from "../net/address.js";
+
+/** One floating IP standing for one pod address on this node. */
+export interface NatBinding {
+  family: Family;
+  /** The floating IP, canonical text. */
+  floating: string;
+  /** The pod address it is translated to, canonical text. */
+  pod: string;
+  /** The pod's host-side interface: where the floating IP's route points. */
+  hostIfname: string;
+}
+
+export type NatRefusalReason =
+  | "not an IP"
+  | "family mismatch"
+  | "not the pod's address"
+  | "not in any pool"
+  | "no claim"
+  | "claimed by another container"
+  | "requested by another endpoint";
+
+export interface NatRefusal {
+  floatingIP: string;
+  /** The endpoint that asked for it, `<namespace>/<pod>`. */
+  pod: string;
+  reason: NatRefusalReason;
+}
+
+export interface NatPlan {
+  /** Sorted by family, then floating IP. */
+  bindings: NatBinding[];
+  /** Sorted by floating IP text, then pod. */
+  refused: NatRefusal[];
+}
+
+/**
+ * The bindings `node` should program. With `pools`, a floating IP must also lie
+ * inside one of them (any pool, disabled ones included).
+ */
+export function planNat(
+  endpoints: readonly WorkloadEndpoint[],
+  node: string,
+  claims: readonly FloatingIpClaim[],
+  pools?: readonly IpPool[],
+): NatPlan {
+  const claimsByIp = new Map(
+    claims.map((claim) => [canonicalAddress(claim.ip) ?? claim.ip, claim]),
+  );
+  const bindings = new Map<string, NatBinding>();
+  const refused: NatRefusal[] = [];
+  const refusedKeys = new Set<string>();
+  // Sorted so that which of two endpoints wins a contested IP never depends on listing order.
+  for (const endpoint of [...endpoints].filter((e) => e.node === node).sort(compareEndpoints)) {
+    const pod = podRef(endpoint);
+    const own = new Set(
+      endpoint.ipNetworks.map((net) => canonicalAddress(net.split("/")[0] ?? "")),
+    );
+    for (const nat of endpoint.ipNATs) {
+      const floating = parseAddress(nat.externalIP);
+      const internal = parseAddress(nat.internalIP);
+      const refuse = (reason: NatRefusalReason) => {
+        const floatingIP = floating ? formatAddress(floating) : nat.externalIP;
+        const key = `${floatingIP} ${pod} ${reason}`;
+        if (!refusedKeys.has(key)) refused.push({ floatingIP, pod, reason });
+        refusedKeys.add(key);
+      };
+      if (!floating || !internal) {
+        refuse("not an IP");
+        continue;
+      }
+      const binding: NatBinding = {
+        family: floating.family,
+        floating: formatAddress(floating),
+        pod: formatAddress(internal),
+        hostIfname: endpoint.interfaceName,
+      };
+      const claim = claimsByIp.get(binding.floating);
+      const earlier = bindings.get(binding.floating);
+      if (floating.family !== internal.family) refuse("family mismatch");
+      else if (!own.has(binding.pod)) refuse("not the pod's address");
+      else if (pools && !findPool(binding.floating, pools)) refuse("not in any pool");
+      else if (!claim) refuse("no claim");
+      else if (claim.containerID !== endpoint.containerID) refuse("claimed by another container");
+      else if (!earlier) bindings.set(binding.floating, binding);
+      else if (earlier.pod !== binding.pod || earlier.hostIfname !== binding.hostIfname) {
+        refuse("requested by another endpoint");
+      }
+    }
+  }
+  return {
+    bindings: [...bindings.values()].sort(compareBindings),
+    refused: refused.sort(
+      (a, b) => compareText(a.floatingIP, b.floatingIP) || compareText(a.pod, b.pod),
+    ),
+  };
+}
+
+/** Family first, then the floating IP's numeric value. */
+export function compareBindings(
+  a: Pick<NatBinding, "family" | "floating">,
+  b: Pick<NatBinding, "family" | "floating">,
+): number {
+  if (a.family !== b.family) return a.family - b.family;
+  const [x, y] = [parseAddress(a.floating)?.value ?? 0n, parseAddress(b.floating)?.value ?? 0n];
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+function compareEndpoints(a: WorkloadEndpoint, b: WorkloadEndpoint): number {
+  return (
+    compareText(a.namespace, b.namespace) ||
+    compareText(a.pod, b.pod) ||
+    compareText(a.containerID, b.containerID) ||
+    compareText(a.endpoint, b.endpoint)
+  );
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,117 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import type { NatPlan } from "./nat-plan.js";
+import {
+  parseNftTable,
+  renderNftElementChanges,
+  renderNftTable,
+  type NftBinding,
+} from "./nft-script.js";
+
+/** Compares with testdata/<name>.golden; UPDATE_GOLDEN=1 rewrites it. */
+function expectGolden(name: string, actual: string): void {
+  const path = new URL(`./testdata/${name}.golden`, import.meta.url);
+  if (process.env.UPDATE_GOLDEN) writeFileSync(path, actual);
+  expect(actual).toBe(readFileSync(path, "utf8"));
+}
+
+/** `nft -j list table` output captured from nft 1.0.6 after applying the IPv4 and IPv6 goldens' plan. */
+function listing(family: 4 | 6): { nftables: Record<string, Record<string, unknown>>[] } {
+  const path = new URL(`./testdata/nft-list-ipv${family}.json`, import.meta.url);
+  return JSON.parse(readFileSync(path, "utf8"));
+}
+
+const plan: NatPlan = {
+  bindings: [
+    { family: 4, floating: "10.96.0.1", pod: "10.244.0.5", hostIfname: "cali1111111111a" },
+    { family: 4, floating: "10.96.0.2", pod: "10.244.0.5", hostIfname: "cali1111111111a" },
+    { family: 6, floating: "fd00:96::1", pod: "fd00:244::5", hostIfname: "cali1111111111a" },
+  ],
+  refused: [],
+};
+
+describe("nftables scripts", () => {
+  it("renderNftTable() replaces the IPv4 table with both maps and the three chains", () => {
+    expectGolden("nft-table-ipv4", renderNftTable(plan, 4));
+  });
+  it("renderNftTable() renders the IPv6 table from the same plan", () => {
+    expectGolden("nft-table-ipv6", renderNftTable(plan, 6));
+  });
+  it("renderNftTable() for an empty plan has maps without elements", () => {
+    expectGolden("nft-table-empty", renderNftTable({ bindings: [] }, 4));
+  });
+  it("renderNftTable() does not depend on the order of the bindings", () => {
+    expect(renderNftTable({ bindings: [...plan.bindings].reverse() }, 4)).toBe(
+      renderNftTable(plan, 4),
+    );
+  });
+  it("renderNftElementChanges() removes, then adds, in both maps", () => {
+    const moved: NftBinding = { family: 4, floating: "10.96.0.1", pod: "10.244.0.9" };
+    const added: NftBinding = { family: 4, floating: "10.96.0.7", pod: "10.244.0.9" };
+    const other: NftBinding = { family: 6, floating: "fd00:96::1", pod: "fd00:244::9" };
+    expectGolden(
+      "nft-changes-ipv4",
+      renderNftElementChanges(4, [added, moved, other], [plan.bindings[0]!, other]),
+    );
+  });
+  it("renderNftElementChanges() is empty when nothing changes in that family", () => {
+    expect(renderNftElementChanges(4, [], [])).toBe("");
+    expect(renderNftElementChanges(4, [plan.bindings[2]!], [])).toBe("");
+  });
+});
+
+describe("parseNftTable()", () => {
+  it("parseNftTable() reads the bindings of an intact IPv4 table", () => {
+    expect(parseNftTable(listing(4), 4)).toEqual({
+      bindings: plan.bindings.filter((b) => b.family === 4).map(({ hostIfname: _, ...b }) => b),
+      intact: true,
+    });
+  });
+  it("parseNftTable() reads the bindings of an intact IPv6 table", () => {
+    expect(parseNftTable(listing(6), 6)).toEqual({
+      bindings: [{ family: 6, floating: "fd00:96::1", pod: "fd00:244::5" }],
+      intact: true,
+    });
+  });
+
+  const damaged: { desc: string; damage(l: ReturnType<typeof listing>): void }[] = [
+    {
+      desc: "a hairpin element is missing",
+      damage: (l) => void (l.nftables[3]!.map!.elem as unknown[]).pop(),
+    },
+    {
+      desc: "a hairpin element points elsewhere",
+      damage: (l) => void ((l.nftables[3]!.map!.elem as unknown[][])[0]![1] = "10.96.0.9"),
+    },
+    { desc: "a chain is gone", damage: (l) => void l.nftables.splice(5, 1) },
+    {
+      desc: "a chain has another priority",
+      damage: (l) => void (l.nftables[5]!.chain!.prio = 0),
+    },
+    {
+      desc: "a rule was added",
+      damage: (l) => void l.nftables.push({ rule: { chain: "output", expr: [{ accept: null }] } }),
+    },
+    {
+      desc: "a rule was changed",
+      damage: (l) => void (l.nftables[9]!.rule!.expr = [{ accept: null }]),
+    },
+    { desc: "a set was added", damage: (l) => void l.nftables.push({ set: { name: "x" } }) },
+    { desc: "a map was deleted", damage: (l) => void l.nftables.splice(3, 1) },
+  ];
+  for (const { desc, damage } of damaged) {
+    it(`parseNftTable() reports a table that is not intact when ${desc}`, () => {
+      const l = listing(4);
+      damage(l);
+      expect(parseNftTable(l, 4).intact).toBe(false);
+    });
+  }
+
+  it("parseNftTable() reports the other family's table as not intact", () => {
+    expect(parseNftTable(listing(4), 6)).toEqual({ bindings: [], intact: false });
+  });
+  it("parseNftTable() reports output that is not a listing as not intact", () => {
+    expect(parseNftTable({}, 4)).toEqual({ bindings: [], intact: false });
+    expect(parseNftTable(null, 4)).toEqual({ bindings: [], intact: false });
+  });
+});
