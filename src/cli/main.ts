@@ -15,6 +15,10 @@ export async function main(): Promise<void> {
     stderr: process.stderr,
     openKv: (config) => new EtcdKv({ endpoints: config.endpoints }),
     readStdin,
+    onShutdown: (stop) => {
+      process.once("SIGTERM", stop);
+      process.once("SIGINT", stop);
+    },
     ...(process.stdout.isTTY ? { helpWidth: process.stdout.columns } : {}),
   });
 }

@@ -31,6 +31,8 @@ export interface CliRequest {
   readStdin?: () => Promise<string>;
   /** Column to wrap help at (default 80). */
   helpWidth?: number;
+  /** Registers what to do on SIGTERM/SIGINT (long-running commands: the agent). */
+  onShutdown?: (stop: () => void) => void;
 }
 
 export const VERSION: string = packageJson.version;
@@ -107,6 +109,15 @@ class Session {
     if (!this.request.readStdin) throw new CliError("standard input is not available");
     return this.request.readStdin();
   }
+}
+
+interface AgentCliOptions {
+  node: string;
+  listen: string;
+  floatingIps: "auto" | "on" | "off";
+  cniConf: string;
+  resync: string;
+  logLevel: string;
 }
 
 function createProgram(session: Session): Command {
@@ -236,6 +247,62 @@ function createProgram(session: Session): Command {
         );
       },
     );
+
+  program
+    .command("agent")
+    .description(
+      "Run the node agent: watch the datastore and program this node's floating-IP\n" +
+        "NAT (nftables maps), routes and conntrack. Stops on SIGTERM leaving the\n" +
+        "dataplane in place; on start it reconciles without flushing.",
+    )
+    .requiredOption("--node <name>", "this node's name (the CNI config's nodename)")
+    .option("--listen <host:port>", "address for /healthz, /readyz and /metrics", "127.0.0.1:9096")
+    .addOption(
+      new Option("--floating-ips <mode>", "program floating IPs: auto follows the CNI config")
+        .choices(["auto", "on", "off"])
+        .default("auto"),
+    )
+    .option(
+      "--cni-conf <path>",
+      "the node's CNI config, for auto",
+      "/etc/cni/net.d/10-calico.conflist",
+    )
+    .option("--resync <seconds>", "full resync and drift repair period", "10")
+    .option("--log-level <level>", "debug, info, warn or error", "info")
+    .action(async (options: AgentCliOptions, command: Command) => {
+      const resyncSeconds = Number(options.resync);
+      if (!(resyncSeconds > 0))
+        throw new UsageError(`--resync must be a positive number, got '${options.resync}'`);
+      const store = session.openStore(command);
+      const [{ runAgent }, { LinuxNft }, { LinuxRoutes, LinuxConntrack }, log] = await Promise.all([
+        import("../agent/agent.js"),
+        import("../dataplane/nft.js"),
+        import("../dataplane/linux-routes.js"),
+        import("../log/logger.js"),
+      ]);
+      const controller = new AbortController();
+      session.request.onShutdown?.(() => controller.abort());
+      await runAgent(
+        {
+          kv: store.kv,
+          node: options.node,
+          ports: {
+            nft: new LinuxNft(),
+            routes: new LinuxRoutes(),
+            conntrack: new LinuxConntrack(),
+          },
+          logger: log.createStreamLogger(
+            (line) => stdout.write(line),
+            log.parseLogLevel(options.logLevel),
+          ),
+          floatingIps: options.floatingIps,
+          cniConfPath: options.cniConf,
+          listen: options.listen,
+          resyncMs: resyncSeconds * 1000,
+        },
+        controller.signal,
+      );
+    });
 
   program
     .command("version")

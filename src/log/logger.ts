@@ -21,7 +21,15 @@ export type LogEvent =
   | "ipam.assign"
   | "ipam.release"
   | "floating.claimed"
-  | "floating.released";
+  | "floating.released"
+  | "agent.start"
+  | "agent.switch"
+  | "agent.watch"
+  | "agent.synced"
+  | "agent.refused"
+  | "agent.error"
+  | "agent.listening"
+  | "agent.stop";
 
 export interface Logger {
   log(level: LogLevel, event: LogEvent, fields?: Record<string, unknown>): void;
@@ -58,6 +66,21 @@ export function createFileLogger(
       }
       lines = [];
     },
+  };
+}
+
+/** Writes each event as it happens (the agent: one JSON line per event). */
+export function createStreamLogger(
+  write: (line: string) => void,
+  minimum: LogLevel,
+  clock: () => Date = () => new Date(),
+): Logger {
+  return {
+    log(level, event, fields = {}) {
+      if (RANK[level] < RANK[minimum]) return;
+      write(JSON.stringify({ time: clock().toISOString(), level, event, ...fields }) + "\n");
+    },
+    flush() {},
   };
 }
 

@@ -1,0 +1,56 @@
+// The agent's Prometheus metrics, in a registry of its own.
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+export function createMetrics() {
+  const registry = new Registry();
+  return {
+    registry,
+    bindings: new Gauge({
+      name: "buoy_floating_ip_bindings",
+      help: "Floating-IP bindings programmed on this node",
+      labelNames: ["family"] as const,
+      registers: [registry],
+    }),
+    refused: new Gauge({
+      name: "buoy_floating_ip_refused",
+      help: "Floating IPs requested by endpoints on this node and not programmed, by reason",
+      labelNames: ["reason"] as const,
+      registers: [registry],
+    }),
+    reconciles: new Counter({
+      name: "buoy_reconciles_total",
+      help: "Reconciles run, by result",
+      labelNames: ["result"] as const,
+      registers: [registry],
+    }),
+    reconcileSeconds: new Histogram({
+      name: "buoy_reconcile_duration_seconds",
+      help: "Time to read the datastore and bring the kernel in line",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    changes: new Counter({
+      name: "buoy_dataplane_changes_total",
+      help: "Changes applied to the kernel, by kind",
+      labelNames: ["kind"] as const,
+      registers: [registry],
+    }),
+    lastApplyError: new Gauge({
+      name: "buoy_last_apply_failed",
+      help: "1 when the last reconcile failed, else 0",
+      registers: [registry],
+    }),
+    datastoreUp: new Gauge({
+      name: "buoy_datastore_connected",
+      help: "1 while the datastore watch is established",
+      registers: [registry],
+    }),
+    floatingIpsEnabled: new Gauge({
+      name: "buoy_floating_ips_enabled",
+      help: "1 when this node programs floating IPs (the CNI config's feature_control.floating_ips)",
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

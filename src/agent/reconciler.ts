@@ -1,0 +1,169 @@
+// Events mark the state dirty; one reconcile at a time reads this node's
+// records, plans (pure) and brings the kernel in line. A failed reconcile
+// stays dirty and is retried with backoff; bad records are refused, logged
+// once, and never stop the others.
+import type { FloatingIpClaim, IpPool, WorkloadEndpoint } from "../datastore/model.js";
+import { keys, type Store } from "../datastore/store.js";
+import type { KvEntry } from "../datastore/kv.js";
+import { planNat, type NatPlan } from "../dataplane/nat-plan.js";
+import type { Logger } from "../log/logger.js";
+import type { Metrics } from "./metrics.js";
+import { syncDataplane, type DataplanePorts } from "./sync-dataplane.js";
+
+export interface ReconcilerOptions {
+  store: Store;
+  node: string;
+  ports: DataplanePorts;
+  logger: Logger;
+  metrics: Metrics;
+  /** Whether floating IPs are on now (re-read on every reconcile). */
+  floatingIpsEnabled: () => boolean;
+  now?: () => number;
+}
+
+const BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
+
+export class Reconciler {
+  #dirty = true;
+  #wake: (() => void) | undefined;
+  #failures = 0;
+  #reported = new Set<string>();
+  readonly #corrupt = new Set<string>();
+  /** True once a reconcile has been applied completely. */
+  synced = false;
+  lastPlan: NatPlan | undefined;
+
+  constructor(private readonly options: ReconcilerOptions) {}
+
+  markDirty(): void {
+    this.#dirty = true;
+    this.#wake?.();
+  }
+
+  /** Runs until `signal` aborts. Never touches the kernel before the first complete read. */
+  async run(signal: AbortSignal): Promise<void> {
+    signal.addEventListener("abort", () => this.#wake?.(), { once: true });
+    while (!signal.aborted) {
+      if (!this.#dirty) {
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+        this.#wake = undefined;
+        continue;
+      }
+      this.#dirty = false;
+      try {
+        await this.reconcile();
+        this.#failures = 0;
+      } catch (error) {
+        this.#dirty = true;
+        const delay = BACKOFF_MS[Math.min(this.#failures, BACKOFF_MS.length - 1)] as number;
+        this.#failures += 1;
+        this.options.logger.log("error", "agent.error", {
+          phase: "reconcile",
+          error: (error as Error).message,
+          retryInMs: delay,
+        });
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  async reconcile(): Promise<void> {
+    const { store, node, ports, logger, metrics } = this.options;
+    const timer = metrics.reconcileSeconds.startTimer();
+    try {
+      const [endpointEntries = [], claimEntries = [], poolEntries = []] = await store.kv.readMany([
+        { prefix: keys.nodeEndpoints(node) },
+        { prefix: keys.claims },
+        { prefix: keys.pools },
+      ]);
+      const endpoints = this.#decode<WorkloadEndpoint>(endpointEntries);
+      const claims = this.#decode<FloatingIpClaim>(claimEntries);
+      const pools = this.#decode<IpPool>(poolEntries);
+      const enabled = this.options.floatingIpsEnabled();
+      metrics.floatingIpsEnabled.set(enabled ? 1 : 0);
+      const plan: NatPlan = enabled
+        ? planNat(endpoints, node, claims, pools)
+        : { bindings: [], refused: [] };
+      const outcome = await syncDataplane(plan, ports);
+      this.lastPlan = plan;
+      this.synced = true;
+      metrics.lastApplyError.set(0);
+      metrics.reconciles.inc({ result: "ok" });
+      metrics.changes.inc({ kind: "binding_added" }, outcome.added.length);
+      metrics.changes.inc({ kind: "binding_removed" }, outcome.removed.length);
+      metrics.changes.inc({ kind: "table_replaced" }, outcome.replaced.length);
+      metrics.changes.inc({ kind: "conntrack_flushed" }, outcome.flushed.length);
+      for (const family of [4, 6] as const) {
+        metrics.bindings.set(
+          { family: `ipv${family}` },
+          plan.bindings.filter((b) => b.family === family).length,
+        );
+      }
+      metrics.refused.reset();
+      for (const refusal of plan.refused) metrics.refused.inc({ reason: refusal.reason });
+      this.#reportRefusals(plan);
+      const changed =
+        outcome.added.length +
+          outcome.removed.length +
+          outcome.replaced.length +
+          outcome.routesAdded +
+          outcome.routesRemoved >
+        0;
+      if (changed) {
+        logger.log("info", "agent.synced", {
+          bindings: plan.bindings.length,
+          added: outcome.added.map((b) => `${b.floating}>${b.pod}`),
+          removed: outcome.removed.map((b) => `${b.floating}>${b.pod}`),
+          replacedTables: outcome.replaced.map((family) => `ipv${family}`),
+          routesAdded: outcome.routesAdded,
+          routesRemoved: outcome.routesRemoved,
+          conntrackFlushed: outcome.flushed,
+        });
+      }
+    } catch (error) {
+      metrics.lastApplyError.set(1);
+      metrics.reconciles.inc({ result: "error" });
+      throw error;
+    } finally {
+      timer();
+    }
+  }
+
+  /** Each refusal is logged once while it lasts. */
+  #reportRefusals(plan: NatPlan): void {
+    const current = new Set<string>();
+    for (const refusal of plan.refused) {
+      const key = `${refusal.floatingIP}|${refusal.pod}|${refusal.reason}`;
+      current.add(key);
+      if (!this.#reported.has(key))
+        this.options.logger.log("warn", "agent.refused", { ...refusal });
+    }
+    this.#reported = current;
+  }
+
+  #decode<T>(entries: readonly KvEntry[]): T[] {
+    const values: T[] = [];
+    for (const entry of entries) {
+      try {
+        values.push(JSON.parse(entry.value) as T);
+      } catch {
+        const key = `${entry.key}@${entry.modRevision}`;
+        if (!this.#corrupt.has(key)) {
+          this.#corrupt.add(key);
+          this.options.logger.log("warn", "agent.refused", {
+            key: entry.key,
+            reason: "record is not JSON",
+          });
+        }
+      }
+    }
+    return values;
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+  });
+}

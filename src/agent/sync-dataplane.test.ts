@@ -1,0 +1,132 @@
+import { describe, expect, it } from "vitest";
+import type { NatBinding, NatPlan } from "../dataplane/nat-plan.js";
+import type { NftBinding, NftTableState } from "../dataplane/nft-script.js";
+import type { Nft } from "../dataplane/nft.js";
+import type { FloatingRoute } from "../dataplane/floating-routes.js";
+import type { Conntrack, Routes } from "../dataplane/linux-routes.js";
+import type { Family } from "../net/address.js";
+import { syncDataplane } from "./sync-dataplane.js";
+
+/** Records every call in order, so tests can check what happened before what. */
+class FakeKernel implements Nft, Conntrack {
+  tables = new Map<Family, NftTableState>();
+  routes: FloatingRoute[] = [];
+  calls: string[] = [];
+  refuseElementChanges = false;
+
+  async apply(script: string): Promise<void> {
+    const family: Family = script.includes(" ip6 buoy") ? 6 : 4;
+    if (script.includes("delete table")) {
+      this.calls.push(`replace ipv${family}`);
+      const bindings = [...script.matchAll(/^\t\t\t(\S+) : (\S+?),?$/gm)].map(
+        ([, floating, pod]) => ({ family, floating: floating!, pod: pod! }),
+      );
+      this.tables.set(family, { bindings, intact: true });
+      return;
+    }
+    if (this.refuseElementChanges)
+      throw new Error("Error: Could not process rule: No such file or directory");
+    this.calls.push(`elements ipv${family}`);
+    const table = this.tables.get(family)!;
+    const removed = [
+      ...script.matchAll(/^delete element .* fip_dnat \{\n((?:\t.*\n)+)\}/gm),
+    ].flatMap(([, body]) => body!.trim().split(/,?\n\t*/));
+    const added = [...script.matchAll(/^add element .* fip_dnat \{\n((?:\t.*\n)+)\}/gm)].flatMap(
+      ([, body]) =>
+        body!
+          .trim()
+          .split(/,?\n\t*/)
+          .map((line) => line.split(" : ") as [string, string]),
+    );
+    table.bindings = [
+      ...table.bindings.filter((binding) => !removed.includes(binding.floating)),
+      ...added.map(([floating, pod]) => ({ family, floating, pod })),
+    ];
+  }
+  async readTable(family: Family): Promise<NftTableState | undefined> {
+    const table = this.tables.get(family);
+    return table && { bindings: [...table.bindings], intact: table.intact };
+  }
+  async flushDestination(_family: Family, ip: string): Promise<number> {
+    this.calls.push(`flush ${ip}`);
+    return 1;
+  }
+}
+
+class FakeRoutes implements Routes {
+  constructor(private readonly kernel: FakeKernel) {}
+  async read(): Promise<FloatingRoute[]> {
+    return [...this.kernel.routes];
+  }
+  async apply(added: readonly FloatingRoute[], removed: readonly FloatingRoute[]): Promise<void> {
+    this.kernel.calls.push(`routes +${added.length} -${removed.length}`);
+    const gone = new Set(removed.map((r) => `${r.floating}|${r.hostIfname}`));
+    this.kernel.routes = [
+      ...this.kernel.routes.filter((r) => !gone.has(`${r.floating}|${r.hostIfname}`)),
+      ...added,
+    ];
+  }
+}
+
+const binding = (floating: string, pod: string, hostIfname = "calia"): NatBinding => ({
+  family: floating.includes(":") ? 6 : 4,
+  floating,
+  pod,
+  hostIfname,
+});
+const plan = (...bindings: NatBinding[]): NatPlan => ({ bindings, refused: [] });
+
+function setup() {
+  const kernel = new FakeKernel();
+  const ports = { nft: kernel, routes: new FakeRoutes(kernel), conntrack: kernel };
+  return { kernel, ports };
+}
+const strip = (bindings: NftBinding[]) => bindings.map(({ floating, pod }) => `${floating}>${pod}`);
+
+describe("syncDataplane()", () => {
+  it("syncDataplane() creates both tables whole when the kernel has none", async () => {
+    const { kernel, ports } = setup();
+    const outcome = await syncDataplane(
+      plan(binding("10.96.0.1", "10.244.0.5"), binding("fd00:96::1", "fd00::5")),
+      ports,
+    );
+    expect(outcome.replaced).toEqual([4, 6]);
+    expect(kernel.calls).toEqual(["replace ipv4", "replace ipv6", "routes +2 -0"]);
+  });
+
+  it("syncDataplane() changes nothing when the kernel already matches (a restart does not flush)", async () => {
+    const { kernel, ports } = setup();
+    const desired = plan(binding("10.96.0.1", "10.244.0.5"));
+    await syncDataplane(desired, ports);
+    kernel.calls = [];
+    const outcome = await syncDataplane(desired, ports);
+    expect(kernel.calls).toEqual([]);
+    expect(outcome).toMatchObject({ added: [], removed: [], replaced: [], flushed: [] });
+  });
+
+  it("syncDataplane() moves a floating IP with one element change, then flushes its conntrack", async () => {
+    const { kernel, ports } = setup();
+    await syncDataplane(plan(binding("10.96.0.1", "10.244.0.5", "calia")), ports);
+    kernel.calls = [];
+    const outcome = await syncDataplane(plan(binding("10.96.0.1", "10.244.0.6", "calib")), ports);
+    expect(kernel.calls).toEqual(["elements ipv4", "routes +1 -1", "flush 10.96.0.1"]);
+    expect(strip(outcome.added)).toEqual(["10.96.0.1>10.244.0.6"]);
+    expect(strip(outcome.removed)).toEqual(["10.96.0.1>10.244.0.5"]);
+    expect(strip(kernel.tables.get(4)!.bindings)).toEqual(["10.96.0.1>10.244.0.6"]);
+  });
+
+  it("syncDataplane() replaces a table that is not intact, and one the kernel refuses to patch", async () => {
+    const { kernel, ports } = setup();
+    await syncDataplane(plan(binding("10.96.0.1", "10.244.0.5")), ports);
+    kernel.tables.get(4)!.intact = false;
+    kernel.calls = [];
+    await syncDataplane(plan(binding("10.96.0.1", "10.244.0.5")), ports);
+    expect(kernel.calls).toEqual(["replace ipv4"]);
+    kernel.refuseElementChanges = true;
+    kernel.calls = [];
+    const outcome = await syncDataplane(plan(binding("10.96.0.2", "10.244.0.5")), ports);
+    expect(outcome.replaced).toEqual([4]);
+    expect(strip(kernel.tables.get(4)!.bindings)).toEqual(["10.96.0.2>10.244.0.5"]);
+    expect(kernel.calls.at(-1)).toBe("flush 10.96.0.1");
+  });
+});

@@ -1,0 +1,85 @@
+// Makes the kernel match a NAT plan: buoy's nftables tables, floating-IP
+// routes, and conntrack for floating IPs withdrawn or moved. Reads the kernel
+// first, so the same call is the start-up reconcile (no flush: an intact table
+// with the right elements is left alone), the incremental update (element
+// adds/deletes in one transaction), and the drift repair (a missing or altered
+// table is replaced whole).
+import type { Family } from "../net/address.js";
+import type { NatPlan } from "../dataplane/nat-plan.js";
+import {
+  renderNftElementChanges,
+  renderNftTable,
+  type NftBinding,
+} from "../dataplane/nft-script.js";
+import type { Nft } from "../dataplane/nft.js";
+import { diffByKey, routeKey, type FloatingRoute } from "../dataplane/floating-routes.js";
+import type { Conntrack, Routes } from "../dataplane/linux-routes.js";
+
+export interface DataplanePorts {
+  nft: Nft;
+  routes: Routes;
+  conntrack: Conntrack;
+}
+
+export interface SyncOutcome {
+  added: NftBinding[];
+  removed: NftBinding[];
+  /** Families whose table was (re)created whole. */
+  replaced: Family[];
+  routesAdded: number;
+  routesRemoved: number;
+  /** Floating IPs whose conntrack entries were deleted. */
+  flushed: string[];
+}
+
+const bindingKey = (binding: NftBinding) => `${binding.floating}>${binding.pod}`;
+
+export async function syncDataplane(plan: NatPlan, ports: DataplanePorts): Promise<SyncOutcome> {
+  const outcome: SyncOutcome = {
+    added: [],
+    removed: [],
+    replaced: [],
+    routesAdded: 0,
+    routesRemoved: 0,
+    flushed: [],
+  };
+  for (const family of [4, 6] as const) {
+    const desired = plan.bindings.filter((binding) => binding.family === family);
+    const current = await ports.nft.readTable(family);
+    const { added, removed } = diffByKey<NftBinding>(desired, current?.bindings ?? [], bindingKey);
+    if (!current || !current.intact) {
+      await ports.nft.apply(renderNftTable(plan, family));
+      outcome.replaced.push(family);
+    } else if (added.length + removed.length > 0) {
+      try {
+        await ports.nft.apply(renderNftElementChanges(family, added, removed));
+      } catch {
+        // The kernel refuses the whole batch (e.g. an element changed under us): replace.
+        await ports.nft.apply(renderNftTable(plan, family));
+        outcome.replaced.push(family);
+      }
+    }
+    outcome.added.push(...added);
+    outcome.removed.push(...removed);
+  }
+
+  const desiredRoutes: FloatingRoute[] = plan.bindings.map(({ family, floating, hostIfname }) => ({
+    family,
+    floating,
+    hostIfname,
+  }));
+  const routes = diffByKey(desiredRoutes, await ports.routes.read(), routeKey);
+  if (routes.added.length + routes.removed.length > 0) {
+    await ports.routes.apply(routes.added, routes.removed);
+  }
+  outcome.routesAdded = routes.added.length;
+  outcome.routesRemoved = routes.removed.length;
+
+  // Only after the old binding is gone: new packets of a running flow then
+  // miss conntrack and are translated by the current binding, if any.
+  for (const binding of outcome.removed) {
+    await ports.conntrack.flushDestination(binding.family, binding.floating);
+    outcome.flushed.push(binding.floating);
+  }
+  return outcome;
+}

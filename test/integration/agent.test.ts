@@ -1,0 +1,290 @@
+// The node agent against the real kernel and etcd: pods made by the real CNI
+// plugin, the agent as its own process (dist/buoy agent) in the node
+// namespace, traffic from a client namespace routed to the node.
+import { spawn, type ChildProcess } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { keys } from "../../src/datastore/store.js";
+import {
+  addNetns,
+  createPool,
+  deleteNetns,
+  etcdPluginConf,
+  must,
+  ping,
+  ROOT,
+  runPlugin,
+  runPrefix,
+  sh,
+  sleep,
+  startEtcd,
+  startIn,
+  type Etcd,
+} from "../support/harness.js";
+
+const prefix = runPrefix();
+const client = `${prefix}-agc`;
+const namespaces = [client];
+let etcd: Etcd;
+let agent: { child: ChildProcess; address: string; log: string[] } | undefined;
+
+async function startAgent(): Promise<{ child: ChildProcess; address: string; log: string[] }> {
+  const log: string[] = [];
+  const child = spawn(
+    "node",
+    [
+      `${ROOT}/dist/buoy`,
+      "agent",
+      "--node",
+      "node-1",
+      "--listen",
+      "127.0.0.1:0",
+      "--floating-ips",
+      "on",
+      "--resync",
+      "1",
+    ],
+    { env: { ...process.env, ETCD_ENDPOINTS: etcd.endpoint }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let address = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    for (const line of chunk.toString().split("\n").filter(Boolean)) {
+      log.push(line);
+      const event = JSON.parse(line) as { event: string; address?: string };
+      if (event.event === "agent.listening") address = event.address ?? "";
+    }
+  });
+  child.stderr?.on("data", (chunk: Buffer) => log.push(chunk.toString()));
+  for (let i = 0; i < 100 && !address; i++) await sleep(50);
+  if (!address) throw new Error(`agent did not start: ${log.join("")}`);
+  return { child, address, log };
+}
+
+async function stopAgent(signal: NodeJS.Signals): Promise<void> {
+  if (!agent) return;
+  const exited = new Promise((resolve) => agent?.child.once("exit", resolve));
+  agent.child.kill(signal);
+  await exited;
+  agent = undefined;
+}
+
+async function http(path: string): Promise<{ status: number; body: string }> {
+  const response = await fetch(`http://${agent?.address}${path}`);
+  return { status: response.status, body: await response.text() };
+}
+
+async function until(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  ms = 3000,
+): Promise<number> {
+  const start = Date.now();
+  while (Date.now() - start < ms) {
+    if (await check()) return Date.now() - start;
+    await sleep(50);
+  }
+  throw new Error(`timed out after ${ms} ms waiting for: ${what}`);
+}
+
+function podCall(name: string, annotation?: string) {
+  const ns = `${prefix}-${name}`;
+  namespaces.push(ns);
+  return {
+    ns,
+    conf: etcdPluginConf(etcd, {
+      ipam: { type: "calico-ipam", assign_ipv6: "true" },
+      feature_control: { floating_ips: true },
+      ...(annotation
+        ? {
+            runtimeConfig: {
+              "io.kubernetes.cri.pod-annotations": {
+                "cni.projectcalico.org/floatingIPs": annotation,
+              },
+            },
+          }
+        : {}),
+    }),
+    containerID: `ctr-${name}`,
+    netns: addNetns(ns),
+    pod: { namespace: "default", name },
+  };
+}
+
+/** Elements of buoy's DNAT map as the kernel holds them (0 when the table is gone). */
+function nftElements(family: "ip" | "ip6"): number {
+  const listing = sh(["nft", "-j", "list", "map", family, "buoy", "fip_dnat"]);
+  if (listing.status !== 0) return 0;
+  const objects = (JSON.parse(listing.stdout) as { nftables: { map?: { elem?: unknown[] } }[] })
+    .nftables;
+  return objects.reduce((count, object) => count + (object.map?.elem?.length ?? 0), 0);
+}
+
+beforeAll(async () => {
+  etcd = await startEtcd();
+  await createPool(etcd.store, "pods", { cidr: "10.244.0.0/16" });
+  await createPool(etcd.store, "pods6", { cidr: "fd00:244::/64" });
+  await createPool(etcd.store, "floating", { cidr: "10.96.0.0/24", disabled: true });
+  await createPool(etcd.store, "floating6", { cidr: "fd00:96::/120", disabled: true });
+  addNetns(client);
+  must(["ip", "link", "add", "bagc0", "type", "veth", "peer", "name", "eth0", "netns", client]);
+  must(["ip", "address", "add", "192.168.125.1/24", "dev", "bagc0"]);
+  must(["ip", "address", "add", "fd00:125::1/64", "dev", "bagc0", "nodad"]);
+  must(["ip", "link", "set", "bagc0", "up"]);
+  must(["ip", "-n", client, "address", "add", "192.168.125.2/24", "dev", "eth0"]);
+  must(["ip", "-n", client, "address", "add", "fd00:125::2/64", "dev", "eth0", "nodad"]);
+  must(["ip", "-n", client, "link", "set", "eth0", "up"]);
+  must(["ip", "-n", client, "route", "add", "default", "via", "192.168.125.1"]);
+  must(["ip", "-n", client, "-6", "route", "add", "default", "via", "fd00:125::1"]);
+  agent = await startAgent();
+});
+
+afterAll(async () => {
+  await stopAgent("SIGTERM");
+  sh(["ip", "link", "del", "bagc0"]);
+  sh(["nft", "delete", "table", "ip", "buoy"]);
+  sh(["nft", "delete", "table", "ip6", "buoy"]);
+  for (const ns of namespaces) deleteNetns(ns);
+  await etcd?.stop();
+});
+
+describe("buoy agent", () => {
+  it("is ready after its first sync and exports metrics", async () => {
+    await until("readyz 200", async () => (await http("/readyz")).status === 200);
+    expect((await http("/healthz")).status).toBe(200);
+    const metrics = (await http("/metrics")).body;
+    expect(metrics).toContain("buoy_datastore_connected 1");
+    expect(metrics).toContain("buoy_floating_ips_enabled 1");
+  });
+
+  it("programs a new pod's floating IPs within a second; the pod sees the client's address", async () => {
+    const web = podCall("web", '["10.96.0.1","fd00:96::1"]');
+    const added = await runPlugin({ command: "ADD", ...web });
+    expect(added.exitCode, added.raw).toBe(0);
+    const took = await until(
+      "ping 10.96.0.1 from the client",
+      () => ping(client, "10.96.0.1", 1),
+      2000,
+    );
+    expect(took).toBeLessThan(1500);
+    expect(ping(client, "fd00:96::1", 2)).toBe(true);
+
+    const server = startIn(web.ns, [
+      "socat",
+      "TCP-LISTEN:80,fork,reuseaddr",
+      "SYSTEM:echo peer=$SOCAT_PEERADDR",
+    ]);
+    try {
+      let answer = "";
+      await until("TCP to the floating IP", () => {
+        answer = sh([
+          "ip",
+          "netns",
+          "exec",
+          client,
+          "socat",
+          "-T",
+          "2",
+          "-",
+          "TCP:10.96.0.1:80,connect-timeout=1",
+        ]).stdout;
+        return answer.includes("peer=");
+      });
+      expect(answer.trim()).toBe("peer=192.168.125.2");
+    } finally {
+      server.stop();
+    }
+    const metrics = (await http("/metrics")).body;
+    expect(metrics).toContain('buoy_floating_ip_bindings{family="ipv4"} 1');
+    expect(metrics).toContain('buoy_floating_ip_bindings{family="ipv6"} 1');
+    expect(must(["ip", "route", "show", "proto", "202"])).toContain("10.96.0.1 dev cali");
+  });
+
+  it("keeps traffic flowing when killed with SIGKILL, and restarts without duplicates", async () => {
+    const pinger = spawn(
+      "ip",
+      ["netns", "exec", client, "ping", "-i", "0.01", "-c", "300", "-q", "10.96.0.1"],
+      {
+        stdio: ["ignore", "pipe", "ignore"],
+      },
+    );
+    let summary = "";
+    pinger.stdout?.on("data", (chunk: Buffer) => (summary += chunk.toString()));
+    const done = new Promise((resolve) => pinger.once("exit", resolve));
+    await sleep(500);
+    await stopAgent("SIGKILL");
+    await sleep(500);
+    agent = await startAgent();
+    await done;
+    const received = Number(/(\d+) received/.exec(summary)?.[1] ?? -1);
+    expect(summary).toContain("300 packets transmitted");
+    expect(received).toBe(300);
+    await until("readyz after restart", async () => (await http("/readyz")).status === 200);
+    expect(nftElements("ip")).toBe(1);
+    expect(nftElements("ip6")).toBe(1);
+    expect(agent.log.join("\n")).not.toContain('replacedTables":["ipv4');
+  });
+
+  it("repairs drift: a deleted table and a deleted route come back within the resync period", async () => {
+    must(["nft", "delete", "table", "ip", "buoy"]);
+    must(["ip", "route", "del", "10.96.0.1/32", "proto", "202"]);
+    await until("table restored", () => nftElements("ip") === 1, 3000);
+    await until(
+      "route restored",
+      () => must(["ip", "route", "show", "proto", "202"]).includes("10.96.0.1"),
+      3000,
+    );
+    expect(ping(client, "10.96.0.1", 2)).toBe(true);
+  });
+
+  it("refuses an endpoint whose ipNAT has no claim, or lies outside every pool, and reports it", async () => {
+    const endpoint = (ip: string, id: string) => ({
+      node: "node-1",
+      namespace: "default",
+      pod: `forged-${id}`,
+      containerID: `forged-${id}`,
+      endpoint: "eth0",
+      interfaceName: "califorged0000",
+      mac: "02:00:00:00:00:09",
+      ipNetworks: ["10.244.9.9/32"],
+      ipNATs: [{ internalIP: "10.244.9.9", externalIP: ip }],
+      network: "k8s-pod-network",
+      createdAt: new Date().toISOString(),
+    });
+    await etcd.store.kv.txn(
+      [],
+      [
+        {
+          put: keys.endpoint("node-1", "forged-a", "eth0"),
+          value: JSON.stringify(endpoint("10.96.0.77", "a")),
+        },
+        {
+          put: keys.endpoint("node-1", "forged-b", "eth0"),
+          value: JSON.stringify(endpoint("198.51.100.7", "b")),
+        },
+        { put: keys.endpoint("node-1", "forged-c", "eth0"), value: "{not json" },
+      ],
+    );
+    await until("refusals in metrics", async () =>
+      /buoy_floating_ip_refused\{reason="no claim"\} 1/.test((await http("/metrics")).body),
+    );
+    const metrics = (await http("/metrics")).body;
+    expect(metrics).toMatch(/buoy_floating_ip_refused\{reason="not in any pool"\} 1/);
+    expect(sh(["nft", "list", "map", "ip", "buoy", "fip_dnat"]).stdout).not.toContain("10.96.0.77");
+    expect(agent?.child.exitCode).toBeNull();
+    for (const id of ["a", "b", "c"])
+      await etcd.store.deleteKey(keys.endpoint("node-1", `forged-${id}`, "eth0"));
+  });
+
+  it("withdraws the binding when the pod is deleted", async () => {
+    const web = {
+      ...podCall("web-del"),
+      ns: `${prefix}-web`,
+      containerID: "ctr-web",
+      netns: `/var/run/netns/${prefix}-web`,
+      pod: { namespace: "default", name: "web" },
+    };
+    expect((await runPlugin({ command: "DEL", ...web })).exitCode).toBe(0);
+    await until("binding removed", () => nftElements("ip") === 0, 2000);
+    expect(must(["ip", "route", "show", "proto", "202"])).toBe("");
+    expect(ping(client, "10.96.0.1", 1)).toBe(false);
+  });
+});
