@@ -15,6 +15,14 @@ import { planApply } from "./plan-apply.js";
 import { planDelete, type DeleteTarget } from "./plan-delete.js";
 import { renderGet, selectRecords, type OutputFormat } from "./render-get.js";
 import { describeResourceTypes, parseResourceType, resourceTypeNames } from "./resource-type.js";
+import {
+  findEndpoint,
+  planFloatingIpMove,
+  planFloatingIpSet,
+  type ChangePlan,
+  type LiveState,
+} from "../floating/live-change.js";
+import { canonicalAddress } from "../net/address.js";
 
 export interface Writer {
   write(text: string): unknown;
@@ -109,6 +117,29 @@ class Session {
     if (!this.request.readStdin) throw new CliError("standard input is not available");
     return this.request.readStdin();
   }
+}
+
+/** Plans against a fresh read and commits in one transaction; a lost race reads again. */
+async function changeFloatingIps(
+  session: Session,
+  command: Command,
+  pod: string,
+  plan: (state: LiveState) => ChangePlan,
+): Promise<void> {
+  const store = session.openStore(command);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const change = plan(await store.readLiveState());
+    if (await store.kv.txn(change.compares, change.ops)) {
+      const held = change.ipNATs.map((nat) => `${nat.externalIP} -> ${nat.internalIP}`);
+      session.write(`pod ${pod} holds ${held.length > 0 ? held.join(", ") : "no floating IPs"}\n`);
+      return;
+    }
+  }
+  throw new CliError("the datastore kept changing under the floating-IP change; try again");
+}
+
+function heldBy(state: LiveState, pod: string): string[] {
+  return findEndpoint(state, pod).value.ipNATs.map((nat) => nat.externalIP);
 }
 
 interface AgentCliOptions {
@@ -246,6 +277,59 @@ function createProgram(session: Session): Command {
           ),
         );
       },
+    );
+
+  const floatingip = program
+    .command("floatingip")
+    .alias("fip")
+    .description(
+      "Change a running pod's floating IPs (etcd datastore). Checked like the CNI\n" +
+        "plugin checks the annotation at ADD; the claims and the endpoint change in\n" +
+        "one transaction and the node agent reprograms within a second.",
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n" +
+        "  buoy floatingip set shop/db-0 10.96.0.7 fd00:96::7\n" +
+        "  buoy floatingip add shop/db-0 10.96.0.8\n" +
+        "  buoy floatingip remove shop/db-0 10.96.0.7\n" +
+        "  buoy floatingip move 10.96.0.7 --to shop/db-1\n",
+    );
+  floatingip
+    .command("set <pod> [ips...]")
+    .description("make exactly these the pod's floating IPs (none: remove all)")
+    .action(async (pod: string, ips: string[], _options: object, command: Command) =>
+      changeFloatingIps(session, command, pod, (state) => planFloatingIpSet(state, pod, ips)),
+    );
+  floatingip
+    .command("add <pod> <ips...>")
+    .description("give the pod these floating IPs as well")
+    .action(async (pod: string, ips: string[], _options: object, command: Command) =>
+      changeFloatingIps(session, command, pod, (state) =>
+        planFloatingIpSet(state, pod, [...heldBy(state, pod), ...ips]),
+      ),
+    );
+  floatingip
+    .command("remove <pod> <ips...>")
+    .description("take these floating IPs from the pod")
+    .action(async (pod: string, ips: string[], _options: object, command: Command) =>
+      changeFloatingIps(session, command, pod, (state) => {
+        const gone = new Set(ips.map((ip) => canonicalAddress(ip) ?? ip));
+        return planFloatingIpSet(
+          state,
+          pod,
+          heldBy(state, pod).filter((ip) => !gone.has(ip)),
+        );
+      }),
+    );
+  floatingip
+    .command("move <ip>")
+    .description("move a held floating IP to another pod in one step")
+    .requiredOption("--to <pod>", "the pod to move it to, namespace/name")
+    .action(async (ip: string, options: { to: string }, command: Command) =>
+      changeFloatingIps(session, command, options.to, (state) =>
+        planFloatingIpMove(state, ip, options.to),
+      ),
     );
 
   program

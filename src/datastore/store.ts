@@ -50,6 +50,24 @@ export class Store {
     };
   }
 
+  /** Pools, blocks, claims and every endpoint, in one request: what a live floating-IP change checks. */
+  async readLiveState(): Promise<
+    AllocationSnapshot & { endpoints: Versioned<WorkloadEndpoint>[] }
+  > {
+    const [pools = [], blocks = [], claims = [], endpoints = []] = await this.kv.readMany([
+      { prefix: keys.pools },
+      { prefix: keys.blocks },
+      { prefix: keys.claims },
+      { prefix: keys.endpoints },
+    ]);
+    return {
+      pools: pools.map((entry) => decode<IpPool>(entry)),
+      blocks: blocks.map((entry) => versioned<IpamBlock>(entry)),
+      claims: claims.map((entry) => versioned<FloatingIpClaim>(entry)),
+      endpoints: endpoints.map((entry) => versioned<WorkloadEndpoint>(entry)),
+    };
+  }
+
   async listPools(): Promise<IpPool[]> {
     return (await this.kv.list(keys.pools)).map((entry) => decode<IpPool>(entry));
   }

@@ -288,3 +288,87 @@ describe("buoy agent", () => {
     expect(ping(client, "10.96.0.1", 1)).toBe(false);
   });
 });
+
+describe("live changes through the CLI, with the agent running", () => {
+  const buoy = (...args: string[]) =>
+    sh(["node", `${ROOT}/dist/buoy`, "--etcd-endpoints", etcd.endpoint, ...args]);
+
+  it("adds, changes and removes a running pod's floating IP; a refused change keeps the old one", async () => {
+    const live = podCall("live");
+    expect((await runPlugin({ command: "ADD", ...live })).exitCode).toBe(0);
+    expect(buoy("floatingip", "add", "default/live", "10.96.0.10").status).toBe(0);
+    expect(await until("added IP answers", () => ping(client, "10.96.0.10", 1), 1500)).toBeLessThan(
+      1500,
+    );
+
+    const refused = buoy("floatingip", "set", "default/live", "192.0.2.9");
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain("floating IP 192.0.2.9 is not within any configured IP pool");
+    expect(ping(client, "10.96.0.10", 1)).toBe(true);
+
+    expect(buoy("floatingip", "set", "default/live", "10.96.0.11").status).toBe(0);
+    await until("changed IP answers", () => ping(client, "10.96.0.11", 1), 1500);
+    expect(ping(client, "10.96.0.10", 1)).toBe(false);
+
+    expect(buoy("floatingip", "remove", "default/live", "10.96.0.11").status).toBe(0);
+    await until("binding withdrawn", () => nftElements("ip") === 0, 1500);
+    expect(ping(client, "10.96.0.11", 1)).toBe(false);
+    expect((await runPlugin({ command: "DEL", ...live })).exitCode).toBe(0);
+  });
+
+  it("moves a floating IP to another pod while a UDP flow runs: its next datagrams reach the new pod", async () => {
+    const [a, b] = [podCall("mva"), podCall("mvb")];
+    for (const pod of [a, b])
+      expect((await runPlugin({ command: "ADD", ...pod })).exitCode).toBe(0);
+    expect(buoy("floatingip", "set", "default/mva", "10.96.0.20").status).toBe(0);
+    await until("10.96.0.20 answers", () => ping(client, "10.96.0.20", 1), 1500);
+
+    const received = { a: `/tmp/${prefix}-udp-a`, b: `/tmp/${prefix}-udp-b` };
+    const receivers = [
+      startIn(a.ns, ["socat", "-u", "UDP-RECV:5000", `OPEN:${received.a},creat,append`]),
+      startIn(b.ns, ["socat", "-u", "UDP-RECV:5000", `OPEN:${received.b},creat,append`]),
+    ];
+    // One flow: a fixed source port, a datagram every 10 ms.
+    const sender = spawn(
+      "ip",
+      ["netns", "exec", client, "socat", "-u", "-", "UDP-SENDTO:10.96.0.20:5000,sourceport=40000"],
+      {
+        stdio: ["pipe", "ignore", "ignore"],
+      },
+    );
+    const count = (file: string) =>
+      sh(["sh", "-c", `cat ${file} 2>/dev/null | wc -l`]).stdout.trim();
+    try {
+      let n = 0;
+      const ticker = setInterval(() => sender.stdin?.write(`${n++}\n`), 10);
+      try {
+        await until("datagrams reach pod a", () => Number(count(received.a)) > 20, 3000);
+        const moved = buoy("floatingip", "move", "10.96.0.20", "--to", "default/mvb");
+        expect(moved.status, moved.stderr).toBe(0);
+        expect(moved.stdout).toContain("pod default/mvb holds 10.96.0.20");
+        const took = await until(
+          "the same flow reaches pod b",
+          () => Number(count(received.b)) > 20,
+          3000,
+        );
+        expect(took).toBeLessThan(2000);
+        const atA = Number(count(received.a));
+        await sleep(300);
+        expect(Number(count(received.a))).toBe(atA);
+      } finally {
+        clearInterval(ticker);
+      }
+    } finally {
+      sender.kill("SIGKILL");
+      for (const receiver of receivers) receiver.stop();
+    }
+    const syncedLines =
+      agent?.log.filter((line) => line.includes('"agent.synced"') && line.includes("10.96.0.20")) ??
+      [];
+    expect(syncedLines.some((line) => line.includes('"conntrackFlushed":["10.96.0.20"]'))).toBe(
+      true,
+    );
+    for (const pod of [a, b])
+      expect((await runPlugin({ command: "DEL", ...pod })).exitCode).toBe(0);
+  });
+});

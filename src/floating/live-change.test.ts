@@ -1,0 +1,146 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import { MemoryKv } from "../datastore/memory-kv.js";
+import { keys, Store } from "../datastore/store.js";
+import type { FloatingIpClaim, WorkloadEndpoint } from "../datastore/model.js";
+import { validatePool } from "../ipam/pool.js";
+import { planFloatingIpMove, planFloatingIpSet, type ChangePlan } from "./live-change.js";
+
+let store: Store;
+
+function endpoint(pod: string, ips: string[], node = "n1"): WorkloadEndpoint {
+  return {
+    node,
+    namespace: "shop",
+    pod,
+    containerID: `c-${pod}`,
+    endpoint: "eth0",
+    interfaceName: `cali${pod}`,
+    mac: "02:00:00:00:00:01",
+    ipNetworks: ips.map((ip) => `${ip}/${ip.includes(":") ? 128 : 32}`),
+    ipNATs: [],
+    network: "k8s-pod-network",
+    createdAt: "",
+  };
+}
+
+async function put(key: string, value: object): Promise<void> {
+  await store.kv.txn([], [{ put: key, value: JSON.stringify(value) }]);
+}
+
+async function commit(plan: (state: Awaited<ReturnType<Store["readLiveState"]>>) => ChangePlan) {
+  const change = plan(await store.readLiveState());
+  expect(await store.kv.txn(change.compares, change.ops)).toBe(true);
+  return change;
+}
+
+async function held(): Promise<Record<string, string[]>> {
+  const state = await store.readLiveState();
+  const claims = Object.fromEntries(state.claims.map((c) => [c.value.ip, c.value.pod]));
+  const out: Record<string, string[]> = {};
+  for (const { value } of state.endpoints) {
+    out[value.pod] = value.ipNATs.map(
+      (nat) => `${nat.externalIP}>${nat.internalIP}:${claims[nat.externalIP] ?? "unclaimed"}`,
+    );
+  }
+  return out;
+}
+
+beforeEach(async () => {
+  store = new Store(new MemoryKv());
+  await store.putPool(validatePool("pods", { cidr: "10.244.0.0/16" }));
+  await store.putPool(validatePool("floating", { cidr: "10.96.0.0/24", disabled: true }));
+  await store.putPool(validatePool("floating6", { cidr: "fd00:96::/120", disabled: true }));
+  await put(keys.endpoint("n1", "c-a", "eth0"), endpoint("a", ["10.244.0.1", "fd00::1"]));
+  await put(keys.endpoint("n1", "c-b", "eth0"), endpoint("b", ["10.244.0.2"]));
+  await put(keys.block("10.244.0.0/26"), {
+    cidr: "10.244.0.0/26",
+    affinity: "n1",
+    allocations: {
+      "10.244.0.1": { handle: "h-a", node: "n1", namespace: "shop", pod: "a" },
+      "10.244.0.2": { handle: "h-b", node: "n1", namespace: "shop", pod: "b" },
+    },
+  });
+});
+
+describe("planFloatingIpSet()", () => {
+  it("planFloatingIpSet() claims, records and releases in one transaction", async () => {
+    await commit((s) => planFloatingIpSet(s, "shop/a", ["10.96.0.1", "fd00:96::1"]));
+    expect(await held()).toEqual({ a: ["10.96.0.1>10.244.0.1:a", "fd00:96::1>fd00::1:a"], b: [] });
+    await commit((s) => planFloatingIpSet(s, "shop/a", ["10.96.0.2"]));
+    expect(await held()).toEqual({ a: ["10.96.0.2>10.244.0.1:a"], b: [] });
+    expect((await store.listClaims()).map((c) => c.value.ip)).toEqual(["10.96.0.2"]);
+    await commit((s) => planFloatingIpSet(s, "shop/a", []));
+    expect(await store.listClaims()).toEqual([]);
+  });
+
+  const refusals = [
+    { desc: "a name", ips: ["foo"], msg: "invalid floating IP 'foo': not an IP address" },
+    {
+      desc: "outside every pool",
+      ips: ["192.0.2.1"],
+      msg: "floating IP 192.0.2.1 is not within any configured IP pool",
+    },
+    {
+      desc: "a family the pod lacks",
+      ips: ["fd00:96::5"],
+      pod: "shop/b",
+      msg: "floating IP fd00:96::5 is IPv6 but the pod has no IPv6 address",
+    },
+    {
+      desc: "another pod's own address",
+      ips: ["10.244.0.2"],
+      msg: "floating IP 10.244.0.2 is the address of pod shop/b",
+    },
+    {
+      desc: "an unknown pod",
+      ips: ["10.96.0.1"],
+      pod: "shop/nope",
+      msg: "no workload endpoint for pod shop/nope",
+    },
+  ];
+  for (const { desc, ips, msg, pod } of refusals) {
+    it(`planFloatingIpSet() refuses ${desc} and changes nothing`, async () => {
+      const before = await held();
+      const state = await store.readLiveState();
+      expect(() => planFloatingIpSet(state, pod ?? "shop/a", ips)).toThrow(msg);
+      expect(await held()).toEqual(before);
+    });
+  }
+
+  it("planFloatingIpSet() refuses an IP held by another pod, naming it", async () => {
+    await commit((s) => planFloatingIpSet(s, "shop/b", ["10.96.0.1"]));
+    const state = await store.readLiveState();
+    expect(() => planFloatingIpSet(state, "shop/a", ["10.96.0.1"])).toThrow(
+      "floating IP 10.96.0.1 is already held by pod shop/b",
+    );
+  });
+
+  it("planFloatingIpSet() loses a race cleanly: a plan made on stale data does not commit", async () => {
+    const stale = await store.readLiveState();
+    await commit((s) => planFloatingIpSet(s, "shop/b", ["10.96.0.1"]));
+    const change = planFloatingIpSet(stale, "shop/a", ["10.96.0.1"]);
+    expect(await store.kv.txn(change.compares, change.ops)).toBe(false);
+    expect((await held()).b).toEqual(["10.96.0.1>10.244.0.2:b"]);
+  });
+});
+
+describe("planFloatingIpMove()", () => {
+  it("planFloatingIpMove() moves the claim and both endpoints' ipNATs together", async () => {
+    await commit((s) => planFloatingIpSet(s, "shop/a", ["10.96.0.1", "10.96.0.3"]));
+    await commit((s) => planFloatingIpMove(s, "10.96.0.1", "shop/b"));
+    expect(await held()).toEqual({ a: ["10.96.0.3>10.244.0.1:a"], b: ["10.96.0.1>10.244.0.2:b"] });
+    const claim = (await store.getClaim("10.96.0.1"))?.value as FloatingIpClaim;
+    expect(claim).toMatchObject({ pod: "b", containerID: "c-b", internalIP: "10.244.0.2" });
+  });
+  it("planFloatingIpMove() refuses an IP nobody holds and a target without the family", async () => {
+    const state = await store.readLiveState();
+    expect(() => planFloatingIpMove(state, "10.96.0.9", "shop/b")).toThrow(
+      "floating IP 10.96.0.9 is not held by any pod",
+    );
+    await commit((s) => planFloatingIpSet(s, "shop/a", ["fd00:96::1"]));
+    const later = await store.readLiveState();
+    expect(() => planFloatingIpMove(later, "fd00:96::1", "shop/b")).toThrow(
+      "is IPv6 but the pod has no IPv6 address",
+    );
+  });
+});

@@ -1,0 +1,163 @@
+// Changing a running pod's floating IPs (etcd mode: the CLI; Kubernetes mode
+// will feed the same planner from annotation edits). Pure: takes what was read
+// in one request and returns one transaction (compares + operations) that
+// updates the claims and the endpoint(s) together, with the same checks as at
+// ADD. The node agent sees the changed endpoint and reprograms.
+import type { FloatingIpClaim, IpNat, Versioned, WorkloadEndpoint } from "../datastore/model.js";
+import { podRef } from "../datastore/model.js";
+import type { KvCompare, KvOp } from "../datastore/kv.js";
+import { keys, type AllocationSnapshot } from "../datastore/store.js";
+import { canonicalAddress } from "../net/address.js";
+import { FloatingIpError } from "./annotation.js";
+import { planClaimCompares, snapshotLookup, type ClaimHolder } from "./claims.js";
+import { planBindings, validateInPools } from "./validate.js";
+
+export interface LiveState extends AllocationSnapshot {
+  endpoints: Versioned<WorkloadEndpoint>[];
+}
+
+export interface ChangePlan {
+  compares: KvCompare[];
+  ops: KvOp[];
+  /** What the pod holds afterwards. */
+  ipNATs: IpNat[];
+}
+
+/** The pod's endpoint; `ref` is `namespace/pod`. */
+export function findEndpoint(state: LiveState, ref: string): Versioned<WorkloadEndpoint> {
+  const slash = ref.indexOf("/");
+  const [namespace, pod] =
+    slash < 0 ? ["default", ref] : [ref.slice(0, slash), ref.slice(slash + 1)];
+  const matches = state.endpoints.filter(
+    (e) => e.value.namespace === namespace && e.value.pod === pod,
+  );
+  if (matches.length === 0)
+    throw new FloatingIpError(`no workload endpoint for pod ${namespace}/${pod}`);
+  return (
+    matches.find((e) => e.value.endpoint === "eth0") ?? (matches[0] as Versioned<WorkloadEndpoint>)
+  );
+}
+
+/** Sets exactly `requested` as the pod's floating IPs (entries as in the annotation). */
+export function planFloatingIpSet(
+  state: LiveState,
+  ref: string,
+  requested: readonly string[],
+): ChangePlan {
+  const endpoint = findEndpoint(state, ref);
+  const wanted = canonicalList(requested);
+  validateInPools(wanted, state.pools);
+  const podIps = endpoint.value.ipNetworks.map((network) => network.split("/")[0] as string);
+  const bindings = planBindings(wanted, podIps);
+  const holder = holderOf(endpoint.value);
+  const current = new Set(endpoint.value.ipNATs.map((nat) => nat.externalIP));
+  const claimed = wanted.filter((ip) => !current.has(ip));
+  const compares: KvCompare[] = [
+    endpointCompare(endpoint),
+    ...planClaimCompares(state.pools, claimed, holder, snapshotLookup(state)),
+  ];
+  const ops: KvOp[] = [];
+  const now = new Date().toISOString();
+  for (const binding of bindings.filter((b) => claimed.includes(b.externalIP))) {
+    const claim: FloatingIpClaim = {
+      ip: binding.externalIP,
+      ...holder,
+      internalIP: binding.internalIP,
+      createdAt: now,
+    };
+    ops.push({ put: keys.claim(binding.externalIP), value: JSON.stringify(claim) });
+  }
+  for (const ip of current) {
+    if (wanted.includes(ip)) continue;
+    const claim = state.claims.find(
+      (c) => c.value.ip === ip && c.value.containerID === holder.containerID,
+    );
+    if (!claim) continue;
+    compares.push({ key: keys.claim(ip), modRevision: claim.revision });
+    ops.push({ delete: keys.claim(ip) });
+  }
+  const ipNATs = bindings.map(({ internalIP, externalIP }) => ({ internalIP, externalIP }));
+  ops.push(endpointPut(endpoint.value, ipNATs));
+  return { compares, ops, ipNATs };
+}
+
+/** Moves a held floating IP to another pod: one transaction, old holder's endpoint included. */
+export function planFloatingIpMove(
+  state: LiveState,
+  ipText: string,
+  targetRef: string,
+): ChangePlan {
+  const ip = canonicalList([ipText])[0] as string;
+  const claim = state.claims.find((c) => c.value.ip === ip);
+  if (!claim) throw new FloatingIpError(`floating IP ${ip} is not held by any pod; use set or add`);
+  const target = findEndpoint(state, targetRef);
+  if (target.value.containerID === claim.value.containerID) {
+    throw new FloatingIpError(`floating IP ${ip} is already held by pod ${podRef(target.value)}`);
+  }
+  const podIps = target.value.ipNetworks.map((network) => network.split("/")[0] as string);
+  const [binding] = planBindings([ip], podIps);
+  const source = state.endpoints.find(
+    (e) =>
+      e.value.containerID === claim.value.containerID &&
+      e.value.ipNATs.some((nat) => nat.externalIP === ip),
+  );
+  const holder = holderOf(target.value);
+  const moved: FloatingIpClaim = {
+    ip,
+    ...holder,
+    internalIP: (binding as { internalIP: string }).internalIP,
+    createdAt: new Date().toISOString(),
+  };
+  const compares: KvCompare[] = [
+    { key: keys.claim(ip), modRevision: claim.revision },
+    endpointCompare(target),
+  ];
+  const ops: KvOp[] = [{ put: keys.claim(ip), value: JSON.stringify(moved) }];
+  if (source) {
+    compares.push(endpointCompare(source));
+    ops.push(
+      endpointPut(
+        source.value,
+        source.value.ipNATs.filter((nat) => nat.externalIP !== ip),
+      ),
+    );
+  }
+  const ipNATs = [
+    ...target.value.ipNATs.filter((nat) => nat.externalIP !== ip),
+    { internalIP: moved.internalIP, externalIP: ip },
+  ];
+  ops.push(endpointPut(target.value, ipNATs));
+  return { compares, ops, ipNATs };
+}
+
+function canonicalList(entries: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const entry of entries) {
+    const ip = canonicalAddress(entry);
+    if (ip === undefined)
+      throw new FloatingIpError(`invalid floating IP '${entry}': not an IP address`);
+    out.add(ip);
+  }
+  return [...out];
+}
+
+function holderOf(endpoint: WorkloadEndpoint): ClaimHolder {
+  return {
+    namespace: endpoint.namespace,
+    pod: endpoint.pod,
+    containerID: endpoint.containerID,
+    node: endpoint.node,
+  };
+}
+
+function endpointKey(endpoint: WorkloadEndpoint): string {
+  return keys.endpoint(endpoint.node, endpoint.containerID, endpoint.endpoint);
+}
+
+function endpointCompare(endpoint: Versioned<WorkloadEndpoint>): KvCompare {
+  return { key: endpointKey(endpoint.value), modRevision: endpoint.revision };
+}
+
+function endpointPut(endpoint: WorkloadEndpoint, ipNATs: IpNat[]): KvOp {
+  return { put: endpointKey(endpoint), value: JSON.stringify({ ...endpoint, ipNATs }) };
+}
