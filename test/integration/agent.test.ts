@@ -1,7 +1,7 @@
 // The node agent against the real kernel and etcd: pods made by the real CNI
 // plugin, the agent as its own process (dist/buoy agent) in the node
 // namespace, traffic from a client namespace routed to the node.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keys } from "../../src/datastore/store.js";
 import {
@@ -17,7 +17,9 @@ import {
   sh,
   sleep,
   startEtcd,
+  startAgent,
   startIn,
+  type AgentProcess,
   type Etcd,
 } from "../support/harness.js";
 
@@ -25,47 +27,14 @@ const prefix = runPrefix();
 const client = `${prefix}-agc`;
 const namespaces = [client];
 let etcd: Etcd;
-let agent: { child: ChildProcess; address: string; log: string[] } | undefined;
-
-async function startAgent(): Promise<{ child: ChildProcess; address: string; log: string[] }> {
-  const log: string[] = [];
-  const child = spawn(
-    "node",
-    [
-      `${ROOT}/dist/buoy`,
-      "agent",
-      "--node",
-      "node-1",
-      "--listen",
-      "127.0.0.1:0",
-      "--floating-ips",
-      "on",
-      "--resync",
-      "1",
-    ],
-    { env: { ...process.env, ETCD_ENDPOINTS: etcd.endpoint }, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let address = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
-    for (const line of chunk.toString().split("\n").filter(Boolean)) {
-      log.push(line);
-      const event = JSON.parse(line) as { event: string; address?: string };
-      if (event.event === "agent.listening") address = event.address ?? "";
-    }
-  });
-  child.stderr?.on("data", (chunk: Buffer) => log.push(chunk.toString()));
-  for (let i = 0; i < 100 && !address; i++) await sleep(50);
-  if (!address) throw new Error(`agent did not start: ${log.join("")}`);
-  return { child, address, log };
-}
+let agent: AgentProcess | undefined;
 
 async function stopAgent(signal: NodeJS.Signals): Promise<void> {
-  if (!agent) return;
-  const exited = new Promise((resolve) => agent?.child.once("exit", resolve));
-  agent.child.kill(signal);
-  await exited;
+  await agent?.stop(signal);
   agent = undefined;
 }
+
+const agentArgs = ["--node", "node-1", "--floating-ips", "on", "--resync", "1"];
 
 async function http(path: string): Promise<{ status: number; body: string }> {
   const response = await fetch(`http://${agent?.address}${path}`);
@@ -134,7 +103,7 @@ beforeAll(async () => {
   must(["ip", "-n", client, "link", "set", "eth0", "up"]);
   must(["ip", "-n", client, "route", "add", "default", "via", "192.168.125.1"]);
   must(["ip", "-n", client, "-6", "route", "add", "default", "via", "fd00:125::1"]);
-  agent = await startAgent();
+  agent = await startAgent(etcd, agentArgs);
 });
 
 afterAll(async () => {
@@ -212,7 +181,7 @@ describe("buoy agent", () => {
     await sleep(500);
     await stopAgent("SIGKILL");
     await sleep(500);
-    agent = await startAgent();
+    agent = await startAgent(etcd, agentArgs);
     await done;
     const received = Number(/(\d+) received/.exec(summary)?.[1] ?? -1);
     expect(summary).toContain("300 packets transmitted");

@@ -368,3 +368,53 @@ export async function eventually(check: () => boolean, timeoutMs = 5000): Promis
     await sleep(50);
   }
 }
+
+// ---- the node agent as a process -------------------------------------------
+
+export interface AgentProcess {
+  child: ChildProcess;
+  /** host:port of /healthz, /readyz, /metrics. */
+  address: string;
+  /** Every line it wrote (JSON events on stdout, anything on stderr). */
+  log: string[];
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts `dist/buoy agent` in this (the node's) namespace and waits until it listens. */
+export async function startAgent(etcd: Etcd, args: string[]): Promise<AgentProcess> {
+  const log: string[] = [];
+  const child = spawn(
+    "node",
+    [join(ROOT, "dist/buoy"), "agent", "--listen", "127.0.0.1:0", ...args],
+    { env: { ...process.env, ETCD_ENDPOINTS: etcd.endpoint }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let address = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    for (const line of chunk.toString().split("\n").filter(Boolean)) {
+      log.push(line);
+      try {
+        const event = JSON.parse(line) as { event?: string; address?: string };
+        if (event.event === "agent.listening") address = event.address ?? "";
+      } catch {
+        // not an event line
+      }
+    }
+  });
+  child.stderr?.on("data", (chunk: Buffer) => log.push(chunk.toString()));
+  for (let i = 0; i < 100 && !address && child.exitCode === null; i++) await sleep(50);
+  if (!address) {
+    child.kill("SIGKILL");
+    throw new Error(`agent did not start: ${log.join("")}`);
+  }
+  return {
+    child,
+    address,
+    log,
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill(signal);
+      await exited;
+    },
+  };
+}
