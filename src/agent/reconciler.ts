@@ -71,18 +71,22 @@ export class Reconciler {
     const { store, node, ports, logger, metrics } = this.options;
     const timer = metrics.reconcileSeconds.startTimer();
     try {
-      const [endpointEntries = [], claimEntries = [], poolEntries = []] = await store.kv.readMany([
-        { prefix: keys.nodeEndpoints(node) },
-        { prefix: keys.claims },
-        { prefix: keys.pools },
-      ]);
+      const [[endpointEntries = [], claimEntries = [], poolEntries = []], hostInterfaces] =
+        await Promise.all([
+          store.kv.readMany([
+            { prefix: keys.nodeEndpoints(node) },
+            { prefix: keys.claims },
+            { prefix: keys.pools },
+          ]),
+          ports.routes.readInterfaces(),
+        ]);
       const endpoints = this.#decode<WorkloadEndpoint>(endpointEntries);
       const claims = this.#decode<FloatingIpClaim>(claimEntries);
       const pools = this.#decode<IpPool>(poolEntries);
       const enabled = this.options.floatingIpsEnabled();
       metrics.floatingIpsEnabled.set(enabled ? 1 : 0);
       const plan: NatPlan = enabled
-        ? planNat(endpoints, node, claims, pools)
+        ? planNat(endpoints, node, claims, pools, hostInterfaces)
         : { bindings: [], refused: [] };
       const outcome = await syncDataplane(plan, ports);
       this.lastPlan = plan;

@@ -55,6 +55,9 @@ class FakeKernel implements Nft, Conntrack {
 
 class FakeRoutes implements Routes {
   constructor(private readonly kernel: FakeKernel) {}
+  async readInterfaces(): Promise<Set<string>> {
+    return new Set(this.kernel.routes.map((route) => route.hostIfname));
+  }
   async read(): Promise<FloatingRoute[]> {
     return [...this.kernel.routes];
   }

@@ -11,6 +11,8 @@ export interface Routes {
   /** buoy's floating-IP routes as the kernel holds them. */
   read(): Promise<FloatingRoute[]>;
   apply(added: readonly FloatingRoute[], removed: readonly FloatingRoute[]): Promise<void>;
+  /** Names of the node's network interfaces (routes can only point at these). */
+  readInterfaces(): Promise<Set<string>>;
 }
 
 export interface Conntrack {
@@ -42,6 +44,11 @@ export class LinuxRoutes implements Routes {
   async apply(added: readonly FloatingRoute[], removed: readonly FloatingRoute[]): Promise<void> {
     const script = renderRouteChanges(added, removed);
     if (script) await runCommand(["ip", "-force", "-batch", "-"], { input: script });
+  }
+
+  async readInterfaces(): Promise<Set<string>> {
+    const { stdout } = await runCommand(["ip", "-json", "link", "show"]);
+    return new Set((JSON.parse(stdout || "[]") as { ifname: string }[]).map((link) => link.ifname));
   }
 }
 

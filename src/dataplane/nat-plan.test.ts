@@ -252,6 +252,20 @@ describe("planNat()", () => {
     });
   }
 
+  it("planNat() refuses, given the node's interfaces, an endpoint whose host interface is gone", () => {
+    const endpoints = [
+      endpoint({ ipNATs: [{ internalIP: "10.244.0.5", externalIP: "10.96.0.1" }] }),
+    ];
+    const claims = [claim("10.96.0.1")];
+    const [host] = planNat(endpoints, "node-1", claims).bindings.map((b) => b.hostIfname);
+    expect(planNat(endpoints, "node-1", claims, undefined, new Set(["lo"]))).toEqual(
+      refused("10.96.0.1", "shop/a", "host interface missing"),
+    );
+    expect(
+      planNat(endpoints, "node-1", claims, undefined, new Set([host as string])).bindings,
+    ).toHaveLength(1);
+  });
+
   it("planNat() does not depend on the order of its input", () => {
     const endpoints = [
       endpoint({ ipNATs: [{ internalIP: "10.244.0.5", externalIP: "10.96.0.2" }] }),

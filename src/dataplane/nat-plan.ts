@@ -25,7 +25,8 @@ export type NatRefusalReason =
   | "not in any pool"
   | "no claim"
   | "claimed by another container"
-  | "requested by another endpoint";
+  | "requested by another endpoint"
+  | "host interface missing";
 
 export interface NatRefusal {
   floatingIP: string;
@@ -43,13 +44,16 @@ export interface NatPlan {
 
 /**
  * The bindings `node` should program. With `pools`, a floating IP must also lie
- * inside one of them (any pool, disabled ones included).
+ * inside one of them (any pool, disabled ones included). With `hostInterfaces`
+ * (the node's links), an endpoint whose host-side interface is gone (a pod
+ * that died without a DEL) is refused instead of routed to nowhere.
  */
 export function planNat(
   endpoints: readonly WorkloadEndpoint[],
   node: string,
   claims: readonly FloatingIpClaim[],
   pools?: readonly IpPool[],
+  hostInterfaces?: ReadonlySet<string>,
 ): NatPlan {
   const claimsByIp = new Map(
     claims.map((claim) => [canonicalAddress(claim.ip) ?? claim.ip, claim]),
@@ -89,6 +93,8 @@ export function planNat(
       else if (pools && !findPool(binding.floating, pools)) refuse("not in any pool");
       else if (!claim) refuse("no claim");
       else if (claim.containerID !== endpoint.containerID) refuse("claimed by another container");
+      else if (hostInterfaces && !hostInterfaces.has(binding.hostIfname))
+        refuse("host interface missing");
       else if (!earlier) bindings.set(binding.floating, binding);
       else if (earlier.pod !== binding.pod || earlier.hostIfname !== binding.hostIfname) {
         refuse("requested by another endpoint");

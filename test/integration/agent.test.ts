@@ -230,6 +230,23 @@ describe("buoy agent", () => {
           value: JSON.stringify(endpoint("198.51.100.7", "b")),
         },
         { put: keys.endpoint("node-1", "forged-c", "eth0"), value: "{not json" },
+        // Claimed and valid, but its pod's interface is gone (the pod died without a DEL).
+        {
+          put: keys.endpoint("node-1", "forged-d", "eth0"),
+          value: JSON.stringify(endpoint("10.96.0.78", "d")),
+        },
+        {
+          put: keys.claim("10.96.0.78"),
+          value: JSON.stringify({
+            ip: "10.96.0.78",
+            namespace: "default",
+            pod: "forged-d",
+            containerID: "forged-d",
+            node: "node-1",
+            internalIP: "10.244.9.9",
+            createdAt: "",
+          }),
+        },
       ],
     );
     await until("refusals in metrics", async () =>
@@ -237,6 +254,8 @@ describe("buoy agent", () => {
     );
     const metrics = (await http("/metrics")).body;
     expect(metrics).toMatch(/buoy_floating_ip_refused\{reason="not in any pool"\} 1/);
+    expect(metrics).toMatch(/buoy_floating_ip_refused\{reason="host interface missing"\} 1/);
+    expect(metrics).toContain("buoy_last_apply_failed 0");
     expect(sh(["nft", "list", "map", "ip", "buoy", "fip_dnat"]).stdout).not.toContain("10.96.0.77");
     expect(agent?.child.exitCode).toBeNull();
     for (const id of ["a", "b", "c"])
