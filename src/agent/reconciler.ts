@@ -2,9 +2,14 @@
 // records, plans (pure) and brings the kernel in line. A failed reconcile
 // stays dirty and is retried with backoff; bad records are refused, logged
 // once, and never stop the others.
-import type { FloatingIpClaim, IpPool, WorkloadEndpoint } from "../datastore/model.js";
+import type {
+  FloatingIpClaim,
+  FloatingIpStatus,
+  IpPool,
+  WorkloadEndpoint,
+} from "../datastore/model.js";
 import { keys, type Store } from "../datastore/store.js";
-import type { KvEntry } from "../datastore/kv.js";
+import type { KvEntry, KvOp } from "../datastore/kv.js";
 import { planNat, type NatPlan } from "../dataplane/nat-plan.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "./metrics.js";
@@ -71,15 +76,18 @@ export class Reconciler {
     const { store, node, ports, logger, metrics } = this.options;
     const timer = metrics.reconcileSeconds.startTimer();
     try {
-      const [[endpointEntries = [], claimEntries = [], poolEntries = []], hostInterfaces] =
-        await Promise.all([
-          store.kv.readMany([
-            { prefix: keys.nodeEndpoints(node) },
-            { prefix: keys.claims },
-            { prefix: keys.pools },
-          ]),
-          ports.routes.readInterfaces(),
-        ]);
+      const [
+        [endpointEntries = [], claimEntries = [], poolEntries = [], statusEntries = []],
+        hostInterfaces,
+      ] = await Promise.all([
+        store.kv.readMany([
+          { prefix: keys.nodeEndpoints(node) },
+          { prefix: keys.claims },
+          { prefix: keys.pools },
+          { prefix: keys.nodeStatuses(node) },
+        ]),
+        ports.routes.readInterfaces(),
+      ]);
       const endpoints = this.#decode<WorkloadEndpoint>(endpointEntries);
       const claims = this.#decode<FloatingIpClaim>(claimEntries);
       const pools = this.#decode<IpPool>(poolEntries);
@@ -91,6 +99,7 @@ export class Reconciler {
       const outcome = await syncDataplane(plan, ports);
       this.lastPlan = plan;
       this.synced = true;
+      await this.#recordStatus(plan, this.#decode<FloatingIpStatus>(statusEntries));
       metrics.lastApplyError.set(0);
       metrics.reconciles.inc({ result: "ok" });
       metrics.changes.inc({ kind: "binding_added" }, outcome.added.length);
@@ -131,6 +140,32 @@ export class Reconciler {
     } finally {
       timer();
     }
+  }
+
+  /**
+   * Records what this node now translates (SPEC 3.8: programmed, and since
+   * when), keeping the time while a binding is unchanged. The agent owns its
+   * node's records, so plain writes.
+   */
+  async #recordStatus(plan: NatPlan, recorded: readonly FloatingIpStatus[]): Promise<void> {
+    const { store, node, now } = this.options;
+    const previous = new Map(recorded.map((status) => [status.ip, status]));
+    const ops: KvOp[] = [];
+    const stamp = new Date(now ? now() : Date.now()).toISOString();
+    for (const binding of plan.bindings) {
+      const before = previous.get(binding.floating);
+      previous.delete(binding.floating);
+      if (before?.internalIP === binding.pod) continue;
+      const status: FloatingIpStatus = {
+        ip: binding.floating,
+        node,
+        internalIP: binding.pod,
+        programmedSince: stamp,
+      };
+      ops.push({ put: keys.status(node, binding.floating), value: JSON.stringify(status) });
+    }
+    for (const stale of previous.keys()) ops.push({ delete: keys.status(node, stale) });
+    if (ops.length > 0) await store.kv.txn([], ops);
   }
 
   /** Each refusal is logged once while it lasts. */

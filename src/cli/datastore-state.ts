@@ -4,6 +4,7 @@
 import type { KvCompare, KvEntry, KvOp } from "../datastore/kv.js";
 import type {
   FloatingIpClaim,
+  FloatingIpStatus,
   IpPool,
   IpamBlock,
   NodeRecord,
@@ -19,6 +20,8 @@ export interface DatastoreState {
   claims: Versioned<FloatingIpClaim>[];
   endpoints: Versioned<WorkloadEndpoint>[];
   nodes: Versioned<NodeRecord>[];
+  /** What each node's agent reports as programmed. */
+  statuses: FloatingIpStatus[];
 }
 
 export interface Plan {
@@ -27,12 +30,13 @@ export interface Plan {
 }
 
 export async function readDatastoreState(store: Store): Promise<DatastoreState> {
-  const [pools, blocks, claims, endpoints, nodes] = await Promise.all([
+  const [pools, blocks, claims, endpoints, nodes, statuses] = await Promise.all([
     store.kv.list(keys.pools),
     store.listBlocks(),
     store.listClaims(),
     store.listEndpoints(),
     store.kv.list(keys.nodes),
+    store.kv.list(keys.statuses),
   ]);
   return {
     pools: pools.map((entry) => versioned<IpPool>(entry)),
@@ -40,6 +44,7 @@ export async function readDatastoreState(store: Store): Promise<DatastoreState> 
     claims,
     endpoints,
     nodes: nodes.map((entry) => versioned<NodeRecord>(entry)),
+    statuses: statuses.map((entry) => versioned<FloatingIpStatus>(entry).value),
   };
 }
 

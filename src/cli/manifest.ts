@@ -23,6 +23,8 @@ export interface Manifest {
   kind: string;
   metadata: { name: string; namespace?: string };
   spec: Record<string, unknown>;
+  /** Read-only state some kinds report (floating IPs: programmed, since when). */
+  status?: Record<string, unknown>;
 }
 
 export interface ManifestList {

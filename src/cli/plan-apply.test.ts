@@ -13,6 +13,7 @@ import { planApply } from "./plan-apply.js";
 
 const at = <T>(value: T, revision = 7): Versioned<T> => ({ value, revision });
 const state = (parts: Partial<DatastoreState>): DatastoreState => ({
+  statuses: [],
   pools: [],
   blocks: [],
   claims: [],

@@ -12,6 +12,7 @@ import { planDelete } from "./plan-delete.js";
 
 const at = <T>(value: T, revision = 7): Versioned<T> => ({ value, revision });
 const state = (parts: Partial<DatastoreState>): DatastoreState => ({
+  statuses: [],
   pools: [],
   blocks: [],
   claims: [],

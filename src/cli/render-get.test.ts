@@ -59,6 +59,14 @@ const nodes: NodeRecord[] = [
   { name: "node-1", addresses: ["192.0.2.11", "2001:db8::11"], asNumber: 64512 },
 ];
 const state: DatastoreState = {
+  statuses: [
+    {
+      ip: "10.0.0.7",
+      node: "node-1",
+      internalIP: "10.244.0.5",
+      programmedSince: "2025-01-02T03:04:06.000Z",
+    },
+  ],
   pools: pools.map(at),
   blocks: [],
   endpoints: [
@@ -109,17 +117,17 @@ default/web-1  node-2  10.244.0.70/32  buoy-web-1                        ctr-web
     {
       type: "floatingips",
       format: "table",
-      want: `FLOATING IP  POD            NODE    INTERNAL IP
-10.0.0.7     default/web-0  node-1  10.244.0.5
-10.0.0.10    default/db-0   node-2  10.244.0.71
+      want: `FLOATING IP  POD            NODE    INTERNAL IP  PROGRAMMED
+10.0.0.7     default/web-0  node-1  10.244.0.5   yes
+10.0.0.10    default/db-0   node-2  10.244.0.71  no
 `,
     },
     {
       type: "floatingips",
       format: "wide",
-      want: `FLOATING IP  POD            NODE    INTERNAL IP  CONTAINER  SINCE
-10.0.0.7     default/web-0  node-1  10.244.0.5   ctr-web-0  2025-01-02T03:04:05.000Z
-10.0.0.10    default/db-0   node-2  10.244.0.71  ctr-db-0   2025-01-02T03:04:05.000Z
+      want: `FLOATING IP  POD            NODE    INTERNAL IP  PROGRAMMED  CONTAINER  CLAIMED                   PROGRAMMED SINCE
+10.0.0.7     default/web-0  node-1  10.244.0.5   yes         ctr-web-0  2025-01-02T03:04:05.000Z  2025-01-02T03:04:06.000Z
+10.0.0.10    default/db-0   node-2  10.244.0.71  no          ctr-db-0   2025-01-02T03:04:05.000Z
 `,
     },
     {
@@ -155,6 +163,7 @@ node-2  192.0.2.12
         internalIP: "10.244.0.5",
         createdAt: "2025-01-02T03:04:05.000Z",
       },
+      status: { programmed: true, programmedSince: "2025-01-02T03:04:06.000Z" },
     });
   });
 

@@ -17,10 +17,13 @@ import { renderTable } from "./table.js";
 
 export type OutputFormat = "table" | "wide" | "json" | "yaml";
 
+/** A claim and, when the holder's node has programmed it, since when. */
+export type FloatingIpView = FloatingIpClaim & { programmedSince?: string };
+
 export type Records =
   | { type: "ippools"; items: IpPool[] }
   | { type: "endpoints"; items: WorkloadEndpoint[] }
-  | { type: "floatingips"; items: FloatingIpClaim[] }
+  | { type: "floatingips"; items: FloatingIpView[] }
   | { type: "nodes"; items: NodeRecord[] };
 
 export interface Selection {
@@ -81,7 +84,17 @@ export function selectRecords(
       if (name !== undefined && ip === undefined) {
         throw new CliError(`'${name}' is not an IP address`);
       }
-      const items = onNode(state.claims.map((claim) => claim.value))
+      const programmed = new Map(
+        state.statuses.map((status) => [
+          `${status.node}|${status.ip}|${status.internalIP}`,
+          status,
+        ]),
+      );
+      const views: FloatingIpView[] = state.claims.map(({ value: claim }) => {
+        const status = programmed.get(`${claim.node}|${claim.ip}|${claim.internalIP}`);
+        return status ? { ...claim, programmedSince: status.programmedSince } : claim;
+      });
+      const items = onNode(views)
         .filter((claim) => ip === undefined || claim.ip === ip)
         .sort(byAddress);
       if (ip !== undefined && items.length === 0) {
@@ -155,11 +168,17 @@ function viewOf(records: Records): View {
     case "floatingips":
       return {
         kind: "FloatingIP",
-        headers: ["FLOATING IP", "POD", "NODE", "INTERNAL IP"],
-        wideHeaders: ["CONTAINER", "SINCE"],
+        headers: ["FLOATING IP", "POD", "NODE", "INTERNAL IP", "PROGRAMMED"],
+        wideHeaders: ["CONTAINER", "CLAIMED", "PROGRAMMED SINCE"],
         rows: records.items.map((claim) => [
-          [claim.ip, `${claim.namespace}/${claim.pod}`, claim.node, claim.internalIP],
-          [claim.containerID, claim.createdAt],
+          [
+            claim.ip,
+            `${claim.namespace}/${claim.pod}`,
+            claim.node,
+            claim.internalIP,
+            claim.programmedSince ? "yes" : "no",
+          ],
+          [claim.containerID, claim.createdAt, claim.programmedSince ?? ""],
         ]),
         manifests: records.items.map(claimManifest),
       };
@@ -193,13 +212,14 @@ function endpointManifest(endpoint: WorkloadEndpoint): Manifest {
   };
 }
 
-function claimManifest(claim: FloatingIpClaim): Manifest {
-  const { ip, ...spec } = claim;
+function claimManifest(claim: FloatingIpView): Manifest {
+  const { ip, programmedSince, ...spec } = claim;
   return {
     apiVersion: BUOY_API_VERSION,
     kind: "FloatingIP",
     metadata: { name: ip },
     spec: { ...spec },
+    status: programmedSince ? { programmed: true, programmedSince } : { programmed: false },
   };
 }
 

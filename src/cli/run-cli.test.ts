@@ -286,8 +286,8 @@ default/web-0  node-1  10.1.0.5/32  buoyc0ffee  10.0.0.7->10.1.0.5  c0ffee
 `,
     );
     expect((await run(kv, ["get", "floatingips", "--node", "node-1"])).stdout).toBe(
-      `FLOATING IP  POD            NODE    INTERNAL IP
-10.0.0.7     default/web-0  node-1  10.1.0.5
+      `FLOATING IP  POD            NODE    INTERNAL IP  PROGRAMMED
+10.0.0.7     default/web-0  node-1  10.1.0.5     no
 `,
     );
     const yaml = parse((await run(kv, ["get", "fip", "10.0.0.7", "-o", "yaml"])).stdout);

@@ -62,6 +62,15 @@ export interface FloatingIpClaim {
   createdAt: string;
 }
 
+/** Written by the agent of the node that programmed a floating IP: what the kernel holds. */
+export interface FloatingIpStatus {
+  ip: string;
+  node: string;
+  internalIP: string;
+  /** When this node started translating ip to internalIP. */
+  programmedSince: string;
+}
+
 export interface NodeRecord {
   name: string;
   addresses: string[];

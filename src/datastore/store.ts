@@ -23,6 +23,9 @@ export const keys = {
     `${ROOT}workloadendpoints/${node}/${containerID}/${ifname}`,
   claims: `${ROOT}floatingipclaims/`,
   claim: (ip: string) => `${ROOT}floatingipclaims/${ip}`,
+  statuses: `${ROOT}floatingipstatus/`,
+  nodeStatuses: (node: string) => `${ROOT}floatingipstatus/${node}/`,
+  status: (node: string, ip: string) => `${ROOT}floatingipstatus/${node}/${ip}`,
   nodes: `${ROOT}nodes/`,
   node: (name: string) => `${ROOT}nodes/${name}`,
 };
