@@ -23,6 +23,7 @@ export async function ipamAdd(
   node: string,
   logger: Logger,
   snapshot?: AllocationSnapshot,
+  exclude: readonly string[] = [],
 ): Promise<CniResult> {
   if (!conf.ipam.assignIpv4 && !conf.ipam.assignIpv6) {
     throw new CniError(
@@ -41,7 +42,7 @@ export async function ipamAdd(
     if (conf.ipam.assignIpv4) {
       const ip = await assignAddress(
         store,
-        { family: 4, owner, pools: conf.ipam.ipv4Pools },
+        { family: 4, owner, pools: conf.ipam.ipv4Pools, exclude },
         snapshot,
       );
       result.ips.push({ address: `${ip}/32` });
@@ -49,7 +50,7 @@ export async function ipamAdd(
     if (conf.ipam.assignIpv6) {
       const ip = await assignAddress(
         store,
-        { family: 6, owner, pools: conf.ipam.ipv6Pools },
+        { family: 6, owner, pools: conf.ipam.ipv6Pools, exclude },
         snapshot,
       );
       result.ips.push({ address: `${ip}/128` });

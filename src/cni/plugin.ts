@@ -214,7 +214,7 @@ async function add(context: Context): Promise<CniResult> {
     podMac: await podMacAddress(env.containerID, env.ifname),
   };
   const [ipam, pair] = await Promise.allSettled([
-    runIpam("ADD", context, snapshot),
+    runIpam("ADD", context, snapshot, floatingIps),
     deps.podNetwork.createLink(link),
   ]);
   if (ipam.status === "rejected" || pair.status === "rejected") {
@@ -332,13 +332,14 @@ async function runIpam(
   command: "ADD" | "DEL",
   context: Context,
   snapshot?: AllocationSnapshot,
+  floatingIps: readonly string[] = [],
 ): Promise<CniResult> {
   const { conf, env, store, node, logger, deps } = context;
   if (!conf.ipam.type) {
     throw new CniError(CniCode.invalidConfig, "invalid network config: key 'ipam.type' is missing");
   }
   if (ownIpam(conf)) {
-    if (command === "ADD") return ipamAdd(store, conf, env, node, logger, snapshot);
+    if (command === "ADD") return ipamAdd(store, conf, env, node, logger, snapshot, floatingIps);
     await ipamDel(store, conf, env, logger);
     return emptyResult();
   }

@@ -33,6 +33,8 @@ export interface AssignRequest {
   owner: AllocationOwner;
   /** Pool names or CIDRs to draw from (`ipv4_pools` / `ipv6_pools`); empty: every enabled pool. */
   pools: readonly string[];
+  /** Addresses not to hand out besides the claimed ones: the floating IPs this same ADD asks for. */
+  exclude?: readonly string[];
 }
 
 const MAX_ATTEMPTS = 50;
@@ -66,7 +68,7 @@ export async function assignAddress(
       .find((ip) => parseAddress(ip)?.family === request.family);
     if (existing) return existing;
 
-    const claimed = new Set(claims.map((claim) => claim.value.ip));
+    const claimed = new Set([...claims.map((claim) => claim.value.ip), ...(request.exclude ?? [])]);
     const outcome = await tryAssign(store, request.owner, pools, blocks, claimed);
     if (outcome === "exhausted") {
       throw new IpamExhaustedError(

@@ -165,7 +165,14 @@ describe("buoy agent", () => {
     expect(metrics).toContain('buoy_floating_ip_bindings{family="ipv4"} 1');
     expect(metrics).toContain('buoy_floating_ip_bindings{family="ipv6"} 1');
     expect(must(["ip", "route", "show", "proto", "202"])).toContain("10.96.0.1 dev cali");
-    const listed = sh(["node", `${ROOT}/dist/buoy`, "--etcd-endpoints", etcd.endpoint, "get", "floatingips"]);
+    const listed = sh([
+      "node",
+      `${ROOT}/dist/buoy`,
+      "--etcd-endpoints",
+      etcd.endpoint,
+      "get",
+      "floatingips",
+    ]);
     expect(listed.stdout).toMatch(/10\.96\.0\.1 +default\/web +node-1 +10\.244\.\S+ +yes/);
   });
 

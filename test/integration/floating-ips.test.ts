@@ -139,6 +139,16 @@ describe("SPEC §4 refusals through the real plugin", () => {
     });
   }
 
+  it("gives a free floating IP from an enabled pool, and the pod another address", async () => {
+    const call = podCall({ name: "fromenabled", annotation: '["10.244.0.0"]' });
+    const added = await runPlugin({ command: "ADD", ...call });
+    expect(added.exitCode, added.raw).toBe(0);
+    expect((added.output.ips as { address: string }[])[0]!.address).not.toBe("10.244.0.0/32");
+    expect((await state()).claims).toEqual(["10.244.0.0=fromenabled"]);
+    expect((await runPlugin({ command: "DEL", ...call })).exitCode).toBe(0);
+    expect(await state()).toEqual(empty);
+  });
+
   it("accepts a repeated entry once", async () => {
     const call = podCall({ name: "dup", annotation: '["10.96.0.7","10.96.0.7"]' });
     expect((await runPlugin({ command: "ADD", ...call })).exitCode).toBe(0);
