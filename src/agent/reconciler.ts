@@ -12,6 +12,7 @@ import { keys, type Store } from "../datastore/store.js";
 import type { KvEntry, KvOp } from "../datastore/kv.js";
 import { planNat, type NatPlan } from "../dataplane/nat-plan.js";
 import type { Logger } from "../log/logger.js";
+import type { Family } from "../net/address.js";
 import type { Metrics } from "./metrics.js";
 import { syncDataplane, type DataplanePorts } from "./sync-dataplane.js";
 
@@ -34,6 +35,7 @@ export class Reconciler {
   #failures = 0;
   #reported = new Set<string>();
   readonly #corrupt = new Set<string>();
+  readonly #pendingFlush = new Map<string, Family>();
   /** True once a reconcile has been applied completely. */
   synced = false;
   lastPlan: NatPlan | undefined;
@@ -96,7 +98,10 @@ export class Reconciler {
       const plan: NatPlan = enabled
         ? planNat(endpoints, node, claims, pools, hostInterfaces)
         : { bindings: [], refused: [] };
-      const outcome = await syncDataplane(plan, ports);
+      const outcome = await syncDataplane(plan, ports, this.#pendingFlush);
+      if (this.#pendingFlush.size > 0) {
+        throw new Error(`conntrack flush failed for ${[...this.#pendingFlush.keys()].join(", ")}`);
+      }
       this.lastPlan = plan;
       this.synced = true;
       await this.#recordStatus(plan, this.#decode<FloatingIpStatus>(statusEntries));

@@ -87,6 +87,35 @@ function setup() {
 const strip = (bindings: NftBinding[]) => bindings.map(({ floating, pod }) => `${floating}>${pod}`);
 
 describe("syncDataplane()", () => {
+  it("syncDataplane() keeps a flush pending when a later step fails, and does it on the next call", async () => {
+    const { kernel, ports } = setup();
+    const pending = new Map<string, 4 | 6>();
+    const failingRoutes = {
+      ...ports.routes,
+      read: ports.routes.read.bind(ports.routes),
+      readInterfaces: ports.routes.readInterfaces.bind(ports.routes),
+      apply: async () => Promise.reject(new Error("RTNETLINK answers: Operation not permitted")),
+    };
+    await expect(
+      syncDataplane(
+        plan(binding("10.96.0.1", "10.244.0.5")),
+        { ...ports, routes: failingRoutes },
+        pending,
+      ),
+    ).rejects.toThrow("Operation not permitted");
+    expect(kernel.calls).toEqual(["replace ipv4", "replace ipv6", "flush 10.96.0.1"]);
+    expect(pending.size).toBe(0);
+    const flaky = {
+      flushDestination: async () => Promise.reject(new Error("conntrack: not found")),
+    };
+    await syncDataplane(plan(), { ...ports, conntrack: flaky }, pending);
+    expect([...pending.keys()]).toEqual(["10.96.0.1"]);
+    kernel.calls = [];
+    await syncDataplane(plan(), ports, pending);
+    expect(kernel.calls).toEqual(["flush 10.96.0.1"]);
+    expect(pending.size).toBe(0);
+  });
+
   it("syncDataplane() creates both tables whole when the kernel has none", async () => {
     const { kernel, ports } = setup();
     const outcome = await syncDataplane(
@@ -94,7 +123,13 @@ describe("syncDataplane()", () => {
       ports,
     );
     expect(outcome.replaced).toEqual([4, 6]);
-    expect(kernel.calls).toEqual(["replace ipv4", "replace ipv6", "routes +2 -0"]);
+    expect(kernel.calls).toEqual([
+      "replace ipv4",
+      "replace ipv6",
+      "routes +2 -0",
+      "flush 10.96.0.1",
+      "flush fd00:96::1",
+    ]);
   });
 
   it("syncDataplane() changes nothing when the kernel already matches (a restart does not flush)", async () => {

@@ -34,7 +34,16 @@ export interface SyncOutcome {
 
 const bindingKey = (binding: NftBinding) => `${binding.floating}>${binding.pod}`;
 
-export async function syncDataplane(plan: NatPlan, ports: DataplanePorts): Promise<SyncOutcome> {
+/**
+ * `pendingFlush` belongs to the caller and outlives one call: floating IPs
+ * whose binding changed stay in it until their conntrack flush succeeds, so a
+ * failure later in a sync (or in the flush itself) cannot lose a flush.
+ */
+export async function syncDataplane(
+  plan: NatPlan,
+  ports: DataplanePorts,
+  pendingFlush: Map<string, Family> = new Map(),
+): Promise<SyncOutcome> {
   const outcome: SyncOutcome = {
     added: [],
     removed: [],
@@ -43,43 +52,60 @@ export async function syncDataplane(plan: NatPlan, ports: DataplanePorts): Promi
     routesRemoved: 0,
     flushed: [],
   };
-  for (const family of [4, 6] as const) {
-    const desired = plan.bindings.filter((binding) => binding.family === family);
-    const current = await ports.nft.readTable(family);
-    const { added, removed } = diffByKey<NftBinding>(desired, current?.bindings ?? [], bindingKey);
-    if (!current || !current.intact) {
-      await ports.nft.apply(renderNftTable(plan, family));
-      outcome.replaced.push(family);
-    } else if (added.length + removed.length > 0) {
-      try {
-        await ports.nft.apply(renderNftElementChanges(family, added, removed));
-      } catch {
-        // The kernel refuses the whole batch (e.g. an element changed under us): replace.
+  try {
+    for (const family of [4, 6] as const) {
+      const desired = plan.bindings.filter((binding) => binding.family === family);
+      const current = await ports.nft.readTable(family);
+      const { added, removed } = diffByKey<NftBinding>(
+        desired,
+        current?.bindings ?? [],
+        bindingKey,
+      );
+      if (!current || !current.intact) {
         await ports.nft.apply(renderNftTable(plan, family));
         outcome.replaced.push(family);
+      } else if (added.length + removed.length > 0) {
+        try {
+          await ports.nft.apply(renderNftElementChanges(family, added, removed));
+        } catch {
+          // The kernel refuses the whole batch (e.g. an element changed under us): replace.
+          await ports.nft.apply(renderNftTable(plan, family));
+          outcome.replaced.push(family);
+        }
+      }
+      outcome.added.push(...added);
+      outcome.removed.push(...removed);
+      // Withdrawn: running flows must lose their old translation. Added: an
+      // entry made while the IP was unbound (un-NATed) must not keep a flow
+      // away from its new holder.
+      for (const binding of [...added, ...removed]) pendingFlush.set(binding.floating, family);
+    }
+
+    const desiredRoutes: FloatingRoute[] = plan.bindings.map(
+      ({ family, floating, hostIfname }) => ({
+        family,
+        floating,
+        hostIfname,
+      }),
+    );
+    const routes = diffByKey(desiredRoutes, await ports.routes.read(), routeKey);
+    if (routes.added.length + routes.removed.length > 0) {
+      await ports.routes.apply(routes.added, routes.removed);
+    }
+    outcome.routesAdded = routes.added.length;
+    outcome.routesRemoved = routes.removed.length;
+  } finally {
+    // Only after the bindings changed: new packets of a running flow then miss
+    // conntrack and are translated by the current binding, if any.
+    for (const [floating, family] of pendingFlush) {
+      try {
+        await ports.conntrack.flushDestination(family, floating);
+        pendingFlush.delete(floating);
+        outcome.flushed.push(floating);
+      } catch {
+        // Stays pending; the next sync tries again.
       }
     }
-    outcome.added.push(...added);
-    outcome.removed.push(...removed);
-  }
-
-  const desiredRoutes: FloatingRoute[] = plan.bindings.map(({ family, floating, hostIfname }) => ({
-    family,
-    floating,
-    hostIfname,
-  }));
-  const routes = diffByKey(desiredRoutes, await ports.routes.read(), routeKey);
-  if (routes.added.length + routes.removed.length > 0) {
-    await ports.routes.apply(routes.added, routes.removed);
-  }
-  outcome.routesAdded = routes.added.length;
-  outcome.routesRemoved = routes.removed.length;
-
-  // Only after the old binding is gone: new packets of a running flow then
-  // miss conntrack and are translated by the current binding, if any.
-  for (const binding of outcome.removed) {
-    await ports.conntrack.flushDestination(binding.family, binding.floating);
-    outcome.flushed.push(binding.floating);
   }
   return outcome;
 }

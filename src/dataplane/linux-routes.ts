@@ -43,7 +43,22 @@ export class LinuxRoutes implements Routes {
 
   async apply(added: readonly FloatingRoute[], removed: readonly FloatingRoute[]): Promise<void> {
     const script = renderRouteChanges(added, removed);
-    if (script) await runCommand(["ip", "-force", "-batch", "-"], { input: script });
+    if (!script) return;
+    try {
+      await runCommand(["ip", "-force", "-batch", "-"], { input: script });
+    } catch (error) {
+      // A route whose device went away meanwhile went with it: that delete is done.
+      const failures =
+        error instanceof CommandError
+          ? error.stderr.split("\n").filter((l) => /error|answers/i.test(l))
+          : [];
+      if (
+        failures.length === 0 ||
+        !failures.every((line) => /Cannot find device|No such process|No such device/.test(line))
+      ) {
+        throw error;
+      }
+    }
   }
 
   async readInterfaces(): Promise<Set<string>> {
