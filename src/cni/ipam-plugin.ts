@@ -34,6 +34,8 @@ export async function ipamAdd(
   const owner: AllocationOwner = {
     handle: handleFor(conf, env.containerID),
     node,
+    network: conf.name,
+    containerID: env.containerID,
     ...(env.args.namespace ? { namespace: env.args.namespace } : {}),
     ...(env.args.pod ? { pod: env.args.pod } : {}),
   };

@@ -56,7 +56,7 @@ const NetConfSchema = v.looseObject({
   runtimeConfig: v.optional(RuntimeConfig),
   prevResult: v.optional(plain(v.looseObject({}))),
   "cni.dev/valid-attachments": v.optional(
-    v.array(v.looseObject({ containerID: v.string(), ifname: v.string() })),
+    v.nullable(v.array(v.looseObject({ containerID: v.string(), ifname: v.string() }))),
   ),
 });
 
@@ -158,7 +158,9 @@ export function parseNetConf(raw: Record<string, unknown>): NetConf {
     floatingIpsEnabled: conf.feature_control?.floating_ips ?? false,
     podAnnotations: conf.runtimeConfig?.["io.kubernetes.cri.pod-annotations"] ?? {},
     prevResult: conf.prevResult,
-    validAttachments: conf["cni.dev/valid-attachments"],
+    // libcni sends null for a node with no sandboxes: nothing is valid. Absent stays undefined.
+    validAttachments:
+      conf["cni.dev/valid-attachments"] === null ? [] : conf["cni.dev/valid-attachments"],
     kubeconfig: conf.kubernetes?.kubeconfig,
     raw,
   };

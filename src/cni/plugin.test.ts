@@ -423,6 +423,34 @@ describe("runCni() DEL, CHECK, GC, STATUS, VERSION", () => {
     expect(left.endpoints).toBe(1);
   });
 
+  it("runCni() GC leaves another network's allocations alone, even when its name extends this one's", async () => {
+    await cni({ command: "ADD", containerID: "mine" });
+    await cni({ command: "ADD", containerID: "theirs", conf: { name: "k8s-pod-network.v2" } });
+    const gc = await cni({
+      command: "GC",
+      conf: { cniVersion: "1.1.0", "cni.dev/valid-attachments": [] },
+    });
+    expect(gc.exitCode).toBe(0);
+    expect((await leftovers()).allocations).toEqual(["10.244.0.1"]);
+  });
+
+  it("runCni() GC refuses without valid-attachments, and reads null as none", async () => {
+    await cni({ command: "ADD", containerID: "a" });
+    const refused = await cni({ command: "GC", conf: { cniVersion: "1.1.0" } });
+    expect(refused.out).toMatchObject({
+      code: 7,
+      msg: "invalid network config: GC needs cni.dev/valid-attachments",
+    });
+    expect((await leftovers()).allocations).toHaveLength(1);
+    const gcNull = await cni({
+      command: "GC",
+      conf: { cniVersion: "1.1.0", "cni.dev/valid-attachments": null },
+    });
+    expect(gcNull.exitCode).toBe(0);
+    // GC frees datastore records; interfaces go with their sandbox's namespace.
+    expect(await leftovers()).toEqual({ ...nothing, interfaces: 1 });
+  });
+
   it("runCni() STATUS answers code 50 when the datastore is down", async () => {
     expect((await cni({ command: "STATUS", conf: { cniVersion: "1.1.0" } })).exitCode).toBe(0);
     deps.openKv = () =>

@@ -18,7 +18,7 @@ import {
   type ClaimHolder,
 } from "../floating/claims.js";
 import { planBindings, validateInPools, type FloatingBinding } from "../floating/validate.js";
-import { IpamExhaustedError, listNodeHandles } from "../ipam/ipam.js";
+import { IpamExhaustedError } from "../ipam/ipam.js";
 import {
   hostInterfaceName,
   podMacAddress,
@@ -437,13 +437,21 @@ async function status(context: Context): Promise<void> {
 
 async function gc(context: Context): Promise<void> {
   const { conf, store, node, logger } = context;
-  const valid = new Set((conf.validAttachments ?? []).map((a) => a.containerID));
-  const handlePrefix = `${conf.name}.`;
+  if (conf.validAttachments === undefined) {
+    // Read as "nothing is valid", it would release every pod on the node.
+    throw new CniError(
+      CniCode.invalidConfig,
+      "invalid network config: GC needs cni.dev/valid-attachments",
+    );
+  }
+  const valid = new Set(conf.validAttachments.map((attachment) => attachment.containerID));
   const stale = new Set<string>();
   if (ownIpam(conf)) {
-    for (const handle of (await listNodeHandles(store, node)).keys()) {
-      const containerID = handle.slice(handlePrefix.length);
-      if (handle.startsWith(handlePrefix) && !valid.has(containerID)) stale.add(containerID);
+    for (const { value: block } of await store.listBlocks()) {
+      for (const owner of Object.values(block.allocations)) {
+        if (owner.node !== node || owner.network !== conf.name || !owner.containerID) continue;
+        if (!valid.has(owner.containerID)) stale.add(owner.containerID);
+      }
     }
   }
   for (const { value: endpoint } of await store.listEndpoints(node)) {

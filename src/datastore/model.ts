@@ -20,6 +20,9 @@ export interface AllocationOwner {
   node: string;
   namespace?: string;
   pod?: string;
+  /** The CNI network (conflist name) and container the address was given to: what GC matches on. */
+  network?: string;
+  containerID?: string;
 }
 
 export interface IpamBlock {
