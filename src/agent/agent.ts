@@ -66,7 +66,13 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   options.onListening?.(where);
 
   const resync = setInterval(() => {
-    const next = readSwitch(options);
+    const read = readSwitch(options);
+    // A conflist being rewritten (or briefly unreadable) must not switch the
+    // feature off and tear down every binding: keep the last known state.
+    if (read.readable === false && feature.readable !== false) {
+      logger.log("warn", "agent.switch", { kept: feature.enabled, reason: read.source });
+    }
+    const next = read.readable === false ? { ...feature, readable: false } : read;
     if (next.enabled !== feature.enabled) {
       logger.log("info", "agent.switch", { floatingIps: next.enabled, switch: next.source });
     }
@@ -130,7 +136,8 @@ function readSwitch(options: AgentOptions): SwitchState {
   } catch (error) {
     return {
       enabled: false,
-      source: `cannot read ${options.cniConfPath} (${(error as NodeJS.ErrnoException).code ?? error}): off`,
+      source: `cannot read ${options.cniConfPath} (${(error as NodeJS.ErrnoException).code ?? error})`,
+      readable: false,
     };
   }
 }

@@ -41,6 +41,10 @@ describe("parseFloatingIpSwitch()", () => {
     },
     { desc: "text that is not JSON", text: "{", enabled: false },
   ];
+  it("parseFloatingIpSwitch() marks text that is not JSON unreadable, so the agent keeps its state", () => {
+    expect(parseFloatingIpSwitch("{", "/x").readable).toBe(false);
+    expect(parseFloatingIpSwitch("{}", "/x").readable).toBeUndefined();
+  });
   for (const { desc, text, enabled } of cases) {
     it(`parseFloatingIpSwitch() reads ${desc} as ${enabled ? "on" : "off"}`, () => {
       const state = parseFloatingIpSwitch(text, "/etc/cni/net.d/10-calico.conflist");

@@ -4,6 +4,8 @@ export interface SwitchState {
   enabled: boolean;
   /** Where the answer came from, for the start-up log. */
   source: string;
+  /** False when the config could not be read or parsed: the caller keeps its last state. */
+  readable?: boolean;
 }
 
 const OWN_TYPES = new Set(["calico", "buoy"]);
@@ -16,7 +18,8 @@ export function parseFloatingIpSwitch(text: string, path: string): SwitchState {
   } catch (error) {
     return {
       enabled: false,
-      source: `${path} is not valid JSON (${(error as Error).message}): off`,
+      source: `${path} is not valid JSON (${(error as Error).message})`,
+      readable: false,
     };
   }
   const root = (parsed ?? {}) as { plugins?: unknown; type?: unknown };

@@ -47,6 +47,8 @@ interface IpRoute {
 }
 
 const NO_DEVICE = /Cannot find device|does not exist|No such device/;
+/** A netns path that is no longer a namespace (left over, unmounted): nothing to delete in it. */
+const NO_NAMESPACE = /Invalid argument|No such file or directory|cannot open network namespace/i;
 
 export class LinuxPodNetwork implements PodNetwork {
   async createLink(plan: PodLinkPlan): Promise<void> {
@@ -58,7 +60,13 @@ export class LinuxPodNetwork implements PodNetwork {
       await this.deleteHostInterface(plan.hostIfname);
       await runCommand(["ip", ...linkAddArgs(plan)]);
     }
-    writeFileSync(`/proc/sys/net/ipv4/conf/${plan.hostIfname}/proxy_arp`, "1");
+    try {
+      writeFileSync(`/proc/sys/net/ipv4/conf/${plan.hostIfname}/proxy_arp`, "1");
+    } catch (error) {
+      // The pair exists: an ADD that fails leaves nothing behind.
+      await this.deleteHostInterface(plan.hostIfname);
+      throw error;
+    }
   }
 
   async configure(plan: PodNetworkPlan): Promise<void> {
@@ -71,7 +79,13 @@ export class LinuxPodNetwork implements PodNetwork {
 
   async deletePodInterface(netns: string, ifname: string): Promise<void> {
     if (!netns || !existsSync(netns)) return;
-    await ignoreMissing(runCommand([...ipIn(netns), "link", "del", ifname]));
+    try {
+      await runCommand([...ipIn(netns), "link", "del", ifname]);
+    } catch (error) {
+      const stderr = error instanceof CommandError ? error.stderr : "";
+      if (NO_DEVICE.test(stderr) || NO_NAMESPACE.test(stderr)) return;
+      throw error;
+    }
   }
 
   async deleteHostInterface(hostIfname: string): Promise<void> {

@@ -172,6 +172,11 @@ export class EtcdKv implements Kv {
         continue;
       }
       const text = await response.text();
+      if (response.status >= 500) {
+        // E.g. a member without a leader: another member may answer.
+        failures.push(`${endpoint}: HTTP ${response.status} ${text.trim()}`);
+        continue;
+      }
       if (!response.ok) {
         throw new DatastoreUnavailableError(
           `etcd at ${endpoint} answered ${path} with HTTP ${response.status}: ${text.trim()}`,

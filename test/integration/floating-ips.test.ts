@@ -235,6 +235,17 @@ describe("concurrency and idempotent DEL", () => {
     expect(await state()).toEqual(empty);
   });
 
+  it("DEL succeeds when CNI_NETNS names a file that is no longer a namespace", async () => {
+    const call = podCall({ name: "delstale" });
+    expect((await runPlugin({ command: "ADD", ...call })).exitCode).toBe(0);
+    const stale = `/tmp/${prefix}-stale-netns`;
+    sh(["touch", stale]);
+    const deleted = await runPlugin({ command: "DEL", ...call, netns: stale });
+    expect(deleted.exitCode, deleted.raw).toBe(0);
+    deleteNetns(call.ns);
+    expect(await state()).toEqual(empty);
+  });
+
   it("DEL with an empty CNI_NETNS first still frees the address and claim", async () => {
     const call = podCall({ name: "delnons", annotation: '["10.96.0.10"]' });
     expect((await runPlugin({ command: "ADD", ...call })).exitCode).toBe(0);
