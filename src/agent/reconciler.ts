@@ -2,12 +2,8 @@
 // records, plans (pure) and brings the kernel in line. A failed reconcile
 // stays dirty and is retried with backoff; bad records are refused, logged
 // once, and never stop the others.
-import type {
-  FloatingIpClaim,
-  FloatingIpStatus,
-  IpPool,
-  WorkloadEndpoint,
-} from "../datastore/model.js";
+import type { FloatingIpStatus } from "../datastore/model.js";
+import { fitRecord } from "../datastore/record-shapes.js";
 import { keys, type Store } from "../datastore/store.js";
 import type { KvEntry, KvOp } from "../datastore/kv.js";
 import { planNat, type NatPlan } from "../dataplane/nat-plan.js";
@@ -35,6 +31,7 @@ export class Reconciler {
   #failures = 0;
   #reported = new Set<string>();
   readonly #corrupt = new Set<string>();
+  #malformed = 0;
   readonly #pendingFlush = new Map<string, Family>();
   /** True once a reconcile has been applied completely. */
   synced = false;
@@ -90,9 +87,9 @@ export class Reconciler {
         ]),
         ports.routes.readInterfaces(),
       ]);
-      const endpoints = this.#decode<WorkloadEndpoint>(endpointEntries);
-      const claims = this.#decode<FloatingIpClaim>(claimEntries);
-      const pools = this.#decode<IpPool>(poolEntries);
+      const endpoints = this.#decode("endpoint", endpointEntries);
+      const claims = this.#decode("claim", claimEntries);
+      const pools = this.#decode("pool", poolEntries);
       const enabled = this.options.floatingIpsEnabled();
       metrics.floatingIpsEnabled.set(enabled ? 1 : 0);
       const plan: NatPlan = enabled
@@ -104,7 +101,7 @@ export class Reconciler {
       }
       this.lastPlan = plan;
       this.synced = true;
-      await this.#recordStatus(plan, this.#decode<FloatingIpStatus>(statusEntries));
+      await this.#recordStatus(plan, this.#decode("status", statusEntries));
       metrics.lastApplyError.set(0);
       metrics.reconciles.inc({ result: "ok" });
       metrics.changes.inc({ kind: "binding_added" }, outcome.added.length);
@@ -119,6 +116,8 @@ export class Reconciler {
       }
       metrics.refused.reset();
       for (const refusal of plan.refused) metrics.refused.inc({ reason: refusal.reason });
+      if (this.#malformed > 0) metrics.refused.inc({ reason: "malformed record" }, this.#malformed);
+      this.#malformed = 0;
       this.#reportRefusals(plan);
       const changed =
         outcome.added.length +
@@ -185,20 +184,31 @@ export class Reconciler {
     this.#reported = current;
   }
 
-  #decode<T>(entries: readonly KvEntry[]): T[] {
-    const values: T[] = [];
+  /** Records that parse and have the expected shape; the rest are reported once and skipped. */
+  #decode<K extends "endpoint" | "claim" | "pool" | "status">(
+    kind: K,
+    entries: readonly KvEntry[],
+  ) {
+    const values: NonNullable<ReturnType<typeof fitRecord<K>>>[] = [];
     for (const entry of entries) {
+      let fitted: ReturnType<typeof fitRecord<K>>;
       try {
-        values.push(JSON.parse(entry.value) as T);
+        fitted = fitRecord(kind, JSON.parse(entry.value));
       } catch {
-        const key = `${entry.key}@${entry.modRevision}`;
-        if (!this.#corrupt.has(key)) {
-          this.#corrupt.add(key);
-          this.options.logger.log("warn", "agent.refused", {
-            key: entry.key,
-            reason: "record is not JSON",
-          });
-        }
+        fitted = undefined;
+      }
+      if (fitted) {
+        values.push(fitted);
+        continue;
+      }
+      this.#malformed += 1;
+      const key = `${entry.key}@${entry.modRevision}`;
+      if (!this.#corrupt.has(key)) {
+        this.#corrupt.add(key);
+        this.options.logger.log("warn", "agent.refused", {
+          key: entry.key,
+          reason: `not a valid ${kind} record`,
+        });
       }
     }
     return values;

@@ -22,6 +22,14 @@ export interface Released {
 
 const MAX_ATTEMPTS = 20;
 
+function parseOrUndefined<T>(text: string): T | undefined {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function releaseContainer(store: Store, target: ReleaseTarget): Promise<Released> {
   const endpointRead: KvRead = target.ifname
     ? { key: keys.endpoint(target.node, target.containerID, target.ifname) }
@@ -40,8 +48,9 @@ export async function releaseContainer(store: Store, target: ReleaseTarget): Pro
     };
     for (const entry of endpoints) remove(entry.key, entry.modRevision);
     for (const entry of claims) {
-      const claim = JSON.parse(entry.value) as FloatingIpClaim;
-      if (claim.containerID !== target.containerID) continue;
+      // Another container's unreadable claim is not ours to judge: skip it.
+      const claim = parseOrUndefined<FloatingIpClaim>(entry.value);
+      if (claim?.containerID !== target.containerID) continue;
       remove(entry.key, entry.modRevision);
       released.floatingIps.push(claim.ip);
     }

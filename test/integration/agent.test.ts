@@ -161,9 +161,16 @@ describe("buoy agent", () => {
     } finally {
       server.stop();
     }
-    const metrics = (await http("/metrics")).body;
-    expect(metrics).toContain('buoy_floating_ip_bindings{family="ipv4"} 1');
-    expect(metrics).toContain('buoy_floating_ip_bindings{family="ipv6"} 1');
+    let metrics = "";
+    await until("binding gauges", async () => {
+      metrics = (await http("/metrics")).body;
+      return (
+        metrics.includes('buoy_floating_ip_bindings{family="ipv4"} 1') &&
+        metrics.includes('buoy_floating_ip_bindings{family="ipv6"} 1')
+      );
+    }).catch((error: Error) => {
+      throw new Error(`${error.message}\n${metrics}`);
+    });
     expect(must(["ip", "route", "show", "proto", "202"])).toContain("10.96.0.1 dev cali");
     const listed = sh([
       "node",
@@ -239,6 +246,12 @@ describe("buoy agent", () => {
           value: JSON.stringify(endpoint("198.51.100.7", "b")),
         },
         { put: keys.endpoint("node-1", "forged-c", "eth0"), value: "{not json" },
+        // Shapes that used to throw inside planning and stall every node's agent.
+        { put: keys.claim("10.96.0.99"), value: "null" },
+        {
+          put: keys.endpoint("node-1", "forged-e", "eth0"),
+          value: JSON.stringify({ node: "node-1" }),
+        },
         // Claimed and valid, but its pod's interface is gone (the pod died without a DEL).
         {
           put: keys.endpoint("node-1", "forged-d", "eth0"),
@@ -265,10 +278,13 @@ describe("buoy agent", () => {
     expect(metrics).toMatch(/buoy_floating_ip_refused\{reason="not in any pool"\} 1/);
     expect(metrics).toMatch(/buoy_floating_ip_refused\{reason="host interface missing"\} 1/);
     expect(metrics).toContain("buoy_last_apply_failed 0");
+    expect(metrics).toMatch(/buoy_floating_ip_refused\{reason="malformed record"\} [2-9]/);
     expect(sh(["nft", "list", "map", "ip", "buoy", "fip_dnat"]).stdout).not.toContain("10.96.0.77");
     expect(agent?.child.exitCode).toBeNull();
-    for (const id of ["a", "b", "c"])
+    for (const id of ["a", "b", "c", "d", "e"]) {
       await etcd.store.deleteKey(keys.endpoint("node-1", `forged-${id}`, "eth0"));
+    }
+    for (const ip of ["10.96.0.78", "10.96.0.99"]) await etcd.store.deleteKey(keys.claim(ip));
   });
 
   it("withdraws the binding when the pod is deleted", async () => {

@@ -1,0 +1,35 @@
+// The shapes the agent relies on in records it did not write. A record that
+// does not fit is skipped (and reported), never allowed to throw inside the
+// planning of every other record.
+import * as v from "valibot";
+import type { FloatingIpClaim, FloatingIpStatus, IpPool, WorkloadEndpoint } from "./model.js";
+
+const IpNat = v.looseObject({ internalIP: v.string(), externalIP: v.string() });
+
+const shapes = {
+  endpoint: v.looseObject({
+    node: v.string(),
+    namespace: v.string(),
+    pod: v.string(),
+    containerID: v.string(),
+    endpoint: v.string(),
+    interfaceName: v.string(),
+    ipNetworks: v.array(v.string()),
+    ipNATs: v.array(IpNat),
+  }),
+  claim: v.looseObject({ ip: v.string(), containerID: v.string(), node: v.string() }),
+  pool: v.looseObject({ name: v.string(), cidr: v.string(), blockSize: v.number() }),
+  status: v.looseObject({ ip: v.string(), node: v.string(), internalIP: v.string() }),
+};
+
+interface Shaped {
+  endpoint: WorkloadEndpoint;
+  claim: FloatingIpClaim;
+  pool: IpPool;
+  status: FloatingIpStatus;
+}
+
+/** The record if it has the shape of `kind`, else undefined. */
+export function fitRecord<K extends keyof Shaped>(kind: K, value: unknown): Shaped[K] | undefined {
+  return v.is(shapes[kind], value) ? (value as unknown as Shaped[K]) : undefined;
+}
