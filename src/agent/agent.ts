@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Kv } from "../datastore/kv.js";
-import { Store } from "../datastore/store.js";
+import { keys, Store } from "../datastore/store.js";
 import type { Logger } from "../log/logger.js";
 import { parseFloatingIpSwitch, type SwitchState } from "./feature-switch.js";
 import { createMetrics } from "./metrics.js";
@@ -80,35 +80,47 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     reconciler.markDirty();
   }, options.resyncMs);
 
-  // The first reconcile runs only once the watch is established: a complete
-  // read after that point misses no change.
-  const watching = (async () => {
+  // Watch only what the plan reads: this node's endpoints, the claims and the
+  // pools (IPAM block writes and other nodes' records do not wake this node).
+  // The first reconcile runs once every watch is established: a complete read
+  // after that point misses no change.
+  const prefixes = [keys.nodeEndpoints(node), keys.claims, keys.pools];
+  const established = prefixes.map(() => false);
+  const setConnected = () => {
+    const now = established.every(Boolean);
+    if (now !== connected)
+      logger.log(now ? "info" : "warn", "agent.watch", { state: now ? "established" : "lost" });
+    connected = now;
+    metrics.datastoreUp.set(now ? 1 : 0);
+  };
+  const watchOne = async (prefix: string, index: number) => {
     let failures = 0;
     while (!signal.aborted) {
       try {
-        for await (const event of kv.watch("/buoy/v1/", signal)) {
+        for await (const event of kv.watch(prefix, signal)) {
           if (event === "ready") {
-            connected = true;
             failures = 0;
-            metrics.datastoreUp.set(1);
-            logger.log("info", "agent.watch", { state: "established" });
+            established[index] = true;
+            setConnected();
           }
           reconciler.markDirty();
         }
       } catch (error) {
         if (signal.aborted) break;
-        connected = false;
-        metrics.datastoreUp.set(0);
-        const delay = Math.min(5000, 200 * 2 ** failures++);
-        logger.log("warn", "agent.watch", {
-          state: "lost",
-          error: (error as Error).message,
-          retryInMs: delay,
-        });
+        failures += 1;
+        // A stream that ends once (an idle body timeout) is re-watched at once
+        // and quietly; only a watch that cannot be re-established counts as lost.
+        if (failures > 1) {
+          established[index] = false;
+          setConnected();
+          logger.log("warn", "agent.watch", { prefix, error: (error as Error).message });
+        }
+        const delay = failures > 1 ? Math.min(5000, 100 * 2 ** failures) : 0;
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }
-  })();
+  };
+  const watching = Promise.all(prefixes.map((prefix, index) => watchOne(prefix, index)));
   const reconciling = (async () => {
     // Wait for the watch before the first reconcile.
     while (!connected && !signal.aborted) await new Promise((resolve) => setTimeout(resolve, 20));
