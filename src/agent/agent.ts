@@ -50,10 +50,14 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     (path) => {
       if (path === "/healthz") return { status: 200, body: "ok\n" };
       if (path === "/readyz") {
-        const ready = reconciler.synced && connected;
+        // Stuck (e.g. a hung tool) is not ready either: reconciles run at least every resync.
+        const stale = Date.now() - reconciler.lastSuccessAt > 3 * options.resyncMs + 5000;
+        const ready = reconciler.synced && connected && !stale;
         const why = !reconciler.synced
           ? "first sync not applied yet"
-          : "datastore watch not established";
+          : !connected
+            ? "datastore watch not established"
+            : "no successful reconcile for three resync periods";
         return { status: ready ? 200 : 503, body: ready ? "ready\n" : `not ready: ${why}\n` };
       }
       return undefined;

@@ -35,6 +35,8 @@ export class Reconciler {
   readonly #pendingFlush = new Map<string, Family>();
   /** True once a reconcile has been applied completely. */
   synced = false;
+  /** When the last reconcile succeeded (ms since the epoch), 0 before the first. */
+  lastSuccessAt = 0;
   lastPlan: NatPlan | undefined;
 
   constructor(private readonly options: ReconcilerOptions) {}
@@ -101,6 +103,7 @@ export class Reconciler {
       }
       this.lastPlan = plan;
       this.synced = true;
+      this.lastSuccessAt = Date.now();
       await this.#recordStatus(plan, this.#decode("status", statusEntries));
       metrics.lastApplyError.set(0);
       metrics.reconciles.inc({ result: "ok" });

@@ -26,4 +26,11 @@ describe("runCommand()", () => {
       ).stdout,
     ).toBe("42\n");
   });
+  it("runCommand() kills a command that outlives its timeout", async () => {
+    const started = Date.now();
+    const error = await runCommand(["sleep", "5"], { timeoutMs: 200 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CommandError);
+    expect((error as CommandError).message).toContain("timed out after 200 ms");
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
 });

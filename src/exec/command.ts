@@ -1,5 +1,6 @@
 // The one module that starts processes. A failed command becomes a
-// CommandError carrying argv, exit code and stderr.
+// CommandError carrying argv, exit code and stderr; a command that runs past
+// its timeout is killed and fails the same way.
 //
 // In the compiled CNI executable this uses Bun.spawn: loading bun's
 // node:child_process costs 15-25 ms at every start, Bun.spawn well under one
@@ -27,7 +28,11 @@ export interface CommandOutput {
 export interface RunOptions {
   input?: string;
   env?: Record<string, string | undefined>;
+  /** Kill the command after this long (default 30 s): a hung tool must not stall its caller. */
+  timeoutMs?: number;
 }
+
+const DEFAULT_TIMEOUT_MS = 30_000;
 
 /** The part of Bun's API used here. */
 interface BunRuntime {
@@ -39,22 +44,10 @@ interface BunRuntime {
       stderr: "pipe";
       env?: Record<string, string | undefined>;
     },
-  ): { stdout: ReadableStream; stderr: ReadableStream; exited: Promise<number> };
+  ): { stdout: ReadableStream; stderr: ReadableStream; exited: Promise<number>; kill(): void };
 }
 
 const bun = (globalThis as { Bun?: BunRuntime }).Bun;
-
-export async function runCommand(
-  argv: readonly string[],
-  options: RunOptions = {},
-): Promise<CommandOutput> {
-  if (argv.length === 0) throw new Error("runCommand: empty argv");
-  const { stdout, stderr, code } = bun
-    ? await runWithBun(bun, argv, options)
-    : await runWithNode(argv, options);
-  if (code === 0) return { stdout, stderr };
-  throw new CommandError(argv, code, stdout, stderr);
-}
 
 interface Finished {
   stdout: string;
@@ -62,11 +55,42 @@ interface Finished {
   code: number | null;
 }
 
-async function runWithBun(
-  runtime: BunRuntime,
+interface Started {
+  finished: Promise<Finished>;
+  kill(): void;
+}
+
+export async function runCommand(
   argv: readonly string[],
-  options: RunOptions,
-): Promise<Finished> {
+  options: RunOptions = {},
+): Promise<CommandOutput> {
+  if (argv.length === 0) throw new Error("runCommand: empty argv");
+  const started = bun ? startWithBun(bun, argv, options) : await startWithNode(argv, options);
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    started.kill();
+  }, timeoutMs);
+  let result: Finished;
+  try {
+    result = await started.finished;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (timedOut) {
+    throw new CommandError(
+      argv,
+      null,
+      result.stdout,
+      `${result.stderr}timed out after ${timeoutMs} ms`,
+    );
+  }
+  if (result.code === 0) return { stdout: result.stdout, stderr: result.stderr };
+  throw new CommandError(argv, result.code, result.stdout, result.stderr);
+}
+
+function startWithBun(runtime: BunRuntime, argv: readonly string[], options: RunOptions): Started {
   let child;
   try {
     child = runtime.spawn([...argv], {
@@ -78,22 +102,25 @@ async function runWithBun(
   } catch (error) {
     throw new CommandError(argv, null, "", (error as Error).message);
   }
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-    child.exited,
-  ]);
-  return { stdout, stderr, code };
+  const running = child;
+  return {
+    kill: () => running.kill(),
+    finished: Promise.all([
+      new Response(running.stdout).text(),
+      new Response(running.stderr).text(),
+      running.exited,
+    ]).then(([stdout, stderr, code]) => ({ stdout, stderr, code })),
+  };
 }
 
-async function runWithNode(argv: readonly string[], options: RunOptions): Promise<Finished> {
+async function startWithNode(argv: readonly string[], options: RunOptions): Promise<Started> {
   const { spawn } = await import("node:child_process");
   const [file, ...args] = argv as [string, ...string[]];
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {
-      stdio: ["pipe", "pipe", "pipe"],
-      ...(options.env ? { env: options.env } : {}),
-    });
+  const child = spawn(file, args, {
+    stdio: ["pipe", "pipe", "pipe"],
+    ...(options.env ? { env: options.env } : {}),
+  });
+  const finished = new Promise<Finished>((resolve, reject) => {
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
@@ -106,7 +133,8 @@ async function runWithNode(argv: readonly string[], options: RunOptions): Promis
         code,
       }),
     );
-    child.stdin.on("error", () => {});
-    child.stdin.end(options.input ?? "");
   });
+  child.stdin.on("error", () => {});
+  child.stdin.end(options.input ?? "");
+  return { finished, kill: () => child.kill("SIGKILL") };
 }

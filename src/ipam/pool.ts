@@ -44,12 +44,19 @@ export function validatePool(name: string, spec: PoolSpec): IpPool {
       `IP pool ${name}: blockSize must be an integer between ${prefix.length} and ${familyBits(prefix.family)}`,
     );
   }
+  const nodeSelector = typeof spec.nodeSelector === "string" ? spec.nodeSelector.trim() : "all()";
+  if (nodeSelector !== "all()" && nodeSelector !== "") {
+    // Stored but ignored, it would silently give pods addresses meant for other nodes.
+    throw new PoolError(
+      `IP pool ${name}: nodeSelector '${nodeSelector}' is not supported yet; buoy assigns from every pool on every node (use all())`,
+    );
+  }
   return {
     name,
     cidr: formatPrefix({ ...prefix, base: prefix.base }),
     blockSize,
     disabled: boolean(name, "disabled", spec.disabled),
-    nodeSelector: typeof spec.nodeSelector === "string" ? spec.nodeSelector : "all()",
+    nodeSelector: "all()",
     natOutgoing: boolean(name, "natOutgoing", spec.natOutgoing),
     disableBGPExport: boolean(name, "disableBGPExport", spec.disableBGPExport),
   };
