@@ -24,6 +24,7 @@ export interface ReconcilerOptions {
 }
 
 const BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
+const STATUS_BATCH = 100;
 
 export class Reconciler {
   #dirty = true;
@@ -132,12 +133,12 @@ export class Reconciler {
       if (changed) {
         logger.log("info", "agent.synced", {
           bindings: plan.bindings.length,
-          added: outcome.added.map((b) => `${b.floating}>${b.pod}`),
-          removed: outcome.removed.map((b) => `${b.floating}>${b.pod}`),
+          added: sample(outcome.added.map((b) => `${b.floating}>${b.pod}`)),
+          removed: sample(outcome.removed.map((b) => `${b.floating}>${b.pod}`)),
           replacedTables: outcome.replaced.map((family) => `ipv${family}`),
           routesAdded: outcome.routesAdded,
           routesRemoved: outcome.routesRemoved,
-          conntrackFlushed: outcome.flushed,
+          conntrackFlushed: sample(outcome.flushed),
         });
       }
     } catch (error) {
@@ -172,7 +173,10 @@ export class Reconciler {
       ops.push({ put: keys.status(node, binding.floating), value: JSON.stringify(status) });
     }
     for (const stale of previous.keys()) ops.push({ delete: keys.status(node, stale) });
-    if (ops.length > 0) await store.kv.txn([], ops);
+    // etcd refuses a transaction of more than 128 operations (--max-txn-ops).
+    for (let start = 0; start < ops.length; start += STATUS_BATCH) {
+      await store.kv.txn([], ops.slice(start, start + STATUS_BATCH));
+    }
   }
 
   /** Each refusal is logged once while it lasts. */
@@ -216,6 +220,11 @@ export class Reconciler {
     }
     return values;
   }
+}
+
+/** At most 20 items of a list for a log line, with the count of the rest. */
+function sample(items: string[]): string[] {
+  return items.length <= 20 ? items : [...items.slice(0, 20), `... and ${items.length - 20} more`];
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -47,9 +47,9 @@ class FakeKernel implements Nft, Conntrack {
     const table = this.tables.get(family);
     return table && { bindings: [...table.bindings], intact: table.intact };
   }
-  async flushDestination(_family: Family, ip: string): Promise<number> {
-    this.calls.push(`flush ${ip}`);
-    return 1;
+  async flushDestinations(_family: Family, ips: readonly string[]): Promise<string[]> {
+    for (const ip of ips) this.calls.push(`flush ${ip}`);
+    return [...ips];
   }
 }
 
@@ -106,7 +106,7 @@ describe("syncDataplane()", () => {
     expect(kernel.calls).toEqual(["replace ipv4", "replace ipv6", "flush 10.96.0.1"]);
     expect(pending.size).toBe(0);
     const flaky = {
-      flushDestination: async () => Promise.reject(new Error("conntrack: not found")),
+      flushDestinations: async () => Promise.reject(new Error("conntrack: not found")),
     };
     await syncDataplane(plan(), { ...ports, conntrack: flaky }, pending);
     expect([...pending.keys()]).toEqual(["10.96.0.1"]);

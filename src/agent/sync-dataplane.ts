@@ -97,13 +97,15 @@ export async function syncDataplane(
   } finally {
     // Only after the bindings changed: new packets of a running flow then miss
     // conntrack and are translated by the current binding, if any.
-    for (const [floating, family] of pendingFlush) {
+    for (const family of [4, 6] as const) {
+      const ips = [...pendingFlush].filter(([, f]) => f === family).map(([ip]) => ip);
+      if (ips.length === 0) continue;
       try {
-        await ports.conntrack.flushDestination(family, floating);
-        pendingFlush.delete(floating);
-        outcome.flushed.push(floating);
+        await ports.conntrack.flushDestinations(family, ips);
+        for (const ip of ips) pendingFlush.delete(ip);
+        outcome.flushed.push(...ips);
       } catch {
-        // Stays pending; the next sync tries again.
+        // Stay pending; the next sync tries again.
       }
     }
   }

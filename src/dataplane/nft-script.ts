@@ -16,7 +16,7 @@
 //                element per floating IP (`pod . pod` keys would collide, and
 //                nft refuses the whole table).
 import { canonicalAddress, parseAddress, type Family } from "../net/address.js";
-import { compareBindings, type NatBinding } from "./nat-plan.js";
+import { sortBindings, type NatBinding } from "./nat-plan.js";
 
 export const NFT_TABLE = "buoy";
 export const NFT_FAMILY: Record<Family, "ip" | "ip6"> = { 4: "ip", 6: "ip6" };
@@ -175,7 +175,7 @@ export function parseNftTable(listing: unknown, family: Family): NftTableState {
     ) &&
     hairpin.size === bindings.length &&
     bindings.every((binding) => hairpin.has(hairpinKey(binding)));
-  return { bindings: bindings.sort(compareBindings), intact };
+  return { bindings: sortBindings(bindings), intact };
 }
 
 /** The chains and their one rule each, as nft 1.0.6 lists them in JSON. */
@@ -209,7 +209,7 @@ function expectedChains(ip: "ip" | "ip6") {
 }
 
 function ofFamily<T extends NftBinding>(bindings: readonly T[], family: Family): T[] {
-  return bindings.filter((binding) => binding.family === family).sort(compareBindings);
+  return sortBindings(bindings.filter((binding) => binding.family === family));
 }
 
 function dnatElement(binding: NftBinding): string {
