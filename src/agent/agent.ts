@@ -81,7 +81,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
       logger.log("info", "agent.switch", { floatingIps: next.enabled, switch: next.source });
     }
     feature = next;
-    reconciler.markDirty();
+    reconciler.markDirty("verify");
   }, options.resyncMs);
 
   // Watch only what the plan reads: this node's endpoints, the claims and the

@@ -10,7 +10,7 @@ import { planNat, type NatPlan } from "../dataplane/nat-plan.js";
 import type { Logger } from "../log/logger.js";
 import type { Family } from "../net/address.js";
 import type { Metrics } from "./metrics.js";
-import { syncDataplane, type DataplanePorts } from "./sync-dataplane.js";
+import { syncDataplane, type DataplanePorts, type KnownState } from "./sync-dataplane.js";
 
 export interface ReconcilerOptions {
   store: Store;
@@ -34,6 +34,8 @@ export class Reconciler {
   readonly #corrupt = new Set<string>();
   #malformed = 0;
   readonly #pendingFlush = new Map<string, Family>();
+  /** The kernel state after the last successful sync; undefined: read it back. */
+  #known: KnownState | undefined;
   /** True once a reconcile has been applied completely. */
   synced = false;
   /** When the last reconcile succeeded (ms since the epoch), 0 before the first. */
@@ -42,7 +44,12 @@ export class Reconciler {
 
   constructor(private readonly options: ReconcilerOptions) {}
 
-  markDirty(): void {
+  /**
+   * A datastore event diffs against what the agent last applied; "verify"
+   * (the resync timer) reads the kernel back first, which repairs drift.
+   */
+  markDirty(kind: "event" | "verify" = "event"): void {
+    if (kind === "verify") this.#known = undefined;
     this.#dirty = true;
     this.#wake?.();
   }
@@ -98,7 +105,10 @@ export class Reconciler {
       const plan: NatPlan = enabled
         ? planNat(endpoints, node, claims, pools, hostInterfaces)
         : { bindings: [], refused: [] };
-      const outcome = await syncDataplane(plan, ports, this.#pendingFlush);
+      const known = this.#known;
+      this.#known = undefined; // until this sync has succeeded
+      const outcome = await syncDataplane(plan, ports, this.#pendingFlush, known);
+      this.#known = outcome.known;
       if (this.#pendingFlush.size > 0) {
         throw new Error(`conntrack flush failed for ${[...this.#pendingFlush.keys()].join(", ")}`);
       }

@@ -43,7 +43,9 @@ class FakeKernel implements Nft, Conntrack {
       ...added.map(([floating, pod]) => ({ family, floating, pod })),
     ];
   }
+  reads = 0;
   async readTable(family: Family): Promise<NftTableState | undefined> {
+    this.reads += 1;
     const table = this.tables.get(family);
     return table && { bindings: [...table.bindings], intact: table.intact };
   }
@@ -166,5 +168,38 @@ describe("syncDataplane()", () => {
     expect(outcome.replaced).toEqual([4]);
     expect(strip(kernel.tables.get(4)!.bindings)).toEqual(["10.96.0.2>10.244.0.5"]);
     expect(kernel.calls.at(-1)).toBe("flush 10.96.0.1");
+  });
+
+  it("syncDataplane() with the known state reads nothing back and applies only the difference", async () => {
+    const { kernel, ports } = setup();
+    const first = await syncDataplane(plan(binding("10.96.0.1", "10.244.0.5")), ports);
+    kernel.reads = 0;
+    kernel.calls = [];
+    const next = await syncDataplane(
+      plan(binding("10.96.0.1", "10.244.0.5"), binding("10.96.0.2", "10.244.0.6")),
+      ports,
+      new Map(),
+      first.known,
+    );
+    expect(kernel.reads).toBe(0);
+    expect(kernel.calls).toEqual(["elements ipv4", "routes +1 -0", "flush 10.96.0.2"]);
+    expect(strip(next.known.tables.get(4)!.bindings)).toEqual([
+      "10.96.0.1>10.244.0.5",
+      "10.96.0.2>10.244.0.6",
+    ]);
+  });
+
+  it("syncDataplane() converges when the known state is wrong (someone deleted the table)", async () => {
+    const { kernel, ports } = setup();
+    const first = await syncDataplane(plan(binding("10.96.0.1", "10.244.0.5")), ports);
+    kernel.tables.delete(4);
+    const next = await syncDataplane(
+      plan(binding("10.96.0.2", "10.244.0.6")),
+      ports,
+      new Map(),
+      first.known,
+    );
+    expect(next.replaced).toEqual([4]);
+    expect(strip(kernel.tables.get(4)!.bindings)).toEqual(["10.96.0.2>10.244.0.6"]);
   });
 });
