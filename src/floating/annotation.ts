@@ -24,16 +24,24 @@ export function parseFloatingIps(value: string): string[] {
       `failed to parse '${value}' as JSON: expected an array of strings, got ${describeJson(parsed)}`,
     );
   }
-  const seen = new Set<string>();
   for (const entry of parsed) {
     if (typeof entry !== "string") {
       throw new FloatingIpError(
         `failed to parse '${value}' as JSON: expected an array of strings, found ${describeJson(entry)}`,
       );
     }
+  }
+  return canonicalFloatingIps(parsed as string[]);
+}
+
+/** Each entry as one canonical address, de-duplicated in order; SPEC §4's words for a bad one. */
+export function canonicalFloatingIps(entries: readonly string[]): string[] {
+  const seen = new Set<string>();
+  for (const entry of entries) {
     const ip = canonicalAddress(entry);
-    if (ip === undefined)
+    if (ip === undefined) {
       throw new FloatingIpError(`invalid floating IP '${entry}': not an IP address`);
+    }
     seen.add(ip);
   }
   return [...seen];

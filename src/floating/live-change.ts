@@ -7,8 +7,7 @@ import type { FloatingIpClaim, IpNat, Versioned, WorkloadEndpoint } from "../dat
 import { podRef } from "../datastore/model.js";
 import type { KvCompare, KvOp } from "../datastore/kv.js";
 import { keys, type AllocationSnapshot } from "../datastore/store.js";
-import { canonicalAddress } from "../net/address.js";
-import { FloatingIpError } from "./annotation.js";
+import { canonicalFloatingIps, FloatingIpError } from "./annotation.js";
 import { planClaimCompares, snapshotLookup, type ClaimHolder } from "./claims.js";
 import { planBindings, validateInPools } from "./validate.js";
 
@@ -45,7 +44,7 @@ export function planFloatingIpSet(
   requested: readonly string[],
 ): ChangePlan {
   const endpoint = findEndpoint(state, ref);
-  const wanted = canonicalList(requested);
+  const wanted = canonicalFloatingIps(requested);
   validateInPools(wanted, state.pools);
   const podIps = endpoint.value.ipNetworks.map((network) => network.split("/")[0] as string);
   const bindings = planBindings(wanted, podIps);
@@ -87,7 +86,7 @@ export function planFloatingIpMove(
   ipText: string,
   targetRef: string,
 ): ChangePlan {
-  const ip = canonicalList([ipText])[0] as string;
+  const ip = canonicalFloatingIps([ipText])[0] as string;
   const claim = state.claims.find((c) => c.value.ip === ip);
   if (!claim) throw new FloatingIpError(`floating IP ${ip} is not held by any pod; use set or add`);
   const target = findEndpoint(state, targetRef);
@@ -128,17 +127,6 @@ export function planFloatingIpMove(
   ];
   ops.push(endpointPut(target.value, ipNATs));
   return { compares, ops, ipNATs };
-}
-
-function canonicalList(entries: readonly string[]): string[] {
-  const out = new Set<string>();
-  for (const entry of entries) {
-    const ip = canonicalAddress(entry);
-    if (ip === undefined)
-      throw new FloatingIpError(`invalid floating IP '${entry}': not an IP address`);
-    out.add(ip);
-  }
-  return [...out];
 }
 
 function holderOf(endpoint: WorkloadEndpoint): ClaimHolder {
