@@ -15,13 +15,13 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
-  readFileSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { cpus, release, tmpdir, type as osType, platform, totalmem } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { machineInfo, note, progress, stats, type Stats } from "./report.js";
 import {
   CNI_DIR,
   ROOT,
@@ -56,15 +56,6 @@ const POD_NAMESPACE = "bench";
 
 type Op = "ADD" | "DEL" | "VERSION";
 
-interface Stats {
-  n: number;
-  p50: number;
-  p95: number;
-  mean: number;
-  min: number;
-  max: number;
-}
-
 interface Series {
   config: string;
   op: Op;
@@ -87,38 +78,6 @@ const tmp = mkdtempSync(join(tmpdir(), `${prefix}-bench-`));
 const liveNetns = new Set<string>();
 let netnsCounter = 0;
 let etcd: Etcd | undefined;
-
-/** A status line: rewritten in place on a terminal, else printed at milestones only. */
-function progress(text: string, milestone = false): void {
-  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${text}${milestone ? "\n" : ""}`);
-  else if (milestone) process.stderr.write(`${text}\n`);
-}
-
-function note(text: string): void {
-  if (process.stderr.isTTY) process.stderr.write("\r\x1b[K");
-  process.stderr.write(`${text}\n`);
-}
-
-function stats(samples: readonly number[]): Stats {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const quantile = (q: number): number => {
-    // Linear interpolation between closest ranks (numpy's default).
-    const position = (sorted.length - 1) * q;
-    const low = Math.floor(position);
-    const high = Math.ceil(position);
-    const a = sorted[low] as number;
-    const b = sorted[high] as number;
-    return a + (b - a) * (position - low);
-  };
-  return {
-    n: sorted.length,
-    p50: quantile(0.5),
-    p95: quantile(0.95),
-    mean: sorted.reduce((sum, x) => sum + x, 0) / sorted.length,
-    min: sorted[0] as number,
-    max: sorted[sorted.length - 1] as number,
-  };
-}
 
 function newPodNetns(): { name: string; path: string } {
   const name = `${prefix}-p${netnsCounter++}`;
@@ -264,27 +223,6 @@ function checkBridgeClean(dataDir: string, network: string): void {
 function floatingIp(index: number): string {
   const n = index + 10; // 10.96.0.10, 10.96.0.11, ...: one per pod, warm-up included
   return `10.96.${Math.floor(n / 256)}.${n % 256}`;
-}
-
-function machineInfo(): Record<string, unknown> {
-  let distro: string | undefined;
-  try {
-    distro = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(readFileSync("/etc/os-release", "utf8"))?.[1];
-  } catch {
-    distro = undefined;
-  }
-  const nodeVersion = sh(["node", "--version"]);
-  const cpuList = cpus();
-  return {
-    os: { type: osType(), platform: platform(), distro },
-    kernel: release(),
-    cpus: { count: cpuList.length, model: cpuList[0]?.model },
-    memoryBytes: totalmem(),
-    node: nodeVersion.status === 0 ? nodeVersion.stdout.trim() : undefined,
-    bun: process.versions.bun,
-    bunNodeCompat: process.versions.node,
-    etcd: sh(["etcd", "--version"]).stdout.split("\n")[0]?.trim(),
-  };
 }
 
 function formatTable(series: readonly Series[], baseline: string): string {
@@ -450,7 +388,7 @@ async function main(): Promise<void> {
       order: "per configuration: warm-up ADD/DEL pairs, then all ADDs, then all DELs",
       settleMsBetweenConfigs: SETTLE_MS,
     },
-    machine: machineInfo(),
+    machine: machineInfo({ etcd: ["etcd", "--version"] }),
     configs: {
       buoy: "dist/cni/calico (a link to it taken at start) + calico-ipam (in-process), cniVersion 1.0.0, etcdv3, pool 10.244.0.0/16, nodename bench-node",
       "buoy+floating": "as buoy, plus one floating IP per pod from the disabled pool 10.96.0.0/16",

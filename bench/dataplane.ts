@@ -46,9 +46,9 @@
 // run as the agent), BENCH_ONLY (a comma list of apply, rate, agent).
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, release, type as osType, platform, totalmem } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { machineInfo, note, progress, stats, type Stats } from "./report.js";
 import { syncDataplane, type DataplanePorts } from "../src/agent/sync-dataplane.js";
 import { sortBindings, type NatBinding } from "../src/dataplane/nat-plan.js";
 import { LinuxNft } from "../src/dataplane/nft.js";
@@ -110,15 +110,6 @@ const CALICO = "calico (iptables-nft)";
 const DNAT_ONLY = "iptables dnat-only";
 const NO_NAT = "no NAT (to pod IP)";
 
-interface Stats {
-  n: number;
-  p50: number;
-  p95: number;
-  mean: number;
-  min: number;
-  max: number;
-}
-
 interface TimingSeries {
   config: string;
   op: string;
@@ -157,38 +148,6 @@ const liveNetns = new Set<string>();
 const liveProcesses = new Set<ChildProcess>();
 const liveLinks = new Set<string>();
 let etcd: Etcd | undefined;
-
-/** A status line: rewritten in place on a terminal, else printed at milestones only. */
-function progress(text: string, milestone = false): void {
-  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${text}${milestone ? "\n" : ""}`);
-  else if (milestone) process.stderr.write(`${text}\n`);
-}
-
-function note(text: string): void {
-  if (process.stderr.isTTY) process.stderr.write("\r\x1b[K");
-  process.stderr.write(`${text}\n`);
-}
-
-function stats(samples: readonly number[]): Stats {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const quantile = (q: number): number => {
-    // Linear interpolation between closest ranks (numpy's default).
-    const position = (sorted.length - 1) * q;
-    const low = Math.floor(position);
-    const high = Math.ceil(position);
-    const a = sorted[low] as number;
-    const b = sorted[high] as number;
-    return a + (b - a) * (position - low);
-  };
-  return {
-    n: sorted.length,
-    p50: quantile(0.5),
-    p95: quantile(0.95),
-    mean: sorted.reduce((sum, x) => sum + x, 0) / sorted.length,
-    min: sorted[0] as number,
-    max: sorted[sorted.length - 1] as number,
-  };
-}
 
 /** An interface name in the node namespace with the run's prefix (at most 15 characters). */
 function ifname(tag: string): string {
@@ -1162,19 +1121,7 @@ async function measureAgent(): Promise<{ empty: AgentResult; full: AgentResult; 
 
 // ---- report -----------------------------------------------------------------------------
 
-function version(argv: string[]): string | undefined {
-  const result = sh(argv);
-  return (result.stdout || result.stderr).split("\n")[0]?.trim() || undefined;
-}
-
-function machineInfo(): Record<string, unknown> {
-  let distro: string | undefined;
-  try {
-    distro = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(readFileSync("/etc/os-release", "utf8"))?.[1];
-  } catch {
-    distro = undefined;
-  }
-  const cpuList = cpus();
+function dataplaneMachine(): Record<string, unknown> {
   let conntrackMax: number | undefined;
   try {
     conntrackMax = Number(readFileSync("/proc/sys/net/netfilter/nf_conntrack_max", "utf8"));
@@ -1182,18 +1129,13 @@ function machineInfo(): Record<string, unknown> {
     conntrackMax = undefined;
   }
   return {
-    os: { type: osType(), platform: platform(), distro },
-    kernel: release(),
-    cpus: { count: cpuList.length, model: cpuList[0]?.model },
-    memoryBytes: totalmem(),
-    node: version(["node", "--version"]),
-    bun: process.versions.bun,
-    bunNodeCompat: process.versions.node,
-    etcd: version(["etcd", "--version"]),
-    nft: version(["nft", "--version"]),
-    iptables: version(["iptables-nft", "--version"]),
-    conntrack: version(["conntrack", "--version"]),
-    python: version([PYTHON, "--version"]),
+    ...machineInfo({
+      etcd: ["etcd", "--version"],
+      nft: ["nft", "--version"],
+      iptables: ["iptables-nft", "--version"],
+      conntrack: ["conntrack", "--version"],
+      python: [PYTHON, "--version"],
+    }),
     nfConntrackMax: conntrackMax,
   };
 }
@@ -1425,7 +1367,7 @@ async function main(): Promise<void> {
         stop: "SIGTERM by PID",
       },
     },
-    machine: machineInfo(),
+    machine: dataplaneMachine(),
     code: codeVersion(),
     configs: {
       [BUOY]:

@@ -1,0 +1,75 @@
+// What the benchmarks share: progress lines on stderr, percentile stats, and
+// the machine a run was measured on.
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { cpus, platform, release, totalmem, type as osType } from "node:os";
+
+export interface Stats {
+  n: number;
+  p50: number;
+  p95: number;
+  mean: number;
+  min: number;
+  max: number;
+}
+
+/** A status line: rewritten in place on a terminal, else printed at milestones only. */
+export function progress(text: string, milestone = false): void {
+  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${text}${milestone ? "\n" : ""}`);
+  else if (milestone) process.stderr.write(`${text}\n`);
+}
+
+export function note(text: string): void {
+  if (process.stderr.isTTY) process.stderr.write("\r\x1b[K");
+  process.stderr.write(`${text}\n`);
+}
+
+export function stats(samples: readonly number[]): Stats {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const quantile = (q: number): number => {
+    // Linear interpolation between closest ranks (numpy's default).
+    const position = (sorted.length - 1) * q;
+    const low = Math.floor(position);
+    const high = Math.ceil(position);
+    const a = sorted[low] as number;
+    const b = sorted[high] as number;
+    return a + (b - a) * (position - low);
+  };
+  return {
+    n: sorted.length,
+    p50: quantile(0.5),
+    p95: quantile(0.95),
+    mean: sorted.reduce((sum, x) => sum + x, 0) / sorted.length,
+    min: sorted[0] as number,
+    max: sorted[sorted.length - 1] as number,
+  };
+}
+
+/** The first line a tool prints for its version, or undefined. */
+export function toolVersion(argv: string[]): string | undefined {
+  const [file, ...args] = argv as [string, ...string[]];
+  const result = spawnSync(file, args, { encoding: "utf8" });
+  if (result.status !== 0) return undefined;
+  return `${result.stdout}${result.stderr}`.split("\n")[0]?.trim();
+}
+
+/** OS, kernel, CPUs, memory, runtimes, and the versions of `tools` (name -> argv). */
+export function machineInfo(tools: Record<string, string[]> = {}): Record<string, unknown> {
+  let distro: string | undefined;
+  try {
+    distro = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(readFileSync("/etc/os-release", "utf8"))?.[1];
+  } catch {
+    distro = undefined;
+  }
+  const cpuList = cpus();
+  return {
+    os: { type: osType(), platform: platform(), distro },
+    kernel: release(),
+    cpus: { count: cpuList.length, model: cpuList[0]?.model },
+    memoryBytes: totalmem(),
+    node: toolVersion(["node", "--version"]),
+    bun: process.versions.bun,
+    bunNodeCompat: process.versions.node,
+    ...Object.fromEntries(Object.entries(tools).map(([name, argv]) => [name, toolVersion(argv)])),
+  };
+}
