@@ -18,6 +18,7 @@ import {
   startAgent,
   startEtcd,
   startIn,
+  tcpRequest,
 } from "../test/support/harness.js";
 
 const prefix = runPrefix();
@@ -38,18 +39,7 @@ const cli = (args: string[], input?: string) => {
   return (result.stdout + result.stderr).trimEnd();
 };
 const buoy = (...args: string[]) => cli(args);
-const tcpFromClient = (ip: string) =>
-  sh([
-    "ip",
-    "netns",
-    "exec",
-    client,
-    "socat",
-    "-T",
-    "2",
-    "-",
-    `TCP:${ip}:80,connect-timeout=2`,
-  ]).stdout.trim();
+const tcpFromClient = (ip: string) => tcpRequest(client, ip, 80).trim();
 async function until(check: () => boolean, ms = 3000): Promise<number> {
   const start = Date.now();
   while (Date.now() - start < ms) {

@@ -19,6 +19,7 @@ import {
   startEtcd,
   startAgent,
   startIn,
+  tcpRequest,
   type AgentProcess,
   type Etcd,
 } from "../support/harness.js";
@@ -144,17 +145,7 @@ describe("buoy agent", () => {
     try {
       let answer = "";
       await until("TCP to the floating IP", () => {
-        answer = sh([
-          "ip",
-          "netns",
-          "exec",
-          client,
-          "socat",
-          "-T",
-          "2",
-          "-",
-          "TCP:10.96.0.1:80,connect-timeout=1",
-        ]).stdout;
+        answer = tcpRequest(client, "10.96.0.1", 80, 1);
         return answer.includes("peer=");
       });
       expect(answer.trim()).toBe("peer=192.168.125.2");

@@ -21,6 +21,7 @@ import {
   sleep,
   startEtcd,
   startIn,
+  tcpRequest,
   type Conflist,
   type Etcd,
 } from "../support/harness.js";
@@ -96,17 +97,7 @@ describe("the seed's conflist", () => {
       let answer = "";
       for (let attempt = 0; attempt < 20 && !answer.includes("hello-from-web"); attempt++) {
         await sleep(100);
-        answer = sh([
-          "ip",
-          "netns",
-          "exec",
-          client,
-          "socat",
-          "-T",
-          "2",
-          "-",
-          "TCP:192.168.123.1:8080,connect-timeout=2",
-        ]).stdout;
+        answer = tcpRequest(client, "192.168.123.1", 8080);
       }
       expect(answer).toContain("hello-from-web");
     } finally {

@@ -300,6 +300,27 @@ export function ping(fromNetns: string, to: string, deadlineSeconds = 5): boolea
   );
 }
 
+/** Connects from inside a namespace to ip:port over TCP and returns what the server sent ("" on failure). */
+export function tcpRequest(
+  fromNetns: string,
+  ip: string,
+  port: number,
+  timeoutSeconds = 2,
+): string {
+  const target = ip.includes(":") ? `TCP6:[${ip}]:${port}` : `TCP:${ip}:${port}`;
+  return sh([
+    "ip",
+    "netns",
+    "exec",
+    fromNetns,
+    "socat",
+    "-T",
+    String(timeoutSeconds),
+    "-",
+    `${target},connect-timeout=${timeoutSeconds}`,
+  ]).stdout;
+}
+
 /** Starts a long-running process inside a namespace; returns a stopper that kills it by PID. */
 export function startIn(netns: string, argv: string[]): { pid: number; stop(): void } {
   const child = spawn("ip", ["netns", "exec", netns, ...argv], { stdio: "ignore" });
