@@ -3,7 +3,12 @@ import { MemoryKv } from "../datastore/memory-kv.js";
 import { keys, Store } from "../datastore/store.js";
 import type { FloatingIpClaim, WorkloadEndpoint } from "../datastore/model.js";
 import { validatePool } from "../ipam/pool.js";
-import { planFloatingIpMove, planFloatingIpSet, type ChangePlan } from "./live-change.js";
+import {
+  findEndpoint,
+  planFloatingIpMove,
+  planFloatingIpSet,
+  type ChangePlan,
+} from "./live-change.js";
 
 let store: Store;
 
@@ -121,6 +126,21 @@ describe("planFloatingIpSet()", () => {
     const change = planFloatingIpSet(stale, "shop/a", ["10.96.0.1"]);
     expect(await store.kv.txn(change.compares, change.ops)).toBe(false);
     expect((await held()).b).toEqual(["10.96.0.1>10.244.0.2:b"]);
+  });
+});
+
+describe("findEndpoint()", () => {
+  it("findEndpoint() takes the newest endpoint when an older sandbox of the pod is still recorded", async () => {
+    await put(keys.endpoint("n1", "c-a-old", "eth0"), {
+      ...endpoint("a", ["10.244.0.9"]),
+      containerID: "c-a-old",
+      createdAt: "2026-01-01T00:00:00Z",
+    });
+    await put(keys.endpoint("n1", "c-a", "eth0"), {
+      ...endpoint("a", ["10.244.0.1"]),
+      createdAt: "2026-01-02T00:00:00Z",
+    });
+    expect(findEndpoint(await store.readLiveState(), "shop/a").value.containerID).toBe("c-a");
   });
 });
 

@@ -22,7 +22,7 @@ export interface ChangePlan {
   ipNATs: IpNat[];
 }
 
-/** The pod's endpoint; `ref` is `namespace/pod`. */
+/** The pod's current endpoint; `ref` is `namespace/pod` (or a pod in default). */
 export function findEndpoint(state: LiveState, ref: string): Versioned<WorkloadEndpoint> {
   const slash = ref.indexOf("/");
   const [namespace, pod] =
@@ -32,9 +32,14 @@ export function findEndpoint(state: LiveState, ref: string): Versioned<WorkloadE
   );
   if (matches.length === 0)
     throw new FloatingIpError(`no workload endpoint for pod ${namespace}/${pod}`);
-  return (
-    matches.find((e) => e.value.endpoint === "eth0") ?? (matches[0] as Versioned<WorkloadEndpoint>)
+  // An older sandbox of the same pod may not have been deleted yet: take the
+  // newest endpoint, eth0 first among its interfaces.
+  const newest = [...matches].sort(
+    (a, b) =>
+      b.value.createdAt.localeCompare(a.value.createdAt) ||
+      Number(b.value.endpoint === "eth0") - Number(a.value.endpoint === "eth0"),
   );
+  return newest[0] as Versioned<WorkloadEndpoint>;
 }
 
 /** Sets exactly `requested` as the pod's floating IPs (entries as in the annotation). */
