@@ -133,15 +133,6 @@ export function sortBindings<T extends Pick<NatBinding, "family" | "floating">>(
   return keyed.map((entry) => entry.binding);
 }
 
-export function compareBindings(
-  a: Pick<NatBinding, "family" | "floating">,
-  b: Pick<NatBinding, "family" | "floating">,
-): number {
-  if (a.family !== b.family) return a.family - b.family;
-  const [x, y] = [parseAddress(a.floating)?.value ?? 0n, parseAddress(b.floating)?.value ?? 0n];
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
 function compareEndpoints(a: WorkloadEndpoint, b: WorkloadEndpoint): number {
   return (
     compareText(a.namespace, b.namespace) ||

@@ -115,10 +115,6 @@ export class Store {
     return (await this.kv.list(keys.nodes)).map((entry) => decode<NodeRecord>(entry));
   }
 
-  async putNode(node: NodeRecord): Promise<void> {
-    await this.kv.txn([], [{ put: keys.node(node.name), value: JSON.stringify(node) }]);
-  }
-
   /** Deletes one key; resolves to whether it existed. */
   async deleteKey(key: string): Promise<boolean> {
     const entry = await this.kv.get(key);

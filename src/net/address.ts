@@ -88,10 +88,6 @@ export function enclosingPrefix(address: Address, length: number): Prefix {
   };
 }
 
-export function hostPrefixLength(family: Family): number {
-  return BITS[family];
-}
-
 function bytesToBigint(bytes: number[]): bigint {
   let value = 0n;
   for (const byte of bytes) value = (value << 8n) | BigInt(byte);
