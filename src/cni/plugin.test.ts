@@ -338,6 +338,9 @@ describe("runCni() ADD", () => {
       ping: refuse,
       readMany: refuse,
       watch: () => ({ [Symbol.asyncIterator]: () => ({ next: refuse }) }),
+      grantLease: refuse,
+      keepAliveLease: refuse,
+      revokeLease: refuse,
     };
 
     deps.openKv = () => down;

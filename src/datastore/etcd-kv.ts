@@ -1,6 +1,6 @@
-// Kv over etcd v3's JSON gateway (plain HTTP POST to /v3/kv/*, keys and values
-// base64). No gRPC stack to load: this is what keeps the CNI executables fast
-// (docs/adr/0001-cni-executable.md).
+// Kv over etcd v3's JSON gateway (plain HTTP POST to /v3/kv/* and /v3/lease/*,
+// keys and values base64, int64s as decimal strings). No gRPC stack to load:
+// this is what keeps the CNI executables fast (docs/adr/0001-cni-executable.md).
 import {
   DatastoreUnavailableError,
   type Kv,
@@ -9,6 +9,7 @@ import {
   type KvOp,
   type KvRead,
   type WatchSignal,
+  validateLeaseTtl,
 } from "./kv.js";
 
 interface GatewayKv {
@@ -86,7 +87,13 @@ export class EtcdKv implements Kv {
       success: ops.map((op) =>
         "delete" in op
           ? { request_delete_range: { key: encode(op.delete) } }
-          : { request_put: { key: encode(op.put), value: encode(op.value) } },
+          : {
+              request_put: {
+                key: encode(op.put),
+                value: encode(op.value),
+                ...(op.lease === undefined ? {} : { lease: op.lease }),
+              },
+            },
       ),
     });
     return body.succeeded === true;
@@ -94,6 +101,49 @@ export class EtcdKv implements Kv {
 
   async ping(): Promise<void> {
     await this.#call("/v3/maintenance/status", {});
+  }
+
+  async grantLease(ttlSeconds: number): Promise<string> {
+    validateLeaseTtl(ttlSeconds);
+    const body = await this.#call<{ ID?: unknown; error?: string }>("/v3/lease/grant", {
+      TTL: String(ttlSeconds),
+    });
+    // The gateway writes int64s as strings: the ID never passes through a JS number.
+    if (typeof body.ID !== "string" || !/^\d+$/.test(body.ID) || body.error) {
+      throw new DatastoreUnavailableError(
+        `etcd granted no lease: ${body.error ?? `unexpected ID ${JSON.stringify(body.ID)}`}`,
+      );
+    }
+    return body.ID;
+  }
+
+  /**
+   * /v3/lease/keepalive is a bidirectional stream; one request carrying one
+   * message gets one `{"result": ...}` line, then the stream ends. A lease
+   * that no longer exists comes back with TTL 0 (left out of the JSON).
+   */
+  async keepAliveLease(id: string): Promise<boolean> {
+    const text = await this.#post("/v3/lease/keepalive", { ID: id });
+    for (const line of text.split("\n")) {
+      if (!line.trim()) continue;
+      const message = JSON.parse(line) as {
+        result?: { TTL?: string };
+        error?: { message?: string };
+      };
+      if (message.error) {
+        throw new DatastoreUnavailableError(
+          `etcd did not renew lease ${id}: ${message.error.message ?? "unknown error"}`,
+        );
+      }
+      if (message.result) return BigInt(message.result.TTL ?? "0") > 0n;
+    }
+    throw new DatastoreUnavailableError(
+      `etcd ended the keep-alive of lease ${id} without an answer`,
+    );
+  }
+
+  async revokeLease(id: string): Promise<void> {
+    await this.#post("/v3/lease/revoke", { ID: id }, isLeaseNotFound);
   }
 
   /** The gateway's /v3/watch: a stream of newline-separated JSON messages. */
@@ -155,11 +205,25 @@ export class EtcdKv implements Kv {
   }
 
   async #call<T>(path: string, request: object): Promise<T> {
+    return JSON.parse(await this.#post(path, request)) as T;
+  }
+
+  /**
+   * POSTs to the preferred endpoint, then to the others: a member that cannot
+   * be reached or answers 5xx is skipped; any other error answer is final,
+   * unless `accept` takes it. Resolves to the body of the answer taken.
+   */
+  async #post(
+    path: string,
+    request: object,
+    accept: (status: number, text: string) => boolean = () => false,
+  ): Promise<string> {
     const failures: string[] = [];
     for (let attempt = 0; attempt < this.#endpoints.length; attempt++) {
       const index = (this.#preferred + attempt) % this.#endpoints.length;
       const endpoint = this.#endpoints[index] as string;
       let response: Response;
+      let text: string;
       try {
         response = await fetch(endpoint + path, {
           method: "POST",
@@ -167,26 +231,32 @@ export class EtcdKv implements Kv {
           headers: { "content-type": "application/json" },
           signal: AbortSignal.timeout(this.#timeoutMs),
         });
+        // Inside the try: a stream (keep-alive) that stalls times out here.
+        text = await response.text();
       } catch (error) {
         failures.push(`${endpoint}: ${describeFetchError(error)}`);
         continue;
       }
-      const text = await response.text();
       if (response.status >= 500) {
         // E.g. a member without a leader: another member may answer.
         failures.push(`${endpoint}: HTTP ${response.status} ${text.trim()}`);
         continue;
       }
-      if (!response.ok) {
+      if (!response.ok && !accept(response.status, text)) {
         throw new DatastoreUnavailableError(
           `etcd at ${endpoint} answered ${path} with HTTP ${response.status}: ${text.trim()}`,
         );
       }
       this.#preferred = index;
-      return JSON.parse(text) as T;
+      return text;
     }
     throw new DatastoreUnavailableError(`cannot reach etcd (${failures.join("; ")})`);
   }
+}
+
+/** etcd's answer to a lease ID it does not know: gRPC NotFound, HTTP 404. */
+function isLeaseNotFound(status: number, text: string): boolean {
+  return status === 404 && text.includes("requested lease not found");
 }
 
 function describeFetchError(error: unknown): string {

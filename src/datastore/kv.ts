@@ -1,6 +1,7 @@
 // The key-value port under every datastore record: etcd v3 semantics (global
 // revision, per-key create/mod revisions, multi-key compare-and-swap
-// transactions), small enough that an in-memory fake implements it exactly.
+// transactions, leases that delete their keys when they expire), small enough
+// that an in-memory fake implements it exactly.
 
 export interface KvEntry {
   key: string;
@@ -13,7 +14,11 @@ export interface KvEntry {
 export type KvCompare =
   { key: string; createRevision: number } | { key: string; modRevision: number };
 
-export type KvOp = { put: string; value: string } | { delete: string };
+/**
+ * A put with `lease` attaches the key to that lease (the key is deleted when
+ * the lease expires or is revoked); a put without one detaches it, as in etcd.
+ */
+export type KvOp = { put: string; value: string; lease?: string } | { delete: string };
 
 export type WatchSignal = "ready" | "changed";
 
@@ -26,7 +31,11 @@ export interface Kv {
   list(prefix: string): Promise<KvEntry[]>;
   /** Several reads in one request, at one revision; one result list per read. */
   readMany(reads: readonly KvRead[]): Promise<KvEntry[][]>;
-  /** Applies `ops` only if every compare holds; resolves to whether it did. */
+  /**
+   * Applies `ops` only if every compare holds; resolves to whether it did.
+   * Rejects, applying nothing, when the compares hold and a put names a lease
+   * that does not exist (expired or revoked).
+   */
   txn(compares: readonly KvCompare[], ops: readonly KvOp[]): Promise<boolean>;
   /** Resolves when the store answers; rejects with the reason when it does not. */
   ping(): Promise<void>;
@@ -36,6 +45,24 @@ export interface Kv {
    * when `signal` aborts; rejects when the connection is lost (watch again).
    */
   watch(prefix: string, signal: AbortSignal): AsyncIterable<WatchSignal>;
+  /**
+   * Grants a lease that expires `ttlSeconds` (a positive whole number) after
+   * its last keep-alive; resolves to its ID (decimal string: an int64, never a
+   * JS number). The store may lengthen a short TTL: etcd grants at least its
+   * minimum lease TTL (2 s with default timings).
+   */
+  grantLease(ttlSeconds: number): Promise<string>;
+  /** Renews the lease; resolves to false when the lease no longer exists (expired or revoked). */
+  keepAliveLease(id: string): Promise<boolean>;
+  /** Revokes the lease: every key attached to it is deleted. Unknown IDs are fine. */
+  revokeLease(id: string): Promise<void>;
+}
+
+/** Rejects what neither store accepts as a lease TTL, with the value in the message. */
+export function validateLeaseTtl(ttlSeconds: number): void {
+  if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds <= 0) {
+    throw new RangeError(`lease TTL must be a positive whole number of seconds, got ${ttlSeconds}`);
+  }
 }
 
 /** The store could not be reached or answered with an error (CNI code 11 territory). */

@@ -1,17 +1,107 @@
-// In-memory Kv with the same revision semantics as etcd: for unit tests.
-import type { Kv, KvCompare, KvEntry, KvOp, KvRead, WatchSignal } from "./kv.js";
+// In-memory Kv with the same revision and lease semantics as etcd: for unit tests.
+import {
+  DatastoreUnavailableError,
+  type Kv,
+  type KvCompare,
+  type KvEntry,
+  type KvOp,
+  type KvRead,
+  type WatchSignal,
+  validateLeaseTtl,
+} from "./kv.js";
+
+/** Time as MemoryKv sees it: injectable, so lease expiry is tested without waiting. */
+export interface MemoryKvClock {
+  /** Milliseconds on a monotonic clock. */
+  now(): number;
+  /** Runs `callback` after `delayMs`, without keeping the process alive; returns a cancel. */
+  setTimer(callback: () => void, delayMs: number): () => void;
+}
+
+const systemClock: MemoryKvClock = {
+  now: () => performance.now(),
+  setTimer(callback, delayMs) {
+    const timer = setTimeout(callback, delayMs);
+    timer.unref();
+    return () => clearTimeout(timer);
+  },
+};
+
+/** A clock that moves only when told to, running the timers that fall due on the way. */
+export class ManualClock implements MemoryKvClock {
+  #nowMs = 0;
+  readonly #timers = new Set<{ dueMs: number; callback: () => void }>();
+
+  now(): number {
+    return this.#nowMs;
+  }
+
+  setTimer(callback: () => void, delayMs: number): () => void {
+    const timer = { dueMs: this.#nowMs + Math.max(delayMs, 0), callback };
+    this.#timers.add(timer);
+    return () => this.#timers.delete(timer);
+  }
+
+  /** Moves time forward by `ms`, running due timers in order at their due time. */
+  advance(ms: number): void {
+    const targetMs = this.#nowMs + ms;
+    for (;;) {
+      let next: { dueMs: number; callback: () => void } | undefined;
+      for (const timer of this.#timers) {
+        if (timer.dueMs <= targetMs && (!next || timer.dueMs < next.dueMs)) next = timer;
+      }
+      if (!next) break;
+      this.#timers.delete(next);
+      this.#nowMs = Math.max(this.#nowMs, next.dueMs);
+      next.callback();
+    }
+    this.#nowMs = targetMs;
+  }
+
+  /** advance(), then lets pending callbacks (watch notifications) run. */
+  async sleep(ms: number): Promise<void> {
+    this.advance(ms);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+export interface MemoryKvOptions {
+  clock?: MemoryKvClock;
+}
+
+interface Lease {
+  ttlMs: number;
+  deadlineMs: number;
+  keys: Set<string>;
+  cancelTimer: () => void;
+}
+
+// setTimeout fires at once for longer delays; a longer lease just re-arms its timer.
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class MemoryKv implements Kv {
   #revision = 1;
   readonly #entries = new Map<string, KvEntry>();
   readonly #watchers = new Set<(keys: readonly string[]) => void>();
+  readonly #clock: MemoryKvClock;
+  readonly #leases = new Map<string, Lease>();
+  /** Key → the lease it is attached to. */
+  readonly #leaseOfKey = new Map<string, string>();
+  // Above 2^53 like etcd's: a caller that turns an ID into a JS number breaks here too.
+  #nextLeaseId = 7587861231285000001n;
+
+  constructor(options: MemoryKvOptions = {}) {
+    this.#clock = options.clock ?? systemClock;
+  }
 
   async get(key: string): Promise<KvEntry | undefined> {
+    this.#expireDueLeases();
     const entry = this.#entries.get(key);
     return entry && { ...entry };
   }
 
   async list(prefix: string): Promise<KvEntry[]> {
+    this.#expireDueLeases();
     return [...this.#entries.values()]
       .filter((entry) => entry.key.startsWith(prefix))
       .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
@@ -29,6 +119,7 @@ export class MemoryKv implements Kv {
   }
 
   async txn(compares: readonly KvCompare[], ops: readonly KvOp[]): Promise<boolean> {
+    this.#expireDueLeases();
     const holds = compares.every((compare) => {
       const entry = this.#entries.get(compare.key);
       return "createRevision" in compare
@@ -36,13 +127,19 @@ export class MemoryKv implements Kv {
         : (entry?.modRevision ?? 0) === compare.modRevision;
     });
     if (!holds) return false;
+    for (const op of ops) {
+      if ("put" in op && op.lease !== undefined && !this.#leases.has(op.lease)) {
+        throw new DatastoreUnavailableError(`requested lease ${op.lease} not found`);
+      }
+    }
     if (ops.length === 0) return true;
     this.#revision += 1;
     const changed = ops.map((op) => ("delete" in op ? op.delete : op.put));
-    queueMicrotask(() => this.#watchers.forEach((notify) => notify(changed)));
+    this.#notify(changed);
     for (const op of ops) {
       if ("delete" in op) {
         this.#entries.delete(op.delete);
+        this.#attach(op.delete, undefined);
         continue;
       }
       const previous = this.#entries.get(op.put);
@@ -52,6 +149,7 @@ export class MemoryKv implements Kv {
         createRevision: previous?.createRevision ?? this.#revision,
         modRevision: this.#revision,
       });
+      this.#attach(op.put, op.lease);
     }
     return true;
   }
@@ -80,5 +178,88 @@ export class MemoryKv implements Kv {
       this.#watchers.delete(notify);
       signal.removeEventListener("abort", onAbort);
     }
+  }
+
+  async grantLease(ttlSeconds: number): Promise<string> {
+    validateLeaseTtl(ttlSeconds);
+    this.#expireDueLeases();
+    const id = String(this.#nextLeaseId++);
+    const lease: Lease = {
+      ttlMs: ttlSeconds * 1000,
+      deadlineMs: 0,
+      keys: new Set(),
+      cancelTimer() {},
+    };
+    this.#leases.set(id, lease);
+    this.#renew(id, lease);
+    return id;
+  }
+
+  async keepAliveLease(id: string): Promise<boolean> {
+    this.#expireDueLeases();
+    const lease = this.#leases.get(id);
+    if (!lease) return false;
+    this.#renew(id, lease);
+    return true;
+  }
+
+  async revokeLease(id: string): Promise<void> {
+    this.#expireDueLeases();
+    const lease = this.#leases.get(id);
+    if (lease) this.#deleteLease(id, lease);
+  }
+
+  #notify(keys: readonly string[]): void {
+    queueMicrotask(() => this.#watchers.forEach((notify) => notify(keys)));
+  }
+
+  /** Moves `key` to `leaseId`'s key set (none: detached). */
+  #attach(key: string, leaseId: string | undefined): void {
+    const previous = this.#leaseOfKey.get(key);
+    if (previous !== undefined) this.#leases.get(previous)?.keys.delete(key);
+    if (leaseId === undefined) {
+      this.#leaseOfKey.delete(key);
+      return;
+    }
+    this.#leaseOfKey.set(key, leaseId);
+    this.#leases.get(leaseId)?.keys.add(key);
+  }
+
+  #renew(id: string, lease: Lease): void {
+    lease.cancelTimer();
+    lease.deadlineMs = this.#clock.now() + lease.ttlMs;
+    this.#arm(id, lease);
+  }
+
+  /** Timers only make expiry prompt (watchers hear of it); every call checks deadlines too. */
+  #arm(id: string, lease: Lease): void {
+    const delayMs = Math.min(Math.max(lease.deadlineMs - this.#clock.now(), 0), MAX_TIMER_MS);
+    lease.cancelTimer = this.#clock.setTimer(() => {
+      if (this.#leases.get(id) !== lease) return;
+      // Timers may fire a little early: re-arm until the deadline has really passed.
+      if (lease.deadlineMs <= this.#clock.now()) this.#deleteLease(id, lease);
+      else this.#arm(id, lease);
+    }, delayMs);
+  }
+
+  #expireDueLeases(): void {
+    const nowMs = this.#clock.now();
+    for (const [id, lease] of this.#leases) {
+      if (lease.deadlineMs <= nowMs) this.#deleteLease(id, lease);
+    }
+  }
+
+  /** Drops the lease and deletes its keys at one new revision, as a delete would. */
+  #deleteLease(id: string, lease: Lease): void {
+    lease.cancelTimer();
+    this.#leases.delete(id);
+    if (lease.keys.size === 0) return;
+    const keys = [...lease.keys];
+    this.#revision += 1;
+    for (const key of keys) {
+      this.#entries.delete(key);
+      this.#leaseOfKey.delete(key);
+    }
+    this.#notify(keys);
   }
 }

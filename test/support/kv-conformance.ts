@@ -1,12 +1,58 @@
 // One suite, two implementations: the in-memory fake (unit tests) and etcd
 // through its JSON gateway (integration tests) must behave the same.
 import { describe, expect, it } from "vitest";
-import type { Kv } from "../../src/datastore/kv.js";
+import type { Kv, WatchSignal } from "../../src/datastore/kv.js";
 
-export function kvConformance(name: string, makeKv: () => Promise<Kv> | Kv): void {
+/** How the suite waits: real time for a real store, a clock moved by hand for a fake. */
+export interface ConformanceClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const realTime: ConformanceClock = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+// Real etcd expires leases with about a second of slack and grants at least 2 s.
+const LEASE_EXPIRY_LIMIT_MS = 5000;
+const POLL_MS = 100;
+
+export function kvConformance(
+  name: string,
+  makeKv: () => Promise<Kv> | Kv,
+  clock: ConformanceClock = realTime,
+): void {
   describe(`${name} conformance`, () => {
     const fresh = async () => makeKv();
     const unique = () => `/conformance/${Math.random().toString(36).slice(2)}/`;
+
+    /** Polls until `key` is gone; resolves to the clock's time then. */
+    const waitUntilGone = async (kv: Kv, key: string, startMs: number): Promise<number> => {
+      while ((await kv.get(key)) !== undefined) {
+        if (clock.now() - startMs > LEASE_EXPIRY_LIMIT_MS) {
+          throw new Error(`${key} still there ${LEASE_EXPIRY_LIMIT_MS} ms after its lease's TTL`);
+        }
+        await clock.sleep(POLL_MS);
+      }
+      return clock.now();
+    };
+
+    /** Watches `prefix`, runs `act` once the watch is ready, resolves to the signals seen. */
+    const watchWhile = async (
+      kv: Kv,
+      prefix: string,
+      act: () => Promise<void>,
+    ): Promise<WatchSignal[]> => {
+      const controller = new AbortController();
+      const seen: WatchSignal[] = [];
+      for await (const signal of kv.watch(prefix, controller.signal)) {
+        seen.push(signal);
+        if (signal === "ready") await act();
+        if (signal === "changed") controller.abort();
+      }
+      return seen;
+    };
 
     it("get() of a missing key is undefined", async () => {
       const kv = await fresh();
@@ -132,6 +178,119 @@ export function kvConformance(name: string, makeKv: () => Promise<Kv> | Kv): voi
     it("ping() resolves when the store answers", async () => {
       const kv = await fresh();
       await expect(kv.ping()).resolves.toBeUndefined();
+    });
+
+    it("grantLease() resolves to distinct decimal IDs and refuses a TTL that is not whole seconds", async () => {
+      const kv = await fresh();
+      const [a, b] = [await kv.grantLease(30), await kv.grantLease(30)];
+      expect(a).toMatch(/^\d+$/);
+      expect(b).toMatch(/^\d+$/);
+      expect(a).not.toBe(b);
+      await Promise.all([kv.revokeLease(a), kv.revokeLease(b)]);
+      for (const ttl of [0, -1, 1.5, Number.NaN]) {
+        await expect(kv.grantLease(ttl)).rejects.toThrow(/lease TTL must be a positive whole/);
+      }
+    });
+
+    it("revokeLease() deletes the keys attached to the lease at a new revision, and watch() sees it", async () => {
+      const kv = await fresh();
+      const base = unique();
+      const lease = await kv.grantLease(30);
+      await kv.txn(
+        [],
+        [
+          { put: `${base}s/leased`, value: "1", lease },
+          { put: `${base}s/kept`, value: "2" },
+        ],
+      );
+      const leased = (await kv.get(`${base}s/leased`))!;
+      const seen = await watchWhile(kv, `${base}s/`, () => kv.revokeLease(lease));
+      expect(seen).toEqual(["ready", "changed"]);
+      expect((await kv.list(`${base}s/`)).map((entry) => entry.key)).toEqual([`${base}s/kept`]);
+      await kv.txn([], [{ put: `${base}later`, value: "3" }]);
+      // The revoke took a revision of its own, as a delete would.
+      expect((await kv.get(`${base}later`))?.modRevision).toBeGreaterThan(leased.modRevision + 1);
+      expect(await kv.keepAliveLease(lease)).toBe(false);
+    });
+
+    it("revokeLease() of a revoked or unknown lease resolves", async () => {
+      const kv = await fresh();
+      const lease = await kv.grantLease(30);
+      await kv.revokeLease(lease);
+      await expect(kv.revokeLease(lease)).resolves.toBeUndefined();
+      await expect(kv.revokeLease("12345")).resolves.toBeUndefined();
+    });
+
+    it("keepAliveLease() resolves false for an unknown lease", async () => {
+      const kv = await fresh();
+      expect(await kv.keepAliveLease("12345")).toBe(false);
+      expect(await kv.keepAliveLease("9223372036854775807")).toBe(false);
+    });
+
+    it("a lease without keep-alives expires on its own, deleting its keys, and watch() sees it", async () => {
+      const kv = await fresh();
+      const base = unique();
+      const startMs = clock.now();
+      const lease = await kv.grantLease(1);
+      await kv.txn([], [{ put: `${base}e/status`, value: "up", lease }]);
+      expect(await kv.get(`${base}e/status`)).toBeDefined();
+      let goneMs = 0;
+      const seen = await watchWhile(kv, `${base}e/`, async () => {
+        goneMs = await waitUntilGone(kv, `${base}e/status`, startMs);
+      });
+      expect(seen).toEqual(["ready", "changed"]);
+      // Never before its TTL; the upper bound is waitUntilGone's limit.
+      expect(goneMs - startMs).toBeGreaterThanOrEqual(1000);
+      expect(await kv.keepAliveLease(lease)).toBe(false);
+    });
+
+    it("keepAliveLease() keeps the lease and its keys past the TTL", async () => {
+      const kv = await fresh();
+      const key = `${unique()}status`;
+      const lease = await kv.grantLease(1);
+      await kv.txn([], [{ put: key, value: "up", lease }]);
+      // Well past the 1 s asked for and etcd's 2 s minimum.
+      for (let i = 0; i < 8; i++) {
+        await clock.sleep(400);
+        expect(await kv.keepAliveLease(lease)).toBe(true);
+      }
+      expect((await kv.get(key))?.value).toBe("up");
+      await kv.revokeLease(lease);
+      expect(await kv.get(key)).toBeUndefined();
+    });
+
+    it("txn() put without a lease detaches the key from its lease", async () => {
+      const kv = await fresh();
+      const key = `${unique()}status`;
+      const lease = await kv.grantLease(30);
+      await kv.txn([], [{ put: key, value: "leased", lease }]);
+      await kv.txn([], [{ put: key, value: "own" }]);
+      await kv.revokeLease(lease);
+      expect((await kv.get(key))?.value).toBe("own");
+    });
+
+    it("txn() rejects a put on a lease that does not exist, applying nothing", async () => {
+      const kv = await fresh();
+      const base = unique();
+      const lease = await kv.grantLease(30);
+      await kv.revokeLease(lease);
+      await expect(
+        kv.txn(
+          [],
+          [
+            { put: `${base}a`, value: "1" },
+            { put: `${base}b`, value: "2", lease },
+          ],
+        ),
+      ).rejects.toThrow(/lease.* not found/);
+      expect(await kv.list(base)).toEqual([]);
+      // A transaction whose compares fail never looks at the lease.
+      expect(
+        await kv.txn(
+          [{ key: `${base}a`, modRevision: 1 }],
+          [{ put: `${base}b`, value: "2", lease }],
+        ),
+      ).toBe(false);
     });
   });
 }
