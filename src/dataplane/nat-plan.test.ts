@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { FloatingIpClaim, IpPool, WorkloadEndpoint } from "../datastore/model.js";
-import { planNat, type NatPlan, type NatRefusalReason } from "./nat-plan.js";
+import {
+  coverPrefixes,
+  planNat,
+  planNatOutgoing,
+  type NatPlan,
+  type NatRefusalReason,
+} from "./nat-plan.js";
 
 function endpoint(over: Partial<WorkloadEndpoint> = {}): WorkloadEndpoint {
   return {
@@ -285,3 +291,90 @@ function empty(): NatPlan {
 function refused(floatingIP: string, pod: string, reason: NatRefusalReason): NatPlan {
   return { bindings: [], refused: [{ floatingIP, pod, reason }] };
 }
+
+describe("planNatOutgoing()", () => {
+  const pool = (cidr: string, natOutgoing: boolean): IpPool => ({
+    name: cidr,
+    cidr,
+    blockSize: 26,
+    disabled: false,
+    nodeSelector: "all()",
+    natOutgoing,
+    disableBGPExport: false,
+  });
+  it("masquerades from natOutgoing pools to anything outside every pool", () => {
+    expect(
+      planNatOutgoing([
+        pool("10.244.0.0/16", true),
+        pool("203.0.113.0/24", false),
+        pool("10.244.8.0/24", true),
+        pool("fd00:244::/64", false),
+      ]),
+    ).toEqual({
+      sources: ["10.244.0.0/16"],
+      pools: ["10.244.0.0/16", "203.0.113.0/24", "fd00:244::/64"],
+    });
+  });
+  it("coverPrefixes() drops duplicates, nested prefixes and text that is not a prefix", () => {
+    expect(
+      coverPrefixes([
+        "10.0.0.0/8",
+        "10.1.0.0/16",
+        "10.0.0.0/8",
+        "bad",
+        "9.0.0.0/8",
+        "::/0",
+        "fd00::/8",
+      ]),
+    ).toEqual(["9.0.0.0/8", "10.0.0.0/8", "::/0"]);
+  });
+});
+
+describe("planNat() during a move", () => {
+  it("holds a binding back while another node's status says it still translates the IP", () => {
+    const endpoint = {
+      node: "node-2",
+      namespace: "default",
+      pod: "web",
+      containerID: "c2",
+      endpoint: "eth0",
+      interfaceName: "calib",
+      mac: "",
+      ipNetworks: ["10.244.1.5/32"],
+      ipNATs: [{ internalIP: "10.244.1.5", externalIP: "203.0.113.10" }],
+      network: "k8s-pod-network",
+      createdAt: "",
+    };
+    const claim = {
+      ip: "203.0.113.10",
+      namespace: "default",
+      pod: "web",
+      containerID: "c2",
+      node: "node-2",
+      internalIP: "10.244.1.5",
+      createdAt: "",
+    };
+    const waiting = planNat(
+      [endpoint],
+      "node-2",
+      [claim],
+      undefined,
+      undefined,
+      new Map([["203.0.113.10", "node-1"]]),
+    );
+    expect(waiting.bindings).toEqual([]);
+    expect(waiting.waiting).toEqual([
+      { floatingIP: "203.0.113.10", pod: "default/web", node: "node-1" },
+    ]);
+    const free = planNat(
+      [endpoint],
+      "node-2",
+      [claim],
+      undefined,
+      undefined,
+      new Map([["203.0.113.10", "node-2"]]),
+    );
+    expect(free.bindings.map((b) => b.floating)).toEqual(["203.0.113.10"]);
+    expect(free.waiting).toBeUndefined();
+  });
+});

@@ -5,7 +5,16 @@
 import type { FloatingIpClaim, IpPool, WorkloadEndpoint } from "../datastore/model.js";
 import { podRef } from "../datastore/model.js";
 import { findPool } from "../floating/validate.js";
-import { canonicalAddress, formatAddress, parseAddress, type Family } from "../net/address.js";
+import {
+  canonicalAddress,
+  formatAddress,
+  formatPrefix,
+  parseAddress,
+  parsePrefix,
+  prefixMask,
+  type Family,
+  type Prefix,
+} from "../net/address.js";
 
 /** One floating IP standing for one pod address on this node. */
 export interface NatBinding {
@@ -40,13 +49,25 @@ export interface NatPlan {
   bindings: NatBinding[];
   /** Sorted by floating IP text, then pod. */
   refused: NatRefusal[];
+  /** Bindings held back while another node still translates the floating IP (a move in progress). */
+  waiting?: NatWaiting[];
+  natOutgoing?: NatOutgoing;
+}
+
+export interface NatWaiting {
+  floatingIP: string;
+  pod: string;
+  /** The node that still holds it: this node programs it once that node has withdrawn. */
+  node: string;
 }
 
 /**
  * The bindings `node` should program. With `pools`, a floating IP must also lie
  * inside one of them (any pool, disabled ones included). With `hostInterfaces`
  * (the node's links), an endpoint whose host-side interface is gone (a pod
- * that died without a DEL) is refused instead of routed to nowhere.
+ * that died without a DEL) is refused instead of routed to nowhere. With
+ * `hostedBy` (floating IP -> the node whose status says it translates it), a
+ * floating IP another node still translates waits until that node withdraws.
  */
 export function planNat(
   endpoints: readonly WorkloadEndpoint[],
@@ -54,6 +75,7 @@ export function planNat(
   claims: readonly FloatingIpClaim[],
   pools?: readonly IpPool[],
   hostInterfaces?: ReadonlySet<string>,
+  hostedBy?: ReadonlyMap<string, string>,
 ): NatPlan {
   const claimsByIp = new Map(
     claims.map((claim) => [canonicalAddress(claim.ip) ?? claim.ip, claim]),
@@ -61,6 +83,7 @@ export function planNat(
   const bindings = new Map<string, NatBinding>();
   const refused: NatRefusal[] = [];
   const refusedKeys = new Set<string>();
+  const waiting: NatWaiting[] = [];
   // Sorted so that which of two endpoints wins a contested IP never depends on listing order.
   for (const endpoint of [...endpoints].filter((e) => e.node === node).sort(compareEndpoints)) {
     const pod = podRef(endpoint);
@@ -95,13 +118,22 @@ export function planNat(
       else if (claim.containerID !== endpoint.containerID) refuse("claimed by another container");
       else if (hostInterfaces && !hostInterfaces.has(binding.hostIfname))
         refuse("host interface missing");
-      else if (!earlier) bindings.set(binding.floating, binding);
+      else if (!earlier) {
+        // A move: the old node still translates it. Program it once that node has withdrawn.
+        const host = hostedBy?.get(binding.floating);
+        if (host !== undefined && host !== node) {
+          waiting.push({ floatingIP: binding.floating, pod, node: host });
+          continue;
+        }
+        bindings.set(binding.floating, binding);
+      }
       else if (earlier.pod !== binding.pod || earlier.hostIfname !== binding.hostIfname) {
         refuse("requested by another endpoint");
       }
     }
   }
   return {
+    ...(waiting.length > 0 ? { waiting } : {}),
     bindings: sortBindings([...bindings.values()]),
     refused: refused.sort(
       (a, b) => compareText(a.floatingIP, b.floatingIP) || compareText(a.pod, b.pod),
@@ -144,4 +176,53 @@ function compareEndpoints(a: WorkloadEndpoint, b: WorkloadEndpoint): number {
 
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * natOutgoing (Calico's pool field): traffic from a pool with it set, to an
+ * address outside every pool, leaves the node masqueraded. Floating IPs live
+ * in pools, so traffic to them is never masqueraded.
+ */
+export interface NatOutgoing {
+  /** CIDRs of the pools with natOutgoing, canonical, nested ones dropped, sorted. */
+  sources: string[];
+  /** CIDRs of every pool (disabled ones too), likewise. */
+  pools: string[];
+}
+
+export function planNatOutgoing(pools: readonly IpPool[]): NatOutgoing {
+  return {
+    sources: coverPrefixes(pools.filter((pool) => pool.natOutgoing).map((pool) => pool.cidr)),
+    pools: coverPrefixes(pools.map((pool) => pool.cidr)),
+  };
+}
+
+/**
+ * The smallest sorted list of the prefixes covering the same addresses when
+ * prefixes either nest or are disjoint: duplicates and nested ones dropped
+ * (nft refuses overlapping elements in an interval set). Unparsable text is skipped.
+ */
+export function coverPrefixes(cidrs: readonly string[]): string[] {
+  const parsed = cidrs
+    .map((cidr) => parsePrefix(cidr, true))
+    .filter((prefix) => prefix !== undefined)
+    .sort((a, b) =>
+      a.family !== b.family
+        ? a.family - b.family
+        : a.base < b.base
+          ? -1
+          : a.base > b.base
+            ? 1
+            : a.length - b.length,
+    );
+  const kept: Prefix[] = [];
+  for (const prefix of parsed) {
+    const last = kept.at(-1);
+    const inside =
+      last !== undefined &&
+      last.family === prefix.family &&
+      (prefix.base & prefixMask(last.family, last.length)) === last.base;
+    if (!inside) kept.push(prefix);
+  }
+  return kept.map(formatPrefix);
 }

@@ -28,6 +28,10 @@ const plan: NatPlan = {
     { family: 6, floating: "fd00:96::1", pod: "fd00:244::5", hostIfname: "cali1111111111a" },
   ],
   refused: [],
+  natOutgoing: {
+    sources: ["10.244.0.0/16", "fd00:244::/64"],
+    pools: ["10.244.0.0/16", "10.96.0.0/24", "10.97.0.7/32", "fd00:244::/64", "fd00:96::/120"],
+  },
 };
 
 describe("nftables scripts", () => {
@@ -41,7 +45,7 @@ describe("nftables scripts", () => {
     expectGolden("nft-table-empty", renderNftTable({ bindings: [] }, 4));
   });
   it("renderNftTable() does not depend on the order of the bindings", () => {
-    expect(renderNftTable({ bindings: [...plan.bindings].reverse() }, 4)).toBe(
+    expect(renderNftTable({ ...plan, bindings: [...plan.bindings].reverse() }, 4)).toBe(
       renderNftTable(plan, 4),
     );
   });
@@ -65,12 +69,17 @@ describe("parseNftTable()", () => {
     expect(parseNftTable(listing(4), 4)).toEqual({
       bindings: plan.bindings.filter((b) => b.family === 4).map(({ hostIfname: _, ...b }) => b),
       intact: true,
+      natOutgoing: {
+        sources: ["10.244.0.0/16"],
+        pools: ["10.96.0.0/24", "10.97.0.7/32", "10.244.0.0/16"],
+      },
     });
   });
   it("parseNftTable() reads the bindings of an intact IPv6 table", () => {
     expect(parseNftTable(listing(6), 6)).toEqual({
       bindings: [{ family: 6, floating: "fd00:96::1", pod: "fd00:244::5" }],
       intact: true,
+      natOutgoing: { sources: ["fd00:244::/64"], pools: ["fd00:96::/120", "fd00:244::/64"] },
     });
   });
 
@@ -83,10 +92,15 @@ describe("parseNftTable()", () => {
       desc: "a hairpin element points elsewhere",
       damage: (l) => void ((l.nftables[3]!.map!.elem as unknown[][])[0]![1] = "10.96.0.9"),
     },
-    { desc: "a chain is gone", damage: (l) => void l.nftables.splice(5, 1) },
+    { desc: "a chain is gone", damage: (l) => void l.nftables.splice(7, 1) },
+    { desc: "a set is gone", damage: (l) => void l.nftables.splice(5, 1) },
+    {
+      desc: "a set holds an address range",
+      damage: (l) => void (l.nftables[4]!.set!.elem = [{ range: ["10.0.0.1", "10.0.0.9"] }]),
+    },
     {
       desc: "a chain has another priority",
-      damage: (l) => void (l.nftables[5]!.chain!.prio = 0),
+      damage: (l) => void (l.nftables[7]!.chain!.prio = 0),
     },
     {
       desc: "a rule was added",
@@ -94,7 +108,7 @@ describe("parseNftTable()", () => {
     },
     {
       desc: "a rule was changed",
-      damage: (l) => void (l.nftables[9]!.rule!.expr = [{ accept: null }]),
+      damage: (l) => void (l.nftables[12]!.rule!.expr = [{ accept: null }]),
     },
     { desc: "a set was added", damage: (l) => void l.nftables.push({ set: { name: "x" } }) },
     { desc: "a map was deleted", damage: (l) => void l.nftables.splice(3, 1) },
@@ -108,10 +122,10 @@ describe("parseNftTable()", () => {
   }
 
   it("parseNftTable() reports the other family's table as not intact", () => {
-    expect(parseNftTable(listing(4), 6)).toEqual({ bindings: [], intact: false });
+    expect(parseNftTable(listing(4), 6)).toMatchObject({ bindings: [], intact: false });
   });
   it("parseNftTable() reports output that is not a listing as not intact", () => {
-    expect(parseNftTable({}, 4)).toEqual({ bindings: [], intact: false });
-    expect(parseNftTable(null, 4)).toEqual({ bindings: [], intact: false });
+    expect(parseNftTable({}, 4)).toMatchObject({ bindings: [], intact: false });
+    expect(parseNftTable(null, 4)).toMatchObject({ bindings: [], intact: false });
   });
 });

@@ -16,7 +16,7 @@
 //                element per floating IP (`pod . pod` keys would collide, and
 //                nft refuses the whole table).
 import { canonicalAddress, parseAddress, type Family } from "../net/address.js";
-import { sortBindings, type NatBinding } from "./nat-plan.js";
+import { coverPrefixes, sortBindings, type NatBinding, type NatOutgoing } from "./nat-plan.js";
 
 export const NFT_TABLE = "buoy";
 export const NFT_FAMILY: Record<Family, "ip" | "ip6"> = { 4: "ip", 6: "ip6" };
@@ -33,13 +33,14 @@ export type NftBinding = Pick<NatBinding, "family" | "floating" | "pod">;
  * conntrack entries, so a replacement does not interrupt them.
  */
 export function renderNftTable(
-  plan: { readonly bindings: readonly NftBinding[] },
+  plan: { readonly bindings: readonly NftBinding[]; readonly natOutgoing?: NatOutgoing },
   family: Family,
 ): string {
   const table = `${NFT_FAMILY[family]} ${NFT_TABLE}`;
   const ip = NFT_FAMILY[family];
   const type = ADDRESS_TYPE[family];
   const bindings = ofFamily(plan.bindings, family);
+  const masquerade = natOutgoingOf(plan.natOutgoing, family);
   return [
     `# buoy floating-IP NAT for IPv${family}: replaces the whole table in one transaction`,
     `table ${table} {}`,
@@ -56,6 +57,8 @@ export function renderNftTable(
     '\t\tcomment "pod IP . floating IP it dialled : floating IP"',
     ...elementsBlock(bindings.map(hairpinElement)),
     "\t}",
+    ...intervalSet("nat_sources", type, "pools with natOutgoing", masquerade.sources),
+    ...intervalSet("pool_cidrs", type, "every IP pool", masquerade.pools),
     "\tchain prerouting {",
     "\t\ttype nat hook prerouting priority dstnat; policy accept;",
     `\t\tdnat to ${ip} daddr map @fip_dnat comment "floating IP to pod"`,
@@ -68,6 +71,7 @@ export function renderNftTable(
     "\tchain postrouting {",
     "\t\ttype nat hook postrouting priority srcnat; policy accept;",
     `\t\tsnat to ${ip} saddr . ct original ${ip} daddr map @fip_hairpin comment "hairpin: a pod reaching its own floating IP"`,
+    `\t\t${ip} saddr @nat_sources ${ip} daddr != @pool_cidrs masquerade comment "natOutgoing: pod traffic leaving every pool"`,
     "\t}",
     "}",
   ]
@@ -113,6 +117,8 @@ export interface NftTableState {
    * renderNftTable makes for these bindings. When not, replace the table.
    */
   intact: boolean;
+  /** The natOutgoing sets as the kernel holds them (this family's CIDRs). */
+  natOutgoing: NatOutgoing;
 }
 
 /**
@@ -130,6 +136,10 @@ export function parseNftTable(listing: unknown, family: Family): NftTableState {
   const rules = new Map<string, unknown[]>();
   let intact = objects.length > 0;
   let maps = 0;
+  const sets: Record<"nat_sources" | "pool_cidrs", string[] | undefined> = {
+    nat_sources: undefined,
+    pool_cidrs: undefined,
+  };
   for (const object of objects) {
     if (!isRecord(object)) {
       intact = false;
@@ -153,6 +163,17 @@ export function parseNftTable(listing: unknown, family: Family): NftTableState {
           hairpin.add(hairpinKey({ pod, floating }));
         } else intact = false;
       }
+    } else if (
+      isRecord(object.set) &&
+      typeof object.set.name === "string" &&
+      object.set.name in sets
+    ) {
+      const set = object.set;
+      sets[set.name as keyof typeof sets] = prefixes(set.elem, family);
+      intact &&=
+        set.type === type &&
+        sameJson(set.flags, ["interval"]) &&
+        sets[set.name as keyof typeof sets] !== undefined;
     } else if (isRecord(object.chain) && typeof object.chain.name === "string") {
       const { type: chainType, hook, prio, policy } = object.chain;
       chains.set(object.chain.name, { type: chainType, hook, prio, policy });
@@ -170,12 +191,18 @@ export function parseNftTable(listing: unknown, family: Family): NftTableState {
     chains.size === expected.length &&
     rules.size === expected.length &&
     expected.every(
-      ({ name, chain, expr }) =>
-        sameJson(chains.get(name), chain) && sameJson(rules.get(name), [expr]),
+      ({ name, chain, exprs }) =>
+        sameJson(chains.get(name), chain) && sameJson(rules.get(name), exprs),
     ) &&
+    sets.nat_sources !== undefined &&
+    sets.pool_cidrs !== undefined &&
     hairpin.size === bindings.length &&
     bindings.every((binding) => hairpin.has(hairpinKey(binding)));
-  return { bindings: sortBindings(bindings), intact };
+  return {
+    bindings: sortBindings(bindings),
+    intact,
+    natOutgoing: { sources: sets.nat_sources ?? [], pools: sets.pool_cidrs ?? [] },
+  };
 }
 
 /** The chains and their one rule each, as nft 1.0.6 lists them in JSON. */
@@ -201,10 +228,27 @@ function expectedChains(ip: "ip" | "ip6") {
       },
     },
   };
+  const masquerade = [
+    {
+      match: {
+        op: "==",
+        left: { payload: { protocol: ip, field: "saddr" } },
+        right: "@nat_sources",
+      },
+    },
+    {
+      match: {
+        op: "!=",
+        left: { payload: { protocol: ip, field: "daddr" } },
+        right: "@pool_cidrs",
+      },
+    },
+    { masquerade: null },
+  ];
   return [
-    { name: "prerouting", chain: chain("prerouting", -100), expr: [dnat] },
-    { name: "output", chain: chain("output", -100), expr: [dnat] },
-    { name: "postrouting", chain: chain("postrouting", 100), expr: [snat] },
+    { name: "prerouting", chain: chain("prerouting", -100), exprs: [[dnat]] },
+    { name: "output", chain: chain("output", -100), exprs: [[dnat]] },
+    { name: "postrouting", chain: chain("postrouting", 100), exprs: [[snat], masquerade] },
   ];
 }
 
@@ -266,4 +310,46 @@ function sameJson(a: unknown, b: unknown): boolean {
     return keys.length === Object.keys(b).length && keys.every((key) => sameJson(a[key], b[key]));
   }
   return a === b;
+}
+
+/** This family's part of a natOutgoing plan, normalised as the sets hold it. */
+function natOutgoingOf(natOutgoing: NatOutgoing | undefined, family: Family): NatOutgoing {
+  const mine = (cidrs: readonly string[] = []) =>
+    coverPrefixes(cidrs).filter((cidr) => cidr.includes(":") === (family === 6));
+  return { sources: mine(natOutgoing?.sources), pools: mine(natOutgoing?.pools) };
+}
+
+/** This family's natOutgoing sets of a plan, as parseNftTable reports them. */
+export function natOutgoingFor(natOutgoing: NatOutgoing | undefined, family: Family): NatOutgoing {
+  return natOutgoingOf(natOutgoing, family);
+}
+
+function intervalSet(name: string, type: string, comment: string, cidrs: string[]): string[] {
+  return [
+    `\tset ${name} {`,
+    `\t\ttype ${type}`,
+    "\t\tflags interval",
+    `\t\tcomment "${comment}"`,
+    ...elementsBlock(cidrs),
+    "\t}",
+  ];
+}
+
+/** An interval set's `elem` list as CIDRs; undefined when an element is not a prefix. */
+function prefixes(elem: unknown, family: Family): string[] | undefined {
+  if (elem === undefined) return [];
+  if (!Array.isArray(elem)) return undefined;
+  const cidrs: string[] = [];
+  for (const item of elem) {
+    const single = address(item, family);
+    if (single) {
+      cidrs.push(`${single}/${family === 4 ? 32 : 128}`);
+      continue;
+    }
+    const prefix = isRecord(item) && isRecord(item.prefix) ? item.prefix : undefined;
+    const addr = prefix ? address(prefix.addr, family) : undefined;
+    if (!prefix || !addr || typeof prefix.len !== "number") return undefined;
+    cidrs.push(`${addr}/${prefix.len}`);
+  }
+  return coverPrefixes(cidrs);
 }

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { planNat, type NatBinding, type NatPlan } from "../../src/dataplane/nat-plan.js";
 import { renderNftElementChanges, renderNftTable } from "../../src/dataplane/nft-script.js";
 import { LinuxNft } from "../../src/dataplane/nft.js";
-import { FLOATING_ROUTE_PROTOCOL } from "../../src/dataplane/floating-routes.js";
+import { BUOY_ROUTE_PROTOCOL } from "../../src/dataplane/node-routes.js";
 import type { Family } from "../../src/net/address.js";
 import {
   ROOT,
@@ -132,7 +132,7 @@ async function startResponder(ns: string): Promise<void> {
 function addRoute(binding: NatBinding): void {
   const length = binding.family === 4 ? 32 : 128;
   const route = [`${binding.floating}/${length}`, "dev", binding.hostIfname];
-  must(["ip", "route", "replace", ...route, "proto", String(FLOATING_ROUTE_PROTOCOL)]);
+  must(["ip", "route", "replace", ...route, "proto", String(BUOY_ROUTE_PROTOCOL)]);
 }
 
 /** Runs a command in a namespace, or in the node's (this one) when `ns` is undefined. */
@@ -235,7 +235,11 @@ for (const family of FAMILIES) {
     const binding = () => plan.bindings.find((b) => b.floating === fip) as NatBinding;
 
     it("readTable() returns exactly the applied bindings, also after applying twice", async () => {
-      const want = { bindings: withoutInterface(plan.bindings, family), intact: true };
+      const want = {
+        bindings: withoutInterface(plan.bindings, family),
+        intact: true,
+        natOutgoing: { sources: [], pools: [] },
+      };
       expect(await nft.readTable(family)).toEqual(want);
       await nft.apply(renderNftTable(plan, family));
       await nft.apply(renderNftElementChanges(family, [binding()], []));
@@ -259,6 +263,7 @@ for (const family of FAMILIES) {
       expect(await nft.readTable(family)).toEqual({
         bindings: withoutInterface(plan.bindings, family),
         intact: true,
+        natOutgoing: { sources: [], pools: [] },
       });
     });
 
