@@ -14,6 +14,9 @@ const pureCores = [
   "src/dataplane/pod-network.ts",
   "src/dataplane/nat-plan.ts",
   "src/dataplane/nft-script.ts",
+  "src/dataplane/node-routes.ts",
+  "src/dataplane/routing-plan.ts",
+  "src/dataplane/bird-config.ts",
 ];
 
 export default tseslint.config(

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(iproute2 nftables iptables conntrack etcd-server etcd-client
-  containernetworking-plugins iputils-ping socat util-linux procps)
+  containernetworking-plugins iputils-ping socat util-linux procps bird2)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -15,6 +15,12 @@ if ((${#missing[@]} > 0)); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts a freshly installed etcd and BIRD as services in the root
+  # namespace; buoy runs its own, inside namespaces. Stop the ones we installed.
+  if [[ -d /run/systemd/system ]]; then
+    [[ " ${missing[*]} " == *" etcd-server "* ]] && { systemctl disable --now etcd >/dev/null 2>&1 || true; }
+    [[ " ${missing[*]} " == *" bird2 "* ]] && { systemctl disable --now bird >/dev/null 2>&1 || true; }
+  fi
 fi
 
 node -e 'if (+process.versions.node.split(".")[0] < 20) { console.error("setup: buoy needs Node.js 20 or later, found " + process.version); process.exit(1) }'
