@@ -503,7 +503,7 @@ async function measureApply(): Promise<TimingSeries[]> {
       },
       conntrack: { flushDestinations: async () => [] },
     };
-    await syncDataplane({ bindings: state, refused: [] }, ports); // creates the empty ip6 table
+    await syncDataplane({ bindings: state, routes: [] }, ports); // creates the empty ip6 table
     const agentChange = changer(2, firstNew);
     const agentSamples: number[] = [];
     for (let rep = 0; rep < CHANGE_REPS; rep++) {
@@ -512,7 +512,7 @@ async function measureApply(): Promise<TimingSeries[]> {
       let outcome: Awaited<ReturnType<typeof syncDataplane>> | undefined;
       agentSamples.push(
         await timed(async () => {
-          outcome = await syncDataplane({ bindings: state, refused: [] }, ports);
+          outcome = await syncDataplane({ bindings: state, routes: [] }, ports);
         }),
       );
       if (outcome?.added.length !== 1 || outcome.removed.length !== 1 || outcome.replaced.length) {

@@ -7,7 +7,10 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Kv } from "../datastore/kv.js";
 import { keys, Store } from "../datastore/store.js";
+import type { Bird } from "../dataplane/bird.js";
+import type { RoutingMode } from "../dataplane/routing-plan.js";
 import type { Logger } from "../log/logger.js";
+import { ClaimCollector } from "./claim-gc.js";
 import { parseFloatingIpSwitch, type SwitchState } from "./feature-switch.js";
 import { createMetrics } from "./metrics.js";
 import { Reconciler } from "./reconciler.js";
@@ -24,6 +27,14 @@ export interface AgentOptions {
   /** host:port for /healthz, /readyz, /metrics; port 0 picks one. */
   listen: string;
   resyncMs: number;
+  /** How this node reaches the others; "none" (the default) programs floating-IP NAT only. */
+  routing?: RoutingMode;
+  /** BGP mode: the node's BIRD, configured by the agent. */
+  bird?: Bird;
+  /** TTL of the lease under this node's status records (default 15 s). */
+  statusTtlSeconds?: number;
+  /** Release claims whose holder is gone after this long (ms); 0 turns the collector off. */
+  claimGcGraceMs?: number;
   /** Called once the HTTP server listens, with its address. */
   onListening?: (address: string) => void;
 }
@@ -42,7 +53,31 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     logger,
     metrics,
     floatingIpsEnabled: () => feature.enabled,
+    routing: options.routing ?? "none",
+    ...(options.bird ? { bird: options.bird } : {}),
+    statusTtlSeconds: options.statusTtlSeconds ?? 15,
   });
+  const collector =
+    (options.claimGcGraceMs ?? 0) > 0
+      ? new ClaimCollector({ store: new Store(kv), graceMs: options.claimGcGraceMs ?? 0, logger })
+      : undefined;
+  let sweeping = false;
+  const sweep = () => {
+    if (!collector || sweeping || !connected) return;
+    sweeping = true;
+    collector
+      .sweep()
+      .catch((error: Error) =>
+        logger.log("warn", "agent.gc", { error: error.message, retryInMs: options.resyncMs }),
+      )
+      .finally(() => (sweeping = false));
+  };
+  const ttlMs = (options.statusTtlSeconds ?? 15) * 1000;
+  const keepAlive = setInterval(() => {
+    reconciler
+      .keepAlive()
+      .catch((error: Error) => logger.log("warn", "agent.lease", { error: error.message }));
+  }, ttlMs / 3);
   let connected = false;
 
   const server = await listen(
@@ -82,13 +117,21 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     }
     feature = next;
     reconciler.markDirty("verify");
+    sweep();
   }, options.resyncMs);
 
-  // Watch only what the plan reads: this node's endpoints, the claims and the
-  // pools (IPAM block writes and other nodes' records do not wake this node).
-  // The first reconcile runs once every watch is established: a complete read
-  // after that point misses no change.
-  const prefixes = [keys.nodeEndpoints(node), keys.claims, keys.pools];
+  // Watch only what the plan reads: this node's endpoints, the claims, the
+  // pools and the nodes' status records (a move waits for the old node's to
+  // go; direct routes follow them); when routing, also nodes, BGP peers and
+  // IPAM blocks (their affinity). The first reconcile runs once every watch is
+  // established: a complete read after that point misses no change.
+  const prefixes = [
+    keys.nodeEndpoints(node),
+    keys.claims,
+    keys.pools,
+    keys.statuses,
+    ...((options.routing ?? "none") === "none" ? [] : [keys.nodes, keys.bgpPeers, keys.blocks]),
+  ];
   const established = prefixes.map(() => false);
   const setConnected = () => {
     const now = established.every(Boolean);
@@ -135,6 +178,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     signal.addEventListener("abort", () => resolve(), { once: true }),
   );
   clearInterval(resync);
+  clearInterval(keepAlive);
   await Promise.allSettled([watching, reconciling]);
   await new Promise<void>((resolve) => server.close(() => resolve()));
   logger.log("info", "agent.stop", { node, dataplane: "left in place" });

@@ -6,7 +6,10 @@ import type { FloatingIpStatus } from "../datastore/model.js";
 import { fitRecord } from "../datastore/record-shapes.js";
 import { keys, type Store } from "../datastore/store.js";
 import type { KvEntry, KvOp } from "../datastore/kv.js";
-import { planNat, type NatPlan } from "../dataplane/nat-plan.js";
+import { renderBirdNodeConfig } from "../dataplane/bird-config.js";
+import type { Bird } from "../dataplane/bird.js";
+import { planNat, planNatOutgoing, type NatBinding, type NatPlan } from "../dataplane/nat-plan.js";
+import { planRouting, type RoutingMode, type RoutingPlan } from "../dataplane/routing-plan.js";
 import type { Logger } from "../log/logger.js";
 import type { Family } from "../net/address.js";
 import type { Metrics } from "./metrics.js";
@@ -20,6 +23,16 @@ export interface ReconcilerOptions {
   metrics: Metrics;
   /** Whether floating IPs are on now (re-read on every reconcile). */
   floatingIpsEnabled: () => boolean;
+  /** How this node reaches the others ("none": floating-IP NAT on this node only). */
+  routing?: RoutingMode;
+  /** BGP mode: the node's BIRD. */
+  bird?: Bird;
+  /**
+   * Status records live as long as this agent: written with a lease of this
+   * TTL that the agent keeps alive, so a dead node's records vanish and a
+   * floating IP moving away from it is programmed elsewhere after at most this long.
+   */
+  statusTtlSeconds?: number;
   now?: () => number;
 }
 
@@ -41,6 +54,12 @@ export class Reconciler {
   /** When the last reconcile succeeded (ms since the epoch), 0 before the first. */
   lastSuccessAt = 0;
   lastPlan: NatPlan | undefined;
+  lastRouting: RoutingPlan | undefined;
+  /** The lease the status records are written with, and the one they were last all written with. */
+  #lease: string | undefined;
+  #statusLease: string | undefined;
+  #reportedWaits = new Set<string>();
+  #reportedProblems = new Set<string>();
 
   constructor(private readonly options: ReconcilerOptions) {}
 
@@ -83,39 +102,90 @@ export class Reconciler {
 
   async reconcile(): Promise<void> {
     const { store, node, ports, logger, metrics } = this.options;
+    const routing = this.options.routing ?? "none";
     const timer = metrics.reconcileSeconds.startTimer();
     try {
+      const reads = [
+        { prefix: keys.nodeEndpoints(node) },
+        { prefix: keys.claims },
+        { prefix: keys.pools },
+        { prefix: keys.statuses },
+        ...(routing === "none"
+          ? []
+          : [{ prefix: keys.nodes }, { prefix: keys.blocks }, { prefix: keys.bgpPeers }]),
+      ];
       const [
-        [endpointEntries = [], claimEntries = [], poolEntries = [], statusEntries = []],
+        [
+          endpointEntries = [],
+          claimEntries = [],
+          poolEntries = [],
+          statusEntries = [],
+          nodeEntries = [],
+          blockEntries = [],
+          peerEntries = [],
+        ],
         hostInterfaces,
-      ] = await Promise.all([
-        store.kv.readMany([
-          { prefix: keys.nodeEndpoints(node) },
-          { prefix: keys.claims },
-          { prefix: keys.pools },
-          { prefix: keys.nodeStatuses(node) },
-        ]),
-        ports.routes.readInterfaces(),
-      ]);
+      ] = await Promise.all([store.kv.readMany(reads), ports.routes.readInterfaces()]);
       const endpoints = this.#decode("endpoint", endpointEntries);
       const claims = this.#decode("claim", claimEntries);
       const pools = this.#decode("pool", poolEntries);
+      const statuses = this.#decode("status", statusEntries);
       const enabled = this.options.floatingIpsEnabled();
       metrics.floatingIpsEnabled.set(enabled ? 1 : 0);
+      const hostedBy = new Map<string, string>();
+      for (const status of statuses) {
+        if (status.node !== node && !hostedBy.has(status.ip)) hostedBy.set(status.ip, status.node);
+      }
       const plan: NatPlan = enabled
-        ? planNat(endpoints, node, claims, pools, hostInterfaces)
+        ? planNat(endpoints, node, claims, pools, hostInterfaces, hostedBy)
         : { bindings: [], refused: [] };
+      const routingPlan = planRouting({
+        node,
+        mode: routing,
+        bindings: plan.bindings,
+        nodes: this.#decode("node", nodeEntries),
+        blocks: this.#decode("block", blockEntries),
+        hosted: enabled ? statuses : [],
+        pools,
+        peers: this.#decode("peer", peerEntries),
+      });
       const known = this.#known;
       this.#known = undefined; // until this sync has succeeded
-      const outcome = await syncDataplane(plan, ports, this.#pendingFlush, known);
+      const outcome = await syncDataplane(
+        {
+          bindings: plan.bindings,
+          natOutgoing: planNatOutgoing(pools),
+          routes: routingPlan.routes,
+        },
+        ports,
+        this.#pendingFlush,
+        known,
+      );
       this.#known = outcome.known;
       if (this.#pendingFlush.size > 0) {
         throw new Error(`conntrack flush failed for ${[...this.#pendingFlush.keys()].join(", ")}`);
       }
+      // Announce only what is programmed: BIRD is told after the kernel translates.
+      if (routing === "bgp" && routingPlan.bird && this.options.bird) {
+        await this.options.bird.apply(renderBirdNodeConfig(routingPlan.bird));
+      }
+      this.lastRouting = routingPlan;
       this.lastPlan = plan;
       this.synced = true;
       this.lastSuccessAt = Date.now();
-      await this.#recordStatus(plan, this.#decode("status", statusEntries));
+      const announcedByBird = new Set(routingPlan.bird?.exports ?? []);
+      await this.#recordStatus(
+        plan,
+        statuses.filter((status) => status.node === node),
+        (binding) =>
+          routing === "direct"
+            ? "direct"
+            : routing === "bgp" &&
+                announcedByBird.has(`${binding.floating}/${binding.family === 4 ? 32 : 128}`)
+              ? "bgp"
+              : undefined,
+      );
+      this.#reportWaits(plan, routingPlan);
       metrics.lastApplyError.set(0);
       metrics.reconciles.inc({ result: "ok" });
       metrics.changes.inc({ kind: "binding_added" }, outcome.added.length);
@@ -165,28 +235,93 @@ export class Reconciler {
    * when), keeping the time while a binding is unchanged. The agent owns its
    * node's records, so plain writes.
    */
-  async #recordStatus(plan: NatPlan, recorded: readonly FloatingIpStatus[]): Promise<void> {
+  async #recordStatus(
+    plan: NatPlan,
+    recorded: readonly FloatingIpStatus[],
+    announcedAs: (binding: NatBinding) => "bgp" | "direct" | undefined,
+  ): Promise<void> {
     const { store, node, now } = this.options;
+    const lease = await this.#currentLease();
+    // Records from an earlier lease (a restart, or a lease lost) are all written again.
+    const rewrite = lease !== this.#statusLease;
     const previous = new Map(recorded.map((status) => [status.ip, status]));
     const ops: KvOp[] = [];
     const stamp = new Date(now ? now() : Date.now()).toISOString();
     for (const binding of plan.bindings) {
       const before = previous.get(binding.floating);
       previous.delete(binding.floating);
-      if (before?.internalIP === binding.pod) continue;
+      const announced = announcedAs(binding);
+      const same = before?.internalIP === binding.pod && before.announced === announced;
+      if (same && !rewrite) continue;
       const status: FloatingIpStatus = {
         ip: binding.floating,
         node,
         internalIP: binding.pod,
-        programmedSince: stamp,
+        programmedSince: same ? before.programmedSince : stamp,
+        ...(announced ? { announced } : {}),
       };
-      ops.push({ put: keys.status(node, binding.floating), value: JSON.stringify(status) });
+      const value = JSON.stringify(status);
+      ops.push(
+        lease
+          ? { put: keys.status(node, binding.floating), value, lease }
+          : { put: keys.status(node, binding.floating), value },
+      );
     }
     for (const stale of previous.keys()) ops.push({ delete: keys.status(node, stale) });
     // etcd refuses a transaction of more than 128 operations (--max-txn-ops).
     for (let start = 0; start < ops.length; start += STATUS_BATCH) {
       await store.kv.txn([], ops.slice(start, start + STATUS_BATCH));
     }
+    this.#statusLease = lease;
+  }
+
+  /** The status lease, granted on first use; undefined when status records need none (no TTL). */
+  async #currentLease(): Promise<string | undefined> {
+    const ttl = this.options.statusTtlSeconds;
+    if (ttl === undefined) return undefined;
+    this.#lease ??= await this.options.store.kv.grantLease(ttl);
+    return this.#lease;
+  }
+
+  /**
+   * Keeps the status lease alive (the agent calls this every third of the TTL).
+   * A lease that is gone (the datastore was unreachable for longer than the
+   * TTL) is replaced on the next reconcile, which writes every record again.
+   */
+  async keepAlive(): Promise<void> {
+    const lease = this.#lease;
+    if (lease === undefined) return;
+    if (!(await this.options.store.kv.keepAliveLease(lease))) {
+      this.options.logger.log("warn", "agent.lease", { lease, state: "lost, granting another" });
+      this.#lease = undefined;
+      this.markDirty();
+    }
+  }
+
+  /** On stop: the records stay until the lease expires, so a quick restart keeps them. */
+  get lease(): string | undefined {
+    return this.#lease;
+  }
+
+  /** Moves waiting on another node, and routing problems: logged once each while they last. */
+  #reportWaits(plan: NatPlan, routing: RoutingPlan): void {
+    const waits = new Set<string>();
+    for (const wait of plan.waiting ?? []) {
+      const key = `${wait.floatingIP}|${wait.pod}|${wait.node}`;
+      waits.add(key);
+      if (!this.#reportedWaits.has(key))
+        this.options.logger.log("info", "agent.waiting", {
+          ...wait,
+          reason: `node ${wait.node} still translates it; programming once it withdraws`,
+        });
+    }
+    this.#reportedWaits = waits;
+    const problems = new Set(routing.problems);
+    for (const problem of problems) {
+      if (!this.#reportedProblems.has(problem))
+        this.options.logger.log("warn", "agent.routing", { problem });
+    }
+    this.#reportedProblems = problems;
   }
 
   /** Each refusal is logged once while it lasts. */
@@ -202,7 +337,7 @@ export class Reconciler {
   }
 
   /** Records that parse and have the expected shape; the rest are reported once and skipped. */
-  #decode<K extends "endpoint" | "claim" | "pool" | "status">(
+  #decode<K extends "endpoint" | "claim" | "pool" | "status" | "node" | "block" | "peer">(
     kind: K,
     entries: readonly KvEntry[],
   ) {

@@ -1,16 +1,16 @@
 import { describe, expect, it } from "vitest";
-import type { NatBinding, NatPlan } from "../dataplane/nat-plan.js";
+import type { NatBinding } from "../dataplane/nat-plan.js";
 import type { NftBinding, NftTableState } from "../dataplane/nft-script.js";
 import type { Nft } from "../dataplane/nft.js";
-import type { FloatingRoute } from "../dataplane/floating-routes.js";
+import type { NodeRoute } from "../dataplane/node-routes.js";
 import type { Conntrack, Routes } from "../dataplane/linux-routes.js";
 import type { Family } from "../net/address.js";
-import { syncDataplane } from "./sync-dataplane.js";
+import { syncDataplane, type DesiredDataplane } from "./sync-dataplane.js";
 
 /** Records every call in order, so tests can check what happened before what. */
 class FakeKernel implements Nft, Conntrack {
   tables = new Map<Family, NftTableState>();
-  routes: FloatingRoute[] = [];
+  routes: NodeRoute[] = [];
   calls: string[] = [];
   refuseElementChanges = false;
 
@@ -21,7 +21,7 @@ class FakeKernel implements Nft, Conntrack {
       const bindings = [...script.matchAll(/^\t\t\t(\S+) : (\S+?),?$/gm)].map(
         ([, floating, pod]) => ({ family, floating: floating!, pod: pod! }),
       );
-      this.tables.set(family, { bindings, intact: true });
+      this.tables.set(family, { bindings, intact: true, natOutgoing: { sources: [], pools: [] } });
       return;
     }
     if (this.refuseElementChanges)
@@ -47,7 +47,7 @@ class FakeKernel implements Nft, Conntrack {
   async readTable(family: Family): Promise<NftTableState | undefined> {
     this.reads += 1;
     const table = this.tables.get(family);
-    return table && { bindings: [...table.bindings], intact: table.intact };
+    return table && { ...table, bindings: [...table.bindings] };
   }
   async flushDestinations(_family: Family, ips: readonly string[]): Promise<string[]> {
     for (const ip of ips) this.calls.push(`flush ${ip}`);
@@ -58,16 +58,16 @@ class FakeKernel implements Nft, Conntrack {
 class FakeRoutes implements Routes {
   constructor(private readonly kernel: FakeKernel) {}
   async readInterfaces(): Promise<Set<string>> {
-    return new Set(this.kernel.routes.map((route) => route.hostIfname));
+    return new Set(this.kernel.routes.flatMap((route) => (route.dev ? [route.dev] : [])));
   }
-  async read(): Promise<FloatingRoute[]> {
+  async read(): Promise<NodeRoute[]> {
     return [...this.kernel.routes];
   }
-  async apply(added: readonly FloatingRoute[], removed: readonly FloatingRoute[]): Promise<void> {
+  async apply(added: readonly NodeRoute[], removed: readonly NodeRoute[]): Promise<void> {
     this.kernel.calls.push(`routes +${added.length} -${removed.length}`);
-    const gone = new Set(removed.map((r) => `${r.floating}|${r.hostIfname}`));
+    const gone = new Set(removed.map((r) => `${r.dst}|${r.dev}`));
     this.kernel.routes = [
-      ...this.kernel.routes.filter((r) => !gone.has(`${r.floating}|${r.hostIfname}`)),
+      ...this.kernel.routes.filter((r) => !gone.has(`${r.dst}|${r.dev}`)),
       ...added,
     ];
   }
@@ -79,7 +79,14 @@ const binding = (floating: string, pod: string, hostIfname = "calia"): NatBindin
   pod,
   hostIfname,
 });
-const plan = (...bindings: NatBinding[]): NatPlan => ({ bindings, refused: [] });
+const plan = (...bindings: NatBinding[]): DesiredDataplane => ({
+  bindings,
+  routes: bindings.map((b) => ({
+    family: b.family,
+    dst: `${b.floating}/${b.family === 4 ? 32 : 128}`,
+    dev: b.hostIfname,
+  })),
+});
 
 function setup() {
   const kernel = new FakeKernel();

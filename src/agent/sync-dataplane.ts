@@ -1,19 +1,21 @@
-// Makes the kernel match a NAT plan: buoy's nftables tables, floating-IP
-// routes, and conntrack for floating IPs withdrawn or moved. Reads the kernel
+// Makes the kernel match a plan: buoy's nftables tables (floating-IP NAT and
+// natOutgoing), the node's routes, and conntrack for floating IPs withdrawn
+// or moved. Reads the kernel
 // first, so the same call is the start-up reconcile (no flush: an intact table
 // with the right elements is left alone), the incremental update (element
 // adds/deletes in one transaction), and the drift repair (a missing or altered
 // table is replaced whole).
 import type { Family } from "../net/address.js";
-import type { NatPlan } from "../dataplane/nat-plan.js";
+import type { NatBinding, NatOutgoing } from "../dataplane/nat-plan.js";
 import {
+  natOutgoingFor,
   renderNftElementChanges,
   renderNftTable,
   type NftBinding,
   type NftTableState,
 } from "../dataplane/nft-script.js";
 import type { Nft } from "../dataplane/nft.js";
-import { diffByKey, routeKey, type FloatingRoute } from "../dataplane/floating-routes.js";
+import { diffByKey, routeKey, type NodeRoute } from "../dataplane/node-routes.js";
 import type { Conntrack, Routes } from "../dataplane/linux-routes.js";
 
 export interface DataplanePorts {
@@ -31,7 +33,14 @@ export interface DataplanePorts {
  */
 export interface KnownState {
   tables: Map<Family, NftTableState>;
-  routes: FloatingRoute[];
+  routes: NodeRoute[];
+}
+
+/** What the node should hold. */
+export interface DesiredDataplane {
+  bindings: readonly NatBinding[];
+  natOutgoing?: NatOutgoing;
+  routes: readonly NodeRoute[];
 }
 
 export interface SyncOutcome {
@@ -55,7 +64,7 @@ const bindingKey = (binding: NftBinding) => `${binding.floating}>${binding.pod}`
  * failure later in a sync (or in the flush itself) cannot lose a flush.
  */
 export async function syncDataplane(
-  plan: NatPlan,
+  plan: DesiredDataplane,
   ports: DataplanePorts,
   pendingFlush: Map<string, Family> = new Map(),
   known?: KnownState,
@@ -78,7 +87,12 @@ export async function syncDataplane(
         current?.bindings ?? [],
         bindingKey,
       );
-      if (!current || !current.intact) {
+      const natOutgoing = natOutgoingFor(plan.natOutgoing, family);
+      const sameNatOutgoing =
+        current !== undefined &&
+        natOutgoing.sources.join() === current.natOutgoing.sources.join() &&
+        natOutgoing.pools.join() === current.natOutgoing.pools.join();
+      if (!current || !current.intact || !sameNatOutgoing) {
         await ports.nft.apply(renderNftTable(plan, family));
         outcome.replaced.push(family);
       } else if (added.length + removed.length > 0) {
@@ -99,16 +113,11 @@ export async function syncDataplane(
       outcome.known.tables.set(family, {
         bindings: desired.map(({ family: f, floating, pod }) => ({ family: f, floating, pod })),
         intact: true,
+        natOutgoing,
       });
     }
 
-    const desiredRoutes: FloatingRoute[] = plan.bindings.map(
-      ({ family, floating, hostIfname }) => ({
-        family,
-        floating,
-        hostIfname,
-      }),
-    );
+    const desiredRoutes = [...plan.routes];
     const routes = diffByKey(
       desiredRoutes,
       known ? known.routes : await ports.routes.read(),

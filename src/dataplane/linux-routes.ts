@@ -1,16 +1,17 @@
-// Floating-IP routes and conntrack, with iproute2 and conntrack(8).
+// The agent's routes (dataplane/node-routes.ts) and conntrack, with iproute2 and conntrack(8).
 import { CommandError, runCommand } from "../exec/command.js";
 import type { Family } from "../net/address.js";
 import {
-  FLOATING_ROUTE_PROTOCOL,
+  BUOY_ROUTE_PROTOCOL,
+  parseIpRoutes,
   renderRouteChanges,
-  type FloatingRoute,
-} from "./floating-routes.js";
+  type NodeRoute,
+} from "./node-routes.js";
 
 export interface Routes {
-  /** buoy's floating-IP routes as the kernel holds them. */
-  read(): Promise<FloatingRoute[]>;
-  apply(added: readonly FloatingRoute[], removed: readonly FloatingRoute[]): Promise<void>;
+  /** buoy's routes (protocol 202) as the kernel holds them. */
+  read(): Promise<NodeRoute[]>;
+  apply(added: readonly NodeRoute[], removed: readonly NodeRoute[]): Promise<void>;
   /** Names of the node's network interfaces (routes can only point at these). */
   readInterfaces(): Promise<Set<string>>;
 }
@@ -24,8 +25,8 @@ export interface Conntrack {
 }
 
 export class LinuxRoutes implements Routes {
-  async read(): Promise<FloatingRoute[]> {
-    const routes: FloatingRoute[] = [];
+  async read(): Promise<NodeRoute[]> {
+    const routes: NodeRoute[] = [];
     for (const family of [4, 6] as const) {
       const { stdout } = await runCommand([
         "ip",
@@ -34,17 +35,14 @@ export class LinuxRoutes implements Routes {
         "route",
         "show",
         "proto",
-        String(FLOATING_ROUTE_PROTOCOL),
+        String(BUOY_ROUTE_PROTOCOL),
       ]);
-      for (const route of JSON.parse(stdout || "[]") as { dst: string; dev?: string }[]) {
-        if (!route.dev) continue;
-        routes.push({ family, floating: route.dst.split("/")[0] as string, hostIfname: route.dev });
-      }
+      routes.push(...parseIpRoutes(JSON.parse(stdout || "[]"), family));
     }
     return routes;
   }
 
-  async apply(added: readonly FloatingRoute[], removed: readonly FloatingRoute[]): Promise<void> {
+  async apply(added: readonly NodeRoute[], removed: readonly NodeRoute[]): Promise<void> {
     const script = renderRouteChanges(added, removed);
     if (!script) return;
     try {

@@ -1,23 +1,35 @@
 import { describe, expect, it } from "vitest";
-import { diffByKey, renderRouteChanges, routeKey, type FloatingRoute } from "./floating-routes.js";
+import {
+  diffByKey,
+  parseIpRoutes,
+  renderRouteChanges,
+  routeKey,
+  type NodeRoute,
+} from "./node-routes.js";
 
-const route = (floating: string, hostIfname: string): FloatingRoute => ({
-  family: floating.includes(":") ? 6 : 4,
-  floating,
-  hostIfname,
+const dev = (dst: string, name: string): NodeRoute => ({
+  family: dst.includes(":") ? 6 : 4,
+  dst,
+  dev: name,
 });
 
-describe("floating-IP routes", () => {
+describe("node routes", () => {
   it("renderRouteChanges() deletes before it adds, with buoy's protocol", () => {
     expect(
       renderRouteChanges(
-        [route("10.96.0.1", "calib")],
-        [route("10.96.0.1", "calia"), route("fd00::1", "calia")],
+        [dev("10.96.0.1/32", "calib"), { family: 4, dst: "10.244.1.0/26", via: "192.168.200.12" }],
+        [
+          dev("10.96.0.1/32", "calia"),
+          dev("fd00::1/128", "calia"),
+          { family: 4, dst: "10.244.0.0/26", blackhole: true },
+        ],
       ),
     ).toBe(
       "route del 10.96.0.1/32 dev calia proto 202\n" +
         "route del fd00::1/128 dev calia proto 202\n" +
-        "route replace 10.96.0.1/32 dev calib proto 202\n",
+        "route del blackhole 10.244.0.0/26 proto 202\n" +
+        "route replace 10.96.0.1/32 dev calib proto 202\n" +
+        "route replace 10.244.1.0/26 via 192.168.200.12 proto 202\n",
     );
   });
   it("renderRouteChanges() is empty when nothing changes", () => {
@@ -25,11 +37,28 @@ describe("floating-IP routes", () => {
   });
   it("diffByKey() sees a move to another interface as one removal and one addition", () => {
     const { added, removed } = diffByKey(
-      [route("10.96.0.1", "calib"), route("10.96.0.2", "calic")],
-      [route("10.96.0.1", "calia"), route("10.96.0.2", "calic")],
+      [dev("10.96.0.1/32", "calib"), dev("10.96.0.2/32", "calic")],
+      [dev("10.96.0.1/32", "calia"), dev("10.96.0.2/32", "calic")],
       routeKey,
     );
-    expect(added).toEqual([route("10.96.0.1", "calib")]);
-    expect(removed).toEqual([route("10.96.0.1", "calia")]);
+    expect(added).toEqual([dev("10.96.0.1/32", "calib")]);
+    expect(removed).toEqual([dev("10.96.0.1/32", "calia")]);
+  });
+  it("parseIpRoutes() reads dev, via and blackhole routes as ip -json lists them", () => {
+    const listing = [
+      { dst: "203.0.113.10", dev: "cali0123456789a", protocol: "202", scope: "link", flags: [] },
+      { dst: "10.244.1.0/26", gateway: "192.168.200.12", dev: "eth0", protocol: "202", flags: [] },
+      { type: "blackhole", dst: "10.244.0.0/26", protocol: "202", flags: [] },
+      { dst: "not an address", dev: "eth0" },
+    ];
+    expect(parseIpRoutes(listing, 4)).toEqual([
+      dev("203.0.113.10/32", "cali0123456789a"),
+      { family: 4, dst: "10.244.1.0/26", via: "192.168.200.12" },
+      { family: 4, dst: "10.244.0.0/26", blackhole: true },
+    ]);
+    expect(
+      parseIpRoutes([{ dst: "fd00:244::/122", gateway: "FD00:200::12", dev: "eth0" }], 6),
+    ).toEqual([{ family: 6, dst: "fd00:244::/122", via: "fd00:200::12" }]);
+    expect(parseIpRoutes("garbage", 4)).toEqual([]);
   });
 });

@@ -1,38 +1,62 @@
-// Routes for floating IPs on the node that hosts the pod: `<floating>/32`
-// (`/128`) to the pod's host-side interface. They carry their own route
-// protocol, apart from the CNI plugin's pod routes (201), so the agent finds
-// exactly its own routes without stored state.
+// The routes the agent owns on its node, all with buoy's route protocol (202),
+// apart from the CNI plugin's pod routes (201) and BIRD's (12), so the agent
+// finds exactly its own routes in the kernel without stored state:
+//   <floating>/32 dev <pod's host veth>   a floating IP hosted here
+//   <cidr> via <node address>             direct routing: another node's IPAM
+//                                         block, or a floating IP it hosts
+//   blackhole <block>                     this node's own IPAM blocks: an
+//                                         address of them with no pod route
+//                                         goes nowhere, never out the default
 import type { Family } from "../net/address.js";
+import { parsePrefix, formatPrefix, canonicalAddress } from "../net/address.js";
 
-export const FLOATING_ROUTE_PROTOCOL = 202;
+export const BUOY_ROUTE_PROTOCOL = 202;
 
-export interface FloatingRoute {
+export interface NodeRoute {
   family: Family;
-  floating: string;
-  hostIfname: string;
+  /** Destination prefix, canonical, with its length (`203.0.113.10/32`). */
+  dst: string;
+  dev?: string;
+  via?: string;
+  blackhole?: true;
 }
 
-export function routeKey(route: FloatingRoute): string {
-  return `${route.floating} dev ${route.hostIfname}`;
+export function routeKey(route: NodeRoute): string {
+  if (route.blackhole) return `blackhole ${route.dst}`;
+  return route.via !== undefined
+    ? `${route.dst} via ${route.via}`
+    : `${route.dst} dev ${route.dev}`;
 }
 
-/** One `ip -batch` script: deletions first (a moved IP is deleted, then added). */
+/** One `ip -batch` script: deletions first (a moved destination is deleted, then added). */
 export function renderRouteChanges(
-  added: readonly FloatingRoute[],
-  removed: readonly FloatingRoute[],
+  added: readonly NodeRoute[],
+  removed: readonly NodeRoute[],
 ): string {
-  const length = (route: FloatingRoute) => (route.family === 4 ? 32 : 128);
   const lines = [
-    ...removed.map(
-      (route) =>
-        `route del ${route.floating}/${length(route)} dev ${route.hostIfname} proto ${FLOATING_ROUTE_PROTOCOL}`,
-    ),
-    ...added.map(
-      (route) =>
-        `route replace ${route.floating}/${length(route)} dev ${route.hostIfname} proto ${FLOATING_ROUTE_PROTOCOL}`,
-    ),
+    ...removed.map((route) => `route del ${routeKey(route)} proto ${BUOY_ROUTE_PROTOCOL}`),
+    ...added.map((route) => `route replace ${routeKey(route)} proto ${BUOY_ROUTE_PROTOCOL}`),
   ];
   return lines.map((line) => line + "\n").join("");
+}
+
+/** Reads `ip -json -4|-6 route show proto 202`; entries it cannot read are skipped. */
+export function parseIpRoutes(listing: unknown, family: Family): NodeRoute[] {
+  if (!Array.isArray(listing)) return [];
+  const routes: NodeRoute[] = [];
+  for (const entry of listing as Record<string, unknown>[]) {
+    if (typeof entry !== "object" || entry === null || typeof entry.dst !== "string") continue;
+    const text = entry.dst.includes("/") ? entry.dst : `${entry.dst}/${family === 4 ? 32 : 128}`;
+    const prefix = parsePrefix(text);
+    if (!prefix || prefix.family !== family) continue;
+    const dst = formatPrefix(prefix);
+    if (entry.type === "blackhole") routes.push({ family, dst, blackhole: true });
+    else if (typeof entry.gateway === "string") {
+      const via = canonicalAddress(entry.gateway);
+      if (via) routes.push({ family, dst, via });
+    } else if (typeof entry.dev === "string") routes.push({ family, dst, dev: entry.dev });
+  }
+  return routes;
 }
 
 /** What to add and remove to turn `current` into `desired`, by a key of each item. */

@@ -72,12 +72,28 @@ export interface FloatingIpStatus {
   internalIP: string;
   /** When this node started translating ip to internalIP. */
   programmedSince: string;
+  /** How the node announces it: "bgp", "direct" (other nodes route to it), or absent (not announced). */
+  announced?: "bgp" | "direct";
 }
 
 export interface NodeRecord {
   name: string;
+  /** The node's own addresses on the network between nodes (next hops, BGP sessions). */
   addresses: string[];
+  /** BGP AS number; DEFAULT_AS_NUMBER when absent. */
   asNumber?: number;
+}
+
+/** Calico's default AS for nodes. */
+export const DEFAULT_AS_NUMBER = 64512;
+
+/** A BGP peer outside the node mesh (a top-of-rack router), as Calico's BGPPeer. */
+export interface BgpPeer {
+  name: string;
+  peerIP: string;
+  asNumber: number;
+  /** Only this node peers with it; absent: every node does. */
+  node?: string;
 }
 
 /** A record together with the datastore revision it was read at. */

@@ -2,7 +2,15 @@
 // does not fit is skipped (and reported), never allowed to throw inside the
 // planning of every other record.
 import * as v from "valibot";
-import type { FloatingIpClaim, FloatingIpStatus, IpPool, WorkloadEndpoint } from "./model.js";
+import type {
+  BgpPeer,
+  FloatingIpClaim,
+  FloatingIpStatus,
+  IpPool,
+  IpamBlock,
+  NodeRecord,
+  WorkloadEndpoint,
+} from "./model.js";
 
 const IpNat = v.looseObject({ internalIP: v.string(), externalIP: v.string() });
 
@@ -20,6 +28,18 @@ const shapes = {
   claim: v.looseObject({ ip: v.string(), containerID: v.string(), node: v.string() }),
   pool: v.looseObject({ name: v.string(), cidr: v.string(), blockSize: v.number() }),
   status: v.looseObject({ ip: v.string(), node: v.string(), internalIP: v.string() }),
+  node: v.looseObject({
+    name: v.string(),
+    addresses: v.array(v.string()),
+    asNumber: v.optional(v.number()),
+  }),
+  block: v.looseObject({ cidr: v.string(), affinity: v.string() }),
+  peer: v.looseObject({
+    name: v.string(),
+    peerIP: v.string(),
+    asNumber: v.number(),
+    node: v.optional(v.string()),
+  }),
 };
 
 interface Shaped {
@@ -27,6 +47,9 @@ interface Shaped {
   claim: FloatingIpClaim;
   pool: IpPool;
   status: FloatingIpStatus;
+  node: NodeRecord;
+  block: Pick<IpamBlock, "cidr" | "affinity">;
+  peer: BgpPeer;
 }
 
 /** The record if it has the shape of `kind`, else undefined. */

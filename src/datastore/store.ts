@@ -26,6 +26,8 @@ export const keys = {
   statuses: `${ROOT}floatingipstatus/`,
   nodeStatuses: (node: string) => `${ROOT}floatingipstatus/${node}/`,
   status: (node: string, ip: string) => `${ROOT}floatingipstatus/${node}/${ip}`,
+  bgpPeers: `${ROOT}bgppeers/`,
+  bgpPeer: (name: string) => `${ROOT}bgppeers/${name}`,
   nodes: `${ROOT}nodes/`,
   node: (name: string) => `${ROOT}nodes/${name}`,
 };

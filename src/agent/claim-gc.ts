@@ -1,0 +1,116 @@
+// Releases floating-IP claims whose holder is gone without a DEL: its
+// endpoint deleted, or its node removed from the datastore. A claim must be
+// seen orphaned, unchanged, for a grace period before it goes, and it is
+// deleted only at the revision it was seen at, so a claim taken over
+// meanwhile is never touched. Every agent sweeps; the compare makes that safe.
+import type {
+  FloatingIpClaim,
+  NodeRecord,
+  Versioned,
+  WorkloadEndpoint,
+} from "../datastore/model.js";
+import { fitRecord } from "../datastore/record-shapes.js";
+import { keys, type Store } from "../datastore/store.js";
+import type { KvEntry } from "../datastore/kv.js";
+import type { Logger } from "../log/logger.js";
+
+export interface OrphanClaim {
+  claim: FloatingIpClaim;
+  revision: number;
+  reason: string;
+}
+
+/** Claims no live holder stands behind (pure). */
+export function findOrphanClaims(
+  claims: readonly Versioned<FloatingIpClaim>[],
+  endpoints: readonly Pick<WorkloadEndpoint, "node" | "containerID">[],
+  nodes: readonly Pick<NodeRecord, "name">[],
+): OrphanClaim[] {
+  const holders = new Set(endpoints.map((endpoint) => `${endpoint.node}/${endpoint.containerID}`));
+  const known = new Set(nodes.map((node) => node.name));
+  const orphans: OrphanClaim[] = [];
+  for (const { value: claim, revision } of claims) {
+    // Without any Node record, nodes are not registered at all: only endpoints count.
+    if (known.size > 0 && !known.has(claim.node)) {
+      orphans.push({ claim, revision, reason: `node ${claim.node} was removed` });
+    } else if (!holders.has(`${claim.node}/${claim.containerID}`)) {
+      orphans.push({
+        claim,
+        revision,
+        reason: `container ${claim.containerID.slice(0, 12)} has no endpoint on node ${claim.node}`,
+      });
+    }
+  }
+  return orphans;
+}
+
+export interface ClaimCollectorOptions {
+  store: Store;
+  graceMs: number;
+  logger: Logger;
+  /** Monotonic milliseconds. */
+  now?: () => number;
+}
+
+export class ClaimCollector {
+  /** First time each orphan was seen, by `ip@revision`. */
+  #seen = new Map<string, number>();
+
+  constructor(private readonly options: ClaimCollectorOptions) {}
+
+  /** One pass; resolves to the floating IPs released. */
+  async sweep(): Promise<string[]> {
+    const { store, graceMs, logger } = this.options;
+    const now = (this.options.now ?? performance.now.bind(performance))();
+    const [claimEntries = [], endpointEntries = [], nodeEntries = []] = await store.kv.readMany([
+      { prefix: keys.claims },
+      { prefix: keys.endpoints },
+      { prefix: keys.nodes },
+    ]);
+    const claims = fitted("claim", claimEntries).map(({ value, entry }) => ({
+      value,
+      revision: entry.modRevision,
+    }));
+    const orphans = findOrphanClaims(
+      claims,
+      fitted("endpoint", endpointEntries).map(({ value }) => value),
+      fitted("node", nodeEntries).map(({ value }) => value),
+    );
+    const seen = new Map<string, number>();
+    const released: string[] = [];
+    for (const orphan of orphans) {
+      const key = `${orphan.claim.ip}@${orphan.revision}`;
+      const since = this.#seen.get(key) ?? now;
+      seen.set(key, since);
+      if (now - since < graceMs) continue;
+      const claimKey = keys.claim(orphan.claim.ip);
+      const done = await store.kv.txn(
+        [{ key: claimKey, modRevision: orphan.revision }],
+        [{ delete: claimKey }],
+      );
+      seen.delete(key);
+      if (!done) continue;
+      released.push(orphan.claim.ip);
+      logger.log("info", "agent.gc", {
+        released: orphan.claim.ip,
+        holder: `${orphan.claim.namespace}/${orphan.claim.pod}`,
+        reason: orphan.reason,
+        orphanedForMs: Math.round(now - since),
+      });
+    }
+    this.#seen = seen;
+    return released;
+  }
+}
+
+function fitted<K extends "claim" | "endpoint" | "node">(kind: K, entries: readonly KvEntry[]) {
+  return entries.flatMap((entry) => {
+    let value: ReturnType<typeof fitRecord<K>>;
+    try {
+      value = fitRecord(kind, JSON.parse(entry.value));
+    } catch {
+      value = undefined;
+    }
+    return value ? [{ value, entry }] : [];
+  });
+}

@@ -1,0 +1,129 @@
+import { describe, expect, it } from "vitest";
+import type { IpPool } from "../datastore/model.js";
+import { planRouting, type RoutingInput } from "./routing-plan.js";
+
+const pool = (name: string, cidr: string, extra: Partial<IpPool> = {}): IpPool => ({
+  name,
+  cidr,
+  blockSize: cidr.includes(":") ? 122 : 26,
+  disabled: false,
+  nodeSelector: "all()",
+  natOutgoing: false,
+  disableBGPExport: false,
+  ...extra,
+});
+
+const input = (mode: RoutingInput["mode"], extra: Partial<RoutingInput> = {}): RoutingInput => ({
+  node: "node-1",
+  mode,
+  bindings: [{ family: 4, floating: "203.0.113.10", hostIfname: "calia" }],
+  nodes: [
+    { name: "node-1", addresses: ["192.168.200.11", "fd00:200::11"] },
+    { name: "node-2", addresses: ["192.168.200.12", "fd00:200::12"], asNumber: 64600 },
+  ],
+  blocks: [
+    { cidr: "10.244.0.0/26", affinity: "node-1" },
+    { cidr: "10.244.0.64/26", affinity: "node-2" },
+    { cidr: "fd00:244::40/122", affinity: "node-2" },
+    { cidr: "10.244.0.128/26", affinity: "" },
+  ],
+  hosted: [
+    { ip: "203.0.113.10", node: "node-1" },
+    { ip: "203.0.113.11", node: "node-2" },
+    { ip: "2001:db8:f100::5", node: "node-2" },
+  ],
+  pools: [
+    pool("pods", "10.244.0.0/16"),
+    pool("pods6", "fd00:244::/64"),
+    pool("floating", "203.0.113.0/24", { disabled: true }),
+    pool("private", "198.51.100.0/24", { disableBGPExport: true }),
+  ],
+  peers: [
+    { name: "tor", peerIP: "192.168.200.254", asNumber: 64513 },
+    { name: "elsewhere", peerIP: "192.168.200.253", asNumber: 64514, node: "node-2" },
+  ],
+  ...extra,
+});
+
+describe("planRouting()", () => {
+  it("none: only the routes of floating IPs hosted here, to the pod's interface", () => {
+    expect(planRouting(input("none"))).toEqual({
+      routes: [{ family: 4, dst: "203.0.113.10/32", dev: "calia" }],
+      problems: [],
+    });
+  });
+
+  it("direct: other nodes' blocks and floating IPs via their address, own blocks blackholed", () => {
+    const plan = planRouting(input("direct"));
+    expect(plan.routes).toEqual([
+      { family: 4, dst: "10.244.0.0/26", blackhole: true },
+      { family: 4, dst: "10.244.0.64/26", via: "192.168.200.12" },
+      { family: 4, dst: "203.0.113.10/32", dev: "calia" },
+      { family: 4, dst: "203.0.113.11/32", via: "192.168.200.12" },
+      { family: 6, dst: "2001:db8:f100::5/128", via: "fd00:200::12" },
+      { family: 6, dst: "fd00:244::40/122", via: "fd00:200::12" },
+    ]);
+    expect(plan.bird).toBeUndefined();
+    expect(plan.problems).toEqual([]);
+  });
+
+  it("direct: a floating IP reported by two other nodes mid-move is routed to one of them", () => {
+    const plan = planRouting(
+      input("direct", {
+        nodes: [...input("direct").nodes, { name: "node-3", addresses: ["192.168.200.13"] }],
+        hosted: [
+          { ip: "203.0.113.11", node: "node-3" },
+          { ip: "203.0.113.11", node: "node-2" },
+        ],
+      }),
+    );
+    expect(plan.routes.filter((route) => route.dst === "203.0.113.11/32")).toEqual([
+      { family: 4, dst: "203.0.113.11/32", via: "192.168.200.12" },
+    ]);
+  });
+
+  it("direct: a node without an address of the family is reported, not routed", () => {
+    const plan = planRouting(
+      input("direct", { nodes: [{ name: "node-2", addresses: ["192.168.200.12"] }] }),
+    );
+    expect(plan.problems).toEqual([
+      "block fd00:244::40/122: node node-2 has no IPv6 address",
+      "floating IP 2001:db8:f100::5: node node-2 has no IPv6 address",
+    ]);
+    expect(plan.routes.some((route) => route.family === 6)).toBe(false);
+  });
+
+  it("bgp: BIRD announces own blocks and floating IPs to the other nodes and this node's peers", () => {
+    const plan = planRouting(input("bgp"));
+    expect(plan.routes).toEqual([
+      { family: 4, dst: "10.244.0.0/26", blackhole: true },
+      { family: 4, dst: "203.0.113.10/32", dev: "calia" },
+    ]);
+    expect(plan.bird).toEqual({
+      routerId: "192.168.200.11",
+      asNumber: 64512,
+      neighbors: [
+        { name: "node-2_v4", address: "192.168.200.12", asNumber: 64600 },
+        { name: "node-2_v6", address: "fd00:200::12", asNumber: 64600 },
+        { name: "peer_tor", address: "192.168.200.254", asNumber: 64513 },
+      ],
+      exports: ["10.244.0.0/26", "203.0.113.10/32"],
+    });
+  });
+
+  it("bgp: a floating IP in a pool with disableBGPExport is programmed but not announced", () => {
+    const plan = planRouting(
+      input("bgp", { bindings: [{ family: 4, floating: "198.51.100.7", hostIfname: "calib" }] }),
+    );
+    expect(plan.routes).toContainEqual({ family: 4, dst: "198.51.100.7/32", dev: "calib" });
+    expect(plan.bird?.exports).toEqual(["10.244.0.0/26"]);
+  });
+
+  it("bgp: without an IPv4 address for the router ID, BGP is reported and left alone", () => {
+    const plan = planRouting(input("bgp", { nodes: [{ name: "node-1", addresses: ["fd00::1"] }] }));
+    expect(plan.bird).toBeUndefined();
+    expect(plan.problems).toEqual([
+      "node node-1 has no IPv4 address in its Node record: BGP needs one as router ID",
+    ]);
+  });
+});
