@@ -3,6 +3,7 @@
 // again from a fresh read when something changed in between.
 import type { KvCompare, KvEntry, KvOp } from "../datastore/kv.js";
 import type {
+  BgpPeer,
   FloatingIpClaim,
   FloatingIpStatus,
   IpPool,
@@ -20,6 +21,7 @@ export interface DatastoreState {
   claims: Versioned<FloatingIpClaim>[];
   endpoints: Versioned<WorkloadEndpoint>[];
   nodes: Versioned<NodeRecord>[];
+  peers: Versioned<BgpPeer>[];
   /** What each node's agent reports as programmed. */
   statuses: FloatingIpStatus[];
 }
@@ -30,12 +32,13 @@ export interface Plan {
 }
 
 export async function readDatastoreState(store: Store): Promise<DatastoreState> {
-  const [pools, blocks, claims, endpoints, nodes, statuses] = await Promise.all([
+  const [pools, blocks, claims, endpoints, nodes, peers, statuses] = await Promise.all([
     store.kv.list(keys.pools),
     store.listBlocks(),
     store.listClaims(),
     store.listEndpoints(),
     store.kv.list(keys.nodes),
+    store.kv.list(keys.bgpPeers),
     store.kv.list(keys.statuses),
   ]);
   return {
@@ -44,6 +47,7 @@ export async function readDatastoreState(store: Store): Promise<DatastoreState> 
     claims,
     endpoints,
     nodes: nodes.map((entry) => versioned<NodeRecord>(entry)),
+    peers: peers.map((entry) => versioned<BgpPeer>(entry)),
     statuses: statuses.map((entry) => versioned<FloatingIpStatus>(entry).value),
   };
 }

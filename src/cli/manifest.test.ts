@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import type { IpPool } from "../datastore/model.js";
+import type { BgpPeer, IpPool } from "../datastore/model.js";
 import {
   parseManifests,
+  peerManifest,
   poolManifest,
   renderManifests,
   renderSummary,
@@ -61,12 +62,31 @@ const pool = (name: string, cidr: string, extra: Partial<IpPool> = {}): IpPool =
   ...extra,
 });
 
+/** The BGPPeer example of Calico's reference documentation, verbatim. */
+const CALICO_PEER = `apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata:
+  name: some.name
+spec:
+  node: rack1-host1
+  peerIP: 192.168.1.1
+  asNumber: 63400
+`;
+
+const peerDoc = (spec: string, name = "tor") =>
+  `apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: ${name}}\nspec: ${spec}\n`;
+
 const summary = (resources: Resource[]) =>
-  resources.map((resource) =>
-    resource.kind === "IPPool"
-      ? [resource.source, resource.pool]
-      : [resource.source, resource.node],
-  );
+  resources.map((resource) => {
+    switch (resource.kind) {
+      case "IPPool":
+        return [resource.source, resource.pool];
+      case "Node":
+        return [resource.source, resource.node];
+      case "BGPPeer":
+        return [resource.source, resource.peer];
+    }
+  });
 
 describe("parseManifests()", () => {
   const accepted: { desc: string; text: string; want: [string, unknown][] }[] = [
@@ -128,6 +148,41 @@ describe("parseManifests()", () => {
       ],
     },
     {
+      desc: "reads Calico's BGPPeer example unchanged: a peer of one node",
+      text: CALICO_PEER,
+      want: [
+        [
+          "document 1",
+          { name: "some.name", peerIP: "192.168.1.1", asNumber: 63400, node: "rack1-host1" },
+        ],
+      ],
+    },
+    {
+      desc: "reads a BGPPeer of every node, canonicalising its IPv6 peerIP",
+      text: `apiVersion: buoy.dev/v1\nkind: BGPPeer\nmetadata: {name: tor-v6}\nspec: {peerIP: "2001:DB8:0::1", asNumber: 65001}\n`,
+      want: [["document 1", { name: "tor-v6", peerIP: "2001:db8::1", asNumber: 65001 }]],
+    },
+    {
+      desc: "takes empty selectors and node as not set, and ignores other Calico fields",
+      text: peerDoc(
+        `{peerIP: 192.0.2.1, asNumber: 65001, node: "", nodeSelector: "", peerSelector: "", keepOriginalNextHop: true}`,
+      ),
+      want: [["document 1", { name: "tor", peerIP: "192.0.2.1", asNumber: 65001 }]],
+    },
+    {
+      desc: "reads an AS number written as a string, plain or dotted (asdot)",
+      text: `${peerDoc(`{peerIP: 192.0.2.1, asNumber: "65001"}`)}---\n${peerDoc(`{peerIP: 192.0.2.2, asNumber: "1.10"}`, "tor-2")}`,
+      want: [
+        ["document 1", { name: "tor", peerIP: "192.0.2.1", asNumber: 65001 }],
+        ["document 2", { name: "tor-2", peerIP: "192.0.2.2", asNumber: 65546 }],
+      ],
+    },
+    {
+      desc: "gives BGPPeerList items the list's kind and apiVersion when they omit them",
+      text: `apiVersion: projectcalico.org/v3\nkind: BGPPeerList\nitems:\n- metadata: {name: tor}\n  spec: {peerIP: 192.0.2.1, asNumber: 65001}\n`,
+      want: [["document 1, item 1", { name: "tor", peerIP: "192.0.2.1", asNumber: 65001 }]],
+    },
+    {
       desc: "gives IPPoolList items the list's kind and apiVersion when they omit them",
       text: `apiVersion: buoy.dev/v1\nkind: IPPoolList\nitems:\n- metadata: {name: a}\n  spec: {cidr: 10.0.0.7/24}\n`,
       want: [["document 1, item 1", pool("a", "10.0.0.0/24")]],
@@ -144,7 +199,7 @@ describe("parseManifests()", () => {
       desc: "names an unknown kind and its document",
       text: `${CALICO_POOL}---\napiVersion: v1\nkind: Pod\nmetadata: {name: web}\n`,
       message:
-        "document 2: unknown kind 'Pod' (buoy accepts IPPool, Node, List, IPPoolList and NodeList)",
+        "document 2: unknown kind 'Pod' (buoy accepts IPPool, Node, BGPPeer, List, IPPoolList, NodeList and BGPPeerList)",
     },
     {
       desc: "refuses a CIDR that does not parse",
@@ -192,7 +247,75 @@ describe("parseManifests()", () => {
       desc: "names the list item at fault",
       text: `apiVersion: buoy.dev/v1\nkind: List\nitems:\n- apiVersion: buoy.dev/v1\n  kind: IPPool\n  metadata: {name: a}\n  spec: {cidr: 10.0.0.0/24}\n- {apiVersion: v1, kind: Service, metadata: {name: s}}\n`,
       message:
-        "document 1, item 2: unknown kind 'Service' (buoy accepts IPPool, Node, List, IPPoolList and NodeList)",
+        "document 1, item 2: unknown kind 'Service' (buoy accepts IPPool, Node, BGPPeer, List, IPPoolList, NodeList and BGPPeerList)",
+    },
+    {
+      desc: "refuses a peerIP that is not an IP address",
+      text: peerDoc("{peerIP: 192.0.2.300, asNumber: 65001}"),
+      message: "document 1: BGP peer tor: spec.peerIP '192.0.2.300' is not an IP address",
+    },
+    {
+      desc: "refuses a peerIP with a port, saying to give the address alone",
+      text: peerDoc(`{peerIP: "[2001:db8::1]:180", asNumber: 65001}`),
+      message:
+        "document 1: BGP peer tor: spec.peerIP '[2001:db8::1]:180' is not an IP address (buoy peers on port 179 only: give the address alone)",
+    },
+    {
+      desc: "refuses a BGPPeer without peerIP",
+      text: peerDoc("{asNumber: 65001}"),
+      message: "document 1: BGP peer tor: spec.peerIP is required",
+    },
+    {
+      desc: "refuses a BGPPeer without asNumber",
+      text: peerDoc("{peerIP: 192.0.2.1}"),
+      message: "document 1: BGP peer tor: spec.asNumber is required",
+    },
+    ...[
+      ["0", "number 0"],
+      ["4294967296", "number 4294967296"],
+      ["64512.5", "number 64512.5"],
+      ['"65536.1"', "'65536.1'"],
+      ["AS65001", "'AS65001'"],
+    ].map(([asNumber, got]) => ({
+      desc: `refuses asNumber ${asNumber}`,
+      text: peerDoc(`{peerIP: 192.0.2.1, asNumber: ${asNumber}}`),
+      message: `document 1: BGP peer tor: spec.asNumber must be an integer between 1 and 4294967295 or dotted like '1.10', got ${got}`,
+    })),
+    {
+      desc: "refuses a node AS number out of range the same way",
+      text: `apiVersion: buoy.dev/v1\nkind: Node\nmetadata: {name: node-1}\nspec: {addresses: [], asNumber: -1}\n`,
+      message:
+        "document 1: node node-1: spec.asNumber must be an integer between 1 and 4294967295 or dotted like '1.10', got number -1",
+    },
+    {
+      desc: "refuses a spec.node that is not a node name",
+      text: peerDoc("{peerIP: 192.0.2.1, asNumber: 65001, node: Rack1_Host1}"),
+      message:
+        "document 1: BGP peer tor: spec.node 'Rack1_Host1' is not a node name (lower-case letters, digits, '-' and '.')",
+    },
+    {
+      desc: "refuses a BGP peer name outside Calico's pattern",
+      text: peerDoc("{peerIP: 192.0.2.1, asNumber: 65001}", "Tor/1"),
+      message: "document 1: BGP peer name 'Tor/1' must be lower-case letters, digits, '-' and '.'",
+    },
+    ...["nodeSelector", "peerSelector"].map((field) => ({
+      desc: `refuses a non-empty ${field}, saying what to do instead`,
+      text: peerDoc(`{peerIP: 192.0.2.1, asNumber: 65001, ${field}: "rack == 'a'"}`),
+      message: `document 1: BGP peer tor: spec.${field} is not supported by buoy; name one node in spec.node, or leave both out for a peer of every node`,
+    })),
+    {
+      desc: "refuses a password rather than open the session without it",
+      text: peerDoc(
+        "{peerIP: 192.0.2.1, asNumber: 65001, password: {secretKeyRef: {name: bgp, key: pw}}}",
+      ),
+      message:
+        "document 1: BGP peer tor: spec.password is not supported by buoy (no MD5 on its sessions)",
+    },
+    {
+      desc: "refuses a BGPPeer in an apiVersion it does not know",
+      text: CALICO_PEER.replace("projectcalico.org/v3", "crd.projectcalico.org/v1"),
+      message:
+        "document 1: BGPPeer in apiVersion 'crd.projectcalico.org/v1' is not supported (use projectcalico.org/v3 or buoy.dev/v1)",
     },
     {
       desc: "refuses a document that is not a resource",
@@ -224,6 +347,27 @@ describe("renderManifests()", () => {
         pool("b", "fd00::/64"),
       ]);
     }
+  });
+
+  it("renderManifests() prints BGP peers that parseManifests() reads back", () => {
+    const peers: BgpPeer[] = [
+      { name: "tor", peerIP: "192.0.2.1", asNumber: 65001 },
+      { name: "tor-6", peerIP: "2001:db8::1", asNumber: 4200000000, node: "node-1" },
+    ];
+    for (const format of ["json", "yaml"] as const) {
+      const text = renderManifests(peers.map(peerManifest), {
+        kind: "BGPPeer",
+        asList: true,
+        format,
+      });
+      expect(summary(parseManifests(text)).map(([, value]) => value)).toEqual(peers);
+    }
+    expect(peerManifest(peers[0] as BgpPeer)).toEqual({
+      apiVersion: "buoy.dev/v1",
+      kind: "BGPPeer",
+      metadata: { name: "tor" },
+      spec: { peerIP: "192.0.2.1", asNumber: 65001 },
+    });
   });
 
   it("renderManifests() prints one named resource as itself", () => {

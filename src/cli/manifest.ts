@@ -3,7 +3,7 @@
 // toManifest()/renderManifests() turn records back into resources that apply
 // accepts. Pure: no I/O.
 import { parseAllDocuments, stringify } from "yaml";
-import type { IpPool, NodeRecord } from "../datastore/model.js";
+import type { BgpPeer, IpPool, NodeRecord } from "../datastore/model.js";
 import { PoolError, validatePool, type PoolSpec } from "../ipam/pool.js";
 import { canonicalAddress } from "../net/address.js";
 import { CliError } from "./cli-error.js";
@@ -13,7 +13,8 @@ export const CALICO_API_VERSION = "projectcalico.org/v3";
 
 export type Resource =
   | { kind: "IPPool"; pool: IpPool; source: string }
-  | { kind: "Node"; node: NodeRecord; source: string };
+  | { kind: "Node"; node: NodeRecord; source: string }
+  | { kind: "BGPPeer"; peer: BgpPeer; source: string };
 
 export type ResourceKind = Resource["kind"];
 
@@ -37,10 +38,12 @@ export interface ManifestList {
 const API_VERSIONS: Record<ResourceKind, readonly string[]> = {
   IPPool: [CALICO_API_VERSION, BUOY_API_VERSION],
   Node: [BUOY_API_VERSION],
+  BGPPeer: [CALICO_API_VERSION, BUOY_API_VERSION],
 };
+const KINDS = Object.keys(API_VERSIONS) as ResourceKind[];
 const READ_ONLY_KINDS = ["WorkloadEndpoint", "FloatingIP"];
-const LIST_KINDS = ["List", "IPPoolList", "NodeList"];
-const ACCEPTED = "IPPool, Node, List, IPPoolList and NodeList";
+const LIST_KINDS = ["List", "IPPoolList", "NodeList", "BGPPeerList"];
+const ACCEPTED = "IPPool, Node, BGPPeer, List, IPPoolList, NodeList and BGPPeerList";
 
 /**
  * Parses every resource in `text`, in order. Documents are numbered from 1;
@@ -109,7 +112,7 @@ function decodeValue(value: unknown, where: string, list: ListContext | undefine
   if (READ_ONLY_KINDS.includes(kind)) {
     throw new CliError(`${where}: kind ${kind} is written by buoy itself and cannot be applied`);
   }
-  if (kind !== "IPPool" && kind !== "Node") {
+  if (!isResourceKind(kind)) {
     throw new CliError(`${where}: unknown kind '${kind}' (buoy accepts ${ACCEPTED})`);
   }
   if (typeof apiVersion !== "string") {
@@ -132,9 +135,18 @@ function decodeValue(value: unknown, where: string, list: ListContext | undefine
   }
   const spec = value.spec ?? {};
   if (!isRecord(spec)) throw new CliError(`${where}: ${kind} ${name}: spec must be a mapping`);
-  return kind === "IPPool"
-    ? [{ kind, pool: decodePool(name, spec, where), source: where }]
-    : [{ kind, node: decodeNode(name, spec, where), source: where }];
+  switch (kind) {
+    case "IPPool":
+      return [{ kind, pool: decodePool(name, spec, where), source: where }];
+    case "Node":
+      return [{ kind, node: decodeNode(name, spec, where), source: where }];
+    case "BGPPeer":
+      return [{ kind, peer: decodePeer(name, spec, where), source: where }];
+  }
+}
+
+function isResourceKind(kind: string): kind is ResourceKind {
+  return (KINDS as string[]).includes(kind);
 }
 
 function decodePool(name: string, spec: Record<string, unknown>, where: string): IpPool {
@@ -148,6 +160,8 @@ function decodePool(name: string, spec: Record<string, unknown>, where: string):
 
 const NODE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const MAX_AS_NUMBER = 4294967295;
+/** Calico's `10.0.0.1:180` and `[fd00::1]:180`. */
+const ADDRESS_WITH_PORT = /^(\[[^\]]+\]|[^:]+):\d+$/;
 
 function decodeNode(name: string, spec: Record<string, unknown>, where: string): NodeRecord {
   if (!NODE_NAME.test(name) || name.length > 253) {
@@ -169,21 +183,99 @@ function decodeNode(name: string, spec: Record<string, unknown>, where: string):
     return ip;
   });
   const node: NodeRecord = { name, addresses: [...new Set(canonical)] };
-  const asNumber = spec.asNumber;
-  if (asNumber !== undefined) {
-    if (
-      typeof asNumber !== "number" ||
-      !Number.isInteger(asNumber) ||
-      asNumber < 1 ||
-      asNumber > MAX_AS_NUMBER
-    ) {
-      throw new CliError(
-        `${where}: node ${name}: spec.asNumber must be an integer between 1 and ${MAX_AS_NUMBER}`,
-      );
-    }
-    node.asNumber = asNumber;
+  if (spec.asNumber !== undefined) {
+    node.asNumber = decodeAsNumber(spec.asNumber, `${where}: node ${name}`);
   }
   return node;
+}
+
+/**
+ * Calico's BGPPeer with one node (`spec.node`) or every node (no `spec.node`)
+ * as its scope. Calico's selectors would pick other nodes or peers than buoy
+ * does, and a password would be dropped: those are refused, not ignored.
+ */
+function decodePeer(name: string, spec: Record<string, unknown>, where: string): BgpPeer {
+  if (!NODE_NAME.test(name) || name.length > 253) {
+    throw new CliError(
+      `${where}: BGP peer name '${name}' must be lower-case letters, digits, '-' and '.'`,
+    );
+  }
+  const at = `${where}: BGP peer ${name}`;
+  for (const field of ["nodeSelector", "peerSelector"]) {
+    if (!isEmpty(spec[field])) {
+      throw new CliError(
+        `${at}: spec.${field} is not supported by buoy; name one node in spec.node, ` +
+          `or leave both out for a peer of every node`,
+      );
+    }
+  }
+  if (!isEmpty(spec.password)) {
+    throw new CliError(`${at}: spec.password is not supported by buoy (no MD5 on its sessions)`);
+  }
+  const peerIP = spec.peerIP;
+  if (peerIP === undefined || peerIP === "") throw new CliError(`${at}: spec.peerIP is required`);
+  const ip = typeof peerIP === "string" ? canonicalAddress(peerIP) : undefined;
+  if (ip === undefined) {
+    const hint =
+      typeof peerIP === "string" && ADDRESS_WITH_PORT.test(peerIP)
+        ? " (buoy peers on port 179 only: give the address alone)"
+        : "";
+    throw new CliError(`${at}: spec.peerIP ${describe(peerIP)} is not an IP address${hint}`);
+  }
+  if (spec.asNumber === undefined) throw new CliError(`${at}: spec.asNumber is required`);
+  const peer: BgpPeer = { name, peerIP: ip, asNumber: decodeAsNumber(spec.asNumber, at) };
+  const node = spec.node;
+  if (node !== undefined && node !== null && node !== "") {
+    if (typeof node !== "string" || !NODE_NAME.test(node) || node.length > 253) {
+      throw new CliError(
+        `${at}: spec.node ${describe(node)} is not a node name (lower-case letters, digits, '-' and '.')`,
+      );
+    }
+    peer.node = node;
+  }
+  return peer;
+}
+
+/**
+ * An AS number as Calico takes it: an integer, or a string in plain
+ * (`"64512"`) or dotted (`"1.10"`, RFC 5396 asdot) notation.
+ */
+function decodeAsNumber(value: unknown, at: string): number {
+  let asNumber: number | undefined;
+  if (typeof value === "number") {
+    asNumber = value;
+  } else if (typeof value === "string") {
+    const dotted = /^(\d{1,5})\.(\d{1,5})$/.exec(value);
+    if (dotted) {
+      const high = Number(dotted[1]);
+      const low = Number(dotted[2]);
+      if (high <= 0xffff && low <= 0xffff) asNumber = high * 0x10000 + low;
+    } else if (/^\d{1,10}$/.test(value)) {
+      asNumber = Number(value);
+    }
+  }
+  if (
+    asNumber === undefined ||
+    !Number.isInteger(asNumber) ||
+    asNumber < 1 ||
+    asNumber > MAX_AS_NUMBER
+  ) {
+    throw new CliError(
+      `${at}: spec.asNumber must be an integer between 1 and ${MAX_AS_NUMBER} ` +
+        `or dotted like '1.10', got ${describe(value)}`,
+    );
+  }
+  return asNumber;
+}
+
+/** Absent, null, an empty string or an empty mapping: what Calico treats as not set. */
+function isEmpty(value: unknown): boolean {
+  return (
+    value === undefined ||
+    value === null ||
+    (typeof value === "string" && value.trim() === "") ||
+    (isRecord(value) && Object.keys(value).length === 0)
+  );
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -199,7 +291,14 @@ function describe(value: unknown): string {
 
 /** The name a resource is known by in messages: `IPPool pool-a`. */
 export function resourceName(resource: Resource): string {
-  return resource.kind === "IPPool" ? resource.pool.name : resource.node.name;
+  switch (resource.kind) {
+    case "IPPool":
+      return resource.pool.name;
+    case "Node":
+      return resource.node.name;
+    case "BGPPeer":
+      return resource.peer.name;
+  }
 }
 
 /** calicoctl's summary line: `Successfully applied 2 'IPPool' resource(s)`. */
@@ -229,6 +328,12 @@ export function nodeManifest(node: NodeRecord): Manifest {
   const spec: Record<string, unknown> = { addresses: node.addresses };
   if (node.asNumber !== undefined) spec.asNumber = node.asNumber;
   return { apiVersion: BUOY_API_VERSION, kind: "Node", metadata: { name: node.name }, spec };
+}
+
+export function peerManifest(peer: BgpPeer): Manifest {
+  const spec: Record<string, unknown> = { peerIP: peer.peerIP, asNumber: peer.asNumber };
+  if (peer.node !== undefined) spec.node = peer.node;
+  return { apiVersion: BUOY_API_VERSION, kind: "BGPPeer", metadata: { name: peer.name }, spec };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type {
+  BgpPeer,
   FloatingIpClaim,
   IpPool,
   IpamBlock,
@@ -19,6 +20,7 @@ const state = (parts: Partial<DatastoreState>): DatastoreState => ({
   claims: [],
   endpoints: [],
   nodes: [],
+  peers: [],
   ...parts,
 });
 const pool = (name: string, cidr: string, extra: Partial<IpPool> = {}): IpPool => ({
@@ -79,6 +81,40 @@ describe("planApply()", () => {
     ]);
   });
 
+  it("planApply() creates a BGP peer and updates another against the revision it read", () => {
+    const tor: BgpPeer = { name: "tor", peerIP: "192.0.2.1", asNumber: 65001 };
+    const rack: BgpPeer = { name: "rack-1", peerIP: "192.0.2.2", asNumber: 65002, node: "node-1" };
+    const plan = planApply(state({ peers: [at(tor, 5)] }), [
+      { kind: "BGPPeer", peer: { ...tor, asNumber: 65010 }, source: "document 1" },
+      { kind: "BGPPeer", peer: rack, source: "document 2" },
+    ]);
+    expect(plan).toEqual({
+      compares: [
+        { key: keys.bgpPeer("tor"), modRevision: 5 },
+        { key: keys.bgpPeer("rack-1"), createRevision: 0 },
+      ],
+      ops: [
+        { put: keys.bgpPeer("tor"), value: JSON.stringify({ ...tor, asNumber: 65010 }) },
+        { put: keys.bgpPeer("rack-1"), value: JSON.stringify(rack) },
+      ],
+    });
+  });
+
+  it("planApply() keeps a BGP peer and a node of the same name apart", () => {
+    const plan = planApply(state({}), [
+      { kind: "Node", node: { name: "tor", addresses: [] }, source: "document 1" },
+      {
+        kind: "BGPPeer",
+        peer: { name: "tor", peerIP: "192.0.2.1", asNumber: 65001 },
+        source: "document 2",
+      },
+    ]);
+    expect(plan.compares.map((compare) => compare.key)).toEqual([
+      keys.node("tor"),
+      keys.bgpPeer("tor"),
+    ]);
+  });
+
   const refused: {
     desc: string;
     state: DatastoreState;
@@ -108,6 +144,15 @@ describe("planApply()", () => {
         applyPool(pool("a", "10.0.1.0/24"), "document 2"),
       ],
       message: "document 2: IPPool a is also defined in document 1",
+    },
+    {
+      desc: "refuses the same BGP peer twice in one apply",
+      state: state({}),
+      resources: [
+        { kind: "BGPPeer", peer: { name: "a", peerIP: "192.0.2.1", asNumber: 1 }, source: "d1" },
+        { kind: "BGPPeer", peer: { name: "a", peerIP: "192.0.2.2", asNumber: 1 }, source: "d2" },
+      ],
+      message: "d2: BGPPeer a is also defined in d1",
     },
     {
       desc: "refuses a cidr change while addresses are allocated in the pool",

@@ -26,6 +26,7 @@ export function planApply(state: DatastoreState, resources: readonly Resource[])
   ];
   const existingPools = new Map(state.pools.map((pool) => [pool.value.name, pool]));
   const existingNodes = new Map(state.nodes.map((node) => [node.value.name, node]));
+  const existingPeers = new Map(state.peers.map((peer) => [peer.value.name, peer]));
 
   for (const resource of resources) {
     if (resource.kind === "IPPool") {
@@ -42,10 +43,16 @@ export function planApply(state: DatastoreState, resources: readonly Resource[])
       }
       compares.push(revisionCompare(keys.pool(pool.name), existing?.revision));
       ops.push({ put: keys.pool(pool.name), value: JSON.stringify(pool) });
-    } else {
+    } else if (resource.kind === "Node") {
       const node = resource.node;
       compares.push(revisionCompare(keys.node(node.name), existingNodes.get(node.name)?.revision));
       ops.push({ put: keys.node(node.name), value: JSON.stringify(node) });
+    } else {
+      const peer = resource.peer;
+      compares.push(
+        revisionCompare(keys.bgpPeer(peer.name), existingPeers.get(peer.name)?.revision),
+      );
+      ops.push({ put: keys.bgpPeer(peer.name), value: JSON.stringify(peer) });
     }
   }
   return { compares, ops };

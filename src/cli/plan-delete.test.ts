@@ -18,6 +18,7 @@ const state = (parts: Partial<DatastoreState>): DatastoreState => ({
   claims: [],
   endpoints: [],
   nodes: [],
+  peers: [],
   ...parts,
 });
 const pool = (name: string, cidr: string): IpPool => ({
@@ -63,10 +64,24 @@ describe("planDelete()", () => {
     });
   });
 
+  it("planDelete() deletes a BGP peer against the revision it read", () => {
+    const plan = planDelete(
+      state({ peers: [at({ name: "tor", peerIP: "192.0.2.1", asNumber: 65001 }, 4)] }),
+      [
+        { kind: "BGPPeer", name: "tor" },
+        { kind: "BGPPeer", name: "tor" },
+      ],
+    );
+    expect(plan).toEqual({
+      compares: [{ key: keys.bgpPeer("tor"), modRevision: 4 }],
+      ops: [{ delete: keys.bgpPeer("tor") }],
+    });
+  });
+
   const refused: {
     desc: string;
     state: DatastoreState;
-    kind: "IPPool" | "Node";
+    kind: "IPPool" | "Node" | "BGPPeer";
     message: string;
   }[] = [
     {
@@ -105,6 +120,12 @@ describe("planDelete()", () => {
       }),
       kind: "Node",
       message: "cannot delete node a: 1 workload endpoint(s) are still on it",
+    },
+    {
+      desc: "names a BGP peer that does not exist",
+      state: state({ nodes: [at({ name: "a", addresses: [] })] }),
+      kind: "BGPPeer",
+      message: "BGP peer a does not exist",
     },
   ];
   for (const { desc, state: given, kind, message } of refused) {

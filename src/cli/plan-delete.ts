@@ -1,7 +1,7 @@
 // What `buoy delete` removes, decided from the datastore's state. A pool goes
 // only when no address is allocated in its blocks and no floating IP inside it
 // is claimed; its empty blocks go with it. A node goes only when no workload
-// endpoint is left on it. Pure.
+// endpoint is left on it. A BGP peer goes as it is. Pure.
 import type { KvCompare, KvOp } from "../datastore/kv.js";
 import { keys } from "../datastore/store.js";
 import { CliError } from "./cli-error.js";
@@ -40,7 +40,7 @@ export function planDelete(state: DatastoreState, targets: readonly DeleteTarget
       }
       compares.push({ key: keys.pool(target.name), modRevision: pool.revision });
       ops.push({ delete: keys.pool(target.name) });
-    } else {
+    } else if (target.kind === "Node") {
       const node = state.nodes.find((candidate) => candidate.value.name === target.name);
       if (!node) throw new CliError(`node ${target.name} does not exist`);
       const endpoints = state.endpoints.filter((endpoint) => endpoint.value.node === target.name);
@@ -51,6 +51,11 @@ export function planDelete(state: DatastoreState, targets: readonly DeleteTarget
       }
       compares.push({ key: keys.node(target.name), modRevision: node.revision });
       ops.push({ delete: keys.node(target.name) });
+    } else {
+      const peer = state.peers.find((candidate) => candidate.value.name === target.name);
+      if (!peer) throw new CliError(`BGP peer ${target.name} does not exist`);
+      compares.push({ key: keys.bgpPeer(target.name), modRevision: peer.revision });
+      ops.push({ delete: keys.bgpPeer(target.name) });
     }
   }
   return { compares, ops };

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import type {
+  BgpPeer,
   FloatingIpClaim,
   IpPool,
   NodeRecord,
@@ -58,6 +60,10 @@ const nodes: NodeRecord[] = [
   { name: "node-2", addresses: ["192.0.2.12"] },
   { name: "node-1", addresses: ["192.0.2.11", "2001:db8::11"], asNumber: 64512 },
 ];
+const peers: BgpPeer[] = [
+  { name: "tor-v6", peerIP: "2001:db8::1", asNumber: 65001 },
+  { name: "rack-1", peerIP: "192.0.2.1", asNumber: 4200000001, node: "node-1" },
+];
 const state: DatastoreState = {
   statuses: [
     {
@@ -65,6 +71,13 @@ const state: DatastoreState = {
       node: "node-1",
       internalIP: "10.244.0.5",
       programmedSince: "2025-01-02T03:04:06.000Z",
+      announced: "bgp",
+    },
+    {
+      ip: "10.0.0.8",
+      node: "node-1",
+      internalIP: "10.244.0.6",
+      programmedSince: "2025-01-02T03:04:07.000Z",
     },
   ],
   pools: pools.map(at),
@@ -76,8 +89,10 @@ const state: DatastoreState = {
   claims: [
     claim("10.0.0.10", "db-0", "node-2", "10.244.0.71"),
     claim("10.0.0.7", "web-0", "node-1", "10.244.0.5"),
+    claim("10.0.0.8", "web-2", "node-1", "10.244.0.6"),
   ].map(at),
   nodes: nodes.map(at),
+  peers: peers.map(at),
 };
 
 describe("renderGet()", () => {
@@ -117,17 +132,19 @@ default/web-1  node-2  10.244.0.70/32  buoy-web-1                        ctr-web
     {
       type: "floatingips",
       format: "table",
-      want: `FLOATING IP  POD            NODE    INTERNAL IP  PROGRAMMED
-10.0.0.7     default/web-0  node-1  10.244.0.5   yes
-10.0.0.10    default/db-0   node-2  10.244.0.71  no
+      want: `FLOATING IP  POD            NODE    INTERNAL IP  PROGRAMMED  ANNOUNCED
+10.0.0.7     default/web-0  node-1  10.244.0.5   yes         bgp
+10.0.0.8     default/web-2  node-1  10.244.0.6   yes         -
+10.0.0.10    default/db-0   node-2  10.244.0.71  no          -
 `,
     },
     {
       type: "floatingips",
       format: "wide",
-      want: `FLOATING IP  POD            NODE    INTERNAL IP  PROGRAMMED  CONTAINER  CLAIMED                   PROGRAMMED SINCE
-10.0.0.7     default/web-0  node-1  10.244.0.5   yes         ctr-web-0  2025-01-02T03:04:05.000Z  2025-01-02T03:04:06.000Z
-10.0.0.10    default/db-0   node-2  10.244.0.71  no          ctr-db-0   2025-01-02T03:04:05.000Z
+      want: `FLOATING IP  POD            NODE    INTERNAL IP  PROGRAMMED  ANNOUNCED  CONTAINER  CLAIMED                   PROGRAMMED SINCE
+10.0.0.7     default/web-0  node-1  10.244.0.5   yes         bgp        ctr-web-0  2025-01-02T03:04:05.000Z  2025-01-02T03:04:06.000Z
+10.0.0.8     default/web-2  node-1  10.244.0.6   yes         -          ctr-web-2  2025-01-02T03:04:05.000Z  2025-01-02T03:04:07.000Z
+10.0.0.10    default/db-0   node-2  10.244.0.71  no          -          ctr-db-0   2025-01-02T03:04:05.000Z
 `,
     },
     {
@@ -136,6 +153,14 @@ default/web-1  node-2  10.244.0.70/32  buoy-web-1                        ctr-web
       want: `NAME    ADDRESSES                ASN
 node-1  192.0.2.11,2001:db8::11  64512
 node-2  192.0.2.12
+`,
+    },
+    {
+      type: "bgppeers",
+      format: "table",
+      want: `NAME    PEERIP       ASN         NODE
+rack-1  192.0.2.1    4200000001  node-1
+tor-v6  2001:db8::1  65001       (all)
 `,
     },
   ];
@@ -163,7 +188,43 @@ node-2  192.0.2.12
         internalIP: "10.244.0.5",
         createdAt: "2025-01-02T03:04:05.000Z",
       },
-      status: { programmed: true, programmedSince: "2025-01-02T03:04:06.000Z" },
+      status: { programmed: true, programmedSince: "2025-01-02T03:04:06.000Z", announced: "bgp" },
+    });
+  });
+
+  it("renderGet() leaves announced out of the status of a floating IP its node does not announce", () => {
+    const statusOf = (ip: string) =>
+      (
+        JSON.parse(renderGet(selectRecords("floatingips", state, { name: ip }), "json", false)) as {
+          status: unknown;
+        }
+      ).status;
+    expect(statusOf("10.0.0.8")).toEqual({
+      programmed: true,
+      programmedSince: "2025-01-02T03:04:07.000Z",
+    });
+    expect(statusOf("10.0.0.10")).toEqual({ programmed: false });
+  });
+
+  it("renderGet() prints BGP peers as BGPPeer resources, node only when scoped", () => {
+    const text = renderGet(selectRecords("bgppeers", state, {}), "yaml", true);
+    expect(parse(text)).toEqual({
+      apiVersion: "buoy.dev/v1",
+      kind: "BGPPeerList",
+      items: [
+        {
+          apiVersion: "buoy.dev/v1",
+          kind: "BGPPeer",
+          metadata: { name: "rack-1" },
+          spec: { peerIP: "192.0.2.1", asNumber: 4200000001, node: "node-1" },
+        },
+        {
+          apiVersion: "buoy.dev/v1",
+          kind: "BGPPeer",
+          metadata: { name: "tor-v6" },
+          spec: { peerIP: "2001:db8::1", asNumber: 65001 },
+        },
+      ],
     });
   });
 
@@ -216,6 +277,12 @@ describe("selectRecords()", () => {
       want: ["10.0.0.10"],
     },
     {
+      desc: "finds a BGP peer by name",
+      type: "bgppeers",
+      selection: { name: "tor-v6" },
+      want: ["tor-v6"],
+    },
+    {
       desc: "finds a floating IP by its address",
       type: "floatingips",
       selection: { name: "10.0.0.7" },
@@ -235,6 +302,7 @@ describe("selectRecords()", () => {
   }[] = [
     { type: "ippools", selection: { name: "nope" }, message: "IP pool nope does not exist" },
     { type: "nodes", selection: { name: "node-9" }, message: "node node-9 does not exist" },
+    { type: "bgppeers", selection: { name: "tor" }, message: "BGP peer tor does not exist" },
     {
       type: "endpoints",
       selection: { name: "web-0", node: "node-2" },

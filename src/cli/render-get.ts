@@ -1,13 +1,21 @@
 // What `buoy get` shows: selectRecords() picks the records a command line asks
 // for, renderGet() prints them as a table (calicoctl's columns) or as
 // resources in JSON or YAML. Pure.
-import type { FloatingIpClaim, IpPool, NodeRecord, WorkloadEndpoint } from "../datastore/model.js";
+import type {
+  BgpPeer,
+  FloatingIpClaim,
+  FloatingIpStatus,
+  IpPool,
+  NodeRecord,
+  WorkloadEndpoint,
+} from "../datastore/model.js";
 import { canonicalAddress, parseAddress } from "../net/address.js";
 import { CliError } from "./cli-error.js";
 import type { DatastoreState } from "./datastore-state.js";
 import {
   BUOY_API_VERSION,
   nodeManifest,
+  peerManifest,
   poolManifest,
   renderManifests,
   type Manifest,
@@ -17,14 +25,19 @@ import { renderTable } from "./table.js";
 
 export type OutputFormat = "table" | "wide" | "json" | "yaml";
 
-/** A claim and, when the holder's node has programmed it, since when. */
-export type FloatingIpView = FloatingIpClaim & { programmedSince?: string };
+/**
+ * A claim and, when the holder's node has programmed it, since when and how
+ * that node announces it to the others.
+ */
+export type FloatingIpView = FloatingIpClaim &
+  Partial<Pick<FloatingIpStatus, "programmedSince" | "announced">>;
 
 export type Records =
   | { type: "ippools"; items: IpPool[] }
   | { type: "endpoints"; items: WorkloadEndpoint[] }
   | { type: "floatingips"; items: FloatingIpView[] }
-  | { type: "nodes"; items: NodeRecord[] };
+  | { type: "nodes"; items: NodeRecord[] }
+  | { type: "bgppeers"; items: BgpPeer[] };
 
 export interface Selection {
   /** A record name; for endpoints also `namespace/pod` or the pod's name. */
@@ -62,6 +75,16 @@ export function selectRecords(
       }
       return { type, items };
     }
+    case "bgppeers": {
+      const items = sortBy(
+        state.peers.map((entry) => entry.value),
+        (peer) => peer.name,
+      ).filter((peer) => name === undefined || peer.name === name);
+      if (name !== undefined && items.length === 0) {
+        throw new CliError(`BGP peer ${name} does not exist`);
+      }
+      return { type, items };
+    }
     case "endpoints": {
       const items = sortBy(onNode(state.endpoints.map((entry) => entry.value)), (endpoint) =>
         [endpoint.namespace, endpoint.pod, endpoint.node, endpoint.endpoint].join("\0"),
@@ -92,7 +115,9 @@ export function selectRecords(
       );
       const views: FloatingIpView[] = state.claims.map(({ value: claim }) => {
         const status = programmed.get(`${claim.node}|${claim.ip}|${claim.internalIP}`);
-        return status ? { ...claim, programmedSince: status.programmedSince } : claim;
+        if (!status) return claim;
+        const { programmedSince, announced } = status;
+        return { ...claim, programmedSince, ...(announced ? { announced } : {}) };
       });
       const items = onNode(views)
         .filter((claim) => ip === undefined || claim.ip === ip)
@@ -168,7 +193,7 @@ function viewOf(records: Records): View {
     case "floatingips":
       return {
         kind: "FloatingIP",
-        headers: ["FLOATING IP", "POD", "NODE", "INTERNAL IP", "PROGRAMMED"],
+        headers: ["FLOATING IP", "POD", "NODE", "INTERNAL IP", "PROGRAMMED", "ANNOUNCED"],
         wideHeaders: ["CONTAINER", "CLAIMED", "PROGRAMMED SINCE"],
         rows: records.items.map((claim) => [
           [
@@ -177,6 +202,7 @@ function viewOf(records: Records): View {
             claim.node,
             claim.internalIP,
             claim.programmedSince ? "yes" : "no",
+            claim.announced ?? "-",
           ],
           [claim.containerID, claim.createdAt, claim.programmedSince ?? ""],
         ]),
@@ -192,6 +218,17 @@ function viewOf(records: Records): View {
           [node.asNumber === undefined ? "" : String(node.asNumber)],
         ]),
         manifests: records.items.map(nodeManifest),
+      };
+    case "bgppeers":
+      return {
+        kind: "BGPPeer",
+        headers: ["NAME", "PEERIP", "ASN", "NODE"],
+        wideHeaders: [],
+        rows: records.items.map((peer) => [
+          [peer.name, peer.peerIP, String(peer.asNumber), peer.node ?? "(all)"],
+          [],
+        ]),
+        manifests: records.items.map(peerManifest),
       };
   }
 }
@@ -213,13 +250,15 @@ function endpointManifest(endpoint: WorkloadEndpoint): Manifest {
 }
 
 function claimManifest(claim: FloatingIpView): Manifest {
-  const { ip, programmedSince, ...spec } = claim;
+  const { ip, programmedSince, announced, ...spec } = claim;
   return {
     apiVersion: BUOY_API_VERSION,
     kind: "FloatingIP",
     metadata: { name: ip },
     spec: { ...spec },
-    status: programmedSince ? { programmed: true, programmedSince } : { programmed: false },
+    status: programmedSince
+      ? { programmed: true, programmedSince, ...(announced ? { announced } : {}) }
+      : { programmed: false },
   };
 }
 

@@ -1,12 +1,13 @@
 // The resource types named on the command line, with calicoctl's aliases.
 
-export type ResourceType = "ippools" | "endpoints" | "floatingips" | "nodes";
+export type ResourceType = "ippools" | "endpoints" | "floatingips" | "nodes" | "bgppeers";
 
 const ALIASES: Record<ResourceType, readonly string[]> = {
   ippools: ["ippools", "ippool", "ipps", "ipp", "pools", "pool"],
   endpoints: ["workloadendpoints", "workloadendpoint", "weps", "wep", "endpoints", "endpoint"],
   floatingips: ["floatingips", "floatingip", "fips", "fip"],
   nodes: ["nodes", "node", "no"],
+  bgppeers: ["bgppeers", "bgppeer", "bgpps", "bgpp", "bps", "bp"],
 };
 
 export const RESOURCE_TYPES = Object.keys(ALIASES) as ResourceType[];

@@ -66,6 +66,25 @@ spec:
   disabled: true
 `;
 
+/** calicoctl BGPPeer manifests: Calico's reference example and a peer of every node. */
+const CALICO_PEERS = `apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata:
+  name: some.name
+spec:
+  node: rack1-host1
+  peerIP: 192.168.1.1
+  asNumber: 63400
+---
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata:
+  name: tor-v6
+spec:
+  peerIP: 2001:db8:0:0::1
+  asNumber: 65001
+`;
+
 const block: IpamBlock = {
   cidr: "10.1.0.0/26",
   affinity: "node-1",
@@ -175,12 +194,18 @@ describe("runCli() apply", () => {
       desc: "names the file and document of an unknown kind",
       stdin: `${CALICO_POOLS}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: calico-config}\n`,
       stderr:
-        "error: stdin: document 3: unknown kind 'ConfigMap' (buoy accepts IPPool, Node, List, IPPoolList and NodeList)\n",
+        "error: stdin: document 3: unknown kind 'ConfigMap' (buoy accepts IPPool, Node, BGPPeer, List, IPPoolList, NodeList and BGPPeerList)\n",
     },
     {
       desc: "refuses a bad cidr",
       stdin: `apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: bad}\nspec: {cidr: 10.0.0.0/33}\n`,
       stderr: "error: stdin: document 1: IP pool bad: '10.0.0.0/33' is not a CIDR\n",
+    },
+    {
+      desc: "refuses a BGPPeer with a peer selector",
+      stdin: `${CALICO_PEERS}---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: rr}\nspec: {nodeSelector: all(), peerSelector: route-reflector == 'true'}\n`,
+      stderr:
+        "error: stdin: document 3: BGP peer rr: spec.nodeSelector is not supported by buoy; name one node in spec.node, or leave both out for a peer of every node\n",
     },
     {
       desc: "refuses an empty file",
@@ -223,6 +248,65 @@ describe("runCli() apply", () => {
       stderr:
         "error: cannot change blockSize 26 -> 24 of IP pool my.ippool-1: 1 address(es) are allocated in 1 of its block(s)\n",
     });
+  });
+});
+
+describe("runCli() BGP peers", () => {
+  it("runCli() applies calicoctl's BGPPeer manifests and lists them", async () => {
+    const kv = new MemoryKv();
+    expect(await run(kv, ["apply", "-f", "-"], { stdin: CALICO_PEERS })).toMatchObject({
+      code: 0,
+      stdout: "Successfully applied 2 'BGPPeer' resource(s)\n",
+    });
+    expect(JSON.parse((await kv.get(keys.bgpPeer("tor-v6")))?.value ?? "")).toEqual({
+      name: "tor-v6",
+      peerIP: "2001:db8::1",
+      asNumber: 65001,
+    });
+    expect(await run(kv, ["get", "bgppeers"])).toMatchObject({
+      code: 0,
+      stdout: `NAME       PEERIP       ASN    NODE
+some.name  192.168.1.1  63400  rack1-host1
+tor-v6     2001:db8::1  65001  (all)
+`,
+    });
+    expect((await run(kv, ["get", "bgpp", "tor-v6"])).stdout).toContain("tor-v6");
+  });
+
+  it("runCli() get bgppeers -o yaml prints peers that apply accepts back unchanged", async () => {
+    const kv = new MemoryKv();
+    await run(kv, ["apply", "-f", "-"], { stdin: CALICO_PEERS });
+    for (const format of ["yaml", "json"]) {
+      const printed = await run(kv, ["get", "bgppeers", "-o", format]);
+      const copy = new MemoryKv();
+      expect(await run(copy, ["apply", "-f", "-"], { stdin: printed.stdout })).toMatchObject({
+        code: 0,
+        stdout: "Successfully applied 2 'BGPPeer' resource(s)\n",
+      });
+      const values = async (store: MemoryKv) =>
+        (await store.list(keys.bgpPeers)).map((entry) => entry.value);
+      expect(await values(copy)).toEqual(await values(kv));
+      expect((await run(kv, ["apply", "-f", "-"], { stdin: printed.stdout })).code).toBe(0);
+    }
+  });
+
+  it("runCli() deletes BGP peers by name and from a manifest", async () => {
+    const kv = new MemoryKv();
+    await run(kv, ["apply", "-f", "-"], { stdin: CALICO_PEERS });
+    expect(await run(kv, ["delete", "bgppeer", "some.name"])).toMatchObject({
+      code: 0,
+      stdout: "Successfully deleted 1 'BGPPeer' resource(s)\n",
+    });
+    expect(await run(kv, ["delete", "bgppeer", "some.name"])).toMatchObject({
+      code: 1,
+      stderr: "error: BGP peer some.name does not exist\n",
+    });
+    await run(kv, ["apply", "-f", "-"], { stdin: CALICO_PEERS });
+    expect(await run(kv, ["delete", "-f", "-"], { stdin: CALICO_PEERS })).toMatchObject({
+      code: 0,
+      stdout: "Successfully deleted 2 'BGPPeer' resource(s)\n",
+    });
+    expect(await kv.list("/")).toEqual([]);
   });
 });
 
@@ -286,12 +370,30 @@ default/web-0  node-1  10.1.0.5/32  buoyc0ffee  10.0.0.7->10.1.0.5  c0ffee
 `,
     );
     expect((await run(kv, ["get", "floatingips", "--node", "node-1"])).stdout).toBe(
-      `FLOATING IP  POD            NODE    INTERNAL IP  PROGRAMMED
-10.0.0.7     default/web-0  node-1  10.1.0.5     no
+      `FLOATING IP  POD            NODE    INTERNAL IP  PROGRAMMED  ANNOUNCED
+10.0.0.7     default/web-0  node-1  10.1.0.5     no          -
 `,
     );
     const yaml = parse((await run(kv, ["get", "fip", "10.0.0.7", "-o", "yaml"])).stdout);
     expect(yaml).toMatchObject({ kind: "FloatingIP", metadata: { name: "10.0.0.7" } });
+  });
+
+  it("runCli() get floatingips shows how the holder's node announces each one", async () => {
+    const kv = await clusterWithPod();
+    await put(kv, keys.status("node-1", "10.0.0.7"), {
+      ip: "10.0.0.7",
+      node: "node-1",
+      internalIP: "10.1.0.5",
+      programmedSince: "2025-01-02T03:04:06.000Z",
+      announced: "direct",
+    });
+    expect((await run(kv, ["get", "floatingips"])).stdout).toBe(
+      `FLOATING IP  POD            NODE    INTERNAL IP  PROGRAMMED  ANNOUNCED
+10.0.0.7     default/web-0  node-1  10.1.0.5     yes         direct
+`,
+    );
+    const json = JSON.parse((await run(kv, ["get", "fip", "10.0.0.7", "-o", "json"])).stdout);
+    expect(json).toMatchObject({ status: { programmed: true, announced: "direct" } });
   });
 
   it("runCli() get of a name that does not exist exits 1", async () => {
@@ -406,6 +508,12 @@ describe("runCli() datastore and usage", () => {
       stderr: /^error: delete needs a type and a name/,
     },
     {
+      desc: "delete of a type buoy records itself",
+      argv: ["delete", "floatingip", "10.0.0.7"],
+      stderr:
+        /^error: floatingips are recorded by buoy itself and cannot be deleted; delete ippool, node or bgppeer/,
+    },
+    {
       desc: "--node on pools",
       argv: ["get", "ippools", "--node", "n1"],
       stderr: /^error: --node applies to/,
@@ -433,6 +541,8 @@ describe("runCli() datastore and usage", () => {
       expect(result.stdout).toMatch(/^Usage: buoy/);
     }
     expect((await run(new MemoryKv(), ["get", "--help"])).stdout).toContain("buoy get ippools");
+    // `buoy lab` looks for this word to know that apply takes BGP peers.
+    expect((await run(new MemoryKv(), ["apply", "--help"])).stdout).toContain("BGPPeer");
   });
 
   it("runCli() prints the client version", async () => {

@@ -10,11 +10,22 @@ import { Store } from "../datastore/store.js";
 import { CliError, UsageError, renderError } from "./cli-error.js";
 import { parseDatastoreConfig, type DatastoreConfig } from "./datastore-config.js";
 import { commitPlan, readDatastoreState } from "./datastore-state.js";
-import { parseManifests, renderSummary, resourceName, type Resource } from "./manifest.js";
+import {
+  parseManifests,
+  renderSummary,
+  resourceName,
+  type Resource,
+  type ResourceKind,
+} from "./manifest.js";
 import { planApply } from "./plan-apply.js";
 import { planDelete, type DeleteTarget } from "./plan-delete.js";
 import { renderGet, selectRecords, type OutputFormat } from "./render-get.js";
-import { describeResourceTypes, parseResourceType, resourceTypeNames } from "./resource-type.js";
+import {
+  describeResourceTypes,
+  parseResourceType,
+  resourceTypeNames,
+  type ResourceType,
+} from "./resource-type.js";
 import {
   findEndpoint,
   planFloatingIpMove,
@@ -149,6 +160,11 @@ interface AgentCliOptions {
   cniConf: string;
   resync: string;
   logLevel: string;
+  routing: "none" | "direct" | "bgp";
+  birdConfig: string;
+  birdSocket: string;
+  statusTtl: string;
+  claimGcGrace: string;
 }
 
 function createProgram(session: Session): Command {
@@ -165,8 +181,8 @@ function createProgram(session: Session): Command {
     })
     .showHelpAfterError("(add --help for usage)")
     .description(
-      "Manage buoy, floating IPs for Kubernetes pods: IP pools, nodes, and the\n" +
-        "workload endpoints and floating-IP claims the CNI plugin records.",
+      "Manage buoy, floating IPs for Kubernetes pods: IP pools, nodes, BGP peers,\n" +
+        "and the workload endpoints and floating-IP claims the CNI plugin records.",
     )
     .option(
       "--etcd-endpoints <urls>",
@@ -176,7 +192,7 @@ function createProgram(session: Session): Command {
 
   program
     .command("apply")
-    .description("Create or update IP pools and nodes from a manifest")
+    .description("Create or update IP pools, nodes and BGP peers from a manifest")
     .requiredOption(
       "-f, --filename <file>",
       "the manifest: YAML (one or more documents) or JSON; '-' reads stdin",
@@ -196,7 +212,7 @@ function createProgram(session: Session): Command {
 
   program
     .command("get")
-    .description("Show IP pools, workload endpoints, floating IPs or nodes")
+    .description("Show IP pools, workload endpoints, floating IPs, nodes or BGP peers")
     .argument("<type>", "what to show (see resource types below)")
     .argument("[name]", "show only this one; an unknown name is an error")
     .addOption(
@@ -229,8 +245,8 @@ function createProgram(session: Session): Command {
 
   program
     .command("delete")
-    .description("Delete IP pools or nodes, by name or from a manifest")
-    .argument("[type]", "ippool or node")
+    .description("Delete IP pools, nodes or BGP peers, by name or from a manifest")
+    .argument("[type]", "ippool, node or bgppeer")
     .argument("[name]", "the name of the resource")
     .option("-f, --filename <file>", "delete the resources named in this manifest; '-' reads stdin")
     .addHelpText("after", DELETE_HELP)
@@ -259,12 +275,12 @@ function createProgram(session: Session): Command {
           }
           const type = parseResourceType(typeText);
           if (!type) throw unknownType(typeText);
-          if (type !== "ippools" && type !== "nodes") {
+          const kind = DELETABLE_KINDS[type];
+          if (!kind) {
             throw new UsageError(
-              `${type} are recorded by buoy itself and cannot be deleted; delete ippool or node`,
+              `${type} are recorded by buoy itself and cannot be deleted; delete ippool, node or bgppeer`,
             );
           }
-          const kind = type === "ippools" ? "IPPool" : "Node";
           targets = [{ kind, name }];
           action = `delete ${kind} ${name}`;
         }
@@ -352,18 +368,53 @@ function createProgram(session: Session): Command {
       "/etc/cni/net.d/10-calico.conflist",
     )
     .option("--resync <seconds>", "full resync and drift repair period", "10")
+    .addOption(
+      new Option(
+        "--routing <mode>",
+        "how nodes reach each other's pods and floating IPs: bgp (BIRD announces\n" +
+          "this node's blocks and floating IPs), direct (routes via the hosting\n" +
+          "node's address, nodes on one L2 segment), none (floating-IP NAT only)",
+      )
+        .choices(["none", "direct", "bgp"])
+        .default("none"),
+    )
+    .option(
+      "--bird-config <path>",
+      "bgp: the BIRD config file the agent writes",
+      "/etc/bird/bird.conf",
+    )
+    .option("--bird-socket <path>", "bgp: BIRD's control socket", "/run/bird/bird.ctl")
+    .option(
+      "--status-ttl <seconds>",
+      "lease on this node's status records: how long another node waits for\n" +
+        "a dead one before taking over its floating IPs",
+      "15",
+    )
+    .option(
+      "--claim-gc-grace <seconds>",
+      "release a claim whose pod's endpoint or node is gone after this long (0: never)",
+      "60",
+    )
     .option("--log-level <level>", "debug, info, warn or error", "info")
     .action(async (options: AgentCliOptions, command: Command) => {
-      const resyncSeconds = Number(options.resync);
-      if (!(resyncSeconds > 0))
-        throw new UsageError(`--resync must be a positive number, got '${options.resync}'`);
+      const resyncSeconds = positiveNumber("--resync", options.resync);
+      const statusTtl = positiveNumber("--status-ttl", options.statusTtl);
+      if (!Number.isInteger(statusTtl))
+        throw new UsageError(`--status-ttl must be whole seconds, got '${options.statusTtl}'`);
+      const gcGrace = Number(options.claimGcGrace);
+      if (!(gcGrace >= 0))
+        throw new UsageError(
+          `--claim-gc-grace must be a number of seconds (0 or more), got '${options.claimGcGrace}'`,
+        );
       const store = session.openStore(command);
-      const [{ runAgent }, { LinuxNft }, { LinuxRoutes, LinuxConntrack }, log] = await Promise.all([
-        import("../agent/agent.js"),
-        import("../dataplane/nft.js"),
-        import("../dataplane/linux-routes.js"),
-        import("../log/logger.js"),
-      ]);
+      const [{ runAgent }, { LinuxNft }, { LinuxRoutes, LinuxConntrack }, log, { LinuxBird }] =
+        await Promise.all([
+          import("../agent/agent.js"),
+          import("../dataplane/nft.js"),
+          import("../dataplane/linux-routes.js"),
+          import("../log/logger.js"),
+          import("../dataplane/bird.js"),
+        ]);
       const controller = new AbortController();
       session.request.onShutdown?.(() => controller.abort());
       await runAgent(
@@ -383,10 +434,17 @@ function createProgram(session: Session): Command {
           cniConfPath: options.cniConf,
           listen: options.listen,
           resyncMs: resyncSeconds * 1000,
+          routing: options.routing,
+          ...(options.routing === "bgp"
+            ? { bird: new LinuxBird(options.birdConfig, options.birdSocket) }
+            : {}),
+          statusTtlSeconds: statusTtl,
+          claimGcGraceMs: gcGrace * 1000,
         },
         controller.signal,
       );
     });
+
 
   program
     .command("version")
@@ -395,6 +453,19 @@ function createProgram(session: Session): Command {
 
   return program;
 }
+
+function positiveNumber(flag: string, text: string): number {
+  const value = Number(text);
+  if (!(value > 0)) throw new UsageError(`${flag} must be a positive number, got '${text}'`);
+  return value;
+}
+
+/** The resource types `delete TYPE NAME` takes; the others are buoy's own records. */
+const DELETABLE_KINDS: Partial<Record<ResourceType, ResourceKind>> = {
+  ippools: "IPPool",
+  nodes: "Node",
+  bgppeers: "BGPPeer",
+};
 
 function unknownType(text: string): UsageError {
   return new UsageError(
@@ -411,17 +482,25 @@ Examples:
   buoy apply -f pools.yaml
   buoy get ippools -o wide
   buoy get floatingips --node node-1
+  buoy get bgppeers
   buoy delete ippool floating-v4
 
 Run 'buoy <command> --help' for the details of a command.`;
 
 const APPLY_HELP = `
 Resources:
-  IPPool  apiVersion projectcalico.org/v3 (calicoctl manifests work unchanged)
-          or buoy.dev/v1; spec fields cidr, blockSize, disabled, nodeSelector,
-          natOutgoing, disableBGPExport (other Calico fields are ignored)
-  Node    apiVersion buoy.dev/v1; spec.addresses (IP addresses), spec.asNumber
-  List, IPPoolList, NodeList with items, as 'buoy get -o yaml' prints them
+  IPPool   apiVersion projectcalico.org/v3 (calicoctl manifests work unchanged)
+           or buoy.dev/v1; spec fields cidr, blockSize, disabled, nodeSelector,
+           natOutgoing, disableBGPExport (other Calico fields are ignored)
+  Node     apiVersion buoy.dev/v1; spec.addresses (IP addresses), spec.asNumber
+  BGPPeer  apiVersion projectcalico.org/v3 or buoy.dev/v1; spec.peerIP (an IP
+           address, no port), spec.asNumber, spec.node (only this node peers
+           with it; left out: every node does). nodeSelector, peerSelector and
+           password are refused; other Calico fields are ignored
+  List, IPPoolList, NodeList, BGPPeerList with items, as 'buoy get -o yaml'
+  prints them
+
+AS numbers are integers from 1 to 4294967295, or dotted like '1.10'.
 
 Everything in the file is applied in one transaction, or nothing is. A pool
 that overlaps another pool is refused, and so is a change of cidr or
@@ -447,7 +526,9 @@ ${describeResourceTypes()}
 Columns: ippools NAME, CIDR, SELECTOR (wide: BLOCKSIZE, DISABLED, NATOUTGOING,
 DISABLEBGPEXPORT); workloadendpoints WORKLOAD, NODE, NETWORKS, INTERFACE
 (wide: FLOATING IPS, CONTAINER); floatingips FLOATING IP, POD, NODE,
-INTERNAL IP (wide: CONTAINER, SINCE); nodes NAME, ADDRESSES (wide: ASN).
+INTERNAL IP, PROGRAMMED, ANNOUNCED (bgp, direct, or - when the node does not
+announce it) (wide: CONTAINER, CLAIMED, PROGRAMMED SINCE); nodes NAME,
+ADDRESSES (wide: ASN); bgppeers NAME, PEERIP, ASN, NODE ((all): every node).
 A workload endpoint is named by its Calico-style name, namespace/pod, or pod.
 
 Examples:
@@ -455,13 +536,16 @@ Examples:
   buoy get ippool floating-v4 -o yaml
   buoy get workloadendpoints -o wide --node node-1
   buoy get floatingips
-  buoy get floatingip 10.0.0.7 -o json`;
+  buoy get floatingip 10.0.0.7 -o json
+  buoy get bgppeers -o yaml`;
 
 const DELETE_HELP = `
 A pool is deleted only when no address is allocated in its blocks and no
 floating IP inside it is claimed; its empty blocks are deleted with it. A node
-is deleted only when no workload endpoint is left on it.
+is deleted only when no workload endpoint is left on it. A BGP peer is
+deleted as it is: the nodes close their sessions to it.
 
 Examples:
   buoy delete ippool floating-v4
+  buoy delete bgppeer tor
   buoy delete -f pools.yaml`;
