@@ -126,8 +126,7 @@ export function planNat(
           continue;
         }
         bindings.set(binding.floating, binding);
-      }
-      else if (earlier.pod !== binding.pod || earlier.hostIfname !== binding.hostIfname) {
+      } else if (earlier.pod !== binding.pod || earlier.hostIfname !== binding.hostIfname) {
         refuse("requested by another endpoint");
       }
     }
