@@ -10,6 +10,7 @@ import { Store } from "../datastore/store.js";
 import { CliError, UsageError, renderError } from "./cli-error.js";
 import { parseDatastoreConfig, type DatastoreConfig } from "./datastore-config.js";
 import { commitPlan, readDatastoreState } from "./datastore-state.js";
+import { addLabCommand } from "./lab-command.js";
 import {
   parseManifests,
   renderSummary,
@@ -445,6 +446,7 @@ function createProgram(session: Session): Command {
       );
     });
 
+  addLabCommand(program, session.request);
 
   program
     .command("version")

@@ -1,0 +1,95 @@
+// The CNI network config the lab's runtime uses: the seed's conflist
+// (test/fixtures/seed-cni-network-config.json, the cni_network_config of
+// Calico's manifest with floating IPs on), copied verbatim as the lab's asset
+// and rendered for the lab the way the installer renders it, then pointed at
+// the lab's etcd. Pure.
+
+/** The seed's cni_network_config template, unchanged (placeholders `__NAME__`). */
+export const SEED_CNI_NETWORK_CONFIG = `
+{
+  "name": "k8s-pod-network",
+  "cniVersion": "0.3.0",
+  "plugins": [
+    {
+      "type": "calico",
+      "log_level": "info",
+      "datastore_type": "kubernetes",
+      "nodename": "__KUBERNETES_NODE_NAME__",
+      "mtu": __CNI_MTU__,
+      "ipam": {
+          "type": "calico-ipam"
+      },
+      "policy": {
+          "type": "k8s"
+      },
+      "kubernetes": {
+          "kubeconfig": "__KUBECONFIG_FILEPATH__"
+      },
+      "feature_control": {
+          "floating_ips": true
+      }
+    },
+    {
+      "type": "portmap",
+      "snat": true,
+      "capabilities": {"portMappings": true}
+    }
+  ]
+}
+`;
+
+export interface Conflist {
+  name: string;
+  cniVersion?: string;
+  plugins: Record<string, unknown>[];
+}
+
+export interface LabConflistValues {
+  nodeName: string;
+  etcdEndpoint: string;
+  /** Where the plugin logs (inside the lab's state directory). */
+  logFilePath: string;
+  mtu?: number;
+  /** Dual-stack pods: the IPAM assigns an IPv6 address too (Calico's assign_ipv6). */
+  ipv6?: boolean;
+}
+
+/** Fills the template's `__NAME__` placeholders; unknown ones stay as they are. */
+export function renderSeedTemplate(template: string, values: Record<string, string>): string {
+  return template.replace(/__([A-Z_]+)__/g, (match, name: string) => values[name] ?? match);
+}
+
+/**
+ * The seed conflist for one lab node: placeholders rendered as the installer
+ * would (nodename, MTU 1500), then the calico entry switched to the lab's etcd
+ * (`datastore_type: etcdv3`, no kubeconfig), told where to log, and given the
+ * capability that makes a runtime pass the pod's annotations in runtimeConfig.
+ * For dual-stack pods the IPAM gets `assign_ipv4`/`assign_ipv6` "true", as in
+ * Calico's dual-stack manifests.
+ */
+export function renderLabConflist(values: LabConflistValues): Conflist {
+  const conflist = JSON.parse(
+    renderSeedTemplate(SEED_CNI_NETWORK_CONFIG, {
+      KUBERNETES_NODE_NAME: values.nodeName,
+      CNI_MTU: String(values.mtu ?? 1500),
+      KUBECONFIG_FILEPATH: "",
+    }),
+  ) as Conflist;
+  conflist.plugins = conflist.plugins.map((plugin) => {
+    if (plugin.type !== "calico") return plugin;
+    const rest = { ...plugin };
+    delete rest.kubernetes;
+    return {
+      ...rest,
+      datastore_type: "etcdv3",
+      etcd_endpoints: values.etcdEndpoint,
+      log_file_path: values.logFilePath,
+      ...(values.ipv6
+        ? { ipam: { ...(rest.ipam as object), assign_ipv4: "true", assign_ipv6: "true" } }
+        : {}),
+      feature_control: { floating_ips: true },
+      capabilities: { "io.kubernetes.cri.pod-annotations": true },
+    };
+  });
+  return conflist;
+}
