@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(iproute2 nftables iptables conntrack etcd-server etcd-client
-  containernetworking-plugins iputils-ping socat util-linux procps bird2)
+  containernetworking-plugins iputils-ping socat util-linux procps bird2 python3)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
