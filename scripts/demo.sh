@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The main job, until the lab exists: a walk-through of a floating IP's life
-# (pool, ADD with the annotation, the CNI result, the stored endpoint and
-# claim, DEL, everything gone) inside throwaway network namespaces.
+# The main job: `buoy lab demo`. Builds a 2-node virtual cluster in network
+# namespaces (etcd, a node agent and BIRD per node, an external BGP router),
+# gives a pod a floating IP with the real CNI plugin, prints who reaches it
+# over which protocol, moves it to a pod on the other node under a 100 Hz
+# ping and prints the interruption, then removes everything it made.
+# Arguments go to `buoy lab demo` (e.g. --routing direct, --ipv6).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[[ $(id -u) == 0 ]] || { echo "demo.sh: run as root (the demo creates network namespaces)" >&2; exit 1; }
+[[ $(id -u) == 0 ]] || { echo "demo.sh: run as root (the lab creates network namespaces)" >&2; exit 1; }
 scripts/setup.sh
 npm run -s build
-exec scripts/netns-run.sh "bdemo-$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
-  ./node_modules/.bin/bun scripts/walkthrough.ts
+exec node dist/buoy lab demo "$@"
