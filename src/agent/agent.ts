@@ -123,14 +123,14 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   // Watch only what the plan reads: this node's endpoints, the claims, the
   // pools and the nodes' status records (a move waits for the old node's to
   // go; direct routes follow them); when routing, also nodes, BGP peers and
-  // IPAM blocks (their affinity). The first reconcile runs once every watch is
+  // block affinities (not the blocks: every allocation rewrites one). The first reconcile runs once every watch is
   // established: a complete read after that point misses no change.
   const prefixes = [
     keys.nodeEndpoints(node),
     keys.claims,
     keys.pools,
     keys.statuses,
-    ...((options.routing ?? "none") === "none" ? [] : [keys.nodes, keys.bgpPeers, keys.blocks]),
+    ...((options.routing ?? "none") === "none" ? [] : [keys.nodes, keys.bgpPeers, keys.affinities]),
   ];
   const established = prefixes.map(() => false);
   const setConnected = () => {

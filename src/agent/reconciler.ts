@@ -112,7 +112,7 @@ export class Reconciler {
         { prefix: keys.statuses },
         ...(routing === "none"
           ? []
-          : [{ prefix: keys.nodes }, { prefix: keys.blocks }, { prefix: keys.bgpPeers }]),
+          : [{ prefix: keys.nodes }, { prefix: keys.affinities }, { prefix: keys.bgpPeers }]),
       ];
       const [
         [
@@ -121,7 +121,7 @@ export class Reconciler {
           poolEntries = [],
           statusEntries = [],
           nodeEntries = [],
-          blockEntries = [],
+          affinityEntries = [],
           peerEntries = [],
         ],
         hostInterfaces,
@@ -144,7 +144,10 @@ export class Reconciler {
         mode: routing,
         bindings: plan.bindings,
         nodes: this.#decode("node", nodeEntries),
-        blocks: this.#decode("block", blockEntries),
+        blocks: this.#decode("affinity", affinityEntries).map(({ cidr, node: owner }) => ({
+          cidr,
+          affinity: owner,
+        })),
         hosted: enabled ? statuses : [],
         pools,
         peers: this.#decode("peer", peerEntries),
@@ -337,7 +340,7 @@ export class Reconciler {
   }
 
   /** Records that parse and have the expected shape; the rest are reported once and skipped. */
-  #decode<K extends "endpoint" | "claim" | "pool" | "status" | "node" | "block" | "peer">(
+  #decode<K extends "endpoint" | "claim" | "pool" | "status" | "node" | "affinity" | "peer">(
     kind: K,
     entries: readonly KvEntry[],
   ) {

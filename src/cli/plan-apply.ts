@@ -38,7 +38,10 @@ export function planApply(state: DatastoreState, resources: readonly Resource[])
         for (const block of emptyBlocks) {
           const key = keys.block(block.value.cidr);
           compares.push({ key, modRevision: block.revision });
-          ops.push({ delete: key });
+          ops.push(
+            { delete: key },
+            { delete: keys.affinity(block.value.affinity, block.value.cidr) },
+          );
         }
       }
       compares.push(revisionCompare(keys.pool(pool.name), existing?.revision));

@@ -60,7 +60,11 @@ describe("planDelete()", () => {
         { key: keys.block("10.0.0.64/26"), modRevision: 5 },
         { key: keys.pool("a"), modRevision: 3 },
       ],
-      ops: [{ delete: keys.block("10.0.0.64/26") }, { delete: keys.pool("a") }],
+      ops: [
+        { delete: keys.block("10.0.0.64/26") },
+        { delete: keys.affinity("node-1", "10.0.0.64/26") },
+        { delete: keys.pool("a") },
+      ],
     });
   });
 

@@ -36,7 +36,10 @@ export function planDelete(state: DatastoreState, targets: readonly DeleteTarget
       for (const block of usage.emptyBlocks) {
         const key = keys.block(block.value.cidr);
         compares.push({ key, modRevision: block.revision });
-        ops.push({ delete: key });
+        ops.push(
+          { delete: key },
+          { delete: keys.affinity(block.value.affinity, block.value.cidr) },
+        );
       }
       compares.push({ key: keys.pool(target.name), modRevision: pool.revision });
       ops.push({ delete: keys.pool(target.name) });

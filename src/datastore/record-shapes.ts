@@ -7,7 +7,6 @@ import type {
   FloatingIpClaim,
   FloatingIpStatus,
   IpPool,
-  IpamBlock,
   NodeRecord,
   WorkloadEndpoint,
 } from "./model.js";
@@ -33,7 +32,7 @@ const shapes = {
     addresses: v.array(v.string()),
     asNumber: v.optional(v.number()),
   }),
-  block: v.looseObject({ cidr: v.string(), affinity: v.string() }),
+  affinity: v.looseObject({ cidr: v.string(), node: v.string() }),
   peer: v.looseObject({
     name: v.string(),
     peerIP: v.string(),
@@ -48,7 +47,7 @@ interface Shaped {
   pool: IpPool;
   status: FloatingIpStatus;
   node: NodeRecord;
-  block: Pick<IpamBlock, "cidr" | "affinity">;
+  affinity: { cidr: string; node: string };
   peer: BgpPeer;
 }
 

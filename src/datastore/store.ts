@@ -17,6 +17,14 @@ export const keys = {
   pool: (name: string) => `${ROOT}ippools/${name}`,
   blocks: `${ROOT}ipam/blocks/`,
   block: (cidr: string) => `${ROOT}ipam/blocks/${cidr.replace("/", "-")}`,
+  /**
+   * One key per block, written with the block when it is made and deleted
+   * with it: which node a block is affine to. Routing agents watch these, not
+   * the blocks, whose every allocation would wake every node.
+   */
+  affinities: `${ROOT}ipam/affinities/`,
+  affinity: (node: string, cidr: string) =>
+    `${ROOT}ipam/affinities/${node}/${cidr.replace("/", "-")}`,
   endpoints: `${ROOT}workloadendpoints/`,
   nodeEndpoints: (node: string) => `${ROOT}workloadendpoints/${node}/`,
   endpoint: (node: string, containerID: string, ifname: string) =>

@@ -27,6 +27,12 @@ describe("assignAddress()", () => {
     expect(blocks.map((block) => [block.value.cidr, block.value.affinity])).toEqual([
       ["10.244.0.0/26", "n1"],
     ]);
+    // The affinity record routing agents watch, written once with the block.
+    const affinities = await store.kv.list(keys.affinities);
+    expect(affinities.map((entry) => [entry.key, JSON.parse(entry.value)])).toEqual([
+      [keys.affinity("n1", "10.244.0.0/26"), { cidr: "10.244.0.0/26", node: "n1" }],
+    ]);
+    expect(affinities[0]?.modRevision).toBe(affinities[0]?.createRevision);
   });
 
   it("assignAddress() gives another node its own block", async () => {

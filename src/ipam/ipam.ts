@@ -129,10 +129,21 @@ async function tryAssign(
         revision === 0 ? { key, createRevision: 0 } : { key, modRevision: revision },
         { key: keys.claim(ip), createRevision: 0 },
       ],
-      [{ put: key, value: JSON.stringify(withAllocation(block, ip, owner)) }],
+      [
+        { put: key, value: JSON.stringify(withAllocation(block, ip, owner)) },
+        ...(revision === 0 ? [affinityPut(block)] : []),
+      ],
     );
     return written ? ip : "conflict";
   }
+}
+
+/** The affinity record of a new block (see keys.affinity). */
+export function affinityPut(block: IpamBlock): { put: string; value: string } {
+  return {
+    put: keys.affinity(block.affinity, block.cidr),
+    value: JSON.stringify({ cidr: block.cidr, node: block.affinity }),
+  };
 }
 
 function poolOf(pools: readonly IpPool[], blockCidr: string): IpPool | undefined {
