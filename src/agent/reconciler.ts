@@ -242,6 +242,7 @@ export class Reconciler {
     plan: NatPlan,
     recorded: readonly FloatingIpStatus[],
     announcedAs: (binding: NatBinding) => "bgp" | "direct" | undefined,
+    retried = false,
   ): Promise<void> {
     const { store, node, now } = this.options;
     const lease = await this.#currentLease();
@@ -272,8 +273,17 @@ export class Reconciler {
     }
     for (const stale of previous.keys()) ops.push({ delete: keys.status(node, stale) });
     // etcd refuses a transaction of more than 128 operations (--max-txn-ops).
-    for (let start = 0; start < ops.length; start += STATUS_BATCH) {
-      await store.kv.txn([], ops.slice(start, start + STATUS_BATCH));
+    try {
+      for (let start = 0; start < ops.length; start += STATUS_BATCH) {
+        await store.kv.txn([], ops.slice(start, start + STATUS_BATCH));
+      }
+    } catch (error) {
+      // The lease expired under us (the datastore was out of reach for longer
+      // than the TTL): take a new one and write every record again, once.
+      if (lease === undefined || retried || (await store.kv.keepAliveLease(lease))) throw error;
+      this.options.logger.log("warn", "agent.lease", { lease, state: "expired, granting another" });
+      this.#lease = undefined;
+      return this.#recordStatus(plan, recorded, announcedAs, true);
     }
     this.#statusLease = lease;
   }

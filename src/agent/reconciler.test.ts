@@ -1,0 +1,235 @@
+// The move protocol of ADR 0004 with two agents on one store: the new node
+// programs a floating IP only after the old node has withdrawn it (or its
+// agent's lease has expired), and each node's status record says so.
+import { describe, expect, it } from "vitest";
+import { ManualClock, MemoryKv } from "../datastore/memory-kv.js";
+import type { FloatingIpClaim, WorkloadEndpoint } from "../datastore/model.js";
+import { keys, Store } from "../datastore/store.js";
+import type { NodeRoute } from "../dataplane/node-routes.js";
+import type { NftBinding, NftTableState } from "../dataplane/nft-script.js";
+import { createStreamLogger } from "../log/logger.js";
+import type { Family } from "../net/address.js";
+import { createMetrics } from "./metrics.js";
+import { Reconciler } from "./reconciler.js";
+import type { DataplanePorts } from "./sync-dataplane.js";
+
+const FLOATING = "203.0.113.10";
+
+/** A node's kernel as the agent sees it: the tables it wrote, the routes, the flushes. */
+class FakeNode {
+  tables = new Map<Family, NftTableState>();
+  routes: NodeRoute[] = [];
+  flushed: string[] = [];
+  readonly ports: DataplanePorts = {
+    nft: {
+      apply: async (script: string) => {
+        const family: Family = script.includes(" ip6 buoy") ? 6 : 4;
+        const table = this.tables.get(family) ?? {
+          bindings: [],
+          intact: true,
+          natOutgoing: { sources: [], pools: [] },
+        };
+        if (script.includes("delete table")) table.bindings = elements(script, /^\t\t\t/, family);
+        else {
+          const removed = new Set(
+            block(script, "delete element").map((line) => line.split(" ")[0]),
+          );
+          table.bindings = [
+            ...table.bindings.filter((binding) => !removed.has(binding.floating)),
+            ...elements(block(script, "add element").join("\n"), /^/, family),
+          ];
+        }
+        this.tables.set(family, table);
+      },
+      readTable: async (family: Family) => this.tables.get(family),
+    },
+    routes: {
+      read: async () => [...this.routes],
+      apply: async (added, removed) => {
+        const gone = new Set(removed.map((route) => route.dst));
+        this.routes = [...this.routes.filter((route) => !gone.has(route.dst)), ...added];
+      },
+      readInterfaces: async () => new Set(["calia", "calib"]),
+    },
+    conntrack: {
+      flushDestinations: async (_family, ips) => {
+        this.flushed.push(...ips);
+        return [...ips];
+      },
+    },
+  };
+  translates(ip: string): string | undefined {
+    return this.tables.get(4)?.bindings.find((binding) => binding.floating === ip)?.pod;
+  }
+}
+
+/** The fip_dnat elements of a script's lines (`floating : pod`). */
+function elements(text: string, indent: RegExp, family: Family): NftBinding[] {
+  return text
+    .split("\n")
+    .filter((line) => indent.test(line) && / : /.test(line) && !line.includes(" . "))
+    .map((line) => line.trim().replace(/,$/, "").split(" : "))
+    .map(([floating, pod]) => ({ family, floating: floating!, pod: pod! }));
+}
+
+/** The fip_dnat lines of every `<verb> ... fip_dnat { ... }` block. */
+function block(script: string, verb: string): string[] {
+  return [
+    ...script.matchAll(new RegExp(`^${verb} .* fip_dnat \\{\\n((?:\\t.*\\n)+)\\}`, "gm")),
+  ].flatMap(([, body]) => body!.trim().split(/,?\n\t*/));
+}
+
+const endpoint = (node: string, containerID: string, ip: string, ifname: string, nat: boolean) =>
+  ({
+    node,
+    namespace: "default",
+    pod: containerID,
+    containerID,
+    endpoint: "eth0",
+    interfaceName: ifname,
+    mac: "",
+    ipNetworks: [`${ip}/32`],
+    ipNATs: nat ? [{ internalIP: ip, externalIP: FLOATING }] : [],
+    network: "k8s-pod-network",
+    createdAt: "",
+  }) satisfies WorkloadEndpoint;
+
+const claim = (node: string, containerID: string, internalIP: string): FloatingIpClaim => ({
+  ip: FLOATING,
+  namespace: "default",
+  pod: containerID,
+  containerID,
+  node,
+  internalIP,
+  createdAt: "",
+});
+
+async function setup() {
+  const clock = new ManualClock();
+  const kv = new MemoryKv({ clock });
+  const store = new Store(kv);
+  const put = (key: string, value: unknown) => ({ put: key, value: JSON.stringify(value) });
+  await kv.txn(
+    [],
+    [
+      put(keys.pool("floating"), {
+        name: "floating",
+        cidr: "203.0.113.0/24",
+        blockSize: 26,
+        disabled: true,
+        nodeSelector: "all()",
+        natOutgoing: false,
+        disableBGPExport: false,
+      }),
+      put(
+        keys.endpoint("node-1", "a", "eth0"),
+        endpoint("node-1", "a", "10.244.0.5", "calia", true),
+      ),
+      put(
+        keys.endpoint("node-2", "b", "eth0"),
+        endpoint("node-2", "b", "10.244.0.70", "calib", false),
+      ),
+      put(keys.claim(FLOATING), claim("node-1", "a", "10.244.0.5")),
+      put(keys.node("node-1"), { name: "node-1", addresses: ["192.168.200.11"] }),
+      put(keys.node("node-2"), { name: "node-2", addresses: ["192.168.200.12"] }),
+    ],
+  );
+  const agent = (node: string) => {
+    const kernel = new FakeNode();
+    const reconciler = new Reconciler({
+      store,
+      node,
+      ports: kernel.ports,
+      logger: createStreamLogger(() => {}, "error"),
+      metrics: createMetrics(),
+      floatingIpsEnabled: () => true,
+      routing: "direct",
+      statusTtlSeconds: 10,
+    });
+    return { kernel, reconciler };
+  };
+  /** `buoy floatingip move`: the claim and both endpoints in one transaction. */
+  const move = () =>
+    kv.txn(
+      [],
+      [
+        put(
+          keys.endpoint("node-1", "a", "eth0"),
+          endpoint("node-1", "a", "10.244.0.5", "calia", false),
+        ),
+        put(
+          keys.endpoint("node-2", "b", "eth0"),
+          endpoint("node-2", "b", "10.244.0.70", "calib", true),
+        ),
+        put(keys.claim(FLOATING), claim("node-2", "b", "10.244.0.70")),
+      ],
+    );
+  const statusNodes = async () =>
+    (await kv.list(keys.statuses)).map((entry) => JSON.parse(entry.value).node as string);
+  return { clock, kv, move, statusNodes, one: agent("node-1"), two: agent("node-2") };
+}
+
+describe("a floating IP moving between nodes", () => {
+  it("is programmed on the new node only after the old node has withdrawn it", async () => {
+    const { move, statusNodes, one, two } = await setup();
+    await one.reconciler.reconcile();
+    await two.reconciler.reconcile();
+    expect(one.kernel.translates(FLOATING)).toBe("10.244.0.5");
+    expect(await statusNodes()).toEqual(["node-1"]);
+    // node-2 routes it to node-1 (direct mode), by node-1's status record.
+    expect(two.kernel.routes).toEqual([
+      { family: 4, dst: `${FLOATING}/32`, via: "192.168.200.11" },
+    ]);
+
+    await move();
+    // node-2 sees the move first: node-1 still translates, so it waits.
+    await two.reconciler.reconcile();
+    expect(two.kernel.translates(FLOATING)).toBeUndefined();
+    expect(two.reconciler.lastPlan?.waiting).toEqual([
+      { floatingIP: FLOATING, pod: "default/b", node: "node-1" },
+    ]);
+
+    // node-1 withdraws (element, route, conntrack) and then drops its record.
+    await one.reconciler.reconcile();
+    expect(one.kernel.translates(FLOATING)).toBeUndefined();
+    expect(one.kernel.routes).toEqual([]);
+    expect(one.kernel.flushed).toContain(FLOATING);
+    expect(await statusNodes()).toEqual([]);
+
+    await two.reconciler.reconcile();
+    expect(two.kernel.translates(FLOATING)).toBe("10.244.0.70");
+    expect(two.kernel.routes).toEqual([{ family: 4, dst: `${FLOATING}/32`, dev: "calib" }]);
+    expect(await statusNodes()).toEqual(["node-2"]);
+    await one.reconciler.reconcile();
+    expect(one.kernel.routes).toEqual([
+      { family: 4, dst: `${FLOATING}/32`, via: "192.168.200.12" },
+    ]);
+  });
+
+  it("moves away from a dead node once its agent's lease has expired", async () => {
+    const { clock, move, statusNodes, one, two } = await setup();
+    await one.reconciler.reconcile();
+    await move();
+    // node-1's agent is dead: it never reconciles or keeps its lease alive again.
+    await two.reconciler.reconcile();
+    expect(two.kernel.translates(FLOATING)).toBeUndefined();
+    clock.advance(9_000);
+    await two.reconciler.reconcile();
+    expect(two.kernel.translates(FLOATING)).toBeUndefined();
+    clock.advance(2_000);
+    expect(await statusNodes()).toEqual([]);
+    // node-2 did not keep its own lease alive either: it takes a new one.
+    await two.reconciler.reconcile();
+    expect(two.kernel.translates(FLOATING)).toBe("10.244.0.70");
+  });
+
+  it("a live agent keeps its records past the TTL by keeping its lease alive", async () => {
+    const { clock, statusNodes, one } = await setup();
+    await one.reconciler.reconcile();
+    for (let i = 0; i < 5; i++) {
+      clock.advance(3_000);
+      await one.reconciler.keepAlive();
+    }
+    expect(await statusNodes()).toEqual(["node-1"]);
+  });
+});
