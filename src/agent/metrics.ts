@@ -45,6 +45,17 @@ export function createMetrics() {
       help: "1 while the datastore watch is established",
       registers: [registry],
     }),
+    waiting: new Gauge({
+      name: "buoy_floating_ip_waiting",
+      help: "Floating IPs moving to this node, waiting for the old node to withdraw them",
+      registers: [registry],
+    }),
+    routes: new Gauge({
+      name: "buoy_routes",
+      help: "Routes this node's agent owns (protocol 202), by kind: pod (floating IP here), via (another node), blackhole (own block)",
+      labelNames: ["kind"] as const,
+      registers: [registry],
+    }),
     floatingIpsEnabled: new Gauge({
       name: "buoy_floating_ips_enabled",
       help: "1 when this node programs floating IPs (the CNI config's feature_control.floating_ips)",

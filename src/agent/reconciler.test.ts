@@ -136,17 +136,18 @@ async function setup() {
   );
   const agent = (node: string) => {
     const kernel = new FakeNode();
+    const metrics = createMetrics();
     const reconciler = new Reconciler({
       store,
       node,
       ports: kernel.ports,
       logger: createStreamLogger(() => {}, "error"),
-      metrics: createMetrics(),
+      metrics,
       floatingIpsEnabled: () => true,
       routing: "direct",
       statusTtlSeconds: 10,
     });
-    return { kernel, reconciler };
+    return { kernel, reconciler, metrics };
   };
   /** `buoy floatingip move`: the claim and both endpoints in one transaction. */
   const move = () =>
@@ -188,6 +189,9 @@ describe("a floating IP moving between nodes", () => {
     expect(two.reconciler.lastPlan?.waiting).toEqual([
       { floatingIP: FLOATING, pod: "default/b", node: "node-1" },
     ]);
+    expect(await two.metrics.registry.getSingleMetricAsString("buoy_floating_ip_waiting")).toMatch(
+      /^buoy_floating_ip_waiting 1$/m,
+    );
 
     // node-1 withdraws (element, route, conntrack) and then drops its record.
     await one.reconciler.reconcile();

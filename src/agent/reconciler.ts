@@ -189,6 +189,15 @@ export class Reconciler {
               : undefined,
       );
       this.#reportWaits(plan, routingPlan);
+      metrics.waiting.set(plan.waiting?.length ?? 0);
+      for (const kind of ["pod", "via", "blackhole"] as const) {
+        metrics.routes.set(
+          { kind },
+          routingPlan.routes.filter((route) =>
+            kind === "blackhole" ? route.blackhole : kind === "via" ? route.via : route.dev,
+          ).length,
+        );
+      }
       metrics.lastApplyError.set(0);
       metrics.reconciles.inc({ result: "ok" });
       metrics.changes.inc({ kind: "binding_added" }, outcome.added.length);
