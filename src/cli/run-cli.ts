@@ -353,8 +353,10 @@ function createProgram(session: Session): Command {
     .command("agent")
     .description(
       "Run the node agent: watch the datastore and program this node's floating-IP\n" +
-        "NAT (nftables maps), routes and conntrack. Stops on SIGTERM leaving the\n" +
-        "dataplane in place; on start it reconciles without flushing.",
+        "NAT (nftables maps), natOutgoing, the routes to other nodes' pods and\n" +
+        "floating IPs (direct, or announced by BIRD), and conntrack. Releases\n" +
+        "claims whose pod is gone. Stops on SIGTERM leaving the dataplane in\n" +
+        "place; on start it reconciles without flushing.",
     )
     .requiredOption("--node <name>", "this node's name (the CNI config's nodename)")
     .option("--listen <host:port>", "address for /healthz, /readyz and /metrics", "127.0.0.1:9096")
@@ -372,8 +374,8 @@ function createProgram(session: Session): Command {
     .addOption(
       new Option(
         "--routing <mode>",
-        "how nodes reach each other's pods and floating IPs: bgp (BIRD announces\n" +
-          "this node's blocks and floating IPs), direct (routes via the hosting\n" +
+        "how nodes reach each other's pods and floating IPs: bgp (BIRD announces " +
+          "this node's blocks and floating IPs), direct (routes via the hosting " +
           "node's address, nodes on one L2 segment), none (floating-IP NAT only)",
       )
         .choices(["none", "direct", "bgp"])
@@ -387,7 +389,7 @@ function createProgram(session: Session): Command {
     .option("--bird-socket <path>", "bgp: BIRD's control socket", "/run/bird/bird.ctl")
     .option(
       "--status-ttl <seconds>",
-      "lease on this node's status records: how long another node waits for\n" +
+      "lease on this node's status records: how long another node waits for " +
         "a dead one before taking over its floating IPs",
       "15",
     )
