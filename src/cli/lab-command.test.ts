@@ -18,10 +18,10 @@ async function run(argv: string[]): Promise<{ code: number; stdout: string; stde
 }
 
 describe("buoy lab", () => {
-  it("lab --help lists up, status, demo and down, and the topology", async () => {
+  it("lab --help lists up, status, pod, probe, demo and down, and the topology", async () => {
     const { code, stdout } = await run(["lab", "--help"]);
     expect(code).toBe(0);
-    for (const command of ["up", "status", "demo", "down"]) {
+    for (const command of ["up", "status", "pod", "probe", "demo", "down"]) {
       expect(stdout).toMatch(new RegExp(`^  ${command} `, "m"));
     }
     expect(stdout).toContain("<prefix>-fab");
@@ -32,6 +32,25 @@ describe("buoy lab", () => {
     expect(code).toBe(0);
     expect(stdout).toContain('default: "2"');
     expect(stdout).toContain('choices: "bgp", "direct", default: "bgp"');
+  });
+
+  it("lab pod --help lists add and delete; pod add --help names the node forms and the floating-IP option", async () => {
+    const pod = await run(["lab", "pod", "--help"]);
+    expect(pod.code).toBe(0);
+    expect(pod.stdout).toMatch(/^ {2}add \[options\] <node> <name> /m);
+    expect(pod.stdout).toMatch(/^ {2}delete \[options\] <name> /m);
+    const add = await run(["lab", "pod", "add", "--help"]);
+    expect(add.code).toBe(0);
+    expect(add.stdout).toContain("node-N, or just N");
+    expect(add.stdout).toContain("--floating-ip <ip>");
+    expect(add.stdout).toContain("prints the plugin's message");
+  });
+
+  it("lab probe --help names the places and the protocols", async () => {
+    const { code, stdout } = await run(["lab", "probe", "--help"]);
+    expect(code).toBe(0);
+    expect(stdout).toContain("ext (the external router), node-N");
+    expect(stdout).toContain('choices: "icmp", "tcp", "udp", "raw253"');
   });
 
   it.each([
@@ -45,6 +64,21 @@ describe("buoy lab", () => {
       desc: "--prefix with --all",
       argv: ["lab", "down", "--all", "--prefix", "lab1"],
       error: /either --prefix or --all/,
+    },
+    {
+      desc: "a floating IP that is not an address",
+      argv: ["lab", "pod", "add", "node-1", "web", "--floating-ip", "203.0.113.10,web"],
+      error: /--floating-ip 'web' is not an IP address/,
+    },
+    {
+      desc: "a pod without a name",
+      argv: ["lab", "pod", "add", "node-1"],
+      error: /missing required argument 'name'/,
+    },
+    {
+      desc: "an unknown probe protocol",
+      argv: ["lab", "probe", "ext", "203.0.113.10", "--protocol", "sctp"],
+      error: /sctp/,
     },
   ])("lab refuses $desc with exit code 2", async ({ argv, error }) => {
     const { code, stderr } = await run(argv);

@@ -1,7 +1,8 @@
-// `buoy lab up|status|demo|down`: the commands and their help. The lab itself
-// (src/lab/) is imported only when a lab command runs, so other commands do
-// not load it.
+// `buoy lab up|status|pod|probe|demo|down`: the commands and their help. The
+// lab itself (src/lab/) is imported only when a lab command runs, so other
+// commands do not load it.
 import { Command, Option } from "commander";
+import { canonicalAddress } from "../net/address.js";
 import { CliError, UsageError } from "./cli-error.js";
 import type { CliRequest } from "./run-cli.js";
 
@@ -9,6 +10,17 @@ interface UpOptions {
   nodes: string;
   routing: "bgp" | "direct";
   ipv6?: boolean;
+  prefix?: string;
+}
+
+interface PodAddOptions {
+  floatingIp?: string[];
+  namespace: string;
+  prefix?: string;
+}
+
+interface ProbeOptions {
+  protocol: "icmp" | "tcp" | "udp" | "raw253";
   prefix?: string;
 }
 
@@ -75,14 +87,16 @@ export function addLabCommand(program: Command, request: CliRequest): void {
     .summary("Show a lab's nodes, BGP sessions, pods, floating IPs and processes")
     .description(
       "Show a lab's nodes (agent readiness, BGP sessions), the router, pods, floating\n" +
-        "IPs (holder, programmed, which node the router sends them to, each node's\n" +
-        "route) and processes",
+        "IPs (holder pod and node, programmed, announced, and the node(s) the router's\n" +
+        "routes lead to with --routing bgp, or the other nodes' with direct) and\n" +
+        "processes",
     )
     .option("--prefix <prefix>", "the lab (default: the only one)")
     .addHelpText(
       "after",
-      "\nExits 1 when etcd is unhealthy, an agent is not ready or a process has died;\n" +
-        "the end of the broken process's log is printed.\n",
+      "\nExits 1 when etcd is unhealthy, an agent is not ready, a BGP session is not\n" +
+        "Established, a process has died (the end of its log is printed), or a floating\n" +
+        "IP is routed to more than one node.\n",
     )
     .action(async (options: { prefix?: string }) => {
       const [{ openLab }, { readLabStatus }, { renderLabStatus, findLabProblems }] =
@@ -96,6 +110,127 @@ export function addLabCommand(program: Command, request: CliRequest): void {
       write(renderLabStatus(status));
       const problems = findLabProblems(status);
       if (problems.length > 0) throw new CliError(`lab ${prefix}: ${problems.join("; ")}`);
+    });
+
+  const pod = lab
+    .command("pod")
+    .summary("Add or delete a pod (CNI ADD and DEL, as a container runtime does)")
+    .description(
+      "Add or delete a pod in a running lab the way a container runtime does: a\n" +
+        "network namespace, the node's conflist (the CNI plugin, then portmap) run\n" +
+        "inside the node's namespace, and a probe responder in the pod",
+    );
+
+  pod
+    .command("add")
+    .summary("Add a pod on a node (CNI ADD), optionally holding floating IPs")
+    .description(
+      "Add a pod on a node: CNI ADD of the node's conflist with the pod's floating IPs\n" +
+        "in the annotation cni.projectcalico.org/floatingIPs, then a probe responder\n" +
+        "in the pod (TCP and UDP port 7000, IP protocol 253). Prints the pod's\n" +
+        "addresses and floating IPs.",
+    )
+    .argument("<node>", "the node: node-N, or just N")
+    .argument("<name>", "the pod's name, unique in the lab")
+    .option(
+      "--floating-ip <ip>",
+      "a floating IP for the pod to hold (repeat, or separate with commas)",
+      (value: string, previous: string[] | undefined) => [
+        ...(previous ?? []),
+        ...value.split(",").map((ip) => ip.trim()),
+      ],
+    )
+    .option("--namespace <ns>", "the pod's Kubernetes namespace", "default")
+    .option("--prefix <prefix>", "the lab (default: the only one)")
+    .addHelpText("after", POD_ADD_HELP)
+    .action(async (nodeArgument: string, name: string, options: PodAddOptions) => {
+      const node = /^\d+$/.test(nodeArgument) ? Number(nodeArgument) : nodeArgument;
+      const floatingIps = options.floatingIp ?? [];
+      for (const ip of floatingIps) {
+        if (canonicalAddress(ip) === undefined) {
+          throw new UsageError(`--floating-ip '${ip}' is not an IP address`);
+        }
+      }
+      const { openLab } = await import("../lab/lab.js");
+      const prefix = await choosePrefix(options.prefix);
+      const added = await (
+        await openLab(prefix)
+      ).addPod(node, name, {
+        floatingIps,
+        namespace: options.namespace,
+      });
+      const first = added.floatingIps[0] ?? added.ips[0];
+      write(
+        `pod ${added.namespace}/${added.name} added on ${added.nodeName} (network namespace ${added.netns})\n` +
+          `  addresses:    ${added.ips.join(", ") || "none"}\n` +
+          `  floating IPs: ${added.floatingIps.join(", ") || "none"}\n` +
+          (first !== undefined ? `probe it: buoy lab probe ext ${first} --prefix ${prefix}\n` : ""),
+      );
+    });
+
+  pod
+    .command("delete")
+    .summary("Delete a pod (CNI DEL): its addresses and floating IPs are released")
+    .description(
+      "Delete a pod: CNI DEL of its node's conflist (in reverse), which releases its\n" +
+        "addresses and floating-IP claims, then its processes and network namespace go.\n" +
+        "Also cleans up after a `pod add` that was interrupted.",
+    )
+    .argument("<name>", "the pod's name")
+    .option("--prefix <prefix>", "the lab (default: the only one)")
+    .action(async (name: string, options: { prefix?: string }) => {
+      const { openLab } = await import("../lab/lab.js");
+      const prefix = await choosePrefix(options.prefix);
+      const opened = await openLab(prefix);
+      const { namespace, nodeName } = opened.pod(name);
+      await opened.deletePod(name);
+      write(`pod ${namespace}/${name} deleted from ${nodeName}\n`);
+    });
+
+  lab
+    .command("probe")
+    .summary("Send one request from a lab namespace to an address; show who answered")
+    .description(
+      "Send one request from a place in the lab to an address and show who answered:\n" +
+        "the pod whose responder answered, the source address of the answer, and the\n" +
+        "source (and destination) address that pod saw. Gives up after 2 s; no answer\n" +
+        "exits 1.",
+    )
+    .argument("<from>", "where to send from: ext (the external router), node-N, or a pod's name")
+    .argument("<to>", "an IP address, or a pod's name (its first address)")
+    .addOption(
+      new Option(
+        "--protocol <protocol>",
+        "what to send: ICMP echo, TCP or UDP port 7000, IP protocol 253",
+      )
+        .choices(["icmp", "tcp", "udp", "raw253"])
+        .default("tcp"),
+    )
+    .option("--prefix <prefix>", "the lab (default: the only one)")
+    .addHelpText("after", PROBE_HELP)
+    .action(async (from: string, to: string, options: ProbeOptions) => {
+      const [{ openLab }, { renderProbeResult }] = await Promise.all([
+        import("../lab/lab.js"),
+        import("../lab/probe-result.js"),
+      ]);
+      const opened = await openLab(await choosePrefix(options.prefix));
+      let address = canonicalAddress(to) !== undefined ? to : undefined;
+      if (address === undefined) {
+        const target = opened.pods.find((candidate) => candidate.name === to);
+        if (!target) {
+          const pods = opened.pods.map((candidate) => candidate.name);
+          throw new CliError(
+            `'${to}' is neither an IP address nor a pod of lab ${opened.prefix}` +
+              (pods.length > 0 ? ` (pods: ${pods.join(", ")})` : " (it has no pods)"),
+          );
+        }
+        address = target.ips[0];
+        if (address === undefined) throw new CliError(`pod ${to} has no address`);
+      }
+      const result = await opened.probe(from, address, options.protocol);
+      const text = renderProbeResult(result, from);
+      if (!result.ok) throw new CliError(text.trimEnd());
+      write(text);
     });
 
   lab
@@ -162,8 +297,8 @@ export function addLabCommand(program: Command, request: CliRequest): void {
 
 /** The given prefix, or the only lab's; an error listing them when there are several. */
 async function choosePrefix(prefix: string | undefined): Promise<string> {
-  const { listLabs } = await import("../lab/lab.js");
   if (prefix !== undefined) return prefix;
+  const { listLabs } = await import("../lab/lab.js");
   const labs = await listLabs();
   if (labs.length === 1) return labs[0] as string;
   if (labs.length === 0) throw new CliError("no labs on this machine ('buoy lab up' makes one)");
@@ -182,8 +317,30 @@ Pools: pods 10.244.0.0/16 (fd00:244::/64), floating 203.0.113.0/24
 Examples:
   buoy lab demo
   buoy lab up --nodes 3 --routing direct --prefix mylab
+  buoy lab pod add node-1 web --floating-ip 203.0.113.10
+  buoy lab pod add 2 client
+  buoy lab probe ext 203.0.113.10 --protocol udp
+  buoy lab probe client web
   buoy lab status
+  buoy lab pod delete web
   buoy lab down --all`;
+
+const POD_ADD_HELP = `
+A refused ADD (a floating IP another pod holds, one outside every floating
+pool) prints the plugin's message, leaves nothing behind and exits 1.
+
+Examples:
+  buoy lab pod add node-1 web --floating-ip 203.0.113.10
+  buoy lab pod add 2 standby --namespace shop`;
+
+const PROBE_HELP = `
+Each pod's responder answers with its name and the addresses it saw; ICMP
+echo is answered by the kernel and the responder notes the source.
+
+Examples:
+  buoy lab probe ext 203.0.113.10                    who answers the floating IP from outside
+  buoy lab probe client 203.0.113.10 --protocol icmp
+  buoy lab probe node-2 web --protocol raw253        a pod by name: its first address`;
 
 const UP_HELP = `
 Prints one line per step with the time it took; waits for etcd's health, each

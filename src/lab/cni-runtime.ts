@@ -100,8 +100,12 @@ async function execPlugin(
     }));
   } catch (error) {
     if (!(error instanceof CommandError)) throw error;
+    const what = `${type} ${command} for pod ${call.pod.namespace}/${call.pod.name} in ${call.nodeNetns}`;
+    const refusal = parseCniError(error.stdout);
+    // The plugin's error result says it all: its message, not the raw JSON again as a cause.
+    if (refusal) throw new LabError(`${what} failed: ${refusal}`);
     throw new LabError(
-      `${type} ${command} for pod ${call.pod.namespace}/${call.pod.name} failed: ${describeCniError(error)}`,
+      `${what} failed: ${error.stderr.trim() || error.stdout.trim() || `exit code ${error.exitCode}`}`,
       { cause: error },
     );
   }
@@ -109,18 +113,16 @@ async function execPlugin(
   return JSON.parse(stdout) as Record<string, unknown>;
 }
 
-/** The plugin's error JSON as `code N: msg (details)`, else its stderr. */
-function describeCniError(error: CommandError): string {
+/** The plugin's error result as `msg (details) (CNI error N)`; undefined when stdout is not one. */
+function parseCniError(stdout: string): string | undefined {
   try {
-    const parsed = JSON.parse(error.stdout) as { code?: number; msg?: string; details?: string };
-    if (parsed.msg !== undefined) {
-      const details = parsed.details ? ` (${parsed.details})` : "";
-      return `code ${parsed.code ?? "?"}: ${parsed.msg}${details}`;
-    }
+    const parsed = JSON.parse(stdout) as { code?: number; msg?: string; details?: string };
+    if (parsed.msg === undefined) return undefined;
+    const details = parsed.details ? ` (${parsed.details})` : "";
+    return `${parsed.msg}${details} (CNI error ${parsed.code ?? "?"})`;
   } catch {
-    // not a CNI error result
+    return undefined; // not a CNI error result
   }
-  return error.stderr.trim() || error.stdout.trim() || `exit code ${error.exitCode}`;
 }
 
 async function findPlugin(type: string, cniPath: readonly string[]): Promise<string> {

@@ -1,10 +1,13 @@
 // A lab's state directory, /run/buoy-lab/<prefix>/: state.json (options,
 // processes, pods), one pid file and one log per process, etcd's data, the
 // node conflists and BIRD configs. Written whole at every change (write, then
-// rename), so a reader never sees half a file.
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+// rename), so a reader never sees half a file; changed under a lock file, so
+// two lab commands at once (`buoy lab pod add ... &`) do not lose each other's
+// change.
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { LabOptions } from "./topology.js";
+import { isAlive, sleep } from "./lab-shell.js";
+import { LabError, type LabOptions } from "./topology.js";
 
 export const LAB_STATE_ROOT = "/run/buoy-lab";
 
@@ -75,6 +78,58 @@ export async function readLabState(dir: string): Promise<LabState | undefined> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw error;
+  }
+}
+
+/** A lock held longer than this is a leftover: a change holds it for milliseconds. */
+const STATE_LOCK_STALE_MS = 10_000;
+const STATE_LOCK_WAIT_MS = 15_000;
+
+/**
+ * Runs `change` holding `<dir>/state.lock` (created exclusively, holding the
+ * PID): read state.json, change it, write it back, with no other lab command
+ * in between. A lock whose process is gone, or older than 10 s, is taken over.
+ */
+export async function withStateLock<T>(dir: string, change: () => Promise<T>): Promise<T> {
+  const path = join(dir, "state.lock");
+  const deadline = Date.now() + STATE_LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      const handle = await open(path, "wx");
+      try {
+        await handle.writeFile(`${process.pid}\n`);
+      } finally {
+        await handle.close();
+      }
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    if (await isStaleLock(path)) {
+      await rm(path, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new LabError(`${path} stayed locked for ${STATE_LOCK_WAIT_MS} ms`);
+    }
+    await sleep(10);
+  }
+  try {
+    return await change();
+  } finally {
+    await rm(path, { force: true });
+  }
+}
+
+async function isStaleLock(path: string): Promise<boolean> {
+  try {
+    const [text, info] = await Promise.all([readFile(path, "utf8"), stat(path)]);
+    const pid = Number(text.trim());
+    // An empty file is a lock being written this instant: judged by age alone.
+    if (Number.isInteger(pid) && pid > 0 && !isAlive(pid)) return true;
+    return Date.now() - info.mtimeMs > STATE_LOCK_STALE_MS;
+  } catch {
+    return false; // gone meanwhile: try again
   }
 }
 

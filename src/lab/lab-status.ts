@@ -1,13 +1,17 @@
 // `buoy lab status`: what a lab's parts say about themselves. readLabStatus()
 // asks them (etcd's /health and each agent's /readyz from inside their
-// namespaces, BIRD through its socket, routes with `ip -n`, floating IPs with
-// `buoy get`); render-lab-status.ts prints the answer.
+// namespaces, BIRD through its socket, floating IPs with `buoy get`, and
+// where the routes for each lead with `ip -n <ns> route show`: the external
+// router's in BGP mode, the other nodes' buoy routes in direct mode);
+// render-lab-status.ts prints the answer.
 import type { BgpSession } from "../dataplane/bird.js";
 import { runCommand } from "../exec/command.js";
+import { BUOY_ROUTE_PROTOCOL } from "../dataplane/node-routes.js";
 import { isAlive, readLogTail } from "./lab-shell.js";
 import type { LabFeatures, LabPod, LabState } from "./lab-state.js";
 import { AGENT_LISTEN, type LabRouting } from "./topology.js";
 import { messageOf, type Lab } from "./lab.js";
+import { parseRouteTargets } from "./route-targets.js";
 
 export interface LabStatus {
   prefix: string;
@@ -45,17 +49,24 @@ export interface PodStatus extends LabPod {
   responderRunning: boolean;
 }
 
+/** Node names a kernel's routes lead to (see parseRouteTargets()), or why they could not be read. */
+export type RouteTargets = string[] | string;
+
 export interface FloatingIpStatus {
   ip: string;
   /** namespace/name of the holder. */
   pod: string;
+  /** The holder's node. */
   node: string;
   internalIP: string;
+  /** The holder's agent translates it (`status.programmed` of `buoy get floatingips`). */
   programmed: boolean;
-  /** Each node's kernel route to the floating IP (`ip route show <ip>`), "" when none. */
-  nodeRoutes: { node: string; route: string }[];
-  /** Where the external router sends traffic to it (`ip route get`): a node name or the route. */
-  routerSendsTo: string;
+  /** How the holder's agent announces it (`status.announced`). */
+  announced?: "bgp" | "direct";
+  /** BGP mode: where the external router's kernel routes ip/32 (/128). More than one is a problem. */
+  routerRoutesTo?: RouteTargets;
+  /** Direct mode: where each other node's buoy route (proto 202) for ip/32 (/128) leads. */
+  nodesRouteVia?: { node: string; via: RouteTargets }[];
 }
 
 export interface ProcessStatus {
@@ -144,7 +155,7 @@ async function readSessions(lab: Lab, place: string): Promise<BgpSession[] | str
 interface FloatingIpManifest {
   metadata?: { name?: string };
   spec?: { namespace?: string; pod?: string; node?: string; internalIP?: string };
-  status?: { programmed?: boolean };
+  status?: { programmed?: boolean; announced?: "bgp" | "direct" };
 }
 
 async function readFloatingIps(lab: Lab): Promise<FloatingIpStatus[] | string> {
@@ -157,92 +168,57 @@ async function readFloatingIps(lab: Lab): Promise<FloatingIpStatus[] | string> {
   } catch (error) {
     return messageOf(error).split("\n")[0] ?? "unreadable";
   }
+  const { routing, external, nodes } = lab.topology;
   return Promise.all(
     items.map(async (item): Promise<FloatingIpStatus> => {
       const ip = item.metadata?.name ?? "?";
-      const [nodeRoutes, routerSendsTo] = await Promise.all([
-        Promise.all(
-          lab.topology.nodes.map(async (node) => ({
-            node: node.name,
-            route: await readRoute(node.netns, ip),
-          })),
-        ),
-        readRouterNextHop(lab, ip),
-      ]);
-      return {
+      const holder = item.spec?.node ?? "?";
+      const announced = item.status?.announced;
+      const base: FloatingIpStatus = {
         ip,
         pod: `${item.spec?.namespace ?? "?"}/${item.spec?.pod ?? "?"}`,
-        node: item.spec?.node ?? "?",
+        node: holder,
         internalIP: item.spec?.internalIP ?? "?",
         programmed: item.status?.programmed === true,
-        nodeRoutes,
-        routerSendsTo,
+        ...(announced !== undefined ? { announced } : {}),
       };
+      if (routing === "bgp") {
+        return { ...base, routerRoutesTo: await readRouteTargets(lab, external.netns, ip) };
+      }
+      const others = nodes.filter((node) => node.name !== holder);
+      const nodesRouteVia = await Promise.all(
+        others.map(async (node) => ({
+          node: node.name,
+          via: await readRouteTargets(lab, node.netns, ip, ["proto", String(BUOY_ROUTE_PROTOCOL)]),
+        })),
+      );
+      return { ...base, nodesRouteVia };
     }),
   );
 }
 
-interface IpRoute {
-  dst?: string;
-  gateway?: string;
-  dev?: string;
-  protocol?: string;
-  type?: string;
-}
-
-function familyFlag(ip: string): string {
-  return ip.includes(":") ? "-6" : "-4";
-}
-
-/** The node's route for exactly this address, as `via X`/`dev Y` and its protocol; "" when none. */
-async function readRoute(netns: string, ip: string): Promise<string> {
+/** `ip -n <netns> -j route show <ip>/32 [filter]` (/128 for IPv6), as node names. */
+async function readRouteTargets(
+  lab: Lab,
+  netns: string,
+  ip: string,
+  filter: string[] = [],
+): Promise<RouteTargets> {
+  const v6 = ip.includes(":");
   try {
     const { stdout } = await runCommand([
       "ip",
       "-n",
       netns,
-      familyFlag(ip),
+      v6 ? "-6" : "-4",
       "-j",
       "route",
       "show",
-      ip,
+      `${ip}/${v6 ? 128 : 32}`,
+      ...filter,
     ]);
-    const routes = JSON.parse(stdout || "[]") as IpRoute[];
-    return routes.map(describeRoute).join("; ");
-  } catch {
-    return "";
+    return parseRouteTargets(stdout, lab.topology.nodes);
+  } catch (error) {
+    return messageOf(error).split("\n")[0] ?? "unreadable";
   }
-}
-
-async function readRouterNextHop(lab: Lab, ip: string): Promise<string> {
-  const { external, nodes } = lab.topology;
-  try {
-    const { stdout } = await runCommand([
-      "ip",
-      "-n",
-      external.netns,
-      familyFlag(ip),
-      "-j",
-      "route",
-      "get",
-      ip,
-    ]);
-    const [route] = JSON.parse(stdout || "[]") as IpRoute[];
-    if (!route) return "no route";
-    const node = nodes.find((plan) => plan.ipv4 === route.gateway || plan.ipv6 === route.gateway);
-    if (node) return node.name;
-    return describeRoute(route);
-  } catch {
-    return "no route";
-  }
-}
-
-function describeRoute(route: IpRoute): string {
-  const parts = [
-    route.type && route.type !== "unicast" ? route.type : "",
-    route.gateway ? `via ${route.gateway}` : "",
-    route.dev && !route.gateway ? `dev ${route.dev}` : "",
-    route.protocol ? `proto ${route.protocol}` : "",
-  ];
-  return parts.filter(Boolean).join(" ");
 }

@@ -39,6 +39,7 @@ import {
   readPidFiles,
   removeStateDir,
   writeLabState,
+  withStateLock,
   writePidFile,
   type LabFeatures,
   type LabPod,
@@ -60,6 +61,7 @@ import {
   randomLabPrefix,
   validateLabPrefix,
   validatePodName,
+  validatePodNamespace,
   type LabNodePlan,
   type LabRouting,
   type LabTopology,
@@ -143,9 +145,7 @@ export async function labUp(options: LabUpOptions = {}): Promise<Lab> {
     routing: options.routing ?? "bgp",
     ipv6: options.ipv6 ?? false,
   });
-  if (process.getuid?.() !== 0) {
-    throw new LabError("buoy lab runs as root: it creates network namespaces");
-  }
+  requireRoot("buoy lab up");
   const paths = findLabPaths();
   const missing = findMissing(paths, topology.routing === "bgp");
   if (missing.length > 0) throw new LabError(`the lab needs ${missing.join(", ")}`);
@@ -201,7 +201,13 @@ export async function openLab(prefix: string, stateRoot = LAB_STATE_ROOT): Promi
   const dir = labStateDir(prefix, stateRoot);
   const state = await readLabState(dir);
   if (!state) {
-    throw new LabError(`no lab ${prefix} (nothing in ${dir}); 'buoy lab status' lists the labs`);
+    const labs = await listLabs(stateRoot);
+    throw new LabError(
+      `no lab ${prefix} on this machine (nothing in ${dir}): ` +
+        (labs.length > 0
+          ? `the labs are ${labs.join(", ")}`
+          : "there are none, 'buoy lab up' makes one"),
+    );
   }
   return new Lab(planLabTopology(state.options), dir, findLabPaths(), state, stateRoot);
 }
@@ -261,8 +267,6 @@ export async function labDown(
 /** A running lab: its topology, its state, and what tests and the demo do with it. */
 export class Lab {
   #saving: Promise<void> = Promise.resolve();
-  /** Pod names being added, so two concurrent addPod() calls cannot take one name. */
-  readonly #adding = new Set<string>();
 
   /** @internal use labUp() or openLab() */
   constructor(
@@ -300,7 +304,14 @@ export class Lab {
     if (place === "fab" || place === "fabric") return this.topology.fabric.netns;
     if (/^node-\d+$/.test(place)) return this.node(place).netns;
     if (isLabNetns(this.prefix, place)) return place;
-    return this.pod(place).netns;
+    const pod = this.state.pods.find((candidate) => candidate.name === place);
+    if (pod) return pod.netns;
+    const pods = this.state.pods.map((candidate) => candidate.name);
+    throw new LabError(
+      `lab ${this.prefix} has no place '${place}': give ext, fab, ` +
+        `${this.topology.nodes.map((node) => node.name).join(", ")}` +
+        (pods.length > 0 ? ` or a pod (${pods.join(", ")})` : " (it has no pods)"),
+    );
   }
 
   /** Runs argv inside a lab namespace (see netns()); throws CommandError when it fails. */
@@ -324,49 +335,61 @@ export class Lab {
    * namespace with the pod annotations in runtimeConfig, then starts the
    * probe responder in it. Resolves to the pod with its addresses; a refused
    * ADD leaves no namespace behind and throws with the plugin's message.
+   *
+   * The pod is recorded (without addresses) before its ADD, under the state
+   * lock, so two lab commands cannot both take a name, and deletePod() can
+   * clean up after an add that was killed half-way.
    */
   async addPod(node: number | string, name: string, options: AddPodOptions = {}): Promise<LabPod> {
+    requireRoot("adding a lab pod");
     const plan = this.node(node);
     validatePodName(name);
-    if (this.state.pods.some((pod) => pod.name === name) || this.#adding.has(name)) {
-      throw new LabError(`lab ${this.prefix} has a pod ${name} already`);
-    }
-    this.#adding.add(name);
-    try {
-      return await this.#addPod(plan, name, options);
-    } finally {
-      this.#adding.delete(name);
-    }
-  }
-
-  async #addPod(plan: LabNodePlan, name: string, options: AddPodOptions): Promise<LabPod> {
-    const netns = podNetnsName(this.prefix, plan.index, name);
     const pod: LabPod = {
       node: plan.index,
       nodeName: plan.name,
       name,
-      namespace: options.namespace ?? "default",
-      netns,
+      namespace: validatePodNamespace(options.namespace ?? "default"),
+      netns: podNetnsName(this.prefix, plan.index, name),
       containerID: randomBytes(32).toString("hex"),
       ips: [],
       floatingIps: options.floatingIps ?? [],
     };
-    await createNetns(netns);
-    let result: Record<string, unknown>;
+    await this.updateState((state) => {
+      const taken = state.pods.find((candidate) => candidate.name === name);
+      if (taken) {
+        throw new LabError(
+          `lab ${this.prefix} has a pod ${name} already (${taken.namespace}/${taken.name} on ${taken.nodeName})`,
+        );
+      }
+      state.pods.push({ ...pod });
+    });
     try {
-      result = await addNetworkList(this.conflist(plan), this.#cniCall(plan, pod));
+      await createNetns(pod.netns);
+      const result = await addNetworkList(this.conflist(plan), this.#cniCall(plan, pod)).catch(
+        async (error: unknown) => {
+          await deleteNetns(pod.netns).catch(() => {});
+          throw error;
+        },
+      );
+      pod.ips = resultAddresses(result);
     } catch (error) {
-      await deleteNetns(netns).catch(() => {});
+      await this.updateState((state) => {
+        state.pods = state.pods.filter((candidate) => candidate.name !== name);
+      });
       throw error;
     }
-    pod.ips = resultAddresses(result);
-    await this.updateState((state) => state.pods.push(pod));
+    await this.updateState((state) => {
+      const recorded = state.pods.find((candidate) => candidate.name === name);
+      if (recorded) recorded.ips = pod.ips;
+    });
     if (options.responder ?? true) await this.#startResponder(pod);
     return pod;
   }
 
   /** CNI DEL of the pod (in the node's namespace), then its responder and namespace go. */
   async deletePod(name: string): Promise<void> {
+    requireRoot("deleting a lab pod");
+    await this.reloadState();
     const pod = this.pod(name);
     const plan = this.node(pod.node);
     const failure = await deleteNetworkList(this.conflist(plan), this.#cniCall(plan, pod)).then(
@@ -395,6 +418,7 @@ export class Lab {
     protocol: ProbeProtocol,
     options: ProbeOptions = {},
   ): Promise<ProbeResult> {
+    requireRoot("a lab probe");
     const netns = this.netns(from);
     const timeoutMs = options.timeoutMs ?? 2000;
     const argv = [
@@ -456,17 +480,41 @@ export class Lab {
 
   // ---- used by the builder, the status and the demo -----------------------
 
-  /** @internal */
+  /** @internal Writes the state as it is in memory (what labUp() starts with). */
   async saveState(): Promise<void> {
-    const write = this.#saving.catch(() => {}).then(() => writeLabState(this.stateDir, this.state));
-    this.#saving = write;
-    await write;
+    await this.#serialize(() => writeLabState(this.stateDir, this.state));
   }
 
-  /** @internal */
+  /**
+   * @internal Applies `change` to the state as state.json holds it now (other
+   * lab commands may have changed it) and writes it back, under the state
+   * lock; a change that throws writes nothing.
+   */
   async updateState(change: (state: LabState) => void): Promise<void> {
-    change(this.state);
-    await this.saveState();
+    await this.#serialize(() =>
+      withStateLock(this.stateDir, async () => {
+        await this.#refresh();
+        change(this.state);
+        await writeLabState(this.stateDir, this.state);
+      }),
+    );
+  }
+
+  /** Reads state.json again: pods and processes other lab commands added or removed. */
+  async reloadState(): Promise<void> {
+    await this.#serialize(() => this.#refresh());
+  }
+
+  async #refresh(): Promise<void> {
+    const fresh = await readLabState(this.stateDir);
+    if (fresh) Object.assign(this.state, fresh);
+  }
+
+  /** One state read or write at a time within this process. */
+  async #serialize(run: () => Promise<void>): Promise<void> {
+    const next = this.#saving.catch(() => {}).then(run);
+    this.#saving = next;
+    await next;
   }
 
   /** @internal */
@@ -960,6 +1008,12 @@ async function detectFeatures(paths: LabPaths): Promise<LabFeatures> {
 function uuidOf(containerID: string): string {
   const hex = containerID.padEnd(32, "0");
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+function requireRoot(what: string): void {
+  if (process.getuid?.() !== 0) {
+    throw new LabError(`${what} needs root: the lab is made of network namespaces`);
+  }
 }
 
 function indent(text: string): string {

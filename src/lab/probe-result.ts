@@ -61,3 +61,27 @@ export function parseProbeResult(
     ...(parsed.rttMs !== undefined ? { rttMs: parsed.rttMs } : {}),
   };
 }
+
+/**
+ * `buoy lab probe`'s answer: who answered, the source address of the answer,
+ * and the addresses the answering pod saw; or one line saying there was none.
+ * `from` is the place as the user named it (ext, node-1, a pod).
+ */
+export function renderProbeResult(result: ProbeResult, from: string): string {
+  const heading = `${result.protocol} from ${from} to ${result.to}`;
+  if (!result.ok) return `${heading}: no answer (${result.error ?? "no reason given"})\n`;
+  const rtt = result.rttMs !== undefined ? ` in ${result.rttMs} ms` : "";
+  const who = result.answeredBy ?? "the pod";
+  const lines: [string, string][] = [["reply source", result.replyFrom ?? "?"]];
+  if (result.seenSource !== undefined) lines.push([`source ${who} saw`, result.seenSource]);
+  if (result.seenDestination !== undefined) {
+    lines.push([`destination ${who} saw`, result.seenDestination]);
+  }
+  const width = Math.max(...lines.map(([label]) => label.length)) + 1;
+  return (
+    (result.answeredBy !== undefined
+      ? `${heading}: ${result.answeredBy} answered${rtt}\n`
+      : `${heading}: answered${rtt}, by no lab responder (nothing noted the request)\n`) +
+    lines.map(([label, value]) => `  ${`${label}:`.padEnd(width)} ${value}\n`).join("")
+  );
+}

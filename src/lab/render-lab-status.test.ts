@@ -65,11 +65,16 @@ const healthy: LabStatus = {
       node: "node-1",
       internalIP: "10.244.0.65",
       programmed: true,
-      nodeRoutes: [
-        { node: "node-1", route: "dev cali1234 proto 202" },
-        { node: "node-2", route: "via 192.168.200.11 proto bird" },
-      ],
-      routerSendsTo: "node-1",
+      announced: "bgp",
+      routerRoutesTo: ["node-1"],
+    },
+    {
+      ip: "203.0.113.11",
+      pod: "blue/new",
+      node: "node-2",
+      internalIP: "10.244.1.2",
+      programmed: false,
+      routerRoutesTo: [],
     },
   ],
   processes: [
@@ -83,6 +88,72 @@ describe("lab status", () => {
     expectGolden("lab-status-healthy", renderLabStatus(healthy));
     expect(findLabProblems(healthy)).toEqual([
       "BGP session peer_node_1_v4 on node-2 is Active Socket: Connection refused",
+    ]);
+  });
+
+  it("renderLabStatus() in direct mode shows where each other node routes a floating IP; a node or the router routing it to two nodes is a problem", () => {
+    const direct: LabStatus = {
+      ...healthy,
+      routing: "direct",
+      nodes: [
+        ...healthy.nodes.map(({ bgp: _bgp, ...node }) => node),
+        {
+          name: "node-3",
+          netns: "lab1-n3",
+          addresses: ["192.168.200.13", "fd00:200::13"],
+          agentReady: true,
+        },
+      ],
+      router: { netns: "lab1-ext", addresses: ["192.168.200.254", "fd00:200::fe"] },
+      floatingIps: [
+        {
+          ip: "203.0.113.10",
+          pod: "default/web",
+          node: "node-1",
+          internalIP: "10.244.0.65",
+          programmed: true,
+          announced: "direct",
+          nodesRouteVia: [
+            { node: "node-2", via: ["node-1"] },
+            { node: "node-3", via: [] },
+          ],
+        },
+        {
+          ip: "203.0.113.12",
+          pod: "default/moving",
+          node: "node-2",
+          internalIP: "10.244.1.7",
+          programmed: true,
+          announced: "direct",
+          nodesRouteVia: [
+            { node: "node-1", via: ["node-2", "node-3"] },
+            { node: "node-3", via: 'Cannot open network namespace "lab1-n3"' },
+          ],
+        },
+      ],
+    };
+    expectGolden("lab-status-direct", renderLabStatus(direct));
+    expect(findLabProblems(direct)).toEqual([
+      "node-1 routes floating IP 203.0.113.12 via node-2, node-3, not one node (node-2 holds it)",
+    ]);
+    const ecmp: LabStatus = {
+      ...healthy,
+      nodes: healthy.nodes.map((node) => ({ ...node, bgp: [established("peer_tor")] })),
+      floatingIps: [
+        {
+          ip: "203.0.113.10",
+          pod: "default/web",
+          node: "node-1",
+          internalIP: "10.244.0.65",
+          programmed: true,
+          announced: "bgp",
+          routerRoutesTo: ["node-1", "node-2"],
+        },
+      ],
+    };
+    expect(renderLabStatus(ecmp)).toMatch(/^203\.0\.113\.10 .* bgp +node-1,node-2$/m);
+    expect(findLabProblems(ecmp)).toEqual([
+      "the router routes floating IP 203.0.113.10 to node-1, node-2, not one node (node-1 holds it)",
     ]);
   });
 

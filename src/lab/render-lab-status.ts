@@ -2,7 +2,7 @@
 // and processes, then the log tail of anything broken. Pure.
 import type { BgpSession } from "../dataplane/bird.js";
 import { renderTable } from "../cli/table.js";
-import type { LabStatus } from "./lab-status.js";
+import type { FloatingIpStatus, LabStatus, RouteTargets } from "./lab-status.js";
 
 export function renderLabStatus(status: LabStatus): string {
   const out: string[] = [];
@@ -67,28 +67,20 @@ export function renderLabStatus(status: LabStatus): string {
   } else if (status.floatingIps.length === 0) {
     out.push("no floating IPs held", "");
   } else {
+    // One table; its last column says where traffic for the floating IP goes:
+    // the router's routes (BGP) or the other nodes' buoy routes (direct).
+    const routes = bgp ? "ROUTER ROUTES TO" : "OTHER NODES ROUTE VIA";
     out.push(
       renderTable(
-        [
-          "FLOATING IP",
-          "POD",
-          "NODE",
-          "INTERNAL IP",
-          "PROGRAMMED",
-          "ROUTER SENDS TO",
-          "NODE ROUTES",
-        ],
+        ["FLOATING IP", "POD", "NODE", "INTERNAL IP", "PROGRAMMED", "ANNOUNCED", routes],
         status.floatingIps.map((fip) => [
           fip.ip,
           fip.pod,
           fip.node,
           fip.internalIP,
           fip.programmed ? "yes" : "no",
-          fip.routerSendsTo,
-          fip.nodeRoutes
-            .filter((entry) => entry.route !== "")
-            .map((entry) => `${entry.node}: ${entry.route}`)
-            .join("; ") || "none",
+          fip.announced ?? "-",
+          bgp ? renderTargets(fip.routerRoutesTo) : renderNodeRoutes(fip.nodesRouteVia),
         ]),
       ).trimEnd(),
       "",
@@ -130,12 +122,41 @@ export function findLabProblems(status: LabStatus): string[] {
       }
     }
   }
+  for (const fip of Array.isArray(status.floatingIps) ? status.floatingIps : []) {
+    const { routerRoutesTo, nodesRouteVia } = fip;
+    if (Array.isArray(routerRoutesTo) && routerRoutesTo.length > 1) {
+      problems.push(
+        `the router routes floating IP ${fip.ip} to ${routerRoutesTo.join(", ")}, ` +
+          `not one node (${fip.node} holds it)`,
+      );
+    }
+    for (const { node, via } of nodesRouteVia ?? []) {
+      if (Array.isArray(via) && via.length > 1) {
+        problems.push(
+          `${node} routes floating IP ${fip.ip} via ${via.join(", ")}, not one node (${fip.node} holds it)`,
+        );
+      }
+    }
+  }
   for (const entry of status.processes) {
     if (entry.problem && !entry.name.startsWith("agent-") && entry.name !== "etcd") {
       problems.push(`${entry.name} is ${entry.problem}`);
     }
   }
   return problems;
+}
+
+/** `node-1`, `node-1,node-2` or `none`; `unreadable (why)`. */
+function renderTargets(targets: RouteTargets | undefined): string {
+  if (targets === undefined) return "-";
+  if (typeof targets === "string") return `unreadable (${targets})`;
+  return targets.join(",") || "none";
+}
+
+/** `node-2: node-1; node-3: none`, one entry per node other than the holder. */
+function renderNodeRoutes(routes: FloatingIpStatus["nodesRouteVia"]): string {
+  if (routes === undefined || routes.length === 0) return "-";
+  return routes.map(({ node, via }) => `${node}: ${renderTargets(via)}`).join("; ");
 }
 
 function renderSessions(sessions: BgpSession[] | string | undefined): string {

@@ -112,6 +112,8 @@ describe("lab topology", () => {
     expect(findNode(topology, 2).name).toBe("node-2");
     expect(findNode(topology, "node-1").index).toBe(1);
     expect(findNode(topology, "lab1-n2").index).toBe(2);
-    expect(() => findNode(topology, 3)).toThrow("lab lab1 has no node 3 (it has node-1, node-2)");
+    expect(() => findNode(topology, 3)).toThrow(
+      "lab lab1 has no node node-3 (it has node-1, node-2)",
+    );
   });
 });

@@ -187,6 +187,18 @@ export function validatePodName(name: string): string {
   return name;
 }
 
+/** Kubernetes namespaces are DNS labels (and CNI_ARGS is `;`- and `=`-separated). */
+const POD_NAMESPACE_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export function validatePodNamespace(namespace: string): string {
+  if (!POD_NAMESPACE_PATTERN.test(namespace)) {
+    throw new LabError(
+      `invalid Kubernetes namespace '${namespace}': up to 63 lower-case letters, digits and '-', starting and ending with a letter or digit`,
+    );
+  }
+  return namespace;
+}
+
 /** The pod's network namespace: `<prefix>-<node#>-<pod>`. */
 export function podNetnsName(prefix: string, nodeIndex: number, pod: string): string {
   return `${prefix}-${nodeIndex}-${validatePodName(pod)}`;
@@ -203,7 +215,8 @@ export function findNode(topology: LabTopology, node: number | string): LabNodeP
   );
   if (!found) {
     const names = topology.nodes.map((plan) => plan.name).join(", ");
-    throw new LabError(`lab ${topology.prefix} has no node ${node} (it has ${names})`);
+    const asked = typeof node === "number" ? `node-${node}` : node;
+    throw new LabError(`lab ${topology.prefix} has no node ${asked} (it has ${names})`);
   }
   return found;
 }

@@ -67,6 +67,21 @@ async function expectGone(labPrefix: string): Promise<void> {
   expect(markedProcesses(labPrefix)).toEqual([]);
 }
 
+/** `node dist/buoy ARGV` as a user runs it: exit code and output. */
+function runBuoy(argv: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, "dist/buoy"), ...argv], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, ms = 10_000) {
   const deadline = Date.now() + ms;
   for (;;) {
@@ -158,6 +173,71 @@ describe("a 2-node lab in direct mode", () => {
     expect(lab.pods.map((pod) => pod.name)).toEqual(["web", "client"]);
   });
 
+  it("buoy lab pod add|delete and probe work from the command line, with clear refusals, and status shows the routes", async () => {
+    const cli = (...argv: string[]) => runBuoy(["lab", ...argv, "--prefix", lab.prefix]);
+    const second = "203.0.113.11";
+
+    const added = await cli("pod", "add", "2", "cli-web", "--floating-ip", second);
+    expect(added.stderr).toBe("");
+    expect(added.code).toBe(0);
+    expect(added.stdout).toContain(
+      `pod default/cli-web added on node-2 (network namespace ${lab.prefix}-2-cli-web)`,
+    );
+    expect(added.stdout).toMatch(/^ {2}addresses: +10\.244\.\d+\.\d+$/m);
+    expect(added.stdout).toMatch(new RegExp(`^  floating IPs: ${second}$`, "m"));
+
+    const refusals = [
+      {
+        argv: ["pod", "add", "node-1", "cli-thief", "--floating-ip", FLOATING],
+        error: `floating IP ${FLOATING} is already held by pod default/web`,
+      },
+      {
+        argv: ["pod", "add", "1", "cli-web"],
+        error: `lab ${lab.prefix} has a pod cli-web already`,
+      },
+      { argv: ["pod", "add", "3", "cli-x"], error: `lab ${lab.prefix} has no node node-3` },
+      { argv: ["pod", "delete", "cli-nobody"], error: `lab ${lab.prefix} has no pod cli-nobody` },
+    ];
+    for (const { argv, error } of refusals) {
+      const refused = await cli(...argv);
+      expect(refused.code, argv.join(" ")).toBe(1);
+      expect(refused.stderr, argv.join(" ")).toContain(error);
+    }
+    const unknownLab = await runBuoy(["lab", "pod", "add", "1", "x", "--prefix", `${base}z`]);
+    expect(unknownLab.code).toBe(1);
+    expect(unknownLab.stderr).toContain(`no lab ${base}z on this machine`);
+    expect(await listNetns()).not.toContain(`${lab.prefix}-1-cli-thief`);
+
+    // From the same node: answered with or without the agent's routing.
+    const probe = await cli("probe", "node-2", second, "--protocol", "udp");
+    expect(probe.code, probe.stderr).toBe(0);
+    expect(probe.stdout).toContain(`udp from node-2 to ${second}: cli-web answered`);
+    expect(probe.stdout).toMatch(/^ {2}reply source: +203\.0\.113\.11$/m);
+    expect(probe.stdout).toMatch(/^ {2}source cli-web saw: +192\.168\.200\.12$/m);
+
+    if (lab.state.features.agentRouting) {
+      // Each floating IP routed by the other node to its holder, in one table.
+      const rows = [
+        /^203\.0\.113\.10 +default\/web +node-1 +\S+ +yes +direct +node-2: node-1$/m,
+        /^203\.0\.113\.11 +default\/cli-web +node-2 +\S+ +yes +direct +node-1: node-2$/m,
+      ];
+      const status = await eventually(
+        () => cli("status"),
+        (result) => rows.every((row) => row.test(result.stdout)),
+      );
+      for (const row of rows) expect(status.stdout).toMatch(row);
+      expect(status.code, status.stderr).toBe(0);
+    }
+
+    const deleted = await cli("pod", "delete", "cli-web");
+    expect(deleted.code, deleted.stderr).toBe(0);
+    expect(deleted.stdout).toBe("pod default/cli-web deleted from node-2\n");
+    expect(await listNetns()).not.toContain(`${lab.prefix}-2-cli-web`);
+    expect(await lab.buoy(["get", "floatingips"])).not.toContain(second);
+    await lab.reloadState();
+    expect(lab.pods.map((pod) => pod.name)).toEqual(["web", "client"]);
+  });
+
   it("deletePod() releases the pod's claim and removes its namespace", async () => {
     await lab.deletePod("client");
     expect(await listNetns()).not.toContain(`${lab.prefix}-1-client`);
@@ -223,10 +303,18 @@ describe("a 2-node lab in BGP mode", () => {
     expect(status.router.bgp).toHaveLength(2);
     const fip = await eventually(
       async () => (await readLabStatus(lab)).floatingIps,
-      (fips) => typeof fips !== "string" && fips[0]?.routerSendsTo === "node-1",
+      (fips) => typeof fips !== "string" && fips[0]?.routerRoutesTo?.[0] === "node-1",
     );
-    expect(fip).toMatchObject([
-      { ip: FLOATING, node: "node-1", programmed: true, routerSendsTo: "node-1" },
+    expect(fip).toEqual([
+      {
+        ip: FLOATING,
+        pod: "default/web",
+        node: "node-1",
+        internalIP: lab.pod("web").ips[0],
+        programmed: true,
+        announced: "bgp",
+        routerRoutesTo: ["node-1"],
+      },
     ]);
   });
 
