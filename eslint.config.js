@@ -17,6 +17,7 @@ const pureCores = [
   "src/dataplane/node-routes.ts",
   "src/dataplane/routing-plan.ts",
   "src/dataplane/bird-config.ts",
+  "src/kube/kubeconfig.ts",
 ];
 
 export default tseslint.config(
