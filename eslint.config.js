@@ -18,6 +18,9 @@ const pureCores = [
   "src/dataplane/routing-plan.ts",
   "src/dataplane/bird-config.ts",
   "src/kube/kubeconfig.ts",
+  "src/install/render.ts",
+  "src/install/placeholders.ts",
+  "src/install/buoy-crds.ts",
 ];
 
 export default tseslint.config(

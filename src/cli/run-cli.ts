@@ -10,6 +10,7 @@ import { Store } from "../datastore/store.js";
 import { CliError, UsageError, renderError } from "./cli-error.js";
 import { parseDatastoreConfig, type DatastoreConfig } from "./datastore-config.js";
 import { commitPlan, readDatastoreState } from "./datastore-state.js";
+import { addInstallCommand } from "./install-command.js";
 import { addLabCommand } from "./lab-command.js";
 import {
   parseManifests,
@@ -449,6 +450,7 @@ function createProgram(session: Session): Command {
     });
 
   addLabCommand(program, session.request);
+  addInstallCommand(program, session.request, VERSION);
 
   program
     .command("version")

@@ -1,0 +1,69 @@
+// The custom resources buoy keeps in the Kubernetes API: one list, read by the
+// Kubernetes datastore, the manifests' tests (manifests/crds.yaml defines each,
+// manifests/rbac.yaml grants each) and the docs. All are cluster-scoped, in
+// the API group buoy.dev, version v1; each spec holds the fields of the
+// datastore record of the same name (src/datastore/model.ts).
+
+export const BUOY_API_GROUP = "buoy.dev";
+export const BUOY_API_VERSION = "v1";
+
+export interface BuoyCrd {
+  kind: string;
+  plural: string;
+  singular: string;
+  shortNames: readonly string[];
+  /** How an object of this kind is named. */
+  naming: string;
+}
+
+export const BUOY_CRDS = [
+  {
+    kind: "IPPool",
+    plural: "ippools",
+    singular: "ippool",
+    shortNames: [],
+    naming: "any name; IP pools as `buoy apply` and calicoctl name them",
+  },
+  {
+    kind: "IPAMBlock",
+    plural: "ipamblocks",
+    singular: "ipamblock",
+    shortNames: [],
+    naming: "the block's CIDR with '.', ':' and '/' as '-' (10-0-0-64-26)",
+  },
+  {
+    kind: "BlockAffinity",
+    plural: "blockaffinities",
+    singular: "blockaffinity",
+    shortNames: [],
+    naming: "<node>-<block name>",
+  },
+  {
+    kind: "FloatingIPClaim",
+    plural: "floatingipclaims",
+    singular: "floatingipclaim",
+    shortNames: ["fip", "fips"],
+    naming: "the floating IP with '.' and ':' as '-' (10-0-0-7)",
+  },
+  {
+    kind: "BGPPeer",
+    plural: "bgppeers",
+    singular: "bgppeer",
+    shortNames: [],
+    naming: "any name",
+  },
+  {
+    kind: "Node",
+    plural: "nodes",
+    singular: "node",
+    shortNames: [],
+    naming: "the Kubernetes node's name",
+  },
+] as const satisfies readonly BuoyCrd[];
+
+export type BuoyCrdPlural = (typeof BUOY_CRDS)[number]["plural"];
+
+/** `<plural>.buoy.dev`, the CustomResourceDefinition's own name. */
+export function crdName(plural: BuoyCrdPlural): string {
+  return `${plural}.${BUOY_API_GROUP}`;
+}

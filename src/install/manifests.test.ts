@@ -1,0 +1,420 @@
+// The manifests in manifests/, parsed: structural CRDs for every kind in
+// BUOY_CRDS, RBAC that grants each of them, the ConfigMap's conflist rendered
+// by install-cni's own renderer, and a DaemonSet whose references resolve.
+import { readFileSync, readdirSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { BUOY_API_GROUP, BUOY_API_VERSION, BUOY_CRDS, crdName } from "./buoy-crds.js";
+import { planPlaceholderValues, renderCniNetworkConfig, validateConflist } from "./render.js";
+
+type Json = Record<string, unknown>;
+
+const MANIFESTS = new URL("../../manifests/", import.meta.url);
+
+function load(file: string): Json[] {
+  const text = readFileSync(new URL(file, MANIFESTS), "utf8");
+  return parseAllDocuments(text)
+    .map((document) => {
+      expect(document.errors, file).toEqual([]);
+      return document.toJS() as Json;
+    })
+    .filter((value) => value !== null);
+}
+
+const all = readdirSync(MANIFESTS)
+  .filter((file) => file.endsWith(".yaml"))
+  .flatMap((file) => load(file).map((object) => ({ file, object })));
+
+function find(kind: string, name: string, file?: string): Json {
+  const found = all.find(
+    ({ file: f, object }) =>
+      object.kind === kind &&
+      (object.metadata as Json).name === name &&
+      (file === undefined || f === file),
+  );
+  if (!found) throw new Error(`no ${kind} ${name} in manifests/`);
+  return found.object;
+}
+
+const at = (value: unknown, ...path: (string | number)[]): unknown =>
+  path.reduce<unknown>((node, key) => (node as Record<string | number, unknown>)?.[key], value);
+
+describe("manifests/", () => {
+  it("every document has an apiVersion, a kind and a name", () => {
+    expect(all.length).toBeGreaterThan(10);
+    for (const { file, object } of all) {
+      expect(typeof object.apiVersion, file).toBe("string");
+      expect(typeof object.kind, file).toBe("string");
+      expect(typeof at(object, "metadata", "name"), `${file} ${String(object.kind)}`).toBe(
+        "string",
+      );
+    }
+  });
+
+  it("namespaced objects live in kube-system", () => {
+    const clusterScoped = ["CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"];
+    for (const { file, object } of all) {
+      if (clusterScoped.includes(object.kind as string)) continue;
+      expect(at(object, "metadata", "namespace"), `${file} ${String(object.kind)}`).toBe(
+        "kube-system",
+      );
+    }
+  });
+});
+
+describe("manifests/crds.yaml", () => {
+  const crds = load("crds.yaml");
+
+  it("defines exactly the kinds in BUOY_CRDS", () => {
+    expect(crds.map((crd) => at(crd, "spec", "names", "kind"))).toEqual(
+      BUOY_CRDS.map((crd) => crd.kind),
+    );
+  });
+
+  it.each(BUOY_CRDS.map((crd) => ({ ...crd, desc: crd.kind })))(
+    "$desc: named as in BUOY_CRDS, cluster-scoped, one served and stored v1",
+    ({ kind, plural, singular, shortNames }) => {
+      const crd = find("CustomResourceDefinition", crdName(plural));
+      expect(crd.apiVersion).toBe("apiextensions.k8s.io/v1");
+      expect(at(crd, "spec", "group")).toBe(BUOY_API_GROUP);
+      expect(at(crd, "spec", "scope")).toBe("Cluster");
+      expect(at(crd, "spec", "names")).toEqual({
+        kind,
+        listKind: `${kind}List`,
+        plural,
+        singular,
+        ...(shortNames.length > 0 ? { shortNames } : {}),
+        categories: ["buoy"],
+      });
+      const versions = at(crd, "spec", "versions") as Json[];
+      expect(versions.map((v) => [v.name, v.served, v.storage])).toEqual([
+        [BUOY_API_VERSION, true, true],
+      ]);
+    },
+  );
+
+  it.each(BUOY_CRDS.map((crd) => ({ plural: crd.plural })))(
+    "$plural: the schema is structural",
+    ({ plural }) => {
+      const version = (
+        at(find("CustomResourceDefinition", crdName(plural)), "spec", "versions") as Json[]
+      )[0];
+      const schema = at(version, "schema", "openAPIV3Schema") as Json;
+      expect(schema.type).toBe("object");
+      expect(structuralProblems(schema, "openAPIV3Schema")).toEqual([]);
+      expect(Object.keys(schema.properties as Json).sort()).toEqual(
+        [
+          "apiVersion",
+          "kind",
+          "metadata",
+          "spec",
+          ...(plural === "floatingipclaims" ? ["status"] : []),
+        ].sort(),
+      );
+    },
+  );
+
+  it.each(BUOY_CRDS.map((crd) => ({ plural: crd.plural })))(
+    "$plural: every printer column's path is in the schema",
+    ({ plural }) => {
+      const version = (
+        at(find("CustomResourceDefinition", crdName(plural)), "spec", "versions") as Json[]
+      )[0];
+      const schema = at(version, "schema", "openAPIV3Schema") as Json;
+      for (const column of at(version, "additionalPrinterColumns") as Json[]) {
+        const path = (column.jsonPath as string).replace(/^\./, "").split(".");
+        if (path[0] === "metadata") continue;
+        const node = path.reduce<unknown>((s, key) => at(s, "properties", key), schema);
+        expect(node, `${plural} ${String(column.jsonPath)}`).toBeDefined();
+      }
+    },
+  );
+
+  it("FloatingIPClaim prints IP, POD, NODE and PROGRAMMED, and has a status subresource", () => {
+    const version = (
+      at(
+        find("CustomResourceDefinition", "floatingipclaims.buoy.dev"),
+        "spec",
+        "versions",
+      ) as Json[]
+    )[0];
+    const columns = (at(version, "additionalPrinterColumns") as Json[])
+      .filter((column) => column.priority === undefined)
+      .map((column) => column.name);
+    expect(columns).toEqual(expect.arrayContaining(["IP", "Pod", "Node", "Programmed"]));
+    expect(at(version, "subresources")).toEqual({ status: {} });
+  });
+
+  it("IPPool has Calico's field names", () => {
+    const version = (
+      at(find("CustomResourceDefinition", "ippools.buoy.dev"), "spec", "versions") as Json[]
+    )[0];
+    expect(
+      Object.keys(
+        at(version, "schema", "openAPIV3Schema", "properties", "spec", "properties") as Json,
+      ),
+    ).toEqual(["cidr", "blockSize", "disabled", "nodeSelector", "natOutgoing", "disableBGPExport"]);
+  });
+});
+
+/**
+ * The rules of a structural schema that a file can break: every property,
+ * array item and additionalProperties schema has a type; inside anyOf, allOf,
+ * oneOf and not, no type, description, default, additionalProperties or
+ * nullable; metadata only as `type: object`.
+ */
+function structuralProblems(schema: Json, path: string): string[] {
+  const problems: string[] = [];
+  const children: [string, Json][] = [
+    ...Object.entries((schema.properties as Record<string, Json> | undefined) ?? {}).map(
+      ([key, child]): [string, Json] => [`${path}.${key}`, child],
+    ),
+    ...(schema.items ? [[`${path}[]`, schema.items as Json] as [string, Json]] : []),
+    ...(typeof schema.additionalProperties === "object"
+      ? [[`${path}{}`, schema.additionalProperties as Json] as [string, Json]]
+      : []),
+  ];
+  for (const [childPath, child] of children) {
+    if (typeof child.type !== "string") problems.push(`${childPath} has no type`);
+    if (child.type === "array" && !child.items) problems.push(`${childPath} has no items`);
+    problems.push(...structuralProblems(child, childPath));
+  }
+  for (const junctor of ["anyOf", "allOf", "oneOf"]) {
+    for (const branch of (schema[junctor] as Json[] | undefined) ?? []) {
+      for (const key of ["type", "description", "default", "additionalProperties", "nullable"]) {
+        if (key in branch) problems.push(`${path}.${junctor} sets ${key}`);
+      }
+    }
+  }
+  if (path.endsWith(".metadata") && JSON.stringify(schema) !== '{"type":"object"}') {
+    problems.push(`${path} may only be {type: object}`);
+  }
+  return problems;
+}
+
+describe("manifests/rbac.yaml", () => {
+  const rules = (kind: string, name: string) => at(find(kind, name), "rules") as Json[];
+  const granted = (kind: string, name: string, resource: string): string[] =>
+    rules(kind, name)
+      .filter((rule) => (rule.resources as string[]).includes(resource))
+      .flatMap((rule) => rule.verbs as string[]);
+  const buoyResources = (name: string) =>
+    rules("ClusterRole", name)
+      .filter((rule) => (rule.apiGroups as string[]).includes(BUOY_API_GROUP))
+      .flatMap((rule) => rule.resources as string[]);
+
+  it("grants the agent every buoy.dev resource, and nothing in other API groups' names", () => {
+    const known = BUOY_CRDS.map((crd) => crd.plural as string);
+    const resources = buoyResources("buoy-node");
+    for (const plural of known) expect(resources, plural).toContain(plural);
+    for (const resource of [...resources, ...buoyResources("buoy-cni-plugin")]) {
+      expect(known, resource).toContain(resource.replace(/\/status$/, ""));
+    }
+  });
+
+  it.each([
+    { resource: "ipamblocks", verbs: ["get", "list", "create", "update", "delete"] },
+    { resource: "blockaffinities", verbs: ["get", "list", "create", "update", "delete"] },
+    { resource: "floatingipclaims", verbs: ["get", "list", "create", "update", "delete"] },
+    { resource: "ippools", verbs: ["get", "list"] },
+    { resource: "pods", verbs: ["get", "patch"] },
+  ])("lets the CNI plugin $verbs $resource", ({ resource, verbs }) => {
+    expect(granted("ClusterRole", "buoy-cni-plugin", resource).sort()).toEqual([...verbs].sort());
+  });
+
+  it.each([
+    { resource: "pods", verbs: ["list", "watch"] },
+    { resource: "nodes", verbs: ["get"] },
+    { resource: "events", verbs: ["create"] },
+    { resource: "floatingipclaims", verbs: ["list", "watch", "update", "delete", "create"] },
+    { resource: "floatingipclaims/status", verbs: ["update"] },
+  ])("lets the agent $verbs $resource", ({ resource, verbs }) => {
+    expect(granted("ClusterRole", "buoy-node", resource)).toEqual(expect.arrayContaining(verbs));
+  });
+
+  it("lets no one change pools, or write anything cluster-wide it does not need", () => {
+    for (const role of ["buoy-node", "buoy-cni-plugin"]) {
+      expect(granted("ClusterRole", role, "ippools")).not.toContain("update");
+      for (const rule of rules("ClusterRole", role)) {
+        expect(rule.verbs, role).not.toContain("*");
+        expect(rule.resources, role).not.toContain("*");
+        expect(rule.resources, role).not.toContain("secrets");
+      }
+    }
+  });
+
+  it("lets buoy-node ask for a token for the plugin's account, and only that one", () => {
+    const tokenRules = rules("Role", "buoy-node").filter((rule) =>
+      (rule.resources as string[]).includes("serviceaccounts/token"),
+    );
+    expect(tokenRules).toEqual([
+      {
+        apiGroups: [""],
+        resources: ["serviceaccounts/token"],
+        resourceNames: ["buoy-cni-plugin"],
+        verbs: ["create"],
+      },
+    ]);
+  });
+
+  it("binds each role to the account of its name", () => {
+    for (const [kind, bindingKind, name] of [
+      ["ClusterRole", "ClusterRoleBinding", "buoy-node"],
+      ["ClusterRole", "ClusterRoleBinding", "buoy-cni-plugin"],
+      ["Role", "RoleBinding", "buoy-node"],
+    ] as const) {
+      const binding = find(bindingKind, name);
+      expect(binding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind, name });
+      expect(binding.subjects).toEqual([
+        { kind: "ServiceAccount", name, namespace: "kube-system" },
+      ]);
+      find("ServiceAccount", name);
+    }
+  });
+});
+
+describe("manifests/calico-config.yaml", () => {
+  const configMap = find("ConfigMap", "calico-config");
+  const data = configMap.data as Record<string, string>;
+  const seed = readFileSync(
+    new URL("../../test/fixtures/seed-cni-network-config.json", import.meta.url),
+    "utf8",
+  );
+
+  it("has Calico's keys, and cni_network_config is the seed's conflist verbatim", () => {
+    expect(Object.keys(data).sort()).toEqual(
+      ["calico_backend", "cni_network_config", "typha_service_name", "veth_mtu"].sort(),
+    );
+    expect(data.cni_network_config).toBe(seed.trimEnd());
+  });
+
+  it("renders through install-cni's renderer into the seed's conflist with floating IPs on", () => {
+    const planned = planPlaceholderValues(
+      { KUBERNETES_NODE_NAME: "node-1", CNI_MTU: data.veth_mtu ?? "" },
+      { hostname: "h", pluginToken: "t", defaultRouteMtu: 1450 },
+    );
+    expect(planned.errors).toEqual([]);
+    const rendered = renderCniNetworkConfig(data.cni_network_config ?? "", planned.values);
+    if (!rendered.ok) throw new Error(rendered.errors.join("\n"));
+    const check = validateConflist(rendered.text);
+    expect(check).toEqual({
+      ok: true,
+      summary: {
+        name: "k8s-pod-network",
+        cniVersion: "0.3.0",
+        pluginTypes: ["calico", "portmap"],
+        datastoreType: "kubernetes",
+        nodename: "node-1",
+        mtu: 1450,
+        floatingIps: true,
+        kubeconfig: "/etc/cni/net.d/calico-kubeconfig",
+      },
+    });
+    const expected = JSON.parse(
+      seed
+        .replace("__KUBERNETES_NODE_NAME__", "node-1")
+        .replace("__CNI_MTU__", "1450")
+        .replace("__KUBECONFIG_FILEPATH__", "/etc/cni/net.d/calico-kubeconfig"),
+    );
+    expect(JSON.parse(rendered.text)).toEqual(expected);
+    expect(expected.plugins[0].feature_control).toEqual({ floating_ips: true });
+  });
+});
+
+describe("manifests/daemonset.yaml", () => {
+  const daemonSet = find("DaemonSet", "buoy-node");
+  const pod = at(daemonSet, "spec", "template", "spec") as Json;
+  const containers = [...(pod.initContainers as Json[]), ...(pod.containers as Json[])];
+  const container = (name: string) => containers.find((c) => c.name === name) as Json;
+  const envOf = (name: string) =>
+    Object.fromEntries(((container(name).env as Json[]) ?? []).map((e) => [e.name, e]));
+  const configMap = find("ConfigMap", "calico-config");
+
+  it("takes every ConfigMap key it names from calico-config, where it exists", () => {
+    const refs = containers.flatMap((c) =>
+      ((c.env as Json[] | undefined) ?? [])
+        .map((e) => at(e, "valueFrom", "configMapKeyRef") as Json | undefined)
+        .filter((ref): ref is Json => ref !== undefined),
+    );
+    expect(refs.length).toBeGreaterThanOrEqual(2);
+    for (const ref of refs) {
+      expect(ref.name).toBe("calico-config");
+      expect(Object.keys(configMap.data as Json)).toContain(ref.key);
+    }
+  });
+
+  it("feeds install-cni the template and the MTU under Calico's variable names", () => {
+    const env = envOf("install-cni");
+    expect(at(env.CNI_NETWORK_CONFIG, "valueFrom", "configMapKeyRef", "key")).toBe(
+      "cni_network_config",
+    );
+    expect(at(env.CNI_MTU, "valueFrom", "configMapKeyRef", "key")).toBe("veth_mtu");
+    expect(at(env.KUBERNETES_NODE_NAME, "valueFrom", "fieldRef", "fieldPath")).toBe(
+      "spec.nodeName",
+    );
+    expect(container("install-cni").command).toEqual(["buoy", "install-cni"]);
+  });
+
+  it("runs as buoy-node, and the plugin's token is for an account buoy-node may ask for", () => {
+    expect(pod.serviceAccountName).toBe("buoy-node");
+    find("ServiceAccount", "buoy-node");
+    const account = at(envOf("install-cni").CNI_SERVICE_ACCOUNT, "value") as string;
+    find("ServiceAccount", account);
+    const rules = at(find("Role", "buoy-node"), "rules") as Json[];
+    expect(
+      rules.some((rule) => (rule.resourceNames as string[] | undefined)?.includes(account)),
+    ).toBe(true);
+  });
+
+  it("points the agent at the conflist install-cni writes, on the host network, with probes", () => {
+    const agent = container("buoy-agent");
+    const confName = at(envOf("install-cni").CNI_CONF_NAME, "value");
+    expect(agent.command).toContain(`--cni-conf=/host/etc/cni/net.d/${String(confName)}`);
+    expect(agent.command).toEqual(
+      expect.arrayContaining(["buoy", "agent", "--node=$(NODE_NAME)", "--routing=bgp"]),
+    );
+    expect(at(envOf("buoy-agent").DATASTORE_TYPE, "value")).toBe("kubernetes");
+    expect(pod.hostNetwork).toBe(true);
+    expect(at(agent, "livenessProbe", "httpGet", "path")).toBe("/healthz");
+    expect(at(agent, "readinessProbe", "httpGet", "path")).toBe("/readyz");
+    expect(at(daemonSet, "spec", "updateStrategy")).toEqual({
+      type: "RollingUpdate",
+      rollingUpdate: { maxUnavailable: 1 },
+    });
+  });
+
+  it("mounts only volumes it defines, and the host's CNI dirs where install-cni writes", () => {
+    const volumes = new Map((pod.volumes as Json[]).map((v) => [v.name, v]));
+    for (const c of containers) {
+      for (const mount of (c.volumeMounts as Json[] | undefined) ?? []) {
+        expect(volumes.has(mount.name as string), `${String(c.name)} ${String(mount.name)}`).toBe(
+          true,
+        );
+      }
+    }
+    const mounts = Object.fromEntries(
+      (container("install-cni").volumeMounts as Json[]).map((m) => [
+        m.mountPath,
+        at(volumes.get(m.name as string), "hostPath", "path"),
+      ]),
+    );
+    expect(mounts).toEqual({
+      "/host/opt/cni/bin": "/opt/cni/bin",
+      "/host/etc/cni/net.d": "/etc/cni/net.d",
+    });
+  });
+
+  it("uses one image throughout, also for uninstalling", () => {
+    const images = new Set(
+      all.flatMap(({ object }) => {
+        const spec = at(object, "spec", "template", "spec") as Json | undefined;
+        return spec
+          ? [...((spec.initContainers as Json[]) ?? []), ...(spec.containers as Json[])].map(
+              (c) => c.image,
+            )
+          : [];
+      }),
+    );
+    expect(images.size).toBe(1);
+  });
+});
