@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every test: static checks and unit tests, the integration tests against the
-# real kernel and etcd, then the end-to-end tests on `buoy lab` clusters
-# (BIRD, routing across nodes), all inside throwaway network namespaces.
+# real kernel and etcd, the end-to-end tests on `buoy lab` clusters (BIRD,
+# routing across nodes), then the tests against a real kube-apiserver v1.20.2
+# built from Debian's source (scripts/kube/build.sh, cached in
+# /var/cache/buoy-kube-1.20), all inside throwaway network namespaces.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) == 0 ]] || { echo "test.sh: run as root (the integration tests create network namespaces)" >&2; exit 1; }
@@ -9,3 +11,4 @@ scripts/setup.sh
 npm run -s check
 npm run -s test:integration
 npm run -s test:e2e
+npm run -s test:kube
