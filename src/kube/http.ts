@@ -1,0 +1,136 @@
+// Plain HTTPS calls to the Kubernetes API server with a kubeconfig's
+// credentials: what the CNI executable uses instead of a client library
+// (ADR 0001's start-up budget). node:https works under Node and in the bun
+// executable alike. Answers of 400 and above become KubeApiError with the
+// API's Status reason (NotFound, AlreadyExists, Conflict, Gone, ...); a server
+// that cannot be reached becomes KubeUnavailableError.
+import { request as httpsRequest } from "node:https";
+import { request as httpRequest } from "node:http";
+import type { KubeCredentials } from "./kubeconfig.js";
+
+export class KubeApiError extends Error {
+  override readonly name = "KubeApiError";
+  constructor(
+    readonly status: number,
+    /** The Status object's reason: NotFound, AlreadyExists, Conflict, Forbidden, Gone, ... */
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class KubeUnavailableError extends Error {
+  override readonly name = "KubeUnavailableError";
+}
+
+export type PatchType = "merge" | "strategic" | "json";
+const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
+  merge: "application/merge-patch+json",
+  strategic: "application/strategic-merge-patch+json",
+  json: "application/json-patch+json",
+};
+
+export interface KubeHttp {
+  readonly server: string;
+  get<T>(path: string): Promise<T>;
+  create<T>(path: string, body: unknown): Promise<T>;
+  replace<T>(path: string, body: unknown): Promise<T>;
+  patch<T>(path: string, body: unknown, type?: PatchType): Promise<T>;
+  /** `preconditions` (uid, resourceVersion) make the delete conditional, as the API allows. */
+  delete(path: string, preconditions?: { uid?: string; resourceVersion?: string }): Promise<void>;
+}
+
+export function createKubeHttp(credentials: KubeCredentials, timeoutMs = 10_000): KubeHttp {
+  const base = new URL(credentials.server);
+  const secure = base.protocol === "https:";
+  const call = <T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType = "application/json",
+  ) =>
+    new Promise<T>((resolve, reject) => {
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      const headers: Record<string, string> = { accept: "application/json" };
+      if (payload !== undefined) {
+        headers["content-type"] = contentType;
+        headers["content-length"] = String(Buffer.byteLength(payload));
+      }
+      if (credentials.token) headers.authorization = `Bearer ${credentials.token}`;
+      const options = {
+        method,
+        host: base.hostname.replace(/^\[|\]$/g, ""),
+        port: base.port || (secure ? 443 : 80),
+        path: `${base.pathname.replace(/\/$/, "")}${path}`,
+        headers,
+        timeout: timeoutMs,
+        ...(secure
+          ? {
+              ...(credentials.ca ? { ca: credentials.ca } : {}),
+              ...(credentials.clientCert ? { cert: credentials.clientCert } : {}),
+              ...(credentials.clientKey ? { key: credentials.clientKey } : {}),
+              rejectUnauthorized: credentials.insecureSkipTlsVerify !== true,
+            }
+          : {}),
+      };
+      const req = (secure ? httpsRequest : httpRequest)(options, (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("error", (error) => reject(unavailable(method, path, error)));
+        response.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          const status = response.statusCode ?? 0;
+          if (status >= 400) return reject(apiError(method, path, status, text));
+          try {
+            resolve((text === "" ? undefined : JSON.parse(text)) as T);
+          } catch {
+            reject(
+              new KubeUnavailableError(
+                `${method} ${path}: the API server answered ${status} with no JSON`,
+              ),
+            );
+          }
+        });
+      });
+      req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+      req.on("error", (error) => reject(unavailable(method, path, error)));
+      req.end(payload);
+    });
+  return {
+    server: credentials.server,
+    get: (path) => call("GET", path),
+    create: (path, body) => call("POST", path, body),
+    replace: (path, body) => call("PUT", path, body),
+    patch: (path, body, type = "merge") => call("PATCH", path, body, PATCH_CONTENT_TYPE[type]),
+    delete: async (path, preconditions) => {
+      await call(
+        "DELETE",
+        path,
+        preconditions ? { kind: "DeleteOptions", apiVersion: "v1", preconditions } : undefined,
+      );
+    },
+  };
+
+  function unavailable(method: string, path: string, error: Error): KubeUnavailableError {
+    return new KubeUnavailableError(
+      `${method} ${credentials.server}${path}: ${(error as NodeJS.ErrnoException).code ?? ""} ${error.message}`.replace(
+        /\s+/g,
+        " ",
+      ),
+    );
+  }
+}
+
+function apiError(method: string, path: string, status: number, text: string): KubeApiError {
+  let reason = `HTTP ${status}`;
+  let message = text.trim().slice(0, 300);
+  try {
+    const parsed = JSON.parse(text) as { reason?: string; message?: string };
+    if (parsed.reason) reason = parsed.reason;
+    if (parsed.message) message = parsed.message;
+  } catch {
+    // not a Status object: keep the text
+  }
+  return new KubeApiError(status, reason, `${method} ${path}: ${reason}: ${message}`);
+}
