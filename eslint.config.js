@@ -18,6 +18,7 @@ const pureCores = [
   "src/dataplane/routing-plan.ts",
   "src/dataplane/bird-config.ts",
   "src/kube/kubeconfig.ts",
+  "src/kube/names.ts",
   "src/install/render.ts",
   "src/install/placeholders.ts",
   "src/install/buoy-crds.ts",
