@@ -498,7 +498,7 @@ async function measureApply(): Promise<TimingSeries[]> {
       nft,
       routes: {
         read: async () => [],
-        apply: async () => {},
+        apply: async () => [],
         readInterfaces: async () => new Set(),
       },
       conntrack: { flushDestinations: async () => [] },

@@ -1,14 +1,12 @@
 // Releases floating-IP claims whose holder is gone without a DEL: its
-// endpoint deleted, or its node removed from the datastore. A claim must be
+// endpoint deleted (a node is removed only once its endpoints are: `buoy
+// delete node` refuses before, and a dead node's endpoints are deleted by
+// whoever removes it). Node records themselves are not a signal: they are
+// optional, and a node without one is not a removed node. A claim must be
 // seen orphaned, unchanged, for a grace period before it goes, and it is
 // deleted only at the revision it was seen at, so a claim taken over
 // meanwhile is never touched. Every agent sweeps; the compare makes that safe.
-import type {
-  FloatingIpClaim,
-  NodeRecord,
-  Versioned,
-  WorkloadEndpoint,
-} from "../datastore/model.js";
+import type { FloatingIpClaim, Versioned, WorkloadEndpoint } from "../datastore/model.js";
 import { fitRecord } from "../datastore/record-shapes.js";
 import { keys, type Store } from "../datastore/store.js";
 import type { KvEntry } from "../datastore/kv.js";
@@ -24,16 +22,11 @@ export interface OrphanClaim {
 export function findOrphanClaims(
   claims: readonly Versioned<FloatingIpClaim>[],
   endpoints: readonly Pick<WorkloadEndpoint, "node" | "containerID">[],
-  nodes: readonly Pick<NodeRecord, "name">[],
 ): OrphanClaim[] {
   const holders = new Set(endpoints.map((endpoint) => `${endpoint.node}/${endpoint.containerID}`));
-  const known = new Set(nodes.map((node) => node.name));
   const orphans: OrphanClaim[] = [];
   for (const { value: claim, revision } of claims) {
-    // Without any Node record, nodes are not registered at all: only endpoints count.
-    if (known.size > 0 && !known.has(claim.node)) {
-      orphans.push({ claim, revision, reason: `node ${claim.node} was removed` });
-    } else if (!holders.has(`${claim.node}/${claim.containerID}`)) {
+    if (!holders.has(`${claim.node}/${claim.containerID}`)) {
       orphans.push({
         claim,
         revision,
@@ -62,10 +55,9 @@ export class ClaimCollector {
   async sweep(): Promise<string[]> {
     const { store, graceMs, logger } = this.options;
     const now = (this.options.now ?? performance.now.bind(performance))();
-    const [claimEntries = [], endpointEntries = [], nodeEntries = []] = await store.kv.readMany([
+    const [claimEntries = [], endpointEntries = []] = await store.kv.readMany([
       { prefix: keys.claims },
       { prefix: keys.endpoints },
-      { prefix: keys.nodes },
     ]);
     const claims = fitted("claim", claimEntries).map(({ value, entry }) => ({
       value,
@@ -74,7 +66,6 @@ export class ClaimCollector {
     const orphans = findOrphanClaims(
       claims,
       fitted("endpoint", endpointEntries).map(({ value }) => value),
-      fitted("node", nodeEntries).map(({ value }) => value),
     );
     const seen = new Map<string, number>();
     const released: string[] = [];
@@ -103,7 +94,7 @@ export class ClaimCollector {
   }
 }
 
-function fitted<K extends "claim" | "endpoint" | "node">(kind: K, entries: readonly KvEntry[]) {
+function fitted<K extends "claim" | "endpoint">(kind: K, entries: readonly KvEntry[]) {
   return entries.flatMap((entry) => {
     let value: ReturnType<typeof fitRecord<K>>;
     try {

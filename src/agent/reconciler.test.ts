@@ -48,6 +48,7 @@ class FakeNode {
       apply: async (added, removed) => {
         const gone = new Set(removed.map((route) => route.dst));
         this.routes = [...this.routes.filter((route) => !gone.has(route.dst)), ...added];
+        return [];
       },
       readInterfaces: async () => new Set(["calia", "calib"]),
     },
@@ -134,7 +135,10 @@ async function setup() {
       put(keys.node("node-2"), { name: "node-2", addresses: ["192.168.200.12"] }),
     ],
   );
-  const agent = (node: string) => {
+  const agent = (
+    node: string,
+    bird?: { apply(config: string): Promise<void>; sessions(): Promise<never[]> },
+  ) => {
     const kernel = new FakeNode();
     const metrics = createMetrics();
     const reconciler = new Reconciler({
@@ -144,7 +148,8 @@ async function setup() {
       logger: createStreamLogger(() => {}, "error"),
       metrics,
       floatingIpsEnabled: () => true,
-      routing: "direct",
+      routing: bird ? "bgp" : "direct",
+      ...(bird ? { bird } : {}),
       statusTtlSeconds: 10,
     });
     return { kernel, reconciler, metrics };
@@ -167,7 +172,7 @@ async function setup() {
     );
   const statusNodes = async () =>
     (await kv.list(keys.statuses)).map((entry) => JSON.parse(entry.value).node as string);
-  return { clock, kv, move, statusNodes, one: agent("node-1"), two: agent("node-2") };
+  return { clock, kv, move, statusNodes, agent, one: agent("node-1"), two: agent("node-2") };
 }
 
 describe("a floating IP moving between nodes", () => {
@@ -235,5 +240,24 @@ describe("a floating IP moving between nodes", () => {
       await one.reconciler.keepAlive();
     }
     expect(await statusNodes()).toEqual(["node-1"]);
+  });
+});
+
+describe("BGP announcements", () => {
+  it("withdraws everything from BIRD when this node's Node record goes, rather than keep announcing", async () => {
+    const { kv, agent } = await setup();
+    const configs: string[] = [];
+    const one = agent("node-1", {
+      apply: async (config) => void configs.push(config),
+      sessions: async () => [],
+    });
+    await one.reconciler.reconcile();
+    expect(configs.at(-1)).toContain(`route ${FLOATING}/32 blackhole;`);
+    await kv.txn([], [{ delete: keys.node("node-1") }]);
+    await one.reconciler.reconcile();
+    // Still translated here (the claim is node-1's), but no longer announced.
+    expect(one.kernel.translates(FLOATING)).toBe("10.244.0.5");
+    expect(configs.at(-1)).not.toContain(FLOATING);
+    expect(configs.at(-1)).toContain("router id 192.168.200.11;");
   });
 });

@@ -6,7 +6,7 @@ import type { FloatingIpStatus } from "../datastore/model.js";
 import { fitRecord } from "../datastore/record-shapes.js";
 import { keys, type Store } from "../datastore/store.js";
 import type { KvEntry, KvOp } from "../datastore/kv.js";
-import { renderBirdNodeConfig } from "../dataplane/bird-config.js";
+import { renderBirdNodeConfig, type BirdNodeConfig } from "../dataplane/bird-config.js";
 import type { Bird } from "../dataplane/bird.js";
 import { planNat, planNatOutgoing, type NatBinding, type NatPlan } from "../dataplane/nat-plan.js";
 import { planRouting, type RoutingMode, type RoutingPlan } from "../dataplane/routing-plan.js";
@@ -59,6 +59,7 @@ export class Reconciler {
   #lease: string | undefined;
   #statusLease: string | undefined;
   #reportedWaits = new Set<string>();
+  #lastBird: BirdNodeConfig | undefined;
   #reportedProblems = new Set<string>();
 
   constructor(private readonly options: ReconcilerOptions) {}
@@ -148,7 +149,9 @@ export class Reconciler {
           cidr,
           affinity: owner,
         })),
-        hosted: enabled ? statuses : [],
+        // Routes to floating IPs hosted elsewhere serve this node's pods even
+        // when this node programs none itself.
+        hosted: statuses,
         pools,
         peers: this.#decode("peer", peerEntries),
       });
@@ -168,9 +171,15 @@ export class Reconciler {
       if (this.#pendingFlush.size > 0) {
         throw new Error(`conntrack flush failed for ${[...this.#pendingFlush.keys()].join(", ")}`);
       }
-      // Announce only what is programmed: BIRD is told after the kernel translates.
-      if (routing === "bgp" && routingPlan.bird && this.options.bird) {
-        await this.options.bird.apply(renderBirdNodeConfig(routingPlan.bird));
+      // Announce only what is programmed: BIRD is told after the kernel
+      // translates. Without a config to render (this node's Node record gone,
+      // or without an IPv4 address), BIRD is told to announce nothing rather
+      // than left announcing what was withdrawn.
+      if (routing === "bgp" && this.options.bird) {
+        const bird =
+          routingPlan.bird ?? (this.#lastBird && { ...this.#lastBird, neighbors: [], exports: [] });
+        if (bird) await this.options.bird.apply(renderBirdNodeConfig(bird));
+        this.#lastBird = bird;
       }
       this.lastRouting = routingPlan;
       this.lastPlan = plan;
@@ -188,7 +197,13 @@ export class Reconciler {
               ? "bgp"
               : undefined,
       );
-      this.#reportWaits(plan, routingPlan);
+      this.#reportWaits(plan, {
+        ...routingPlan,
+        problems: [
+          ...routingPlan.problems,
+          ...outcome.routeFailures.map((line) => `route refused by the kernel: ${line.trim()}`),
+        ],
+      });
       metrics.waiting.set(plan.waiting?.length ?? 0);
       for (const kind of ["pod", "via", "blackhole"] as const) {
         metrics.routes.set(

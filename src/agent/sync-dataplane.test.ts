@@ -63,13 +63,14 @@ class FakeRoutes implements Routes {
   async read(): Promise<NodeRoute[]> {
     return [...this.kernel.routes];
   }
-  async apply(added: readonly NodeRoute[], removed: readonly NodeRoute[]): Promise<void> {
+  async apply(added: readonly NodeRoute[], removed: readonly NodeRoute[]): Promise<string[]> {
     this.kernel.calls.push(`routes +${added.length} -${removed.length}`);
     const gone = new Set(removed.map((r) => `${r.dst}|${r.dev}`));
     this.kernel.routes = [
       ...this.kernel.routes.filter((r) => !gone.has(`${r.dst}|${r.dev}`)),
       ...added,
     ];
+    return [];
   }
 }
 

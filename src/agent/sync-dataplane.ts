@@ -50,6 +50,8 @@ export interface SyncOutcome {
   replaced: Family[];
   routesAdded: number;
   routesRemoved: number;
+  /** Routes the kernel refused for an unreachable next hop (applied: everything else). */
+  routeFailures: string[];
   /** Floating IPs whose conntrack entries were deleted. */
   flushed: string[];
   /** The kernel's state now, for the next sync. */
@@ -75,6 +77,7 @@ export async function syncDataplane(
     replaced: [],
     routesAdded: 0,
     routesRemoved: 0,
+    routeFailures: [],
     flushed: [],
     known: { tables: new Map(), routes: [] },
   };
@@ -124,7 +127,7 @@ export async function syncDataplane(
       routeKey,
     );
     if (routes.added.length + routes.removed.length > 0) {
-      await ports.routes.apply(routes.added, routes.removed);
+      outcome.routeFailures = await ports.routes.apply(routes.added, routes.removed);
     }
     outcome.routesAdded = routes.added.length;
     outcome.routesRemoved = routes.removed.length;

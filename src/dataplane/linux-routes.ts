@@ -11,7 +11,11 @@ import {
 export interface Routes {
   /** buoy's routes (protocol 202) as the kernel holds them. */
   read(): Promise<NodeRoute[]>;
-  apply(added: readonly NodeRoute[], removed: readonly NodeRoute[]): Promise<void>;
+  /**
+   * Applies the changes; resolves to the lines the kernel refused for a next
+   * hop it cannot reach (the rest is applied), rejects on anything else.
+   */
+  apply(added: readonly NodeRoute[], removed: readonly NodeRoute[]): Promise<string[]>;
   /** Names of the node's network interfaces (routes can only point at these). */
   readInterfaces(): Promise<Set<string>>;
 }
@@ -42,9 +46,9 @@ export class LinuxRoutes implements Routes {
     return routes;
   }
 
-  async apply(added: readonly NodeRoute[], removed: readonly NodeRoute[]): Promise<void> {
+  async apply(added: readonly NodeRoute[], removed: readonly NodeRoute[]): Promise<string[]> {
     const script = renderRouteChanges(added, removed);
-    if (!script) return;
+    if (!script) return [];
     try {
       await runCommand(["ip", "-force", "-batch", "-"], { input: script });
     } catch (error) {
@@ -55,11 +59,19 @@ export class LinuxRoutes implements Routes {
           : [];
       if (
         failures.length === 0 ||
-        !failures.every((line) => /Cannot find device|No such process|No such device/.test(line))
+        !failures.every((line) =>
+          /Cannot find device|No such process|No such device|invalid gateway|Network is unreachable/.test(
+            line,
+          ),
+        )
       ) {
         throw error;
       }
+      // A next hop that is not on a connected network (a Node record with a
+      // wrong address): -force applied every other line; say which failed.
+      return failures.filter((line) => /invalid gateway|Network is unreachable/.test(line));
     }
+    return [];
   }
 
   async readInterfaces(): Promise<Set<string>> {

@@ -103,12 +103,44 @@ describe("planRouting()", () => {
       routerId: "192.168.200.11",
       asNumber: 64512,
       neighbors: [
-        { name: "node-2_v4", address: "192.168.200.12", asNumber: 64600 },
-        { name: "node-2_v6", address: "fd00:200::12", asNumber: 64600 },
+        { name: "node-2_192.168.200.12", address: "192.168.200.12", asNumber: 64600 },
+        { name: "node-2_fd00:200::12", address: "fd00:200::12", asNumber: 64600 },
         { name: "peer_tor", address: "192.168.200.254", asNumber: 64513 },
       ],
       exports: ["10.244.0.0/26", "203.0.113.10/32"],
     });
+  });
+
+  it("bgp: a neighbor address given twice or at this node's own address is reported and skipped", () => {
+    const plan = planRouting(
+      input("bgp", {
+        nodes: [
+          { name: "node-1", addresses: ["192.168.200.11"] },
+          { name: "node-2", addresses: ["192.168.200.12", "192.168.200.12"] },
+        ],
+        peers: [
+          { name: "self", peerIP: "192.168.200.11", asNumber: 64513 },
+          { name: "tor", peerIP: "192.168.200.254", asNumber: 64513 },
+          { name: "tor-again", peerIP: "192.168.200.254", asNumber: 64513 },
+        ],
+      }),
+    );
+    expect(plan.bird?.neighbors.map((neighbor) => neighbor.name)).toEqual([
+      "node-2_192.168.200.12",
+      "peer_tor",
+    ]);
+    expect(plan.problems).toEqual([
+      "BGP neighbor node-2_192.168.200.12: 192.168.200.12 is already node-2_192.168.200.12's",
+      "BGP neighbor peer_self: 192.168.200.11 is this node's own address",
+      "BGP neighbor peer_tor-again: 192.168.200.254 is already peer_tor's",
+    ]);
+  });
+
+  it("a block of one address gets no blackhole: it would replace the pod's own route", () => {
+    const plan = planRouting(
+      input("direct", { blocks: [{ cidr: "10.244.9.5/32", affinity: "node-1" }], hosted: [] }),
+    );
+    expect(plan.routes).toEqual([{ family: 4, dst: "203.0.113.10/32", dev: "calia" }]);
   });
 
   it("bgp: a floating IP in a pool with disableBGPExport is programmed but not announced", () => {

@@ -13,7 +13,7 @@
 import type { BgpPeer, IpPool, NodeRecord } from "../datastore/model.js";
 import { DEFAULT_AS_NUMBER } from "../datastore/model.js";
 import { findPool } from "../floating/validate.js";
-import { parseAddress, parsePrefix, type Family } from "../net/address.js";
+import { canonicalAddress, parseAddress, parsePrefix, type Family } from "../net/address.js";
 import type { BirdNeighbor, BirdNodeConfig } from "./bird-config.js";
 import type { NatBinding } from "./nat-plan.js";
 import type { NodeRoute } from "./node-routes.js";
@@ -64,7 +64,11 @@ export function planRouting(input: RoutingInput): RoutingPlan {
     if (!family || block.affinity === "") continue;
     if (block.affinity === node) {
       localBlocks.push({ cidr: block.cidr, family });
-      routes.push({ family, dst: block.cidr, blackhole: true });
+      // A block of one address (blockSize 32/128) is the pod's own route's
+      // destination: a blackhole would replace that route.
+      if (!block.cidr.endsWith(`/${HOST_LENGTH[family]}`)) {
+        routes.push({ family, dst: block.cidr, blackhole: true });
+      }
     } else if (mode === "direct") {
       const via = addressOf(block.affinity, family);
       if (via) routes.push({ family, dst: block.cidr, via });
@@ -110,20 +114,31 @@ export function planRouting(input: RoutingInput): RoutingPlan {
     );
     return { routes: sortRoutes(routes), problems };
   }
+  // One session per address; an address given twice (two records, or a
+  // peer at a node's or this node's own address) is reported and skipped,
+  // so one bad record never stops the node's BGP.
   const neighbors: BirdNeighbor[] = [];
+  const own = new Set((self?.addresses ?? []).map((address) => canonicalAddress(address)));
+  const taken = new Map<string, string>();
+  const addNeighbor = (name: string, address: string, asNumber: number) => {
+    const canonical = canonicalAddress(address);
+    if (!canonical) return problems.push(`BGP neighbor ${name}: ${address} is not an IP address`);
+    if (own.has(canonical))
+      return problems.push(`BGP neighbor ${name}: ${address} is this node's own address`);
+    const first = taken.get(canonical);
+    if (first) return problems.push(`BGP neighbor ${name}: ${address} is already ${first}'s`);
+    taken.set(canonical, name);
+    neighbors.push({ name, address: canonical, asNumber });
+  };
   for (const other of [...nodes.values()].sort((a, b) => compare(a.name, b.name))) {
     if (other.name === node) continue;
     for (const address of other.addresses) {
-      neighbors.push({
-        name: `${other.name}_v${parseAddress(address)?.family ?? 4}`,
-        address,
-        asNumber: other.asNumber ?? DEFAULT_AS_NUMBER,
-      });
+      addNeighbor(`${other.name}_${address}`, address, other.asNumber ?? DEFAULT_AS_NUMBER);
     }
   }
   for (const peer of [...input.peers].sort((a, b) => compare(a.name, b.name))) {
     if (peer.node !== undefined && peer.node !== "" && peer.node !== node) continue;
-    neighbors.push({ name: `peer_${peer.name}`, address: peer.peerIP, asNumber: peer.asNumber });
+    addNeighbor(`peer_${peer.name}`, peer.peerIP, peer.asNumber);
   }
   return {
     routes: sortRoutes(routes),
