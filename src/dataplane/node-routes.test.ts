@@ -25,11 +25,11 @@ describe("node routes", () => {
         ],
       ),
     ).toBe(
-      "route del 10.96.0.1/32 dev calia proto 202\n" +
-        "route del fd00::1/128 dev calia proto 202\n" +
-        "route del blackhole 10.244.0.0/26 proto 202\n" +
-        "route replace 10.96.0.1/32 dev calib proto 202\n" +
-        "route replace 10.244.1.0/26 via 192.168.200.12 proto 202\n",
+      "route del 10.96.0.1/32 dev calia proto 202 metric 10\n" +
+        "route del fd00::1/128 dev calia proto 202 metric 10\n" +
+        "route del blackhole 10.244.0.0/26 proto 202 metric 10\n" +
+        "route replace 10.96.0.1/32 dev calib proto 202 metric 10\n" +
+        "route replace 10.244.1.0/26 via 192.168.200.12 proto 202 metric 10\n",
     );
   });
   it("renderRouteChanges() is empty when nothing changes", () => {

@@ -11,6 +11,12 @@ import type { Family } from "../net/address.js";
 import { parsePrefix, formatPrefix, canonicalAddress } from "../net/address.js";
 
 export const BUOY_ROUTE_PROTOCOL = 202;
+/**
+ * Below BIRD's 32, so a floating IP's local route wins over a route to it
+ * learned over BGP (IPv6 routes default to 1024, which would lose) while
+ * another node's stale announcement lingers.
+ */
+export const BUOY_ROUTE_METRIC = 10;
 
 export interface NodeRoute {
   family: Family;
@@ -34,8 +40,14 @@ export function renderRouteChanges(
   removed: readonly NodeRoute[],
 ): string {
   const lines = [
-    ...removed.map((route) => `route del ${routeKey(route)} proto ${BUOY_ROUTE_PROTOCOL}`),
-    ...added.map((route) => `route replace ${routeKey(route)} proto ${BUOY_ROUTE_PROTOCOL}`),
+    ...removed.map(
+      (route) =>
+        `route del ${routeKey(route)} proto ${BUOY_ROUTE_PROTOCOL} metric ${BUOY_ROUTE_METRIC}`,
+    ),
+    ...added.map(
+      (route) =>
+        `route replace ${routeKey(route)} proto ${BUOY_ROUTE_PROTOCOL} metric ${BUOY_ROUTE_METRIC}`,
+    ),
   ];
   return lines.map((line) => line + "\n").join("");
 }
