@@ -93,7 +93,13 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
           : !connected
             ? "datastore watch not established"
             : "no successful reconcile for three resync periods";
-        return { status: ready ? 200 : 503, body: ready ? "ready\n" : `not ready: ${why}\n` };
+        const last = reconciler.lastError
+          ? ` (last reconcile failed: ${reconciler.lastError})`
+          : "";
+        return {
+          status: ready ? 200 : 503,
+          body: ready ? "ready\n" : `not ready: ${why}${last}\n`,
+        };
       }
       return undefined;
     },

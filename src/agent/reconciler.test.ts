@@ -261,3 +261,27 @@ describe("BGP announcements", () => {
     expect(configs.at(-1)).toContain("router id 192.168.200.11;");
   });
 });
+
+describe("a failing reconcile", () => {
+  it("keeps the reason for /readyz until a reconcile succeeds", async () => {
+    const { agent } = await setup();
+    let refuse = true;
+    const one = agent("node-1", {
+      apply: async () => {
+        if (refuse) throw new Error("birdc: bird.conf:3:1 syntax error");
+      },
+      sessions: async () => [],
+    });
+    const controller = new AbortController();
+    const running = one.reconciler.run(controller.signal);
+    while (one.reconciler.lastError === undefined) await new Promise((r) => setTimeout(r, 5));
+    expect(one.reconciler.lastError).toBe("birdc: bird.conf:3:1 syntax error");
+    // NAT is programmed all the same: only the announcement failed.
+    expect(one.kernel.translates(FLOATING)).toBe("10.244.0.5");
+    refuse = false;
+    one.reconciler.markDirty();
+    while (one.reconciler.lastError !== undefined) await new Promise((r) => setTimeout(r, 5));
+    controller.abort();
+    await running;
+  });
+});

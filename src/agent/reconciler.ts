@@ -53,6 +53,8 @@ export class Reconciler {
   synced = false;
   /** When the last reconcile succeeded (ms since the epoch), 0 before the first. */
   lastSuccessAt = 0;
+  /** Why the last reconcile failed (BIRD refusing its config, etcd away, ...); undefined after a success. */
+  lastError: string | undefined;
   lastPlan: NatPlan | undefined;
   lastRouting: RoutingPlan | undefined;
   /** The lease the status records are written with, and the one they were last all written with. */
@@ -87,8 +89,10 @@ export class Reconciler {
       try {
         await this.reconcile();
         this.#failures = 0;
+        this.lastError = undefined;
       } catch (error) {
         this.#dirty = true;
+        this.lastError = (error as Error).message;
         const delay = BACKOFF_MS[Math.min(this.#failures, BACKOFF_MS.length - 1)] as number;
         this.#failures += 1;
         this.options.logger.log("error", "agent.error", {
