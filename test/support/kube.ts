@@ -376,6 +376,22 @@ export async function startKubeApiserver(
       timeoutMs,
       "kube-apiserver /readyz",
     );
+    // /readyz can say ok a moment before the bootstrap controller has made
+    // the default and kube-system namespaces; tests create objects in them.
+    await waitFor(
+      async () =>
+        (await admin.request("GET", "/api/v1/namespaces/default", undefined, { timeoutMs: 2000 }))
+          .status === 200 &&
+        (
+          await admin.request("GET", "/api/v1/namespaces/kube-system", undefined, {
+            timeoutMs: 2000,
+          })
+        ).status === 200,
+      apiserver,
+      apiserverLog,
+      timeoutMs,
+      "the default and kube-system namespaces",
+    );
     const apiserverReadyMs = Date.now() - spawnedAt;
 
     const writeKubeconfig = (path: string, credentials: KubeCredentials) => {
