@@ -1,10 +1,11 @@
-// Everything the datastore holds for one container, released together: its
-// endpoint(s), its floating-IP claims and (with buoy's own IPAM) its
-// addresses. One read and one transaction; a lost race reads again. Idempotent.
-import type { FloatingIpClaim, IpamBlock } from "../datastore/model.js";
+// Everything the datastore holds for one container (or one of its
+// interfaces), released together: its endpoint(s), its floating-IP claims and
+// (with buoy's own IPAM) its addresses. One read and one transaction; a lost race reads again. Idempotent.
+import type { FloatingIpClaim, IpamBlock, WorkloadEndpoint } from "../datastore/model.js";
 import type { KvCompare, KvOp, KvRead } from "../datastore/kv.js";
 import { keys, type Store } from "../datastore/store.js";
 import { addressesOfHandle, withoutHandle } from "../ipam/block.js";
+import { canonicalAddress } from "../net/address.js";
 
 export interface ReleaseTarget {
   node: string;
@@ -47,10 +48,25 @@ export async function releaseContainer(store: Store, target: ReleaseTarget): Pro
       ops.push({ delete: key });
     };
     for (const entry of endpoints) remove(entry.key, entry.modRevision);
+    // One interface's DEL releases the floating IPs translated to that
+    // interface's addresses, not its container's others (a pod on two networks).
+    const interfaceAddresses = target.ifname
+      ? new Set(
+          endpoints.flatMap(
+            (entry) =>
+              parseOrUndefined<WorkloadEndpoint>(entry.value)?.ipNetworks.map(
+                (net) => canonicalAddress(net.split("/")[0] ?? "") ?? net,
+              ) ?? [],
+          ),
+        )
+      : undefined;
     for (const entry of claims) {
       // Another container's unreadable claim is not ours to judge: skip it.
       const claim = parseOrUndefined<FloatingIpClaim>(entry.value);
       if (claim?.containerID !== target.containerID) continue;
+      if (interfaceAddresses && !interfaceAddresses.has(canonicalAddress(claim.internalIP) ?? "")) {
+        continue;
+      }
       remove(entry.key, entry.modRevision);
       released.floatingIps.push(claim.ip);
     }
