@@ -136,7 +136,9 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     keys.claims,
     keys.pools,
     keys.statuses,
-    ...((options.routing ?? "none") === "none" ? [] : [keys.nodes, keys.bgpPeers, keys.affinities]),
+    ...((options.routing ?? "none") === "none"
+      ? []
+      : [keys.nodes, keys.bgpPeers, keys.affinities, keys.borrowed]),
   ];
   const established = prefixes.map(() => false);
   const setConnected = () => {

@@ -117,7 +117,12 @@ export class Reconciler {
         { prefix: keys.statuses },
         ...(routing === "none"
           ? []
-          : [{ prefix: keys.nodes }, { prefix: keys.affinities }, { prefix: keys.bgpPeers }]),
+          : [
+              { prefix: keys.nodes },
+              { prefix: keys.affinities },
+              { prefix: keys.bgpPeers },
+              { prefix: keys.borrowed },
+            ]),
       ];
       const [
         [
@@ -128,6 +133,7 @@ export class Reconciler {
           nodeEntries = [],
           affinityEntries = [],
           peerEntries = [],
+          borrowedEntries = [],
         ],
         hostInterfaces,
       ] = await Promise.all([store.kv.readMany(reads), ports.routes.readInterfaces()]);
@@ -158,6 +164,7 @@ export class Reconciler {
         hosted: statuses,
         pools,
         peers: this.#decode("peer", peerEntries),
+        borrowed: this.#decode("borrowed", borrowedEntries),
       });
       const known = this.#known;
       this.#known = undefined; // until this sync has succeeded
@@ -378,10 +385,9 @@ export class Reconciler {
   }
 
   /** Records that parse and have the expected shape; the rest are reported once and skipped. */
-  #decode<K extends "endpoint" | "claim" | "pool" | "status" | "node" | "affinity" | "peer">(
-    kind: K,
-    entries: readonly KvEntry[],
-  ) {
+  #decode<
+    K extends "endpoint" | "claim" | "pool" | "status" | "node" | "affinity" | "peer" | "borrowed",
+  >(kind: K, entries: readonly KvEntry[]) {
     const values: NonNullable<ReturnType<typeof fitRecord<K>>>[] = [];
     for (const entry of entries) {
       let fitted: ReturnType<typeof fitRecord<K>>;

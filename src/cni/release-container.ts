@@ -79,6 +79,7 @@ export async function releaseContainer(store: Store, target: ReleaseTarget): Pro
         put: entry.key,
         value: JSON.stringify(withoutHandle(block, target.handle as string)),
       });
+      for (const ip of addresses) ops.push({ delete: keys.borrowedAddress(ip) });
       released.addresses.push(...addresses);
     }
     if (ops.length === 0 || (await store.kv.txn(compares, ops))) return released;

@@ -136,6 +136,23 @@ describe("planRouting()", () => {
     ]);
   });
 
+  it("an address borrowed from another node's block is routed to its pod's node as a /32", () => {
+    const borrowed = [
+      { ip: "10.244.0.70", node: "node-1" }, // from node-2's block, for a pod on node-1
+      { ip: "10.244.0.10", node: "node-2" }, // from node-1's block, for a pod on node-2
+    ];
+    const direct = planRouting(input("direct", { borrowed }));
+    expect(direct.routes).toContainEqual({
+      family: 4,
+      dst: "10.244.0.10/32",
+      via: "192.168.200.12",
+    });
+    expect(direct.routes.some((route) => route.dst === "10.244.0.70/32")).toBe(false);
+    const bgp = planRouting(input("bgp", { borrowed }));
+    expect(bgp.bird?.exports).toContain("10.244.0.70/32");
+    expect(bgp.bird?.exports).not.toContain("10.244.0.10/32");
+  });
+
   it("a block of one address gets no blackhole: it would replace the pod's own route", () => {
     const plan = planRouting(
       input("direct", { blocks: [{ cidr: "10.244.9.5/32", affinity: "node-1" }], hosted: [] }),

@@ -28,6 +28,8 @@ export interface RoutingInput {
   bindings: readonly Pick<NatBinding, "family" | "floating" | "hostIfname">[];
   nodes: readonly NodeRecord[];
   blocks: readonly { cidr: string; affinity: string }[];
+  /** Addresses pods hold outside their node's blocks (IPAM borrowed them). */
+  borrowed?: readonly { ip: string; node: string }[];
   /** Which node translates which floating IP (the nodes' status records). */
   hosted: readonly { ip: string; node: string }[];
   pools: readonly IpPool[];
@@ -76,6 +78,20 @@ export function planRouting(input: RoutingInput): RoutingPlan {
     }
   }
 
+  // A pod's address borrowed from another node's block: its own /32
+  // (/128), more specific than the block, routed to the pod's node.
+  const borrowedHere: string[] = [];
+  for (const { ip, node: holder } of input.borrowed ?? []) {
+    const family = parseAddress(ip)?.family;
+    if (!family) continue;
+    if (holder === node) borrowedHere.push(`${ip}/${HOST_LENGTH[family]}`);
+    else if (mode === "direct") {
+      const via = addressOf(holder, family);
+      if (via) routes.push({ family, dst: `${ip}/${HOST_LENGTH[family]}`, via });
+      else problems.push(`address ${ip}: node ${holder} has no IPv${family} address`);
+    }
+  }
+
   const local = new Set(input.bindings.map((binding) => binding.floating));
   if (mode === "direct") {
     // One route per floating IP; while a move is in flight two nodes may
@@ -102,6 +118,7 @@ export function planRouting(input: RoutingInput): RoutingPlan {
   };
   const exports = [
     ...localBlocks.filter((block) => exported(block.cidr.split("/")[0] ?? "")).map((b) => b.cidr),
+    ...borrowedHere.filter((cidr) => exported(cidr.split("/")[0] ?? "")),
     ...input.bindings
       .filter((binding) => exported(binding.floating))
       .map((binding) => `${binding.floating}/${HOST_LENGTH[binding.family]}`),

@@ -33,6 +33,7 @@ const shapes = {
     asNumber: v.optional(v.number()),
   }),
   affinity: v.looseObject({ cidr: v.string(), node: v.string() }),
+  borrowed: v.looseObject({ ip: v.string(), node: v.string() }),
   peer: v.looseObject({
     name: v.string(),
     peerIP: v.string(),
@@ -48,6 +49,7 @@ interface Shaped {
   status: FloatingIpStatus;
   node: NodeRecord;
   affinity: { cidr: string; node: string };
+  borrowed: { ip: string; node: string };
   peer: BgpPeer;
 }
 

@@ -23,6 +23,13 @@ export const keys = {
    * the blocks, whose every allocation would wake every node.
    */
   affinities: `${ROOT}ipam/affinities/`,
+  /**
+   * An address given to a pod on a node other than its block's (the node's
+   * own blocks were full): routed to that node by itself, as a /32 (/128).
+   * Written and deleted with the allocation.
+   */
+  borrowed: `${ROOT}ipam/borrowed/`,
+  borrowedAddress: (ip: string) => `${ROOT}ipam/borrowed/${ip}`,
   affinity: (node: string, cidr: string) =>
     `${ROOT}ipam/affinities/${node}/${cidr.replace("/", "-")}`,
   endpoints: `${ROOT}workloadendpoints/`,

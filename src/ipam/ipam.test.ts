@@ -105,6 +105,19 @@ describe("assignAddress()", () => {
     ).rejects.toThrow("no free IPv4 address in IP pools 10.9.0.0/30");
   });
 
+  it("assignAddress() records a borrowed address with its node, and releaseHandle() drops it", async () => {
+    const store = await storeWith(["tiny", { cidr: "10.9.0.0/30", blockSize: 31 }]);
+    await assignAddress(store, { family: 4, owner: owner("a", "n1"), pools: [] });
+    await assignAddress(store, { family: 4, owner: owner("b", "n2"), pools: [] });
+    await assignAddress(store, { family: 4, owner: owner("c", "n2"), pools: [] });
+    const borrowed = await assignAddress(store, { family: 4, owner: owner("d", "n3"), pools: [] });
+    const records = await store.kv.list(keys.borrowed);
+    // Only n3's address came from another node's block.
+    expect(records.map((entry) => JSON.parse(entry.value))).toEqual([{ ip: borrowed, node: "n3" }]);
+    await releaseHandle(store, "d");
+    expect(await store.kv.list(keys.borrowed)).toEqual([]);
+  });
+
   it("assignAddress() gives 30 concurrent requests 30 distinct addresses", async () => {
     const store = await storeWith(["pods", { cidr: "10.244.0.0/16" }]);
     const ips = await Promise.all(

@@ -132,6 +132,9 @@ async function tryAssign(
       [
         { put: key, value: JSON.stringify(withAllocation(block, ip, owner)) },
         ...(revision === 0 ? [affinityPut(block)] : []),
+        ...(block.affinity !== owner.node
+          ? [{ put: keys.borrowedAddress(ip), value: JSON.stringify({ ip, node: owner.node }) }]
+          : []),
       ],
     );
     return written ? ip : "conflict";
@@ -167,7 +170,12 @@ export async function releaseHandle(store: Store, handle: string): Promise<strin
       const key = keys.block(block.value.cidr);
       const written = await store.kv.txn(
         [{ key, modRevision: block.revision }],
-        [{ put: key, value: JSON.stringify(withoutHandle(block.value, handle)) }],
+        [
+          { put: key, value: JSON.stringify(withoutHandle(block.value, handle)) },
+          ...addressesOfHandle(block.value, handle).map((ip) => ({
+            delete: keys.borrowedAddress(ip),
+          })),
+        ],
       );
       if (written) released.push(...addressesOfHandle(block.value, handle));
     }
