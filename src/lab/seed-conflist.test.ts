@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { renderLabConflist, renderSeedTemplate, SEED_CNI_NETWORK_CONFIG } from "./seed-conflist.js";
+import { renderLabConflist, SEED_CNI_NETWORK_CONFIG } from "./seed-conflist.js";
 
 describe("the seed conflist, as the lab renders it", () => {
   it("SEED_CNI_NETWORK_CONFIG is the seed's fixture, unchanged", () => {
@@ -9,10 +9,6 @@ describe("the seed conflist, as the lab renders it", () => {
       "utf8",
     );
     expect(SEED_CNI_NETWORK_CONFIG.trim()).toBe(fixture.trim());
-  });
-
-  it("renderSeedTemplate() fills known placeholders and leaves unknown ones", () => {
-    expect(renderSeedTemplate("__A__ __B__", { A: "1" })).toBe("1 __B__");
   });
 
   it("renderLabConflist() points calico at the lab's etcd and keeps portmap chained after it", () => {

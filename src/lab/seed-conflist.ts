@@ -1,8 +1,9 @@
 // The CNI network config the lab's runtime uses: the seed's conflist
 // (test/fixtures/seed-cni-network-config.json, the cni_network_config of
 // Calico's manifest with floating IPs on), copied verbatim as the lab's asset
-// and rendered for the lab the way the installer renders it, then pointed at
-// the lab's etcd. Pure.
+// and rendered for the lab by the installer's renderer, then pointed at the
+// lab's etcd. Pure.
+import { renderCniNetworkConfig } from "../install/render.js";
 
 /** The seed's cni_network_config template, unchanged (placeholders `__NAME__`). */
 export const SEED_CNI_NETWORK_CONFIG = `
@@ -54,11 +55,6 @@ export interface LabConflistValues {
   ipv6?: boolean;
 }
 
-/** Fills the template's `__NAME__` placeholders; unknown ones stay as they are. */
-export function renderSeedTemplate(template: string, values: Record<string, string>): string {
-  return template.replace(/__([A-Z_]+)__/g, (match, name: string) => values[name] ?? match);
-}
-
 /**
  * The seed conflist for one lab node: placeholders rendered as the installer
  * would (nodename, MTU 1500), then the calico entry switched to the lab's etcd
@@ -68,13 +64,18 @@ export function renderSeedTemplate(template: string, values: Record<string, stri
  * Calico's dual-stack manifests.
  */
 export function renderLabConflist(values: LabConflistValues): Conflist {
-  const conflist = JSON.parse(
-    renderSeedTemplate(SEED_CNI_NETWORK_CONFIG, {
-      KUBERNETES_NODE_NAME: values.nodeName,
-      CNI_MTU: String(values.mtu ?? 1500),
-      KUBECONFIG_FILEPATH: "",
-    }),
-  ) as Conflist;
+  const rendered = renderCniNetworkConfig(
+    SEED_CNI_NETWORK_CONFIG,
+    new Map([
+      ["KUBERNETES_NODE_NAME", values.nodeName],
+      ["CNI_MTU", String(values.mtu ?? 1500)],
+      // Dropped below with the rest of the kubernetes datastore's settings.
+      ["KUBECONFIG_FILEPATH", "/etc/cni/net.d/calico-kubeconfig"],
+    ]),
+  );
+  if (!rendered.ok)
+    throw new Error(`the seed template does not render: ${rendered.errors.join("; ")}`);
+  const conflist = JSON.parse(rendered.text) as Conflist;
   conflist.plugins = conflist.plugins.map((plugin) => {
     if (plugin.type !== "calico") return plugin;
     const rest = { ...plugin };
