@@ -32,7 +32,8 @@ import {
 const prefix = runPrefix();
 const NODE = "node-1";
 const PYTHON = "/usr/bin/python3";
-const TRAFFIC = join(ROOT, "test/support/fip-traffic.py");
+// The lab's probe: a responder in each pod, one-shot senders (JSON answers).
+const TRAFFIC = join(ROOT, "src/lab/lab-probe.py");
 const CLIENT = { ns: `${prefix}-client`, ip: { 4: "192.168.124.2", 6: "fd00:124::2" } };
 const NODE_IP = { 4: "192.168.124.1", 6: "fd00:124::1" };
 const FLOATING = { 4: "10.96.0.1", 6: "fd00:96::1" } as const;
@@ -124,7 +125,7 @@ async function addPod(name: string, floatingIPs?: string): Promise<Pod> {
 
 async function startResponder(ns: string): Promise<void> {
   const ready = `/tmp/${ns}-responder-ready`;
-  const responder = startIn(ns, [PYTHON, TRAFFIC, "serve", ready]);
+  const responder = startIn(ns, [PYTHON, TRAFFIC, "serve", ns, ready, seenLog()]);
   stoppers.push(() => responder.stop());
   if (!(await eventually(() => existsSync(ready)))) throw new Error(`no responder in ${ns}`);
 }
@@ -152,9 +153,25 @@ interface Answer {
 }
 
 function send(from: string | undefined, mode: string, dest: string): Answer {
-  const result = sh(inNs(from, [PYTHON, TRAFFIC, "send", mode, dest]));
-  const [source = "", peer = "", local = ""] = result.stdout.trim().split(" ");
-  return { ok: result.status === 0, source, peer, local, output: result.stdout + result.stderr };
+  const result = sh(inNs(from, [PYTHON, TRAFFIC, "send", mode, dest, "2", seenLog()]));
+  let parsed: { ok?: boolean; replyFrom?: string; answer?: { peer?: string; local?: string } };
+  try {
+    parsed = JSON.parse(result.stdout.trim().split("\n").at(-1) ?? "{}");
+  } catch {
+    parsed = {};
+  }
+  return {
+    ok: result.status === 0 && parsed.ok === true,
+    source: parsed.replyFrom ?? "",
+    peer: parsed.answer?.peer ?? "",
+    local: parsed.answer?.local ?? "",
+    output: result.stdout + result.stderr,
+  };
+}
+
+/** Where the responders note ICMP echo requests (the probe's shared log). */
+function seenLog(): string {
+  return `/tmp/${prefix}-probe-seen.log`;
 }
 
 /** One echo request; the output names the address the reply came from. */
