@@ -56,7 +56,6 @@ export class Reconciler {
   /** Why the last reconcile failed (BIRD refusing its config, etcd away, ...); undefined after a success. */
   lastError: string | undefined;
   lastPlan: NatPlan | undefined;
-  lastRouting: RoutingPlan | undefined;
   /** The lease the status records are written with, and the one they were last all written with. */
   #lease: string | undefined;
   #statusLease: string | undefined;
@@ -192,7 +191,6 @@ export class Reconciler {
         if (bird) await this.options.bird.apply(renderBirdNodeConfig(bird));
         this.#lastBird = bird;
       }
-      this.lastRouting = routingPlan;
       this.lastPlan = plan;
       this.synced = true;
       this.lastSuccessAt = Date.now();
@@ -344,11 +342,6 @@ export class Reconciler {
       this.#lease = undefined;
       this.markDirty();
     }
-  }
-
-  /** On stop: the records stay until the lease expires, so a quick restart keeps them. */
-  get lease(): string | undefined {
-    return this.#lease;
   }
 
   /** Moves waiting on another node, and routing problems: logged once each while they last. */

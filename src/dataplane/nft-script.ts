@@ -40,7 +40,7 @@ export function renderNftTable(
   const ip = NFT_FAMILY[family];
   const type = ADDRESS_TYPE[family];
   const bindings = ofFamily(plan.bindings, family);
-  const masquerade = natOutgoingOf(plan.natOutgoing, family);
+  const masquerade = natOutgoingFor(plan.natOutgoing, family);
   return [
     `# buoy floating-IP NAT for IPv${family}: replaces the whole table in one transaction`,
     `table ${table} {}`,
@@ -312,16 +312,11 @@ function sameJson(a: unknown, b: unknown): boolean {
   return a === b;
 }
 
-/** This family's part of a natOutgoing plan, normalised as the sets hold it. */
-function natOutgoingOf(natOutgoing: NatOutgoing | undefined, family: Family): NatOutgoing {
+/** This family's part of a natOutgoing plan, normalised as the sets hold it (and parseNftTable reports it). */
+export function natOutgoingFor(natOutgoing: NatOutgoing | undefined, family: Family): NatOutgoing {
   const mine = (cidrs: readonly string[] = []) =>
     coverPrefixes(cidrs).filter((cidr) => cidr.includes(":") === (family === 6));
   return { sources: mine(natOutgoing?.sources), pools: mine(natOutgoing?.pools) };
-}
-
-/** This family's natOutgoing sets of a plan, as parseNftTable reports them. */
-export function natOutgoingFor(natOutgoing: NatOutgoing | undefined, family: Family): NatOutgoing {
-  return natOutgoingOf(natOutgoing, family);
 }
 
 function intervalSet(name: string, type: string, comment: string, cidrs: string[]): string[] {

@@ -19,7 +19,6 @@ import type { NatBinding } from "./nat-plan.js";
 import type { NodeRoute } from "./node-routes.js";
 
 export type RoutingMode = "none" | "direct" | "bgp";
-export const ROUTING_MODES: readonly RoutingMode[] = ["none", "direct", "bgp"];
 
 export interface RoutingInput {
   node: string;

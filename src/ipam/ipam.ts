@@ -142,7 +142,7 @@ async function tryAssign(
 }
 
 /** The affinity record of a new block (see keys.affinity). */
-export function affinityPut(block: IpamBlock): { put: string; value: string } {
+function affinityPut(block: IpamBlock): { put: string; value: string } {
   return {
     put: keys.affinity(block.affinity, block.cidr),
     value: JSON.stringify({ cidr: block.cidr, node: block.affinity }),
