@@ -34,7 +34,7 @@ describe("findOrphanClaims()", () => {
       claim("203.0.113.1", "node-1", "alive"),
       claim("203.0.113.2", "node-1", "gone"),
       claim("203.0.113.3", "node-2", "alive"),
-    ].map((value, i) => ({ value, revision: i + 1 }));
+    ].map((value, i) => ({ value, revision: String(i + 1) }));
     const endpoints = [endpoint("node-1", "alive")];
     expect(findOrphanClaims(claims, endpoints).map((o) => [o.claim.ip, o.reason])).toEqual([
       ["203.0.113.2", "container gone has no endpoint on node node-1"],

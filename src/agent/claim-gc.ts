@@ -14,7 +14,7 @@ import type { Logger } from "../log/logger.js";
 
 export interface OrphanClaim {
   claim: FloatingIpClaim;
-  revision: number;
+  revision: string;
   reason: string;
 }
 
@@ -61,7 +61,7 @@ export class ClaimCollector {
     ]);
     const claims = fitted("claim", claimEntries).map(({ value, entry }) => ({
       value,
-      revision: entry.modRevision,
+      revision: String(entry.modRevision),
     }));
     const orphans = findOrphanClaims(
       claims,
@@ -76,7 +76,7 @@ export class ClaimCollector {
       if (now - since < graceMs) continue;
       const claimKey = keys.claim(orphan.claim.ip);
       const done = await store.kv.txn(
-        [{ key: claimKey, modRevision: orphan.revision }],
+        [{ key: claimKey, modRevision: Number(orphan.revision) }],
         [{ delete: claimKey }],
       );
       seen.delete(key);

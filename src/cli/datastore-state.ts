@@ -71,7 +71,7 @@ export async function commitPlan(
 
 function versioned<T>(entry: KvEntry): Versioned<T> {
   try {
-    return { value: JSON.parse(entry.value) as T, revision: entry.modRevision };
+    return { value: JSON.parse(entry.value) as T, revision: String(entry.modRevision) };
   } catch (error) {
     throw new CorruptRecordError(
       `record ${entry.key} is not valid JSON: ${(error as Error).message}`,

@@ -12,7 +12,7 @@ import type { DatastoreState } from "./datastore-state.js";
 import type { Resource } from "./manifest.js";
 import { planApply } from "./plan-apply.js";
 
-const at = <T>(value: T, revision = 7): Versioned<T> => ({ value, revision });
+const at = <T>(value: T, revision = "7"): Versioned<T> => ({ value, revision });
 const state = (parts: Partial<DatastoreState>): DatastoreState => ({
   statuses: [],
   pools: [],
@@ -65,7 +65,7 @@ describe("planApply()", () => {
   it("planApply() updates a pool and a node against the revisions it read", () => {
     const node: NodeRecord = { name: "node-1", addresses: ["192.0.2.10"] };
     const plan = planApply(
-      state({ pools: [at(pool("a", "10.0.0.0/24"), 3)], nodes: [at(node, 4)] }),
+      state({ pools: [at(pool("a", "10.0.0.0/24"), "3")], nodes: [at(node, "4")] }),
       [
         applyPool(pool("a", "10.0.0.0/24", { disabled: true })),
         { kind: "Node", node: { ...node, asNumber: 64512 }, source: "document 2" },
@@ -84,7 +84,7 @@ describe("planApply()", () => {
   it("planApply() creates a BGP peer and updates another against the revision it read", () => {
     const tor: BgpPeer = { name: "tor", peerIP: "192.0.2.1", asNumber: 65001 };
     const rack: BgpPeer = { name: "rack-1", peerIP: "192.0.2.2", asNumber: 65002, node: "node-1" };
-    const plan = planApply(state({ peers: [at(tor, 5)] }), [
+    const plan = planApply(state({ peers: [at(tor, "5")] }), [
       { kind: "BGPPeer", peer: { ...tor, asNumber: 65010 }, source: "document 1" },
       { kind: "BGPPeer", peer: rack, source: "document 2" },
     ]);
@@ -207,8 +207,8 @@ describe("planApply()", () => {
   it("planApply() deletes the old empty blocks when the geometry of an unused pool changes", () => {
     const plan = planApply(
       state({
-        pools: [at(pool("a", "10.0.0.0/24"), 3)],
-        blocks: [at(block("10.0.0.0/26"), 5), at(block("10.1.0.0/26", ["10.1.0.1"]), 6)],
+        pools: [at(pool("a", "10.0.0.0/24"), "3")],
+        blocks: [at(block("10.0.0.0/26"), "5"), at(block("10.1.0.0/26", ["10.1.0.1"]), "6")],
       }),
       [applyPool(pool("a", "10.0.0.0/24", { blockSize: 28 }))],
     );

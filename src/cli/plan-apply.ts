@@ -37,7 +37,7 @@ export function planApply(state: DatastoreState, resources: readonly Resource[])
         const emptyBlocks = planGeometryChange(existing, pool, state);
         for (const block of emptyBlocks) {
           const key = keys.block(block.value.cidr);
-          compares.push({ key, modRevision: block.revision });
+          compares.push({ key, modRevision: Number(block.revision) });
           ops.push(
             { delete: key },
             { delete: keys.affinity(block.value.affinity, block.value.cidr) },
@@ -121,6 +121,8 @@ function planGeometryChange(
   return usage.emptyBlocks;
 }
 
-function revisionCompare(key: string, revision: number | undefined): KvCompare {
-  return revision === undefined ? { key, createRevision: 0 } : { key, modRevision: revision };
+function revisionCompare(key: string, revision: string | undefined): KvCompare {
+  return revision === undefined
+    ? { key, createRevision: 0 }
+    : { key, modRevision: Number(revision) };
 }

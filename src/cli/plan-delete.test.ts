@@ -10,7 +10,7 @@ import { keys } from "../datastore/store.js";
 import type { DatastoreState } from "./datastore-state.js";
 import { planDelete } from "./plan-delete.js";
 
-const at = <T>(value: T, revision = 7): Versioned<T> => ({ value, revision });
+const at = <T>(value: T, revision = "7"): Versioned<T> => ({ value, revision });
 const state = (parts: Partial<DatastoreState>): DatastoreState => ({
   statuses: [],
   pools: [],
@@ -50,8 +50,8 @@ describe("planDelete()", () => {
   it("planDelete() deletes a pool together with its empty blocks", () => {
     const plan = planDelete(
       state({
-        pools: [at(pool("a", "10.0.0.0/24"), 3)],
-        blocks: [at(block("10.0.0.64/26"), 5), at(block("10.9.0.0/26"), 6)],
+        pools: [at(pool("a", "10.0.0.0/24"), "3")],
+        blocks: [at(block("10.0.0.64/26"), "5"), at(block("10.9.0.0/26"), "6")],
       }),
       [{ kind: "IPPool", name: "a" }],
     );
@@ -70,7 +70,7 @@ describe("planDelete()", () => {
 
   it("planDelete() deletes a BGP peer against the revision it read", () => {
     const plan = planDelete(
-      state({ peers: [at({ name: "tor", peerIP: "192.0.2.1", asNumber: 65001 }, 4)] }),
+      state({ peers: [at({ name: "tor", peerIP: "192.0.2.1", asNumber: 65001 }, "4")] }),
       [
         { kind: "BGPPeer", name: "tor" },
         { kind: "BGPPeer", name: "tor" },

@@ -35,13 +35,13 @@ export function planDelete(state: DatastoreState, targets: readonly DeleteTarget
       }
       for (const block of usage.emptyBlocks) {
         const key = keys.block(block.value.cidr);
-        compares.push({ key, modRevision: block.revision });
+        compares.push({ key, modRevision: Number(block.revision) });
         ops.push(
           { delete: key },
           { delete: keys.affinity(block.value.affinity, block.value.cidr) },
         );
       }
-      compares.push({ key: keys.pool(target.name), modRevision: pool.revision });
+      compares.push({ key: keys.pool(target.name), modRevision: Number(pool.revision) });
       ops.push({ delete: keys.pool(target.name) });
     } else if (target.kind === "Node") {
       const node = state.nodes.find((candidate) => candidate.value.name === target.name);
@@ -52,12 +52,12 @@ export function planDelete(state: DatastoreState, targets: readonly DeleteTarget
           `cannot delete node ${target.name}: ${endpoints.length} workload endpoint(s) are still on it`,
         );
       }
-      compares.push({ key: keys.node(target.name), modRevision: node.revision });
+      compares.push({ key: keys.node(target.name), modRevision: Number(node.revision) });
       ops.push({ delete: keys.node(target.name) });
     } else {
       const peer = state.peers.find((candidate) => candidate.value.name === target.name);
       if (!peer) throw new CliError(`BGP peer ${target.name} does not exist`);
-      compares.push({ key: keys.bgpPeer(target.name), modRevision: peer.revision });
+      compares.push({ key: keys.bgpPeer(target.name), modRevision: Number(peer.revision) });
       ops.push({ delete: keys.bgpPeer(target.name) });
     }
   }

@@ -12,7 +12,7 @@ import type { DatastoreState } from "./datastore-state.js";
 import { endpointName, renderGet, selectRecords, type OutputFormat } from "./render-get.js";
 import type { ResourceType } from "./resource-type.js";
 
-const at = <T>(value: T): Versioned<T> => ({ value, revision: 7 });
+const at = <T>(value: T): Versioned<T> => ({ value, revision: "7" });
 const pools: IpPool[] = [
   {
     name: "pods",

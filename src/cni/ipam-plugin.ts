@@ -1,6 +1,6 @@
 // calico-ipam / buoy-ipam: block IPAM from the datastore. Also called
 // in-process by the main plugin when the conflist names it (one exec saved).
-import type { AllocationSnapshot, Store } from "../datastore/store.js";
+import type { AllocationSnapshot, Datastore } from "../datastore/datastore.js";
 import type { AllocationOwner } from "../datastore/model.js";
 import { assignAddress, releaseHandle } from "../ipam/ipam.js";
 import type { Logger } from "../log/logger.js";
@@ -17,7 +17,7 @@ export function handleFor(conf: NetConf, containerID: string): string {
 }
 
 export async function ipamAdd(
-  store: Store,
+  store: Datastore,
   conf: NetConf,
   env: CniEnv,
   node: string,
@@ -69,7 +69,7 @@ export async function ipamAdd(
 }
 
 export async function ipamDel(
-  store: Store,
+  store: Datastore,
   conf: NetConf,
   env: CniEnv,
   logger: Logger,

@@ -5,9 +5,9 @@
 import { readFileSync, writeSync } from "node:fs";
 import { basename } from "node:path";
 import { hostname } from "node:os";
-import { EtcdKv } from "../datastore/etcd-kv.js";
 import { LinuxPodNetwork } from "../dataplane/linux-pod-network.js";
 import { execPlugin } from "./delegate.js";
+import { openDatastore } from "./open-datastore.js";
 import { runCni, type CniRole } from "./plugin.js";
 
 export async function main(): Promise<void> {
@@ -18,7 +18,7 @@ export async function main(): Promise<void> {
   const response = await runCni(
     { role, env: process.env, stdin },
     {
-      openKv: (conf) => new EtcdKv({ endpoints: conf.etcdEndpoints }),
+      openDatastore,
       podNetwork: new LinuxPodNetwork(),
       execPlugin,
       hostname,

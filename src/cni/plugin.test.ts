@@ -2,6 +2,8 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { MemoryKv } from "../datastore/memory-kv.js";
 import { DatastoreUnavailableError, type Kv } from "../datastore/kv.js";
 import { Store } from "../datastore/store.js";
+import { EtcdDatastore } from "../datastore/etcd-datastore.js";
+import { openDatastore } from "./open-datastore.js";
 import type { PodNetwork } from "../dataplane/linux-pod-network.js";
 import type { PodLinkPlan, PodNetworkPlan } from "../dataplane/pod-network.js";
 import { silentLogger } from "../log/logger.js";
@@ -53,7 +55,7 @@ beforeEach(async () => {
   store = new Store(kv);
   net = new FakePodNetwork();
   deps = {
-    openKv: () => kv,
+    openDatastore: () => new EtcdDatastore(new Store(kv)),
     podNetwork: net,
     execPlugin: async () => {
       throw new Error("no delegation expected");
@@ -343,16 +345,31 @@ describe("runCni() ADD", () => {
       revokeLease: refuse,
     };
 
-    deps.openKv = () => down;
+    deps.openDatastore = () => new EtcdDatastore(new Store(down));
     const { out } = await cni({ command: "ADD" });
     expect(out).toMatchObject({ code: 11, msg: "cannot reach etcd (ECONNREFUSED)" });
     expect(net.interfaces.size).toBe(0);
   });
 
-  it("runCni() ADD refuses the kubernetes datastore clearly until it exists", async () => {
+  it("runCni() ADD with the kubernetes datastore and no kubeconfig names the missing key", async () => {
+    deps.openDatastore = openDatastore;
     const { out } = await cni({ command: "ADD", conf: { datastore_type: "kubernetes" } });
+    expect(out).toMatchObject({
+      code: 7,
+      msg: 'invalid network config: datastore_type "kubernetes" needs kubernetes.kubeconfig',
+    });
+    expect(net.interfaces.size).toBe(0);
+  });
+
+  it("runCni() ADD with an unreadable kubeconfig says which file and why", async () => {
+    deps.openDatastore = openDatastore;
+    const { out } = await cni({
+      command: "ADD",
+      conf: { datastore_type: "kubernetes", kubernetes: { kubeconfig: "/nonexistent/kubeconfig" } },
+    });
     expect(out.code).toBe(7);
-    expect(String(out.msg)).toContain('datastore_type "kubernetes" is not supported');
+    expect(String(out.msg)).toMatch(/^cannot read kubeconfig \/nonexistent\/kubeconfig: ENOENT/);
+    expect(net.interfaces.size).toBe(0);
   });
 
   it("runCni() ADD delegates to another IPAM plugin and passes DEL on", async () => {
@@ -456,8 +473,13 @@ describe("runCni() DEL, CHECK, GC, STATUS, VERSION", () => {
 
   it("runCni() STATUS answers code 50 when the datastore is down", async () => {
     expect((await cni({ command: "STATUS", conf: { cniVersion: "1.1.0" } })).exitCode).toBe(0);
-    deps.openKv = () =>
-      ({ ...kv, ping: async () => Promise.reject(new Error("connection refused")) }) as Kv;
+    deps.openDatastore = () =>
+      new EtcdDatastore(
+        new Store({
+          ...kv,
+          ping: async () => Promise.reject(new Error("connection refused")),
+        } as Kv),
+      );
     const { out } = await cni({ command: "STATUS", conf: { cniVersion: "1.1.0" } });
     expect(out).toMatchObject({ code: 50, msg: "datastore is unreachable: connection refused" });
   });

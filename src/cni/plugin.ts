@@ -2,21 +2,15 @@
 // (`calico`/`buoy` the main plugin, `calico-ipam`/`buoy-ipam` the IPAM plugin).
 // Takes { env, stdin }, returns { stdout, exitCode }; every error is turned
 // into the CNI error JSON here and nowhere else.
-import { Store, type AllocationSnapshot } from "../datastore/store.js";
-import type { Kv } from "../datastore/kv.js";
+import type { AllocationSnapshot, Datastore, PodInfo } from "../datastore/datastore.js";
 import { DatastoreUnavailableError } from "../datastore/kv.js";
-import type { WorkloadEndpoint } from "../datastore/model.js";
+import type { FloatingIpClaim, WorkloadEndpoint } from "../datastore/model.js";
 import {
   FloatingIpError,
   FLOATING_IPS_ANNOTATION,
   parseFloatingIps,
 } from "../floating/annotation.js";
-import {
-  commitClaimsAndEndpoint,
-  planClaimCompares,
-  snapshotLookup,
-  type ClaimHolder,
-} from "../floating/claims.js";
+import { checkClaims, snapshotLookup, type ClaimHolder } from "../floating/claims.js";
 import { planBindings, validateInPools, type FloatingBinding } from "../floating/validate.js";
 import { IpamExhaustedError } from "../ipam/ipam.js";
 import {
@@ -34,7 +28,6 @@ import { CniCode, CniError } from "./errors.js";
 import { parseCniEnv, type CniEnv } from "./env.js";
 import type { ExecPlugin } from "./delegate.js";
 import { OWN_IPAM_TYPES, handleFor, ipamAdd, ipamDel } from "./ipam-plugin.js";
-import { releaseContainer } from "./release-container.js";
 import { decodeNetConfJson, parseNetConf, type NetConf } from "./netconf.js";
 import { addressOf, parseResult, renderResult, type CniResult } from "./result.js";
 import {
@@ -58,7 +51,8 @@ export interface CniResponse {
 }
 
 export interface CniDeps {
-  openKv(conf: NetConf): Kv;
+  /** `node`: this node's name (Events name it as their source). */
+  openDatastore(conf: NetConf, node: string): Datastore;
   podNetwork: PodNetwork;
   execPlugin: ExecPlugin;
   hostname(): string;
@@ -70,7 +64,7 @@ export interface CniDeps {
 interface Context {
   env: CniEnv;
   conf: NetConf;
-  store: Store;
+  store: Datastore;
   node: string;
   logger: Logger;
   deps: CniDeps;
@@ -96,17 +90,12 @@ export async function runCni(request: CniRequest, deps: CniDeps): Promise<CniRes
         role: request.role,
       });
     requireVersion(env.command, conf.cniVersion);
-    if (conf.datastoreType === "kubernetes") {
-      throw new CniError(
-        CniCode.invalidConfig,
-        'datastore_type "kubernetes" is not supported by this build of buoy yet; use "etcdv3" with etcd_endpoints',
-      );
-    }
+    const node = conf.nodename || deps.hostname();
     const context: Context = {
       env,
       conf,
-      store: new Store(deps.openKv(conf)),
-      node: conf.nodename || deps.hostname(),
+      store: deps.openDatastore(conf, node),
+      node,
       logger,
       deps,
       rawEnv: request.env,
@@ -190,21 +179,37 @@ function requireVersion(command: string, version: string): void {
  * A failure in any part undoes every part that succeeded, once all have settled.
  */
 async function add(context: Context): Promise<CniResult> {
-  const { env, conf, store, node, logger, deps } = context;
-  const floatingIps = requestedFloatingIps(conf);
+  const { env, store } = context;
   const holder: ClaimHolder = {
     namespace: env.args.namespace ?? "default",
     pod: env.args.pod ?? env.containerID,
     containerID: env.containerID,
-    node,
+    node: context.node,
   };
+  try {
+    return await addChecked(context, holder);
+  } catch (error) {
+    if (error instanceof FloatingIpError && env.args.pod) {
+      await store.reportRefusal(holder.namespace, holder.pod, error.message).catch(() => {});
+    }
+    throw error;
+  }
+}
+
+async function addChecked(context: Context, holder: ClaimHolder): Promise<CniResult> {
+  const { env, conf, store, logger, deps } = context;
+  const [pod, early] = await Promise.all([
+    env.args.pod ? store.readPod(holder.namespace, holder.pod) : undefined,
+    ownIpam(conf) ? store.readAllocationSnapshot() : undefined,
+  ]);
+  // The pod's own annotations where the datastore reads pods (Kubernetes),
+  // else what the runtime passed in runtimeConfig.
+  const floatingIps = requestedFloatingIps(conf, pod?.annotations ?? conf.podAnnotations);
   const snapshot =
-    ownIpam(conf) || floatingIps.length > 0 ? await store.readAllocationSnapshot() : undefined;
+    early ?? (floatingIps.length > 0 ? await store.readAllocationSnapshot() : undefined);
   const pools = snapshot?.pools ?? [];
   validateInPools(floatingIps, pools);
-  const compares = snapshot
-    ? planClaimCompares(pools, floatingIps, holder, snapshotLookup(snapshot))
-    : [];
+  if (snapshot) checkClaims(pools, floatingIps, holder, snapshotLookup(snapshot));
 
   const link: PodLinkPlan = {
     netns: env.netns,
@@ -232,9 +237,16 @@ async function add(context: Context): Promise<CniResult> {
     }
     const bindings = planBindings(floatingIps, podIps);
     const endpoint = endpointRecord(context, holder, link, podIps, bindings);
+    const claims = claimRecords(context, holder, bindings, pod);
     const steps = await Promise.allSettled([
       deps.podNetwork.configure({ ...link, addresses: podIps }),
-      commitClaimsAndEndpoint(store, pools, bindings, holder, endpoint, deps.now(), compares),
+      store.commitAttachment({
+        endpoint,
+        claims,
+        pools,
+        seen: snapshot,
+        ...(pod ? { podUID: pod.uid } : {}),
+      }),
     ]);
     const failed = steps.find((step) => step.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
@@ -262,10 +274,8 @@ async function rollback(
   const steps: Promise<unknown>[] = [];
   if (made.link) steps.push(deps.podNetwork.deleteHostInterface(link.hostIfname));
   steps.push(
-    releaseContainer(store, {
-      node,
-      containerID: env.containerID,
-      ifname: env.ifname,
+    store.release({
+      ...releaseTarget(context, node),
       ...(ownIpam(conf) && made.addresses ? { handle: handleFor(conf, env.containerID) } : {}),
     }),
   );
@@ -274,8 +284,11 @@ async function rollback(
 }
 
 /** The floating IPs the pod's annotation asks for ([] when none); SPEC §4 rows 1–3, 8. */
-function requestedFloatingIps(conf: NetConf): string[] {
-  const value = conf.podAnnotations[FLOATING_IPS_ANNOTATION];
+function requestedFloatingIps(
+  conf: NetConf,
+  annotations: Readonly<Record<string, string>>,
+): string[] {
+  const value = annotations[FLOATING_IPS_ANNOTATION];
   if (value === undefined) return [];
   if (!conf.floatingIpsEnabled) {
     throw new FloatingIpError("requested feature is not enabled: floating_ips");
@@ -302,6 +315,36 @@ function endpointRecord(
     ipNATs: bindings.map(({ internalIP, externalIP }) => ({ internalIP, externalIP })),
     network: context.conf.name,
     createdAt: context.deps.now().toISOString(),
+  };
+}
+
+function claimRecords(
+  context: Context,
+  holder: ClaimHolder,
+  bindings: readonly FloatingBinding[],
+  pod: PodInfo | undefined,
+): FloatingIpClaim[] {
+  const createdAt = context.deps.now().toISOString();
+  return bindings.map(({ externalIP, internalIP }) => ({
+    ip: externalIP,
+    ...holder,
+    internalIP,
+    createdAt,
+    endpoint: context.env.ifname,
+    network: context.conf.name,
+    ...(pod ? { podUID: pod.uid } : {}),
+  }));
+}
+
+/** The records of this container and interface, and (Kubernetes) its pod. */
+function releaseTarget(context: Context, node: string) {
+  const { env } = context;
+  return {
+    node,
+    containerID: env.containerID,
+    ifname: env.ifname,
+    ...(env.args.namespace ? { namespace: env.args.namespace } : {}),
+    ...(env.args.pod ? { pod: env.args.pod } : {}),
   };
 }
 
@@ -376,10 +419,8 @@ async function del(context: Context): Promise<void> {
   // veth teardown is slow (tens of ms), so the datastore work runs alongside.
   const [, released] = await Promise.all([
     deps.podNetwork.deletePodInterface(env.netns, env.ifname),
-    releaseContainer(store, {
-      node,
-      containerID: env.containerID,
-      ifname: env.ifname,
+    store.release({
+      ...releaseTarget(context, node),
       ...(ownIpam(conf) ? { handle: handleFor(conf, env.containerID) } : {}),
     }),
   ]);
@@ -399,7 +440,7 @@ async function check(context: Context): Promise<void> {
   if (!conf.prevResult)
     throw new CniError(CniCode.invalidConfig, "invalid network config: CHECK needs prevResult");
   const previous = parseResult(conf.prevResult);
-  const endpoint = await store.getEndpoint(node, env.containerID, env.ifname);
+  const endpoint = await store.getEndpoint(releaseTarget(context, node));
   const problems: string[] = [];
   if (!endpoint)
     problems.push(`no endpoint recorded for container ${env.containerID} on node ${node}`);
@@ -412,9 +453,9 @@ async function check(context: Context): Promise<void> {
     podMac: await podMacAddress(env.containerID, env.ifname),
   };
   problems.push(...(await deps.podNetwork.check(plan)));
-  for (const nat of endpoint?.value.ipNATs ?? []) {
+  for (const nat of endpoint?.ipNATs ?? []) {
     const claim = await store.getClaim(nat.externalIP);
-    if (claim?.value.containerID !== env.containerID) {
+    if (claim?.containerID !== env.containerID) {
       problems.push(`floating IP ${nat.externalIP} is not claimed by this container`);
     }
   }
@@ -426,7 +467,7 @@ async function check(context: Context): Promise<void> {
 
 async function status(context: Context): Promise<void> {
   try {
-    await context.store.kv.ping();
+    await context.store.ping();
   } catch (error) {
     throw new CniError(
       CniCode.notAvailable,
@@ -454,13 +495,11 @@ async function gc(context: Context): Promise<void> {
       }
     }
   }
-  for (const { value: endpoint } of await store.listEndpoints(node)) {
-    if (endpoint.network === conf.name && !valid.has(endpoint.containerID)) {
-      stale.add(endpoint.containerID);
-    }
+  for (const containerID of await store.listAttachedContainers(node, conf.name)) {
+    if (!valid.has(containerID)) stale.add(containerID);
   }
   for (const containerID of stale) {
-    await releaseContainer(store, {
+    await store.release({
       node,
       containerID,
       ...(ownIpam(conf) ? { handle: handleFor(conf, containerID) } : {}),

@@ -63,6 +63,11 @@ export interface FloatingIpClaim {
   node: string;
   internalIP: string;
   createdAt: string;
+  /** The pod's interface (CNI_IFNAME) and network (conflist name) it was claimed on. */
+  endpoint?: string;
+  network?: string;
+  /** The holder pod's uid (Kubernetes datastore): a pod of the same name later is another holder. */
+  podUID?: string;
 }
 
 /** Written by the agent of the node that programmed a floating IP: what the kernel holds. */
@@ -96,10 +101,13 @@ export interface BgpPeer {
   node?: string;
 }
 
-/** A record together with the datastore revision it was read at. */
+/**
+ * A record together with the version it was read at: opaque, compared only
+ * for equality (etcd's mod revision in decimal, or Kubernetes' resourceVersion).
+ */
 export interface Versioned<T> {
   value: T;
-  revision: number;
+  revision: string;
 }
 
 export function podRef(owner: {

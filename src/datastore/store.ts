@@ -1,6 +1,7 @@
 // Typed records over the Kv port. Every key lives under /buoy/v1/, so buoy
 // shares an etcd cluster with anything else without touching its keys.
 import type { Kv, KvEntry } from "./kv.js";
+import type { AllocationSnapshot } from "./datastore.js";
 import type {
   FloatingIpClaim,
   IpPool,
@@ -47,12 +48,7 @@ export const keys = {
   node: (name: string) => `${ROOT}nodes/${name}`,
 };
 
-/** What IPAM and the floating-IP checks read, taken in one request at one revision. */
-export interface AllocationSnapshot {
-  pools: IpPool[];
-  blocks: Versioned<IpamBlock>[];
-  claims: Versioned<FloatingIpClaim>[];
-}
+export type { AllocationSnapshot } from "./datastore.js";
 
 export class Store {
   constructor(readonly kv: Kv) {}
@@ -155,5 +151,5 @@ function decode<T>(entry: KvEntry): T {
 }
 
 function versioned<T>(entry: KvEntry): Versioned<T> {
-  return { value: decode<T>(entry), revision: entry.modRevision };
+  return { value: decode<T>(entry), revision: String(entry.modRevision) };
 }

@@ -13,7 +13,7 @@ import type {
 import { keys, type AllocationSnapshot, type Store } from "../datastore/store.js";
 import type { KvCompare, KvOp } from "../datastore/kv.js";
 import { blockCidrFor } from "../ipam/pool.js";
-import { checkClaimConflict, findPool, type FloatingBinding } from "./validate.js";
+import { checkClaimConflict, findPool } from "./validate.js";
 
 export interface ClaimHolder {
   namespace: string;
@@ -50,7 +50,7 @@ export async function readClaimLookup(
   const entries = results.flat();
   const find = <T>(key: string): Versioned<T> | undefined => {
     const entry = entries.find((candidate) => candidate.key === key);
-    return entry && { value: JSON.parse(entry.value) as T, revision: entry.modRevision };
+    return entry && { value: JSON.parse(entry.value) as T, revision: String(entry.modRevision) };
   };
   return {
     claim: (ip) => find<FloatingIpClaim>(keys.claim(ip)),
@@ -58,9 +58,27 @@ export async function readClaimLookup(
   };
 }
 
+/** Throws FloatingIpError when any floating IP is held by another pod or is a pod's own address. */
+export function checkClaims(
+  pools: readonly IpPool[],
+  floatingIps: readonly string[],
+  holder: ClaimHolder,
+  lookup: ClaimLookup,
+): void {
+  for (const externalIP of floatingIps) {
+    const blockCidr = blockCidrOf(externalIP, pools);
+    checkClaimConflict(
+      externalIP,
+      holder.containerID,
+      lookup.claim(externalIP)?.value,
+      blockCidr ? lookup.block(blockCidr)?.value.allocations[externalIP] : undefined,
+    );
+  }
+}
+
 /**
  * Throws FloatingIpError when any floating IP is held by another pod or is a
- * pod's own address; otherwise returns the compares that keep that true.
+ * pod's own address; otherwise returns the etcd compares that keep that true.
  */
 export function planClaimCompares(
   pools: readonly IpPool[],
@@ -68,26 +86,23 @@ export function planClaimCompares(
   holder: ClaimHolder,
   lookup: ClaimLookup,
 ): KvCompare[] {
+  checkClaims(pools, floatingIps, holder, lookup);
   const compares: KvCompare[] = [];
   for (const externalIP of floatingIps) {
     const claim = lookup.claim(externalIP);
     const blockCidr = blockCidrOf(externalIP, pools);
     const block = blockCidr ? lookup.block(blockCidr) : undefined;
-    checkClaimConflict(
-      externalIP,
-      holder.containerID,
-      claim?.value,
-      block?.value.allocations[externalIP],
-    );
     const claimKey = keys.claim(externalIP);
     compares.push(
-      claim ? { key: claimKey, modRevision: claim.revision } : { key: claimKey, createRevision: 0 },
+      claim
+        ? { key: claimKey, modRevision: Number(claim.revision) }
+        : { key: claimKey, createRevision: 0 },
     );
     if (blockCidr) {
       const blockKey = keys.block(blockCidr);
       compares.push(
         block
-          ? { key: blockKey, modRevision: block.revision }
+          ? { key: blockKey, modRevision: Number(block.revision) }
           : { key: blockKey, createRevision: 0 },
       );
     }
@@ -104,21 +119,14 @@ export function planClaimCompares(
 export async function commitClaimsAndEndpoint(
   store: Store,
   pools: readonly IpPool[],
-  bindings: readonly FloatingBinding[],
-  holder: ClaimHolder,
+  claims: readonly FloatingIpClaim[],
   endpoint: WorkloadEndpoint,
-  now: Date,
   compares: KvCompare[],
 ): Promise<void> {
-  const ops: KvOp[] = bindings.map(({ externalIP, internalIP }) => {
-    const claim: FloatingIpClaim = {
-      ip: externalIP,
-      ...holder,
-      internalIP,
-      createdAt: now.toISOString(),
-    };
-    return { put: keys.claim(externalIP), value: JSON.stringify(claim) };
-  });
+  const ops: KvOp[] = claims.map((claim) => ({
+    put: keys.claim(claim.ip),
+    value: JSON.stringify(claim),
+  }));
   ops.push({
     put: keys.endpoint(endpoint.node, endpoint.containerID, endpoint.endpoint),
     value: JSON.stringify(endpoint),
@@ -126,8 +134,8 @@ export async function commitClaimsAndEndpoint(
   let planned = compares;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     if (await store.kv.txn(planned, ops)) return;
-    const ips = bindings.map((binding) => binding.externalIP);
-    planned = planClaimCompares(pools, ips, holder, await readClaimLookup(store, pools, ips));
+    const ips = claims.map((claim) => claim.ip);
+    planned = planClaimCompares(pools, ips, endpoint, await readClaimLookup(store, pools, ips));
   }
   throw new Error(`recording floating IP claims kept conflicting after ${MAX_ATTEMPTS} attempts`);
 }

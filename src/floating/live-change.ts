@@ -77,7 +77,7 @@ export function planFloatingIpSet(
       (c) => c.value.ip === ip && c.value.containerID === holder.containerID,
     );
     if (!claim) continue;
-    compares.push({ key: keys.claim(ip), modRevision: claim.revision });
+    compares.push({ key: keys.claim(ip), modRevision: Number(claim.revision) });
     ops.push({ delete: keys.claim(ip) });
   }
   const ipNATs = bindings.map(({ internalIP, externalIP }) => ({ internalIP, externalIP }));
@@ -113,7 +113,7 @@ export function planFloatingIpMove(
     createdAt: new Date().toISOString(),
   };
   const compares: KvCompare[] = [
-    { key: keys.claim(ip), modRevision: claim.revision },
+    { key: keys.claim(ip), modRevision: Number(claim.revision) },
     endpointCompare(target),
   ];
   const ops: KvOp[] = [{ put: keys.claim(ip), value: JSON.stringify(moved) }];
@@ -148,7 +148,7 @@ function endpointKey(endpoint: WorkloadEndpoint): string {
 }
 
 function endpointCompare(endpoint: Versioned<WorkloadEndpoint>): KvCompare {
-  return { key: endpointKey(endpoint.value), modRevision: endpoint.revision };
+  return { key: endpointKey(endpoint.value), modRevision: Number(endpoint.revision) };
 }
 
 function endpointPut(endpoint: WorkloadEndpoint, ipNATs: IpNat[]): KvOp {

@@ -1,14 +1,19 @@
 import { describe, expect, it } from "vitest";
 import { MemoryKv } from "../datastore/memory-kv.js";
 import { keys, Store } from "../datastore/store.js";
+import { EtcdDatastore } from "../datastore/etcd-datastore.js";
 import type { AllocationOwner } from "../datastore/model.js";
 import { assignAddress, IpamExhaustedError, listNodeHandles, releaseHandle } from "./ipam.js";
 import { validatePool } from "./pool.js";
 
-async function storeWith(...pools: [string, Record<string, unknown>][]): Promise<Store> {
-  const store = new Store(new MemoryKv());
+/** An etcd datastore over an in-memory Kv; `kv` reads the records IPAM wrote. */
+async function storeWith(
+  ...pools: [string, Record<string, unknown>][]
+): Promise<EtcdDatastore & { kv: MemoryKv }> {
+  const kv = new MemoryKv();
+  const store = new Store(kv);
   for (const [name, spec] of pools) await store.putPool(validatePool(name, spec));
-  return store;
+  return Object.assign(new EtcdDatastore(store), { kv });
 }
 const owner = (handle: string, node = "n1"): AllocationOwner => ({
   handle,

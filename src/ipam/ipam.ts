@@ -10,7 +10,7 @@ import {
   type Family,
 } from "../net/address.js";
 import type { AllocationOwner, IpPool, IpamBlock, Versioned } from "../datastore/model.js";
-import { keys, type AllocationSnapshot, type Store } from "../datastore/store.js";
+import type { AllocationSnapshot, Datastore } from "../datastore/datastore.js";
 import {
   addressesOfHandle,
   emptyBlock,
@@ -45,7 +45,7 @@ const MAX_ATTEMPTS = 50;
  * re-reads.
  */
 export async function assignAddress(
-  store: Store,
+  store: Datastore,
   request: AssignRequest,
   snapshot?: AllocationSnapshot,
 ): Promise<string> {
@@ -82,7 +82,7 @@ export async function assignAddress(
 }
 
 async function tryAssign(
-  store: Store,
+  store: Datastore,
   owner: AllocationOwner,
   pools: readonly IpPool[],
   blocks: readonly Versioned<IpamBlock>[],
@@ -106,7 +106,7 @@ async function tryAssign(
       if (blocksByCidr.has(cidr)) continue;
       const block = emptyBlock(cidr, owner.node);
       const ip = findFreeAddress(block, claimed);
-      if (ip) return write(block, 0, ip);
+      if (ip) return write(block, undefined, ip);
     }
   }
   // 3. Borrow a free address from another node's block.
@@ -120,33 +120,16 @@ async function tryAssign(
 
   async function write(
     block: IpamBlock,
-    revision: number,
+    revision: string | undefined,
     ip: string,
   ): Promise<string | "conflict"> {
-    const key = keys.block(block.cidr);
-    const written = await store.kv.txn(
-      [
-        revision === 0 ? { key, createRevision: 0 } : { key, modRevision: revision },
-        { key: keys.claim(ip), createRevision: 0 },
-      ],
-      [
-        { put: key, value: JSON.stringify(withAllocation(block, ip, owner)) },
-        ...(revision === 0 ? [affinityPut(block)] : []),
-        ...(block.affinity !== owner.node
-          ? [{ put: keys.borrowedAddress(ip), value: JSON.stringify({ ip, node: owner.node }) }]
-          : []),
-      ],
-    );
+    const written = await store.writeBlock({
+      block: withAllocation(block, ip, owner),
+      revision,
+      assigned: { ip, node: owner.node },
+    });
     return written ? ip : "conflict";
   }
-}
-
-/** The affinity record of a new block (see keys.affinity). */
-function affinityPut(block: IpamBlock): { put: string; value: string } {
-  return {
-    put: keys.affinity(block.affinity, block.cidr),
-    value: JSON.stringify({ cidr: block.cidr, node: block.affinity }),
-  };
 }
 
 function poolOf(pools: readonly IpPool[], blockCidr: string): IpPool | undefined {
@@ -160,24 +143,20 @@ function poolOf(pools: readonly IpPool[], blockCidr: string): IpPool | undefined
 }
 
 /** Releases every address held by `handle`; resolves to the addresses released. Idempotent. */
-export async function releaseHandle(store: Store, handle: string): Promise<string[]> {
+export async function releaseHandle(store: Datastore, handle: string): Promise<string[]> {
   const released: string[] = [];
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const blocks = await store.listBlocks();
     const holding = blocks.filter((block) => addressesOfHandle(block.value, handle).length > 0);
     if (holding.length === 0) return released;
     for (const block of holding) {
-      const key = keys.block(block.value.cidr);
-      const written = await store.kv.txn(
-        [{ key, modRevision: block.revision }],
-        [
-          { put: key, value: JSON.stringify(withoutHandle(block.value, handle)) },
-          ...addressesOfHandle(block.value, handle).map((ip) => ({
-            delete: keys.borrowedAddress(ip),
-          })),
-        ],
-      );
-      if (written) released.push(...addressesOfHandle(block.value, handle));
+      const addresses = addressesOfHandle(block.value, handle);
+      const written = await store.writeBlock({
+        block: withoutHandle(block.value, handle),
+        revision: block.revision,
+        released: addresses,
+      });
+      if (written) released.push(...addresses);
     }
   }
   throw new IpamConflictError(
@@ -186,7 +165,10 @@ export async function releaseHandle(store: Store, handle: string): Promise<strin
 }
 
 /** Handles that hold addresses on `node`, with the addresses. */
-export async function listNodeHandles(store: Store, node: string): Promise<Map<string, string[]>> {
+export async function listNodeHandles(
+  store: Datastore,
+  node: string,
+): Promise<Map<string, string[]>> {
   const handles = new Map<string, string[]>();
   for (const { value: block } of await store.listBlocks()) {
     for (const [ip, owner] of Object.entries(block.allocations)) {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { MemoryKv } from "../datastore/memory-kv.js";
-import type { FloatingIpClaim, WorkloadEndpoint } from "../datastore/model.js";
-import { keys, Store } from "../datastore/store.js";
-import { releaseContainer } from "./release-container.js";
+import { MemoryKv } from "./memory-kv.js";
+import type { FloatingIpClaim, WorkloadEndpoint } from "./model.js";
+import { keys, Store } from "./store.js";
+import { releaseContainer } from "./etcd-release.js";
 
 const endpoint = (ifname: string, ip: string, floating: string): WorkloadEndpoint => ({
   node: "node-1",

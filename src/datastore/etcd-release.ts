@@ -1,25 +1,12 @@
 // Everything the datastore holds for one container (or one of its
 // interfaces), released together: its endpoint(s), its floating-IP claims and
 // (with buoy's own IPAM) its addresses. One read and one transaction; a lost race reads again. Idempotent.
-import type { FloatingIpClaim, IpamBlock, WorkloadEndpoint } from "../datastore/model.js";
-import type { KvCompare, KvOp, KvRead } from "../datastore/kv.js";
-import { keys, type Store } from "../datastore/store.js";
+import type { FloatingIpClaim, IpamBlock, WorkloadEndpoint } from "./model.js";
+import type { KvCompare, KvOp, KvRead } from "./kv.js";
+import { keys, type Store } from "./store.js";
+import type { ReleaseTarget, Released } from "./datastore.js";
 import { addressesOfHandle, withoutHandle } from "../ipam/block.js";
 import { canonicalAddress } from "../net/address.js";
-
-export interface ReleaseTarget {
-  node: string;
-  containerID: string;
-  /** Only this interface's endpoint; all of the container's when absent (GC). */
-  ifname?: string;
-  /** The IPAM handle, when buoy's own IPAM holds the addresses. */
-  handle?: string;
-}
-
-export interface Released {
-  addresses: string[];
-  floatingIps: string[];
-}
 
 const MAX_ATTEMPTS = 20;
 

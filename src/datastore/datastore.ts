@@ -1,0 +1,93 @@
+// The domain port the CNI plugin works against (ADR 0005, ADR 0006): the few
+// operations ADD, DEL, CHECK, STATUS and GC need, each with the guarantee it
+// must give. EtcdDatastore gives them with multi-key transactions over the
+// Kv port; KubernetesDatastore with objects, resourceVersion and
+// create-if-absent. Both pass the same conformance cases
+// (test/integration/datastore-conformance.test.ts).
+import type { FloatingIpClaim, IpPool, IpamBlock, Versioned, WorkloadEndpoint } from "./model.js";
+
+/** What IPAM and the floating-IP checks read before writing. */
+export interface AllocationSnapshot {
+  pools: IpPool[];
+  blocks: Versioned<IpamBlock>[];
+  claims: Versioned<FloatingIpClaim>[];
+}
+
+/** One compare-and-swap of an IPAM block. */
+export interface BlockWrite {
+  /** The block as it is to be written. */
+  block: IpamBlock;
+  /** The version the change was computed from; undefined: the block must not exist yet. */
+  revision: string | undefined;
+  /** The address this write hands out: the write fails if a floating-IP claim holds it. */
+  assigned?: { ip: string; node: string };
+  /** Addresses this write frees. */
+  released?: readonly string[];
+}
+
+/** A pod as the orchestrator holds it (Kubernetes datastore only). */
+export interface PodInfo {
+  uid: string;
+  annotations: Record<string, string>;
+}
+
+/** A container's records, as ADD writes them once its addresses are known. */
+export interface Attachment {
+  endpoint: WorkloadEndpoint;
+  claims: FloatingIpClaim[];
+  pools: readonly IpPool[];
+  /** What the ADD checked its claims against (compared, not re-read, where the store can). */
+  seen: AllocationSnapshot | undefined;
+  /** The holder pod's uid, when the datastore read the pod. */
+  podUID?: string;
+}
+
+export interface ReleaseTarget {
+  node: string;
+  containerID: string;
+  /** Only this interface's records; all of the container's when absent (GC). */
+  ifname?: string;
+  /** The IPAM handle, when buoy's own IPAM holds the addresses. */
+  handle?: string;
+  /** The pod, when known (CNI_ARGS): its annotations are cleared in Kubernetes. */
+  namespace?: string;
+  pod?: string;
+}
+
+export interface Released {
+  addresses: string[];
+  floatingIps: string[];
+}
+
+export interface EndpointRef {
+  node: string;
+  containerID: string;
+  ifname: string;
+  namespace?: string;
+  pod?: string;
+}
+
+export interface Datastore {
+  readAllocationSnapshot(): Promise<AllocationSnapshot>;
+  listBlocks(): Promise<Versioned<IpamBlock>[]>;
+  /** Resolves to false, writing nothing, when the block changed since `revision` or `assigned` is claimed. */
+  writeBlock(write: BlockWrite): Promise<boolean>;
+  /** The pod, or undefined when this datastore takes annotations from the runtime (etcd). */
+  readPod(namespace: string, name: string): Promise<PodInfo | undefined>;
+  /**
+   * Records the container's endpoint and creates its claims, each exclusive:
+   * rejects with FloatingIpError naming the holder when another container
+   * holds one of the IPs or it is a pod's own address, leaving none of them.
+   */
+  commitAttachment(attachment: Attachment): Promise<void>;
+  /** Releases the container's endpoint, claims and (with `handle`) addresses. Idempotent. */
+  release(target: ReleaseTarget): Promise<Released>;
+  getEndpoint(ref: EndpointRef): Promise<WorkloadEndpoint | undefined>;
+  getClaim(ip: string): Promise<FloatingIpClaim | undefined>;
+  /** Containers with an endpoint or claim on `node` in `network`: what GC checks. */
+  listAttachedContainers(node: string, network: string): Promise<string[]>;
+  /** Tells the pod's owner why an ADD was refused (a Kubernetes Event); best effort. */
+  reportRefusal(namespace: string, pod: string, message: string): Promise<void>;
+  /** Resolves when the store answers; rejects with the reason when it does not. */
+  ping(): Promise<void>;
+}

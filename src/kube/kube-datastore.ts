@@ -1,0 +1,375 @@
+// The Datastore port over the Kubernetes API (ADR 0006), with plain HTTPS
+// calls (the CNI executable's start-up budget). Kubernetes has no
+// multi-object transaction, so each guarantee is built from one object's:
+//   - a block write is a compare-and-swap on its resourceVersion; the address
+//     it hands out is checked against the claims afterwards, and taken back if
+//     a claim exists;
+//   - a claim is created if absent (AlreadyExists: another holder), then the
+//     address is checked against the blocks, and the claim deleted again if a
+//     pod holds it. Both sides write, then read: whichever is second sees the
+//     first, so a floating IP is never both a claim and a pod's address;
+//   - the endpoint is the pod itself: Calico's annotations, patched at ADD.
+import type {
+  AllocationSnapshot,
+  Attachment,
+  BlockWrite,
+  Datastore,
+  EndpointRef,
+  PodInfo,
+  ReleaseTarget,
+  Released,
+} from "../datastore/datastore.js";
+import { DatastoreUnavailableError } from "../datastore/kv.js";
+import type {
+  FloatingIpClaim,
+  IpPool,
+  IpamBlock,
+  Versioned,
+  WorkloadEndpoint,
+} from "../datastore/model.js";
+import { hostInterfaceName } from "../dataplane/pod-network.js";
+import { checkClaimConflict, findPool } from "../floating/validate.js";
+import { releaseHandle } from "../ipam/ipam.js";
+import { blockCidrFor } from "../ipam/pool.js";
+import { withoutHandle } from "../ipam/block.js";
+import { KubeApiError, KubeUnavailableError, type KubeHttp } from "./http.js";
+import { ipObjectName, prefixObjectName } from "./names.js";
+import {
+  affinityObject,
+  blockFromObject,
+  blockToObject,
+  claimFromObject,
+  claimToObject,
+  endpointFromPod,
+  podAnnotationsFor,
+  poolFromObject,
+  CONTAINER_ID_ANNOTATION,
+  POD_IPS_ANNOTATION,
+  POD_IP_ANNOTATION,
+  type KubeList,
+  type KubeObject,
+  type PodObject,
+} from "./objects.js";
+
+const BUOY = "/apis/buoy.dev/v1";
+const paths = {
+  pools: `${BUOY}/ippools`,
+  blocks: `${BUOY}/ipamblocks`,
+  block: (cidr: string) => `${BUOY}/ipamblocks/${prefixObjectName(cidr) ?? cidr}`,
+  affinities: `${BUOY}/blockaffinities`,
+  claims: `${BUOY}/floatingipclaims`,
+  claim: (ip: string) => `${BUOY}/floatingipclaims/${ipObjectName(ip) ?? ip}`,
+  pod: (namespace: string, name: string) =>
+    `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`,
+  events: (namespace: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`,
+  node: (name: string) => `/api/v1/nodes/${encodeURIComponent(name)}`,
+};
+
+const MAX_ATTEMPTS = 20;
+
+export class KubernetesDatastore implements Datastore {
+  readonly #http: KubeHttp;
+  readonly #reporter: string;
+
+  /** `reporter` names this node in Events' source. */
+  constructor(http: KubeHttp, reporter: string) {
+    this.#http = unavailableAsDatastoreError(http);
+    this.#reporter = reporter;
+  }
+
+  async readAllocationSnapshot(): Promise<AllocationSnapshot> {
+    const [pools, blocks, claims] = await Promise.all([
+      this.#listPools(),
+      this.listBlocks(),
+      this.#listClaims(),
+    ]);
+    return { pools, blocks, claims };
+  }
+
+  async listBlocks(): Promise<Versioned<IpamBlock>[]> {
+    const list = await this.#http.get<KubeList<KubeObject<Partial<IpamBlock>>>>(paths.blocks);
+    return list.items.map(blockFromObject);
+  }
+
+  async writeBlock({ block, revision, assigned }: BlockWrite): Promise<boolean> {
+    let written: KubeObject;
+    try {
+      written =
+        revision === undefined
+          ? await this.#http.create<KubeObject>(paths.blocks, blockToObject(block))
+          : await this.#http.replace<KubeObject>(
+              paths.block(block.cidr),
+              blockToObject(block, revision),
+            );
+    } catch (error) {
+      if (isReason(error, "AlreadyExists", "Conflict", "NotFound")) return false;
+      throw error;
+    }
+    if (revision === undefined) {
+      await this.#http.create(paths.affinities, affinityObject(block)).catch((error: unknown) => {
+        if (!isReason(error, "AlreadyExists")) throw error;
+      });
+    }
+    if (!assigned || !(await this.#exists(paths.claim(assigned.ip)))) return true;
+    // A claim for the address was created meanwhile: take the address back.
+    await this.#takeBack(blockFromObject(written as KubeObject<Partial<IpamBlock>>), assigned.ip);
+    return false;
+  }
+
+  async readPod(namespace: string, name: string): Promise<PodInfo> {
+    const pod = await this.#http.get<PodObject>(paths.pod(namespace, name));
+    return { uid: pod.metadata.uid ?? "", annotations: pod.metadata.annotations ?? {} };
+  }
+
+  async commitAttachment({ endpoint, claims, pools }: Attachment): Promise<void> {
+    const nodeUID = claims.length > 0 ? await this.#nodeUID(endpoint.node) : undefined;
+    const created: { ip: string; uid: string }[] = [];
+    try {
+      for (const claim of claims) {
+        const uid = await this.#createClaim(claim, nodeUID);
+        if (uid) created.push({ ip: claim.ip, uid });
+      }
+      for (const claim of claims) {
+        const pool = findPool(claim.ip, pools);
+        const cidr = pool && blockCidrFor(pool, claim.ip);
+        const block = cidr ? await this.#getBlock(cidr) : undefined;
+        checkClaimConflict(
+          claim.ip,
+          claim.containerID,
+          undefined,
+          block?.value.allocations[claim.ip],
+        );
+      }
+      await this.#http.patch(paths.pod(endpoint.namespace, endpoint.pod), {
+        metadata: { annotations: podAnnotationsFor(endpoint) },
+      });
+    } catch (error) {
+      await Promise.allSettled(
+        created.map(({ ip, uid }) => this.#http.delete(paths.claim(ip), { uid })),
+      );
+      throw error;
+    }
+  }
+
+  async release(target: ReleaseTarget): Promise<Released> {
+    const claims = (await this.#listClaimObjects()).filter(({ metadata, spec }) => {
+      const claim = claimFromObject({ metadata, ...(spec ? { spec } : {}) });
+      if (claim.containerID !== target.containerID) return false;
+      return !target.ifname || claim.endpoint === undefined || claim.endpoint === target.ifname;
+    });
+    const released: Released = { addresses: [], floatingIps: [] };
+    await Promise.all(
+      claims.map(async ({ metadata, spec }) => {
+        try {
+          await this.#http.delete(paths.claim(spec?.ip ?? ""), { uid: metadata.uid ?? "" });
+          released.floatingIps.push(spec?.ip ?? "");
+        } catch (error) {
+          // Gone already, or replaced by a new holder's claim of the same name.
+          if (!isReason(error, "NotFound", "Conflict")) throw error;
+        }
+      }),
+    );
+    if (target.handle) released.addresses = await releaseHandle(this, target.handle);
+    if (target.namespace && target.pod) await this.#clearPodAnnotations(target);
+    return released;
+  }
+
+  async getEndpoint(ref: EndpointRef): Promise<WorkloadEndpoint | undefined> {
+    if (!ref.namespace || !ref.pod) return undefined;
+    const pod = await this.#getOrUndefined<PodObject>(paths.pod(ref.namespace, ref.pod));
+    if (!pod) return undefined;
+    const interfaceName = await hostInterfaceName(ref.namespace, ref.pod, ref.containerID);
+    return endpointFromPod(pod, { ...ref, interfaceName }, await this.#listClaims().then(values));
+  }
+
+  async getClaim(ip: string): Promise<FloatingIpClaim | undefined> {
+    const object = await this.#getOrUndefined<KubeObject>(paths.claim(ip));
+    return object && claimFromObject(object);
+  }
+
+  async listAttachedContainers(node: string, network: string): Promise<string[]> {
+    const claims = (await this.#listClaims()).map(({ value }) => value);
+    return [
+      ...new Set(
+        claims
+          .filter((claim) => claim.node === node && claim.network === network)
+          .map((claim) => claim.containerID),
+      ),
+    ];
+  }
+
+  async reportRefusal(namespace: string, pod: string, message: string): Promise<void> {
+    const now = new Date().toISOString();
+    await this.#http.create(paths.events(namespace), {
+      apiVersion: "v1",
+      kind: "Event",
+      metadata: { generateName: `${pod}.`, namespace },
+      involvedObject: { apiVersion: "v1", kind: "Pod", namespace, name: pod },
+      reason: "FloatingIPRefused",
+      message,
+      type: "Warning",
+      source: { component: "buoy-cni", host: this.#reporter },
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.#http.get("/version");
+  }
+
+  // ---- helpers ------------------------------------------------------------
+
+  async #listPools(): Promise<IpPool[]> {
+    const list = await this.#http.get<KubeList<KubeObject>>(paths.pools);
+    // An invalid pool object (the CRD's schema lets few through) is no pool.
+    return list.items.flatMap((object) => {
+      try {
+        return [poolFromObject(object)];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  async #listClaimObjects(): Promise<KubeObject<Partial<FloatingIpClaim>>[]> {
+    return (await this.#http.get<KubeList<KubeObject<Partial<FloatingIpClaim>>>>(paths.claims))
+      .items;
+  }
+
+  async #listClaims(): Promise<Versioned<FloatingIpClaim>[]> {
+    return (await this.#listClaimObjects()).map((object) => ({
+      value: claimFromObject(object),
+      revision: object.metadata.resourceVersion ?? "",
+    }));
+  }
+
+  async #getBlock(cidr: string): Promise<Versioned<IpamBlock> | undefined> {
+    const object = await this.#getOrUndefined<KubeObject<Partial<IpamBlock>>>(paths.block(cidr));
+    return object && blockFromObject(object);
+  }
+
+  /** Creates the claim; resolves to its uid, or undefined when this container already held it. */
+  async #createClaim(
+    claim: FloatingIpClaim,
+    nodeUID: string | undefined,
+  ): Promise<string | undefined> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      try {
+        const created = await this.#http.create<KubeObject>(
+          paths.claims,
+          claimToObject(claim, nodeUID),
+        );
+        return created.metadata.uid ?? "";
+      } catch (error) {
+        if (!isReason(error, "AlreadyExists")) throw error;
+      }
+      const holder = await this.getClaim(claim.ip);
+      if (!holder) continue; // deleted between the two calls: create again
+      checkClaimConflict(claim.ip, claim.containerID, holder, undefined);
+      return undefined;
+    }
+    throw new Error(
+      `claiming floating IP ${claim.ip} kept conflicting after ${MAX_ATTEMPTS} attempts`,
+    );
+  }
+
+  /** Removes `ip` from the block again (as written: `block`), unless someone else holds it by now. */
+  async #takeBack(block: Versioned<IpamBlock>, ip: string): Promise<void> {
+    const handle = block.value.allocations[ip]?.handle;
+    let current: Versioned<IpamBlock> | undefined = block;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS && current; attempt++) {
+      if (handle === undefined || current.value.allocations[ip]?.handle !== handle) return;
+      try {
+        await this.#http.replace(
+          paths.block(current.value.cidr),
+          blockToObject(withoutHandle(current.value, handle), current.revision),
+        );
+        return;
+      } catch (error) {
+        if (!isReason(error, "Conflict")) throw error;
+      }
+      current = await this.#getBlock(block.value.cidr);
+    }
+  }
+
+  /** Removes Calico's annotations from the pod, only while they name this container. */
+  async #clearPodAnnotations(target: ReleaseTarget): Promise<void> {
+    const escape = (key: string) => key.replaceAll("~", "~0").replaceAll("/", "~1");
+    const path = paths.pod(target.namespace ?? "", target.pod ?? "");
+    const pod = await this.#getOrUndefined<PodObject>(path);
+    const annotations = pod?.metadata.annotations ?? {};
+    if (annotations[CONTAINER_ID_ANNOTATION] !== target.containerID) return;
+    const keys = [POD_IP_ANNOTATION, POD_IPS_ANNOTATION, CONTAINER_ID_ANNOTATION].filter(
+      (key) => key in annotations,
+    );
+    try {
+      await this.#http.patch(
+        path,
+        [
+          // Atomic with the removal: a new sandbox's ADD may have written its own.
+          {
+            op: "test",
+            path: `/metadata/annotations/${escape(CONTAINER_ID_ANNOTATION)}`,
+            value: target.containerID,
+          },
+          ...keys.map((key) => ({ op: "remove", path: `/metadata/annotations/${escape(key)}` })),
+        ],
+        "json",
+      );
+    } catch (error) {
+      // Gone, or another container's annotations by now: not ours to clear.
+      if (!isReason(error, "NotFound", "Invalid", "HTTP 422")) throw error;
+    }
+  }
+
+  async #nodeUID(node: string): Promise<string | undefined> {
+    return (await this.#getOrUndefined<PodObject>(paths.node(node)))?.metadata.uid;
+  }
+
+  async #exists(path: string): Promise<boolean> {
+    return (await this.#getOrUndefined(path)) !== undefined;
+  }
+
+  async #getOrUndefined<T>(path: string): Promise<T | undefined> {
+    try {
+      return await this.#http.get<T>(path);
+    } catch (error) {
+      if (isReason(error, "NotFound")) return undefined;
+      throw error;
+    }
+  }
+}
+
+function values<T>(versioned: readonly Versioned<T>[]): T[] {
+  return versioned.map(({ value }) => value);
+}
+
+function isReason(error: unknown, ...reasons: string[]): boolean {
+  return error instanceof KubeApiError && reasons.includes(error.reason);
+}
+
+/** The plugin's "try again later" (CNI code 11) covers a server that does not answer. */
+function unavailableAsDatastoreError(http: KubeHttp): KubeHttp {
+  const wrap =
+    <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      try {
+        return await call(...args);
+      } catch (error) {
+        if (error instanceof KubeUnavailableError) {
+          throw new DatastoreUnavailableError(`cannot reach the Kubernetes API: ${error.message}`);
+        }
+        throw error;
+      }
+    };
+  return {
+    server: http.server,
+    get: wrap(http.get.bind(http)) as KubeHttp["get"],
+    create: wrap(http.create.bind(http)) as KubeHttp["create"],
+    replace: wrap(http.replace.bind(http)) as KubeHttp["replace"],
+    patch: wrap(http.patch.bind(http)) as KubeHttp["patch"],
+    delete: wrap(http.delete.bind(http)),
+  };
+}

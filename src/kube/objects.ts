@@ -1,0 +1,187 @@
+// buoy's records as Kubernetes objects (manifests/crds.yaml) and back, and
+// the endpoint Calico derives from a Pod. Pure: the Kubernetes datastore does
+// the calls.
+import type {
+  AllocationOwner,
+  FloatingIpClaim,
+  IpPool,
+  IpamBlock,
+  Versioned,
+  WorkloadEndpoint,
+} from "../datastore/model.js";
+import { validatePool } from "../ipam/pool.js";
+import { canonicalAddress } from "../net/address.js";
+import { BUOY_API_GROUP, BUOY_API_VERSION } from "../install/buoy-crds.js";
+import { ipObjectName, prefixObjectName } from "./names.js";
+
+export const BUOY_API = `${BUOY_API_GROUP}/${BUOY_API_VERSION}`;
+
+/** Calico's pod annotations, written by the plugin at ADD and removed at DEL. */
+export const POD_IP_ANNOTATION = "cni.projectcalico.org/podIP";
+export const POD_IPS_ANNOTATION = "cni.projectcalico.org/podIPs";
+export const CONTAINER_ID_ANNOTATION = "cni.projectcalico.org/containerID";
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  creationTimestamp?: string;
+  annotations?: Record<string, string>;
+  labels?: Record<string, string>;
+  ownerReferences?: OwnerReference[];
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+}
+
+export interface KubeObject<Spec = Record<string, unknown>> {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  spec?: Spec;
+  status?: Record<string, unknown>;
+}
+
+export interface KubeList<T> {
+  metadata: { resourceVersion?: string };
+  items: T[];
+}
+
+export interface PodObject {
+  metadata: ObjectMeta;
+  spec?: { nodeName?: string };
+}
+
+export type ClaimSpec = Omit<FloatingIpClaim, "createdAt">;
+
+/** A pool object as the record IPAM reads, with Calico's defaults; throws PoolError when invalid. */
+export function poolFromObject(object: KubeObject): IpPool {
+  return validatePool(object.metadata.name, object.spec ?? {});
+}
+
+export function blockToObject(block: IpamBlock, resourceVersion?: string): KubeObject<IpamBlock> {
+  return {
+    apiVersion: BUOY_API,
+    kind: "IPAMBlock",
+    metadata: {
+      name: prefixObjectName(block.cidr) ?? block.cidr,
+      ...(resourceVersion ? { resourceVersion } : {}),
+    },
+    spec: block,
+  };
+}
+
+export function blockFromObject(object: KubeObject<Partial<IpamBlock>>): Versioned<IpamBlock> {
+  const spec = object.spec ?? {};
+  return {
+    value: {
+      cidr: spec.cidr ?? "",
+      affinity: spec.affinity ?? "",
+      allocations: (spec.allocations ?? {}) as Record<string, AllocationOwner>,
+    },
+    revision: object.metadata.resourceVersion ?? "",
+  };
+}
+
+/** The affinity object written with a new block: what routing agents watch. */
+export function affinityObject(block: IpamBlock): KubeObject {
+  return {
+    apiVersion: BUOY_API,
+    kind: "BlockAffinity",
+    metadata: { name: `${block.affinity}-${prefixObjectName(block.cidr) ?? block.cidr}` },
+    spec: { node: block.affinity, cidr: block.cidr },
+  };
+}
+
+/**
+ * A claim object, named by its IP. Owned by the node's Node object when its
+ * uid is known, so a node removed from the cluster frees its claims; a Pod
+ * cannot own it (a namespaced owner of a cluster-scoped object is invalid:
+ * ADR 0006).
+ */
+export function claimToObject(
+  claim: FloatingIpClaim,
+  nodeUID: string | undefined,
+): KubeObject<ClaimSpec> {
+  // createdAt is the object's own creationTimestamp.
+  const spec: ClaimSpec & { createdAt?: string } = { ...claim };
+  delete spec.createdAt;
+  return {
+    apiVersion: BUOY_API,
+    kind: "FloatingIPClaim",
+    metadata: {
+      name: ipObjectName(claim.ip) ?? claim.ip,
+      ...(nodeUID
+        ? { ownerReferences: [{ apiVersion: "v1", kind: "Node", name: claim.node, uid: nodeUID }] }
+        : {}),
+    },
+    spec,
+  };
+}
+
+export function claimFromObject(object: KubeObject<Partial<ClaimSpec>>): FloatingIpClaim {
+  const spec = object.spec ?? {};
+  return {
+    ip: spec.ip ?? "",
+    namespace: spec.namespace ?? "",
+    pod: spec.pod ?? "",
+    containerID: spec.containerID ?? "",
+    node: spec.node ?? "",
+    internalIP: spec.internalIP ?? "",
+    createdAt: object.metadata.creationTimestamp ?? "",
+    ...(spec.endpoint !== undefined ? { endpoint: spec.endpoint } : {}),
+    ...(spec.network !== undefined ? { network: spec.network } : {}),
+    ...(spec.podUID !== undefined ? { podUID: spec.podUID } : {}),
+  };
+}
+
+/** The annotations ADD writes on the pod: Calico's, so tools that read them keep working. */
+export function podAnnotationsFor(endpoint: WorkloadEndpoint): Record<string, string> {
+  return {
+    [POD_IP_ANNOTATION]: endpoint.ipNetworks[0] ?? "",
+    [POD_IPS_ANNOTATION]: endpoint.ipNetworks.join(","),
+    [CONTAINER_ID_ANNOTATION]: endpoint.containerID,
+  };
+}
+
+/**
+ * The endpoint of a pod whose ADD recorded `containerID` in its annotations
+ * (undefined for another container's pod or one not set up yet). The floating
+ * IPs come from the claims the container holds.
+ */
+export function endpointFromPod(
+  pod: PodObject,
+  ref: { node: string; containerID: string; ifname: string; interfaceName: string },
+  claims: readonly FloatingIpClaim[],
+): WorkloadEndpoint | undefined {
+  const annotations = pod.metadata.annotations ?? {};
+  if (annotations[CONTAINER_ID_ANNOTATION] !== ref.containerID) return undefined;
+  const ipNetworks = (annotations[POD_IPS_ANNOTATION] ?? annotations[POD_IP_ANNOTATION] ?? "")
+    .split(",")
+    .map((text) => text.trim())
+    .filter((text) => text !== "");
+  const own = new Set(ipNetworks.map((net) => canonicalAddress(net.split("/")[0] ?? "")));
+  return {
+    node: pod.spec?.nodeName ?? ref.node,
+    namespace: pod.metadata.namespace ?? "default",
+    pod: pod.metadata.name,
+    containerID: ref.containerID,
+    endpoint: ref.ifname,
+    interfaceName: ref.interfaceName,
+    mac: "",
+    ipNetworks,
+    ipNATs: claims
+      .filter(
+        (claim) =>
+          claim.containerID === ref.containerID && own.has(canonicalAddress(claim.internalIP)),
+      )
+      .map(({ internalIP, ip }) => ({ internalIP, externalIP: ip })),
+    network: "",
+    createdAt: pod.metadata.creationTimestamp ?? "",
+  };
+}

@@ -1,0 +1,212 @@
+// The plugin with `datastore_type: kubernetes`, run by the real executables
+// from the conflist install-cni renders out of the cluster's calico-config
+// ConfigMap (verbatim: the seed page's template), with the plugin's own
+// service-account token, against a real kube-apiserver v1.20.2. Pods are real
+// API objects in a throwaway namespace; their network namespaces are this
+// run's.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  addNetns,
+  CNI_DIR,
+  deleteNetns,
+  execConflist,
+  hostInterfaces,
+  runPrefix,
+  type Conflist,
+} from "../support/harness.js";
+import { startKubeApiserver, type KubeApiserver, type KubeObject } from "../support/kube.js";
+import {
+  applyManifests,
+  installCniFromConfigMap,
+  waitForBuoyCrds,
+} from "../support/buoy-install.js";
+
+const NODE = "node-1";
+const FLOATING = "cni.projectcalico.org/floatingIPs";
+const BUOY = "/apis/buoy.dev/v1";
+const prefix = runPrefix();
+const namespace = `${prefix}-pods`;
+
+let kube: KubeApiserver;
+let work: string;
+let conflist: Conflist;
+let nodeUID: string;
+let netnses: string[] = [];
+
+type Claim = KubeObject & { spec: Record<string, string> };
+type Block = KubeObject & { spec: { cidr: string; allocations?: Record<string, unknown> } };
+
+beforeAll(async () => {
+  kube = await startKubeApiserver();
+  work = mkdtempSync(join(tmpdir(), `${prefix}-cni-kube-`));
+  applyManifests(kube, ["crds.yaml", "rbac.yaml", "calico-config.yaml"]);
+  await waitForBuoyCrds(kube);
+  const path = await installCniFromConfigMap(kube, work, NODE, join(CNI_DIR, "buoy"));
+  conflist = JSON.parse(readFileSync(path, "utf8")) as Conflist;
+  for (const [name, spec] of [
+    ["pods", { cidr: "10.244.0.0/16" }],
+    ["floating", { cidr: "10.96.0.0/24", disabled: true }],
+  ] as const) {
+    await kube.admin.json("POST", `${BUOY}/ippools`, {
+      apiVersion: "buoy.dev/v1",
+      kind: "IPPool",
+      metadata: { name },
+      spec,
+    });
+  }
+  const node = await kube.admin.json<KubeObject>("POST", "/api/v1/nodes", {
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: { name: NODE },
+  });
+  nodeUID = node.metadata?.uid ?? "";
+  await kube.admin.json("POST", "/api/v1/namespaces", { metadata: { name: namespace } });
+}, 180_000);
+
+afterEach(() => {
+  for (const ns of netnses) deleteNetns(ns);
+  netnses = [];
+});
+
+afterAll(async () => {
+  await kube?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+async function createPod(name: string, annotation?: string): Promise<KubeObject> {
+  return kube.admin.json("POST", `/api/v1/namespaces/${namespace}/pods`, {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name,
+      ...(annotation === undefined ? {} : { annotations: { [FLOATING]: annotation } }),
+    },
+    spec: { nodeName: NODE, containers: [{ name: "c", image: "busybox" }] },
+  });
+}
+
+async function getPod(name: string): Promise<KubeObject> {
+  return kube.admin.json("GET", `/api/v1/namespaces/${namespace}/pods/${name}`);
+}
+
+/** A sandbox for `pod`: a fresh network namespace and container ID. */
+function sandbox(pod: string) {
+  const netns = `${prefix}-${pod}`;
+  netnses.push(netns);
+  return {
+    containerID: `${pod}-${Math.random().toString(16).slice(2, 10)}`,
+    netns: addNetns(netns),
+    pod: { namespace, name: pod },
+  };
+}
+
+async function claims(): Promise<Claim[]> {
+  return (await kube.admin.json<{ items: Claim[] }>("GET", `${BUOY}/floatingipclaims`)).items;
+}
+
+async function allocations(): Promise<string[]> {
+  const blocks = await kube.admin.json<{ items: Block[] }>("GET", `${BUOY}/ipamblocks`);
+  return blocks.items.flatMap((block) => Object.keys(block.spec.allocations ?? {}));
+}
+
+async function events(pod: string): Promise<{ reason: string; message: string; type: string }[]> {
+  const list = await kube.admin.json<{
+    items: { reason: string; message: string; type: string; involvedObject: { name: string } }[];
+  }>("GET", `/api/v1/namespaces/${namespace}/events`);
+  return list.items.filter((event) => event.involvedObject.name === pod);
+}
+
+describe("the plugin on the kubernetes datastore", () => {
+  it("renders a conflist that names the kubernetes datastore and the plugin's kubeconfig", () => {
+    const calico = conflist.plugins[0] as Record<string, unknown>;
+    expect(calico).toMatchObject({
+      type: "calico",
+      datastore_type: "kubernetes",
+      nodename: NODE,
+      feature_control: { floating_ips: true },
+      kubernetes: { kubeconfig: join(work, "net.d", "calico-kubeconfig") },
+    });
+  });
+
+  it("ADD gives a pod with the seed's annotation its floating IP: claim, pod annotations; DEL removes them", async () => {
+    await createPod("web", '["10.96.0.10"]');
+    const call = sandbox("web");
+    const added = await execConflist(conflist, "ADD", call);
+    expect(added.exitCode, added.raw + added.stderr).toBe(0);
+    const podIP = String((added.output.ips as { address: string }[])[0]?.address);
+    expect(podIP).toMatch(/^10\.244\.\d+\.\d+\/32$/);
+
+    const annotations = (await getPod("web")).metadata?.annotations ?? {};
+    expect(annotations).toMatchObject({
+      [FLOATING]: '["10.96.0.10"]',
+      "cni.projectcalico.org/podIP": podIP,
+      "cni.projectcalico.org/podIPs": podIP,
+      "cni.projectcalico.org/containerID": call.containerID,
+    });
+    const [claim, ...others] = await claims();
+    expect(others).toEqual([]);
+    expect(claim?.metadata?.name).toBe("10.96.0.10");
+    expect(claim?.spec).toMatchObject({
+      ip: "10.96.0.10",
+      namespace,
+      pod: "web",
+      podUID: (await getPod("web")).metadata?.uid,
+      containerID: call.containerID,
+      node: NODE,
+      internalIP: podIP.split("/")[0],
+      endpoint: "eth0",
+      network: "k8s-pod-network",
+    });
+    expect(claim?.metadata?.ownerReferences).toEqual([
+      { apiVersion: "v1", kind: "Node", name: NODE, uid: nodeUID },
+    ]);
+    expect(await allocations()).toContain(podIP.split("/")[0]);
+
+    const deleted = await execConflist(conflist, "DEL", call);
+    expect(deleted.exitCode, deleted.raw).toBe(0);
+    expect(await claims()).toEqual([]);
+    expect(await allocations()).not.toContain(podIP.split("/")[0]);
+    const after = (await getPod("web")).metadata?.annotations ?? {};
+    expect(Object.keys(after)).toEqual([FLOATING]);
+    // A second DEL (the kubelet sends several) finds nothing and succeeds.
+    expect((await execConflist(conflist, "DEL", call)).exitCode).toBe(0);
+  });
+
+  it("a second pod asking for a held floating IP is refused naming the holder, with an Event, and leaves nothing", async () => {
+    await createPod("holder", '["10.96.0.20"]');
+    await createPod("rival", '["10.96.0.20"]');
+    const first = sandbox("holder");
+    expect((await execConflist(conflist, "ADD", first)).exitCode).toBe(0);
+    const before = { claims: await claims(), allocations: await allocations() };
+    const interfaces = hostInterfaces();
+
+    const second = sandbox("rival");
+    const refused = await execConflist(conflist, "ADD", second);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.output).toMatchObject({
+      code: 100,
+      msg: `floating IP 10.96.0.20 is already held by pod ${namespace}/holder`,
+    });
+    expect(await events("rival")).toEqual([
+      expect.objectContaining({
+        type: "Warning",
+        reason: "FloatingIPRefused",
+        message: `floating IP 10.96.0.20 is already held by pod ${namespace}/holder`,
+      }),
+    ]);
+    expect(await claims()).toEqual(before.claims);
+    expect(await allocations()).toEqual(before.allocations);
+    expect(hostInterfaces()).toEqual(interfaces);
+    expect(Object.keys((await getPod("rival")).metadata?.annotations ?? {})).toEqual([FLOATING]);
+
+    // Once the holder's sandbox is gone, the rival's next try gets it.
+    expect((await execConflist(conflist, "DEL", first)).exitCode).toBe(0);
+    const retried = await execConflist(conflist, "ADD", second);
+    expect(retried.exitCode, retried.raw).toBe(0);
+    expect((await claims()).map((claim) => claim.spec.pod)).toEqual(["rival"]);
+    expect((await execConflist(conflist, "DEL", second)).exitCode).toBe(0);
+  });
+});

@@ -1,0 +1,113 @@
+// buoy installed on a test API server the way a cluster gets it: the
+// manifests applied with kubectl (CRDs waited for until established), and
+// install-cni run as the DaemonSet's init container runs it, fed the
+// ConfigMap's template, with the buoy-node service account's token.
+import { spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { installCni } from "../../src/install/install-cni.js";
+import { ROOT, sleep } from "./harness.js";
+import { KUBE_BIN, type KubeApiserver } from "./kube.js";
+
+export const MANIFESTS = ["crds.yaml", "rbac.yaml", "calico-config.yaml", "daemonset.yaml"];
+
+export function kubectl(kubeconfig: string, ...args: string[]) {
+  const result = spawnSync(join(KUBE_BIN, "kubectl"), ["--kubeconfig", kubeconfig, ...args], {
+    encoding: "utf8",
+  });
+  return {
+    ok: result.status === 0,
+    out: `${result.stdout}${result.stderr}`.trim(),
+    answer: result.stdout.trim(),
+  };
+}
+
+/** Applies `files` from manifests/; throws with kubectl's words when one fails. */
+export function applyManifests(kube: KubeApiserver, files: readonly string[] = MANIFESTS): void {
+  for (const file of files) {
+    const applied = kubectl(kube.kubeconfig, "apply", "-f", join(ROOT, "manifests", file));
+    if (!applied.ok) throw new Error(`kubectl apply ${file}: ${applied.out}`);
+  }
+}
+
+type Crd = {
+  metadata: { name: string };
+  status?: { conditions?: { type: string; status: string }[] };
+};
+
+/** Waits until every buoy.dev CRD is Established; resolves to their names. */
+export async function waitForBuoyCrds(kube: KubeApiserver, timeoutMs = 20_000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const list = await kube.admin.json<{ items: Crd[] }>(
+      "GET",
+      "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+    );
+    const buoy = list.items.filter((crd) => crd.metadata.name.endsWith(".buoy.dev"));
+    const pending = buoy.filter(
+      (crd) =>
+        !(crd.status?.conditions ?? []).some(
+          (condition) => condition.type === "Established" && condition.status === "True",
+        ),
+    );
+    if (buoy.length > 0 && pending.length === 0) return buoy.map((crd) => crd.metadata.name);
+    if (Date.now() > deadline) {
+      throw new Error(
+        `CRDs not established: ${pending.map((crd) => crd.metadata.name).join(", ")}`,
+      );
+    }
+    await sleep(100);
+  }
+}
+
+/**
+ * Runs install-cni for `node` into `work` (bin/, net.d/) from the cluster's
+ * calico-config ConfigMap; resolves to the conflist's path.
+ */
+export async function installCniFromConfigMap(
+  kube: KubeApiserver,
+  work: string,
+  node: string,
+  pluginPath: string,
+): Promise<string> {
+  const configMap = await kube.admin.json<{ data: Record<string, string> }>(
+    "GET",
+    "/api/v1/namespaces/kube-system/configmaps/calico-config",
+  );
+  const template = configMap.data.cni_network_config;
+  if (!template) throw new Error("calico-config has no cni_network_config");
+  // The DaemonSet pod's service account, as the kubelet mounts it.
+  const serviceAccountDir = join(work, "serviceaccount");
+  mkdirSync(serviceAccountDir, { recursive: true });
+  writeFileSync(
+    join(serviceAccountDir, "token"),
+    await kube.serviceAccountToken("kube-system", "buoy-node"),
+  );
+  writeFileSync(join(serviceAccountDir, "ca.crt"), kube.ca);
+  writeFileSync(join(serviceAccountDir, "namespace"), "kube-system");
+  const url = new URL(kube.server);
+  const confDir = join(work, "net.d");
+  await installCni(
+    {
+      pluginPath,
+      binDir: join(work, "bin"),
+      confDir,
+      serviceAccountDir,
+      procNetRoute: "/nonexistent",
+      sysClassNet: "/nonexistent",
+      hostname: node,
+      env: {
+        CNI_NETWORK_CONFIG: template,
+        KUBERNETES_NODE_NAME: node,
+        KUBERNETES_SERVICE_HOST: url.hostname,
+        KUBERNETES_SERVICE_PORT: url.port,
+        ...(configMap.data.veth_mtu ? { CNI_MTU: configMap.data.veth_mtu } : {}),
+        CNI_NET_DIR: confDir,
+        CNI_SERVICE_ACCOUNT: "buoy-cni-plugin",
+      },
+      write: () => {},
+    },
+    "test",
+  );
+  return join(confDir, "10-calico.conflist");
+}
