@@ -52,7 +52,7 @@ export interface CniResponse {
 
 export interface CniDeps {
   /** `node`: this node's name (Events name it as their source). */
-  openDatastore(conf: NetConf, node: string): Datastore;
+  openDatastore(conf: NetConf, node: string): Datastore | Promise<Datastore>;
   podNetwork: PodNetwork;
   execPlugin: ExecPlugin;
   hostname(): string;
@@ -94,7 +94,7 @@ export async function runCni(request: CniRequest, deps: CniDeps): Promise<CniRes
     const context: Context = {
       env,
       conf,
-      store: deps.openDatastore(conf, node),
+      store: await deps.openDatastore(conf, node),
       node,
       logger,
       deps,

@@ -4,7 +4,7 @@
 // service-account token, against a real kube-apiserver v1.20.2. Pods are real
 // API objects in a throwaway namespace; their network namespaces are this
 // run's.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -13,6 +13,7 @@ import {
   CNI_DIR,
   deleteNetns,
   execConflist,
+  freePort,
   hostInterfaces,
   runPrefix,
   type Conflist,
@@ -49,6 +50,7 @@ beforeAll(async () => {
   for (const [name, spec] of [
     ["pods", { cidr: "10.244.0.0/16" }],
     ["floating", { cidr: "10.96.0.0/24", disabled: true }],
+    ["floating6", { cidr: "fd00:96::/120", disabled: true }],
   ] as const) {
     await kube.admin.json("POST", `${BUOY}/ippools`, {
       apiVersion: "buoy.dev/v1",
@@ -208,5 +210,106 @@ describe("the plugin on the kubernetes datastore", () => {
     expect(retried.exitCode, retried.raw).toBe(0);
     expect((await claims()).map((claim) => claim.spec.pod)).toEqual(["rival"]);
     expect((await execConflist(conflist, "DEL", second)).exitCode).toBe(0);
+  });
+
+  it("two pods racing for one floating IP: exactly one gets it, the other is refused naming it", async () => {
+    await createPod("racer-a", '["10.96.0.30"]');
+    await createPod("racer-b", '["10.96.0.30"]');
+    const calls = [sandbox("racer-a"), sandbox("racer-b")];
+    const outcomes = await Promise.all(calls.map((call) => execConflist(conflist, "ADD", call)));
+    const winners = outcomes.filter((outcome) => outcome.exitCode === 0);
+    expect(winners).toHaveLength(1);
+    const loser = outcomes.find((outcome) => outcome.exitCode !== 0);
+    expect(String(loser?.output.msg)).toMatch(
+      new RegExp(`^floating IP 10\\.96\\.0\\.30 is already held by pod ${namespace}/racer-[ab]$`),
+    );
+    const held = await claims();
+    expect(held).toHaveLength(1);
+    const winner = calls[outcomes.indexOf(winners[0]!)]!;
+    expect(held[0]?.spec.containerID).toBe(winner.containerID);
+    for (const call of calls) expect((await execConflist(conflist, "DEL", call)).exitCode).toBe(0);
+    expect(await claims()).toEqual([]);
+    expect(await allocations()).toEqual([]);
+  });
+});
+
+describe("SPEC §4 refusals on the kubernetes datastore", () => {
+  const rows: { desc: string; annotation: string; msg: string; featureOff?: boolean }[] = [
+    {
+      desc: "annotation present, feature off",
+      annotation: '["10.96.0.1"]',
+      msg: "requested feature is not enabled: floating_ips",
+      featureOff: true,
+    },
+    { desc: "not JSON", annotation: "10.96.0.1", msg: "failed to parse '10.96.0.1' as JSON: " },
+    {
+      desc: "not an array of strings",
+      annotation: "[1]",
+      msg: "failed to parse '[1]' as JSON: expected an array of strings, found a number",
+    },
+    { desc: "a name", annotation: '["foo"]', msg: "invalid floating IP 'foo': not an IP address" },
+    {
+      desc: "a CIDR",
+      annotation: '["10.96.0.0/24"]',
+      msg: "invalid floating IP '10.96.0.0/24': not an IP address",
+    },
+    {
+      desc: "outside every pool",
+      annotation: '["203.0.113.9"]',
+      msg: "floating IP 203.0.113.9 is not within any configured IP pool",
+    },
+    {
+      desc: "no pod address of that family",
+      annotation: '["fd00:96::9"]',
+      msg: "floating IP fd00:96::9 is IPv6 but the pod has no IPv6 address",
+    },
+  ];
+  for (const [index, { desc, annotation, msg, featureOff }] of rows.entries()) {
+    it(`refuses ${desc}: an Event on the pod, and no claim, allocation, annotation or interface`, async () => {
+      const name = `bad${index}`;
+      await createPod(name, annotation);
+      const list: Conflist = featureOff
+        ? {
+            ...conflist,
+            plugins: conflist.plugins.map((plugin, i) =>
+              i === 0 ? { ...plugin, feature_control: { floating_ips: false } } : plugin,
+            ),
+          }
+        : conflist;
+      const interfaces = hostInterfaces();
+      const outcome = await execConflist(list, "ADD", sandbox(name));
+      expect(outcome.exitCode).toBe(1);
+      expect(outcome.output.code).toBe(100);
+      expect(String(outcome.output.msg)).toContain(msg);
+      expect((await events(name)).map((event) => event.message)).toEqual([outcome.output.msg]);
+      expect(await claims()).toEqual([]);
+      expect(await allocations()).toEqual([]);
+      expect(hostInterfaces()).toEqual(interfaces);
+      expect(Object.keys((await getPod(name)).metadata?.annotations ?? {})).toEqual([FLOATING]);
+    });
+  }
+
+  it("an API server that does not answer is CNI code 11 (try again later), leaving nothing", async () => {
+    await createPod("unreachable", '["10.96.0.40"]');
+    const kubeconfig = join(work, "unreachable-kubeconfig");
+    const port = await freePort();
+    writeFileSync(
+      kubeconfig,
+      readFileSync(join(work, "net.d", "calico-kubeconfig"), "utf8").replace(
+        new URL(kube.server).host,
+        `127.0.0.1:${port}`,
+      ),
+    );
+    const list: Conflist = {
+      ...conflist,
+      plugins: conflist.plugins.map((plugin, i) =>
+        i === 0 ? { ...plugin, kubernetes: { kubeconfig } } : plugin,
+      ),
+    };
+    const interfaces = hostInterfaces();
+    const outcome = await execConflist(list, "ADD", sandbox("unreachable"));
+    expect(outcome.output).toMatchObject({ code: 11 });
+    expect(String(outcome.output.msg)).toMatch(/^cannot reach the Kubernetes API: .*ECONNREFUSED/);
+    expect(hostInterfaces()).toEqual(interfaces);
   });
 });

@@ -1,0 +1,112 @@
+import { describe, expect, it } from "vitest";
+import type { FloatingIpClaim } from "../datastore/model.js";
+import {
+  blockFromObject,
+  blockToObject,
+  claimFromObject,
+  claimToObject,
+  endpointFromPod,
+  podAnnotationsFor,
+} from "./objects.js";
+
+const claim = (ip: string, internalIP: string, containerID = "c1"): FloatingIpClaim => ({
+  ip,
+  namespace: "shop",
+  pod: "web",
+  containerID,
+  node: "node-1",
+  internalIP,
+  createdAt: "2026-11-26T10:00:00Z",
+  endpoint: "eth0",
+  network: "k8s-pod-network",
+  podUID: "u-1",
+});
+
+describe("claim objects", () => {
+  it("claimToObject() names the object by the IP, owns it by the node, and keeps createdAt out of the spec", () => {
+    const object = claimToObject(claim("2001:db8::7", "fd00::5"), "node-uid");
+    expect(object.metadata).toEqual({
+      name: "2001-0db8-0000-0000-0000-0000-0000-0007",
+      ownerReferences: [{ apiVersion: "v1", kind: "Node", name: "node-1", uid: "node-uid" }],
+    });
+    expect(object.spec).not.toHaveProperty("createdAt");
+    expect(claimToObject(claim("10.96.0.1", "10.244.0.5"), undefined).metadata).toEqual({
+      name: "10.96.0.1",
+    });
+  });
+
+  it("claimFromObject() reads back what claimToObject() wrote, createdAt from creationTimestamp", () => {
+    const original = claim("10.96.0.1", "10.244.0.5");
+    const object = claimToObject(original, "node-uid");
+    object.metadata.creationTimestamp = original.createdAt;
+    expect(claimFromObject(object)).toEqual(original);
+  });
+});
+
+describe("block objects", () => {
+  it("blockToObject() and blockFromObject() keep the block and carry the resourceVersion", () => {
+    const block = {
+      cidr: "10.244.0.64/26",
+      affinity: "node-1",
+      allocations: { "10.244.0.65": { handle: "net.c1", node: "node-1" } },
+    };
+    const object = blockToObject(block, "42");
+    expect(object.metadata).toEqual({ name: "10.244.0.64-26", resourceVersion: "42" });
+    expect(blockFromObject(object)).toEqual({ value: block, revision: "42" });
+    expect(blockFromObject({ metadata: { name: "x", resourceVersion: "1" } }).value).toEqual({
+      cidr: "",
+      affinity: "",
+      allocations: {},
+    });
+  });
+});
+
+describe("endpointFromPod()", () => {
+  const endpoint = {
+    node: "node-1",
+    namespace: "shop",
+    pod: "web",
+    containerID: "c1",
+    endpoint: "eth0",
+    interfaceName: "cali0123456789a",
+    mac: "",
+    ipNetworks: ["10.244.0.5/32", "fd00::5/128"],
+    ipNATs: [],
+    network: "",
+    createdAt: "",
+  };
+  const pod = (annotations: Record<string, string>) => ({
+    metadata: { name: "web", namespace: "shop", annotations },
+    spec: { nodeName: "node-1" },
+  });
+  const ref = {
+    node: "node-1",
+    containerID: "c1",
+    ifname: "eth0",
+    interfaceName: "cali0123456789a",
+  };
+
+  it("derives the endpoint from the annotations ADD wrote, with the container's claims as NATs", () => {
+    const found = endpointFromPod(pod(podAnnotationsFor(endpoint)), ref, [
+      claim("10.96.0.1", "10.244.0.5"),
+      claim("fd00:96::1", "fd00::5"),
+      claim("10.96.0.2", "10.244.0.9", "other"),
+    ]);
+    expect(found?.ipNetworks).toEqual(["10.244.0.5/32", "fd00::5/128"]);
+    expect(found?.ipNATs).toEqual([
+      { internalIP: "10.244.0.5", externalIP: "10.96.0.1" },
+      { internalIP: "fd00::5", externalIP: "fd00:96::1" },
+    ]);
+  });
+
+  it("is undefined for a pod whose annotations name another container, or none", () => {
+    expect(
+      endpointFromPod(
+        pod({ ...podAnnotationsFor(endpoint), "cni.projectcalico.org/containerID": "c2" }),
+        ref,
+        [],
+      ),
+    ).toBeUndefined();
+    expect(endpointFromPod(pod({}), ref, [])).toBeUndefined();
+  });
+});
