@@ -5,19 +5,18 @@
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Kv } from "../datastore/kv.js";
-import { keys, Store } from "../datastore/store.js";
 import type { Bird } from "../dataplane/bird.js";
 import type { RoutingMode } from "../dataplane/routing-plan.js";
 import type { Logger } from "../log/logger.js";
-import { ClaimCollector } from "./claim-gc.js";
+import type { AgentSource } from "./agent-source.js";
 import { parseFloatingIpSwitch, type SwitchState } from "./feature-switch.js";
 import { createMetrics } from "./metrics.js";
 import { Reconciler } from "./reconciler.js";
 import type { DataplanePorts } from "./sync-dataplane.js";
 
 export interface AgentOptions {
-  kv: Kv;
+  /** The datastore side: EtcdAgentSource or KubeAgentSource. */
+  source: AgentSource;
   node: string;
   ports: DataplanePorts;
   logger: Logger;
@@ -31,23 +30,21 @@ export interface AgentOptions {
   routing?: RoutingMode;
   /** BGP mode: the node's BIRD, configured by the agent. */
   bird?: Bird;
-  /** TTL of the lease under this node's status records (default 15 s). */
+  /** TTL of this node's liveness (the source's lease; default 15 s): renewed every third of it. */
   statusTtlSeconds?: number;
-  /** Release claims whose holder is gone after this long (ms); 0 turns the collector off. */
-  claimGcGraceMs?: number;
   /** Called once the HTTP server listens, with its address. */
   onListening?: (address: string) => void;
 }
 
 export async function runAgent(options: AgentOptions, signal: AbortSignal): Promise<void> {
-  const { kv, node, logger } = options;
+  const { source, node, logger } = options;
   const metrics = createMetrics();
   let feature = readSwitch(options);
   logger.log("info", "agent.start", { node, floatingIps: feature.enabled, switch: feature.source });
   metrics.floatingIpsEnabled.set(feature.enabled ? 1 : 0);
 
   const reconciler = new Reconciler({
-    store: new Store(kv),
+    source,
     node,
     ports: options.ports,
     logger,
@@ -55,18 +52,13 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     floatingIpsEnabled: () => feature.enabled,
     routing: options.routing ?? "none",
     ...(options.bird ? { bird: options.bird } : {}),
-    statusTtlSeconds: options.statusTtlSeconds ?? 15,
   });
-  const collector =
-    (options.claimGcGraceMs ?? 0) > 0
-      ? new ClaimCollector({ store: new Store(kv), graceMs: options.claimGcGraceMs ?? 0, logger })
-      : undefined;
   let sweeping = false;
   const sweep = () => {
-    if (!collector || sweeping || !connected) return;
+    if (sweeping || !connected) return;
     sweeping = true;
-    collector
-      .sweep()
+    source
+      .collect()
       .catch((error: Error) =>
         logger.log("warn", "agent.gc", { error: error.message, retryInMs: options.resyncMs }),
       )
@@ -126,56 +118,14 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     sweep();
   }, options.resyncMs);
 
-  // Watch only what the plan reads: this node's endpoints, the claims, the
-  // pools and the nodes' status records (a move waits for the old node's to
-  // go; direct routes follow them); when routing, also nodes, BGP peers and
-  // block affinities (not the blocks: every allocation rewrites one). The first reconcile runs once every watch is
-  // established: a complete read after that point misses no change.
-  const prefixes = [
-    keys.nodeEndpoints(node),
-    keys.claims,
-    keys.pools,
-    keys.statuses,
-    ...((options.routing ?? "none") === "none"
-      ? []
-      : [keys.nodes, keys.bgpPeers, keys.affinities, keys.borrowed]),
-  ];
-  const established = prefixes.map(() => false);
-  const setConnected = () => {
-    const now = established.every(Boolean);
-    if (now !== connected)
-      logger.log(now ? "info" : "warn", "agent.watch", { state: now ? "established" : "lost" });
-    connected = now;
-    metrics.datastoreUp.set(now ? 1 : 0);
-  };
-  const watchOne = async (prefix: string, index: number) => {
-    let failures = 0;
-    while (!signal.aborted) {
-      try {
-        for await (const event of kv.watch(prefix, signal)) {
-          if (event === "ready") {
-            failures = 0;
-            established[index] = true;
-            setConnected();
-          }
-          reconciler.markDirty();
-        }
-      } catch (error) {
-        if (signal.aborted) break;
-        failures += 1;
-        // A stream that ends once (an idle body timeout) is re-watched at once
-        // and quietly; only a watch that cannot be re-established counts as lost.
-        if (failures > 1) {
-          established[index] = false;
-          setConnected();
-          logger.log("warn", "agent.watch", { prefix, error: (error as Error).message });
-        }
-        const delay = failures > 1 ? Math.min(5000, 100 * 2 ** failures) : 0;
-        await new Promise((resolve) => setTimeout(resolve, delay));
-      }
-    }
-  };
-  const watching = Promise.all(prefixes.map((prefix, index) => watchOne(prefix, index)));
+  const watching = source.watch(signal, {
+    changed: () => reconciler.markDirty(),
+    connected: (up) => {
+      logger.log(up ? "info" : "warn", "agent.watch", { state: up ? "established" : "lost" });
+      connected = up;
+      metrics.datastoreUp.set(up ? 1 : 0);
+    },
+  });
   const reconciling = (async () => {
     // Wait for the watch before the first reconcile.
     while (!connected && !signal.aborted) await new Promise((resolve) => setTimeout(resolve, 20));

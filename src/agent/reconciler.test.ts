@@ -4,13 +4,14 @@
 import { describe, expect, it } from "vitest";
 import { ManualClock, MemoryKv } from "../datastore/memory-kv.js";
 import type { FloatingIpClaim, WorkloadEndpoint } from "../datastore/model.js";
-import { keys, Store } from "../datastore/store.js";
+import { keys } from "../datastore/store.js";
 import type { NodeRoute } from "../dataplane/node-routes.js";
 import type { NftBinding, NftTableState } from "../dataplane/nft-script.js";
 import { createStreamLogger } from "../log/logger.js";
 import type { Family } from "../net/address.js";
 import { createMetrics } from "./metrics.js";
 import { Reconciler } from "./reconciler.js";
+import { EtcdAgentSource } from "./etcd-agent-source.js";
 import type { DataplanePorts } from "./sync-dataplane.js";
 
 const FLOATING = "203.0.113.10";
@@ -108,7 +109,6 @@ const claim = (node: string, containerID: string, internalIP: string): FloatingI
 async function setup() {
   const clock = new ManualClock();
   const kv = new MemoryKv({ clock });
-  const store = new Store(kv);
   const put = (key: string, value: unknown) => ({ put: key, value: JSON.stringify(value) });
   await kv.txn(
     [],
@@ -141,16 +141,17 @@ async function setup() {
   ) => {
     const kernel = new FakeNode();
     const metrics = createMetrics();
+    const logger = createStreamLogger(() => {}, "error");
+    const routing = bird ? "bgp" : "direct";
     const reconciler = new Reconciler({
-      store,
+      source: new EtcdAgentSource({ kv, node, routing, logger, statusTtlSeconds: 10 }),
       node,
       ports: kernel.ports,
-      logger: createStreamLogger(() => {}, "error"),
+      logger,
       metrics,
       floatingIpsEnabled: () => true,
-      routing: bird ? "bgp" : "direct",
+      routing,
       ...(bird ? { bird } : {}),
-      statusTtlSeconds: 10,
     });
     return { kernel, reconciler, metrics };
   };

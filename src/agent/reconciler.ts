@@ -4,8 +4,7 @@
 // once, and never stop the others.
 import type { FloatingIpStatus } from "../datastore/model.js";
 import { fitRecord } from "../datastore/record-shapes.js";
-import { keys, type Store } from "../datastore/store.js";
-import type { KvEntry, KvOp } from "../datastore/kv.js";
+import type { AgentSource, RawRecord, RecordKind } from "./agent-source.js";
 import { renderBirdNodeConfig, type BirdNodeConfig } from "../dataplane/bird-config.js";
 import type { Bird } from "../dataplane/bird.js";
 import { planNat, planNatOutgoing, type NatBinding, type NatPlan } from "../dataplane/nat-plan.js";
@@ -16,7 +15,7 @@ import type { Metrics } from "./metrics.js";
 import { syncDataplane, type DataplanePorts, type KnownState } from "./sync-dataplane.js";
 
 export interface ReconcilerOptions {
-  store: Store;
+  source: AgentSource;
   node: string;
   ports: DataplanePorts;
   logger: Logger;
@@ -27,17 +26,10 @@ export interface ReconcilerOptions {
   routing?: RoutingMode;
   /** BGP mode: the node's BIRD. */
   bird?: Bird;
-  /**
-   * Status records live as long as this agent: written with a lease of this
-   * TTL that the agent keeps alive, so a dead node's records vanish and a
-   * floating IP moving away from it is programmed elsewhere after at most this long.
-   */
-  statusTtlSeconds?: number;
   now?: () => number;
 }
 
 const BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
-const STATUS_BATCH = 100;
 
 export class Reconciler {
   #dirty = true;
@@ -56,9 +48,6 @@ export class Reconciler {
   /** Why the last reconcile failed (BIRD refusing its config, etcd away, ...); undefined after a success. */
   lastError: string | undefined;
   lastPlan: NatPlan | undefined;
-  /** The lease the status records are written with, and the one they were last all written with. */
-  #lease: string | undefined;
-  #statusLease: string | undefined;
   #reportedWaits = new Set<string>();
   #lastBird: BirdNodeConfig | undefined;
   #reportedProblems = new Set<string>();
@@ -105,41 +94,18 @@ export class Reconciler {
   }
 
   async reconcile(): Promise<void> {
-    const { store, node, ports, logger, metrics } = this.options;
+    const { source, node, ports, logger, metrics } = this.options;
     const routing = this.options.routing ?? "none";
     const timer = metrics.reconcileSeconds.startTimer();
     try {
-      const reads = [
-        { prefix: keys.nodeEndpoints(node) },
-        { prefix: keys.claims },
-        { prefix: keys.pools },
-        { prefix: keys.statuses },
-        ...(routing === "none"
-          ? []
-          : [
-              { prefix: keys.nodes },
-              { prefix: keys.affinities },
-              { prefix: keys.bgpPeers },
-              { prefix: keys.borrowed },
-            ]),
-      ];
-      const [
-        [
-          endpointEntries = [],
-          claimEntries = [],
-          poolEntries = [],
-          statusEntries = [],
-          nodeEntries = [],
-          affinityEntries = [],
-          peerEntries = [],
-          borrowedEntries = [],
-        ],
-        hostInterfaces,
-      ] = await Promise.all([store.kv.readMany(reads), ports.routes.readInterfaces()]);
-      const endpoints = this.#decode("endpoint", endpointEntries);
-      const claims = this.#decode("claim", claimEntries);
-      const pools = this.#decode("pool", poolEntries);
-      const statuses = this.#decode("status", statusEntries);
+      const [state, hostInterfaces] = await Promise.all([
+        source.read(),
+        ports.routes.readInterfaces(),
+      ]);
+      const endpoints = this.#decode("endpoint", state.endpoint);
+      const claims = this.#decode("claim", state.claim);
+      const pools = this.#decode("pool", state.pool);
+      const statuses = this.#decode("status", state.status);
       const enabled = this.options.floatingIpsEnabled();
       metrics.floatingIpsEnabled.set(enabled ? 1 : 0);
       const hostedBy = new Map<string, string>();
@@ -153,8 +119,8 @@ export class Reconciler {
         node,
         mode: routing,
         bindings: plan.bindings,
-        nodes: this.#decode("node", nodeEntries),
-        blocks: this.#decode("affinity", affinityEntries).map(({ cidr, node: owner }) => ({
+        nodes: this.#decode("node", state.node),
+        blocks: this.#decode("affinity", state.affinity).map(({ cidr, node: owner }) => ({
           cidr,
           affinity: owner,
         })),
@@ -162,8 +128,8 @@ export class Reconciler {
         // when this node programs none itself.
         hosted: statuses,
         pools,
-        peers: this.#decode("peer", peerEntries),
-        borrowed: this.#decode("borrowed", borrowedEntries),
+        peers: this.#decode("peer", state.peer),
+        borrowed: this.#decode("borrowed", state.borrowed),
       });
       const known = this.#known;
       this.#known = undefined; // until this sync has succeeded
@@ -268,80 +234,37 @@ export class Reconciler {
 
   /**
    * Records what this node now translates (SPEC 3.8: programmed, and since
-   * when), keeping the time while a binding is unchanged. The agent owns its
-   * node's records, so plain writes.
+   * when), keeping the time while a binding is unchanged.
    */
   async #recordStatus(
     plan: NatPlan,
     recorded: readonly FloatingIpStatus[],
     announcedAs: (binding: NatBinding) => "bgp" | "direct" | undefined,
-    retried = false,
   ): Promise<void> {
-    const { store, node, now } = this.options;
-    const lease = await this.#currentLease();
-    // Records from an earlier lease (a restart, or a lease lost) are all written again.
-    const rewrite = lease !== this.#statusLease;
+    const { source, node, now } = this.options;
     const previous = new Map(recorded.map((status) => [status.ip, status]));
-    const ops: KvOp[] = [];
     const stamp = new Date(now ? now() : Date.now()).toISOString();
-    for (const binding of plan.bindings) {
+    const desired = plan.bindings.map((binding): FloatingIpStatus => {
       const before = previous.get(binding.floating);
-      previous.delete(binding.floating);
       const announced = announcedAs(binding);
       const same = before?.internalIP === binding.pod && before.announced === announced;
-      if (same && !rewrite) continue;
-      const status: FloatingIpStatus = {
+      return {
         ip: binding.floating,
         node,
         internalIP: binding.pod,
         programmedSince: same ? before.programmedSince : stamp,
         ...(announced ? { announced } : {}),
       };
-      const value = JSON.stringify(status);
-      ops.push(
-        lease
-          ? { put: keys.status(node, binding.floating), value, lease }
-          : { put: keys.status(node, binding.floating), value },
-      );
-    }
-    for (const stale of previous.keys()) ops.push({ delete: keys.status(node, stale) });
-    // etcd refuses a transaction of more than 128 operations (--max-txn-ops).
-    try {
-      for (let start = 0; start < ops.length; start += STATUS_BATCH) {
-        await store.kv.txn([], ops.slice(start, start + STATUS_BATCH));
-      }
-    } catch (error) {
-      // The lease expired under us (the datastore was out of reach for longer
-      // than the TTL): take a new one and write every record again, once.
-      if (lease === undefined || retried || (await store.kv.keepAliveLease(lease))) throw error;
-      this.options.logger.log("warn", "agent.lease", { lease, state: "expired, granting another" });
-      this.#lease = undefined;
-      return this.#recordStatus(plan, recorded, announcedAs, true);
-    }
-    this.#statusLease = lease;
-  }
-
-  /** The status lease, granted on first use; undefined when status records need none (no TTL). */
-  async #currentLease(): Promise<string | undefined> {
-    const ttl = this.options.statusTtlSeconds;
-    if (ttl === undefined) return undefined;
-    this.#lease ??= await this.options.store.kv.grantLease(ttl);
-    return this.#lease;
+    });
+    await source.recordStatus(desired, recorded);
   }
 
   /**
-   * Keeps the status lease alive (the agent calls this every third of the TTL).
-   * A lease that is gone (the datastore was unreachable for longer than the
-   * TTL) is replaced on the next reconcile, which writes every record again.
+   * Renews this node's liveness (the agent calls this every third of the
+   * status TTL); a lapsed one is written again by the next reconcile.
    */
   async keepAlive(): Promise<void> {
-    const lease = this.#lease;
-    if (lease === undefined) return;
-    if (!(await this.options.store.kv.keepAliveLease(lease))) {
-      this.options.logger.log("warn", "agent.lease", { lease, state: "lost, granting another" });
-      this.#lease = undefined;
-      this.markDirty();
-    }
+    if (!(await this.options.source.keepAlive())) this.markDirty();
   }
 
   /** Moves waiting on another node, and routing problems: logged once each while they last. */
@@ -377,28 +300,21 @@ export class Reconciler {
     this.#reported = current;
   }
 
-  /** Records that parse and have the expected shape; the rest are reported once and skipped. */
-  #decode<
-    K extends "endpoint" | "claim" | "pool" | "status" | "node" | "affinity" | "peer" | "borrowed",
-  >(kind: K, entries: readonly KvEntry[]) {
+  /** Records that have the expected shape; the rest are reported once and skipped. */
+  #decode<K extends RecordKind>(kind: K, records: readonly RawRecord[]) {
     const values: NonNullable<ReturnType<typeof fitRecord<K>>>[] = [];
-    for (const entry of entries) {
-      let fitted: ReturnType<typeof fitRecord<K>>;
-      try {
-        fitted = fitRecord(kind, JSON.parse(entry.value));
-      } catch {
-        fitted = undefined;
-      }
+    for (const record of records) {
+      const fitted = record.value === undefined ? undefined : fitRecord(kind, record.value);
       if (fitted) {
         values.push(fitted);
         continue;
       }
       this.#malformed += 1;
-      const key = `${entry.key}@${entry.modRevision}`;
+      const key = `${record.key}@${record.version}`;
       if (!this.#corrupt.has(key)) {
         this.#corrupt.add(key);
         this.options.logger.log("warn", "agent.refused", {
-          key: entry.key,
+          key: record.key,
           reason: `not a valid ${kind} record`,
         });
       }

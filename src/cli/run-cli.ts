@@ -411,29 +411,44 @@ function createProgram(session: Session): Command {
           `--claim-gc-grace must be a number of seconds (0 or more), got '${options.claimGcGrace}'`,
         );
       const store = session.openStore(command);
-      const [{ runAgent }, { LinuxNft }, { LinuxRoutes, LinuxConntrack }, log, { LinuxBird }] =
-        await Promise.all([
-          import("../agent/agent.js"),
-          import("../dataplane/nft.js"),
-          import("../dataplane/linux-routes.js"),
-          import("../log/logger.js"),
-          import("../dataplane/bird.js"),
-        ]);
+      const [
+        { runAgent },
+        { EtcdAgentSource },
+        { LinuxNft },
+        { LinuxRoutes, LinuxConntrack },
+        log,
+        { LinuxBird },
+      ] = await Promise.all([
+        import("../agent/agent.js"),
+        import("../agent/etcd-agent-source.js"),
+        import("../dataplane/nft.js"),
+        import("../dataplane/linux-routes.js"),
+        import("../log/logger.js"),
+        import("../dataplane/bird.js"),
+      ]);
       const controller = new AbortController();
       session.request.onShutdown?.(() => controller.abort());
+      const logger = log.createStreamLogger(
+        (line) => stdout.write(line),
+        log.parseLogLevel(options.logLevel),
+      );
       await runAgent(
         {
-          kv: store.kv,
+          source: new EtcdAgentSource({
+            kv: store.kv,
+            node: options.node,
+            routing: options.routing,
+            logger,
+            statusTtlSeconds: statusTtl,
+            claimGcGraceMs: gcGrace * 1000,
+          }),
           node: options.node,
           ports: {
             nft: new LinuxNft(),
             routes: new LinuxRoutes(),
             conntrack: new LinuxConntrack(),
           },
-          logger: log.createStreamLogger(
-            (line) => stdout.write(line),
-            log.parseLogLevel(options.logLevel),
-          ),
+          logger,
           floatingIps: options.floatingIps,
           cniConfPath: options.cniConf,
           listen: options.listen,
@@ -443,7 +458,6 @@ function createProgram(session: Session): Command {
             ? { bird: new LinuxBird(options.birdConfig, options.birdSocket) }
             : {}),
           statusTtlSeconds: statusTtl,
-          claimGcGraceMs: gcGrace * 1000,
         },
         controller.signal,
       );

@@ -1,0 +1,46 @@
+// The agent's side of the datastore: what one node's plan reads, the watches
+// that say when to read again, and the node's acknowledgements (ADR 0004: a
+// floating IP is programmed on a new node only when no other live node
+// reports it). EtcdAgentSource keeps them as records under a lease;
+// KubeAgentSource derives endpoints from the node's pods and keeps them in the
+// node's Lease object.
+import type { FloatingIpStatus } from "../datastore/model.js";
+
+/** One record as read, before its shape is checked; `key@version` names it in reports. */
+export interface RawRecord {
+  key: string;
+  version: string;
+  /** The parsed value; undefined when it was not even JSON. */
+  value: unknown;
+}
+
+export type RecordKind =
+  "endpoint" | "claim" | "pool" | "status" | "node" | "affinity" | "peer" | "borrowed";
+
+export type AgentState = Record<RecordKind, RawRecord[]>;
+
+export interface WatchHandlers {
+  /** Something the plan reads changed. */
+  changed(): void;
+  /** Every watch is established (true), or one was lost and is being re-established (false). */
+  connected(up: boolean): void;
+}
+
+export interface AgentSource {
+  /** What the node's plan reads, complete as of some moment after the last changed(). */
+  read(): Promise<AgentState>;
+  /** Runs the watches until `signal` aborts. */
+  watch(signal: AbortSignal, handlers: WatchHandlers): Promise<void>;
+  /**
+   * Makes this node's acknowledgements `desired`; `recorded` is what read()
+   * returned for this node. Throws when they cannot be written.
+   */
+  recordStatus(
+    desired: readonly FloatingIpStatus[],
+    recorded: readonly FloatingIpStatus[],
+  ): Promise<void>;
+  /** Renews this node's liveness; false when it had lapsed (the next recordStatus writes everything again). */
+  keepAlive(): Promise<boolean>;
+  /** One pass of the claim collector; resolves to the floating IPs released. */
+  collect(): Promise<string[]>;
+}

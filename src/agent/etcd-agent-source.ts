@@ -1,0 +1,206 @@
+// The agent's datastore side over etcd: prefix watches, one readMany at one
+// revision, and status records written under a lease the agent keeps alive
+// (a dead node's records vanish with it).
+import type { Kv, KvEntry, KvOp } from "../datastore/kv.js";
+import type { FloatingIpStatus } from "../datastore/model.js";
+import { keys, Store } from "../datastore/store.js";
+import type { RoutingMode } from "../dataplane/routing-plan.js";
+import type { Logger } from "../log/logger.js";
+import type { AgentSource, AgentState, RawRecord, WatchHandlers } from "./agent-source.js";
+import { ClaimCollector } from "./claim-gc.js";
+
+export interface EtcdAgentSourceOptions {
+  kv: Kv;
+  node: string;
+  routing: RoutingMode;
+  logger: Logger;
+  /** TTL of the lease under the status records; undefined: records without a lease. */
+  statusTtlSeconds?: number;
+  /** Release claims whose holder is gone after this long (ms); 0 turns the collector off. */
+  claimGcGraceMs?: number;
+}
+
+const STATUS_BATCH = 100;
+
+export class EtcdAgentSource implements AgentSource {
+  /** The status lease, and the one the records were last all written with. */
+  #lease: string | undefined;
+  #statusLease: string | undefined;
+  readonly #collector: ClaimCollector | undefined;
+
+  constructor(private readonly options: EtcdAgentSourceOptions) {
+    const grace = options.claimGcGraceMs ?? 0;
+    this.#collector =
+      grace > 0
+        ? new ClaimCollector({
+            store: new Store(options.kv),
+            graceMs: grace,
+            logger: options.logger,
+          })
+        : undefined;
+  }
+
+  /**
+   * Only what the plan reads: this node's endpoints, the claims, the pools and
+   * the nodes' status records; when routing, also nodes, BGP peers, block
+   * affinities and borrowed addresses (not the blocks: every allocation rewrites one).
+   */
+  #prefixes(): [keyof AgentState, string][] {
+    const { node, routing } = this.options;
+    return [
+      ["endpoint", keys.nodeEndpoints(node)],
+      ["claim", keys.claims],
+      ["pool", keys.pools],
+      ["status", keys.statuses],
+      ...(routing === "none"
+        ? []
+        : ([
+            ["node", keys.nodes],
+            ["affinity", keys.affinities],
+            ["peer", keys.bgpPeers],
+            ["borrowed", keys.borrowed],
+          ] as [keyof AgentState, string][])),
+    ];
+  }
+
+  async read(): Promise<AgentState> {
+    const prefixes = this.#prefixes();
+    const results = await this.options.kv.readMany(prefixes.map(([, prefix]) => ({ prefix })));
+    const state: AgentState = {
+      endpoint: [],
+      claim: [],
+      pool: [],
+      status: [],
+      node: [],
+      affinity: [],
+      peer: [],
+      borrowed: [],
+    };
+    prefixes.forEach(([kind], index) => (state[kind] = (results[index] ?? []).map(raw)));
+    return state;
+  }
+
+  async watch(signal: AbortSignal, handlers: WatchHandlers): Promise<void> {
+    const { kv, logger } = this.options;
+    const prefixes = this.#prefixes().map(([, prefix]) => prefix);
+    const established = prefixes.map(() => false);
+    let connected = false;
+    const update = () => {
+      const now = established.every(Boolean);
+      if (now !== connected) handlers.connected(now);
+      connected = now;
+    };
+    const watchOne = async (prefix: string, index: number) => {
+      let failures = 0;
+      while (!signal.aborted) {
+        try {
+          for await (const event of kv.watch(prefix, signal)) {
+            if (event === "ready") {
+              failures = 0;
+              established[index] = true;
+              update();
+            }
+            handlers.changed();
+          }
+        } catch (error) {
+          if (signal.aborted) break;
+          failures += 1;
+          // A stream that ends once (an idle body timeout) is re-watched at once
+          // and quietly; only a watch that cannot be re-established counts as lost.
+          if (failures > 1) {
+            established[index] = false;
+            update();
+            logger.log("warn", "agent.watch", { prefix, error: (error as Error).message });
+          }
+          const delay = failures > 1 ? Math.min(5000, 100 * 2 ** failures) : 0;
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
+      }
+    };
+    await Promise.all(prefixes.map((prefix, index) => watchOne(prefix, index)));
+  }
+
+  async recordStatus(
+    desired: readonly FloatingIpStatus[],
+    recorded: readonly FloatingIpStatus[],
+    retried = false,
+  ): Promise<void> {
+    const { kv, node } = this.options;
+    const lease = await this.#currentLease();
+    // Records from an earlier lease (a restart, or a lease lost) are all written again.
+    const rewrite = lease !== this.#statusLease;
+    const previous = new Map(recorded.map((status) => [status.ip, status]));
+    const ops: KvOp[] = [];
+    for (const status of desired) {
+      const before = previous.get(status.ip);
+      previous.delete(status.ip);
+      if (!rewrite && before && sameStatus(before, status)) continue;
+      const value = JSON.stringify(status);
+      ops.push(
+        lease
+          ? { put: keys.status(node, status.ip), value, lease }
+          : { put: keys.status(node, status.ip), value },
+      );
+    }
+    for (const stale of previous.keys()) ops.push({ delete: keys.status(node, stale) });
+    // etcd refuses a transaction of more than 128 operations (--max-txn-ops).
+    try {
+      for (let start = 0; start < ops.length; start += STATUS_BATCH) {
+        await kv.txn([], ops.slice(start, start + STATUS_BATCH));
+      }
+    } catch (error) {
+      // The lease expired under us (the datastore was out of reach for longer
+      // than the TTL): take a new one and write every record again, once.
+      if (lease === undefined || retried || (await kv.keepAliveLease(lease))) throw error;
+      this.options.logger.log("warn", "agent.lease", { lease, state: "expired, granting another" });
+      this.#lease = undefined;
+      return this.recordStatus(desired, recorded, true);
+    }
+    this.#statusLease = lease;
+  }
+
+  /** The status lease, granted on first use; undefined when status records need none (no TTL). */
+  async #currentLease(): Promise<string | undefined> {
+    const ttl = this.options.statusTtlSeconds;
+    if (ttl === undefined) return undefined;
+    this.#lease ??= await this.options.kv.grantLease(ttl);
+    return this.#lease;
+  }
+
+  /**
+   * A lease that is gone (the datastore was unreachable for longer than the
+   * TTL) is replaced on the next recordStatus, which writes every record again.
+   */
+  async keepAlive(): Promise<boolean> {
+    const lease = this.#lease;
+    if (lease === undefined) return true;
+    if (await this.options.kv.keepAliveLease(lease)) return true;
+    this.options.logger.log("warn", "agent.lease", { lease, state: "lost, granting another" });
+    this.#lease = undefined;
+    return false;
+  }
+
+  async collect(): Promise<string[]> {
+    return this.#collector ? this.#collector.sweep() : [];
+  }
+}
+
+function sameStatus(a: FloatingIpStatus, b: FloatingIpStatus): boolean {
+  return (
+    a.ip === b.ip &&
+    a.node === b.node &&
+    a.internalIP === b.internalIP &&
+    a.programmedSince === b.programmedSince &&
+    a.announced === b.announced
+  );
+}
+
+function raw(entry: KvEntry): RawRecord {
+  let value: unknown;
+  try {
+    value = JSON.parse(entry.value);
+  } catch {
+    value = undefined;
+  }
+  return { key: entry.key, version: String(entry.modRevision), value };
+}
