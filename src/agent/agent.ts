@@ -15,8 +15,8 @@ import { Reconciler } from "./reconciler.js";
 import type { DataplanePorts } from "./sync-dataplane.js";
 
 export interface AgentOptions {
-  /** The datastore side: EtcdAgentSource or KubeAgentSource. */
-  source: AgentSource;
+  /** Opens the datastore side (EtcdAgentSource or KubeAgentSource); it may ask whether floating IPs are on. */
+  openSource: (context: { floatingIpsEnabled: () => boolean }) => AgentSource;
   node: string;
   ports: DataplanePorts;
   logger: Logger;
@@ -37,9 +37,10 @@ export interface AgentOptions {
 }
 
 export async function runAgent(options: AgentOptions, signal: AbortSignal): Promise<void> {
-  const { source, node, logger } = options;
+  const { node, logger } = options;
   const metrics = createMetrics();
   let feature = readSwitch(options);
+  const source = options.openSource({ floatingIpsEnabled: () => feature.enabled });
   logger.log("info", "agent.start", { node, floatingIps: feature.enabled, switch: feature.source });
   metrics.floatingIpsEnabled.set(feature.enabled ? 1 : 0);
 

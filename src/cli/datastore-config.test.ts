@@ -33,16 +33,21 @@ describe("parseDatastoreConfig()", () => {
     });
   }
 
+  it("parseDatastoreConfig() takes the kubernetes datastore with KUBECONFIG, or in-cluster without", () => {
+    expect(
+      parseDatastoreConfig({ DATASTORE_TYPE: "kubernetes", KUBECONFIG: "/etc/buoy/kubeconfig" }),
+    ).toEqual({ type: "kubernetes", kubeconfig: "/etc/buoy/kubeconfig" });
+    expect(parseDatastoreConfig({ CALICO_DATASTORE_TYPE: "kubernetes" })).toEqual({
+      type: "kubernetes",
+      kubeconfig: undefined,
+    });
+  });
+
   const refused: { desc: string; env: Record<string, string>; message: string }[] = [
-    {
-      desc: "refuses the kubernetes datastore with a clear message",
-      env: { DATASTORE_TYPE: "kubernetes" },
-      message: `datastore type "kubernetes" is not supported by this build of buoy yet; use etcdv3`,
-    },
     {
       desc: "refuses an unknown datastore type",
       env: { DATASTORE_TYPE: "consul" },
-      message: `unknown datastore type "consul" in DATASTORE_TYPE; use etcdv3`,
+      message: `unknown datastore type "consul" in DATASTORE_TYPE; use etcdv3 or kubernetes`,
     },
     {
       desc: "refuses an endpoint that is not a URL",

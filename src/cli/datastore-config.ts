@@ -1,12 +1,20 @@
 // Which datastore the CLI talks to, chosen like calicoctl: DATASTORE_TYPE
-// (default etcdv3) and ETCD_ENDPOINTS, each also read with Calico's CALICO_
-// prefix; the --etcd-endpoints flag wins over the environment.
+// (default etcdv3), ETCD_ENDPOINTS or KUBECONFIG, each also read with
+// Calico's CALICO_ prefix; the --etcd-endpoints flag wins over the environment.
 import { CliError } from "./cli-error.js";
 
-export interface DatastoreConfig {
+export interface EtcdDatastoreConfig {
   type: "etcdv3";
   endpoints: string[];
 }
+
+export interface KubernetesDatastoreConfig {
+  type: "kubernetes";
+  /** The kubeconfig file; undefined: the in-cluster service account (a pod of the DaemonSet). */
+  kubeconfig: string | undefined;
+}
+
+export type DatastoreConfig = EtcdDatastoreConfig | KubernetesDatastoreConfig;
 
 export const DEFAULT_ETCD_ENDPOINTS = "http://127.0.0.1:2379";
 
@@ -16,12 +24,13 @@ export function parseDatastoreConfig(
 ): DatastoreConfig {
   const type = (env.DATASTORE_TYPE ?? env.CALICO_DATASTORE_TYPE ?? "").trim() || "etcdv3";
   if (type === "kubernetes") {
-    throw new CliError(
-      `datastore type "kubernetes" is not supported by this build of buoy yet; use etcdv3`,
-    );
+    const kubeconfig = (env.KUBECONFIG ?? env.CALICO_KUBECONFIG ?? "").trim();
+    return { type, kubeconfig: kubeconfig === "" ? undefined : kubeconfig };
   }
   if (type !== "etcdv3") {
-    throw new CliError(`unknown datastore type "${type}" in DATASTORE_TYPE; use etcdv3`);
+    throw new CliError(
+      `unknown datastore type "${type}" in DATASTORE_TYPE; use etcdv3 or kubernetes`,
+    );
   }
   const [source, text] =
     endpointsFlag !== undefined

@@ -8,7 +8,11 @@ import packageJson from "../../package.json" with { type: "json" };
 import { DatastoreUnavailableError, type Kv } from "../datastore/kv.js";
 import { Store } from "../datastore/store.js";
 import { CliError, UsageError, renderError } from "./cli-error.js";
-import { parseDatastoreConfig, type DatastoreConfig } from "./datastore-config.js";
+import {
+  parseDatastoreConfig,
+  type DatastoreConfig,
+  type EtcdDatastoreConfig,
+} from "./datastore-config.js";
 import { commitPlan, readDatastoreState } from "./datastore-state.js";
 import { addInstallCommand } from "./install-command.js";
 import { addLabCommand } from "./lab-command.js";
@@ -47,7 +51,7 @@ export interface CliRequest {
   env: Readonly<Record<string, string | undefined>>;
   stdout: Writer;
   stderr: Writer;
-  openKv(config: DatastoreConfig): Kv;
+  openKv(config: EtcdDatastoreConfig): Kv;
   /** Reads all of standard input (for `-f -`). */
   readStdin?: () => Promise<string>;
   /** Column to wrap help at (default 80). */
@@ -83,14 +87,26 @@ function exitCodeOf(error: CommanderError): number {
 
 /** One run's I/O: output, input files, and the datastore opened on first use. */
 class Session {
-  #datastore: DatastoreConfig | undefined;
+  #datastore: EtcdDatastoreConfig | undefined;
 
   constructor(readonly request: CliRequest) {}
 
-  openStore(command: Command): Store {
+  datastoreConfig(command: Command): DatastoreConfig {
     const { etcdEndpoints } = command.optsWithGlobals<{ etcdEndpoints?: string }>();
-    this.#datastore = parseDatastoreConfig(this.request.env, etcdEndpoints);
-    return new Store(this.request.openKv(this.#datastore));
+    return parseDatastoreConfig(this.request.env, etcdEndpoints);
+  }
+
+  openStore(command: Command): Store {
+    const config = this.datastoreConfig(command);
+    if (config.type === "kubernetes") {
+      throw new CliError(
+        `'buoy ${command.name()}' works on the etcdv3 datastore only so far; with ` +
+          "DATASTORE_TYPE=kubernetes, buoy's records are Kubernetes objects: use kubectl " +
+          "(for example: kubectl get floatingipclaims.buoy.dev, kubectl apply -f pool.yaml)",
+      );
+    }
+    this.#datastore = config;
+    return new Store(this.request.openKv(config));
   }
 
   async readManifests(file: string): Promise<{ label: string; resources: Resource[] }> {
@@ -167,6 +183,7 @@ interface AgentCliOptions {
   birdSocket: string;
   statusTtl: string;
   claimGcGrace: string;
+  leaseNamespace?: string;
 }
 
 function createProgram(session: Session): Command {
@@ -399,6 +416,10 @@ function createProgram(session: Session): Command {
       "release a claim whose pod's endpoint or node is gone after this long (0: never)",
       "60",
     )
+    .option(
+      "--lease-namespace <name>",
+      "kubernetes datastore: the namespace of the nodes' status Leases (POD_NAMESPACE, else kube-system)",
+    )
     .option("--log-level <level>", "debug, info, warn or error", "info")
     .action(async (options: AgentCliOptions, command: Command) => {
       const resyncSeconds = positiveNumber("--resync", options.resync);
@@ -410,7 +431,23 @@ function createProgram(session: Session): Command {
         throw new UsageError(
           `--claim-gc-grace must be a number of seconds (0 or more), got '${options.claimGcGrace}'`,
         );
-      const store = session.openStore(command);
+      const datastore = session.datastoreConfig(command);
+      if (datastore.type === "kubernetes" && options.routing !== "none") {
+        throw new UsageError(
+          `--routing ${options.routing} is not built for the kubernetes datastore yet; ` +
+            "use --routing none (floating-IP NAT on this node), or the etcdv3 datastore",
+        );
+      }
+      if (
+        datastore.type === "kubernetes" &&
+        datastore.kubeconfig === undefined &&
+        !session.request.env.KUBERNETES_SERVICE_HOST
+      ) {
+        throw new UsageError(
+          "DATASTORE_TYPE=kubernetes needs KUBECONFIG, or to run in a pod (KUBERNETES_SERVICE_HOST)",
+        );
+      }
+      const store = datastore.type === "etcdv3" ? session.openStore(command) : undefined;
       const [
         { runAgent },
         { EtcdAgentSource },
@@ -418,6 +455,7 @@ function createProgram(session: Session): Command {
         { LinuxRoutes, LinuxConntrack },
         log,
         { LinuxBird },
+        kube,
       ] = await Promise.all([
         import("../agent/agent.js"),
         import("../agent/etcd-agent-source.js"),
@@ -425,6 +463,7 @@ function createProgram(session: Session): Command {
         import("../dataplane/linux-routes.js"),
         import("../log/logger.js"),
         import("../dataplane/bird.js"),
+        import("../kube/kube-agent-source.js"),
       ]);
       const controller = new AbortController();
       session.request.onShutdown?.(() => controller.abort());
@@ -434,14 +473,28 @@ function createProgram(session: Session): Command {
       );
       await runAgent(
         {
-          source: new EtcdAgentSource({
-            kv: store.kv,
-            node: options.node,
-            routing: options.routing,
-            logger,
-            statusTtlSeconds: statusTtl,
-            claimGcGraceMs: gcGrace * 1000,
-          }),
+          openSource: ({ floatingIpsEnabled }) =>
+            store
+              ? new EtcdAgentSource({
+                  kv: store.kv,
+                  node: options.node,
+                  routing: options.routing,
+                  logger,
+                  statusTtlSeconds: statusTtl,
+                  claimGcGraceMs: gcGrace * 1000,
+                })
+              : new kube.KubeAgentSource({
+                  kubeConfig: kube.loadKubeConfig(
+                    datastore.type === "kubernetes" ? datastore.kubeconfig : undefined,
+                  ),
+                  node: options.node,
+                  namespace:
+                    options.leaseNamespace ?? session.request.env.POD_NAMESPACE ?? "kube-system",
+                  logger,
+                  leaseSeconds: statusTtl,
+                  claimGcGraceMs: gcGrace * 1000,
+                  floatingIpsEnabled,
+                }),
           node: options.node,
           ports: {
             nft: new LinuxNft(),

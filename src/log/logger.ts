@@ -26,6 +26,8 @@ export type LogEvent =
   | "agent.waiting"
   | "agent.routing"
   | "agent.gc"
+  | "agent.live"
+  | "agent.event"
   | "agent.start"
   | "agent.switch"
   | "agent.watch"

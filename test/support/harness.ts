@@ -401,13 +401,20 @@ export interface AgentProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts `dist/buoy agent` in this (the node's) namespace and waits until it listens. */
-export async function startAgent(etcd: Etcd, args: string[]): Promise<AgentProcess> {
+/**
+ * Starts `dist/buoy agent` in this (the node's) namespace and waits until it
+ * listens: on `etcd`, or with `env` naming the datastore (DATASTORE_TYPE, KUBECONFIG).
+ */
+export async function startAgent(
+  datastore: Etcd | { env: Record<string, string> },
+  args: string[],
+): Promise<AgentProcess> {
   const log: string[] = [];
+  const env = "env" in datastore ? datastore.env : { ETCD_ENDPOINTS: datastore.endpoint };
   const child = spawn(
     "node",
     [join(ROOT, "dist/buoy"), "agent", "--listen", "127.0.0.1:0", ...args],
-    { env: { ...process.env, ETCD_ENDPOINTS: etcd.endpoint }, stdio: ["ignore", "pipe", "pipe"] },
+    { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] },
   );
   let address = "";
   child.stdout?.on("data", (chunk: Buffer) => {

@@ -289,6 +289,12 @@ export interface KubeApiserver {
   serviceAccountToken(namespace: string, name: string, expirationSeconds?: number): Promise<string>;
   /** Writes a kubeconfig for `credentials` to `path` (mode 0600). */
   writeKubeconfig(path: string, credentials: KubeCredentials): string;
+  /**
+   * Stops kube-apiserver and starts it again on the same port and etcd
+   * (watches break, resource versions stay valid); resolves when /readyz says
+   * ok. `downMs`: how long it stays down.
+   */
+  restartApiserver(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -333,37 +339,34 @@ export async function startKubeApiserver(
     const server = `https://127.0.0.1:${port}`;
     const apiserverLog = join(dir, "kube-apiserver.log");
     const spawnedAt = Date.now();
-    const apiserver = spawnLogged(
-      apiserverBinary,
-      [
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
-        `--secure-port=${port}`,
-        "--insecure-port=0",
-        `--etcd-servers=${etcd.endpoint}`,
-        `--service-cluster-ip-range=${SERVICE_CIDR}`,
-        `--tls-cert-file=${pki.path("apiserver.crt")}`,
-        `--tls-private-key-file=${pki.path("apiserver.key")}`,
-        `--client-ca-file=${pki.path("ca.crt")}`,
-        `--token-auth-file=${pki.path("tokens.csv")}`,
-        `--service-account-key-file=${pki.path("sa.pub")}`,
-        `--service-account-signing-key-file=${pki.path("sa.key")}`,
-        `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
-        "--authorization-mode=Node,RBAC",
-        "--allow-privileged=true",
-        // Without kube-controller-manager no ServiceAccount `default` appears
-        // in new namespaces, and this admission plugin would refuse pods.
-        "--disable-admission-plugins=ServiceAccount",
-        // No kubelet, no endpoints for the `kubernetes` Service to keep.
-        "--endpoint-reconciler-type=none",
-        `--cert-dir=${join(dir, "apiserver-certs")}`,
-        "--profiling=false",
-        "--logtostderr=true",
-        "--v=1",
-        ...(options.apiserverArgs ?? []),
-      ],
-      apiserverLog,
-    );
+    const apiserverArgs = [
+      "--bind-address=127.0.0.1",
+      "--advertise-address=127.0.0.1",
+      `--secure-port=${port}`,
+      "--insecure-port=0",
+      `--etcd-servers=${etcd.endpoint}`,
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      `--tls-cert-file=${pki.path("apiserver.crt")}`,
+      `--tls-private-key-file=${pki.path("apiserver.key")}`,
+      `--client-ca-file=${pki.path("ca.crt")}`,
+      `--token-auth-file=${pki.path("tokens.csv")}`,
+      `--service-account-key-file=${pki.path("sa.pub")}`,
+      `--service-account-signing-key-file=${pki.path("sa.key")}`,
+      `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
+      "--authorization-mode=Node,RBAC",
+      "--allow-privileged=true",
+      // Without kube-controller-manager no ServiceAccount `default` appears
+      // in new namespaces, and this admission plugin would refuse pods.
+      "--disable-admission-plugins=ServiceAccount",
+      // No kubelet, no endpoints for the `kubernetes` Service to keep.
+      "--endpoint-reconciler-type=none",
+      `--cert-dir=${join(dir, "apiserver-certs")}`,
+      "--profiling=false",
+      "--logtostderr=true",
+      "--v=1",
+      ...(options.apiserverArgs ?? []),
+    ];
+    let apiserver = spawnLogged(apiserverBinary, apiserverArgs, apiserverLog);
     children.push(apiserver);
 
     const admin = new KubeClient(server, pki.ca, pki.admin);
@@ -471,6 +474,21 @@ export async function startKubeApiserver(
         return review.status.token;
       },
       writeKubeconfig,
+      async restartApiserver(downMs = 0) {
+        await stopChild(apiserver);
+        await new Promise((resolve) => setTimeout(resolve, downMs));
+        const index = children.indexOf(apiserver);
+        apiserver = spawnLogged(apiserverBinary, apiserverArgs, apiserverLog);
+        children[index] = apiserver;
+        await waitFor(
+          async () =>
+            (await admin.request("GET", "/readyz", undefined, { timeoutMs: 2000 })).text === "ok",
+          apiserver,
+          apiserverLog,
+          timeoutMs,
+          "kube-apiserver /readyz after a restart",
+        );
+      },
       stop,
     };
   } catch (error) {

@@ -1,0 +1,523 @@
+// The agent's datastore side over the Kubernetes API (ADR 0006), with
+// @kubernetes/client-node: list-and-watch caches (relisting after 410 Gone,
+// restarted with backoff when the API server goes away) of
+//   - the pods of this node (field selector spec.nodeName): the endpoints,
+//     derived from Calico's annotations as the plugin wrote them;
+//   - the FloatingIPClaims and IPPools;
+//   - the nodes' status Leases in the agent's namespace: one Lease per node,
+//     renewed by its agent, whose annotation lists the floating IPs the node
+//     translates (ADR 0004's acknowledgements). A Lease not renewed within its
+//     duration, as observed here, no longer counts: a dead node's IPs move.
+// Objects are written as plain JSON through the custom-objects API: a Lease's
+// MicroTime needs six fractional digits, which the typed client cannot write.
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  ListWatch,
+  Watch,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type V1Pod,
+} from "@kubernetes/client-node";
+import type { FloatingIpClaim, FloatingIpStatus } from "../datastore/model.js";
+import type { AgentSource, AgentState, RawRecord, WatchHandlers } from "../agent/agent-source.js";
+import { hostInterfaceName } from "../dataplane/pod-network.js";
+import type { Logger } from "../log/logger.js";
+import { describeKubeError, PodClaimController, statusOf } from "./pod-claims.js";
+import {
+  claimFromObject,
+  endpointFromPod,
+  poolFromObject,
+  CONTAINER_ID_ANNOTATION,
+  type KubeObject,
+  type PodObject,
+} from "./objects.js";
+
+export const STATUS_LABEL = "buoy.dev/floating-ip-status";
+export const PROGRAMMED_ANNOTATION = "buoy.dev/programmed";
+
+const GROUP = "buoy.dev";
+const VERSION = "v1";
+const RESTART_MS = [200, 500, 1000, 2000, 5000];
+
+/** The kubeconfig file, or (undefined) the pod's service account in the cluster. */
+export function loadKubeConfig(file: string | undefined): KubeConfig {
+  const config = new KubeConfig();
+  if (file) config.loadFromFile(file);
+  else config.loadFromCluster();
+  return config;
+}
+
+export interface KubeAgentSourceOptions {
+  kubeConfig: KubeConfig;
+  node: string;
+  /** Where the nodes' status Leases live (the agent's own namespace). */
+  namespace: string;
+  logger: Logger;
+  /** How long a node's Lease counts without renewal (s). */
+  leaseSeconds: number;
+  /** Release claims whose holder pod is gone after this long (ms); 0 turns the collector off. */
+  claimGcGraceMs: number;
+  /** Whether floating IPs are on for this node (annotation edits are refused when off). */
+  floatingIpsEnabled: () => boolean;
+  /** Monotonic milliseconds (tests). */
+  now?: () => number;
+}
+
+interface LeaseObject extends KubeObject {
+  spec?: { holderIdentity?: string; leaseDurationSeconds?: number; renewTime?: string };
+}
+
+export class KubeAgentSource implements AgentSource {
+  readonly #core: CoreV1Api;
+  readonly #custom: CustomObjectsApi;
+  readonly #pods: ListWatch<V1Pod>;
+  readonly #claims: ListWatch<KubernetesObject>;
+  readonly #pools: ListWatch<KubernetesObject>;
+  readonly #leases: ListWatch<KubernetesObject>;
+  /** When each Lease was last seen to change (monotonic ms), by name and resourceVersion. */
+  readonly #observed = new Map<string, { version: string; at: number }>();
+  #renewedAt = 0;
+  readonly #controller: PodClaimController;
+  /** First time each orphaned claim was seen, by `name@resourceVersion`. */
+  #orphans = new Map<string, number>();
+
+  constructor(private readonly options: KubeAgentSourceOptions) {
+    const { kubeConfig, node, namespace } = options;
+    this.#core = kubeConfig.makeApiClient(CoreV1Api);
+    this.#custom = kubeConfig.makeApiClient(CustomObjectsApi);
+    const watch = new Watch(kubeConfig);
+    const fieldSelector = `spec.nodeName=${node}`;
+    this.#pods = new ListWatch<V1Pod>(
+      "/api/v1/pods",
+      watch,
+      () => this.#core.listPodForAllNamespaces({ fieldSelector }),
+      false,
+      undefined,
+      fieldSelector,
+    );
+    const custom = (plural: string) =>
+      new ListWatch<KubernetesObject>(
+        `/apis/${GROUP}/${VERSION}/${plural}`,
+        watch,
+        () =>
+          this.#custom.listClusterCustomObject({
+            group: GROUP,
+            version: VERSION,
+            plural,
+          }) as Promise<KubernetesListObject<KubernetesObject>>,
+        false,
+      );
+    this.#claims = custom("floatingipclaims");
+    this.#pools = custom("ippools");
+    const labelSelector = `${STATUS_LABEL}=true`;
+    this.#leases = new ListWatch<KubernetesObject>(
+      `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
+      watch,
+      () =>
+        this.#custom.listNamespacedCustomObject({
+          group: "coordination.k8s.io",
+          version: "v1",
+          namespace,
+          plural: "leases",
+          labelSelector,
+        }) as Promise<KubernetesListObject<KubernetesObject>>,
+      false,
+      labelSelector,
+    );
+    this.#controller = new PodClaimController({
+      custom: this.#custom,
+      core: this.#core,
+      node,
+      logger: options.logger,
+      floatingIpsEnabled: options.floatingIpsEnabled,
+    });
+  }
+
+  #now(): number {
+    return (this.options.now ?? performance.now.bind(performance))();
+  }
+
+  async read(): Promise<AgentState> {
+    const claims = this.#claimObjects();
+    const claimValues = claims.map(({ value }) => value as FloatingIpClaim);
+    const endpoints: RawRecord[] = [];
+    for (const pod of this.#podObjects()) {
+      const containerID = pod.metadata.annotations?.[CONTAINER_ID_ANNOTATION];
+      if (!containerID) continue;
+      const namespace = pod.metadata.namespace ?? "default";
+      const interfaceName = await hostInterfaceName(namespace, pod.metadata.name, containerID);
+      const endpoint = endpointFromPod(
+        pod,
+        { node: this.options.node, containerID, ifname: "eth0", interfaceName },
+        claimValues,
+      );
+      if (!endpoint) continue;
+      endpoints.push({
+        key: `pods/${namespace}/${pod.metadata.name}`,
+        version: pod.metadata.resourceVersion ?? "",
+        value: endpoint,
+      });
+    }
+    const pools = objectsOf<KubeObject>(this.#pools).map((object) => {
+      let value: unknown;
+      try {
+        value = poolFromObject(object);
+      } catch {
+        value = undefined; // reported by the reconciler as malformed
+      }
+      return {
+        key: `ippools/${object.metadata.name}`,
+        version: object.metadata.resourceVersion ?? "",
+        value,
+      };
+    });
+    return {
+      endpoint: endpoints,
+      claim: claims,
+      pool: pools,
+      status: this.#liveStatuses(),
+      node: [],
+      affinity: [],
+      peer: [],
+      borrowed: [],
+    };
+  }
+
+  #podObjects(): PodObject[] {
+    return (this.#pods.list() as unknown as PodObject[]).filter(
+      (pod) => !isFinished(pod as unknown as V1Pod),
+    );
+  }
+
+  #claimObjects(): RawRecord[] {
+    return objectsOf<KubeObject>(this.#claims).map((object) => ({
+      key: `floatingipclaims/${object.metadata.name}`,
+      version: object.metadata.resourceVersion ?? "",
+      value: claimFromObject(object),
+    }));
+  }
+
+  /** The statuses of every node whose Lease was renewed within its duration (this node's always). */
+  #liveStatuses(): RawRecord[] {
+    const now = this.#now();
+    const records: RawRecord[] = [];
+    for (const lease of objectsOf<LeaseObject>(this.#leases)) {
+      const name = lease.metadata.name;
+      const version = lease.metadata.resourceVersion ?? "";
+      const seen = this.#observed.get(name);
+      if (seen?.version !== version) this.#observed.set(name, { version, at: now });
+      const at = this.#observed.get(name)?.at ?? now;
+      const holder = lease.spec?.holderIdentity ?? "";
+      const duration = (lease.spec?.leaseDurationSeconds ?? this.options.leaseSeconds) * 1000;
+      if (holder !== this.options.node && now - at > duration) continue;
+      let statuses: unknown;
+      try {
+        statuses = JSON.parse(lease.metadata.annotations?.[PROGRAMMED_ANNOTATION] ?? "[]");
+      } catch {
+        statuses = [undefined];
+      }
+      for (const [index, status] of (Array.isArray(statuses) ? statuses : [undefined]).entries()) {
+        records.push({ key: `leases/${name}#${index}`, version, value: status });
+      }
+    }
+    return records;
+  }
+
+  async watch(signal: AbortSignal, handlers: WatchHandlers): Promise<void> {
+    const caches = [
+      this.#pods,
+      this.#claims,
+      this.#pools,
+      this.#leases,
+    ] as ListWatch<KubernetesObject>[];
+    const names = ["pods", "floatingipclaims", "ippools", "leases"];
+    const up = caches.map(() => false);
+    let connected = false;
+    const update = () => {
+      const now = up.every(Boolean);
+      if (now !== connected) handlers.connected(now);
+      connected = now;
+    };
+    const changed = () => {
+      handlers.changed();
+      if (connected)
+        this.#controller.schedule(
+          this.#podObjects(),
+          this.#claimObjects(),
+          this.#poolsForController(),
+        );
+    };
+    await Promise.all(
+      caches.map(async (cache, index) => {
+        let failures = 0;
+        let failed = false;
+        cache.on("add", changed);
+        cache.on("update", changed);
+        cache.on("delete", changed);
+        let timer: NodeJS.Timeout | undefined;
+        signal.addEventListener("abort", () => clearTimeout(timer), { once: true });
+        cache.on("error", (error: unknown) => {
+          failed = true;
+          up[index] = false;
+          update();
+          failures += 1;
+          const delay = RESTART_MS[Math.min(failures - 1, RESTART_MS.length - 1)] as number;
+          this.options.logger.log("warn", "agent.watch", {
+            resource: names[index],
+            error: describeKubeError(error),
+            retryInMs: delay,
+          });
+          clearTimeout(timer);
+          timer = setTimeout(() => void start(), delay);
+        });
+        const start = async () => {
+          if (signal.aborted) return;
+          failed = false;
+          await cache.start();
+          if (failed || signal.aborted) return;
+          failures = 0;
+          up[index] = true;
+          update();
+          changed();
+        };
+        await start();
+      }),
+    );
+    // A node's Lease lapsing is no event: look for it once a second.
+    const expiry = setInterval(() => {
+      const before = this.#liveStatuses().length;
+      if (before !== this.#lastLiveCount) handlers.changed();
+      this.#lastLiveCount = before;
+    }, 1000);
+    await new Promise<void>((resolve) =>
+      signal.addEventListener("abort", () => resolve(), { once: true }),
+    );
+    clearInterval(expiry);
+    await Promise.all(caches.map((cache) => cache.stop()));
+  }
+
+  #lastLiveCount = 0;
+
+  #poolsForController() {
+    return objectsOf<KubeObject>(this.#pools).flatMap((object) => {
+      try {
+        return [poolFromObject(object)];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  recordStatus(
+    desired: readonly FloatingIpStatus[],
+    recorded: readonly FloatingIpStatus[],
+  ): Promise<void> {
+    return oneLine(() => this.#recordStatus(desired, recorded));
+  }
+
+  keepAlive(): Promise<boolean> {
+    return oneLine(() => this.#keepAlive());
+  }
+
+  collect(): Promise<string[]> {
+    return oneLine(() => this.#collect());
+  }
+
+  async #recordStatus(
+    desired: readonly FloatingIpStatus[],
+    recorded: readonly FloatingIpStatus[],
+  ): Promise<void> {
+    const changed =
+      desired.length !== recorded.length ||
+      JSON.stringify(sorted(desired)) !== JSON.stringify(sorted(recorded));
+    if (changed || !this.#ownLease()) await this.#writeLease(desired);
+    await this.#writeClaimStatuses(desired);
+  }
+
+  async #keepAlive(): Promise<boolean> {
+    const lapsed = this.#now() - this.#renewedAt > this.options.leaseSeconds * 1000;
+    const lease = this.#ownLease();
+    if (!lease) return false;
+    await this.#writeLease(undefined);
+    return !lapsed;
+  }
+
+  #leaseName(): string {
+    return `buoy-node.${this.options.node}`;
+  }
+
+  #ownLease(): LeaseObject | undefined {
+    return this.#leases.get(this.#leaseName(), this.options.namespace) as LeaseObject | undefined;
+  }
+
+  /** Creates or renews this node's Lease; `statuses` undefined keeps the recorded ones. */
+  async #writeLease(statuses: readonly FloatingIpStatus[] | undefined): Promise<void> {
+    const { namespace, node, leaseSeconds } = this.options;
+    const name = this.#leaseName();
+    const params = { group: "coordination.k8s.io", version: "v1", namespace, plural: "leases" };
+    for (let attempt = 0; attempt < 5; attempt++) {
+      let current: LeaseObject | undefined;
+      try {
+        current = (await this.#custom.getNamespacedCustomObject({
+          ...params,
+          name,
+        })) as LeaseObject;
+      } catch (error) {
+        if (statusOf(error) !== 404) throw error;
+      }
+      const annotation =
+        statuses === undefined
+          ? (current?.metadata.annotations?.[PROGRAMMED_ANNOTATION] ?? "[]")
+          : JSON.stringify(sorted(statuses));
+      const body = {
+        apiVersion: "coordination.k8s.io/v1",
+        kind: "Lease",
+        metadata: {
+          name,
+          namespace,
+          labels: { [STATUS_LABEL]: "true" },
+          annotations: { [PROGRAMMED_ANNOTATION]: annotation },
+          ...(current?.metadata.resourceVersion
+            ? { resourceVersion: current.metadata.resourceVersion }
+            : {}),
+        },
+        spec: {
+          holderIdentity: node,
+          leaseDurationSeconds: leaseSeconds,
+          renewTime: microTime(new Date()),
+        },
+      };
+      try {
+        if (current) await this.#custom.replaceNamespacedCustomObject({ ...params, name, body });
+        else await this.#custom.createNamespacedCustomObject({ ...params, body });
+        this.#renewedAt = this.#now();
+        return;
+      } catch (error) {
+        if (statusOf(error) !== 409) throw error; // a conflict: read again
+      }
+    }
+    throw new Error(`renewing Lease ${namespace}/${name} kept conflicting`);
+  }
+
+  /** The claims' status subresource: programmed, announced, since, as this node sees them. */
+  async #writeClaimStatuses(desired: readonly FloatingIpStatus[]): Promise<void> {
+    const programmed = new Map(desired.map((status) => [status.ip, status]));
+    for (const object of objectsOf<KubeObject>(this.#claims)) {
+      const claim = claimFromObject(object);
+      if (claim.node !== this.options.node) continue;
+      const status = programmed.get(claim.ip);
+      const next = status
+        ? {
+            programmed: true,
+            since: status.programmedSince,
+            ...(status.announced ? { announced: status.announced } : {}),
+          }
+        : { programmed: false };
+      const current = (object.status ?? {}) as Record<string, unknown>;
+      if (
+        current.programmed === next.programmed &&
+        current.since === ("since" in next ? next.since : undefined) &&
+        current.announced === ("announced" in next ? next.announced : undefined)
+      ) {
+        continue;
+      }
+      try {
+        await this.#custom.replaceClusterCustomObjectStatus({
+          group: GROUP,
+          version: VERSION,
+          plural: "floatingipclaims",
+          name: object.metadata.name,
+          body: { ...object, status: next },
+        });
+      } catch (error) {
+        // Gone or changed since the cache saw it: the next reconcile has the new one.
+        if (statusOf(error) !== 404 && statusOf(error) !== 409) throw error;
+      }
+    }
+  }
+
+  /**
+   * Claims held on this node by a pod that is gone (or replaced: another uid),
+   * seen so for the grace period, deleted on their uid and resourceVersion.
+   */
+  async #collect(): Promise<string[]> {
+    const grace = this.options.claimGcGraceMs;
+    if (grace <= 0) return [];
+    const now = this.#now();
+    const pods = new Map(
+      (this.#pods.list() as unknown as PodObject[]).map((pod) => [
+        `${pod.metadata.namespace}/${pod.metadata.name}`,
+        pod.metadata.uid,
+      ]),
+    );
+    const seen = new Map<string, number>();
+    const released: string[] = [];
+    for (const object of objectsOf<KubeObject>(this.#claims)) {
+      const claim = claimFromObject(object);
+      if (claim.node !== this.options.node) continue;
+      const uid = pods.get(`${claim.namespace}/${claim.pod}`);
+      if (uid !== undefined && (claim.podUID === undefined || claim.podUID === uid)) continue;
+      const key = `${object.metadata.name}@${object.metadata.resourceVersion}`;
+      const since = this.#orphans.get(key) ?? now;
+      seen.set(key, since);
+      if (now - since < grace) continue;
+      try {
+        await this.#custom.deleteClusterCustomObject({
+          group: GROUP,
+          version: VERSION,
+          plural: "floatingipclaims",
+          name: object.metadata.name,
+          body: {
+            preconditions: {
+              uid: object.metadata.uid ?? "",
+              resourceVersion: object.metadata.resourceVersion ?? "",
+            },
+          },
+        });
+      } catch (error) {
+        if (statusOf(error) === 404 || statusOf(error) === 409) continue;
+        throw error;
+      }
+      seen.delete(key);
+      released.push(claim.ip);
+      this.options.logger.log("info", "agent.gc", {
+        released: claim.ip,
+        holder: `${claim.namespace}/${claim.pod}`,
+        reason: uid === undefined ? "the holder pod is gone" : "the holder pod was replaced",
+        orphanedForMs: Math.round(now - since),
+      });
+    }
+    this.#orphans = seen;
+    return released;
+  }
+}
+
+/** Errors of the API as one line (for logs and /readyz), not client-node's dump of headers. */
+async function oneLine<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw new Error(describeKubeError(error), { cause: error });
+  }
+}
+
+/** A cache's objects as the shape this module reads. */
+function objectsOf<T>(cache: ListWatch<KubernetesObject> | ListWatch<V1Pod>): T[] {
+  return [...cache.list()] as unknown as T[];
+}
+
+/** A pod whose containers have all ended holds no addresses any more. */
+function isFinished(pod: V1Pod): boolean {
+  return pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed";
+}
+
+function sorted(statuses: readonly FloatingIpStatus[]): FloatingIpStatus[] {
+  return [...statuses].sort((a, b) => a.ip.localeCompare(b.ip));
+}
+
+/** Kubernetes' MicroTime: RFC 3339 with exactly six fractional digits. */
+export function microTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
+}

@@ -1,0 +1,308 @@
+// Live floating-IP changes in the Kubernetes datastore (SPEC 3.3): the
+// annotation of a running pod is the request. For each pod of this node that
+// ADD has set up, the floating IPs its annotation asks for are compared with
+// the claims its sandbox holds; new ones are claimed with the checks of ADD
+// (all or none: a refusal deletes the ones just created), dropped ones
+// released. A refused edit changes nothing: the previous binding keeps
+// working, and the pod gets a Warning Event naming the reason (and the
+// holder), once per annotation value.
+import type { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
+import type { FloatingIpClaim, IpPool } from "../datastore/model.js";
+import type { RawRecord } from "../agent/agent-source.js";
+import {
+  canonicalFloatingIps,
+  FloatingIpError,
+  FLOATING_IPS_ANNOTATION,
+  parseFloatingIps,
+} from "../floating/annotation.js";
+import {
+  checkClaimConflict,
+  findPool,
+  planBindings,
+  validateInPools,
+} from "../floating/validate.js";
+import { blockCidrFor } from "../ipam/pool.js";
+import type { Logger } from "../log/logger.js";
+import { ipObjectName, prefixObjectName } from "./names.js";
+import {
+  blockFromObject,
+  claimFromObject,
+  claimToObject,
+  CONTAINER_ID_ANNOTATION,
+  POD_IPS_ANNOTATION,
+  POD_IP_ANNOTATION,
+  type KubeObject,
+  type PodObject,
+} from "./objects.js";
+
+const GROUP = "buoy.dev";
+const VERSION = "v1";
+
+export interface PodClaimControllerOptions {
+  custom: CustomObjectsApi;
+  core: CoreV1Api;
+  node: string;
+  logger: Logger;
+  floatingIpsEnabled: () => boolean;
+}
+
+interface Pass {
+  pods: PodObject[];
+  claims: RawRecord[];
+  pools: IpPool[];
+}
+
+export class PodClaimController {
+  #running = false;
+  #next: Pass | undefined;
+  /** Refusals already reported, by pod uid, annotation and message. */
+  #reported = new Set<string>();
+
+  constructor(private readonly options: PodClaimControllerOptions) {}
+
+  /** Runs a pass over this state; passes never overlap, and only the latest waiting one runs. */
+  schedule(pods: PodObject[], claims: RawRecord[], pools: IpPool[]): void {
+    this.#next = { pods, claims, pools };
+    if (this.#running) return;
+    this.#running = true;
+    void (async () => {
+      while (this.#next) {
+        const pass = this.#next;
+        this.#next = undefined;
+        try {
+          await this.#pass(pass);
+        } catch (error) {
+          this.options.logger.log("warn", "agent.live", { error: describeKubeError(error) });
+        }
+      }
+      this.#running = false;
+    })();
+  }
+
+  async #pass({ pods, claims, pools }: Pass): Promise<void> {
+    const values = claims.map(({ value }) => value as FloatingIpClaim);
+    const reported = new Set<string>();
+    for (const pod of pods) {
+      const annotations = pod.metadata.annotations ?? {};
+      const containerID = annotations[CONTAINER_ID_ANNOTATION];
+      if (!containerID) continue; // ADD has not finished (or DEL has run)
+      const held = values.filter((claim) => claim.containerID === containerID);
+      try {
+        await this.#settle(pod, containerID, held, values, pools);
+      } catch (error) {
+        if (!(error instanceof FloatingIpError)) throw error;
+        const key = `${pod.metadata.uid}|${annotations[FLOATING_IPS_ANNOTATION]}|${error.message}`;
+        reported.add(key);
+        if (!this.#reported.has(key)) {
+          this.options.logger.log("warn", "agent.refused", {
+            pod: `${pod.metadata.namespace}/${pod.metadata.name}`,
+            reason: error.message,
+          });
+          await this.#event(pod, "Warning", "FloatingIPRefused", error.message);
+        }
+      }
+    }
+    this.#reported = reported;
+  }
+
+  async #settle(
+    pod: PodObject,
+    containerID: string,
+    held: readonly FloatingIpClaim[],
+    all: readonly FloatingIpClaim[],
+    pools: readonly IpPool[],
+  ): Promise<void> {
+    const annotation = pod.metadata.annotations?.[FLOATING_IPS_ANNOTATION];
+    let wanted: string[] = [];
+    if (annotation !== undefined) {
+      if (!this.options.floatingIpsEnabled()) {
+        throw new FloatingIpError("requested feature is not enabled: floating_ips");
+      }
+      wanted = canonicalFloatingIps(parseFloatingIps(annotation));
+    }
+    const heldIps = new Set(held.map((claim) => claim.ip));
+    const adding = wanted.filter((ip) => !heldIps.has(ip));
+    const dropping = held.filter((claim) => !wanted.includes(claim.ip));
+    if (adding.length === 0 && dropping.length === 0) return;
+    validateInPools(adding, pools);
+    const podIps = podAddresses(pod);
+    const bindings = planBindings(adding, podIps);
+    // What the cache already shows as held by another pod is refused without a write.
+    for (const ip of adding) {
+      checkClaimConflict(
+        ip,
+        containerID,
+        all.find((claim) => claim.ip === ip),
+        undefined,
+      );
+    }
+    const template = held[0];
+    const created: { ip: string; uid: string }[] = [];
+    try {
+      for (const { externalIP, internalIP } of bindings) {
+        const claim: FloatingIpClaim = {
+          ip: externalIP,
+          namespace: pod.metadata.namespace ?? "default",
+          pod: pod.metadata.name,
+          containerID,
+          node: this.options.node,
+          internalIP,
+          createdAt: "",
+          endpoint: template?.endpoint ?? "eth0",
+          ...(template?.network ? { network: template.network } : {}),
+          ...(pod.metadata.uid ? { podUID: pod.metadata.uid } : {}),
+        };
+        const uid = await this.#create(claim);
+        if (uid) created.push({ ip: externalIP, uid });
+        await this.#checkNotPodAddress(externalIP, containerID, pools);
+      }
+    } catch (error) {
+      await Promise.allSettled(created.map(({ ip, uid }) => this.#delete(ip, uid)));
+      throw error;
+    }
+    for (const claim of dropping) {
+      const object = await this.#getClaim(claim.ip);
+      if (object && claimFromObject(object).containerID === containerID) {
+        await this.#delete(claim.ip, object.metadata.uid ?? "");
+      }
+    }
+    const ref = `${pod.metadata.namespace}/${pod.metadata.name}`;
+    const now = wanted.length > 0 ? wanted.join(", ") : "none";
+    this.options.logger.log("info", "agent.live", {
+      pod: ref,
+      claimed: adding,
+      released: dropping.map((claim) => claim.ip),
+    });
+    await this.#event(pod, "Normal", "FloatingIPsChanged", `floating IPs of the pod: ${now}`);
+  }
+
+  /** Creates the claim; its uid, or undefined when this sandbox held it already. */
+  async #create(claim: FloatingIpClaim): Promise<string | undefined> {
+    try {
+      const created = (await this.options.custom.createClusterCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: "floatingipclaims",
+        body: claimToObject(claim, undefined),
+      })) as KubeObject;
+      return created.metadata.uid ?? "";
+    } catch (error) {
+      if (statusOf(error) !== 409) throw error;
+    }
+    const existing = await this.#getClaim(claim.ip);
+    checkClaimConflict(
+      claim.ip,
+      claim.containerID,
+      existing ? claimFromObject(existing) : undefined,
+      undefined,
+    );
+    return undefined;
+  }
+
+  async #checkNotPodAddress(ip: string, containerID: string, pools: readonly IpPool[]) {
+    const pool = findPool(ip, pools);
+    const cidr = pool && blockCidrFor(pool, ip);
+    if (!cidr) return;
+    try {
+      const object = (await this.options.custom.getClusterCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: "ipamblocks",
+        name: prefixObjectName(cidr) ?? cidr,
+      })) as KubeObject;
+      checkClaimConflict(ip, containerID, undefined, blockFromObject(object).value.allocations[ip]);
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error;
+    }
+  }
+
+  async #getClaim(ip: string): Promise<KubeObject | undefined> {
+    try {
+      return (await this.options.custom.getClusterCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: "floatingipclaims",
+        name: ipObjectName(ip) ?? ip,
+      })) as KubeObject;
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async #delete(ip: string, uid: string): Promise<void> {
+    try {
+      await this.options.custom.deleteClusterCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: "floatingipclaims",
+        name: ipObjectName(ip) ?? ip,
+        body: { preconditions: { uid } },
+      });
+    } catch (error) {
+      if (statusOf(error) !== 404 && statusOf(error) !== 409) throw error;
+    }
+  }
+
+  async #event(pod: PodObject, type: string, reason: string, message: string): Promise<void> {
+    const namespace = pod.metadata.namespace ?? "default";
+    const now = new Date();
+    try {
+      await this.options.core.createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { generateName: `${pod.metadata.name}.`, namespace },
+          involvedObject: {
+            apiVersion: "v1",
+            kind: "Pod",
+            namespace,
+            name: pod.metadata.name,
+            ...(pod.metadata.uid ? { uid: pod.metadata.uid } : {}),
+          },
+          reason,
+          message,
+          type,
+          source: { component: "buoy-agent", host: this.options.node },
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+        },
+      });
+    } catch (error) {
+      this.options.logger.log("warn", "agent.event", { reason, error: describeKubeError(error) });
+    }
+  }
+}
+
+function podAddresses(pod: PodObject): string[] {
+  const annotations = pod.metadata.annotations ?? {};
+  return (annotations[POD_IPS_ANNOTATION] ?? annotations[POD_IP_ANNOTATION] ?? "")
+    .split(",")
+    .map((net) => net.trim().split("/")[0] ?? "")
+    .filter((ip) => ip !== "");
+}
+
+/** The HTTP status of a client-node ApiException. */
+export function statusOf(error: unknown): number | undefined {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === "number" ? code : undefined;
+}
+
+/**
+ * One line for a client-node error: the API's Status reason and message
+ * where there is one ("403 Forbidden: leases ... is forbidden: ..."), else the error's message.
+ */
+export function describeKubeError(error: unknown): string {
+  const status = statusOf(error);
+  const body = (error as { body?: unknown } | undefined)?.body;
+  if (status !== undefined && typeof body === "string") {
+    try {
+      const parsed = JSON.parse(body) as { reason?: string; message?: string };
+      if (parsed.message) return `${status} ${parsed.reason ?? ""}: ${parsed.message}`;
+    } catch {
+      // not a Status object
+    }
+    return `HTTP ${status}`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}

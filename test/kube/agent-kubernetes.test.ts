@@ -1,0 +1,265 @@
+// `buoy agent` on the kubernetes datastore, against a real kube-apiserver
+// v1.20.2, with the buoy-node service account's token (the manifests' RBAC
+// and nothing more) and the real kernel of this run's namespace: pods set up
+// by the real plugin are programmed, annotation edits on running pods take
+// effect live (or are refused with an Event, the previous binding kept), a
+// force-deleted pod's claim is collected and withdrawn, and a restart of the
+// API server is ridden out without losing or duplicating a binding.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  addNetns,
+  CNI_DIR,
+  deleteNetns,
+  execConflist,
+  runPrefix,
+  sh,
+  sleep,
+  startAgent,
+  type AgentProcess,
+  type Conflist,
+} from "../support/harness.js";
+import { startKubeApiserver, type KubeApiserver, type KubeObject } from "../support/kube.js";
+import {
+  applyManifests,
+  installCniFromConfigMap,
+  waitForBuoyCrds,
+} from "../support/buoy-install.js";
+
+const NODE = "node-1";
+const FLOATING = "cni.projectcalico.org/floatingIPs";
+const BUOY = "/apis/buoy.dev/v1";
+const prefix = runPrefix();
+const namespace = `${prefix}-pods`;
+
+let kube: KubeApiserver;
+let work: string;
+let conflist: Conflist;
+let conflistPath: string;
+let agent: AgentProcess;
+const netnses: string[] = [];
+
+type Claim = KubeObject & { spec: Record<string, string>; status?: Record<string, unknown> };
+
+beforeAll(async () => {
+  kube = await startKubeApiserver();
+  work = mkdtempSync(join(tmpdir(), `${prefix}-agent-kube-`));
+  applyManifests(kube, ["crds.yaml", "rbac.yaml", "calico-config.yaml"]);
+  await waitForBuoyCrds(kube);
+  conflistPath = await installCniFromConfigMap(kube, work, NODE, join(CNI_DIR, "buoy"));
+  conflist = JSON.parse(readFileSync(conflistPath, "utf8")) as Conflist;
+  for (const [name, spec] of [
+    ["pods", { cidr: "10.244.0.0/16" }],
+    ["floating", { cidr: "10.96.0.0/24", disabled: true }],
+  ] as const) {
+    await kube.admin.json("POST", `${BUOY}/ippools`, {
+      apiVersion: "buoy.dev/v1",
+      kind: "IPPool",
+      metadata: { name },
+      spec,
+    });
+  }
+  await kube.admin.json("POST", "/api/v1/nodes", { metadata: { name: NODE } });
+  await kube.admin.json("POST", "/api/v1/namespaces", { metadata: { name: namespace } });
+  // The agent runs as the DaemonSet's service account would.
+  const token = await kube.serviceAccountToken("kube-system", "buoy-node");
+  const kubeconfig = kube.writeKubeconfig(join(work, "buoy-node.kubeconfig"), { token });
+  agent = await startAgent({ env: { DATASTORE_TYPE: "kubernetes", KUBECONFIG: kubeconfig } }, [
+    "--node",
+    NODE,
+    "--cni-conf",
+    conflistPath,
+    "--resync",
+    "1",
+    "--status-ttl",
+    "5",
+    "--claim-gc-grace",
+    "1",
+    "--lease-namespace",
+    "kube-system",
+    "--log-level",
+    "debug",
+  ]);
+}, 180_000);
+
+afterAll(async () => {
+  await agent?.stop();
+  for (const ns of netnses) deleteNetns(ns);
+  sh(["nft", "delete", "table", "ip", "buoy"]);
+  sh(["nft", "delete", "table", "ip6", "buoy"]);
+  await kube?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+/** floating IP -> pod address, as the kernel translates now. */
+function translations(): Map<string, string> {
+  const listing = sh(["nft", "-j", "list", "map", "ip", "buoy", "fip_dnat"]);
+  const map = new Map<string, string>();
+  if (listing.status !== 0) return map;
+  const parsed = JSON.parse(listing.stdout) as { nftables: { map?: { elem?: unknown[] } }[] };
+  for (const entry of parsed.nftables) {
+    for (const elem of entry.map?.elem ?? []) {
+      const [key, value] = elem as [unknown, unknown];
+      map.set(String(key), String(value));
+    }
+  }
+  return map;
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what}; agent log:\n${agent.log.slice(-30).join("\n")}`);
+}
+
+async function addPod(name: string, annotation?: string) {
+  await kube.admin.json("POST", `/api/v1/namespaces/${namespace}/pods`, {
+    metadata: {
+      name,
+      ...(annotation === undefined ? {} : { annotations: { [FLOATING]: annotation } }),
+    },
+    spec: { nodeName: NODE, containers: [{ name: "c", image: "busybox" }] },
+  });
+  const netns = `${prefix}-${name}`;
+  netnses.push(netns);
+  const call = {
+    containerID: `${name}-${Math.random().toString(16).slice(2, 10)}`,
+    netns: addNetns(netns),
+    pod: { namespace, name },
+  };
+  const added = await execConflist(conflist, "ADD", call);
+  expect(added.exitCode, added.raw).toBe(0);
+  const address = String((added.output.ips as { address: string }[])[0]?.address).split("/")[0];
+  return { call, address: address ?? "" };
+}
+
+async function annotate(name: string, value: string) {
+  await kube.admin.json(
+    "PATCH",
+    `/api/v1/namespaces/${namespace}/pods/${name}`,
+    { metadata: { annotations: { [FLOATING]: value } } },
+    "application/merge-patch+json",
+  );
+}
+
+async function claims(): Promise<Claim[]> {
+  return (await kube.admin.json<{ items: Claim[] }>("GET", `${BUOY}/floatingipclaims`)).items;
+}
+
+async function events(pod: string) {
+  const list = await kube.admin.json<{
+    items: { reason: string; message: string; type: string; involvedObject: { name: string } }[];
+  }>("GET", `/api/v1/namespaces/${namespace}/events`);
+  return list.items.filter((event) => event.involvedObject.name === pod);
+}
+
+describe("the agent on the kubernetes datastore", () => {
+  let web: { address: string };
+  let rival: { address: string };
+
+  it("programs a pod set up by the plugin, and reports it in the claim's status and its Lease", async () => {
+    web = await addPod("web", '["10.96.0.10"]');
+    await until("10.96.0.10 translated", () => translations().get("10.96.0.10") === web.address);
+    await until("the claim's status", async () => {
+      const [claim] = await claims();
+      return claim?.status?.programmed === true;
+    });
+    const lease = await kube.admin.json<KubeObject & { spec: Record<string, unknown> }>(
+      "GET",
+      `/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/buoy-node.${NODE}`,
+    );
+    expect(lease.spec.holderIdentity).toBe(NODE);
+    expect(JSON.parse(lease.metadata?.annotations?.["buoy.dev/programmed"] ?? "[]")).toEqual([
+      expect.objectContaining({ ip: "10.96.0.10", node: NODE, internalIP: web.address }),
+    ]);
+    const ready = await fetch(`http://${agent.address}/readyz`);
+    expect(ready.status).toBe(200);
+  });
+
+  it("an annotation edit on the running pod moves, adds and removes floating IPs live", async () => {
+    await annotate("web", '["10.96.0.11"]');
+    await until("10.96.0.11 instead of .10", () => {
+      const now = translations();
+      return now.get("10.96.0.11") === web.address && !now.has("10.96.0.10");
+    });
+    expect((await claims()).map((claim) => claim.spec.ip)).toEqual(["10.96.0.11"]);
+    await annotate("web", '["10.96.0.11", "10.96.0.12"]');
+    await until("10.96.0.12 added", () => translations().get("10.96.0.12") === web.address);
+    await annotate("web", '["10.96.0.12"]');
+    await until("10.96.0.11 removed", () => !translations().has("10.96.0.11"));
+    expect((await claims()).map((claim) => claim.spec.ip)).toEqual(["10.96.0.12"]);
+    expect((await events("web")).map((event) => event.reason)).toContain("FloatingIPsChanged");
+  });
+
+  it("an invalid edit gets a Warning Event and leaves the previous binding working", async () => {
+    await annotate("web", "10.96.0.13");
+    await until("the refusal Event", async () =>
+      (await events("web")).some(
+        (event) =>
+          event.type === "Warning" &&
+          event.reason === "FloatingIPRefused" &&
+          event.message.startsWith("failed to parse '10.96.0.13' as JSON"),
+      ),
+    );
+    await sleep(1500); // a resync or two
+    expect(translations().get("10.96.0.12")).toBe(web.address);
+    expect((await claims()).map((claim) => claim.spec.ip)).toEqual(["10.96.0.12"]);
+    await annotate("web", '["10.96.0.12"]');
+  });
+
+  it("a second pod's edit asking for a held floating IP gets an Event naming the holder", async () => {
+    rival = await addPod("rival");
+    await annotate("rival", '["10.96.0.12"]');
+    await until("the Event naming the holder", async () =>
+      (await events("rival")).some(
+        (event) =>
+          event.reason === "FloatingIPRefused" &&
+          event.message === `floating IP 10.96.0.12 is already held by pod ${namespace}/web`,
+      ),
+    );
+    expect(translations().get("10.96.0.12")).toBe(web.address);
+    expect(translations().size).toBe(1);
+    expect(rival.address).not.toBe(web.address);
+  });
+
+  it("rides out an API server restart: bindings kept while it is down, no loss or duplicate after", async () => {
+    const before = [...translations()];
+    await kube.restartApiserver(2000);
+    await until("/readyz again after the restart", async () => {
+      const ready = await fetch(`http://${agent.address}/readyz`);
+      return ready.status === 200;
+    });
+    expect([...translations()]).toEqual(before);
+    expect(agent.log.join("\n")).toMatch(/"agent.watch".*"lost"/);
+    // Still live after the restart: an edit takes effect. And the rival's
+    // refused request stands: once web lets 10.96.0.12 go, the rival gets it.
+    await annotate("web", '["10.96.0.14"]');
+    await until("10.96.0.14 to web, 10.96.0.12 to the rival", () => {
+      const now = translations();
+      return (
+        now.get("10.96.0.14") === web.address &&
+        now.get("10.96.0.12") === rival.address &&
+        now.size === 2
+      );
+    });
+    const held = (await claims()).map((claim) => `${claim.spec.ip}=${claim.spec.pod}`);
+    expect(held.sort()).toEqual(["10.96.0.12=rival", "10.96.0.14=web"]);
+  });
+
+  it("a force-deleted pod's claim is collected, and the node withdraws the binding", async () => {
+    await kube.admin.json("DELETE", `/api/v1/namespaces/${namespace}/pods/web`, {
+      gracePeriodSeconds: 0,
+    });
+    await until(
+      "the claim collected",
+      async () => !(await claims()).some((claim) => claim.spec.pod === "web"),
+    );
+    await until("10.96.0.14 withdrawn", () => !translations().has("10.96.0.14"));
+    expect(agent.log.join("\n")).toMatch(/"agent.gc".*"released":"10.96.0.14"/);
+  });
+});
