@@ -432,12 +432,6 @@ function createProgram(session: Session): Command {
           `--claim-gc-grace must be a number of seconds (0 or more), got '${options.claimGcGrace}'`,
         );
       const datastore = session.datastoreConfig(command);
-      if (datastore.type === "kubernetes" && options.routing !== "none") {
-        throw new UsageError(
-          `--routing ${options.routing} is not built for the kubernetes datastore yet; ` +
-            "use --routing none (floating-IP NAT on this node), or the etcdv3 datastore",
-        );
-      }
       if (
         datastore.type === "kubernetes" &&
         datastore.kubeconfig === undefined &&
@@ -494,6 +488,7 @@ function createProgram(session: Session): Command {
                   leaseSeconds: statusTtl,
                   claimGcGraceMs: gcGrace * 1000,
                   floatingIpsEnabled,
+                  routing: options.routing,
                 }),
           node: options.node,
           ports: {

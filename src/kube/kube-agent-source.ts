@@ -20,15 +20,21 @@ import {
   type KubernetesObject,
   type V1Pod,
 } from "@kubernetes/client-node";
-import type { FloatingIpClaim, FloatingIpStatus } from "../datastore/model.js";
+import type { FloatingIpClaim, FloatingIpStatus, IpamBlock } from "../datastore/model.js";
+import type { RoutingMode } from "../dataplane/routing-plan.js";
 import type { AgentSource, AgentState, RawRecord, WatchHandlers } from "../agent/agent-source.js";
 import { hostInterfaceName } from "../dataplane/pod-network.js";
 import type { Logger } from "../log/logger.js";
 import { describeKubeError, PodClaimController, statusOf } from "./pod-claims.js";
 import {
+  blockFromObject,
+  blockRoutes,
   claimFromObject,
   endpointFromPod,
+  nodeFromObject,
+  peerFromObject,
   poolFromObject,
+  type KubeNodeObject,
   CONTAINER_ID_ANNOTATION,
   type KubeObject,
   type PodObject,
@@ -61,6 +67,8 @@ export interface KubeAgentSourceOptions {
   claimGcGraceMs: number;
   /** Whether floating IPs are on for this node (annotation edits are refused when off). */
   floatingIpsEnabled: () => boolean;
+  /** Routing modes also read the nodes (Kubernetes Nodes), BGP peers and IPAM blocks. */
+  routing: RoutingMode;
   /** Monotonic milliseconds (tests). */
   now?: () => number;
 }
@@ -76,6 +84,14 @@ export class KubeAgentSource implements AgentSource {
   readonly #claims: ListWatch<KubernetesObject>;
   readonly #pools: ListWatch<KubernetesObject>;
   readonly #leases: ListWatch<KubernetesObject>;
+  /** Routing modes only: Kubernetes Nodes, BGPPeers, IPAMBlocks. */
+  readonly #routing:
+    | {
+        nodes: ListWatch<KubernetesObject>;
+        peers: ListWatch<KubernetesObject>;
+        blocks: ListWatch<KubernetesObject>;
+      }
+    | undefined;
   /** When each Lease was last seen to change (monotonic ms), by name and resourceVersion. */
   readonly #observed = new Map<string, { version: string; at: number }>();
   #renewedAt = 0;
@@ -126,6 +142,21 @@ export class KubeAgentSource implements AgentSource {
       false,
       labelSelector,
     );
+    this.#routing =
+      options.routing === "none"
+        ? undefined
+        : {
+            nodes: new ListWatch<KubernetesObject>(
+              "/api/v1/nodes",
+              watch,
+              () => this.#core.listNode() as Promise<KubernetesListObject<KubernetesObject>>,
+              false,
+            ),
+            peers: custom("bgppeers"),
+            // Every allocation changes a block, so every routing agent wakes
+            // on every ADD: the price of deriving borrowed addresses here.
+            blocks: custom("ipamblocks"),
+          };
     this.#controller = new PodClaimController({
       custom: this.#custom,
       core: this.#core,
@@ -178,11 +209,43 @@ export class KubeAgentSource implements AgentSource {
       claim: claims,
       pool: pools,
       status: this.#liveStatuses(),
-      node: [],
-      affinity: [],
-      peer: [],
-      borrowed: [],
+      ...this.#routingRecords(),
     };
+  }
+
+  #routingRecords(): Pick<AgentState, "node" | "affinity" | "peer" | "borrowed"> {
+    const records = { node: [], affinity: [], peer: [], borrowed: [] } as Pick<
+      AgentState,
+      "node" | "affinity" | "peer" | "borrowed"
+    >;
+    if (!this.#routing) return records;
+    const { nodes, peers, blocks } = this.#routing;
+    for (const object of objectsOf<KubeNodeObject>(nodes)) {
+      const version = object.metadata.resourceVersion ?? "";
+      records.node.push({
+        key: `nodes/${object.metadata.name}`,
+        version,
+        value: nodeFromObject(object),
+      });
+    }
+    for (const object of objectsOf<KubeObject>(peers)) {
+      const version = object.metadata.resourceVersion ?? "";
+      records.peer.push({
+        key: `bgppeers/${object.metadata.name}`,
+        version,
+        value: peerFromObject(object),
+      });
+    }
+    for (const object of objectsOf<KubeObject<Partial<IpamBlock>>>(blocks)) {
+      const { value: block, revision } = blockFromObject(object);
+      const key = `ipamblocks/${object.metadata.name}`;
+      const { affinity, borrowed } = blockRoutes(block);
+      if (affinity) records.affinity.push({ key, version: revision, value: affinity });
+      for (const entry of borrowed) {
+        records.borrowed.push({ key: `${key}#${entry.ip}`, version: revision, value: entry });
+      }
+    }
+    return records;
   }
 
   #podObjects(): PodObject[] {
@@ -231,8 +294,17 @@ export class KubeAgentSource implements AgentSource {
       this.#claims,
       this.#pools,
       this.#leases,
+      ...(this.#routing ? [this.#routing.nodes, this.#routing.peers, this.#routing.blocks] : []),
     ] as ListWatch<KubernetesObject>[];
-    const names = ["pods", "floatingipclaims", "ippools", "leases"];
+    const names = [
+      "pods",
+      "floatingipclaims",
+      "ippools",
+      "leases",
+      "nodes",
+      "bgppeers",
+      "ipamblocks",
+    ];
     const up = caches.map(() => false);
     let connected = false;
     const update = () => {

@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import type { FloatingIpClaim } from "../datastore/model.js";
 import {
   blockFromObject,
+  blockRoutes,
+  nodeFromObject,
   blockToObject,
   claimFromObject,
   claimToObject,
@@ -108,5 +110,47 @@ describe("endpointFromPod()", () => {
       ),
     ).toBeUndefined();
     expect(endpointFromPod(pod({}), ref, [])).toBeUndefined();
+  });
+});
+
+describe("routing records", () => {
+  it("nodeFromObject() takes the InternalIP addresses and Calico's AS-number annotation", () => {
+    expect(
+      nodeFromObject({
+        metadata: { name: "node-2", annotations: { "projectcalico.org/ASNumber": "64600" } },
+        status: {
+          addresses: [
+            { type: "Hostname", address: "node-2" },
+            { type: "InternalIP", address: "192.168.200.12" },
+            { type: "InternalIP", address: "fd00:200::12" },
+            { type: "ExternalIP", address: "203.0.113.12" },
+          ],
+        },
+      }),
+    ).toEqual({ name: "node-2", addresses: ["192.168.200.12", "fd00:200::12"], asNumber: 64600 });
+    expect(
+      nodeFromObject({
+        metadata: { name: "n", annotations: { "projectcalico.org/ASNumber": "x" } },
+      }),
+    ).toEqual({ name: "n", addresses: [] });
+  });
+
+  it("blockRoutes() gives the block's node and the addresses borrowed by pods elsewhere", () => {
+    expect(
+      blockRoutes({
+        cidr: "10.244.0.64/26",
+        affinity: "node-1",
+        allocations: {
+          "10.244.0.65": { handle: "a", node: "node-1" },
+          "10.244.0.66": { handle: "b", node: "node-3" },
+        },
+      }),
+    ).toEqual({
+      affinity: { cidr: "10.244.0.64/26", node: "node-1" },
+      borrowed: [{ ip: "10.244.0.66", node: "node-3" }],
+    });
+    expect(blockRoutes({ cidr: "10.244.1.0/26", affinity: "", allocations: {} }).affinity).toBe(
+      undefined,
+    );
   });
 });

@@ -3,7 +3,9 @@
 // the calls.
 import type {
   AllocationOwner,
+  BgpPeer,
   FloatingIpClaim,
+  NodeRecord,
   IpPool,
   IpamBlock,
   Versioned,
@@ -183,5 +185,49 @@ export function endpointFromPod(
       .map(({ internalIP, ip }) => ({ internalIP, externalIP: ip })),
     network: "",
     createdAt: pod.metadata.creationTimestamp ?? "",
+  };
+}
+
+/** Calico's annotation for a node's own AS number (Kubernetes datastore). */
+export const AS_NUMBER_ANNOTATION = "projectcalico.org/ASNumber";
+
+export interface KubeNodeObject {
+  metadata: ObjectMeta;
+  status?: { addresses?: { type: string; address: string }[] };
+}
+
+/**
+ * The node record routing needs, from the Kubernetes Node: its InternalIP
+ * addresses (the kubelet's node IPs) and Calico's AS-number annotation.
+ */
+export function nodeFromObject(object: KubeNodeObject): NodeRecord {
+  const addresses = (object.status?.addresses ?? [])
+    .filter((address) => address.type === "InternalIP")
+    .map((address) => address.address);
+  const asNumber = Number(object.metadata.annotations?.[AS_NUMBER_ANNOTATION]);
+  return {
+    name: object.metadata.name,
+    addresses,
+    ...(Number.isSafeInteger(asNumber) && asNumber > 0 ? { asNumber } : {}),
+  };
+}
+
+export function peerFromObject(object: KubeObject<Partial<BgpPeer>>): Partial<BgpPeer> {
+  return { ...object.spec, name: object.metadata.name };
+}
+
+/**
+ * What routing reads from the IPAM blocks: each block's node, and the
+ * addresses given to a pod on another node (borrowed: routed by themselves).
+ */
+export function blockRoutes(block: IpamBlock): {
+  affinity: { cidr: string; node: string } | undefined;
+  borrowed: { ip: string; node: string }[];
+} {
+  return {
+    affinity: block.affinity ? { cidr: block.cidr, node: block.affinity } : undefined,
+    borrowed: Object.entries(block.allocations)
+      .filter(([, owner]) => owner.node !== block.affinity)
+      .map(([ip, owner]) => ({ ip, node: owner.node })),
   };
 }
