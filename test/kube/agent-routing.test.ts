@@ -31,7 +31,8 @@ import {
 const BUOY = "/apis/buoy.dev/v1";
 const prefix = runPrefix();
 const namespace = `${prefix}-pods`;
-const uplink = `${prefix}-up`;
+// Interface names have 15 characters at most: the run's random tail only.
+const uplink = `bk${prefix.split("-").at(-1) ?? ""}u`;
 
 let kube: KubeApiserver;
 let work: string;
@@ -47,10 +48,10 @@ beforeAll(async () => {
   const conflistPath = await installCniFromConfigMap(kube, work, "node-1", join(CNI_DIR, "buoy"));
   const conflist = JSON.parse(readFileSync(conflistPath, "utf8")) as Conflist;
   // The network between the nodes: node-1 is this namespace, at .1.
-  must(["ip", "link", "add", uplink, "type", "veth", "peer", "name", `${uplink}p`]);
+  must(["ip", "link", "add", uplink, "type", "veth", "peer", "name", `${uplink.slice(0, -1)}p`]);
   must(["ip", "address", "add", "192.168.77.1/24", "dev", uplink]);
   must(["ip", "link", "set", uplink, "up"]);
-  must(["ip", "link", "set", `${uplink}p`, "up"]);
+  must(["ip", "link", "set", `${uplink.slice(0, -1)}p`, "up"]);
   for (const [name, spec] of [
     ["pods", { cidr: "10.244.0.0/16" }],
     ["floating", { cidr: "10.96.0.0/24", disabled: true }],
