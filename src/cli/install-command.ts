@@ -5,9 +5,12 @@ import { hostname } from "node:os";
 import type { Command } from "commander";
 import { PLACEHOLDERS } from "../install/placeholders.js";
 import type { CliRequest } from "./run-cli.js";
+import { UsageError } from "./cli-error.js";
 
 interface InstallCliOptions {
   uninstall?: boolean;
+  refreshToken?: boolean;
+  every?: string;
   plugin?: string;
   binDir?: string;
   confDir?: string;
@@ -38,6 +41,15 @@ export function addInstallCommand(program: Command, request: CliRequest, version
         "the conflist, each only if unchanged since), and nothing else",
     )
     .option(
+      "--refresh-token",
+      "give the plugin's kubeconfig a new token once half the current one's lifetime " +
+        "has passed (CNI_SERVICE_ACCOUNT, CNI_TOKEN_TTL_SECONDS as for the install)",
+    )
+    .option(
+      "--every <seconds>",
+      "with --refresh-token: keep running and check this often (the DaemonSet's cni-token container)",
+    )
+    .option(
       "--plugin <path>",
       `the plugin executable (BUOY_CNI_PLUGIN, else ${DEFAULT_PLUGIN_PATH})`,
     )
@@ -58,7 +70,8 @@ export function addInstallCommand(program: Command, request: CliRequest, version
       const { env } = request;
       const pick = (flag: string | undefined, name: string, fallback: string) =>
         flag ?? (env[name] || fallback);
-      const { installCni, uninstallCni } = await import("../install/install-cni.js");
+      const { installCni, uninstallCni, refreshPluginToken } =
+        await import("../install/install-cni.js");
       const settings = {
         pluginPath: pick(options.plugin, "BUOY_CNI_PLUGIN", DEFAULT_PLUGIN_PATH),
         binDir: pick(options.binDir, "CNI_BIN_DIR", DEFAULT_BIN_DIR),
@@ -70,9 +83,47 @@ export function addInstallCommand(program: Command, request: CliRequest, version
         env,
         write: (line: string) => request.stdout.write(`${line}\n`),
       };
+      if (options.every !== undefined && !options.refreshToken) {
+        throw new UsageError("--every goes with --refresh-token");
+      }
       if (options.uninstall) await uninstallCni(settings);
-      else await installCni(settings, version);
+      else if (!options.refreshToken) await installCni(settings, version);
+      else if (options.every === undefined) await refreshPluginToken(settings);
+      else await refreshForever(settings, options.every, request, refreshPluginToken);
     });
+}
+
+/** Checks the token every `every` seconds until shutdown; a failed check is reported and retried. */
+async function refreshForever<S>(
+  settings: S & { write(line: string): void },
+  every: string,
+  request: CliRequest,
+  refresh: (settings: S) => Promise<boolean>,
+): Promise<void> {
+  const seconds = Number(every);
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw new UsageError(`--every must be a number of seconds, got '${every}'`);
+  }
+  const stop = new AbortController();
+  request.onShutdown?.(() => stop.abort());
+  while (!stop.signal.aborted) {
+    try {
+      await refresh(settings);
+    } catch (error) {
+      settings.write(
+        `token refresh failed, retrying in ${seconds} s: ${(error as Error).message}` +
+          ((error as Error).cause instanceof Error
+            ? ` (${((error as Error).cause as Error).message})`
+            : ""),
+      );
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, seconds * 1000);
+      stop.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), {
+        once: true,
+      });
+    });
+  }
 }
 
 /** Every variable install-cni reads, with what it does; the placeholders from their table. */

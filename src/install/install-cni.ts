@@ -38,6 +38,8 @@ import {
   type ConflistSummary,
 } from "./render.js";
 import { requestServiceAccountToken } from "./token-request.js";
+import { refreshDue, tokenTimes } from "./token-times.js";
+import { KubeconfigError, parseKubeconfig } from "../kube/kubeconfig.js";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -57,6 +59,8 @@ export interface InstallSettings {
   env: Env;
   /** One line of the report at a time. */
   write(line: string): void;
+  /** The clock token refreshes go by (tests). */
+  now?: () => Date;
 }
 
 export class InstallError extends Error {
@@ -191,6 +195,65 @@ export async function installCni(settings: InstallSettings, version: string): Pr
     files,
   });
   write(`done: the node's CNI network is buoy's`);
+}
+
+/**
+ * Gives the plugin's kubeconfig a new token once half the current one's
+ * lifetime has passed (the DaemonSet's cni-token container runs this every
+ * few minutes). Only a kubeconfig as install-cni left it is replaced, and the
+ * install record follows, so --uninstall still knows it. Resolves to whether
+ * it wrote one.
+ */
+export async function refreshPluginToken(settings: InstallSettings): Promise<boolean> {
+  const { write } = settings;
+  const now = settings.now?.() ?? new Date();
+  const path = join(settings.confDir, KUBECONFIG_NAME);
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    throw new InstallError(`no kubeconfig at ${path} to refresh: run install-cni first`, {
+      cause: error,
+    });
+  }
+  let token: string | undefined;
+  try {
+    token = parseKubeconfig(text, path, () => "").token;
+  } catch (error) {
+    if (!(error instanceof KubeconfigError)) throw error;
+    throw new InstallError(`cannot read ${path}: ${error.message}`);
+  }
+  const times = token === undefined ? undefined : tokenTimes(token);
+  if (!times) {
+    write(`${path}: its token says no expiry (not a service-account JWT); left as it is`);
+    return false;
+  }
+  if (!refreshDue(times, now)) {
+    write(`${path}: token valid until ${times.expiresAt.toISOString()}; not due yet`);
+    return false;
+  }
+  const record = await readRecord(settings.confDir);
+  const entry = record?.files.find((file) => file.dir === "conf" && file.name === KUBECONFIG_NAME);
+  if (!record || entry?.sha256 !== sha256(text)) {
+    write(`${path} changed since install-cni wrote it: left alone (run install-cni to replace it)`);
+    return false;
+  }
+  const account = await readServiceAccount(settings);
+  if (!account) {
+    throw new InstallError(
+      `no service account token at ${join(settings.serviceAccountDir, "token")} to ask for a new one`,
+    );
+  }
+  const kube = await planKubeconfig(settings, account);
+  const fresh = renderKubeconfig(kube.input);
+  await placeFile(settings.confDir, KUBECONFIG_NAME, 0o600, (tmp) => writeNew(tmp, fresh, 0o600));
+  entry.sha256 = sha256(fresh);
+  await writeRecord(settings.confDir, record);
+  write(
+    `refreshed ${path}: the token was due (valid until ${times.expiresAt.toISOString()}); ` +
+      `now ${kube.describe}`,
+  );
+  return true;
 }
 
 /** Removes the files the last install recorded, where they are as it left them. */

@@ -366,6 +366,21 @@ describe("manifests/daemonset.yaml", () => {
     ).toBe(true);
   });
 
+  it("keeps the plugin's token fresh with the same account and lifetime install-cni used", () => {
+    const refresher = container("cni-token");
+    expect(refresher.command).toEqual(
+      expect.arrayContaining(["buoy", "install-cni", "--refresh-token"]),
+    );
+    for (const name of ["CNI_SERVICE_ACCOUNT", "CNI_TOKEN_TTL_SECONDS"]) {
+      expect(at(envOf("cni-token")[name], "value"), name).toBe(
+        at(envOf("install-cni")[name], "value"),
+      );
+    }
+    const mount = (c: Json) =>
+      (c.volumeMounts as Json[]).find((m) => m.name === "cni-net-dir")?.mountPath;
+    expect(mount(refresher)).toBe(mount(container("install-cni")));
+  });
+
   it("points the agent at the conflist install-cni writes, on the host network, with probes", () => {
     const agent = container("buoy-agent");
     const confName = at(envOf("install-cni").CNI_CONF_NAME, "value");

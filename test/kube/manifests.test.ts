@@ -9,11 +9,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { validateConflist } from "../../src/install/render.js";
 import { parseKubeconfig } from "../../src/kube/kubeconfig.js";
-import { runPrefix } from "../support/harness.js";
+import { runPrefix, sleep } from "../support/harness.js";
 import { startKubeApiserver, type KubeApiserver } from "../support/kube.js";
+import { installCni, refreshPluginToken, uninstallCni } from "../../src/install/install-cni.js";
 import {
   applyManifests,
   installCniFromConfigMap,
+  installSettings,
   kubectl,
   waitForBuoyCrds,
 } from "../support/buoy-install.js";
@@ -79,5 +81,40 @@ describe("manifests/", () => {
     expect(can("watch", "pods")).toBe("no");
     expect(can("update", "ippools.buoy.dev")).toBe("no");
     expect(can("delete", "nodes")).toBe("no");
+  });
+
+  it("install-cni --refresh-token gives the plugin a new token at half its lifetime, and uninstall still knows the file", async () => {
+    const dir = join(work, "refresh");
+    const plugin = join(work, "plugin");
+    const lines: string[] = [];
+    const settings = {
+      ...(await installSettings(kube, dir, "node-1", plugin)),
+      write: (line: string) => lines.push(line),
+    };
+    await installCni(settings, "test");
+    const path = join(dir, "net.d", "calico-kubeconfig");
+    const before = readFileSync(path, "utf8");
+    expect(await refreshPluginToken(settings)).toBe(false);
+    expect(lines.at(-1)).toMatch(/token valid until .*; not due yet$/);
+
+    // Most of a year later (the default lifetime), it is due. (A second
+    // later for real too: a token asked for in the same second is the same.)
+    await sleep(1100);
+    const later = { ...settings, now: () => new Date(Date.now() + 200 * 24 * 3600 * 1000) };
+    expect(await refreshPluginToken(later)).toBe(true);
+    expect(lines.at(-1)).toMatch(/^refreshed .*calico-kubeconfig: the token was due/);
+    const after = readFileSync(path, "utf8");
+    expect(after).not.toBe(before);
+    const can = kubectl(path, "auth", "can-i", "get", "pods", "-n", "default").answer;
+    expect(can).toBe("yes");
+
+    // A kubeconfig changed by hand is not touched.
+    writeFileSync(path, `${after}# edited by hand\n`, { mode: 0o600 });
+    expect(await refreshPluginToken(later)).toBe(false);
+    expect(lines.at(-1)).toMatch(/changed since install-cni wrote it: left alone/);
+    writeFileSync(path, after, { mode: 0o600 });
+
+    await uninstallCni(settings);
+    expect(lines.some((line) => line.includes(`removed ${path}`))).toBe(true);
   });
 });

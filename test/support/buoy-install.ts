@@ -5,7 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { installCni } from "../../src/install/install-cni.js";
+import { installCni, type InstallSettings } from "../../src/install/install-cni.js";
 import { ROOT, sleep } from "./harness.js";
 import { KUBE_BIN, type KubeApiserver } from "./kube.js";
 
@@ -70,6 +70,21 @@ export async function installCniFromConfigMap(
   node: string,
   pluginPath: string,
 ): Promise<string> {
+  const settings = await installSettings(kube, work, node, pluginPath);
+  await installCni(settings, "test");
+  return join(settings.confDir, "10-calico.conflist");
+}
+
+/**
+ * install-cni's settings as the DaemonSet gives them on `node`: the cluster's
+ * ConfigMap template, the buoy-node account's files under `work`.
+ */
+export async function installSettings(
+  kube: KubeApiserver,
+  work: string,
+  node: string,
+  pluginPath: string,
+): Promise<InstallSettings> {
   const configMap = await kube.admin.json<{ data: Record<string, string> }>(
     "GET",
     "/api/v1/namespaces/kube-system/configmaps/calico-config",
@@ -87,27 +102,23 @@ export async function installCniFromConfigMap(
   writeFileSync(join(serviceAccountDir, "namespace"), "kube-system");
   const url = new URL(kube.server);
   const confDir = join(work, "net.d");
-  await installCni(
-    {
-      pluginPath,
-      binDir: join(work, "bin"),
-      confDir,
-      serviceAccountDir,
-      procNetRoute: "/nonexistent",
-      sysClassNet: "/nonexistent",
-      hostname: node,
-      env: {
-        CNI_NETWORK_CONFIG: template,
-        KUBERNETES_NODE_NAME: node,
-        KUBERNETES_SERVICE_HOST: url.hostname,
-        KUBERNETES_SERVICE_PORT: url.port,
-        ...(configMap.data.veth_mtu ? { CNI_MTU: configMap.data.veth_mtu } : {}),
-        CNI_NET_DIR: confDir,
-        CNI_SERVICE_ACCOUNT: "buoy-cni-plugin",
-      },
-      write: () => {},
+  return {
+    pluginPath,
+    binDir: join(work, "bin"),
+    confDir,
+    serviceAccountDir,
+    procNetRoute: "/nonexistent",
+    sysClassNet: "/nonexistent",
+    hostname: node,
+    env: {
+      CNI_NETWORK_CONFIG: template,
+      KUBERNETES_NODE_NAME: node,
+      KUBERNETES_SERVICE_HOST: url.hostname,
+      KUBERNETES_SERVICE_PORT: url.port,
+      ...(configMap.data.veth_mtu ? { CNI_MTU: configMap.data.veth_mtu } : {}),
+      CNI_NET_DIR: confDir,
+      CNI_SERVICE_ACCOUNT: "buoy-cni-plugin",
     },
-    "test",
-  );
-  return join(confDir, "10-calico.conflist");
+    write: () => {},
+  };
 }
