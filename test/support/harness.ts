@@ -417,8 +417,12 @@ export async function startAgent(
     { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] },
   );
   let address = "";
+  // A line can arrive in two chunks: keep the unfinished tail for the next one.
+  let pending = "";
   child.stdout?.on("data", (chunk: Buffer) => {
-    for (const line of chunk.toString().split("\n").filter(Boolean)) {
+    const lines = (pending + chunk.toString()).split("\n");
+    pending = lines.pop() ?? "";
+    for (const line of lines.filter(Boolean)) {
       log.push(line);
       try {
         const event = JSON.parse(line) as { event?: string; address?: string };
