@@ -13,7 +13,7 @@ import {
   type DatastoreConfig,
   type EtcdDatastoreConfig,
 } from "./datastore-config.js";
-import { commitPlan, readDatastoreState } from "./datastore-state.js";
+import { commitPlan, readDatastoreState, type DatastoreState } from "./datastore-state.js";
 import { addInstallCommand } from "./install-command.js";
 import { addLabCommand } from "./lab-command.js";
 import {
@@ -186,6 +186,24 @@ interface AgentCliOptions {
   leaseNamespace?: string;
 }
 
+/** `buoy get` on the kubernetes datastore; the client library is loaded only here. */
+async function readKubernetesState(
+  session: Session,
+  kubeconfig: string | undefined,
+): Promise<DatastoreState> {
+  const { env } = session.request;
+  if (kubeconfig === undefined && !env.KUBERNETES_SERVICE_HOST) {
+    throw new UsageError(
+      "DATASTORE_TYPE=kubernetes needs KUBECONFIG, or to run in a pod (KUBERNETES_SERVICE_HOST)",
+    );
+  }
+  const [{ loadKubeConfig }, { readKubeState }] = await Promise.all([
+    import("../kube/kube-agent-source.js"),
+    import("../kube/kube-state.js"),
+  ]);
+  return readKubeState(loadKubeConfig(kubeconfig), env.POD_NAMESPACE ?? "kube-system");
+}
+
 function createProgram(session: Session): Command {
   const { stdout, stderr, helpWidth } = session.request;
   const program = new Command("buoy")
@@ -255,7 +273,11 @@ function createProgram(session: Session): Command {
         if (options.node !== undefined && type !== "endpoints" && type !== "floatingips") {
           throw new UsageError(`--node applies to workloadendpoints and floatingips, not ${type}`);
         }
-        const state = await readDatastoreState(session.openStore(command));
+        const datastore = session.datastoreConfig(command);
+        const state =
+          datastore.type === "kubernetes"
+            ? await readKubernetesState(session, datastore.kubeconfig)
+            : await readDatastoreState(session.openStore(command));
         const records = selectRecords(type, state, { name, node: options.node });
         const format: OutputFormat = options.output ?? "table";
         session.write(renderGet(records, format, name === undefined));

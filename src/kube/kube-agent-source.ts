@@ -105,10 +105,22 @@ export class KubeAgentSource implements AgentSource {
     this.#custom = kubeConfig.makeApiClient(CustomObjectsApi);
     const watch = new Watch(kubeConfig);
     const fieldSelector = `spec.nodeName=${node}`;
+    // A cache lists at its start and again only when its resource version is
+    // gone (410 Gone: compacted, or an API server restarted with a fresh watch
+    // cache); a relist is worth a log line.
+    const listed = new Map<string, number>();
+    const counted =
+      <T>(resource: string, list: () => Promise<T>) =>
+      (): Promise<T> => {
+        const count = (listed.get(resource) ?? 0) + 1;
+        listed.set(resource, count);
+        if (count > 1) options.logger.log("info", "agent.watch", { resource, state: "relisted" });
+        return list();
+      };
     this.#pods = new ListWatch<V1Pod>(
       "/api/v1/pods",
       watch,
-      () => this.#core.listPodForAllNamespaces({ fieldSelector }),
+      counted("pods", () => this.#core.listPodForAllNamespaces({ fieldSelector })),
       false,
       undefined,
       fieldSelector,
@@ -117,12 +129,15 @@ export class KubeAgentSource implements AgentSource {
       new ListWatch<KubernetesObject>(
         `/apis/${GROUP}/${VERSION}/${plural}`,
         watch,
-        () =>
-          this.#custom.listClusterCustomObject({
-            group: GROUP,
-            version: VERSION,
-            plural,
-          }) as Promise<KubernetesListObject<KubernetesObject>>,
+        counted(
+          plural,
+          () =>
+            this.#custom.listClusterCustomObject({
+              group: GROUP,
+              version: VERSION,
+              plural,
+            }) as Promise<KubernetesListObject<KubernetesObject>>,
+        ),
         false,
       );
     this.#claims = custom("floatingipclaims");
@@ -131,14 +146,17 @@ export class KubeAgentSource implements AgentSource {
     this.#leases = new ListWatch<KubernetesObject>(
       `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
       watch,
-      () =>
-        this.#custom.listNamespacedCustomObject({
-          group: "coordination.k8s.io",
-          version: "v1",
-          namespace,
-          plural: "leases",
-          labelSelector,
-        }) as Promise<KubernetesListObject<KubernetesObject>>,
+      counted(
+        "leases",
+        () =>
+          this.#custom.listNamespacedCustomObject({
+            group: "coordination.k8s.io",
+            version: "v1",
+            namespace,
+            plural: "leases",
+            labelSelector,
+          }) as Promise<KubernetesListObject<KubernetesObject>>,
+      ),
       false,
       labelSelector,
     );
@@ -149,7 +167,10 @@ export class KubeAgentSource implements AgentSource {
             nodes: new ListWatch<KubernetesObject>(
               "/api/v1/nodes",
               watch,
-              () => this.#core.listNode() as Promise<KubernetesListObject<KubernetesObject>>,
+              counted(
+                "nodes",
+                () => this.#core.listNode() as Promise<KubernetesListObject<KubernetesObject>>,
+              ),
               false,
             ),
             peers: custom("bgppeers"),

@@ -28,7 +28,7 @@ export interface ObjectMeta {
   namespace?: string;
   uid?: string;
   resourceVersion?: string;
-  creationTimestamp?: string;
+  creationTimestamp?: string | Date;
   annotations?: Record<string, string>;
   labels?: Record<string, string>;
   ownerReferences?: OwnerReference[];
@@ -135,7 +135,7 @@ export function claimFromObject(object: KubeObject<Partial<ClaimSpec>>): Floatin
     containerID: spec.containerID ?? "",
     node: spec.node ?? "",
     internalIP: spec.internalIP ?? "",
-    createdAt: object.metadata.creationTimestamp ?? "",
+    createdAt: timestamp(object.metadata.creationTimestamp),
     ...(spec.endpoint !== undefined ? { endpoint: spec.endpoint } : {}),
     ...(spec.network !== undefined ? { network: spec.network } : {}),
     ...(spec.podUID !== undefined ? { podUID: spec.podUID } : {}),
@@ -184,8 +184,17 @@ export function endpointFromPod(
       )
       .map(({ internalIP, ip }) => ({ internalIP, externalIP: ip })),
     network: "",
-    createdAt: pod.metadata.creationTimestamp ?? "",
+    createdAt: timestamp(pod.metadata.creationTimestamp),
   };
+}
+
+/**
+ * An object's timestamp as RFC 3339 text: client-node's typed lists give
+ * Date objects, its watches and the custom-objects API the JSON strings.
+ */
+function timestamp(value: string | Date | undefined): string {
+  if (value instanceof Date) return value.toISOString();
+  return value ?? "";
 }
 
 /** Calico's annotation for a node's own AS number (Kubernetes datastore). */

@@ -5,6 +5,7 @@
 // effect live (or are refused with an Event, the previous binding kept), a
 // force-deleted pod's claim is collected and withdrawn, and a restart of the
 // API server is ridden out without losing or duplicating a binding.
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +15,7 @@ import {
   CNI_DIR,
   deleteNetns,
   execConflist,
+  ROOT,
   runPrefix,
   sh,
   sleep,
@@ -179,6 +181,25 @@ describe("the agent on the kubernetes datastore", () => {
     ]);
     const ready = await fetch(`http://${agent.address}/readyz`);
     expect(ready.status).toBe(200);
+
+    // `buoy get` reads the same from the API server.
+    const get = (...args: string[]) =>
+      spawnSync("node", [join(ROOT, "dist/buoy"), "get", ...args], {
+        encoding: "utf8",
+        env: { ...process.env, DATASTORE_TYPE: "kubernetes", KUBECONFIG: kube.kubeconfig },
+      });
+    const fips = get("floatingips", "-o", "wide");
+    expect(fips.status, fips.stderr).toBe(0);
+    const row = fips.stdout.split("\n").find((line) => line.startsWith("10.96.0.10 "));
+    expect(row?.split(/\s+/)).toEqual(
+      expect.arrayContaining([`${namespace}/web`, NODE, web.address, "yes"]),
+    );
+    const endpoints = get("workloadendpoints", "-o", "wide");
+    expect(endpoints.status, endpoints.stderr).toBe(0);
+    const endpoint = endpoints.stdout.split("\n").find((line) => line.includes(`${namespace}`));
+    expect(endpoint?.split(/\s+/)).toEqual(
+      expect.arrayContaining([NODE, `${web.address}/32`, `10.96.0.10->${web.address}`]),
+    );
   });
 
   it("an annotation edit on the running pod moves, adds and removes floating IPs live", async () => {
@@ -229,13 +250,27 @@ describe("the agent on the kubernetes datastore", () => {
 
   it("rides out an API server restart: bindings kept while it is down, no loss or duplicate after", async () => {
     const before = [...translations()];
-    await kube.restartApiserver(2000);
+    const restarting = kube.restartApiserver(2000);
+    // (kube-apiserver drains its watches for up to 10 s before it exits.)
+    await until(
+      "/readyz 503 while the API server is down",
+      async () => {
+        const ready = await fetch(`http://${agent.address}/readyz`);
+        return ready.status === 503 && (await ready.text()).includes("watch not established");
+      },
+      30_000,
+    );
+    expect([...translations()]).toEqual(before);
+    await restarting;
     await until("/readyz again after the restart", async () => {
       const ready = await fetch(`http://${agent.address}/readyz`);
       return ready.status === 200;
     });
     expect([...translations()]).toEqual(before);
     expect(agent.log.join("\n")).toMatch(/"agent.watch".*"lost"/);
+    // The restarted server's watch cache starts at its current revision: the
+    // caches' older resource versions are 410 Gone, and they relist.
+    expect(agent.log.join("\n")).toMatch(/"agent.watch".*"state":"relisted"/);
     // Still live after the restart: an edit takes effect. And the rival's
     // refused request stands: once web lets 10.96.0.12 go, the rival gets it.
     await annotate("web", '["10.96.0.14"]');
@@ -260,6 +295,8 @@ describe("the agent on the kubernetes datastore", () => {
       async () => !(await claims()).some((claim) => claim.spec.pod === "web"),
     );
     await until("10.96.0.14 withdrawn", () => !translations().has("10.96.0.14"));
-    expect(agent.log.join("\n")).toMatch(/"agent.gc".*"released":"10.96.0.14"/);
+    await until("the collector's log line", () =>
+      /"agent.gc".*"released":"10.96.0.14"/.test(agent.log.join("\n")),
+    );
   });
 });

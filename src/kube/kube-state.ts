@@ -1,0 +1,109 @@
+// What `buoy get` shows, read from the Kubernetes API (DATASTORE_TYPE=
+// kubernetes): the same records as from etcd, converted from buoy's objects,
+// the pods' annotations (endpoints), the Kubernetes Nodes and the nodes'
+// status Leases. Read-only: on this datastore buoy's records are Kubernetes
+// objects, changed with kubectl.
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import type { DatastoreState } from "../cli/datastore-state.js";
+import type { BgpPeer, FloatingIpStatus, IpPool, Versioned } from "../datastore/model.js";
+import { hostInterfaceName } from "../dataplane/pod-network.js";
+import { PROGRAMMED_ANNOTATION, STATUS_LABEL } from "./kube-agent-source.js";
+import {
+  blockFromObject,
+  claimFromObject,
+  endpointFromPod,
+  nodeFromObject,
+  peerFromObject,
+  poolFromObject,
+  CONTAINER_ID_ANNOTATION,
+  type KubeNodeObject,
+  type KubeObject,
+  type PodObject,
+} from "./objects.js";
+import { describeKubeError } from "./pod-claims.js";
+
+export async function readKubeState(
+  kubeConfig: KubeConfig,
+  leaseNamespace: string,
+): Promise<DatastoreState> {
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const custom = kubeConfig.makeApiClient(CustomObjectsApi);
+  const list = async (plural: string) =>
+    (
+      (await custom.listClusterCustomObject({
+        group: "buoy.dev",
+        version: "v1",
+        plural,
+      })) as { items: KubeObject[] }
+    ).items;
+  try {
+    const [pools, blocks, claims, pods, nodes, peers, leases] = await Promise.all([
+      list("ippools"),
+      list("ipamblocks"),
+      list("floatingipclaims"),
+      core.listPodForAllNamespaces(),
+      core.listNode(),
+      list("bgppeers"),
+      custom.listNamespacedCustomObject({
+        group: "coordination.k8s.io",
+        version: "v1",
+        namespace: leaseNamespace,
+        plural: "leases",
+        labelSelector: `${STATUS_LABEL}=true`,
+      }) as Promise<{ items: KubeObject[] }>,
+    ]);
+    const at = <T>(object: KubeObject, value: T): Versioned<T> => ({
+      value,
+      revision: object.metadata.resourceVersion ?? "",
+    });
+    const claimValues = claims.map((object) => at(object, claimFromObject(object)));
+    const endpoints = [];
+    for (const pod of pods.items as unknown as PodObject[]) {
+      const containerID = pod.metadata.annotations?.[CONTAINER_ID_ANNOTATION];
+      if (!containerID) continue;
+      const namespace = pod.metadata.namespace ?? "default";
+      const endpoint = endpointFromPod(
+        pod,
+        {
+          node: pod.spec?.nodeName ?? "",
+          containerID,
+          ifname: "eth0",
+          interfaceName: await hostInterfaceName(namespace, pod.metadata.name, containerID),
+        },
+        claimValues.map(({ value }) => value),
+      );
+      if (endpoint) endpoints.push(at(pod as KubeObject, endpoint));
+    }
+    return {
+      pools: pools.flatMap((object): Versioned<IpPool>[] => {
+        try {
+          return [at(object, poolFromObject(object))];
+        } catch {
+          return []; // not a valid pool: IPAM ignores it too
+        }
+      }),
+      blocks: blocks.map(blockFromObject),
+      claims: claimValues,
+      endpoints,
+      nodes: (nodes.items as unknown as KubeNodeObject[]).map((object) =>
+        at(object as KubeObject, nodeFromObject(object)),
+      ),
+      peers: peers.map((object) => at(object, peerFromObject(object) as BgpPeer)),
+      statuses: leases.items.flatMap((lease) => {
+        try {
+          const parsed = JSON.parse(lease.metadata.annotations?.[PROGRAMMED_ANNOTATION] ?? "[]");
+          return Array.isArray(parsed) ? (parsed as FloatingIpStatus[]) : [];
+        } catch {
+          return [];
+        }
+      }),
+    };
+  } catch (error) {
+    throw new Error(
+      `cannot read buoy's objects from the Kubernetes API: ${describeKubeError(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
