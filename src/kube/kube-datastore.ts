@@ -28,7 +28,13 @@ import type {
   WorkloadEndpoint,
 } from "../datastore/model.js";
 import { hostInterfaceName } from "../dataplane/pod-network.js";
-import { checkClaimConflict, findPool } from "../floating/validate.js";
+import { checkClaimConflict, findPool, planBindings } from "../floating/validate.js";
+import {
+  canonicalFloatingIps,
+  FloatingIpError,
+  FLOATING_IPS_ANNOTATION,
+  parseFloatingIps,
+} from "../floating/annotation.js";
 import { releaseHandle } from "../ipam/ipam.js";
 import { blockCidrFor } from "../ipam/pool.js";
 import { withoutHandle } from "../ipam/block.js";
@@ -179,7 +185,22 @@ export class KubernetesDatastore implements Datastore {
     const pod = await this.#getOrUndefined<PodObject>(paths.pod(ref.namespace, ref.pod));
     if (!pod) return undefined;
     const interfaceName = await hostInterfaceName(ref.namespace, ref.pod, ref.containerID);
-    return endpointFromPod(pod, { ...ref, interfaceName }, await this.#listClaims().then(values));
+    const endpoint = endpointFromPod(pod, { ...ref, interfaceName }, []);
+    if (!endpoint) return undefined;
+    // The NATs the pod asks for (its annotation), not the ones it holds: CHECK
+    // compares the two. An annotation that does not parse asks for nothing here.
+    const requested = pod.metadata.annotations?.[FLOATING_IPS_ANNOTATION];
+    try {
+      const ips = requested === undefined ? [] : canonicalFloatingIps(parseFloatingIps(requested));
+      const podIps = endpoint.ipNetworks.map((net) => net.split("/")[0] ?? "");
+      endpoint.ipNATs = planBindings(ips, podIps).map(({ internalIP, externalIP }) => ({
+        internalIP,
+        externalIP,
+      }));
+    } catch (error) {
+      if (!(error instanceof FloatingIpError)) throw error;
+    }
+    return endpoint;
   }
 
   async getClaim(ip: string): Promise<FloatingIpClaim | undefined> {
@@ -340,10 +361,6 @@ export class KubernetesDatastore implements Datastore {
       throw error;
     }
   }
-}
-
-function values<T>(versioned: readonly Versioned<T>[]): T[] {
-  return versioned.map(({ value }) => value);
 }
 
 function isReason(error: unknown, ...reasons: string[]): boolean {

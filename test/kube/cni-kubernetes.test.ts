@@ -15,6 +15,7 @@ import {
   execConflist,
   freePort,
   hostInterfaces,
+  runPlugin,
   runPrefix,
   type Conflist,
 } from "../support/harness.js";
@@ -230,6 +231,67 @@ describe("the plugin on the kubernetes datastore", () => {
     for (const call of calls) expect((await execConflist(conflist, "DEL", call)).exitCode).toBe(0);
     expect(await claims()).toEqual([]);
     expect(await allocations()).toEqual([]);
+  });
+});
+
+describe("CHECK, GC and STATUS on the kubernetes datastore", () => {
+  /** The calico plugin's own entry of the conflist, as CNI 1.1 for GC and STATUS. */
+  const calico = (extra: Record<string, unknown> = {}) => ({
+    ...conflist.plugins[0],
+    name: conflist.name,
+    cniVersion: "1.1.0",
+    ...extra,
+  });
+
+  it("CHECK passes for a pod as ADD left it, and names a floating IP whose claim is gone", async () => {
+    await createPod("checked", '["10.96.0.50"]');
+    const call = sandbox("checked");
+    const added = await execConflist(conflist, "ADD", call);
+    expect(added.exitCode, added.raw).toBe(0);
+    const check = () =>
+      runPlugin({
+        command: "CHECK",
+        conf: calico({ cniVersion: "1.0.0", prevResult: added.output }),
+        ...call,
+      });
+    const passed = await check();
+    expect(passed.exitCode, passed.raw).toBe(0);
+    await kube.admin.json("DELETE", `${BUOY}/floatingipclaims/10.96.0.50`);
+    const failed = await check();
+    expect(failed.output).toMatchObject({ code: 102 });
+    expect(String(failed.output.msg)).toContain(
+      "floating IP 10.96.0.50 is not claimed by this container",
+    );
+    expect((await execConflist(conflist, "DEL", call)).exitCode).toBe(0);
+  });
+
+  it("GC releases the claims and addresses of attachments the runtime no longer has", async () => {
+    await createPod("gc-keep", '["10.96.0.51"]');
+    await createPod("gc-gone", '["10.96.0.52"]');
+    const keep = sandbox("gc-keep");
+    const gone = sandbox("gc-gone");
+    for (const call of [keep, gone]) {
+      expect((await execConflist(conflist, "ADD", call)).exitCode).toBe(0);
+    }
+    const gc = await runPlugin({
+      command: "GC",
+      conf: calico({
+        "cni.dev/valid-attachments": [{ containerID: keep.containerID, ifname: "eth0" }],
+      }),
+    });
+    expect(gc.exitCode, gc.raw).toBe(0);
+    expect((await claims()).map((claim) => claim.spec.pod)).toEqual(["gc-keep"]);
+    expect(await allocations()).toHaveLength(1);
+    for (const call of [keep, gone]) {
+      expect((await execConflist(conflist, "DEL", call)).exitCode).toBe(0);
+    }
+    expect(await claims()).toEqual([]);
+    expect(await allocations()).toEqual([]);
+  });
+
+  it("STATUS answers 0 while the API server answers", async () => {
+    const status = await runPlugin({ command: "STATUS", conf: calico() });
+    expect(status.exitCode, status.raw).toBe(0);
   });
 });
 
