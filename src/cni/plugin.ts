@@ -276,7 +276,9 @@ async function rollback(
   steps.push(
     store.release({
       ...releaseTarget(context, node),
-      ...(ownIpam(conf) && made.addresses ? { handle: handleFor(conf, env.containerID) } : {}),
+      // Even when IPAM failed: it may have written a block before failing.
+      // Releasing a handle that holds nothing is a no-op.
+      ...(ownIpam(conf) ? { handle: handleFor(conf, env.containerID) } : {}),
     }),
   );
   if (!ownIpam(conf) && made.addresses) steps.push(runIpam("DEL", context));
@@ -486,26 +488,36 @@ async function gc(context: Context): Promise<void> {
     );
   }
   const valid = new Set(conf.validAttachments.map((attachment) => attachment.containerID));
-  const stale = new Set<string>();
+  // Stale containers, with their pod where a record names it (Kubernetes:
+  // the pod's annotations are cleared with the rest).
+  const stale = new Map<string, { namespace?: string; pod?: string }>();
+  const add = (containerID: string, namespace?: string, pod?: string) => {
+    if (valid.has(containerID) || stale.get(containerID)?.pod) return;
+    stale.set(containerID, {
+      ...(namespace !== undefined ? { namespace } : {}),
+      ...(pod !== undefined ? { pod } : {}),
+    });
+  };
   if (ownIpam(conf)) {
     for (const { value: block } of await store.listBlocks()) {
       for (const owner of Object.values(block.allocations)) {
         if (owner.node !== node || owner.network !== conf.name || !owner.containerID) continue;
-        if (!valid.has(owner.containerID)) stale.add(owner.containerID);
+        add(owner.containerID, owner.namespace, owner.pod);
       }
     }
   }
-  for (const containerID of await store.listAttachedContainers(node, conf.name)) {
-    if (!valid.has(containerID)) stale.add(containerID);
+  for (const attached of await store.listAttachedContainers(node, conf.name)) {
+    add(attached.containerID, attached.namespace, attached.pod);
   }
-  for (const containerID of stale) {
+  for (const [containerID, pod] of stale) {
     await store.release({
       node,
       containerID,
+      ...pod,
       ...(ownIpam(conf) ? { handle: handleFor(conf, containerID) } : {}),
     });
   }
-  logger.log("info", "cni.gc", { released: [...stale] });
+  logger.log("info", "cni.gc", { released: [...stale.keys()] });
 }
 
 // ---- errors -------------------------------------------------------------

@@ -59,6 +59,12 @@ export interface Released {
   floatingIps: string[];
 }
 
+export interface AttachedContainer {
+  containerID: string;
+  namespace?: string;
+  pod?: string;
+}
+
 export interface EndpointRef {
   node: string;
   containerID: string;
@@ -85,7 +91,7 @@ export interface Datastore {
   getEndpoint(ref: EndpointRef): Promise<WorkloadEndpoint | undefined>;
   getClaim(ip: string): Promise<FloatingIpClaim | undefined>;
   /** Containers with an endpoint or claim on `node` in `network`: what GC checks. */
-  listAttachedContainers(node: string, network: string): Promise<string[]>;
+  listAttachedContainers(node: string, network: string): Promise<AttachedContainer[]>;
   /** Tells the pod's owner why an ADD was refused (a Kubernetes Event); best effort. */
   reportRefusal(namespace: string, pod: string, message: string): Promise<void>;
   /** Resolves when the store answers; rejects with the reason when it does not. */

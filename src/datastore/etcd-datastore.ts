@@ -10,6 +10,7 @@ import {
 } from "../floating/claims.js";
 import type {
   AllocationSnapshot,
+  AttachedContainer,
   Attachment,
   BlockWrite,
   Datastore,
@@ -80,11 +81,15 @@ export class EtcdDatastore implements Datastore {
     return (await this.store.getClaim(ip))?.value;
   }
 
-  async listAttachedContainers(node: string, network: string): Promise<string[]> {
+  async listAttachedContainers(node: string, network: string): Promise<AttachedContainer[]> {
     const endpoints = await this.store.listEndpoints(node);
     return endpoints
       .filter(({ value }) => value.network === network)
-      .map(({ value }) => value.containerID);
+      .map(({ value }) => ({
+        containerID: value.containerID,
+        namespace: value.namespace,
+        pod: value.pod,
+      }));
   }
 
   async reportRefusal(): Promise<void> {

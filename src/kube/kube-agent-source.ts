@@ -184,6 +184,11 @@ export class KubeAgentSource implements AgentSource {
       node,
       logger: options.logger,
       floatingIpsEnabled: options.floatingIpsEnabled,
+      state: () => ({
+        pods: this.#podObjects(),
+        claims: this.#claimObjects(),
+        pools: this.#poolsForController(),
+      }),
     });
   }
 
@@ -192,6 +197,14 @@ export class KubeAgentSource implements AgentSource {
   }
 
   async read(): Promise<AgentState> {
+    // Caches that are not being kept up to date must not drive the kernel:
+    // the reconcile fails and the dataplane stays as it is (as with etcd away).
+    const down = this.#down();
+    if (down.length > 0) {
+      throw new Error(
+        `the Kubernetes API watch of ${down.join(", ")} is down; keeping the dataplane`,
+      );
+    }
     const claims = this.#claimObjects();
     const claimValues = claims.map(({ value }) => value as FloatingIpClaim);
     const endpoints: RawRecord[] = [];
@@ -283,19 +296,36 @@ export class KubeAgentSource implements AgentSource {
     }));
   }
 
-  /** The statuses of every node whose Lease was renewed within its duration (this node's always). */
+  /**
+   * The statuses of every node whose Lease was renewed within its duration
+   * (this node's always). Time is this node's own, and only time in which it
+   * saw its own renewals come back through the Lease watch counts: another
+   * node's Lease lapses only when this node's did not. So an API server that
+   * is away, slow, or a watch that has stalled makes no node look dead
+   * (otherwise every node would withdraw every other's floating IPs at once).
+   */
   #liveStatuses(): RawRecord[] {
     const now = this.#now();
     const records: RawRecord[] = [];
-    for (const lease of objectsOf<LeaseObject>(this.#leases)) {
+    const present = new Set<string>();
+    const leases = objectsOf<LeaseObject>(this.#leases);
+    for (const lease of leases) {
+      const name = lease.metadata.name;
+      present.add(name);
+      const version = lease.metadata.resourceVersion ?? "";
+      if (this.#observed.get(name)?.version !== version) {
+        this.#observed.set(name, { version, at: now });
+      }
+    }
+    // The last time this node's own renewal was seen: the clock others are judged by.
+    const judged = this.#observed.get(this.#leaseName())?.at ?? 0;
+    for (const lease of leases) {
       const name = lease.metadata.name;
       const version = lease.metadata.resourceVersion ?? "";
-      const seen = this.#observed.get(name);
-      if (seen?.version !== version) this.#observed.set(name, { version, at: now });
-      const at = this.#observed.get(name)?.at ?? now;
+      const at = Math.max(this.#observed.get(name)?.at ?? now, this.#leasesUpSince);
       const holder = lease.spec?.holderIdentity ?? "";
       const duration = (lease.spec?.leaseDurationSeconds ?? this.options.leaseSeconds) * 1000;
-      if (holder !== this.options.node && now - at > duration) continue;
+      if (holder !== this.options.node && judged - at > duration) continue;
       let statuses: unknown;
       try {
         statuses = JSON.parse(lease.metadata.annotations?.[PROGRAMMED_ANNOTATION] ?? "[]");
@@ -306,92 +336,129 @@ export class KubeAgentSource implements AgentSource {
         records.push({ key: `leases/${name}#${index}`, version, value: status });
       }
     }
+    for (const name of this.#observed.keys()) if (!present.has(name)) this.#observed.delete(name);
     return records;
   }
 
+  /** The resources whose watch is not established now. */
+  #down(): string[] {
+    return [...this.#up].filter(([, up]) => !up).map(([name]) => name);
+  }
+
   async watch(signal: AbortSignal, handlers: WatchHandlers): Promise<void> {
-    const caches = [
-      this.#pods,
-      this.#claims,
-      this.#pools,
-      this.#leases,
-      ...(this.#routing ? [this.#routing.nodes, this.#routing.peers, this.#routing.blocks] : []),
-    ] as ListWatch<KubernetesObject>[];
-    const names = [
-      "pods",
-      "floatingipclaims",
-      "ippools",
-      "leases",
-      "nodes",
-      "bgppeers",
-      "ipamblocks",
+    const caches: [string, ListWatch<KubernetesObject>][] = [
+      ["pods", this.#pods as unknown as ListWatch<KubernetesObject>],
+      ["floatingipclaims", this.#claims],
+      ["ippools", this.#pools],
+      ["leases", this.#leases],
+      ...(this.#routing
+        ? ([
+            ["nodes", this.#routing.nodes],
+            ["bgppeers", this.#routing.peers],
+            ["ipamblocks", this.#routing.blocks],
+          ] as [string, ListWatch<KubernetesObject>][])
+        : []),
     ];
-    const up = caches.map(() => false);
+    for (const [name] of caches) this.#up.set(name, false);
     let connected = false;
     const update = () => {
-      const now = up.every(Boolean);
+      const now = this.#down().length === 0;
       if (now !== connected) handlers.connected(now);
       connected = now;
     };
     const changed = () => {
       handlers.changed();
-      if (connected)
-        this.#controller.schedule(
-          this.#podObjects(),
-          this.#claimObjects(),
-          this.#poolsForController(),
-        );
+      if (connected) this.#controller.schedule();
     };
-    await Promise.all(
-      caches.map(async (cache, index) => {
-        let failures = 0;
-        let failed = false;
-        cache.on("add", changed);
-        cache.on("update", changed);
-        cache.on("delete", changed);
-        let timer: NodeJS.Timeout | undefined;
-        signal.addEventListener("abort", () => clearTimeout(timer), { once: true });
-        cache.on("error", (error: unknown) => {
-          failed = true;
-          up[index] = false;
-          update();
-          failures += 1;
-          const delay = RESTART_MS[Math.min(failures - 1, RESTART_MS.length - 1)] as number;
-          this.options.logger.log("warn", "agent.watch", {
-            resource: names[index],
-            error: describeKubeError(error),
-            retryInMs: delay,
-          });
-          clearTimeout(timer);
-          timer = setTimeout(() => void start(), delay);
-        });
-        const start = async () => {
-          if (signal.aborted) return;
-          failed = false;
-          await cache.start();
-          if (failed || signal.aborted) return;
-          failures = 0;
-          up[index] = true;
-          update();
-          changed();
-        };
-        await start();
-      }),
-    );
-    // A node's Lease lapsing is no event: look for it once a second.
-    const expiry = setInterval(() => {
-      const before = this.#liveStatuses().length;
-      if (before !== this.#lastLiveCount) handlers.changed();
-      this.#lastLiveCount = before;
-    }, 1000);
-    await new Promise<void>((resolve) =>
+    const timers = new Set<NodeJS.Timeout>();
+    const stopped = new Promise<void>((resolve) =>
       signal.addEventListener("abort", () => resolve(), { once: true }),
     );
+    signal.addEventListener(
+      "abort",
+      () => {
+        for (const timer of timers) clearTimeout(timer);
+        this.#controller.stop();
+      },
+      { once: true },
+    );
+    for (const [name, cache] of caches) {
+      let failures = 0;
+      let failed = false;
+      let timer: NodeJS.Timeout | undefined;
+      // A Lease renewal changes only its renewTime: no reason to reconcile
+      // (liveness is looked at once a second below). Its list of IPs is.
+      const leaseContent = new Map<string, string>();
+      const onChange = (object: KubernetesObject) => {
+        if (cache === this.#leases) {
+          const lease = object as unknown as LeaseObject;
+          const content = `${lease.spec?.holderIdentity}|${lease.metadata.annotations?.[PROGRAMMED_ANNOTATION]}`;
+          if (leaseContent.get(lease.metadata.name) === content) return;
+          leaseContent.set(lease.metadata.name, content);
+        }
+        changed();
+      };
+      cache.on("add", onChange);
+      cache.on("update", onChange);
+      cache.on("delete", (object) => {
+        if (cache === this.#leases) leaseContent.delete(object.metadata?.name ?? "");
+        changed();
+      });
+      const fail = (error: unknown) => {
+        failed = true;
+        this.#up.set(name, false);
+        update();
+        failures += 1;
+        const delay = RESTART_MS[Math.min(failures - 1, RESTART_MS.length - 1)] as number;
+        this.options.logger.log("warn", "agent.watch", {
+          resource: name,
+          error: describeKubeError(error),
+          retryInMs: delay,
+        });
+        if (timer) timers.delete(timer);
+        clearTimeout(timer);
+        if (signal.aborted) return;
+        timer = setTimeout(() => void start(), delay);
+        timers.add(timer);
+      };
+      cache.on("error", fail);
+      const start = async () => {
+        if (signal.aborted) return;
+        failed = false;
+        try {
+          await cache.start();
+        } catch (error) {
+          if (!failed) fail(error); // thrown outside the library's own error path
+          return;
+        }
+        if (failed || signal.aborted) return;
+        failures = 0;
+        if (cache === this.#leases) this.#leasesUpSince = this.#now();
+        this.#up.set(name, true);
+        update();
+        changed();
+      };
+      void start();
+    }
+    // A node's Lease lapsing is no event: look for it once a second.
+    const expiry = setInterval(() => {
+      if (!connected) return;
+      const live = this.#liveStatuses()
+        .map((record) => record.key)
+        .join(",");
+      if (live !== this.#lastLive) handlers.changed();
+      this.#lastLive = live;
+    }, 1000);
+    await stopped;
     clearInterval(expiry);
-    await Promise.all(caches.map((cache) => cache.stop()));
+    await Promise.all(caches.map(([, cache]) => cache.stop()));
   }
 
-  #lastLiveCount = 0;
+  #lastLive = "";
+  /** Whether each resource's watch is established, by resource name. */
+  readonly #up = new Map<string, boolean>();
+  /** When the Lease watch was last established (monotonic ms). */
+  #leasesUpSince = 0;
 
   #poolsForController() {
     return objectsOf<KubeObject>(this.#pools).flatMap((object) => {
@@ -451,9 +518,10 @@ export class KubeAgentSource implements AgentSource {
     const name = this.#leaseName();
     const params = { group: "coordination.k8s.io", version: "v1", namespace, plural: "leases" };
     for (let attempt = 0; attempt < 5; attempt++) {
-      let current: LeaseObject | undefined;
+      // The cache's copy first (one call per renewal); after a conflict, the server's.
+      let current: LeaseObject | undefined = attempt === 0 ? this.#ownLease() : undefined;
       try {
-        current = (await this.#custom.getNamespacedCustomObject({
+        current ??= (await this.#custom.getNamespacedCustomObject({
           ...params,
           name,
         })) as LeaseObject;
@@ -542,7 +610,7 @@ export class KubeAgentSource implements AgentSource {
     const pods = new Map(
       (this.#pods.list() as unknown as PodObject[]).map((pod) => [
         `${pod.metadata.namespace}/${pod.metadata.name}`,
-        pod.metadata.uid,
+        pod,
       ]),
     );
     const seen = new Map<string, number>();
@@ -550,12 +618,15 @@ export class KubeAgentSource implements AgentSource {
     for (const object of objectsOf<KubeObject>(this.#claims)) {
       const claim = claimFromObject(object);
       if (claim.node !== this.options.node) continue;
-      const uid = pods.get(`${claim.namespace}/${claim.pod}`);
-      if (uid !== undefined && (claim.podUID === undefined || claim.podUID === uid)) continue;
+      const cached = pods.get(`${claim.namespace}/${claim.pod}`);
+      if (cached && !orphanReason(claim, cached)) continue;
       const key = `${object.metadata.name}@${object.metadata.resourceVersion}`;
       const since = this.#orphans.get(key) ?? now;
       seen.set(key, since);
       if (now - since < grace) continue;
+      // The cache may lag or be stale: the API server has the last word.
+      const reason = orphanReason(claim, await this.#readPod(claim.namespace, claim.pod));
+      if (!reason) continue;
       try {
         await this.#custom.deleteClusterCustomObject({
           group: GROUP,
@@ -578,13 +649,45 @@ export class KubeAgentSource implements AgentSource {
       this.options.logger.log("info", "agent.gc", {
         released: claim.ip,
         holder: `${claim.namespace}/${claim.pod}`,
-        reason: uid === undefined ? "the holder pod is gone" : "the holder pod was replaced",
+        reason,
         orphanedForMs: Math.round(now - since),
       });
     }
     this.#orphans = seen;
     return released;
   }
+
+  async #readPod(namespace: string, name: string): Promise<PodObject | undefined> {
+    try {
+      return (await this.#core.readNamespacedPod({ namespace, name })) as unknown as PodObject;
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+}
+
+/**
+ * Why `claim` has no holder, given its pod as known (undefined: gone); undefined
+ * when it has one. A pod that names no sandbox in its annotations yet is
+ * between ADD's claim and its annotation patch, or after DEL: the grace period
+ * tells the two apart.
+ */
+export function orphanReason(
+  claim: FloatingIpClaim,
+  pod: PodObject | undefined,
+): string | undefined {
+  if (!pod) return "the holder pod is gone";
+  if (claim.podUID !== undefined && pod.metadata.uid !== claim.podUID) {
+    return "the holder pod was replaced";
+  }
+  const sandbox = pod.metadata.annotations?.[CONTAINER_ID_ANNOTATION];
+  if (sandbox !== claim.containerID) {
+    return sandbox
+      ? "the pod runs in another sandbox now"
+      : "the pod's sandbox is not set up (or was torn down)";
+  }
+  return undefined;
 }
 
 /** Errors of the API as one line (for logs and /readyz), not client-node's dump of headers. */

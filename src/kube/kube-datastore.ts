@@ -11,6 +11,7 @@
 //   - the endpoint is the pod itself: Calico's annotations, patched at ADD.
 import type {
   AllocationSnapshot,
+  AttachedContainer,
   Attachment,
   BlockWrite,
   Datastore,
@@ -158,6 +159,9 @@ export class KubernetesDatastore implements Datastore {
   }
 
   async release(target: ReleaseTarget): Promise<Released> {
+    // The pod's annotations go first: while they name this container, a node
+    // agent takes the pod for set up and would claim its floating IPs again.
+    if (target.namespace && target.pod) await this.#clearPodAnnotations(target);
     const claims = (await this.#listClaimObjects()).filter(({ metadata, spec }) => {
       const claim = claimFromObject({ metadata, ...(spec ? { spec } : {}) });
       if (claim.containerID !== target.containerID) return false;
@@ -176,7 +180,6 @@ export class KubernetesDatastore implements Datastore {
       }),
     );
     if (target.handle) released.addresses = await releaseHandle(this, target.handle);
-    if (target.namespace && target.pod) await this.#clearPodAnnotations(target);
     return released;
   }
 
@@ -208,15 +211,18 @@ export class KubernetesDatastore implements Datastore {
     return object && claimFromObject(object);
   }
 
-  async listAttachedContainers(node: string, network: string): Promise<string[]> {
+  async listAttachedContainers(node: string, network: string): Promise<AttachedContainer[]> {
     const claims = (await this.#listClaims()).map(({ value }) => value);
-    return [
-      ...new Set(
-        claims
-          .filter((claim) => claim.node === node && claim.network === network)
-          .map((claim) => claim.containerID),
-      ),
-    ];
+    const attached = new Map<string, AttachedContainer>();
+    for (const claim of claims) {
+      if (claim.node !== node || claim.network !== network) continue;
+      attached.set(claim.containerID, {
+        containerID: claim.containerID,
+        namespace: claim.namespace,
+        pod: claim.pod,
+      });
+    }
+    return [...attached.values()];
   }
 
   async reportRefusal(namespace: string, pod: string, message: string): Promise<void> {
@@ -367,7 +373,11 @@ function isReason(error: unknown, ...reasons: string[]): boolean {
   return error instanceof KubeApiError && reasons.includes(error.reason);
 }
 
-/** The plugin's "try again later" (CNI code 11) covers a server that does not answer. */
+/**
+ * The plugin's "try again later" (CNI code 11) covers a server that does not
+ * answer, and one that answers "not now": 429 (throttled by priority and
+ * fairness) and 5xx (etcd slow, the server shutting down).
+ */
 function unavailableAsDatastoreError(http: KubeHttp): KubeHttp {
   const wrap =
     <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
@@ -377,6 +387,11 @@ function unavailableAsDatastoreError(http: KubeHttp): KubeHttp {
       } catch (error) {
         if (error instanceof KubeUnavailableError) {
           throw new DatastoreUnavailableError(`cannot reach the Kubernetes API: ${error.message}`);
+        }
+        if (error instanceof KubeApiError && (error.status === 429 || error.status >= 500)) {
+          throw new DatastoreUnavailableError(
+            `the Kubernetes API is not answering now: ${error.message}`,
+          );
         }
         throw error;
       }

@@ -31,6 +31,7 @@ export interface ObjectMeta {
   creationTimestamp?: string | Date;
   annotations?: Record<string, string>;
   labels?: Record<string, string>;
+  deletionTimestamp?: string | Date;
   ownerReferences?: OwnerReference[];
 }
 

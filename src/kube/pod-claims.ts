@@ -44,44 +44,59 @@ export interface PodClaimControllerOptions {
   node: string;
   logger: Logger;
   floatingIpsEnabled: () => boolean;
+  /** The caches as they are now: read at the start of every pass. */
+  state: () => Pass;
 }
 
-interface Pass {
+export interface Pass {
   pods: PodObject[];
   claims: RawRecord[];
   pools: IpPool[];
 }
 
+const RETRY_MS = 2000;
+
 export class PodClaimController {
   #running = false;
-  #next: Pass | undefined;
+  #again = false;
+  #retry: NodeJS.Timeout | undefined;
+  #stopped = false;
   /** Refusals already reported, by pod uid, annotation and message. */
   #reported = new Set<string>();
+  #nodeUID: string | undefined;
 
   constructor(private readonly options: PodClaimControllerOptions) {}
 
-  /** Runs a pass over this state; passes never overlap, and only the latest waiting one runs. */
-  schedule(pods: PodObject[], claims: RawRecord[], pools: IpPool[]): void {
-    this.#next = { pods, claims, pools };
-    if (this.#running) return;
+  /** Runs a pass soon; passes never overlap, and one more runs if asked for during one. */
+  schedule(): void {
+    this.#again = true;
+    if (this.#running || this.#stopped) return;
     this.#running = true;
     void (async () => {
-      while (this.#next) {
-        const pass = this.#next;
-        this.#next = undefined;
-        try {
-          await this.#pass(pass);
-        } catch (error) {
-          this.options.logger.log("warn", "agent.live", { error: describeKubeError(error) });
+      while (this.#again && !this.#stopped) {
+        this.#again = false;
+        if (!(await this.#pass(this.options.state()))) {
+          // A pod's change failed for a reason that may pass (the API away, a
+          // conflict): look again shortly, not only at the next event.
+          clearTimeout(this.#retry);
+          this.#retry = setTimeout(() => this.schedule(), RETRY_MS);
+          this.#retry.unref();
         }
       }
       this.#running = false;
     })();
   }
 
-  async #pass({ pods, claims, pools }: Pass): Promise<void> {
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#retry);
+  }
+
+  /** One pass over the node's pods; resolves to false when one failed and should be retried. */
+  async #pass({ pods, claims, pools }: Pass): Promise<boolean> {
     const values = claims.map(({ value }) => value as FloatingIpClaim);
     const reported = new Set<string>();
+    let complete = true;
     for (const pod of pods) {
       const annotations = pod.metadata.annotations ?? {};
       const containerID = annotations[CONTAINER_ID_ANNOTATION];
@@ -90,19 +105,26 @@ export class PodClaimController {
       try {
         await this.#settle(pod, containerID, held, values, pools);
       } catch (error) {
-        if (!(error instanceof FloatingIpError)) throw error;
+        const ref = `${pod.metadata.namespace}/${pod.metadata.name}`;
+        if (!(error instanceof FloatingIpError)) {
+          complete = false;
+          this.options.logger.log("warn", "agent.live", {
+            pod: ref,
+            error: describeKubeError(error),
+            retryInMs: RETRY_MS,
+          });
+          continue;
+        }
         const key = `${pod.metadata.uid}|${annotations[FLOATING_IPS_ANNOTATION]}|${error.message}`;
         reported.add(key);
         if (!this.#reported.has(key)) {
-          this.options.logger.log("warn", "agent.refused", {
-            pod: `${pod.metadata.namespace}/${pod.metadata.name}`,
-            reason: error.message,
-          });
+          this.options.logger.log("warn", "agent.refused", { pod: ref, reason: error.message });
           await this.#event(pod, "Warning", "FloatingIPRefused", error.message);
         }
       }
     }
     this.#reported = reported;
+    return complete;
   }
 
   async #settle(
@@ -136,7 +158,13 @@ export class PodClaimController {
         undefined,
       );
     }
+    // The cache may lag: a DEL may have torn this sandbox down already (it
+    // clears the annotations first). Claim only for the sandbox the API
+    // server names now, of a pod that is not being deleted.
+    if (adding.length > 0 && !(await this.#stillSetUp(pod, containerID))) return;
     const template = held[0];
+    const network = template?.network ?? (await this.#networkOf(podIps[0], pools));
+    const nodeUID = await this.#ownNodeUID();
     const created: { ip: string; uid: string }[] = [];
     try {
       for (const { externalIP, internalIP } of bindings) {
@@ -149,15 +177,24 @@ export class PodClaimController {
           internalIP,
           createdAt: "",
           endpoint: template?.endpoint ?? "eth0",
-          ...(template?.network ? { network: template.network } : {}),
+          ...(network ? { network } : {}),
           ...(pod.metadata.uid ? { podUID: pod.metadata.uid } : {}),
         };
-        const uid = await this.#create(claim);
+        const uid = await this.#create(claim, nodeUID);
         if (uid) created.push({ ip: externalIP, uid });
         await this.#checkNotPodAddress(externalIP, containerID, pools);
       }
     } catch (error) {
-      await Promise.allSettled(created.map(({ ip, uid }) => this.#delete(ip, uid)));
+      const undone = await Promise.allSettled(created.map(({ ip, uid }) => this.#delete(ip, uid)));
+      const left = created.filter((_, i) => undone[i]?.status === "rejected").map(({ ip }) => ip);
+      if (left.length > 0) {
+        // Not all or nothing after all: say so; the next pass releases them
+        // (the annotation does not ask for them).
+        this.options.logger.log("warn", "agent.live", {
+          pod: `${pod.metadata.namespace}/${pod.metadata.name}`,
+          notUndone: left,
+        });
+      }
       throw error;
     }
     for (const claim of dropping) {
@@ -177,26 +214,75 @@ export class PodClaimController {
   }
 
   /** Creates the claim; its uid, or undefined when this sandbox held it already. */
-  async #create(claim: FloatingIpClaim): Promise<string | undefined> {
+  async #create(claim: FloatingIpClaim, nodeUID: string | undefined): Promise<string | undefined> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        const created = (await this.options.custom.createClusterCustomObject({
+          group: GROUP,
+          version: VERSION,
+          plural: "floatingipclaims",
+          body: claimToObject(claim, nodeUID),
+        })) as KubeObject;
+        return created.metadata.uid ?? "";
+      } catch (error) {
+        if (statusOf(error) !== 409) throw error;
+      }
+      const existing = await this.#getClaim(claim.ip);
+      if (!existing) continue; // released between the two calls: create again
+      checkClaimConflict(claim.ip, claim.containerID, claimFromObject(existing), undefined);
+      return undefined;
+    }
+    throw new Error(`claiming floating IP ${claim.ip} kept conflicting`);
+  }
+
+  /** The pod, read from the API server (not the cache), still names this sandbox and is not going. */
+  async #stillSetUp(pod: PodObject, containerID: string): Promise<boolean> {
+    let current: PodObject;
     try {
-      const created = (await this.options.custom.createClusterCustomObject({
+      current = (await this.options.core.readNamespacedPod({
+        namespace: pod.metadata.namespace ?? "default",
+        name: pod.metadata.name,
+      })) as unknown as PodObject;
+    } catch (error) {
+      if (statusOf(error) === 404) return false;
+      throw error;
+    }
+    return (
+      current.metadata.uid === pod.metadata.uid &&
+      current.metadata.annotations?.[CONTAINER_ID_ANNOTATION] === containerID &&
+      !current.metadata.deletionTimestamp
+    );
+  }
+
+  /** This node's Node uid: claims are owned by it (ADR 0006). */
+  async #ownNodeUID(): Promise<string | undefined> {
+    if (this.#nodeUID) return this.#nodeUID;
+    try {
+      const node = await this.options.core.readNode({ name: this.options.node });
+      this.#nodeUID = node.metadata?.uid;
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error;
+    }
+    return this.#nodeUID;
+  }
+
+  /** The CNI network the pod's address was given in, from its IPAM allocation. */
+  async #networkOf(ip: string | undefined, pools: readonly IpPool[]): Promise<string | undefined> {
+    const pool = ip === undefined ? undefined : findPool(ip, pools);
+    const cidr = pool && ip !== undefined ? blockCidrFor(pool, ip) : undefined;
+    if (!cidr || ip === undefined) return undefined;
+    try {
+      const object = (await this.options.custom.getClusterCustomObject({
         group: GROUP,
         version: VERSION,
-        plural: "floatingipclaims",
-        body: claimToObject(claim, undefined),
+        plural: "ipamblocks",
+        name: prefixObjectName(cidr) ?? cidr,
       })) as KubeObject;
-      return created.metadata.uid ?? "";
+      return blockFromObject(object).value.allocations[ip]?.network;
     } catch (error) {
-      if (statusOf(error) !== 409) throw error;
+      if (statusOf(error) === 404) return undefined;
+      throw error;
     }
-    const existing = await this.#getClaim(claim.ip);
-    checkClaimConflict(
-      claim.ip,
-      claim.containerID,
-      existing ? claimFromObject(existing) : undefined,
-      undefined,
-    );
-    return undefined;
   }
 
   async #checkNotPodAddress(ip: string, containerID: string, pools: readonly IpPool[]) {

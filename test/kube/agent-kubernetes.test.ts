@@ -248,6 +248,22 @@ describe("the agent on the kubernetes datastore", () => {
     expect(rival.address).not.toBe(web.address);
   });
 
+  it("a sandbox torn down and set up again: no claim is made for the old one, the new one gets the IP", async () => {
+    const first = await addPod("phoenix", '["10.96.0.20"]');
+    await until("10.96.0.20 translated", () => translations().get("10.96.0.20") === first.address);
+    // The kubelet replaces the sandbox (its pause container died): DEL, then ADD.
+    expect((await execConflist(conflist, "DEL", first.call)).exitCode).toBe(0);
+    await until("10.96.0.20 withdrawn", () => !translations().has("10.96.0.20"));
+    await sleep(1500); // passes of the agent's live-edit controller
+    expect((await claims()).filter((claim) => claim.spec.pod === "phoenix")).toEqual([]);
+    const again = { ...first.call, containerID: `${first.call.containerID}-2` };
+    const added = await execConflist(conflist, "ADD", again);
+    expect(added.exitCode, added.raw).toBe(0);
+    const held = (await claims()).filter((claim) => claim.spec.pod === "phoenix");
+    expect(held.map((claim) => claim.spec.containerID)).toEqual([again.containerID]);
+    expect((await execConflist(conflist, "DEL", again)).exitCode).toBe(0);
+  });
+
   it("rides out an API server restart: bindings kept while it is down, no loss or duplicate after", async () => {
     const before = [...translations()];
     const restarting = kube.restartApiserver(2000);

@@ -131,6 +131,19 @@ async function until(what: string, check: () => boolean, ms = 10_000) {
   );
 }
 
+/** node-2's Lease annotation: it translates `ip` to its pod. */
+function programmed(ip: string): string {
+  return JSON.stringify([
+    {
+      ip,
+      node: "node-2",
+      internalIP: node2Pod,
+      programmedSince: new Date().toISOString(),
+      announced: "direct",
+    },
+  ]);
+}
+
 describe("direct routing on the kubernetes datastore", () => {
   it("routes node-2's block via node-2's InternalIP", async () => {
     const block = `${node2Pod.split(".").slice(0, 3).join(".")}.0/26`;
@@ -170,4 +183,41 @@ describe("direct routing on the kubernetes datastore", () => {
     );
     expect(routes().some((route) => route.includes("via 192.168.77.2"))).toBe(true);
   });
+
+  it("keeps routing to node-2 through an API server outage longer than the Lease duration", async () => {
+    // node-2's agent, alive: renews its Lease every second.
+    const path = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/buoy-node.node-2";
+    const annotation = programmed("10.96.0.51");
+    let renewing = true;
+    const renew = (async () => {
+      while (renewing) {
+        await kube.admin
+          .request(
+            "PATCH",
+            path,
+            {
+              metadata: { annotations: { "buoy.dev/programmed": annotation } },
+              spec: { renewTime: new Date().toISOString().replace(/\.(\d{3})Z$/, ".$1000Z") },
+            },
+            { contentType: "application/merge-patch+json" },
+          )
+          .catch(() => undefined);
+        await sleep(1000);
+      }
+    })();
+    await until("10.96.0.51 via node-2", () =>
+      routes().some((route) => route.startsWith("10.96.0.51 via 192.168.77.2 ")),
+    );
+    // Down for well over the 3 s Lease duration (it drains watches first).
+    const restarting = kube.restartApiserver(5000);
+    let withdrawn = false;
+    while (!(await Promise.race([restarting.then(() => true), sleep(200).then(() => false)]))) {
+      if (!routes().some((route) => route.startsWith("10.96.0.51 "))) withdrawn = true;
+    }
+    expect(withdrawn).toBe(false);
+    await sleep(4000); // renewals resume; the agent reconnects
+    expect(routes().some((route) => route.startsWith("10.96.0.51 via 192.168.77.2 "))).toBe(true);
+    renewing = false;
+    await renew;
+  }, 60_000);
 });
