@@ -203,11 +203,14 @@ describe("the agent on the kubernetes datastore", () => {
   });
 
   it("an annotation edit on the running pod moves, adds and removes floating IPs live", async () => {
+    const edited = Date.now();
     await annotate("web", '["10.96.0.11"]');
     await until("10.96.0.11 instead of .10", () => {
       const now = translations();
       return now.get("10.96.0.11") === web.address && !now.has("10.96.0.10");
     });
+    // The bound: the node is reprogrammed within a second of the edit.
+    expect(Date.now() - edited).toBeLessThan(1000);
     expect((await claims()).map((claim) => claim.spec.ip)).toEqual(["10.96.0.11"]);
     await annotate("web", '["10.96.0.11", "10.96.0.12"]');
     await until("10.96.0.12 added", () => translations().get("10.96.0.12") === web.address);
