@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(iproute2 nftables iptables conntrack etcd-server etcd-client
-  containernetworking-plugins iputils-ping socat util-linux procps bird2 python3)
+  containernetworking-plugins iputils-ping socat util-linux procps bird2 python3
+  debootstrap containerd runc)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -20,6 +21,7 @@ if ((${#missing[@]} > 0)); then
   if [[ -d /run/systemd/system ]]; then
     [[ " ${missing[*]} " == *" etcd-server "* ]] && { systemctl disable --now etcd >/dev/null 2>&1 || true; }
     [[ " ${missing[*]} " == *" bird2 "* ]] && { systemctl disable --now bird >/dev/null 2>&1 || true; }
+    [[ " ${missing[*]} " == *" containerd "* ]] && { systemctl disable --now containerd >/dev/null 2>&1 || true; }
   fi
 fi
 
