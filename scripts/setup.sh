@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(iproute2 nftables iptables conntrack etcd-server etcd-client
   containernetworking-plugins iputils-ping socat util-linux procps bird2 python3
-  debootstrap containerd runc)
+  debootstrap containerd runc catatonit busybox-static)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
