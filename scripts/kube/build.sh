@@ -8,7 +8,7 @@
 #
 #   scripts/kube/build.sh             # kube-apiserver (+ kubectl)
 #   KCM=1 scripts/kube/build.sh       # also kube-controller-manager
-#   KUBELET=1 scripts/kube/build.sh   # also the kubelet (a real node: issue 6)
+#   KUBELET=1 scripts/kube/build.sh   # also the kubelet and kube-scheduler (a real node: issue 6)
 #
 # Everything (apt lists, source, Go build cache, binaries, logs) is cached in
 # BUOY_KUBE_CACHE (default /var/cache/buoy-kube-1.20); a second run finds the
@@ -29,7 +29,7 @@ build_recipe=2
 go=/usr/lib/go-1.19/bin/go
 targets=(kube-apiserver)
 [[ ${KCM:-0} == 1 ]] && targets+=(kube-controller-manager)
-[[ ${KUBELET:-0} == 1 ]] && targets+=(kubelet)
+[[ ${KUBELET:-0} == 1 ]] && targets+=(kubelet kube-scheduler)
 jobs=${BUOY_KUBE_JOBS:-$(nproc)}
 
 begin=$SECONDS

@@ -366,6 +366,11 @@ describe("manifests/daemonset.yaml", () => {
     ).toBe(true);
   });
 
+  it("tells install-cni the host path of the conf dir it mounts (the conflist names the kubeconfig there)", () => {
+    const volume = (pod.volumes as Json[]).find((v) => v.name === "cni-net-dir") as Json;
+    expect(at(envOf("install-cni").CNI_NET_DIR, "value")).toBe(at(volume, "hostPath", "path"));
+  });
+
   it("keeps the plugin's token fresh with the same account and lifetime install-cni used", () => {
     const refresher = container("cni-token");
     expect(refresher.command).toEqual(

@@ -1,6 +1,6 @@
 // A real Kubernetes node for end-to-end tests (issue 6): the API server and
-// controller manager of startKubeApiserver, plus containerd 1.6 and kubelet
-// v1.20.2 (scripts/kube/build.sh with KUBELET=1), all in this run's network
+// controller manager of startKubeApiserver, plus kube-scheduler, containerd
+// 1.6 and kubelet v1.20.2 (scripts/kube/build.sh with KUBELET=1), all in this run's network
 // namespace, so that buoy's CNI plugin is called by a real kubelet and
 // containerd. The node's address sits on a veth pair whose two ends are both
 // in the namespace. Images are made here with scripts/image/oci-pack.py from
@@ -60,6 +60,10 @@ export interface KubeNodeOptions {
   cniConfDir: string;
   /** The node's address (InternalIP), on a veth inside the namespace. */
   nodeIp?: string;
+  /** More kube-apiserver flags. */
+  apiserverArgs?: string[];
+  /** Mount service-account tokens in pods (the ServiceAccount admission plugin). */
+  serviceAccountAdmission?: boolean;
   timeoutMs?: number;
 }
 
@@ -180,7 +184,7 @@ export async function startKubeNode(options: KubeNodeOptions): Promise<KubeNode>
       "no cgroups under /sys/fs/cgroup: run with BUOY_NETNS_MOUNTS=host scripts/netns-run.sh",
     );
   }
-  for (const binary of ["kubelet", "kube-apiserver", "kube-controller-manager"]) {
+  for (const binary of ["kubelet", "kube-scheduler", "kube-apiserver", "kube-controller-manager"]) {
     if (!existsSync(join(KUBE_BIN, binary))) {
       throw new Error(
         `${join(KUBE_BIN, binary)} missing: run KCM=1 KUBELET=1 scripts/kube/build.sh`,
@@ -231,10 +235,12 @@ export async function startKubeNode(options: KubeNodeOptions): Promise<KubeNode>
     kube = await startKubeApiserver({
       dir: kubeDir,
       controllerManager: true,
+      ...(options.serviceAccountAdmission ? { serviceAccountAdmission: true } : {}),
       apiserverArgs: [
         `--kubelet-client-certificate=${join(kubeDir, "pki", "admin.crt")}`,
         `--kubelet-client-key=${join(kubeDir, "pki", "admin.key")}`,
         "--kubelet-preferred-address-types=InternalIP,Hostname",
+        ...(options.apiserverArgs ?? []),
       ],
     });
 
@@ -319,6 +325,29 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       const imported = ctr("images", "import", "--snapshotter", "native", archive);
       if (!imported.ok) throw new Error(`ctr import ${archive}: ${imported.out}`);
     }
+
+    // The scheduler: DaemonSet pods are placed by it (pods with spec.nodeName are not).
+    const schedulerLog = join(dir, "kube-scheduler.log");
+    const schedulerPort = must([
+      "python3",
+      "-c",
+      "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])",
+    ]);
+    spawnLogged(
+      [
+        join(KUBE_BIN, "kube-scheduler"),
+        `--kubeconfig=${kube.kubeconfig}`,
+        `--authentication-kubeconfig=${kube.kubeconfig}`,
+        `--authorization-kubeconfig=${kube.kubeconfig}`,
+        "--leader-elect=false",
+        "--bind-address=127.0.0.1",
+        `--secure-port=${schedulerPort}`,
+        "--port=0",
+        "--logtostderr=true",
+        "--v=1",
+      ],
+      schedulerLog,
+    );
 
     // The kubelet, as the admin (no TLS bootstrap), on the node's address.
     const kubeletDir = join(dir, "kubelet");

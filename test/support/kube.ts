@@ -261,6 +261,12 @@ export interface KubeApiserverOptions {
   controllerManager?: boolean;
   /** More kube-apiserver flags (a later flag overrides an earlier one). */
   apiserverArgs?: string[];
+  /**
+   * Keep the ServiceAccount admission plugin (pods get their account's token
+   * mounted); off by default, as without kube-controller-manager no `default`
+   * account exists to satisfy it.
+   */
+  serviceAccountAdmission?: boolean;
   timeoutMs?: number;
 }
 
@@ -357,7 +363,7 @@ export async function startKubeApiserver(
       "--allow-privileged=true",
       // Without kube-controller-manager no ServiceAccount `default` appears
       // in new namespaces, and this admission plugin would refuse pods.
-      "--disable-admission-plugins=ServiceAccount",
+      ...(options.serviceAccountAdmission ? [] : ["--disable-admission-plugins=ServiceAccount"]),
       // No kubelet, no endpoints for the `kubernetes` Service to keep.
       "--endpoint-reconciler-type=none",
       `--cert-dir=${join(dir, "apiserver-certs")}`,

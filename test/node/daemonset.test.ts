@@ -1,0 +1,194 @@
+// buoy installed by its own manifests on a real node (issue 6): the image
+// from `npm run image` imported into the node's containerd, the CRDs, RBAC,
+// calico-config and the buoy-node DaemonSet applied with kubectl, with the
+// kubelet's CNI directories as the DaemonSet's host paths. The init
+// container installs the plugin and the conflist, the agent runs as the
+// DaemonSet's pod (host network: the node's namespace), and a pod applied
+// with the seed's annotation gets its floating IP.
+import { spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { ROOT, runPrefix, sleep, SYSTEM_CNI_DIR } from "../support/harness.js";
+import { applyManifests, waitForBuoyCrds } from "../support/buoy-install.js";
+import { BUSYBOX_IMAGE, startKubeNode, type KubeNode } from "../support/kube-node.js";
+
+const prefix = runPrefix();
+const FLOATING = "cni.projectcalico.org/floatingIPs";
+const IMAGE = join(ROOT, "dist/buoy-image.tar");
+let node: KubeNode;
+let cniBin: string;
+let cniConf: string;
+
+type Json = Record<string, unknown>;
+
+/** The DaemonSet as manifests/daemonset.yaml has it, its host paths the kubelet's CNI dirs. */
+function daemonSet(): string {
+  const text = readFileSync(join(ROOT, "manifests/daemonset.yaml"), "utf8");
+  const objects = parseAllDocuments(text).map((doc) => doc.toJSON() as Json);
+  const set = objects.find(
+    (object) =>
+      object.kind === "DaemonSet" && (object.metadata as Json | undefined)?.name === "buoy-node",
+  ) as Json;
+  const spec = ((set.spec as Json).template as Json).spec as Json;
+  for (const volume of spec.volumes as Json[]) {
+    const hostPath = volume.hostPath as Json | undefined;
+    if (volume.name === "cni-bin-dir" && hostPath) hostPath.path = cniBin;
+    if (volume.name === "cni-net-dir" && hostPath) hostPath.path = cniConf;
+  }
+  // The conf dir's host path, for the conflist's kubeconfig path (as the manifest says).
+  for (const container of spec.initContainers as Json[]) {
+    for (const variable of (container.env as Json[] | undefined) ?? []) {
+      if (variable.name === "CNI_NET_DIR") variable.value = cniConf;
+    }
+  }
+  return JSON.stringify(set);
+}
+
+beforeAll(async () => {
+  if (!existsSync(IMAGE)) throw new Error(`${IMAGE} missing: run npm run image`);
+  const work = join(tmpdir(), `${prefix}-cni`);
+  cniBin = join(work, "bin");
+  cniConf = join(work, "net.d");
+  mkdirSync(cniBin, { recursive: true });
+  mkdirSync(cniConf, { recursive: true });
+  for (const plugin of ["loopback", "portmap"]) {
+    copyFileSync(join(SYSTEM_CNI_DIR, plugin), join(cniBin, plugin));
+    spawnSync("chmod", ["755", join(cniBin, plugin)]);
+  }
+  // Service-account tokens in pods, as in any cluster (the API-server tests turn that off).
+  node = await startKubeNode({
+    cniBinDir: cniBin,
+    cniConfDir: cniConf,
+    serviceAccountAdmission: true,
+  });
+  const imported = node.ctr("images", "import", "--snapshotter", "native", IMAGE);
+  expect(imported.ok, imported.out).toBe(true);
+  applyManifests(node.kube, ["crds.yaml", "rbac.yaml", "calico-config.yaml"]);
+  await waitForBuoyCrds(node.kube);
+  // No kube-proxy on this node: the pods reach the API server directly, the
+  // way Calico's manifests allow (the ConfigMap the DaemonSet reads).
+  const server = new URL(node.kube.server);
+  const endpoint = node.kubectlIn(
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "kubernetes-services-endpoint", namespace: "kube-system" },
+      data: { KUBERNETES_SERVICE_HOST: server.hostname, KUBERNETES_SERVICE_PORT: server.port },
+    }),
+    "apply",
+    "-f",
+    "-",
+  );
+  expect(endpoint.ok, endpoint.out).toBe(true);
+  const applied = node.kubectlIn(daemonSet(), "apply", "-f", "-");
+  expect(applied.ok, applied.out).toBe(true);
+}, 300_000);
+
+afterAll(async () => {
+  await node?.stop();
+}, 120_000);
+
+async function until(what: string, check: () => boolean, ms = 120_000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (check()) return;
+    await sleep(500);
+  }
+  const pods = node.kubectl("get", "pods", "-A", "-o", "wide").out;
+  const events = node.kubectl("get", "events", "-A").out.split("\n").slice(-25).join("\n");
+  const logs = ["install-cni", "buoy-agent", "cni-token", "bird"]
+    .map((container) => {
+      const args = ["logs", "-n", "kube-system", "-l", "k8s-app=buoy-node", "-c", container];
+      const now = node.kubectl(...args, "--tail=15").out;
+      const before = node.kubectl(...args, "--previous", "--tail=15").out;
+      return `--- ${container}:\n${now}\n--- ${container} (previous):\n${before}`;
+    })
+    .join("\n");
+  throw new Error(`timed out waiting for ${what}\n${pods}\n${events}\n${logs}`);
+}
+
+const ping = (ip: string) => spawnSync("ping", ["-c", "1", "-W", "1", ip]).status === 0;
+
+describe("buoy installed by its manifests", () => {
+  it("the DaemonSet's pod becomes ready, and with its conflist the node", async () => {
+    await until("the buoy-node pod ready", () => {
+      const ready = node.kubectl(
+        "get",
+        "pods",
+        "-n",
+        "kube-system",
+        "-l",
+        "k8s-app=buoy-node",
+        "-o",
+        'jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}',
+      );
+      return ready.stdout === "True";
+    });
+    await node.waitReady(60_000);
+    expect(existsSync(join(cniConf, "10-calico.conflist"))).toBe(true);
+    expect(existsSync(join(cniBin, "calico"))).toBe(true);
+  }, 180_000);
+
+  it("a pod applied with the seed's annotation runs and its floating IP answers", async () => {
+    const pools = node.kubectlIn(
+      `apiVersion: buoy.dev/v1
+kind: IPPool
+metadata: { name: pods }
+spec: { cidr: 10.244.0.0/16 }
+---
+apiVersion: buoy.dev/v1
+kind: IPPool
+metadata: { name: floating }
+spec: { cidr: 10.96.0.0/24, disabled: true }
+`,
+      "apply",
+      "-f",
+      "-",
+    );
+    expect(pools.ok, pools.out).toBe(true);
+    const pod = node.kubectlIn(
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: {
+          name: "web",
+          namespace: "default",
+          annotations: { [FLOATING]: '["10.96.0.10"]' },
+        },
+        spec: {
+          nodeName: node.nodeName,
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: "c",
+              image: BUSYBOX_IMAGE,
+              imagePullPolicy: "Never",
+              command: ["/bin/busybox", "sleep", "3600"],
+            },
+          ],
+        },
+      }),
+      "apply",
+      "-f",
+      "-",
+    );
+    expect(pod.ok, pod.out).toBe(true);
+    await until(
+      "web Running",
+      () =>
+        node.kubectl("get", "pod", "web", "-o", "jsonpath={.status.phase}").stdout === "Running",
+    );
+    await until("10.96.0.10 answers from the node", () => ping("10.96.0.10"), 30_000);
+    const programmed = node.kubectl(
+      "get",
+      "fip",
+      "10.96.0.10",
+      "-o",
+      "jsonpath={.status.programmed}",
+    );
+    expect(programmed.stdout).toBe("true");
+  }, 180_000);
+});
