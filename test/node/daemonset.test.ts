@@ -191,4 +191,71 @@ spec: { cidr: 10.96.0.0/24, disabled: true }
     );
     expect(programmed.stdout).toBe("true");
   }, 180_000);
+
+  it("kubectl annotate --overwrite moves the floating IP live; an invalid value is an Event, the binding stays", async () => {
+    const annotate = (value: string) =>
+      node.kubectl("annotate", "--overwrite", "pod", "web", `${FLOATING}=${value}`);
+    expect(annotate('["10.96.0.11"]').ok).toBe(true);
+    await until(
+      "10.96.0.11 answers, 10.96.0.10 no longer",
+      () => ping("10.96.0.11") && !ping("10.96.0.10"),
+      30_000,
+    );
+    expect(annotate("not-json").ok).toBe(true);
+    await until("the refusal in the pod's events", () =>
+      node.kubectl("describe", "pod", "web").out.includes("FloatingIPRefused"),
+    );
+    expect(node.kubectl("describe", "pod", "web").out).toContain(
+      "failed to parse 'not-json' as JSON",
+    );
+    expect(ping("10.96.0.11")).toBe(true);
+  }, 120_000);
+
+  it("a second pod asking for a held floating IP does not start, naming the holder; it starts once the holder is gone", async () => {
+    const rival = node.kubectlIn(
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: {
+          name: "rival",
+          namespace: "default",
+          annotations: { [FLOATING]: '["10.96.0.11"]' },
+        },
+        spec: {
+          nodeName: node.nodeName,
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: "c",
+              image: BUSYBOX_IMAGE,
+              imagePullPolicy: "Never",
+              command: ["/bin/busybox", "sleep", "3600"],
+            },
+          ],
+        },
+      }),
+      "apply",
+      "-f",
+      "-",
+    );
+    expect(rival.ok, rival.out).toBe(true);
+    await until("the sandbox failure naming the holder", () =>
+      node
+        .kubectl("describe", "pod", "rival")
+        .out.includes("floating IP 10.96.0.11 is already held by pod default/web"),
+    );
+    expect(node.kubectl("get", "pod", "rival", "-o", "jsonpath={.status.phase}").stdout).toBe(
+      "Pending",
+    );
+    expect(node.kubectl("delete", "pod", "web", "--wait=true", "--timeout=60s").ok).toBe(true);
+    await until(
+      "rival Running on its next try",
+      () =>
+        node.kubectl("get", "pod", "rival", "-o", "jsonpath={.status.phase}").stdout === "Running",
+      120_000,
+    );
+    await until("10.96.0.11 answers from the rival", () => ping("10.96.0.11"), 30_000);
+    const holder = node.kubectl("get", "fip", "10.96.0.11", "-o", "jsonpath={.spec.pod}");
+    expect(holder.stdout).toBe("rival");
+  }, 180_000);
 });

@@ -199,6 +199,7 @@ export async function startKubeNode(options: KubeNodeOptions): Promise<KubeNode>
 
   const children: ChildProcess[] = [];
   let kube: KubeApiserver | undefined;
+  const link = `bn${prefix.split("-").at(-1) ?? ""}`.slice(0, 12);
   const stop = async () => {
     for (const child of children.splice(0).reverse()) {
       if (child.exitCode !== null || child.signalCode !== null) continue;
@@ -220,12 +221,13 @@ export async function startKubeNode(options: KubeNodeOptions): Promise<KubeNode>
     // Pods still running (their processes), their network namespaces, the
     // sysctls and paths: as they were.
     restoreHostState(hostState);
+    run(["ip", "link", "delete", link]);
     run(["rm", "-f", LOCK]);
   };
 
   try {
     // The node's address: kubelet wants one on a non-loopback interface.
-    const link = `bn${prefix.split("-").at(-1) ?? ""}`.slice(0, 12);
+    run(["ip", "link", "delete", link]); // an earlier node of this run (another test file)
     must(["ip", "link", "add", link, "type", "veth", "peer", "name", `${link}p`]);
     must(["ip", "address", "add", `${nodeIp}/32`, "dev", link]);
     must(["ip", "link", "set", link, "up"]);
