@@ -258,4 +258,68 @@ spec: { cidr: 10.96.0.0/24, disabled: true }
     const holder = node.kubectl("get", "fip", "10.96.0.11", "-o", "jsonpath={.spec.pod}");
     expect(holder.stdout).toBe("rival");
   }, 180_000);
+
+  it("50 pods created and deleted leak nothing: no allocation, claim, interface or rule", async () => {
+    const count = () => ({
+      allocations:
+        node
+          .kubectl("get", "ipamblocks.buoy.dev", "-o", "jsonpath={.items[*].spec.allocations}")
+          .stdout.split(/"handle"/).length - 1,
+      claims: node.kubectl("get", "fip", "-o", "name").stdout.split("\n").filter(Boolean).length,
+      interfaces: spawnSync("ip", ["-o", "link", "show"], { encoding: "utf8" })
+        .stdout.split("\n")
+        .filter((line) => / cali[0-9a-f]+@/.test(line)).length,
+      rules: spawnSync("nft", ["list", "ruleset"], { encoding: "utf8" }).stdout.split("\n").length,
+    });
+    const before = count();
+    const pods = Array.from({ length: 50 }, (_, i) => ({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: `loop-${i}`, namespace: "default", labels: { loop: "yes" } },
+      spec: {
+        nodeName: node.nodeName,
+        terminationGracePeriodSeconds: 1,
+        containers: [
+          {
+            name: "c",
+            image: BUSYBOX_IMAGE,
+            imagePullPolicy: "Never",
+            command: ["/bin/busybox", "sleep", "3600"],
+          },
+        ],
+      },
+    }));
+    const created = node.kubectlIn(
+      JSON.stringify({ apiVersion: "v1", kind: "List", items: pods }),
+      "apply",
+      "-f",
+      "-",
+    );
+    expect(created.ok, created.out).toBe(true);
+    await until(
+      "50 pods Running",
+      () =>
+        node
+          .kubectl("get", "pods", "-l", "loop=yes", "-o", "jsonpath={.items[*].status.phase}")
+          .stdout.split(" ")
+          .filter((phase) => phase === "Running").length === 50,
+      300_000,
+    );
+    expect(count().interfaces).toBe(before.interfaces + 50);
+    const deleted = node.kubectl(
+      "delete",
+      "pods",
+      "-l",
+      "loop=yes",
+      "--wait=true",
+      "--timeout=300s",
+    );
+    expect(deleted.ok, deleted.out).toBe(true);
+    await until(
+      "every loop pod's interface gone",
+      () => count().interfaces === before.interfaces,
+      120_000,
+    );
+    expect(count()).toEqual(before);
+  }, 600_000);
 });
