@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { ROOT, runPrefix, sleep, SYSTEM_CNI_DIR } from "../support/harness.js";
 import { applyManifests, waitForBuoyCrds } from "../support/buoy-install.js";
-import { BUSYBOX_IMAGE, startKubeNode, type KubeNode } from "../support/kube-node.js";
+import { busyboxPod, startKubeNode, TEST_POOLS, type KubeNode } from "../support/kube-node.js";
 
 const prefix = runPrefix();
 const FLOATING = "cni.projectcalico.org/floatingIPs";
@@ -133,44 +133,10 @@ describe("buoy installed by its manifests", () => {
   }, 180_000);
 
   it("a pod applied with the seed's annotation runs and its floating IP answers", async () => {
-    const pools = node.kubectlIn(
-      `apiVersion: buoy.dev/v1
-kind: IPPool
-metadata: { name: pods }
-spec: { cidr: 10.244.0.0/16 }
----
-apiVersion: buoy.dev/v1
-kind: IPPool
-metadata: { name: floating }
-spec: { cidr: 10.96.0.0/24, disabled: true }
-`,
-      "apply",
-      "-f",
-      "-",
-    );
+    const pools = node.kubectlIn(TEST_POOLS, "apply", "-f", "-");
     expect(pools.ok, pools.out).toBe(true);
     const pod = node.kubectlIn(
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "Pod",
-        metadata: {
-          name: "web",
-          namespace: "default",
-          annotations: { [FLOATING]: '["10.96.0.10"]' },
-        },
-        spec: {
-          nodeName: node.nodeName,
-          terminationGracePeriodSeconds: 1,
-          containers: [
-            {
-              name: "c",
-              image: BUSYBOX_IMAGE,
-              imagePullPolicy: "Never",
-              command: ["/bin/busybox", "sleep", "3600"],
-            },
-          ],
-        },
-      }),
+      JSON.stringify(busyboxPod("web", { annotations: { [FLOATING]: '["10.96.0.10"]' } })),
       "apply",
       "-f",
       "-",
@@ -213,27 +179,7 @@ spec: { cidr: 10.96.0.0/24, disabled: true }
 
   it("a second pod asking for a held floating IP does not start, naming the holder; it starts once the holder is gone", async () => {
     const rival = node.kubectlIn(
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "Pod",
-        metadata: {
-          name: "rival",
-          namespace: "default",
-          annotations: { [FLOATING]: '["10.96.0.11"]' },
-        },
-        spec: {
-          nodeName: node.nodeName,
-          terminationGracePeriodSeconds: 1,
-          containers: [
-            {
-              name: "c",
-              image: BUSYBOX_IMAGE,
-              imagePullPolicy: "Never",
-              command: ["/bin/busybox", "sleep", "3600"],
-            },
-          ],
-        },
-      }),
+      JSON.stringify(busyboxPod("rival", { annotations: { [FLOATING]: '["10.96.0.11"]' } })),
       "apply",
       "-f",
       "-",
@@ -272,23 +218,9 @@ spec: { cidr: 10.96.0.0/24, disabled: true }
       rules: spawnSync("nft", ["list", "ruleset"], { encoding: "utf8" }).stdout.split("\n").length,
     });
     const before = count();
-    const pods = Array.from({ length: 50 }, (_, i) => ({
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: { name: `loop-${i}`, namespace: "default", labels: { loop: "yes" } },
-      spec: {
-        nodeName: node.nodeName,
-        terminationGracePeriodSeconds: 1,
-        containers: [
-          {
-            name: "c",
-            image: BUSYBOX_IMAGE,
-            imagePullPolicy: "Never",
-            command: ["/bin/busybox", "sleep", "3600"],
-          },
-        ],
-      },
-    }));
+    const pods = Array.from({ length: 50 }, (_, i) =>
+      busyboxPod(`loop-${i}`, { labels: { loop: "yes" } }),
+    );
     const created = node.kubectlIn(
       JSON.stringify({ apiVersion: "v1", kind: "List", items: pods }),
       "apply",

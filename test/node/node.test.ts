@@ -18,7 +18,7 @@ import {
   type AgentProcess,
 } from "../support/harness.js";
 import { applyManifests, installSettings, waitForBuoyCrds } from "../support/buoy-install.js";
-import { BUSYBOX_IMAGE, startKubeNode, type KubeNode } from "../support/kube-node.js";
+import { busyboxPod, startKubeNode, TEST_POOLS, type KubeNode } from "../support/kube-node.js";
 
 const prefix = runPrefix();
 const FLOATING = "cni.projectcalico.org/floatingIPs";
@@ -44,18 +44,7 @@ beforeAll(async () => {
   const settings = await installSettings(node.kube, work, node.nodeName, join(CNI_DIR, "buoy"));
   await installCni({ ...settings, binDir: cniBin, confDir: cniConf }, "test");
   await node.waitReady();
-  const pools = `
-apiVersion: buoy.dev/v1
-kind: IPPool
-metadata: { name: pods }
-spec: { cidr: 10.244.0.0/16 }
----
-apiVersion: buoy.dev/v1
-kind: IPPool
-metadata: { name: floating }
-spec: { cidr: 10.96.0.0/24, disabled: true }
-`;
-  const applied = node.kubectlIn(pools, "apply", "-f", "-");
+  const applied = node.kubectlIn(TEST_POOLS, "apply", "-f", "-");
   expect(applied.ok, applied.out).toBe(true);
   const token = await node.kube.serviceAccountToken("kube-system", "buoy-node");
   const kubeconfig = node.kube.writeKubeconfig(join(work, "buoy-node.kubeconfig"), { token });
@@ -71,27 +60,9 @@ afterAll(async () => {
 }, 120_000);
 
 function podManifest(name: string, annotation?: string): string {
-  return JSON.stringify({
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: {
-      name,
-      namespace: "default",
-      ...(annotation ? { annotations: { [FLOATING]: annotation } } : {}),
-    },
-    spec: {
-      nodeName: node.nodeName,
-      terminationGracePeriodSeconds: 1,
-      containers: [
-        {
-          name: "c",
-          image: BUSYBOX_IMAGE,
-          imagePullPolicy: "Never",
-          command: ["/bin/busybox", "sleep", "3600"],
-        },
-      ],
-    },
-  });
+  return JSON.stringify(
+    busyboxPod(name, annotation ? { annotations: { [FLOATING]: annotation } } : {}),
+  );
 }
 
 async function until(what: string, check: () => boolean, ms = 60_000) {

@@ -432,3 +432,44 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     throw error;
   }
 }
+
+/** A pod of the test image on the node, sleeping; `annotations` and `labels` as given. */
+export function busyboxPod(
+  name: string,
+  options: { annotations?: Record<string, string>; labels?: Record<string, string> } = {},
+): Record<string, unknown> {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name,
+      namespace: "default",
+      ...(options.annotations ? { annotations: options.annotations } : {}),
+      ...(options.labels ? { labels: options.labels } : {}),
+    },
+    spec: {
+      nodeName: NODE_NAME,
+      terminationGracePeriodSeconds: 1,
+      containers: [
+        {
+          name: "c",
+          image: BUSYBOX_IMAGE,
+          imagePullPolicy: "Never",
+          command: ["/bin/busybox", "sleep", "3600"],
+        },
+      ],
+    },
+  };
+}
+
+/** The node tests' pools: pod addresses, and a disabled pool for floating IPs. */
+export const TEST_POOLS = `apiVersion: buoy.dev/v1
+kind: IPPool
+metadata: { name: pods }
+spec: { cidr: 10.244.0.0/16 }
+---
+apiVersion: buoy.dev/v1
+kind: IPPool
+metadata: { name: floating }
+spec: { cidr: 10.96.0.0/24, disabled: true }
+`;
