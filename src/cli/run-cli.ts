@@ -533,6 +533,32 @@ function createProgram(session: Session): Command {
       );
     });
 
+  program
+    .command("remove-dataplane")
+    .description(
+      "Remove from this node what buoy's agent programmed: the nftables tables\n" +
+        "ip buoy and ip6 buoy (floating-IP NAT, natOutgoing), the routes with\n" +
+        "protocol 202, and the conntrack entries of the floating IPs those tables\n" +
+        "translated. For uninstalling, after the agent has stopped (a running\n" +
+        "agent puts it all back): the node's pods lose their floating IPs.\n" +
+        "Touches no datastore; manifests/uninstall.yaml runs it on every node.",
+    )
+    .action(async () => {
+      const [{ removeDataplane, renderDataplaneRemoved }, { LinuxNft }, routes] = await Promise.all(
+        [
+          import("../dataplane/remove-dataplane.js"),
+          import("../dataplane/nft.js"),
+          import("../dataplane/linux-routes.js"),
+        ],
+      );
+      const removed = await removeDataplane({
+        nft: new LinuxNft(),
+        routes: new routes.LinuxRoutes(),
+        conntrack: new routes.LinuxConntrack(),
+      });
+      stdout.write(renderDataplaneRemoved(removed));
+    });
+
   addLabCommand(program, session.request);
   addInstallCommand(program, session.request, VERSION);
 

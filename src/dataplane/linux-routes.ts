@@ -74,6 +74,20 @@ export class LinuxRoutes implements Routes {
     return [];
   }
 
+  /** Deletes every route with buoy's protocol, whatever its metric (uninstalling). */
+  async flush(): Promise<void> {
+    for (const family of [4, 6] as const) {
+      await runCommand([
+        "ip",
+        `-${family}`,
+        "route",
+        "flush",
+        "proto",
+        String(BUOY_ROUTE_PROTOCOL),
+      ]);
+    }
+  }
+
   async readInterfaces(): Promise<Set<string>> {
     const { stdout } = await runCommand(["ip", "-json", "link", "show"]);
     return new Set((JSON.parse(stdout || "[]") as { ifname: string }[]).map((link) => link.ifname));

@@ -5,6 +5,7 @@ import {
   parseNftTable,
   renderNftElementChanges,
   renderNftTable,
+  renderNftTableRemoval,
   type NftBinding,
 } from "./nft-script.js";
 
@@ -37,6 +38,12 @@ const plan: NatPlan = {
 describe("nftables scripts", () => {
   it("renderNftTable() replaces the IPv4 table with both maps and the three chains", () => {
     expectGolden("nft-table-ipv4", renderNftTable(plan, 4));
+  });
+  it("renderNftTableRemoval() deletes each family's table, present or not", () => {
+    expect(renderNftTableRemoval([4, 6])).toBe(
+      "add table ip buoy\ndelete table ip buoy\nadd table ip6 buoy\ndelete table ip6 buoy\n",
+    );
+    expect(renderNftTableRemoval([])).toBe("");
   });
   it("renderNftTable() renders the IPv6 table from the same plan", () => {
     expectGolden("nft-table-ipv6", renderNftTable(plan, 6));

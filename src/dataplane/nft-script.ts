@@ -108,6 +108,18 @@ export function renderNftElementChanges(
   return lines.map((line) => line + "\n").join("");
 }
 
+/**
+ * A script that deletes buoy's table of each family whether or not it exists
+ * (nft 1.0.6 has no `destroy`: adding the table first makes the delete always
+ * valid), in one transaction.
+ */
+export function renderNftTableRemoval(families: readonly Family[]): string {
+  return families
+    .map((family) => `${NFT_FAMILY[family]} ${NFT_TABLE}`)
+    .map((table) => `add table ${table}\ndelete table ${table}\n`)
+    .join("");
+}
+
 /** buoy's table of one family as `nft -j list table` shows it. */
 export interface NftTableState {
   /** The elements of fip_dnat, sorted like a plan's bindings. */

@@ -424,6 +424,20 @@ describe("manifests/daemonset.yaml", () => {
     });
   });
 
+  it("uninstalls in the node's network namespace: install-cni's files, then the agent's dataplane", () => {
+    const spec = at(find("DaemonSet", "buoy-uninstall"), "spec", "template", "spec") as Json;
+    expect(spec.hostNetwork).toBe(true);
+    expect(
+      (spec.initContainers as Json[]).map((c) => [
+        c.command,
+        at(c, "securityContext", "privileged"),
+      ]),
+    ).toEqual([
+      [["buoy", "install-cni", "--uninstall"], true],
+      [["buoy", "remove-dataplane"], true],
+    ]);
+  });
+
   it("uses one image throughout, also for uninstalling", () => {
     const images = new Set(
       all.flatMap(({ object }) => {
