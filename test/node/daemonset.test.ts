@@ -5,32 +5,51 @@
 // container installs the plugin and the conflist, the agent runs as the
 // DaemonSet's pod (host network: the node's namespace), and a pod applied
 // with the seed's annotation gets its floating IP.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { ROOT, runPrefix, sleep, SYSTEM_CNI_DIR } from "../support/harness.js";
+import { parsePingSamples, summarizePing } from "../../src/lab/ping-report.js";
+import {
+  addClientNetns,
+  must,
+  ROOT,
+  runPrefix,
+  sleep,
+  startIn,
+  SYSTEM_CNI_DIR,
+} from "../support/harness.js";
 import { applyManifests, waitForBuoyCrds } from "../support/buoy-install.js";
 import { busyboxPod, startKubeNode, TEST_POOLS, type KubeNode } from "../support/kube-node.js";
 
 const prefix = runPrefix();
 const FLOATING = "cni.projectcalico.org/floatingIPs";
 const IMAGE = join(ROOT, "dist/buoy-image.tar");
+const PYTHON = "/usr/bin/python3";
+const PROBE = join(ROOT, "src/lab/lab-probe.py");
+const SEEN_LOG = join(tmpdir(), `${prefix}-probe-seen.log`);
+// A client namespace routed to the node (its default route), as in the lab.
+const CLIENT = {
+  ns: `${prefix}-client`,
+  ip: "192.168.125.2",
+  nodeIp: "192.168.125.1",
+  link: `bc${prefix.split("-").at(-1) ?? ""}`.slice(0, 12),
+};
 let node: KubeNode;
 let cniBin: string;
 let cniConf: string;
+const stoppers: (() => void)[] = [];
 
 type Json = Record<string, unknown>;
 
-/** The DaemonSet as manifests/daemonset.yaml has it, its host paths the kubelet's CNI dirs. */
-function daemonSet(): string {
-  const text = readFileSync(join(ROOT, "manifests/daemonset.yaml"), "utf8");
+/** A DaemonSet as a manifest of manifests/ has it, its host paths the kubelet's CNI dirs. */
+function daemonSet(file = "daemonset.yaml", name = "buoy-node"): string {
+  const text = readFileSync(join(ROOT, "manifests", file), "utf8");
   const objects = parseAllDocuments(text).map((doc) => doc.toJSON() as Json);
   const set = objects.find(
-    (object) =>
-      object.kind === "DaemonSet" && (object.metadata as Json | undefined)?.name === "buoy-node",
+    (object) => object.kind === "DaemonSet" && (object.metadata as Json | undefined)?.name === name,
   ) as Json;
   const spec = ((set.spec as Json).template as Json).spec as Json;
   for (const volume of spec.volumes as Json[]) {
@@ -88,6 +107,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
+  for (const stop of stoppers) stop();
   await node?.stop();
 }, 120_000);
 
@@ -254,4 +274,271 @@ describe("buoy installed by its manifests", () => {
     );
     expect(count()).toEqual(before);
   }, 600_000);
+});
+
+/** The network namespace containerd made for a pod (/run/netns/cni-*), found by the pod's IP. */
+function podNetns(pod: string): string {
+  const ip = node.kubectl("get", "pod", pod, "-o", "jsonpath={.status.podIP}").stdout;
+  const names = must(["ip", "netns", "list"])
+    .split("\n")
+    .map((line) => line.split(" ")[0] ?? "")
+    .filter((name) => name.startsWith("cni-"));
+  const found = names.find((name) =>
+    must(["ip", "-n", name, "-4", "-o", "address", "show"]).includes(` inet ${ip}/`),
+  );
+  if (!found) throw new Error(`no network namespace holds ${pod}'s address ${ip}`);
+  return found;
+}
+
+async function runPod(name: string, annotations?: Record<string, string>): Promise<string> {
+  const pod = busyboxPod(name, annotations ? { annotations } : {});
+  const applied = node.kubectlIn(JSON.stringify(pod), "apply", "-f", "-");
+  expect(applied.ok, applied.out).toBe(true);
+  await until(
+    `${name} Running`,
+    () => node.kubectl("get", "pod", name, "-o", "jsonpath={.status.phase}").stdout === "Running",
+  );
+  return node.kubectl("get", "pod", name, "-o", "jsonpath={.status.podIP}").stdout;
+}
+
+interface Probe {
+  ok: boolean;
+  replyFrom?: string;
+  answer?: { pod?: string; peer?: string; local?: string };
+}
+
+/** One lab-probe.py request from a namespace (ip netns exec). */
+function probe(netns: string, protocol: string, to: string): Probe & { output: string } {
+  const result = spawnSync(
+    "ip",
+    ["netns", "exec", netns, PYTHON, PROBE, "send", protocol, to, "2", SEEN_LOG],
+    { encoding: "utf8" },
+  );
+  const output = `${result.stdout}${result.stderr}`;
+  try {
+    return { ...(JSON.parse(result.stdout.trim().split("\n").at(-1) ?? "") as Probe), output };
+  } catch {
+    return { ok: false, output };
+  }
+}
+
+/** The handle of buoy's IPv4 table: a new table (flushed and made again) gets a new one. */
+function tableHandle(): string {
+  const listing = must(["nft", "-a", "list", "table", "ip", "buoy"]);
+  return /# handle (\d+)/.exec(listing)?.[1] ?? "";
+}
+
+describe("traffic, the agent's restart, the feature switch and uninstalling", () => {
+  const fip = "10.96.0.20";
+  let serverIp: string;
+  let peerIp: string;
+  let peerNetns: string;
+
+  beforeAll(async () => {
+    addClientNetns(CLIENT.ns, {
+      nodeIfname: CLIENT.link,
+      node: [`${CLIENT.nodeIp}/24`],
+      client: [`${CLIENT.ip}/24`],
+    });
+    serverIp = await runPod("server", { [FLOATING]: `["${fip}"]` });
+    peerIp = await runPod("peer");
+    peerNetns = podNetns("peer");
+    const ready = join(tmpdir(), `${prefix}-server-ready`);
+    const responder = startIn(podNetns("server"), [
+      PYTHON,
+      PROBE,
+      "serve",
+      "server",
+      ready,
+      SEEN_LOG,
+    ]);
+    stoppers.push(() => responder.stop());
+    await until("the responder in the server pod", () => existsSync(ready), 10_000);
+    await until(`${fip} answers from the node`, () => ping(fip), 30_000);
+  }, 240_000);
+
+  for (const protocol of ["icmp", "tcp", "udp", "raw253", "raw47"]) {
+    it(`${protocol} reaches the pod's floating IP from a client routed to the node and from another pod, answered from it`, () => {
+      for (const [from, source] of [
+        [CLIENT.ns, CLIENT.ip],
+        [peerNetns, peerIp],
+      ] as const) {
+        const answer = probe(from, protocol, fip);
+        expect(answer.ok, answer.output).toBe(true);
+        expect(answer.replyFrom, answer.output).toBe(fip);
+        expect(answer.answer?.pod, answer.output).toBe("server");
+        expect(answer.answer?.peer, answer.output).toBe(source);
+        if (protocol !== "udp") expect(answer.answer?.local, answer.output).toBe(serverIp);
+      }
+    });
+  }
+
+  it("deleting the agent's pod under a 100 Hz ping loses no ping; the replacement takes over without flushing", async () => {
+    const agentPod = () =>
+      node.kubectl(
+        "get",
+        "pods",
+        "-n",
+        "kube-system",
+        "-l",
+        "k8s-app=buoy-node",
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+      ).stdout;
+    const before = agentPod();
+    const handle = tableHandle();
+    expect(handle).not.toBe("");
+    const pinger = spawn(
+      "ip",
+      ["netns", "exec", CLIENT.ns, PYTHON, PROBE, "ping", fip, "60", "10"],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    stoppers.push(() => pinger.exitCode === null && pinger.kill("SIGKILL"));
+    let output = "";
+    pinger.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const done = new Promise<void>((resolve) => pinger.on("close", () => resolve()));
+    await sleep(2000);
+    const deleted = node.kubectl("delete", "pod", "-n", "kube-system", before, "--wait=false");
+    expect(deleted.ok, deleted.out).toBe(true);
+    await until(
+      "a new buoy-node pod ready",
+      () => {
+        const now = agentPod();
+        return (
+          now !== "" &&
+          now !== before &&
+          !now.includes(" ") &&
+          node.kubectl(
+            "get",
+            "pod",
+            "-n",
+            "kube-system",
+            now,
+            "-o",
+            'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+          ).stdout === "True"
+        );
+      },
+      55_000,
+    );
+    await done;
+    const report = summarizePing(parsePingSamples(output));
+    expect(report.sent).toBeGreaterThan(5500);
+    expect(report.lost, JSON.stringify(report)).toBe(0);
+    // The same table, never flushed, and no conntrack entry dropped.
+    expect(tableHandle()).toBe(handle);
+    const logs = node.kubectl("logs", "-n", "kube-system", agentPod(), "-c", "buoy-agent").out;
+    expect(logs).not.toMatch(/"replacedTables":\["ipv/);
+    expect(logs).not.toMatch(/"conntrackFlushed":\["/);
+    expect(probe(CLIENT.ns, "tcp", fip).ok).toBe(true);
+  }, 120_000);
+
+  it("with the feature switched off in calico-config, a pod with the annotation is refused in Calico's words", async () => {
+    const data = (
+      JSON.parse(
+        node.kubectl("get", "configmap", "-n", "kube-system", "calico-config", "-o", "json").stdout,
+      ) as { data: Record<string, string> }
+    ).data;
+    const conflist = data.cni_network_config ?? "";
+    expect(conflist).toMatch(/"floating_ips": true/);
+    const withConflist = (text: string) =>
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "calico-config", namespace: "kube-system" },
+        data: { ...data, cni_network_config: text },
+      });
+    const off = conflist.replace(/"floating_ips": true/, '"floating_ips": false');
+    const applied = node.kubectlIn(withConflist(off), "apply", "-f", "-");
+    expect(applied.ok, applied.out).toBe(true);
+    const rollout = ["-n", "kube-system", "daemonset/buoy-node"];
+    expect(node.kubectl("rollout", "restart", ...rollout).ok).toBe(true);
+    const status = node.kubectl("rollout", "status", ...rollout, "--timeout=180s");
+    expect(status.ok, status.out).toBe(true);
+    expect(readFileSync(join(cniConf, "10-calico.conflist"), "utf8")).toMatch(
+      /"floating_ips": false/,
+    );
+    const refused = node.kubectlIn(
+      JSON.stringify(busyboxPod("off", { annotations: { [FLOATING]: '["10.96.0.30"]' } })),
+      "apply",
+      "-f",
+      "-",
+    );
+    expect(refused.ok, refused.out).toBe(true);
+    await until("the sandbox failure in Calico's words", () =>
+      node
+        .kubectl("describe", "pod", "off")
+        .out.includes("requested feature is not enabled: floating_ips"),
+    );
+    expect(node.kubectl("get", "pod", "off", "-o", "jsonpath={.status.phase}").stdout).toBe(
+      "Pending",
+    );
+    expect(node.kubectl("get", "fip", "10.96.0.30").ok).toBe(false);
+    expect(node.kubectl("delete", "pod", "off", "--wait=true", "--timeout=60s").ok).toBe(true);
+    // Switched back on: the agent programs the floating IP it kept its claim for.
+    const restored = node.kubectlIn(withConflist(conflist), "apply", "-f", "-");
+    expect(restored.ok, restored.out).toBe(true);
+    expect(node.kubectl("rollout", "restart", ...rollout).ok).toBe(true);
+    const again = node.kubectl("rollout", "status", ...rollout, "--timeout=180s");
+    expect(again.ok, again.out).toBe(true);
+    await until(`${fip} answers again`, () => ping(fip), 30_000);
+  }, 400_000);
+
+  it("uninstalling leaves the node without buoy's tables, routes, conflist and executables; the CRDs and claims stay", async () => {
+    expect(must(["nft", "list", "tables"])).toContain("table ip buoy");
+    expect(must(["ip", "-4", "route", "show", "proto", "202"])).toContain(fip);
+    const kube = (...args: string[]) => {
+      const result = node.kubectl(...args);
+      expect(result.ok, `kubectl ${args.join(" ")}: ${result.out}`).toBe(true);
+      return result.stdout;
+    };
+    kube("-n", "kube-system", "delete", "daemonset", "buoy-node");
+    kube(
+      "-n",
+      "kube-system",
+      "wait",
+      "--for=delete",
+      "pod",
+      "-l",
+      "k8s-app=buoy-node",
+      "--timeout=120s",
+    );
+    const applied = node.kubectlIn(
+      daemonSet("uninstall.yaml", "buoy-uninstall"),
+      "apply",
+      "-f",
+      "-",
+    );
+    expect(applied.ok, applied.out).toBe(true);
+    kube("-n", "kube-system", "rollout", "status", "daemonset/buoy-uninstall", "--timeout=120s");
+    const logs = kube(
+      "-n",
+      "kube-system",
+      "logs",
+      "-l",
+      "k8s-app=buoy-uninstall",
+      "-c",
+      "remove-dataplane",
+    );
+    expect(logs).toContain("removed nftables table ip buoy");
+    expect(logs).toContain(`${fip}/32 dev cali`);
+    expect(must(["nft", "list", "tables"])).not.toContain("buoy");
+    expect(must(["ip", "-4", "route", "show", "proto", "202"])).toBe("");
+    expect(must(["ip", "-6", "route", "show", "proto", "202"])).toBe("");
+    for (const file of ["10-calico.conflist", "calico-kubeconfig"]) {
+      expect(existsSync(join(cniConf, file)), file).toBe(false);
+    }
+    for (const file of ["calico", "calico-ipam", "buoy", "buoy-ipam"]) {
+      expect(existsSync(join(cniBin, file)), file).toBe(false);
+    }
+    // The floating IP no longer answers: nothing translates it any more.
+    expect(ping(fip)).toBe(false);
+    kube("-n", "kube-system", "delete", "daemonset", "buoy-uninstall");
+    for (const file of ["rbac.yaml", "calico-config.yaml"]) {
+      kube("delete", "-f", join(ROOT, "manifests", file));
+    }
+    // What stays, as docs/install.md says: the CRDs and their objects.
+    expect(kube("get", "fip", fip, "-o", "jsonpath={.spec.pod}")).toBe("server");
+    expect(kube("get", "ippools.buoy.dev", "-o", "name")).toContain("floating");
+  }, 300_000);
 });
