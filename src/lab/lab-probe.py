@@ -87,6 +87,12 @@ class Responder:
             request, peer = sock.recvfrom(1024)
             sock.sendto(self.answer(peer[0], "-", request), peer)
 
+    @staticmethod
+    def is_answer(protocol, payload):
+        """An answer (ours looped back, or another responder's to a probe sent from here)."""
+        body = payload[len(GRE_HEADER) :] if protocol == GRE else payload
+        return body.startswith(b"{")
+
     def raw_answer(self, protocol, peer, local, request):
         if protocol != GRE:
             return self.answer(peer, local, request)
@@ -97,15 +103,15 @@ class Responder:
             packet, peer = sock.recvfrom(65535)
             local = socket.inet_ntop(socket.AF_INET, packet[16:20])
             payload = strip_ipv4_header(packet)
-            if payload.startswith(b"{"):
-                continue  # an answer of ours, looped back when a pod probes itself
+            if self.is_answer(protocol, payload):
+                continue
             sock.sendto(self.raw_answer(protocol, peer[0], local, payload), (peer[0], 0))
 
     def serve_raw6(self, sock, protocol):
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
         while True:
             payload, ancillary, _flags, peer = sock.recvmsg(65535, 1024)
-            if payload.startswith(b"{"):
+            if self.is_answer(protocol, payload):
                 continue
             sock.sendto(
                 self.raw_answer(protocol, peer[0], local_of(ancillary), payload), (peer[0], 0)
