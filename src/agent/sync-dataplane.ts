@@ -58,7 +58,9 @@ export interface SyncOutcome {
   known: KnownState;
 }
 
-const bindingKey = (binding: NftBinding) => `${binding.floating}>${binding.pod}`;
+// Egress is part of a binding: switching it is the binding removed and added again.
+const bindingKey = (binding: NftBinding) =>
+  `${binding.floating}>${binding.pod}${binding.egress ? " egress" : ""}`;
 
 /**
  * `pendingFlush` belongs to the caller and outlives one call: floating IPs
@@ -114,7 +116,12 @@ export async function syncDataplane(
       // away from its new holder.
       for (const binding of [...added, ...removed]) pendingFlush.set(binding.floating, family);
       outcome.known.tables.set(family, {
-        bindings: desired.map(({ family: f, floating, pod }) => ({ family: f, floating, pod })),
+        bindings: desired.map(({ family: f, floating, pod, egress }) => ({
+          family: f,
+          floating,
+          pod,
+          ...(egress ? { egress } : {}),
+        })),
         intact: true,
         natOutgoing,
       });

@@ -7,7 +7,9 @@ import { DatastoreUnavailableError } from "../datastore/kv.js";
 import type { FloatingIpClaim, WorkloadEndpoint } from "../datastore/model.js";
 import {
   FloatingIpError,
+  FLOATING_IP_EGRESS_ANNOTATION,
   FLOATING_IPS_ANNOTATION,
+  parseEgress,
   parseFloatingIps,
 } from "../floating/annotation.js";
 import { checkClaims, snapshotLookup, type ClaimHolder } from "../floating/claims.js";
@@ -204,7 +206,10 @@ async function addChecked(context: Context, holder: ClaimHolder): Promise<CniRes
   ]);
   // The pod's own annotations where the datastore reads pods (Kubernetes),
   // else what the runtime passed in runtimeConfig.
-  const floatingIps = requestedFloatingIps(conf, pod?.annotations ?? conf.podAnnotations);
+  const annotations = pod?.annotations ?? conf.podAnnotations;
+  const floatingIps = requestedFloatingIps(conf, annotations);
+  // Egress only means something with floating IPs to leave from.
+  const egress = floatingIps.length > 0 && parseEgress(annotations[FLOATING_IP_EGRESS_ANNOTATION]);
   const snapshot =
     early ?? (floatingIps.length > 0 ? await store.readAllocationSnapshot() : undefined);
   const pools = snapshot?.pools ?? [];
@@ -236,7 +241,10 @@ async function addChecked(context: Context, holder: ClaimHolder): Promise<CniRes
       throw new CniError(CniCode.internal, `IPAM plugin ${conf.ipam.type} returned no addresses`);
     }
     const bindings = planBindings(floatingIps, podIps);
-    const endpoint = endpointRecord(context, holder, link, podIps, bindings);
+    const endpoint = {
+      ...endpointRecord(context, holder, link, podIps, bindings),
+      ...(egress && bindings.length > 0 ? { egress: true } : {}),
+    };
     const claims = claimRecords(context, holder, bindings, pod);
     const steps = await Promise.allSettled([
       deps.podNetwork.configure({ ...link, addresses: podIps }),

@@ -272,6 +272,23 @@ describe("planNat()", () => {
     ).toHaveLength(1);
   });
 
+  it("planNat() marks, for a pod that opted in to egress, its first held floating IP of each family", () => {
+    const nats = [
+      { internalIP: "10.244.0.5", externalIP: "10.96.0.9" },
+      { internalIP: "10.244.0.5", externalIP: "10.96.0.2" },
+      { internalIP: "10.244.0.5", externalIP: "10.96.0.3" },
+      { internalIP: "fd00:244::5", externalIP: "fd00:96::1" },
+    ];
+    const claims = ["10.96.0.2", "10.96.0.3", "fd00:96::1"].map((ip) => claim(ip));
+    const marked = (egress: boolean) =>
+      planNat([endpoint({ ipNATs: nats, egress })], "node-1", claims).bindings.map(
+        (b) => `${b.floating}${b.egress ? " egress" : ""}`,
+      );
+    // 10.96.0.9 has no claim: the next one the pod holds is its source.
+    expect(marked(true)).toEqual(["10.96.0.2 egress", "10.96.0.3", "fd00:96::1 egress"]);
+    expect(marked(false)).toEqual(["10.96.0.2", "10.96.0.3", "fd00:96::1"]);
+  });
+
   it("planNat() does not depend on the order of its input", () => {
     const endpoints = [
       endpoint({ ipNATs: [{ internalIP: "10.244.0.5", externalIP: "10.96.0.2" }] }),

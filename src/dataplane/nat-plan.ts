@@ -25,6 +25,8 @@ export interface NatBinding {
   pod: string;
   /** The pod's host-side interface: where the floating IP's route points. */
   hostIfname: string;
+  /** The pod's new outbound connections leave from this floating IP (one per pod address). */
+  egress?: true;
 }
 
 export type NatRefusalReason =
@@ -90,6 +92,8 @@ export function planNat(
     const own = new Set(
       endpoint.ipNetworks.map((net) => canonicalAddress(net.split("/")[0] ?? "")),
     );
+    // Pod addresses that already leave from one of their floating IPs.
+    const egressFrom = new Set<string>();
     for (const nat of endpoint.ipNATs) {
       const floating = parseAddress(nat.externalIP);
       const internal = parseAddress(nat.internalIP);
@@ -124,6 +128,10 @@ export function planNat(
         if (host !== undefined && host !== node) {
           waiting.push({ floatingIP: binding.floating, pod, node: host });
           continue;
+        }
+        if (endpoint.egress === true && !egressFrom.has(binding.pod)) {
+          egressFrom.add(binding.pod);
+          binding.egress = true;
         }
         bindings.set(binding.floating, binding);
       } else if (earlier.pod !== binding.pod || earlier.hostIfname !== binding.hostIfname) {

@@ -24,9 +24,21 @@ function listing(family: 4 | 6): { nftables: Record<string, Record<string, unkno
 
 const plan: NatPlan = {
   bindings: [
-    { family: 4, floating: "10.96.0.1", pod: "10.244.0.5", hostIfname: "cali1111111111a" },
+    {
+      family: 4,
+      floating: "10.96.0.1",
+      pod: "10.244.0.5",
+      hostIfname: "cali1111111111a",
+      egress: true,
+    },
     { family: 4, floating: "10.96.0.2", pod: "10.244.0.5", hostIfname: "cali1111111111a" },
-    { family: 6, floating: "fd00:96::1", pod: "fd00:244::5", hostIfname: "cali1111111111a" },
+    {
+      family: 6,
+      floating: "fd00:96::1",
+      pod: "fd00:244::5",
+      hostIfname: "cali1111111111a",
+      egress: true,
+    },
   ],
   refused: [],
   natOutgoing: {
@@ -84,7 +96,7 @@ describe("parseNftTable()", () => {
   });
   it("parseNftTable() reads the bindings of an intact IPv6 table", () => {
     expect(parseNftTable(listing(6), 6)).toEqual({
-      bindings: [{ family: 6, floating: "fd00:96::1", pod: "fd00:244::5" }],
+      bindings: [{ family: 6, floating: "fd00:96::1", pod: "fd00:244::5", egress: true }],
       intact: true,
       natOutgoing: { sources: ["fd00:244::/64"], pools: ["fd00:96::/120", "fd00:244::/64"] },
     });
@@ -99,15 +111,25 @@ describe("parseNftTable()", () => {
       desc: "a hairpin element points elsewhere",
       damage: (l) => void ((l.nftables[3]!.map!.elem as unknown[][])[0]![1] = "10.96.0.9"),
     },
-    { desc: "a chain is gone", damage: (l) => void l.nftables.splice(7, 1) },
-    { desc: "a set is gone", damage: (l) => void l.nftables.splice(5, 1) },
+    {
+      desc: "an egress element's pod has no binding from that floating IP",
+      damage: (l) => void ((l.nftables[4]!.map!.elem as unknown[][])[0]![1] = "10.96.0.9"),
+    },
+    {
+      desc: "an egress element is extra",
+      damage: (l) =>
+        void (l.nftables[4]!.map!.elem as unknown[][]).push(["10.244.0.9", "10.96.0.2"]),
+    },
+    { desc: "the egress map is gone", damage: (l) => void l.nftables.splice(4, 1) },
+    { desc: "a chain is gone", damage: (l) => void l.nftables.splice(8, 1) },
+    { desc: "a set is gone", damage: (l) => void l.nftables.splice(6, 1) },
     {
       desc: "a set holds an address range",
-      damage: (l) => void (l.nftables[4]!.set!.elem = [{ range: ["10.0.0.1", "10.0.0.9"] }]),
+      damage: (l) => void (l.nftables[5]!.set!.elem = [{ range: ["10.0.0.1", "10.0.0.9"] }]),
     },
     {
       desc: "a chain has another priority",
-      damage: (l) => void (l.nftables[7]!.chain!.prio = 0),
+      damage: (l) => void (l.nftables[8]!.chain!.prio = 0),
     },
     {
       desc: "a rule was added",
@@ -115,7 +137,11 @@ describe("parseNftTable()", () => {
     },
     {
       desc: "a rule was changed",
-      damage: (l) => void (l.nftables[12]!.rule!.expr = [{ accept: null }]),
+      damage: (l) => void (l.nftables[14]!.rule!.expr = [{ accept: null }]),
+    },
+    {
+      desc: "the egress rule was changed",
+      damage: (l) => void (l.nftables[13]!.rule!.expr = [{ accept: null }]),
     },
     { desc: "a set was added", damage: (l) => void l.nftables.push({ set: { name: "x" } }) },
     { desc: "a map was deleted", damage: (l) => void l.nftables.splice(3, 1) },

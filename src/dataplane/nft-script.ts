@@ -24,7 +24,7 @@ const ADDRESS_TYPE: Record<Family, string> = { 4: "ipv4_addr", 6: "ipv6_addr" };
 const OWNER_COMMENT = "floating-IP NAT owned by buoy: every change is overwritten";
 
 /** What the nftables table holds of a binding (the route holds the interface). */
-export type NftBinding = Pick<NatBinding, "family" | "floating" | "pod">;
+export type NftBinding = Pick<NatBinding, "family" | "floating" | "pod" | "egress">;
 
 /**
  * A script that replaces buoy's table of one family with one holding exactly
@@ -57,6 +57,11 @@ export function renderNftTable(
     '\t\tcomment "pod IP . floating IP it dialled : floating IP"',
     ...elementsBlock(bindings.map(hairpinElement)),
     "\t}",
+    "\tmap fip_egress {",
+    `\t\ttype ${type} : ${type}`,
+    '\t\tcomment "pod IP : floating IP its new connections leave from (opt-in)"',
+    ...elementsBlock(bindings.filter((b) => b.egress).map(egressElement)),
+    "\t}",
     ...intervalSet("nat_sources", type, "pools with natOutgoing", masquerade.sources),
     ...intervalSet("pool_cidrs", type, "every IP pool", masquerade.pools),
     "\tchain prerouting {",
@@ -71,6 +76,7 @@ export function renderNftTable(
     "\tchain postrouting {",
     "\t\ttype nat hook postrouting priority srcnat; policy accept;",
     `\t\tsnat to ${ip} saddr . ct original ${ip} daddr map @fip_hairpin comment "hairpin: a pod reaching its own floating IP"`,
+    `\t\tsnat to ${ip} saddr map @fip_egress comment "egress: a pod that opted in leaves from its floating IP"`,
     `\t\t${ip} saddr @nat_sources ${ip} daddr != @pool_cidrs masquerade comment "natOutgoing: pod traffic leaving every pool"`,
     "\t}",
     "}",
@@ -101,9 +107,21 @@ export function renderNftElementChanges(
     lines.push(`delete element ${table} fip_dnat {`, ...items(removes.map((b) => b.floating)), "}");
     lines.push(`delete element ${table} fip_hairpin {`, ...items(removes.map(hairpinKey)), "}");
   }
+  const egressRemoves = removes.filter((b) => b.egress);
+  if (egressRemoves.length > 0) {
+    lines.push(
+      `delete element ${table} fip_egress {`,
+      ...items(egressRemoves.map((b) => b.pod)),
+      "}",
+    );
+  }
   if (adds.length > 0) {
     lines.push(`add element ${table} fip_dnat {`, ...items(adds.map(dnatElement)), "}");
     lines.push(`add element ${table} fip_hairpin {`, ...items(adds.map(hairpinElement)), "}");
+  }
+  const egressAdds = adds.filter((b) => b.egress);
+  if (egressAdds.length > 0) {
+    lines.push(`add element ${table} fip_egress {`, ...items(egressAdds.map(egressElement)), "}");
   }
   return lines.map((line) => line + "\n").join("");
 }
@@ -144,6 +162,8 @@ export function parseNftTable(listing: unknown, family: Family): NftTableState {
   const objects = isRecord(listing) && Array.isArray(listing.nftables) ? listing.nftables : [];
   const bindings: NftBinding[] = [];
   const hairpin = new Set<string>();
+  // pod IP -> the floating IP its new connections leave from.
+  const egress = new Map<string, string>();
   const chains = new Map<string, unknown>();
   const rules = new Map<string, unknown[]>();
   let intact = objects.length > 0;
@@ -175,6 +195,14 @@ export function parseNftTable(listing: unknown, family: Family): NftTableState {
           hairpin.add(hairpinKey({ pod, floating }));
         } else intact = false;
       }
+    } else if (isRecord(object.map) && object.map.name === "fip_egress") {
+      maps++;
+      intact &&= sameJson(object.map.type, type) && object.map.map === type;
+      for (const [key, value] of elements(object.map.elem)) {
+        const [pod, floating] = [address(key, family), address(value, family)];
+        if (pod && floating) egress.set(pod, floating);
+        else intact = false;
+      }
     } else if (
       isRecord(object.set) &&
       typeof object.set.name === "string" &&
@@ -197,9 +225,12 @@ export function parseNftTable(listing: unknown, family: Family): NftTableState {
       intact = false;
     }
   }
+  for (const binding of bindings) {
+    if (egress.get(binding.pod) === binding.floating) binding.egress = true;
+  }
   const expected = expectedChains(ip);
   intact &&=
-    maps === 2 &&
+    maps === 3 &&
     chains.size === expected.length &&
     rules.size === expected.length &&
     expected.every(
@@ -209,7 +240,9 @@ export function parseNftTable(listing: unknown, family: Family): NftTableState {
     sets.nat_sources !== undefined &&
     sets.pool_cidrs !== undefined &&
     hairpin.size === bindings.length &&
-    bindings.every((binding) => hairpin.has(hairpinKey(binding)));
+    bindings.every((binding) => hairpin.has(hairpinKey(binding))) &&
+    // Every egress element belongs to a binding: fip_egress holds no stray source.
+    bindings.filter((binding) => binding.egress).length === egress.size;
   return {
     bindings: sortBindings(bindings),
     intact,
@@ -240,6 +273,13 @@ function expectedChains(ip: "ip" | "ip6") {
       },
     },
   };
+  const egress = {
+    snat: {
+      addr: {
+        map: { key: { payload: { protocol: ip, field: "saddr" } }, data: "@fip_egress" },
+      },
+    },
+  };
   const masquerade = [
     {
       match: {
@@ -260,7 +300,11 @@ function expectedChains(ip: "ip" | "ip6") {
   return [
     { name: "prerouting", chain: chain("prerouting", -100), exprs: [[dnat]] },
     { name: "output", chain: chain("output", -100), exprs: [[dnat]] },
-    { name: "postrouting", chain: chain("postrouting", 100), exprs: [[snat], masquerade] },
+    {
+      name: "postrouting",
+      chain: chain("postrouting", 100),
+      exprs: [[snat], [egress], masquerade],
+    },
   ];
 }
 
@@ -278,6 +322,10 @@ function hairpinKey(binding: Pick<NftBinding, "pod" | "floating">): string {
 
 function hairpinElement(binding: NftBinding): string {
   return `${hairpinKey(binding)} : ${binding.floating}`;
+}
+
+function egressElement(binding: NftBinding): string {
+  return `${binding.pod} : ${binding.floating}`;
 }
 
 /** An `elements = { … }` block, one element a line; nothing when empty (nft refuses `{ }`). */

@@ -50,6 +50,12 @@ export interface WorkloadEndpoint {
   mac: string;
   ipNetworks: string[];
   ipNATs: IpNat[];
+  /**
+   * The pod opted in to egress (SPEC 3.7, annotation buoy.dev/floating-ip-egress):
+   * its new outbound connections leave from its first floating IP of each
+   * family (ipNATs' order, the annotation's) instead of its own address.
+   */
+  egress?: boolean;
   network: string;
   createdAt: string;
 }

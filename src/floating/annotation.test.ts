@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseFloatingIps } from "./annotation.js";
+import { parseEgress, parseFloatingIps } from "./annotation.js";
 
 describe("parseFloatingIps()", () => {
   const accepted: { desc: string; value: string; want: string[] }[] = [
@@ -89,4 +89,17 @@ describe("parseFloatingIps()", () => {
       expect(() => parseFloatingIps(value)).toThrow(message);
     });
   }
+});
+
+describe("parseEgress()", () => {
+  it("reads true and false, absent as false, and refuses anything else", () => {
+    expect(parseEgress("true")).toBe(true);
+    expect(parseEgress("false")).toBe(false);
+    expect(parseEgress(undefined)).toBe(false);
+    for (const value of ["yes", "True", "1", ""]) {
+      expect(() => parseEgress(value)).toThrow(
+        `invalid buoy.dev/floating-ip-egress '${value}': expected "true" or "false"`,
+      );
+    }
+  });
 });

@@ -3,6 +3,8 @@
 import { canonicalAddress } from "../net/address.js";
 
 export const FLOATING_IPS_ANNOTATION = "cni.projectcalico.org/floatingIPs";
+/** buoy's own (SPEC 3.7): "true" opts the pod in to leaving from its floating IPs. */
+export const FLOATING_IP_EGRESS_ANNOTATION = "buoy.dev/floating-ip-egress";
 
 export class FloatingIpError extends Error {
   override readonly name = "FloatingIpError";
@@ -32,6 +34,18 @@ export function parseFloatingIps(value: string): string[] {
     }
   }
   return canonicalFloatingIps(parsed as string[]);
+}
+
+/**
+ * Whether the pod opted in to egress from its floating IPs: "true" or "false",
+ * absent is false. Throws FloatingIpError for anything else.
+ */
+export function parseEgress(value: string | undefined): boolean {
+  if (value === undefined || value === "false") return false;
+  if (value === "true") return true;
+  throw new FloatingIpError(
+    `invalid ${FLOATING_IP_EGRESS_ANNOTATION} '${value}': expected "true" or "false"`,
+  );
 }
 
 /** Each entry as one canonical address, de-duplicated in order; SPEC §4's words for a bad one. */

@@ -101,6 +101,25 @@ describe("endpointFromPod()", () => {
     ]);
   });
 
+  it("orders the NATs as the annotation does and reads the opt-in to egress", () => {
+    const claims = [claim("10.96.0.1", "10.244.0.5"), claim("10.96.0.2", "10.244.0.5")];
+    const annotated = (extra: Record<string, string>) =>
+      endpointFromPod(
+        pod({
+          ...podAnnotationsFor(endpoint),
+          "cni.projectcalico.org/floatingIPs": '["10.96.0.2", "10.96.0.1"]',
+          ...extra,
+        }),
+        ref,
+        claims,
+      );
+    const on = annotated({ "buoy.dev/floating-ip-egress": "true" });
+    expect(on?.ipNATs.map((nat) => nat.externalIP)).toEqual(["10.96.0.2", "10.96.0.1"]);
+    expect(on?.egress).toBe(true);
+    expect(annotated({})?.egress).toBeUndefined();
+    expect(annotated({ "buoy.dev/floating-ip-egress": "yes" })?.egress).toBeUndefined();
+  });
+
   it("is undefined for a pod whose annotations name another container, or none", () => {
     expect(
       endpointFromPod(

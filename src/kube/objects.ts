@@ -11,6 +11,12 @@ import type {
   Versioned,
   WorkloadEndpoint,
 } from "../datastore/model.js";
+import {
+  FLOATING_IP_EGRESS_ANNOTATION,
+  FLOATING_IPS_ANNOTATION,
+  parseEgress,
+  parseFloatingIps,
+} from "../floating/annotation.js";
 import { validatePool } from "../ipam/pool.js";
 import { canonicalAddress } from "../net/address.js";
 import { BUOY_API_GROUP, BUOY_API_VERSION } from "../install/buoy-crds.js";
@@ -169,6 +175,15 @@ export function endpointFromPod(
     .map((text) => text.trim())
     .filter((text) => text !== "");
   const own = new Set(ipNetworks.map((net) => canonicalAddress(net.split("/")[0] ?? "")));
+  // The annotation's order (which floating IP a pod leaves from) and its
+  // opt-in to egress; an edit that does not parse is the claim controller's
+  // to report, and leaves egress off.
+  const requested = attempt(() => parseFloatingIps(annotations[FLOATING_IPS_ANNOTATION] ?? "[]"));
+  const rank = (ip: string) => {
+    const index = requested?.indexOf(canonicalAddress(ip) ?? ip) ?? -1;
+    return index < 0 ? Number.MAX_SAFE_INTEGER : index;
+  };
+  const egress = attempt(() => parseEgress(annotations[FLOATING_IP_EGRESS_ANNOTATION])) === true;
   return {
     node: pod.spec?.nodeName ?? ref.node,
     namespace: pod.metadata.namespace ?? "default",
@@ -183,10 +198,21 @@ export function endpointFromPod(
         (claim) =>
           claim.containerID === ref.containerID && own.has(canonicalAddress(claim.internalIP)),
       )
+      .sort((a, b) => rank(a.ip) - rank(b.ip))
       .map(({ internalIP, ip }) => ({ internalIP, externalIP: ip })),
+    ...(egress ? { egress } : {}),
     network: "",
     createdAt: timestamp(pod.metadata.creationTimestamp),
   };
+}
+
+/** What `read` returns, or undefined when it throws. */
+function attempt<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
 }
 
 /**

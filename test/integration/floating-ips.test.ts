@@ -41,6 +41,8 @@ interface PodSpec {
   annotation?: string;
   enabled?: boolean;
   dualStack?: boolean;
+  /** buoy.dev/floating-ip-egress */
+  egress?: string;
 }
 
 function podCall(spec: PodSpec) {
@@ -57,6 +59,7 @@ function podCall(spec: PodSpec) {
           runtimeConfig: {
             "io.kubernetes.cri.pod-annotations": {
               "cni.projectcalico.org/floatingIPs": spec.annotation,
+              ...(spec.egress === undefined ? {} : { "buoy.dev/floating-ip-egress": spec.egress }),
             },
           },
         }),
@@ -125,6 +128,11 @@ describe("SPEC §4 refusals through the real plugin", () => {
       desc: "no pod address of that family",
       spec: { annotation: '["fd00:96::9"]' },
       msg: "floating IP fd00:96::9 is IPv6 but the pod has no IPv6 address",
+    },
+    {
+      desc: "an opt-in to egress that is neither true nor false",
+      spec: { annotation: '["10.96.0.1"]', egress: "yes" },
+      msg: `invalid buoy.dev/floating-ip-egress 'yes': expected "true" or "false"`,
     },
   ];
   for (const [index, { desc, spec, msg }] of rows.entries()) {

@@ -5,7 +5,7 @@
 // the client (source preserved), from pod A itself (hairpin), from pod B and
 // from the node; element changes take effect at once; the table reads back
 // exactly as applied.
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { planNat, type NatBinding, type NatPlan } from "../../src/dataplane/nat-plan.js";
@@ -52,6 +52,7 @@ interface Pod {
 }
 let podA: Pod;
 let podB: Pod;
+let podC: Pod;
 
 beforeAll(async () => {
   etcd = await startEtcd();
@@ -67,7 +68,9 @@ beforeAll(async () => {
   });
   podA = await addPod("a", '["10.96.0.1","10.96.0.2","fd00:96::1"]');
   podB = await addPod("b");
-  await Promise.all([podA, podB].map((pod) => startResponder(pod.ns)));
+  // Opted in to egress: its own connections leave from 10.96.0.3 and fd00:96::3.
+  podC = await addPod("c", '["10.96.0.3","fd00:96::3"]', { "buoy.dev/floating-ip-egress": "true" });
+  await Promise.all([podA, podB, podC].map((pod) => startResponder(pod.ns)));
 
   const endpoints = (await etcd.store.listEndpoints(NODE)).map((entry) => entry.value);
   const claims = (await etcd.store.listClaims()).map((entry) => entry.value);
@@ -83,7 +86,11 @@ afterAll(async () => {
   await etcd?.stop();
 });
 
-async function addPod(name: string, floatingIPs?: string): Promise<Pod> {
+async function addPod(
+  name: string,
+  floatingIPs?: string,
+  annotations: Record<string, string> = {},
+): Promise<Pod> {
   const ns = `${prefix}-${name}`;
   made.push(ns);
   const path = addNetns(ns);
@@ -107,6 +114,7 @@ async function addPod(name: string, floatingIPs?: string): Promise<Pod> {
             runtimeConfig: {
               "io.kubernetes.cri.pod-annotations": {
                 "cni.projectcalico.org/floatingIPs": floatingIPs,
+                ...annotations,
               },
             },
           }),
@@ -123,11 +131,14 @@ async function addPod(name: string, floatingIPs?: string): Promise<Pod> {
   return { ns, containerID, ip: { 4: ip4, 6: ip6 } };
 }
 
-async function startResponder(ns: string): Promise<void> {
+/** Starts the probe's responder in a namespace; resolves to its stopper. */
+async function startResponder(ns: string): Promise<() => void> {
   const ready = `/tmp/${ns}-responder-ready`;
+  rmSync(ready, { force: true });
   const responder = startIn(ns, [PYTHON, TRAFFIC, "serve", ns, ready, seenLog()]);
   stoppers.push(() => responder.stop());
   if (!(await eventually(() => existsSync(ready)))) throw new Error(`no responder in ${ns}`);
+  return () => responder.stop();
 }
 
 function addRoute(binding: NatBinding): void {
@@ -183,23 +194,69 @@ function echo(from: string | undefined, dest: string, deadlineSeconds = 3): stri
 function withoutInterface(bindings: readonly NatBinding[], family: Family) {
   return bindings
     .filter((binding) => binding.family === family)
-    .map(({ family, floating, pod }) => ({ family, floating, pod }));
+    .map(({ family, floating, pod, egress }) => ({
+      family,
+      floating,
+      pod,
+      ...(egress ? { egress } : {}),
+    }));
 }
 
 describe("the plan from etcd", () => {
-  it("planNat() binds pod A's three floating IPs to its addresses and refuses nothing", () => {
+  it("planNat() binds pod A's three floating IPs and pod C's two, C's for egress, and refuses nothing", () => {
     const hostIfname = plan.bindings[0]?.hostIfname ?? "";
+    const cIfname = plan.bindings.find((b) => b.pod === podC.ip[4])?.hostIfname ?? "";
     expect(hostIfname).toMatch(/^cali[0-9a-f]{11}$/);
     expect(plan).toEqual({
       bindings: [
         { family: 4, floating: "10.96.0.1", pod: podA.ip[4], hostIfname },
         { family: 4, floating: "10.96.0.2", pod: podA.ip[4], hostIfname },
+        { family: 4, floating: "10.96.0.3", pod: podC.ip[4], hostIfname: cIfname, egress: true },
         { family: 6, floating: "fd00:96::1", pod: podA.ip[6], hostIfname },
+        { family: 6, floating: "fd00:96::3", pod: podC.ip[6], hostIfname: cIfname, egress: true },
       ],
       refused: [],
     });
   });
 });
+
+for (const family of FAMILIES) {
+  const egress = family === 4 ? "10.96.0.3" : "fd00:96::3";
+  describe(`IPv${family}: egress from the floating IP (opt-in)`, () => {
+    // A responder in the client only while these run: its raw sockets would
+    // take the answers meant for the client's own probes below.
+    let stopClient: () => void = () => {};
+    beforeAll(async () => {
+      stopClient = await startResponder(CLIENT.ns);
+    });
+    afterAll(() => {
+      stopClient();
+      // Raw protocols have no ports: pod A's outbound entries (pod A -> client)
+      // would take the answers of the client's probes to pod A's floating IP.
+      must(["conntrack", "-F"]);
+    });
+    for (const mode of ["icmp", "tcp", "udp", "raw253", "raw47"]) {
+      it(`${mode} from pod C reaches the client from ${egress}; pod A, not opted in, from its own address`, () => {
+        const fromC = send(podC.ns, mode, CLIENT.ip[family]);
+        expect(fromC.ok, fromC.output).toBe(true);
+        expect(fromC.peer, fromC.output).toBe(egress);
+        expect(fromC.source, fromC.output).toBe(CLIENT.ip[family]);
+        const fromA = send(podA.ns, mode, CLIENT.ip[family]);
+        expect(fromA.ok, fromA.output).toBe(true);
+        expect(fromA.peer, fromA.output).toBe(podA.ip[family]);
+      });
+    }
+    it("pod C still reaches its own floating IP by hairpin, and pod B reaches C's", () => {
+      const own = send(podC.ns, "tcp", egress);
+      expect(own.ok, own.output).toBe(true);
+      expect(own.peer).toBe(egress);
+      const other = send(podB.ns, "tcp", egress);
+      expect(other.ok, other.output).toBe(true);
+      expect(other.peer).toBe(podB.ip[family]);
+      expect(other.local).toBe(podC.ip[family]);
+    });
+  });
+}
 
 for (const family of FAMILIES) {
   const fip = FLOATING[family];
