@@ -15,6 +15,7 @@ interface UpOptions {
 
 interface PodAddOptions {
   floatingIp?: string[];
+  egress?: boolean;
   namespace: string;
   prefix?: string;
 }
@@ -140,6 +141,10 @@ export function addLabCommand(program: Command, request: CliRequest): void {
         ...value.split(",").map((ip) => ip.trim()),
       ],
     )
+    .option(
+      "--egress",
+      "the pod's own connections leave from its floating IPs (buoy.dev/floating-ip-egress)",
+    )
     .option("--namespace <ns>", "the pod's Kubernetes namespace", "default")
     .option("--prefix <prefix>", "the lab (default: the only one)")
     .addHelpText("after", POD_ADD_HELP)
@@ -158,12 +163,13 @@ export function addLabCommand(program: Command, request: CliRequest): void {
       ).addPod(node, name, {
         floatingIps,
         namespace: options.namespace,
+        ...(options.egress ? { egress: true } : {}),
       });
       const first = added.floatingIps[0] ?? added.ips[0];
       write(
         `pod ${added.namespace}/${added.name} added on ${added.nodeName} (network namespace ${added.netns})\n` +
           `  addresses:    ${added.ips.join(", ") || "none"}\n` +
-          `  floating IPs: ${added.floatingIps.join(", ") || "none"}\n` +
+          `  floating IPs: ${added.floatingIps.join(", ") || "none"}${added.egress ? " (egress from them)" : ""}\n` +
           (first !== undefined ? `probe it: buoy lab probe ext ${first} --prefix ${prefix}\n` : ""),
       );
     });

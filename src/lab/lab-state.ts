@@ -33,6 +33,8 @@ export interface LabPod {
   ips: string[];
   /** The floating IPs asked for in the annotation at ADD. */
   floatingIps: string[];
+  /** Opted in to egress from its floating IPs (buoy.dev/floating-ip-egress). */
+  egress?: boolean;
 }
 
 /** What the buoy build in use supports (the routing work lands in steps). */

@@ -114,6 +114,8 @@ export interface AddPodOptions {
   floatingIps?: string[];
   /** Kubernetes namespace, default "default". */
   namespace?: string;
+  /** Opt in to egress: the pod's connections leave from its floating IPs. */
+  egress?: boolean;
   /** Start the probe responder in the pod (default true). */
   responder?: boolean;
 }
@@ -353,6 +355,7 @@ export class Lab {
       containerID: randomBytes(32).toString("hex"),
       ips: [],
       floatingIps: options.floatingIps ?? [],
+      ...(options.egress ? { egress: true } : {}),
     };
     await this.updateState((state) => {
       const taken = state.pods.find((candidate) => candidate.name === name);
@@ -564,10 +567,12 @@ export class Lab {
   }
 
   #cniCall(node: LabNodePlan, pod: LabPod): CniCall {
-    const annotations: Record<string, string> =
-      pod.floatingIps.length > 0
+    const annotations: Record<string, string> = {
+      ...(pod.floatingIps.length > 0
         ? { "cni.projectcalico.org/floatingIPs": JSON.stringify(pod.floatingIps) }
-        : {};
+        : {}),
+      ...(pod.egress ? { "buoy.dev/floating-ip-egress": "true" } : {}),
+    };
     return {
       nodeNetns: node.netns,
       containerID: pod.containerID,

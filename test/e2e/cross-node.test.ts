@@ -128,6 +128,34 @@ describe.each(modes)("routing %s, dual stack", (routing) => {
     }
   });
 
+  it("a pod opted in to egress reaches outside and another node's pod from its floating IP, natOutgoing notwithstanding", async () => {
+    const floating = { 4: "203.0.113.21", 6: "2001:db8:f100::21" } as const;
+    await lab.addPod(1, "egress", { floatingIps: [floating[4], floating[6]], egress: true });
+    try {
+      for (const family of [4, 6] as const) {
+        const targets = [
+          { to: family === 4 ? lab.topology.external.ipv4 : lab.topology.external.ipv6 },
+          { to: ownAddress("far", family) as string },
+        ];
+        for (const { to } of targets) {
+          for (const protocol of PROTOCOLS) {
+            const result = await eventually(
+              () => lab.probe("egress", to, protocol, { timeoutMs: 1000 }),
+              (probe) => probe.seenSource === floating[family],
+            );
+            expect(result.ok, `${protocol} to ${to}: ${result.error}`).toBe(true);
+            expect(result.seenSource, `${protocol} to ${to}`).toBe(floating[family]);
+          }
+        }
+      }
+      // Not opted in: the pod next to it still leaves as before (masqueraded to outside).
+      const near = await lab.probe("near", lab.topology.external.ipv4, "tcp");
+      expect(near.seenSource).toBe(lab.node(1).ipv4);
+    } finally {
+      await lab.deletePod("egress");
+    }
+  });
+
   it("only the hosting node routes the floating IP: one route, via node-1", async () => {
     const { stdout } = await lab.exec("ext", ["ip", "-j", "route", "show", `${V4}/32`]);
     const routes = JSON.parse(stdout) as { gateway?: string; nexthops?: unknown[] }[];
