@@ -95,9 +95,12 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-/** floating IP -> pod address, as the kernel translates now. */
-function translations(): Map<string, string> {
-  const listing = sh(["nft", "-j", "list", "map", "ip", "buoy", "fip_dnat"]);
+/**
+ * floating IP -> pod address, as the kernel translates now (fip_egress:
+ * pod address -> the floating IP it leaves from).
+ */
+function translations(name = "fip_dnat"): Map<string, string> {
+  const listing = sh(["nft", "-j", "list", "map", "ip", "buoy", name]);
   const map = new Map<string, string>();
   if (listing.status !== 0) return map;
   const parsed = JSON.parse(listing.stdout) as { nftables: { map?: { elem?: unknown[] } }[] };
@@ -234,6 +237,37 @@ describe("the agent on the kubernetes datastore", () => {
     expect(translations().get("10.96.0.12")).toBe(web.address);
     expect((await claims()).map((claim) => claim.spec.ip)).toEqual(["10.96.0.12"]);
     await annotate("web", '["10.96.0.12"]');
+  });
+
+  it("egress switched on and off with the pod's annotation, live, without replacing the table", async () => {
+    const handle = () =>
+      /# handle (\d+)/.exec(sh(["nft", "-a", "list", "table", "ip", "buoy"]).stdout)?.[1];
+    const before = handle();
+    const logFrom = agent.log.length;
+    const egress = async (value: string) =>
+      kube.admin.json(
+        "PATCH",
+        `/api/v1/namespaces/${namespace}/pods/web`,
+        { metadata: { annotations: { "buoy.dev/floating-ip-egress": value } } },
+        "application/merge-patch+json",
+      );
+    await egress("true");
+    await until(
+      "web leaves from 10.96.0.12",
+      () => translations("fip_egress").get(web.address) === "10.96.0.12",
+    );
+    await egress("yes"); // not a value: egress off, the inbound binding stays
+    await until("egress off", () => translations("fip_egress").size === 0);
+    expect(translations().get("10.96.0.12")).toBe(web.address);
+    await egress("true");
+    await until(
+      "egress on again",
+      () => translations("fip_egress").get(web.address) === "10.96.0.12",
+    );
+    await egress("false");
+    await until("egress off again", () => translations("fip_egress").size === 0);
+    expect(handle()).toBe(before);
+    expect(agent.log.slice(logFrom).join("\n")).not.toMatch(/"replacedTables":\["ipv4"/);
   });
 
   it("a second pod's edit asking for a held floating IP gets an Event naming the holder", async () => {
