@@ -12,7 +12,9 @@ import type { RawRecord } from "../agent/agent-source.js";
 import {
   canonicalFloatingIps,
   FloatingIpError,
+  FLOATING_IP_EGRESS_ANNOTATION,
   FLOATING_IPS_ANNOTATION,
+  parseEgress,
   parseFloatingIps,
 } from "../floating/annotation.js";
 import {
@@ -104,6 +106,11 @@ export class PodClaimController {
       const held = values.filter((claim) => claim.containerID === containerID);
       try {
         await this.#settle(pod, containerID, held, values, pools);
+        // The opt-in to egress, checked as ADD checks it (the agent leaves
+        // egress off meanwhile): reported, never blocking the claims above.
+        if (annotations[FLOATING_IPS_ANNOTATION] !== undefined) {
+          parseEgress(annotations[FLOATING_IP_EGRESS_ANNOTATION]);
+        }
       } catch (error) {
         const ref = `${pod.metadata.namespace}/${pod.metadata.name}`;
         if (!(error instanceof FloatingIpError)) {

@@ -258,6 +258,13 @@ describe("the agent on the kubernetes datastore", () => {
     );
     await egress("yes"); // not a value: egress off, the inbound binding stays
     await until("egress off", () => translations("fip_egress").size === 0);
+    await until("the refusal Event", async () =>
+      (await events("web")).some(
+        (event) =>
+          event.type === "Warning" &&
+          event.message === `invalid buoy.dev/floating-ip-egress 'yes': expected "true" or "false"`,
+      ),
+    );
     expect(translations().get("10.96.0.12")).toBe(web.address);
     await egress("true");
     await until(
