@@ -34,6 +34,7 @@ import {
 } from "./resource-type.js";
 import {
   findEndpoint,
+  planFloatingIpEgress,
   planFloatingIpMove,
   planFloatingIpSet,
   type ChangePlan,
@@ -161,6 +162,13 @@ async function changeFloatingIps(
     if (await store.kv.txn(change.compares, change.ops)) {
       const held = change.ipNATs.map((nat) => `${nat.externalIP} -> ${nat.internalIP}`);
       session.write(`pod ${pod} holds ${held.length > 0 ? held.join(", ") : "no floating IPs"}\n`);
+      if (change.egress !== undefined) {
+        session.write(
+          change.egress
+            ? `its own connections leave from its first floating IP of each family\n`
+            : `its own connections leave from its own address\n`,
+        );
+      }
       return;
     }
   }
@@ -350,7 +358,8 @@ function createProgram(session: Session): Command {
         "  buoy floatingip set shop/db-0 10.96.0.7 fd00:96::7\n" +
         "  buoy floatingip add shop/db-0 10.96.0.8\n" +
         "  buoy floatingip remove shop/db-0 10.96.0.7\n" +
-        "  buoy floatingip move 10.96.0.7 --to shop/db-1\n",
+        "  buoy floatingip move 10.96.0.7 --to shop/db-1\n" +
+        "  buoy floatingip egress shop/db-0 on\n",
     );
   floatingip
     .command("set <pod> [ips...]")
@@ -379,6 +388,21 @@ function createProgram(session: Session): Command {
         );
       }),
     );
+  floatingip
+    .command("egress <pod> <on|off>")
+    .description(
+      "opt the pod in to egress from its floating IPs, or out (the annotation\n" +
+        "buoy.dev/floating-ip-egress at ADD): its own new connections leave from its\n" +
+        "first floating IP of each family",
+    )
+    .action(async (pod: string, state: string, _options: object, command: Command) => {
+      if (state !== "on" && state !== "off") {
+        throw new UsageError(`egress is on or off, got '${state}'`);
+      }
+      await changeFloatingIps(session, command, pod, (live) =>
+        planFloatingIpEgress(live, pod, state === "on"),
+      );
+    });
   floatingip
     .command("move <ip>")
     .description("move a held floating IP to another pod in one step")

@@ -5,6 +5,7 @@ import type { FloatingIpClaim, WorkloadEndpoint } from "../datastore/model.js";
 import { validatePool } from "../ipam/pool.js";
 import {
   findEndpoint,
+  planFloatingIpEgress,
   planFloatingIpMove,
   planFloatingIpSet,
   type ChangePlan,
@@ -161,6 +162,32 @@ describe("planFloatingIpMove()", () => {
     const later = await store.readLiveState();
     expect(() => planFloatingIpMove(later, "fd00:96::1", "shop/b")).toThrow(
       "is IPv6 but the pod has no IPv6 address",
+    );
+  });
+});
+
+describe("planFloatingIpEgress()", () => {
+  it("planFloatingIpEgress() switches the endpoint's egress, keeping its floating IPs", async () => {
+    await commit((s) => planFloatingIpSet(s, "shop/a", ["10.96.0.1"]));
+    const egress = async () =>
+      (await store.readLiveState()).endpoints.find((e) => e.value.pod === "a")?.value.egress;
+    await commit((s) => planFloatingIpEgress(s, "shop/a", true));
+    expect(await egress()).toBe(true);
+    // A later change of its floating IPs keeps the opt-in.
+    await commit((s) => planFloatingIpSet(s, "shop/a", ["10.96.0.2"]));
+    expect(await egress()).toBe(true);
+    expect((await held()).a).toEqual(["10.96.0.2>10.244.0.1:a"]);
+    await commit((s) => planFloatingIpEgress(s, "shop/a", false));
+    expect(await egress()).toBeUndefined();
+  });
+
+  it("planFloatingIpEgress() does not commit on a stale read, and names a missing pod", async () => {
+    const stale = await store.readLiveState();
+    await commit((s) => planFloatingIpSet(s, "shop/a", ["10.96.0.1"]));
+    const change = planFloatingIpEgress(stale, "shop/a", true);
+    expect(await store.kv.txn(change.compares, change.ops)).toBe(false);
+    expect(() => planFloatingIpEgress(stale, "shop/nobody", true)).toThrow(
+      "no workload endpoint for pod shop/nobody",
     );
   });
 });

@@ -20,6 +20,8 @@ export interface ChangePlan {
   ops: KvOp[];
   /** What the pod holds afterwards. */
   ipNATs: IpNat[];
+  /** Whether it leaves from them afterwards (set by planFloatingIpEgress). */
+  egress?: boolean;
 }
 
 /** The pod's current endpoint; `ref` is `namespace/pod` (or a pod in default). */
@@ -132,6 +134,22 @@ export function planFloatingIpMove(
   ];
   ops.push(endpointPut(target.value, ipNATs));
   return { compares, ops, ipNATs };
+}
+
+/**
+ * Opts the pod in to egress from its floating IPs, or out (ADR 0007): the
+ * endpoint's `egress`, changed only if it is still the endpoint that was read.
+ */
+export function planFloatingIpEgress(state: LiveState, ref: string, on: boolean): ChangePlan {
+  const endpoint = findEndpoint(state, ref);
+  const value: WorkloadEndpoint = { ...endpoint.value, egress: true };
+  if (!on) delete value.egress;
+  return {
+    compares: [endpointCompare(endpoint)],
+    ops: [{ put: endpointKey(value), value: JSON.stringify(value) }],
+    ipNATs: endpoint.value.ipNATs,
+    egress: on,
+  };
 }
 
 function holderOf(endpoint: WorkloadEndpoint): ClaimHolder {

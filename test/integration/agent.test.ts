@@ -80,8 +80,8 @@ function podCall(name: string, annotation?: string) {
 }
 
 /** Elements of buoy's DNAT map as the kernel holds them (0 when the table is gone). */
-function nftElements(family: "ip" | "ip6"): number {
-  const listing = sh(["nft", "-j", "list", "map", family, "buoy", "fip_dnat"]);
+function nftElements(family: "ip" | "ip6", map = "fip_dnat"): number {
+  const listing = sh(["nft", "-j", "list", "map", family, "buoy", map]);
   if (listing.status !== 0) return 0;
   const objects = (JSON.parse(listing.stdout) as { nftables: { map?: { elem?: unknown[] } }[] })
     .nftables;
@@ -318,6 +318,25 @@ describe("live changes through the CLI, with the agent running", () => {
     await until("binding withdrawn", () => nftElements("ip") === 0, 1500);
     expect(ping(client, "10.96.0.11", 1)).toBe(false);
     expect((await runPlugin({ command: "DEL", ...live })).exitCode).toBe(0);
+  });
+
+  it("opts a running pod in to egress from its floating IPs and out again", async () => {
+    const pod = podCall("eg", '["10.96.0.12"]');
+    expect((await runPlugin({ command: "ADD", ...pod })).exitCode).toBe(0);
+    await until("bound", () => nftElements("ip") === 1, 1500);
+    expect(nftElements("ip", "fip_egress")).toBe(0);
+    const on = buoy("floatingip", "egress", "default/eg", "on");
+    expect(on.status, on.stderr).toBe(0);
+    expect(on.stdout).toContain("its own connections leave from its first floating IP");
+    await until("egress on", () => nftElements("ip", "fip_egress") === 1, 1500);
+    const wrong = buoy("floatingip", "egress", "default/eg", "yes");
+    expect(wrong.status).toBe(2);
+    expect(wrong.stderr).toContain("egress is on or off, got 'yes'");
+    expect(buoy("floatingip", "egress", "default/eg", "off").status).toBe(0);
+    await until("egress off", () => nftElements("ip", "fip_egress") === 0, 1500);
+    expect(nftElements("ip")).toBe(1);
+    expect((await runPlugin({ command: "DEL", ...pod })).exitCode).toBe(0);
+    await until("unbound", () => nftElements("ip") === 0, 1500);
   });
 
   it("moves a floating IP to another pod while a UDP flow runs: its next datagrams reach the new pod", async () => {
