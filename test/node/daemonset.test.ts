@@ -373,6 +373,33 @@ describe("traffic, the agent's restart, the feature switch and uninstalling", ()
     });
   }
 
+  it("kubectl annotate buoy.dev/floating-ip-egress=true: the pod's own connections reach the client from its floating IP", async () => {
+    const ready = join(tmpdir(), `${prefix}-client-ready`);
+    const responder = startIn(CLIENT.ns, [PYTHON, PROBE, "serve", "client", ready, SEEN_LOG]);
+    stoppers.push(() => responder.stop());
+    const serverNetns = podNetns("server");
+    const egress = (value: string) =>
+      node.kubectl(
+        "annotate",
+        "--overwrite",
+        "pod",
+        "server",
+        `buoy.dev/floating-ip-egress=${value}`,
+      );
+    const source = (protocol: string) => probe(serverNetns, protocol, CLIENT.ip).answer?.peer;
+    try {
+      await until("the client's responder", () => existsSync(ready), 10_000);
+      expect(source("tcp")).toBe(serverIp);
+      expect(egress("true").ok).toBe(true);
+      await until("tcp from the floating IP", () => source("tcp") === fip, 10_000);
+      for (const protocol of ["icmp", "udp"]) expect(source(protocol), protocol).toBe(fip);
+      expect(egress("false").ok).toBe(true);
+      await until("tcp from the pod's own address again", () => source("tcp") === serverIp, 10_000);
+    } finally {
+      responder.stop();
+    }
+  }, 60_000);
+
   it("deleting the agent's pod under a 100 Hz ping loses no ping; the replacement takes over without flushing", async () => {
     const agentPod = () =>
       node.kubectl(
