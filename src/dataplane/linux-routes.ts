@@ -22,8 +22,9 @@ export interface Routes {
 
 export interface Conntrack {
   /**
-   * Deletes every entry whose original destination is one of `ips`; resolves
-   * to the IPs that had entries.
+   * Deletes every entry whose original destination is one of `ips` (flows to
+   * the floating IP) or whose reply destination is (a pod's egress flows,
+   * source-translated to it); resolves to the IPs that had entries.
    */
   flushDestinations(family: Family, ips: readonly string[]): Promise<string[]>;
 }
@@ -107,19 +108,27 @@ export class LinuxConntrack implements Conntrack {
     const { stdout } = await runCommand(["conntrack", "-L", "-f", familyName], {
       timeoutMs: 60_000,
     });
-    const present = new Set<string>();
+    const present = new Map<string, Set<"--orig-dst" | "--reply-dst">>();
+    const note = (ip: string | undefined, direction: "--orig-dst" | "--reply-dst") => {
+      if (ip === undefined || !wanted.has(ip)) return;
+      present.set(ip, (present.get(ip) ?? new Set()).add(direction));
+    };
     for (const line of stdout.split("\n")) {
-      const original = /\bdst=(\S+)/.exec(line)?.[1];
-      if (original && wanted.has(original)) present.add(original);
+      // The original tuple's dst= comes first, the reply tuple's second.
+      const [original, reply] = [...line.matchAll(/\bdst=(\S+)/g)].map((match) => match[1]);
+      note(original, "--orig-dst");
+      note(reply, "--reply-dst");
     }
-    for (const ip of present) {
-      try {
-        await runCommand(["conntrack", "-D", "-f", familyName, "--orig-dst", ip]);
-      } catch (error) {
-        // Gone meanwhile (conntrack exits 1 when nothing matched): that is what we wanted.
-        if (!(error instanceof CommandError && /0 flow entries/.test(error.stderr))) throw error;
+    for (const [ip, directions] of present) {
+      for (const direction of directions) {
+        try {
+          await runCommand(["conntrack", "-D", "-f", familyName, direction, ip]);
+        } catch (error) {
+          // Gone meanwhile (conntrack exits 1 when nothing matched): that is what we wanted.
+          if (!(error instanceof CommandError && /0 flow entries/.test(error.stderr))) throw error;
+        }
       }
     }
-    return [...present];
+    return [...present.keys()];
   }
 }

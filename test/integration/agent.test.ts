@@ -394,4 +394,59 @@ describe("live changes through the CLI, with the agent running", () => {
     for (const pod of [a, b])
       expect((await runPlugin({ command: "DEL", ...pod })).exitCode).toBe(0);
   });
+
+  it("moves a floating IP a pod leaves from while its UDP flow runs: its next datagrams leave from its own address", async () => {
+    const [a, b] = [podCall("ega", '["10.96.0.21"]'), podCall("egb")];
+    const added = await runPlugin({ command: "ADD", ...a });
+    expect(added.exitCode).toBe(0);
+    const ownA = String((added.output.ips as { address: string }[])[0]?.address).split("/")[0];
+    expect((await runPlugin({ command: "ADD", ...b })).exitCode).toBe(0);
+    expect(buoy("floatingip", "egress", "default/ega", "on").status).toBe(0);
+    await until("egress on", () => nftElements("ip", "fip_egress") === 1, 1500);
+
+    // The client notes each datagram's source address.
+    const sources = `/tmp/${prefix}-egress-sources`;
+    const receiver = startIn(client, [
+      "/usr/bin/python3",
+      "-c",
+      "import socket,sys\n" +
+        "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n" +
+        "s.bind(('192.168.125.2',6000))\n" +
+        "f=open(sys.argv[1],'a',buffering=1)\n" +
+        "while True:\n  d,p=s.recvfrom(100)\n  f.write(p[0]+'\\n')\n",
+      sources,
+    ]);
+    // One flow from pod A: a fixed source port, a datagram every 10 ms.
+    const sender = spawn(
+      "ip",
+      ["netns", "exec", a.ns, "socat", "-u", "-", "UDP-SENDTO:192.168.125.2:6000,sourceport=41000"],
+      { stdio: ["pipe", "ignore", "ignore"] },
+    );
+    const seen = () =>
+      sh(["sh", "-c", `cat ${sources} 2>/dev/null`])
+        .stdout.trim()
+        .split("\n");
+    try {
+      let n = 0;
+      const ticker = setInterval(() => sender.stdin?.write(`${n++}\n`), 10);
+      try {
+        await until("the flow arrives from 10.96.0.21", () => seen().at(-1) === "10.96.0.21", 3000);
+        const moved = buoy("floatingip", "move", "10.96.0.21", "--to", "default/egb");
+        expect(moved.status, moved.stderr).toBe(0);
+        // Without the reply-direction flush the flow would keep leaving from
+        // the floating IP, whose answers now go to pod B.
+        await until("the same flow from pod A's own address", () => seen().at(-1) === ownA, 3000);
+        const count = seen().length;
+        await sleep(300);
+        expect(seen().slice(count)).not.toContain("10.96.0.21");
+      } finally {
+        clearInterval(ticker);
+      }
+    } finally {
+      sender.kill("SIGKILL");
+      receiver.stop();
+    }
+    for (const pod of [a, b])
+      expect((await runPlugin({ command: "DEL", ...pod })).exitCode).toBe(0);
+  });
 });
