@@ -38,3 +38,45 @@ export function addressesOfHandle(block: IpamBlock, handle: string): string[] {
     .filter(([, owner]) => owner.handle === handle)
     .map(([ip]) => ip);
 }
+
+/** What to do with one block once some nodes have left the cluster. */
+export interface DepartedRelease {
+  cidr: string;
+  /** Addresses given to pods on nodes that are gone. */
+  released: string[];
+  /** The departed node the block was affine to, if any: its affinity goes. */
+  formerAffinity?: string;
+  /** The block afterwards; undefined: delete it (no affinity and nothing allocated). */
+  after?: IpamBlock;
+}
+
+/**
+ * The blocks to change when nodes leave the cluster: every address given to
+ * a pod on a node that is not `live` is released, and a block affine to such
+ * a node loses its affinity (no node announces or routes it any more) and is
+ * deleted once nothing in it is allocated; addresses lent to pods on live
+ * nodes stay. Blocks with nothing to change are left out.
+ */
+export function planDepartedReleases(
+  blocks: readonly IpamBlock[],
+  live: ReadonlySet<string>,
+): DepartedRelease[] {
+  const plans: DepartedRelease[] = [];
+  for (const block of blocks) {
+    const gone = Object.entries(block.allocations).filter(([, owner]) => !live.has(owner.node));
+    const orphaned = block.affinity !== "" && !live.has(block.affinity);
+    if (gone.length === 0 && !orphaned) continue;
+    const allocations = Object.fromEntries(
+      Object.entries(block.allocations).filter(([, owner]) => live.has(owner.node)),
+    );
+    const affinity = orphaned ? "" : block.affinity;
+    const empty = Object.keys(allocations).length === 0 && affinity === "";
+    plans.push({
+      cidr: block.cidr,
+      released: gone.map(([ip]) => ip),
+      ...(orphaned ? { formerAffinity: block.affinity } : {}),
+      ...(empty ? {} : { after: { cidr: block.cidr, affinity, allocations } }),
+    });
+  }
+  return plans;
+}

@@ -25,10 +25,12 @@ import type { RoutingMode } from "../dataplane/routing-plan.js";
 import type { AgentSource, AgentState, RawRecord, WatchHandlers } from "../agent/agent-source.js";
 import { hostInterfaceName } from "../dataplane/pod-network.js";
 import type { Logger } from "../log/logger.js";
+import { planDepartedReleases } from "../ipam/block.js";
 import { describeKubeError, PodClaimController, statusOf } from "./pod-claims.js";
 import {
   blockFromObject,
   blockRoutes,
+  blockToObject,
   claimFromObject,
   endpointFromPod,
   nodeFromObject,
@@ -98,6 +100,8 @@ export class KubeAgentSource implements AgentSource {
   readonly #controller: PodClaimController;
   /** First time each orphaned claim was seen, by `name@resourceVersion`. */
   #orphans = new Map<string, number>();
+  /** First time each node that holds addresses was seen missing from the Nodes, by name. */
+  #departed = new Map<string, number>();
 
   constructor(private readonly options: KubeAgentSourceOptions) {
     const { kubeConfig, node, namespace } = options;
@@ -654,7 +658,110 @@ export class KubeAgentSource implements AgentSource {
       });
     }
     this.#orphans = seen;
+    return [...released, ...(await this.#collectDeparted(now, grace))];
+  }
+
+  /**
+   * Addresses of nodes that left the cluster (no Node object, for the grace
+   * period and then by a fresh read): released from their blocks, a departed
+   * node's blocks lose their affinity and are deleted once empty
+   * (ipam/block.ts planDepartedReleases). Every routing agent runs it; writes
+   * compare on resourceVersion, so two agents never both apply one change.
+   * Not without the Node and block caches (--routing none).
+   */
+  async #collectDeparted(now: number, grace: number): Promise<string[]> {
+    if (!this.#routing) return [];
+    const live = new Set(
+      objectsOf<KubeObject>(this.#routing.nodes).map((object) => object.metadata.name),
+    );
+    // A cache that has not listed yet must not make the whole cluster look gone.
+    if (!live.has(this.options.node)) return [];
+    const objects = objectsOf<KubeObject<Partial<IpamBlock>>>(this.#routing.blocks);
+    const blocks = objects.map((object) => ({ object, ...blockFromObject(object) }));
+    const missing = new Set<string>();
+    for (const { value } of blocks) {
+      for (const node of [value.affinity, ...Object.values(value.allocations).map((o) => o.node)]) {
+        if (node !== "" && !live.has(node)) missing.add(node);
+      }
+    }
+    const departed = new Map<string, number>();
+    const gone = new Set<string>();
+    for (const node of missing) {
+      const since = this.#departed.get(node) ?? now;
+      departed.set(node, since);
+      if (now - since < grace) continue;
+      // The cache may lag: the API server has the last word.
+      if (await this.#nodeExists(node)) continue;
+      gone.add(node);
+    }
+    this.#departed = departed;
+    if (gone.size === 0) return [];
+    const notGone = new Set([...live, ...[...missing].filter((node) => !gone.has(node))]);
+    const byCidr = new Map(blocks.map((block) => [block.value.cidr, block]));
+    const released: string[] = [];
+    for (const plan of planDepartedReleases(
+      blocks.map(({ value }) => value),
+      notGone,
+    )) {
+      const { object, revision } = byCidr.get(plan.cidr) as (typeof blocks)[number];
+      const preconditions = { uid: object.metadata.uid ?? "", resourceVersion: revision };
+      try {
+        if (plan.after) {
+          await this.#custom.replaceClusterCustomObject({
+            group: GROUP,
+            version: VERSION,
+            plural: "ipamblocks",
+            name: object.metadata.name,
+            body: { ...blockToObject(plan.after, revision), metadata: { ...object.metadata } },
+          });
+        } else {
+          await this.#custom.deleteClusterCustomObject({
+            group: GROUP,
+            version: VERSION,
+            plural: "ipamblocks",
+            name: object.metadata.name,
+            body: { preconditions },
+          });
+        }
+      } catch (error) {
+        if (statusOf(error) === 404 || statusOf(error) === 409) continue;
+        throw error;
+      }
+      if (plan.formerAffinity)
+        await this.#deleteAffinity(plan.formerAffinity, object.metadata.name);
+      released.push(...plan.released);
+      this.options.logger.log("info", "agent.gc", {
+        block: plan.cidr,
+        released: plan.released,
+        ...(plan.formerAffinity ? { departedNode: plan.formerAffinity } : {}),
+        deleted: plan.after === undefined,
+        reason: "the node left the cluster",
+      });
+    }
     return released;
+  }
+
+  async #nodeExists(name: string): Promise<boolean> {
+    try {
+      await this.#core.readNode({ name });
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 404) return false;
+      throw error;
+    }
+  }
+
+  async #deleteAffinity(node: string, blockName: string): Promise<void> {
+    try {
+      await this.#custom.deleteClusterCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: "blockaffinities",
+        name: `${node}-${blockName}`,
+      });
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error;
+    }
   }
 
   async #readPod(namespace: string, name: string): Promise<PodObject | undefined> {

@@ -99,6 +99,7 @@ beforeAll(async () => {
   agent = await startAgent({ env: { DATASTORE_TYPE: "kubernetes", KUBECONFIG: kubeconfig } }, [
     ...["--node", "node-1", "--routing", "direct", "--cni-conf", conflistPath],
     ...["--resync", "1", "--status-ttl", "3", "--lease-namespace", "kube-system"],
+    ...["--claim-gc-grace", "2"],
   ]);
 }, 180_000);
 
@@ -219,5 +220,31 @@ describe("direct routing on the kubernetes datastore", () => {
     expect(routes().some((route) => route.startsWith("10.96.0.51 via 192.168.77.2 "))).toBe(true);
     renewing = false;
     await renew;
+  }, 60_000);
+
+  it("node-2 leaves the cluster: its pod's address is released, its block deleted and no longer routed", async () => {
+    const block = `${node2Pod.split(".").slice(0, 3).join(".")}.0/26`;
+    type Blocks = { items: { spec: { cidr: string; allocations: Record<string, unknown> } }[] };
+    const blocks = async () =>
+      (await kube.admin.json<Blocks>("GET", "/apis/buoy.dev/v1/ipamblocks")).items;
+    expect((await blocks()).find((b) => b.spec.cidr === block)?.spec.allocations).toHaveProperty(
+      node2Pod,
+    );
+    const node1Blocks = (await blocks()).filter((b) => b.spec.cidr !== block);
+    await kube.admin.json("DELETE", "/api/v1/nodes/node-2");
+    const deadline = Date.now() + 20_000;
+    while ((await blocks()).some((b) => b.spec.cidr === block) && Date.now() < deadline) {
+      await sleep(200);
+    }
+    expect((await blocks()).map((b) => b.spec.cidr)).not.toContain(block);
+    // node-1's own blocks are untouched.
+    expect((await blocks()).filter((b) => b.spec.cidr !== block)).toEqual(node1Blocks);
+    await until(
+      `${block} no longer routed`,
+      () => !routes().some((r) => r.startsWith(`${block} `)),
+    );
+    const gc = agent.log.find((line) => line.includes('"agent.gc"') && line.includes(block));
+    expect(gc).toContain('"departedNode":"node-2"');
+    expect(gc).toContain(node2Pod);
   }, 60_000);
 });
