@@ -48,7 +48,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { machineInfo, note, progress, stats, type Stats } from "./report.js";
+import { formatTable, machineInfo, note, progress, stats, type Stats } from "./report.js";
 import { syncDataplane, type DataplanePorts } from "../src/agent/sync-dataplane.js";
 import { sortBindings, type NatBinding } from "../src/dataplane/nat-plan.js";
 import { LinuxNft } from "../src/dataplane/nft.js";
@@ -1151,16 +1151,6 @@ function codeVersion(): { commit?: string; changedFiles: string[] } {
       .filter(Boolean)
       .map((line) => line.slice(3)),
   };
-}
-
-function formatTable(header: string[], rows: string[][], leftColumns: number): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) => (i < leftColumns ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
-      .join("  ")
-      .trimEnd();
-  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }
 
 function timingTable(series: readonly TimingSeries[]): string {

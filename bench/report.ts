@@ -73,3 +73,14 @@ export function machineInfo(tools: Record<string, string[]> = {}): Record<string
     ...Object.fromEntries(Object.entries(tools).map(([name, argv]) => [name, toolVersion(argv)])),
   };
 }
+
+/** A text table: the first `leftColumns` columns left-aligned, the rest right-aligned. */
+export function formatTable(header: string[], rows: string[][], leftColumns: number): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i < leftColumns ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+      .join("  ")
+      .trimEnd();
+  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
