@@ -7,6 +7,7 @@ import {
   blockToObject,
   claimFromObject,
   claimToObject,
+  containerLabel,
   endpointFromPod,
   podAnnotationsFor,
 } from "./objects.js";
@@ -29,12 +30,23 @@ describe("claim objects", () => {
     const object = claimToObject(claim("2001:db8::7", "fd00::5"), "node-uid");
     expect(object.metadata).toEqual({
       name: "2001-0db8-0000-0000-0000-0000-0000-0007",
+      labels: { "buoy.dev/container": "c1" },
       ownerReferences: [{ apiVersion: "v1", kind: "Node", name: "node-1", uid: "node-uid" }],
     });
     expect(object.spec).not.toHaveProperty("createdAt");
     expect(claimToObject(claim("10.96.0.1", "10.244.0.5"), undefined).metadata).toEqual({
       name: "10.96.0.1",
+      labels: { "buoy.dev/container": "c1" },
     });
+  });
+
+  it("containerLabel() cuts a runtime's 64-digit ID to a label's 63 characters, and refuses what cannot be one", () => {
+    const id = "0123456789abcdef".repeat(4);
+    expect(containerLabel(id)).toBe(id.slice(0, 63));
+    expect(containerLabel("ctr-a")).toBe("ctr-a");
+    expect(containerLabel("ends-with-")).toBeUndefined();
+    expect(containerLabel("has/slash")).toBeUndefined();
+    expect(containerLabel("")).toBeUndefined();
   });
 
   it("claimFromObject() reads back what claimToObject() wrote, createdAt from creationTimestamp", () => {

@@ -107,6 +107,19 @@ export function affinityObject(block: IpamBlock): KubeObject {
   };
 }
 
+/** The label naming the container a claim is held by: DEL selects its claims by it. */
+export const CONTAINER_LABEL = "buoy.dev/container";
+
+/**
+ * The container label's value: the ID cut to a label's 63 characters (a
+ * 64-hex-digit runtime ID stays unique in practice; the spec has the whole
+ * ID), or undefined for an ID that cannot be a label value.
+ */
+export function containerLabel(containerID: string): string | undefined {
+  const value = containerID.slice(0, 63);
+  return /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(value) ? value : undefined;
+}
+
 /**
  * A claim object, named by its IP. Owned by the node's Node object when its
  * uid is known, so a node removed from the cluster frees its claims; a Pod
@@ -120,11 +133,13 @@ export function claimToObject(
   // createdAt is the object's own creationTimestamp.
   const spec: ClaimSpec & { createdAt?: string } = { ...claim };
   delete spec.createdAt;
+  const label = containerLabel(claim.containerID);
   return {
     apiVersion: BUOY_API,
     kind: "FloatingIPClaim",
     metadata: {
       name: ipObjectName(claim.ip) ?? claim.ip,
+      ...(label ? { labels: { [CONTAINER_LABEL]: label } } : {}),
       ...(nodeUID
         ? { ownerReferences: [{ apiVersion: "v1", kind: "Node", name: claim.node, uid: nodeUID }] }
         : {}),

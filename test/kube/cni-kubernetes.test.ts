@@ -168,6 +168,8 @@ describe("the plugin on the kubernetes datastore", () => {
     expect(claim?.metadata?.ownerReferences).toEqual([
       { apiVersion: "v1", kind: "Node", name: NODE, uid: nodeUID },
     ]);
+    // DEL finds the container's claims by this label, not by listing all.
+    expect(claim?.metadata?.labels).toEqual({ "buoy.dev/container": call.containerID });
     expect(await allocations()).toContain(podIP.split("/")[0]);
 
     const deleted = await execConflist(conflist, "DEL", call);
@@ -178,6 +180,29 @@ describe("the plugin on the kubernetes datastore", () => {
     expect(Object.keys(after)).toEqual([FLOATING]);
     // A second DEL (the kubelet sends several) finds nothing and succeeds.
     expect((await execConflist(conflist, "DEL", call)).exitCode).toBe(0);
+  });
+
+  it("DEL also releases a claim without the container label (an older buoy's), and no other pod's", async () => {
+    await createPod("old", '["10.96.0.14"]');
+    await createPod("other", '["10.96.0.15"]');
+    const [old, other] = [sandbox("old"), sandbox("other")];
+    for (const call of [old, other]) {
+      const added = await execConflist(conflist, "ADD", call);
+      expect(added.exitCode, added.raw + added.stderr).toBe(0);
+    }
+    // As an older buoy made it: no labels. The other pod's claim unlabelled too.
+    for (const ip of ["10.96.0.14", "10.96.0.15"]) {
+      await kube.admin.json(
+        "PATCH",
+        `${BUOY}/floatingipclaims/${ip}`,
+        { metadata: { labels: null } },
+        "application/merge-patch+json",
+      );
+    }
+    expect((await execConflist(conflist, "DEL", old)).exitCode).toBe(0);
+    expect((await claims()).map((claim) => claim.spec.ip)).toEqual(["10.96.0.15"]);
+    expect((await execConflist(conflist, "DEL", other)).exitCode).toBe(0);
+    expect(await claims()).toEqual([]);
   });
 
   it("a second pod asking for a held floating IP is refused naming the holder, with an Event, and leaves nothing", async () => {
