@@ -11,6 +11,12 @@ export function createMetrics() {
       labelNames: ["family"] as const,
       registers: [registry],
     }),
+    egress: new Gauge({
+      name: "buoy_floating_ip_egress",
+      help: "Floating IPs programmed on this node that pods also leave from (opted in to egress)",
+      labelNames: ["family"] as const,
+      registers: [registry],
+    }),
     refused: new Gauge({
       name: "buoy_floating_ip_refused",
       help: "Floating IPs requested by endpoints on this node and not programmed, by reason",

@@ -195,10 +195,9 @@ export class Reconciler {
       metrics.changes.inc({ kind: "table_replaced" }, outcome.replaced.length);
       metrics.changes.inc({ kind: "conntrack_flushed" }, outcome.flushed.length);
       for (const family of [4, 6] as const) {
-        metrics.bindings.set(
-          { family: `ipv${family}` },
-          plan.bindings.filter((b) => b.family === family).length,
-        );
+        const ofFamily = plan.bindings.filter((b) => b.family === family);
+        metrics.bindings.set({ family: `ipv${family}` }, ofFamily.length);
+        metrics.egress.set({ family: `ipv${family}` }, ofFamily.filter((b) => b.egress).length);
       }
       metrics.refused.reset();
       for (const refusal of plan.refused) metrics.refused.inc({ reason: refusal.reason });
