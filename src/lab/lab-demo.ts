@@ -29,6 +29,8 @@ export interface LabDemoOutcome {
   ping: PingReport;
   /** How long after the move command the external client got its first answer from the new pod. */
   switchedAfterMs: number | undefined;
+  /** The source the external router saw standby's TCP come from, before and after opting in to egress. */
+  egress: { before: string | undefined; after: string | undefined };
 }
 
 export const DEMO_FLOATING_IP = "203.0.113.10";
@@ -162,7 +164,43 @@ async function demonstrate(
       `longest time without an answer ${report.longestGapMs} ms\n`,
   );
   write(`$ buoy get floatingips\n${await lab.buoy(["get", "floatingips"]).catch(() => "")}`);
-  return { prefix: lab.prefix, matrix, ping: report, switchedAfterMs };
+
+  section(`egress: standby's own connections leave from ${DEMO_FLOATING_IP} (opt-in)`);
+  const egress = await demonstrateEgress(lab, write, signal);
+  return { prefix: lab.prefix, matrix, ping: report, switchedAfterMs, egress };
+}
+
+/**
+ * standby (holding the floating IP after the move) opens TCP to the external
+ * router before and after `buoy floatingip egress default/standby on`: the
+ * router sees node-2's address (natOutgoing), then the floating IP.
+ */
+async function demonstrateEgress(
+  lab: Lab,
+  write: (text: string) => void,
+  signal: AbortSignal | undefined,
+): Promise<LabDemoOutcome["egress"]> {
+  const router = lab.topology.external.ipv4;
+  await lab.serve("ext", "ext", "external router");
+  const seen = async () =>
+    (await lab.probe("standby", router, "tcp", { timeoutMs: 1000 })).seenSource;
+  const before = await seen();
+  write(`standby -> external router ${router}, TCP: seen from ${before ?? "(no answer)"}\n`);
+  try {
+    const said = await lab.buoy(["floatingip", "egress", "default/standby", "on"]);
+    write(`$ buoy floatingip egress default/standby on\n${said}`);
+  } catch (error) {
+    write(`egress failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    return { before, after: undefined };
+  }
+  let after = await seen();
+  const deadline = Date.now() + 5000;
+  while (after !== DEMO_FLOATING_IP && Date.now() < deadline) {
+    await sleep(100, signal);
+    after = await seen();
+  }
+  write(`standby -> external router ${router}, TCP: seen from ${after ?? "(no answer)"}\n`);
+  return { before, after };
 }
 
 /** Every protocol from every column, columns in parallel, protocols one after another. */
