@@ -84,7 +84,7 @@ const state: DatastoreState = {
   blocks: [],
   endpoints: [
     endpoint("web-1", "node-2", "10.244.0.70", []),
-    endpoint("web-0", "node-1", "10.244.0.5", [["10.0.0.7", "10.244.0.5"]]),
+    { ...endpoint("web-0", "node-1", "10.244.0.5", [["10.0.0.7", "10.244.0.5"]]), egress: true },
   ].map(at),
   claims: [
     claim("10.0.0.10", "db-0", "node-2", "10.244.0.71"),
@@ -124,9 +124,9 @@ default/web-1  node-2  10.244.0.70/32  buoy-web-1
     {
       type: "endpoints",
       format: "wide",
-      want: `WORKLOAD       NODE    NETWORKS        INTERFACE   FLOATING IPS          CONTAINER
-default/web-0  node-1  10.244.0.5/32   buoy-web-0  10.0.0.7->10.244.0.5  ctr-web-0
-default/web-1  node-2  10.244.0.70/32  buoy-web-1                        ctr-web-1
+      want: `WORKLOAD       NODE    NETWORKS        INTERFACE   FLOATING IPS          EGRESS  CONTAINER
+default/web-0  node-1  10.244.0.5/32   buoy-web-0  10.0.0.7->10.244.0.5  yes     ctr-web-0
+default/web-1  node-2  10.244.0.70/32  buoy-web-1                        -       ctr-web-1
 `,
     },
     {

@@ -175,7 +175,7 @@ function viewOf(records: Records): View {
       return {
         kind: "WorkloadEndpoint",
         headers: ["WORKLOAD", "NODE", "NETWORKS", "INTERFACE"],
-        wideHeaders: ["FLOATING IPS", "CONTAINER"],
+        wideHeaders: ["FLOATING IPS", "EGRESS", "CONTAINER"],
         rows: records.items.map((endpoint) => [
           [
             `${endpoint.namespace}/${endpoint.pod}`,
@@ -185,6 +185,7 @@ function viewOf(records: Records): View {
           ],
           [
             endpoint.ipNATs.map((nat) => `${nat.externalIP}->${nat.internalIP}`).join(","),
+            endpoint.egress ? "yes" : "-",
             endpoint.containerID,
           ],
         ]),

@@ -365,8 +365,8 @@ floating-v4  10.0.0.0/24  all()     26         true      false        false
   it("runCli() get endpoints and floatingips show the pod's floating IP", async () => {
     const kv = await clusterWithPod();
     expect((await run(kv, ["get", "workloadendpoints", "-o", "wide"])).stdout).toBe(
-      `WORKLOAD       NODE    NETWORKS     INTERFACE   FLOATING IPS        CONTAINER
-default/web-0  node-1  10.1.0.5/32  buoyc0ffee  10.0.0.7->10.1.0.5  c0ffee
+      `WORKLOAD       NODE    NETWORKS     INTERFACE   FLOATING IPS        EGRESS  CONTAINER
+default/web-0  node-1  10.1.0.5/32  buoyc0ffee  10.0.0.7->10.1.0.5  -       c0ffee
 `,
     );
     expect((await run(kv, ["get", "floatingips", "--node", "node-1"])).stdout).toBe(
