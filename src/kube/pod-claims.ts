@@ -6,6 +6,7 @@
 // released. A refused edit changes nothing: the previous binding keeps
 // working, and the pod gets a Warning Event naming the reason (and the
 // holder), once per annotation value.
+import { createHash } from "node:crypto";
 import type { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import type { FloatingIpClaim, IpPool } from "../datastore/model.js";
 import type { RawRecord } from "../agent/agent-source.js";
@@ -337,14 +338,24 @@ export class PodClaimController {
     }
   }
 
+  /**
+   * One Event per pod and message, named by them: the same one again (after
+   * an agent restart, which forgets what it reported) counts up on it, as
+   * Kubernetes' own event recorder does, instead of adding another.
+   */
   async #event(pod: PodObject, type: string, reason: string, message: string): Promise<void> {
     const namespace = pod.metadata.namespace ?? "default";
     const now = new Date();
+    const digest = createHash("sha256")
+      .update(`${pod.metadata.uid ?? ""}\n${type}\n${reason}\n${message}`)
+      .digest("hex")
+      .slice(0, 16);
+    const name = `${pod.metadata.name.slice(0, 200)}.buoy-${digest}`;
     try {
       await this.options.core.createNamespacedEvent({
         namespace,
         body: {
-          metadata: { generateName: `${pod.metadata.name}.`, namespace },
+          metadata: { name, namespace },
           involvedObject: {
             apiVersion: "v1",
             kind: "Pod",
@@ -362,8 +373,24 @@ export class PodClaimController {
         },
       });
     } catch (error) {
+      if (statusOf(error) === 409) {
+        await this.#countAgain(namespace, name, now).catch((again: unknown) =>
+          this.options.logger.log("warn", "agent.event", {
+            reason,
+            error: describeKubeError(again),
+          }),
+        );
+        return;
+      }
       this.options.logger.log("warn", "agent.event", { reason, error: describeKubeError(error) });
     }
+  }
+
+  async #countAgain(namespace: string, name: string, now: Date): Promise<void> {
+    const event = await this.options.core.readNamespacedEvent({ namespace, name });
+    event.count = (event.count ?? 1) + 1;
+    event.lastTimestamp = now;
+    await this.options.core.replaceNamespacedEvent({ namespace, name, body: event });
   }
 }
 

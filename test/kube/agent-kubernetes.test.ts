@@ -41,6 +41,7 @@ let work: string;
 let conflist: Conflist;
 let conflistPath: string;
 let agent: AgentProcess;
+let startOurAgent: () => Promise<AgentProcess>;
 const netnses: string[] = [];
 
 type Claim = KubeObject & { spec: Record<string, string>; status?: Record<string, unknown> };
@@ -68,22 +69,24 @@ beforeAll(async () => {
   // The agent runs as the DaemonSet's service account would.
   const token = await kube.serviceAccountToken("kube-system", "buoy-node");
   const kubeconfig = kube.writeKubeconfig(join(work, "buoy-node.kubeconfig"), { token });
-  agent = await startAgent({ env: { DATASTORE_TYPE: "kubernetes", KUBECONFIG: kubeconfig } }, [
-    "--node",
-    NODE,
-    "--cni-conf",
-    conflistPath,
-    "--resync",
-    "1",
-    "--status-ttl",
-    "5",
-    "--claim-gc-grace",
-    "1",
-    "--lease-namespace",
-    "kube-system",
-    "--log-level",
-    "debug",
-  ]);
+  startOurAgent = () =>
+    startAgent({ env: { DATASTORE_TYPE: "kubernetes", KUBECONFIG: kubeconfig } }, [
+      "--node",
+      NODE,
+      "--cni-conf",
+      conflistPath,
+      "--resync",
+      "1",
+      "--status-ttl",
+      "5",
+      "--claim-gc-grace",
+      "1",
+      "--lease-namespace",
+      "kube-system",
+      "--log-level",
+      "debug",
+    ]);
+  agent = await startOurAgent();
 }, 180_000);
 
 afterAll(async () => {
@@ -290,6 +293,25 @@ describe("the agent on the kubernetes datastore", () => {
     expect(translations().get("10.96.0.12")).toBe(web.address);
     expect(translations().size).toBe(1);
     expect(rival.address).not.toBe(web.address);
+  });
+
+  it("a restarted agent reports a standing refusal again on the same Event, counting up", async () => {
+    const refusals = async () =>
+      (
+        await kube.admin.json<{
+          items: { reason: string; count?: number; involvedObject: { name: string } }[];
+        }>("GET", `/api/v1/namespaces/${namespace}/events`)
+      ).items.filter(
+        (event) => event.involvedObject.name === "rival" && event.reason === "FloatingIPRefused",
+      );
+    expect((await refusals()).map((event) => event.count)).toEqual([1]);
+    await agent.stop();
+    agent = await startOurAgent();
+    await until("the refusal counted again", async () =>
+      (await refusals()).some((event) => event.count === 2),
+    );
+    expect(await refusals()).toHaveLength(1);
+    expect(translations().get("10.96.0.12")).toBe(web.address);
   });
 
   it("a sandbox torn down and set up again: no claim is made for the old one, the new one gets the IP", async () => {
