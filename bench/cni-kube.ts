@@ -48,6 +48,7 @@ import {
   applyManifests,
   installCniFromConfigMap,
   waitForBuoyCrds,
+  createKubePools,
 } from "../test/support/buoy-install.js";
 
 const PODS = Number(process.env.BENCH_PODS ?? 50);
@@ -240,17 +241,10 @@ async function main(): Promise<void> {
   const kubePlugin = (
     JSON.parse(readFileSync(conflistPath, "utf8")) as { plugins: Record<string, unknown>[] }
   ).plugins[0]!;
-  for (const [name, spec] of [
-    ["pods", { cidr: "10.244.0.0/16" }],
-    ["floating", { cidr: "10.96.0.0/16", disabled: true }],
-  ] as const) {
-    await kube.admin.json("POST", `${BUOY}/ippools`, {
-      apiVersion: "buoy.dev/v1",
-      kind: "IPPool",
-      metadata: { name },
-      spec,
-    });
-  }
+  await createKubePools(kube, {
+    pods: { cidr: "10.244.0.0/16" },
+    floating: { cidr: "10.96.0.0/16", disabled: true },
+  });
   await kube.admin.json("POST", "/api/v1/nodes", { metadata: { name: NODE } });
   await kube.admin.json("POST", "/api/v1/namespaces", { metadata: { name: NAMESPACE } });
 

@@ -28,6 +28,7 @@ import {
   applyManifests,
   installCniFromConfigMap,
   waitForBuoyCrds,
+  createKubePools,
 } from "../support/buoy-install.js";
 
 const NODE = "node-1";
@@ -53,17 +54,10 @@ beforeAll(async () => {
   await waitForBuoyCrds(kube);
   conflistPath = await installCniFromConfigMap(kube, work, NODE, join(CNI_DIR, "buoy"));
   conflist = JSON.parse(readFileSync(conflistPath, "utf8")) as Conflist;
-  for (const [name, spec] of [
-    ["pods", { cidr: "10.244.0.0/16" }],
-    ["floating", { cidr: "10.96.0.0/24", disabled: true }],
-  ] as const) {
-    await kube.admin.json("POST", `${BUOY}/ippools`, {
-      apiVersion: "buoy.dev/v1",
-      kind: "IPPool",
-      metadata: { name },
-      spec,
-    });
-  }
+  await createKubePools(kube, {
+    pods: { cidr: "10.244.0.0/16" },
+    floating: { cidr: "10.96.0.0/24", disabled: true },
+  });
   await kube.admin.json("POST", "/api/v1/nodes", { metadata: { name: NODE } });
   await kube.admin.json("POST", "/api/v1/namespaces", { metadata: { name: namespace } });
   // The agent runs as the DaemonSet's service account would.

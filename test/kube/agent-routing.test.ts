@@ -26,9 +26,9 @@ import {
   applyManifests,
   installCniFromConfigMap,
   waitForBuoyCrds,
+  createKubePools,
 } from "../support/buoy-install.js";
 
-const BUOY = "/apis/buoy.dev/v1";
 const prefix = runPrefix();
 const namespace = `${prefix}-pods`;
 // Interface names have 15 characters at most: the run's random tail only.
@@ -52,17 +52,10 @@ beforeAll(async () => {
   must(["ip", "address", "add", "192.168.77.1/24", "dev", uplink]);
   must(["ip", "link", "set", uplink, "up"]);
   must(["ip", "link", "set", `${uplink.slice(0, -1)}p`, "up"]);
-  for (const [name, spec] of [
-    ["pods", { cidr: "10.244.0.0/16" }],
-    ["floating", { cidr: "10.96.0.0/24", disabled: true }],
-  ] as const) {
-    await kube.admin.json("POST", `${BUOY}/ippools`, {
-      apiVersion: "buoy.dev/v1",
-      kind: "IPPool",
-      metadata: { name },
-      spec,
-    });
-  }
+  await createKubePools(kube, {
+    pods: { cidr: "10.244.0.0/16" },
+    floating: { cidr: "10.96.0.0/24", disabled: true },
+  });
   for (const [name, address] of [
     ["node-1", "192.168.77.1"],
     ["node-2", "192.168.77.2"],

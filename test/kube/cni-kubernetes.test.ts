@@ -25,6 +25,7 @@ import {
   applyManifests,
   installCniFromConfigMap,
   waitForBuoyCrds,
+  createKubePools,
 } from "../support/buoy-install.js";
 
 const NODE = "node-1";
@@ -50,18 +51,11 @@ beforeAll(async () => {
   await waitForBuoyCrds(kube);
   const path = await installCniFromConfigMap(kube, work, NODE, join(CNI_DIR, "buoy"));
   conflist = JSON.parse(readFileSync(path, "utf8")) as Conflist;
-  for (const [name, spec] of [
-    ["pods", { cidr: "10.244.0.0/16" }],
-    ["floating", { cidr: "10.96.0.0/24", disabled: true }],
-    ["floating6", { cidr: "fd00:96::/120", disabled: true }],
-  ] as const) {
-    await kube.admin.json("POST", `${BUOY}/ippools`, {
-      apiVersion: "buoy.dev/v1",
-      kind: "IPPool",
-      metadata: { name },
-      spec,
-    });
-  }
+  await createKubePools(kube, {
+    pods: { cidr: "10.244.0.0/16" },
+    floating: { cidr: "10.96.0.0/24", disabled: true },
+    floating6: { cidr: "fd00:96::/120", disabled: true },
+  });
   const node = await kube.admin.json<KubeObject>("POST", "/api/v1/nodes", {
     apiVersion: "v1",
     kind: "Node",

@@ -60,6 +60,21 @@ export async function waitForBuoyCrds(kube: KubeApiserver, timeoutMs = 20_000): 
   }
 }
 
+/** Creates buoy IPPool objects, by name and spec (Calico's fields). */
+export async function createKubePools(
+  kube: KubeApiserver,
+  pools: Record<string, { cidr: string; disabled?: boolean; natOutgoing?: boolean }>,
+): Promise<void> {
+  for (const [name, spec] of Object.entries(pools)) {
+    await kube.admin.json("POST", "/apis/buoy.dev/v1/ippools", {
+      apiVersion: "buoy.dev/v1",
+      kind: "IPPool",
+      metadata: { name },
+      spec,
+    });
+  }
+}
+
 /**
  * Runs install-cni for `node` into `work` (bin/, net.d/) from the cluster's
  * calico-config ConfigMap; resolves to the conflist's path.
