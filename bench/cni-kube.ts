@@ -14,22 +14,22 @@
 // Each pod asks for one floating IP. The etcd configuration with no claims is
 // the baseline. After the DELs nothing of the pods may be left (allocations,
 // their claims, interfaces). Prints a table and writes .bench/cni-kube.json.
-import {
-  linkSync,
-  copyFileSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { claimToObject } from "../src/kube/objects.js";
 import { keys } from "../src/datastore/store.js";
 import type { FloatingIpClaim } from "../src/datastore/model.js";
-import { formatTable, machineInfo, note, progress, stats, type Stats } from "./report.js";
+import {
+  formatTable,
+  machineInfo,
+  privatePlugin,
+  note,
+  progress,
+  stats,
+  type Stats,
+} from "./report.js";
 import {
   CNI_DIR,
   ROOT,
@@ -223,12 +223,7 @@ async function checkClean(config: Config, configIndex: number): Promise<void> {
 async function main(): Promise<void> {
   const cniDir = join(tmp, "cni");
   mkdirSync(cniDir);
-  const calico = join(cniDir, "calico");
-  try {
-    linkSync(join(CNI_DIR, "calico"), calico);
-  } catch {
-    copyFileSync(join(CNI_DIR, "calico"), calico);
-  }
+  const calico = privatePlugin(join(CNI_DIR, "calico"), cniDir);
   note(`bench:cni-kube  prefix ${prefix}, ${PODS} pods per configuration, ${CLAIMS} held claims`);
   note("starting etcd and kube-apiserver...");
   etcd = await startEtcd();

@@ -9,19 +9,11 @@
 // plugin (start-up cost). Every ADD/DEL must exit 0, and after the DELs
 // nothing may be left behind (interfaces, IPAM allocations, claims,
 // endpoints, host-local leases). Prints a table and writes .bench/cni.json.
-import {
-  copyFileSync,
-  linkSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { machineInfo, note, progress, stats, type Stats } from "./report.js";
+import { machineInfo, note, privatePlugin, progress, stats, type Stats } from "./report.js";
 import {
   CNI_DIR,
   ROOT,
@@ -251,16 +243,9 @@ function formatTable(series: readonly Series[], baseline: string): string {
 }
 
 async function main(): Promise<void> {
-  // Run a private link to the built executable: a concurrent `npm run build`
-  // (which deletes dist/) must not pull it away mid-run.
   const cniDir = join(tmp, "cni");
   mkdirSync(cniDir);
-  const calico = join(cniDir, "calico");
-  try {
-    linkSync(join(CNI_DIR, "calico"), calico);
-  } catch {
-    copyFileSync(join(CNI_DIR, "calico"), calico);
-  }
+  const calico = privatePlugin(join(CNI_DIR, "calico"), cniDir);
   const bridge = join(SYSTEM_CNI_DIR, "bridge");
 
   note(`bench:cni  prefix ${prefix}, ${PODS} pods per configuration, ${WARMUP} warm-up pairs`);

@@ -1,8 +1,9 @@
 // What the benchmarks share: progress lines on stderr, percentile stats, and
 // the machine a run was measured on.
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { copyFileSync, linkSync, readFileSync } from "node:fs";
 import { cpus, platform, release, totalmem, type as osType } from "node:os";
+import { join } from "node:path";
 
 export interface Stats {
   n: number;
@@ -83,4 +84,19 @@ export function formatTable(header: string[], rows: string[][], leftColumns: num
       .join("  ")
       .trimEnd();
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+/**
+ * A private link to the built plugin in `dir` (a copy where linking fails):
+ * a concurrent `npm run build`, which deletes dist/, must not pull it away
+ * mid-run. Resolves to its path.
+ */
+export function privatePlugin(built: string, dir: string): string {
+  const path = join(dir, "calico");
+  try {
+    linkSync(built, path);
+  } catch {
+    copyFileSync(built, path);
+  }
+  return path;
 }

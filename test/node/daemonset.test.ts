@@ -132,6 +132,24 @@ async function until(what: string, check: () => boolean, ms = 120_000) {
 
 const ping = (ip: string) => spawnSync("ping", ["-c", "1", "-W", "1", ip]).status === 0;
 
+/**
+ * Applies a pod asking for `floatingIPs` and waits for its sandbox creation
+ * to fail with the plugin's `message` in its events; the pod stays Pending.
+ */
+async function expectSandboxRefused(pod: string, floatingIPs: string, message: string) {
+  const applied = node.kubectlIn(
+    JSON.stringify(busyboxPod(pod, { annotations: { [FLOATING]: floatingIPs } })),
+    "apply",
+    "-f",
+    "-",
+  );
+  expect(applied.ok, applied.out).toBe(true);
+  await until(`the sandbox failure: ${message}`, () =>
+    node.kubectl("describe", "pod", pod).out.includes(message),
+  );
+  expect(node.kubectl("get", "pod", pod, "-o", "jsonpath={.status.phase}").stdout).toBe("Pending");
+}
+
 describe("buoy installed by its manifests", () => {
   it("the DaemonSet's pod becomes ready, and with its conflist the node", async () => {
     await until("the buoy-node pod ready", () => {
@@ -198,20 +216,10 @@ describe("buoy installed by its manifests", () => {
   }, 120_000);
 
   it("a second pod asking for a held floating IP does not start, naming the holder; it starts once the holder is gone", async () => {
-    const rival = node.kubectlIn(
-      JSON.stringify(busyboxPod("rival", { annotations: { [FLOATING]: '["10.96.0.11"]' } })),
-      "apply",
-      "-f",
-      "-",
-    );
-    expect(rival.ok, rival.out).toBe(true);
-    await until("the sandbox failure naming the holder", () =>
-      node
-        .kubectl("describe", "pod", "rival")
-        .out.includes("floating IP 10.96.0.11 is already held by pod default/web"),
-    );
-    expect(node.kubectl("get", "pod", "rival", "-o", "jsonpath={.status.phase}").stdout).toBe(
-      "Pending",
+    await expectSandboxRefused(
+      "rival",
+      '["10.96.0.11"]',
+      "floating IP 10.96.0.11 is already held by pod default/web",
     );
     expect(node.kubectl("delete", "pod", "web", "--wait=true", "--timeout=60s").ok).toBe(true);
     await until(
@@ -485,20 +493,10 @@ describe("traffic, the agent's restart, the feature switch and uninstalling", ()
     expect(readFileSync(join(cniConf, "10-calico.conflist"), "utf8")).toMatch(
       /"floating_ips": false/,
     );
-    const refused = node.kubectlIn(
-      JSON.stringify(busyboxPod("off", { annotations: { [FLOATING]: '["10.96.0.30"]' } })),
-      "apply",
-      "-f",
-      "-",
-    );
-    expect(refused.ok, refused.out).toBe(true);
-    await until("the sandbox failure in Calico's words", () =>
-      node
-        .kubectl("describe", "pod", "off")
-        .out.includes("requested feature is not enabled: floating_ips"),
-    );
-    expect(node.kubectl("get", "pod", "off", "-o", "jsonpath={.status.phase}").stdout).toBe(
-      "Pending",
+    await expectSandboxRefused(
+      "off",
+      '["10.96.0.30"]',
+      "requested feature is not enabled: floating_ips",
     );
     expect(node.kubectl("get", "fip", "10.96.0.30").ok).toBe(false);
     expect(node.kubectl("delete", "pod", "off", "--wait=true", "--timeout=60s").ok).toBe(true);
