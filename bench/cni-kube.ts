@@ -19,8 +19,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { claimToObject } from "../src/kube/objects.js";
-import { keys } from "../src/datastore/store.js";
-import type { FloatingIpClaim } from "../src/datastore/model.js";
+import { keys } from "../src/etcd/store.js";
+import type { FloatingIpClaim } from "../src/model/records.js";
 import {
   formatTable,
   machineInfo,

@@ -51,15 +51,15 @@ import { performance } from "node:perf_hooks";
 import { formatTable, machineInfo, note, progress, stats, type Stats } from "./report.js";
 import { syncDataplane, type DataplanePorts } from "../src/agent/sync-dataplane.js";
 import { sortBindings, type NatBinding } from "../src/dataplane/nat-plan.js";
-import { LinuxNft } from "../src/dataplane/nft.js";
+import { LinuxNft } from "../src/dataplane/shell/nft.js";
 import {
   renderNftElementChanges,
   renderNftTable,
   type NftTableState,
 } from "../src/dataplane/nft-script.js";
 import type { KvOp } from "../src/datastore/kv.js";
-import type { FloatingIpClaim, WorkloadEndpoint } from "../src/datastore/model.js";
-import { keys } from "../src/datastore/store.js";
+import type { FloatingIpClaim, WorkloadEndpoint } from "../src/model/records.js";
+import { keys } from "../src/etcd/store.js";
 import { runCommand } from "../src/exec/command.js";
 import { formatAddress, parseAddress } from "../src/net/address.js";
 import {

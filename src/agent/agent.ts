@@ -5,10 +5,10 @@
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Bird } from "../dataplane/bird.js";
+import type { Bird } from "../dataplane/shell/bird.js";
 import type { RoutingMode } from "../dataplane/routing-plan.js";
 import type { Logger } from "../log/logger.js";
-import type { AgentSource } from "./agent-source.js";
+import type { AgentSource } from "../datastore/agent-source.js";
 import { parseFloatingIpSwitch, type SwitchState } from "./feature-switch.js";
 import { createMetrics } from "./metrics.js";
 import { Reconciler } from "./reconciler.js";

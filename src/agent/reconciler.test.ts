@@ -2,16 +2,16 @@
 // programs a floating IP only after the old node has withdrawn it (or its
 // agent's lease has expired), and each node's status record says so.
 import { describe, expect, it } from "vitest";
-import { ManualClock, MemoryKv } from "../datastore/memory-kv.js";
-import type { FloatingIpClaim, WorkloadEndpoint } from "../datastore/model.js";
-import { keys } from "../datastore/store.js";
+import { ManualClock, MemoryKv } from "../etcd/memory-kv.js";
+import type { FloatingIpClaim, WorkloadEndpoint } from "../model/records.js";
+import { keys } from "../etcd/store.js";
 import type { NodeRoute } from "../dataplane/node-routes.js";
 import type { NftBinding, NftTableState } from "../dataplane/nft-script.js";
 import { createStreamLogger } from "../log/logger.js";
 import type { Family } from "../net/address.js";
 import { createMetrics } from "./metrics.js";
 import { Reconciler } from "./reconciler.js";
-import { EtcdAgentSource } from "./etcd-agent-source.js";
+import { EtcdAgentSource } from "../etcd/etcd-agent-source.js";
 import type { DataplanePorts } from "./sync-dataplane.js";
 
 const FLOATING = "203.0.113.10";

@@ -2,11 +2,11 @@
 // records, plans (pure) and brings the kernel in line. A failed reconcile
 // stays dirty and is retried with backoff; bad records are refused, logged
 // once, and never stop the others.
-import type { FloatingIpStatus } from "../datastore/model.js";
-import { fitRecord } from "../datastore/record-shapes.js";
-import type { AgentSource, RawRecord, RecordKind } from "./agent-source.js";
+import type { FloatingIpStatus } from "../model/records.js";
+import { fitRecord } from "../model/record-shapes.js";
+import type { AgentSource, RawRecord, RecordKind } from "../datastore/agent-source.js";
 import { renderBirdNodeConfig, type BirdNodeConfig } from "../dataplane/bird-config.js";
-import type { Bird } from "../dataplane/bird.js";
+import type { Bird } from "../dataplane/shell/bird.js";
 import { planNat, planNatOutgoing, type NatBinding, type NatPlan } from "../dataplane/nat-plan.js";
 import { planRouting, type RoutingMode, type RoutingPlan } from "../dataplane/routing-plan.js";
 import type { Logger } from "../log/logger.js";

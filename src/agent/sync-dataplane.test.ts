@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { NatBinding } from "../dataplane/nat-plan.js";
 import type { NftBinding, NftTableState } from "../dataplane/nft-script.js";
-import type { Nft } from "../dataplane/nft.js";
+import type { Nft } from "../dataplane/shell/nft.js";
 import type { NodeRoute } from "../dataplane/node-routes.js";
-import type { Conntrack, Routes } from "../dataplane/linux-routes.js";
+import type { Conntrack, Routes } from "../dataplane/shell/linux-routes.js";
 import type { Family } from "../net/address.js";
 import { syncDataplane, type DesiredDataplane } from "./sync-dataplane.js";
 

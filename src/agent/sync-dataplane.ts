@@ -14,9 +14,9 @@ import {
   type NftBinding,
   type NftTableState,
 } from "../dataplane/nft-script.js";
-import type { Nft } from "../dataplane/nft.js";
+import type { Nft } from "../dataplane/shell/nft.js";
 import { diffByKey, routeKey, type NodeRoute } from "../dataplane/node-routes.js";
-import type { Conntrack, Routes } from "../dataplane/linux-routes.js";
+import type { Conntrack, Routes } from "../dataplane/shell/linux-routes.js";
 
 export interface DataplanePorts {
   nft: Nft;

@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { MemoryKv } from "../datastore/memory-kv.js";
+import { MemoryKv } from "../etcd/memory-kv.js";
 import { PLACEHOLDERS } from "../install/placeholders.js";
 import { INSTALL_ENV } from "./install-command.js";
 import { runCli } from "./run-cli.js";

@@ -1,6 +1,6 @@
 // The `buoy` CLI executable, bundled by scripts/build.mjs into dist/buoy (run
 // with Node.js). Nothing here runs before main().
-import { EtcdKv } from "../datastore/etcd-kv.js";
+import { EtcdKv } from "../etcd/etcd-kv.js";
 import { runCli } from "./run-cli.js";
 
 export async function main(): Promise<void> {

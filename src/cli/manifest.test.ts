@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import type { BgpPeer, IpPool } from "../datastore/model.js";
+import type { BgpPeer, IpPool } from "../model/records.js";
 import {
   parseManifests,
   peerManifest,

@@ -3,12 +3,12 @@
 // toManifest()/renderManifests() turn records back into resources that apply
 // accepts. Pure: no I/O.
 import { parseAllDocuments, stringify } from "yaml";
-import type { BgpPeer, IpPool, NodeRecord } from "../datastore/model.js";
+import type { BgpPeer, IpPool, NodeRecord } from "../model/records.js";
 import { PoolError, validatePool, type PoolSpec } from "../ipam/pool.js";
 import { canonicalAddress } from "../net/address.js";
 import { CliError } from "./cli-error.js";
+import { BUOY_API_VERSION } from "../model/api-group.js";
 
-export const BUOY_API_VERSION = "buoy.dev/v1";
 export const CALICO_API_VERSION = "projectcalico.org/v3";
 
 export type Resource =

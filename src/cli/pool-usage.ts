@@ -1,6 +1,6 @@
 // What of an IP pool is in use: its blocks (with and without allocations) and
 // the floating-IP claims inside it. Pure.
-import type { FloatingIpClaim, IpPool, IpamBlock, Versioned } from "../datastore/model.js";
+import type { FloatingIpClaim, IpPool, IpamBlock, Versioned } from "../model/records.js";
 import { poolPrefix } from "../ipam/pool.js";
 import { parseAddress, parsePrefix, prefixContains, type Prefix } from "../net/address.js";
 

@@ -7,8 +7,8 @@ import type {
   NodeRecord,
   Versioned,
   WorkloadEndpoint,
-} from "../datastore/model.js";
-import type { DatastoreState } from "./datastore-state.js";
+} from "../model/records.js";
+import type { DatastoreState } from "../datastore/datastore-state.js";
 import { endpointName, renderGet, selectRecords, type OutputFormat } from "./render-get.js";
 import type { ResourceType } from "./resource-type.js";
 

@@ -8,12 +8,12 @@ import type {
   IpPool,
   NodeRecord,
   WorkloadEndpoint,
-} from "../datastore/model.js";
+} from "../model/records.js";
 import { canonicalAddress, parseAddress } from "../net/address.js";
 import { CliError } from "./cli-error.js";
-import type { DatastoreState } from "./datastore-state.js";
+import type { DatastoreState } from "../datastore/datastore-state.js";
+import { BUOY_API_VERSION } from "../model/api-group.js";
 import {
-  BUOY_API_VERSION,
   nodeManifest,
   peerManifest,
   poolManifest,
@@ -21,7 +21,7 @@ import {
   type Manifest,
 } from "./manifest.js";
 import type { ResourceType } from "./resource-type.js";
-import { renderTable } from "./table.js";
+import { renderTable } from "../text/table.js";
 
 export type OutputFormat = "table" | "wide" | "json" | "yaml";
 

@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { MemoryKv } from "../datastore/memory-kv.js";
-import type { FloatingIpClaim, IpamBlock, WorkloadEndpoint } from "../datastore/model.js";
-import { keys, Store } from "../datastore/store.js";
+import { MemoryKv } from "../etcd/memory-kv.js";
+import type { FloatingIpClaim, IpamBlock, WorkloadEndpoint } from "../model/records.js";
+import { keys, Store } from "../etcd/store.js";
 import type { EtcdDatastoreConfig } from "./datastore-config.js";
 import { runCli } from "./run-cli.js";
 

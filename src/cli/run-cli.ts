@@ -5,15 +5,16 @@
 import { readFile } from "node:fs/promises";
 import { Command, CommanderError, Option } from "commander";
 import packageJson from "../../package.json" with { type: "json" };
-import { DatastoreUnavailableError, type Kv } from "../datastore/kv.js";
-import { Store } from "../datastore/store.js";
+import type { Kv } from "../datastore/kv.js";
+import { DatastoreUnavailableError } from "../datastore/unavailable-error.js";
+import { Store } from "../etcd/store.js";
 import { CliError, UsageError, renderError } from "./cli-error.js";
 import {
   parseDatastoreConfig,
   type DatastoreConfig,
   type EtcdDatastoreConfig,
 } from "./datastore-config.js";
-import { commitPlan, readDatastoreState, type DatastoreState } from "./datastore-state.js";
+import { commitPlan, readDatastoreState, type DatastoreState } from "../etcd/etcd-state.js";
 import { addInstallCommand } from "./install-command.js";
 import { addLabCommand } from "./lab-command.js";
 import {
@@ -23,8 +24,8 @@ import {
   type Resource,
   type ResourceKind,
 } from "./manifest.js";
-import { planApply } from "./plan-apply.js";
-import { planDelete, type DeleteTarget } from "./plan-delete.js";
+import { planApply } from "../etcd/plan-apply.js";
+import { planDelete, type DeleteTarget } from "../etcd/plan-delete.js";
 import { renderGet, selectRecords, type OutputFormat } from "./render-get.js";
 import {
   describeResourceTypes,
@@ -39,7 +40,7 @@ import {
   planFloatingIpSet,
   type ChangePlan,
   type LiveState,
-} from "../floating/live-change.js";
+} from "../etcd/live-change.js";
 import { canonicalAddress } from "../net/address.js";
 
 export interface Writer {
@@ -498,11 +499,11 @@ function createProgram(session: Session): Command {
         kube,
       ] = await Promise.all([
         import("../agent/agent.js"),
-        import("../agent/etcd-agent-source.js"),
-        import("../dataplane/nft.js"),
-        import("../dataplane/linux-routes.js"),
+        import("../etcd/etcd-agent-source.js"),
+        import("../dataplane/shell/nft.js"),
+        import("../dataplane/shell/linux-routes.js"),
         import("../log/logger.js"),
-        import("../dataplane/bird.js"),
+        import("../dataplane/shell/bird.js"),
         import("../kube/kube-agent-source.js"),
       ]);
       const controller = new AbortController();
@@ -570,9 +571,9 @@ function createProgram(session: Session): Command {
     .action(async () => {
       const [{ removeDataplane, renderDataplaneRemoved }, { LinuxNft }, routes] = await Promise.all(
         [
-          import("../dataplane/remove-dataplane.js"),
-          import("../dataplane/nft.js"),
-          import("../dataplane/linux-routes.js"),
+          import("../dataplane/shell/remove-dataplane.js"),
+          import("../dataplane/shell/nft.js"),
+          import("../dataplane/shell/linux-routes.js"),
         ],
       );
       const removed = await removeDataplane({

@@ -1,7 +1,7 @@
 // calico-ipam / buoy-ipam: block IPAM from the datastore. Also called
 // in-process by the main plugin when the conflist names it (one exec saved).
 import type { AllocationSnapshot, Datastore } from "../datastore/datastore.js";
-import type { AllocationOwner } from "../datastore/model.js";
+import type { AllocationOwner } from "../model/records.js";
 import { assignAddress, releaseHandle } from "../ipam/ipam.js";
 import type { Logger } from "../log/logger.js";
 import type { CniEnv } from "./env.js";

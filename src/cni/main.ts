@@ -5,7 +5,7 @@
 import { readFileSync, writeSync } from "node:fs";
 import { basename } from "node:path";
 import { hostname } from "node:os";
-import { LinuxPodNetwork } from "../dataplane/linux-pod-network.js";
+import { LinuxPodNetwork } from "../dataplane/shell/linux-pod-network.js";
 import { execPlugin } from "./delegate.js";
 import { openDatastore } from "./open-datastore.js";
 import { runCni, type CniRole } from "./plugin.js";

@@ -5,9 +5,9 @@
 // (ADR 0001; measured with VERSION, 6.7 against 11.2 ms).
 import { readFileSync } from "node:fs";
 import type { Datastore } from "../datastore/datastore.js";
-import { EtcdDatastore } from "../datastore/etcd-datastore.js";
-import { EtcdKv } from "../datastore/etcd-kv.js";
-import { Store } from "../datastore/store.js";
+import { EtcdDatastore } from "../etcd/etcd-datastore.js";
+import { EtcdKv } from "../etcd/etcd-kv.js";
+import { Store } from "../etcd/store.js";
 import { CniCode, CniError } from "./errors.js";
 import type { NetConf } from "./netconf.js";
 

@@ -1,10 +1,11 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { MemoryKv } from "../datastore/memory-kv.js";
-import { DatastoreUnavailableError, type Kv } from "../datastore/kv.js";
-import { Store } from "../datastore/store.js";
-import { EtcdDatastore } from "../datastore/etcd-datastore.js";
+import { MemoryKv } from "../etcd/memory-kv.js";
+import type { Kv } from "../datastore/kv.js";
+import { DatastoreUnavailableError } from "../datastore/unavailable-error.js";
+import { Store } from "../etcd/store.js";
+import { EtcdDatastore } from "../etcd/etcd-datastore.js";
 import { openDatastore } from "./open-datastore.js";
-import type { PodNetwork } from "../dataplane/linux-pod-network.js";
+import type { PodNetwork } from "../dataplane/shell/linux-pod-network.js";
 import type { PodLinkPlan, PodNetworkPlan } from "../dataplane/pod-network.js";
 import { silentLogger } from "../log/logger.js";
 import { validatePool } from "../ipam/pool.js";

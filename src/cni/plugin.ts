@@ -3,8 +3,8 @@
 // Takes { env, stdin }, returns { stdout, exitCode }; every error is turned
 // into the CNI error JSON here and nowhere else.
 import type { AllocationSnapshot, Datastore, PodInfo } from "../datastore/datastore.js";
-import { DatastoreUnavailableError } from "../datastore/kv.js";
-import type { FloatingIpClaim, WorkloadEndpoint } from "../datastore/model.js";
+import { DatastoreUnavailableError } from "../datastore/unavailable-error.js";
+import type { FloatingIpClaim, WorkloadEndpoint } from "../model/records.js";
 import {
   FloatingIpError,
   FLOATING_IP_EGRESS_ANNOTATION,
@@ -12,7 +12,7 @@ import {
   parseEgress,
   parseFloatingIps,
 } from "../floating/annotation.js";
-import { checkClaims, snapshotLookup, type ClaimHolder } from "../floating/claims.js";
+import { checkClaims, snapshotLookup, type ClaimHolder } from "../floating/claim-check.js";
 import { planBindings, validateInPools, type FloatingBinding } from "../floating/validate.js";
 import { IpamExhaustedError } from "../ipam/ipam.js";
 import {
@@ -23,7 +23,7 @@ import {
   type PodLinkPlan,
   type PodNetworkPlan,
 } from "../dataplane/pod-network.js";
-import type { PodNetwork } from "../dataplane/linux-pod-network.js";
+import type { PodNetwork } from "../dataplane/shell/linux-pod-network.js";
 import { createFileLogger, parseLogLevel, silentLogger, type Logger } from "../log/logger.js";
 import { parseAddress } from "../net/address.js";
 import { CniCode, CniError } from "./errors.js";

@@ -1,5 +1,5 @@
 // BIRD 2 configurations for buoy's BGP, and birdc's replies read back. Pure;
-// dataplane/bird.ts writes the file and runs birdc. buoy never speaks BGP
+// dataplane/shell/bird.ts writes the file and runs birdc. buoy never speaks BGP
 // itself: BIRD announces the node's prefixes and writes what it learns to
 // the kernel.
 //

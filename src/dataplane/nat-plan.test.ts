@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { FloatingIpClaim, IpPool, WorkloadEndpoint } from "../datastore/model.js";
+import type { FloatingIpClaim, IpPool, WorkloadEndpoint } from "../model/records.js";
 import {
   coverPrefixes,
   planNat,

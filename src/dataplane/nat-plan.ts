@@ -2,8 +2,8 @@
 // records alone. The agent validates again here, every time, what it programs:
 // only an ipNAT whose claim is held by the endpoint's own container becomes a
 // binding; everything else is refused with a reason and never reaches the kernel.
-import type { FloatingIpClaim, IpPool, WorkloadEndpoint } from "../datastore/model.js";
-import { podRef } from "../datastore/model.js";
+import type { FloatingIpClaim, IpPool, WorkloadEndpoint } from "../model/records.js";
+import { podRef } from "../model/records.js";
 import { findPool } from "../floating/validate.js";
 import {
   canonicalAddress,

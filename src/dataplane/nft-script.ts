@@ -1,6 +1,6 @@
 // buoy's nftables table, one per family (`table ip buoy`, `table ip6 buoy`):
 // rendered as `nft -f` scripts, and read back from `nft -j` listings. Pure;
-// dataplane/nft.ts runs them.
+// dataplane/shell/nft.ts runs them.
 //
 // The table holds two maps and three one-rule chains, with no protocol match,
 // so every IP protocol is translated, and one map lookup per new connection

@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { ipIn } from "./linux-pod-network.js";
+import { ipIn } from "./shell/linux-pod-network.js";
 import {
   hostInterfaceName,
   linkAddArgs,

@@ -1,7 +1,7 @@
 // Pod networking as Calico lays it out: a veth pair, host side `cali<hash>`,
 // the pod's addresses as /32 and /128, a default route through a link-local
 // gateway that the host side answers for. Rendered here as `ip -batch`
-// scripts; dataplane/linux-pod-network.ts runs them.
+// scripts; dataplane/shell/linux-pod-network.ts runs them.
 import { parseAddress, type Family } from "../net/address.js";
 
 /** The host side's MAC, also the pod's static neighbour entry for the gateway. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { IpPool } from "../datastore/model.js";
+import type { IpPool } from "../model/records.js";
 import { planRouting, type RoutingInput } from "./routing-plan.js";
 
 const pool = (name: string, cidr: string, extra: Partial<IpPool> = {}): IpPool => ({

@@ -10,8 +10,8 @@
 // Blocks affine to this node get a blackhole route in direct and bgp modes,
 // so an unallocated address of them is dropped here rather than sent out the
 // default route back to where it came from.
-import type { BgpPeer, IpPool, NodeRecord } from "../datastore/model.js";
-import { DEFAULT_AS_NUMBER } from "../datastore/model.js";
+import type { BgpPeer, IpPool, NodeRecord } from "../model/records.js";
+import { DEFAULT_AS_NUMBER } from "../model/records.js";
 import { findPool } from "../floating/validate.js";
 import { canonicalAddress, parseAddress, parsePrefix, type Family } from "../net/address.js";
 import type { BirdNeighbor, BirdNodeConfig } from "./bird-config.js";

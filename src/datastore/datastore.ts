@@ -4,7 +4,13 @@
 // Kv port; KubernetesDatastore with objects, resourceVersion and
 // create-if-absent. Both pass the same conformance cases
 // (test/integration/datastore-conformance.test.ts).
-import type { FloatingIpClaim, IpPool, IpamBlock, Versioned, WorkloadEndpoint } from "./model.js";
+import type {
+  FloatingIpClaim,
+  IpPool,
+  IpamBlock,
+  Versioned,
+  WorkloadEndpoint,
+} from "../model/records.js";
 
 /** What IPAM and the floating-IP checks read before writing. */
 export interface AllocationSnapshot {

@@ -64,8 +64,3 @@ export function validateLeaseTtl(ttlSeconds: number): void {
     throw new RangeError(`lease TTL must be a positive whole number of seconds, got ${ttlSeconds}`);
   }
 }
-
-/** The store could not be reached or answered with an error (CNI code 11 territory). */
-export class DatastoreUnavailableError extends Error {
-  override readonly name = "DatastoreUnavailableError";
-}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { IpPool } from "../datastore/model.js";
+import type { IpPool } from "../model/records.js";
 import { checkClaimConflict, findPool, planBindings, validateInPools } from "./validate.js";
 
 const pool = (name: string, cidr: string, disabled = false): IpPool => ({

@@ -1,8 +1,8 @@
 // Floating-IP checks that need only data: pool membership, address family,
 // and the conflict rules against existing claims and allocations (SPEC §4).
 import { parseAddress, parsePrefix, prefixContains, type Family } from "../net/address.js";
-import type { AllocationOwner, FloatingIpClaim, IpPool } from "../datastore/model.js";
-import { podRef } from "../datastore/model.js";
+import type { AllocationOwner, FloatingIpClaim, IpPool } from "../model/records.js";
+import { podRef } from "../model/records.js";
 import { FloatingIpError } from "./annotation.js";
 
 export interface FloatingBinding {

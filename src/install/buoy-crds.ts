@@ -2,10 +2,9 @@
 // Kubernetes datastore, the manifests' tests (manifests/crds.yaml defines each,
 // manifests/rbac.yaml grants each) and the docs. All are cluster-scoped, in
 // the API group buoy.dev, version v1; each spec holds the fields of the
-// datastore record of the same name (src/datastore/model.ts).
+// datastore record of the same name (src/model/records.ts).
 
-export const BUOY_API_GROUP = "buoy.dev";
-export const BUOY_API_VERSION = "v1";
+import { BUOY_API_GROUP } from "../model/api-group.js";
 
 export interface BuoyCrd {
   kind: string;

@@ -4,7 +4,8 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { BUOY_API_GROUP, BUOY_API_VERSION, BUOY_CRDS, crdName } from "./buoy-crds.js";
+import { BUOY_API_GROUP, BUOY_VERSION } from "../model/api-group.js";
+import { BUOY_CRDS, crdName } from "./buoy-crds.js";
 import { planPlaceholderValues, renderCniNetworkConfig, validateConflist } from "./render.js";
 
 type Json = Record<string, unknown>;
@@ -88,7 +89,7 @@ describe("manifests/crds.yaml", () => {
       });
       const versions = at(crd, "spec", "versions") as Json[];
       expect(versions.map((v) => [v.name, v.served, v.storage])).toEqual([
-        [BUOY_API_VERSION, true, true],
+        [BUOY_VERSION, true, true],
       ]);
     },
   );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { AllocationOwner, IpamBlock } from "../datastore/model.js";
+import type { AllocationOwner, IpamBlock } from "../model/records.js";
 import { planDepartedReleases } from "./block.js";
 
 const owner = (node: string, pod: string): AllocationOwner => ({

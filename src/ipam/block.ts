@@ -1,7 +1,7 @@
 // One IPAM block: which addresses are taken and by whom. Pure: every change
 // returns a new block for the caller to write with compare-and-swap.
 import { formatAddress, parsePrefix, prefixSize } from "../net/address.js";
-import type { AllocationOwner, IpamBlock } from "../datastore/model.js";
+import type { AllocationOwner, IpamBlock } from "../model/records.js";
 
 export function emptyBlock(cidr: string, affinity: string): IpamBlock {
   return { cidr, affinity, allocations: {} };

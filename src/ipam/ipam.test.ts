@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { MemoryKv } from "../datastore/memory-kv.js";
-import { keys, Store } from "../datastore/store.js";
-import { EtcdDatastore } from "../datastore/etcd-datastore.js";
-import type { AllocationOwner } from "../datastore/model.js";
+import { MemoryKv } from "../etcd/memory-kv.js";
+import { keys, Store } from "../etcd/store.js";
+import { EtcdDatastore } from "../etcd/etcd-datastore.js";
+import type { AllocationOwner } from "../model/records.js";
 import { assignAddress, IpamExhaustedError, listNodeHandles, releaseHandle } from "./ipam.js";
 import { validatePool } from "./pool.js";
 

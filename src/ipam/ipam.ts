@@ -9,7 +9,7 @@ import {
   prefixContains,
   type Family,
 } from "../net/address.js";
-import type { AllocationOwner, IpPool, IpamBlock, Versioned } from "../datastore/model.js";
+import type { AllocationOwner, IpPool, IpamBlock, Versioned } from "../model/records.js";
 import type { AllocationSnapshot, Datastore } from "../datastore/datastore.js";
 import {
   addressesOfHandle,

@@ -8,7 +8,7 @@ import {
   prefixSize,
   type Prefix,
 } from "../net/address.js";
-import type { IpPool } from "../datastore/model.js";
+import type { IpPool } from "../model/records.js";
 
 export class PoolError extends Error {
   override readonly name = "PoolError";

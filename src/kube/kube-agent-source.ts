@@ -20,9 +20,14 @@ import {
   type KubernetesObject,
   type V1Pod,
 } from "@kubernetes/client-node";
-import type { FloatingIpClaim, FloatingIpStatus, IpamBlock } from "../datastore/model.js";
+import type { FloatingIpClaim, FloatingIpStatus, IpamBlock } from "../model/records.js";
 import type { RoutingMode } from "../dataplane/routing-plan.js";
-import type { AgentSource, AgentState, RawRecord, WatchHandlers } from "../agent/agent-source.js";
+import type {
+  AgentSource,
+  AgentState,
+  RawRecord,
+  WatchHandlers,
+} from "../datastore/agent-source.js";
 import { hostInterfaceName } from "../dataplane/pod-network.js";
 import type { Logger } from "../log/logger.js";
 import { planDepartedReleases } from "../ipam/block.js";

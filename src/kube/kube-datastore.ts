@@ -20,14 +20,14 @@ import type {
   ReleaseTarget,
   Released,
 } from "../datastore/datastore.js";
-import { DatastoreUnavailableError } from "../datastore/kv.js";
+import { DatastoreUnavailableError } from "../datastore/unavailable-error.js";
 import type {
   FloatingIpClaim,
   IpPool,
   IpamBlock,
   Versioned,
   WorkloadEndpoint,
-} from "../datastore/model.js";
+} from "../model/records.js";
 import { hostInterfaceName } from "../dataplane/pod-network.js";
 import { checkClaimConflict, findPool, planBindings } from "../floating/validate.js";
 import {

@@ -4,8 +4,8 @@
 // status Leases. Read-only: on this datastore buoy's records are Kubernetes
 // objects, changed with kubectl.
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
-import type { DatastoreState } from "../cli/datastore-state.js";
-import type { BgpPeer, FloatingIpStatus, IpPool, Versioned } from "../datastore/model.js";
+import type { DatastoreState } from "../datastore/datastore-state.js";
+import type { BgpPeer, FloatingIpStatus, IpPool, Versioned } from "../model/records.js";
 import { hostInterfaceName } from "../dataplane/pod-network.js";
 import { PROGRAMMED_ANNOTATION, STATUS_LABEL } from "./kube-agent-source.js";
 import {

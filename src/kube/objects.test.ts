@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { FloatingIpClaim } from "../datastore/model.js";
+import type { FloatingIpClaim } from "../model/records.js";
 import {
   blockFromObject,
   blockRoutes,

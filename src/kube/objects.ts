@@ -10,7 +10,7 @@ import type {
   IpamBlock,
   Versioned,
   WorkloadEndpoint,
-} from "../datastore/model.js";
+} from "../model/records.js";
 import {
   FLOATING_IP_EGRESS_ANNOTATION,
   FLOATING_IPS_ANNOTATION,
@@ -19,10 +19,10 @@ import {
 } from "../floating/annotation.js";
 import { validatePool } from "../ipam/pool.js";
 import { canonicalAddress } from "../net/address.js";
-import { BUOY_API_GROUP, BUOY_API_VERSION } from "../install/buoy-crds.js";
+import { BUOY_API_VERSION } from "../model/api-group.js";
 import { ipObjectName, prefixObjectName } from "./names.js";
 
-export const BUOY_API = `${BUOY_API_GROUP}/${BUOY_API_VERSION}`;
+export const BUOY_API = BUOY_API_VERSION;
 
 /** Calico's pod annotations, written by the plugin at ADD and removed at DEL. */
 export const POD_IP_ANNOTATION = "cni.projectcalico.org/podIP";

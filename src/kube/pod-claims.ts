@@ -8,8 +8,8 @@
 // holder), once per annotation value.
 import { createHash } from "node:crypto";
 import type { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
-import type { FloatingIpClaim, IpPool } from "../datastore/model.js";
-import type { RawRecord } from "../agent/agent-source.js";
+import type { FloatingIpClaim, IpPool } from "../model/records.js";
+import type { RawRecord } from "../datastore/agent-source.js";
 import {
   canonicalFloatingIps,
   FloatingIpError,

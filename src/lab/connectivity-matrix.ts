@@ -1,6 +1,6 @@
 // The demo's connectivity matrix: one row per protocol, one column per place
 // a probe was sent from, each cell what the target pod saw. Pure.
-import { renderTable } from "../cli/table.js";
+import { renderTable } from "../text/table.js";
 import type { ProbeProtocol, ProbeResult } from "./probe-result.js";
 
 export interface MatrixColumn {

@@ -3,7 +3,7 @@
 // of the floating IP to a pod on the other node under a 100 Hz ping, and the
 // interruption it caused. Every probe has a short timeout, so a cell that
 // does not work shows FAIL instead of hanging the demo.
-import { renderTable } from "../cli/table.js";
+import { renderTable } from "../text/table.js";
 import { renderConnectivityMatrix, type ConnectivityMatrix } from "./connectivity-matrix.js";
 import { LabError, labUp, type Lab, type LabStep } from "./lab.js";
 import { sleep } from "./lab-shell.js";

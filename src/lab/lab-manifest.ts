@@ -1,6 +1,7 @@
 // What `lab up` applies with `buoy apply -f -`: the lab's IP pools, its nodes
 // and, in BGP mode, the external router as a BGP peer. Pure.
 import { stringify } from "yaml";
+import { BUOY_API_VERSION } from "../model/api-group.js";
 import { NODE_AS_NUMBER, type LabTopology } from "./topology.js";
 
 export interface LabManifestOptions {
@@ -11,7 +12,7 @@ export interface LabManifestOptions {
 export function renderLabManifest(topology: LabTopology, options: LabManifestOptions): string {
   const documents: unknown[] = [
     ...topology.pools.map((pool) => ({
-      apiVersion: "buoy.dev/v1",
+      apiVersion: BUOY_API_VERSION,
       kind: "IPPool",
       metadata: { name: pool.name },
       spec: {
@@ -22,7 +23,7 @@ export function renderLabManifest(topology: LabTopology, options: LabManifestOpt
       },
     })),
     ...topology.nodes.map((node) => ({
-      apiVersion: "buoy.dev/v1",
+      apiVersion: BUOY_API_VERSION,
       kind: "Node",
       metadata: { name: node.name },
       spec: { addresses: [node.ipv4, node.ipv6], asNumber: NODE_AS_NUMBER },
@@ -38,7 +39,7 @@ export function renderLabManifest(topology: LabTopology, options: LabManifestOpt
 
 function bgpPeer(name: string, peerIP: string, asNumber: number): unknown {
   return {
-    apiVersion: "buoy.dev/v1",
+    apiVersion: BUOY_API_VERSION,
     kind: "BGPPeer",
     metadata: { name },
     spec: { peerIP, asNumber },

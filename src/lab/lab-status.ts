@@ -4,7 +4,7 @@
 // where the routes for each lead with `ip -n <ns> route show`: the external
 // router's in BGP mode, the other nodes' buoy routes in direct mode);
 // render-lab-status.ts prints the answer.
-import type { BgpSession } from "../dataplane/bird.js";
+import type { BgpSession } from "../dataplane/shell/bird.js";
 import { runCommand } from "../exec/command.js";
 import { BUOY_ROUTE_PROTOCOL } from "../dataplane/node-routes.js";
 import { isAlive, readLogTail } from "./lab-shell.js";

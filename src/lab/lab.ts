@@ -12,7 +12,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CommandError, runCommand, type CommandOutput, type RunOptions } from "../exec/command.js";
 import { renderBirdNodeConfig, renderBirdRouterConfig } from "../dataplane/bird-config.js";
-import { LinuxBird, type BgpSession } from "../dataplane/bird.js";
+import { LinuxBird, type BgpSession } from "../dataplane/shell/bird.js";
 import { addNetworkList, deleteNetworkList, resultAddresses, type CniCall } from "./cni-runtime.js";
 import { renderLabManifest } from "./lab-manifest.js";
 import { findLabPaths, findMissing, type LabPaths } from "./lab-paths.js";

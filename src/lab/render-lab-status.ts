@@ -1,7 +1,7 @@
 // `buoy lab status` as text: the lab, its nodes and router, pods, floating IPs
 // and processes, then the log tail of anything broken. Pure.
-import type { BgpSession } from "../dataplane/bird.js";
-import { renderTable } from "../cli/table.js";
+import type { BgpSession } from "../dataplane/shell/bird.js";
+import { renderTable } from "../text/table.js";
 import type { FloatingIpStatus, LabStatus, RouteTargets } from "./lab-status.js";
 
 export function renderLabStatus(status: LabStatus): string {

@@ -3,7 +3,7 @@
 // namespace, traffic from a client namespace routed to the node.
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { keys } from "../../src/datastore/store.js";
+import { keys } from "../../src/etcd/store.js";
 import {
   addNetns,
   createPool,

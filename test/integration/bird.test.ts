@@ -15,7 +15,7 @@ import {
   renderBirdRouterConfig,
   type BirdNeighbor,
 } from "../../src/dataplane/bird-config.js";
-import { LinuxBird, type BgpSession } from "../../src/dataplane/bird.js";
+import { LinuxBird, type BgpSession } from "../../src/dataplane/shell/bird.js";
 import { addNetns, deleteNetns, must, runPrefix, sh, sleep } from "../support/harness.js";
 
 const prefix = runPrefix();

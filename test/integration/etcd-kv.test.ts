@@ -1,5 +1,5 @@
 import { afterAll, beforeAll } from "vitest";
-import { EtcdKv } from "../../src/datastore/etcd-kv.js";
+import { EtcdKv } from "../../src/etcd/etcd-kv.js";
 import { kvConformance } from "../support/kv-conformance.js";
 import { startEtcd, type Etcd } from "../support/harness.js";
 

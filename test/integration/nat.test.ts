@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { planNat, type NatBinding, type NatPlan } from "../../src/dataplane/nat-plan.js";
 import { renderNftElementChanges, renderNftTable } from "../../src/dataplane/nft-script.js";
-import { LinuxNft } from "../../src/dataplane/nft.js";
+import { LinuxNft } from "../../src/dataplane/shell/nft.js";
 import { BUOY_ROUTE_PROTOCOL } from "../../src/dataplane/node-routes.js";
 import type { Family } from "../../src/net/address.js";
 import {

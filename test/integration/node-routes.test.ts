@@ -3,7 +3,7 @@
 // back, and a next hop the node cannot reach (a Node record with a wrong
 // address) is reported while every other change is still applied.
 import { afterAll, describe, expect, it } from "vitest";
-import { LinuxRoutes } from "../../src/dataplane/linux-routes.js";
+import { LinuxRoutes } from "../../src/dataplane/shell/linux-routes.js";
 import type { NodeRoute } from "../../src/dataplane/node-routes.js";
 import { must, runPrefix } from "../support/harness.js";
 

@@ -7,9 +7,9 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EtcdKv } from "../../src/datastore/etcd-kv.js";
-import { Store } from "../../src/datastore/store.js";
-import type { IpPool } from "../../src/datastore/model.js";
+import { EtcdKv } from "../../src/etcd/etcd-kv.js";
+import { Store } from "../../src/etcd/store.js";
+import type { IpPool } from "../../src/model/records.js";
 import { validatePool } from "../../src/ipam/pool.js";
 
 export const ROOT = new URL("../..", import.meta.url).pathname;

@@ -5,9 +5,9 @@ import type {
   IpamBlock,
   Versioned,
   WorkloadEndpoint,
-} from "../datastore/model.js";
-import { keys } from "../datastore/store.js";
-import type { DatastoreState } from "./datastore-state.js";
+} from "../model/records.js";
+import { keys } from "./store.js";
+import type { DatastoreState } from "./etcd-state.js";
 import { planDelete } from "./plan-delete.js";
 
 const at = <T>(value: T, revision = "7"): Versioned<T> => ({ value, revision });

@@ -1,6 +1,6 @@
 // In-memory Kv with the same revision and lease semantics as etcd: for unit tests.
+import { DatastoreUnavailableError } from "../datastore/unavailable-error.js";
 import {
-  DatastoreUnavailableError,
   type Kv,
   type KvCompare,
   type KvEntry,
@@ -8,7 +8,7 @@ import {
   type KvRead,
   type WatchSignal,
   validateLeaseTtl,
-} from "./kv.js";
+} from "../datastore/kv.js";
 
 /** Time as MemoryKv sees it: injectable, so lease expiry is tested without waiting. */
 export interface MemoryKvClock {

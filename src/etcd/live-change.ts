@@ -3,13 +3,14 @@
 // in one request and returns one transaction (compares + operations) that
 // updates the claims and the endpoint(s) together, with the same checks as at
 // ADD. The node agent sees the changed endpoint and reprograms.
-import type { FloatingIpClaim, IpNat, Versioned, WorkloadEndpoint } from "../datastore/model.js";
-import { podRef } from "../datastore/model.js";
+import type { FloatingIpClaim, IpNat, Versioned, WorkloadEndpoint } from "../model/records.js";
+import { podRef } from "../model/records.js";
 import type { KvCompare, KvOp } from "../datastore/kv.js";
-import { keys, type AllocationSnapshot } from "../datastore/store.js";
-import { canonicalFloatingIps, FloatingIpError } from "./annotation.js";
-import { planClaimCompares, snapshotLookup, type ClaimHolder } from "./claims.js";
-import { planBindings, validateInPools } from "./validate.js";
+import { keys, type AllocationSnapshot } from "./store.js";
+import { canonicalFloatingIps, FloatingIpError } from "../floating/annotation.js";
+import { snapshotLookup, type ClaimHolder } from "../floating/claim-check.js";
+import { planClaimCompares } from "./claims-transaction.js";
+import { planBindings, validateInPools } from "../floating/validate.js";
 
 export interface LiveState extends AllocationSnapshot {
   endpoints: Versioned<WorkloadEndpoint>[];

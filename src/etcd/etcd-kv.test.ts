@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
-import { DatastoreUnavailableError } from "./kv.js";
+import { DatastoreUnavailableError } from "../datastore/unavailable-error.js";
 import { EtcdKv } from "./etcd-kv.js";
 
 const servers: Server[] = [];

@@ -6,10 +6,10 @@ import type {
   IpamBlock,
   NodeRecord,
   Versioned,
-} from "../datastore/model.js";
-import { keys } from "../datastore/store.js";
-import type { DatastoreState } from "./datastore-state.js";
-import type { Resource } from "./manifest.js";
+} from "../model/records.js";
+import { keys } from "./store.js";
+import type { DatastoreState } from "./etcd-state.js";
+import type { Resource } from "../cli/manifest.js";
 import { planApply } from "./plan-apply.js";
 
 const at = <T>(value: T, revision = "7"): Versioned<T> => ({ value, revision });

@@ -1,9 +1,9 @@
 // Runs nft: a script in one `nft -f -` transaction (the kernel applies all of
 // it or none), and buoy's table read back with `nft -j`. The scripts and the
 // parsing are in dataplane/nft-script.ts.
-import { CommandError, runCommand } from "../exec/command.js";
-import type { Family } from "../net/address.js";
-import { NFT_FAMILY, NFT_TABLE, parseNftTable, type NftTableState } from "./nft-script.js";
+import { CommandError, runCommand } from "../../exec/command.js";
+import type { Family } from "../../net/address.js";
+import { NFT_FAMILY, NFT_TABLE, parseNftTable, type NftTableState } from "../nft-script.js";
 
 export interface Nft {
   /** Applies a script in one transaction; rejects, changing nothing, when nft refuses any of it. */

@@ -1,8 +1,8 @@
 // Kv over etcd v3's JSON gateway (plain HTTP POST to /v3/kv/* and /v3/lease/*,
 // keys and values base64, int64s as decimal strings). No gRPC stack to load:
 // this is what keeps the CNI executables fast (docs/adr/0001-cni-executable.md).
+import { DatastoreUnavailableError } from "../datastore/unavailable-error.js";
 import {
-  DatastoreUnavailableError,
   type Kv,
   type KvCompare,
   type KvEntry,
@@ -10,7 +10,7 @@ import {
   type KvRead,
   type WatchSignal,
   validateLeaseTtl,
-} from "./kv.js";
+} from "../datastore/kv.js";
 
 interface GatewayKv {
   key: string;

@@ -4,7 +4,7 @@
 // reports it). EtcdAgentSource keeps them as records under a lease;
 // KubeAgentSource derives endpoints from the node's pods and keeps them in the
 // node's Lease object.
-import type { FloatingIpStatus } from "../datastore/model.js";
+import type { FloatingIpStatus } from "../model/records.js";
 
 /** One record as read, before its shape is checked; `key@version` names it in reports. */
 export interface RawRecord {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MemoryKv } from "./memory-kv.js";
-import type { FloatingIpClaim, WorkloadEndpoint } from "./model.js";
+import type { FloatingIpClaim, WorkloadEndpoint } from "../model/records.js";
 import { keys, Store } from "./store.js";
 import { releaseContainer } from "./etcd-release.js";
 

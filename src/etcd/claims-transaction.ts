@@ -1,4 +1,4 @@
-// Floating-IP claims in the datastore. A claim's key is the IP itself and it is
+// Floating-IP claims in etcd. A claim's key is the IP itself and it is
 // created with "must not exist" (or "unchanged since read" when this container
 // already holds it) in the same transaction that writes the endpoint and checks
 // the address is no pod's own: exclusivity comes from the datastore's atomic
@@ -9,32 +9,17 @@ import type {
   IpamBlock,
   Versioned,
   WorkloadEndpoint,
-} from "../datastore/model.js";
-import { keys, type AllocationSnapshot, type Store } from "../datastore/store.js";
+} from "../model/records.js";
+import { keys, type Store } from "./store.js";
 import type { KvCompare, KvOp } from "../datastore/kv.js";
-import { blockCidrFor } from "../ipam/pool.js";
-import { checkClaimConflict, findPool } from "./validate.js";
-
-export interface ClaimHolder {
-  namespace: string;
-  pod: string;
-  containerID: string;
-  node: string;
-}
-
-/** The records the claim checks look at: the claim of an IP and the block holding it. */
-export interface ClaimLookup {
-  claim(ip: string): Versioned<FloatingIpClaim> | undefined;
-  block(cidr: string): Versioned<IpamBlock> | undefined;
-}
+import {
+  blockCidrOf,
+  checkClaims,
+  type ClaimHolder,
+  type ClaimLookup,
+} from "../floating/claim-check.js";
 
 const MAX_ATTEMPTS = 20;
-
-export function snapshotLookup(snapshot: AllocationSnapshot): ClaimLookup {
-  const claims = new Map(snapshot.claims.map((claim) => [claim.value.ip, claim]));
-  const blocks = new Map(snapshot.blocks.map((block) => [block.value.cidr, block]));
-  return { claim: (ip) => claims.get(ip), block: (cidr) => blocks.get(cidr) };
-}
 
 /** Reads, in one request, the claim and block of every floating IP. */
 export async function readClaimLookup(
@@ -56,24 +41,6 @@ export async function readClaimLookup(
     claim: (ip) => find<FloatingIpClaim>(keys.claim(ip)),
     block: (cidr) => find<IpamBlock>(keys.block(cidr)),
   };
-}
-
-/** Throws FloatingIpError when any floating IP is held by another pod or is a pod's own address. */
-export function checkClaims(
-  pools: readonly IpPool[],
-  floatingIps: readonly string[],
-  holder: ClaimHolder,
-  lookup: ClaimLookup,
-): void {
-  for (const externalIP of floatingIps) {
-    const blockCidr = blockCidrOf(externalIP, pools);
-    checkClaimConflict(
-      externalIP,
-      holder.containerID,
-      lookup.claim(externalIP)?.value,
-      blockCidr ? lookup.block(blockCidr)?.value.allocations[externalIP] : undefined,
-    );
-  }
 }
 
 /**
@@ -138,9 +105,4 @@ export async function commitClaimsAndEndpoint(
     planned = planClaimCompares(pools, ips, endpoint, await readClaimLookup(store, pools, ips));
   }
   throw new Error(`recording floating IP claims kept conflicting after ${MAX_ATTEMPTS} attempts`);
-}
-
-function blockCidrOf(ip: string, pools: readonly IpPool[]): string | undefined {
-  const pool = findPool(ip, pools);
-  return pool && blockCidrFor(pool, ip);
 }

@@ -1,30 +1,13 @@
-// The CLI's I/O shell over the datastore: read everything a command looks at in
+// The CLI's I/O shell over etcd: read everything a command looks at in
 // one pass, and commit a plan (compares + ops) as one transaction, planning
 // again from a fresh read when something changed in between.
 import type { KvCompare, KvEntry, KvOp } from "../datastore/kv.js";
-import type {
-  BgpPeer,
-  FloatingIpClaim,
-  FloatingIpStatus,
-  IpPool,
-  IpamBlock,
-  NodeRecord,
-  Versioned,
-  WorkloadEndpoint,
-} from "../datastore/model.js";
-import { CorruptRecordError, keys, type Store } from "../datastore/store.js";
-import { CliError } from "./cli-error.js";
+import type { BgpPeer, FloatingIpStatus, IpPool, NodeRecord, Versioned } from "../model/records.js";
+import { CorruptRecordError, keys, type Store } from "./store.js";
+import { CliError } from "../cli/cli-error.js";
+import type { DatastoreState } from "../datastore/datastore-state.js";
 
-export interface DatastoreState {
-  pools: Versioned<IpPool>[];
-  blocks: Versioned<IpamBlock>[];
-  claims: Versioned<FloatingIpClaim>[];
-  endpoints: Versioned<WorkloadEndpoint>[];
-  nodes: Versioned<NodeRecord>[];
-  peers: Versioned<BgpPeer>[];
-  /** What each node's agent reports as programmed. */
-  statuses: FloatingIpStatus[];
-}
+export type { DatastoreState } from "../datastore/datastore-state.js";
 
 export interface Plan {
   compares: KvCompare[];

@@ -1,12 +1,12 @@
 // The agent's routes (dataplane/node-routes.ts) and conntrack, with iproute2 and conntrack(8).
-import { CommandError, runCommand } from "../exec/command.js";
-import type { Family } from "../net/address.js";
+import { CommandError, runCommand } from "../../exec/command.js";
+import type { Family } from "../../net/address.js";
 import {
   BUOY_ROUTE_PROTOCOL,
   parseIpRoutes,
   renderRouteChanges,
   type NodeRoute,
-} from "./node-routes.js";
+} from "../node-routes.js";
 
 export interface Routes {
   /** buoy's routes (protocol 202) as the kernel holds them. */

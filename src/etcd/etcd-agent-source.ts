@@ -2,11 +2,16 @@
 // revision, and status records written under a lease the agent keeps alive
 // (a dead node's records vanish with it).
 import type { Kv, KvEntry, KvOp } from "../datastore/kv.js";
-import type { FloatingIpStatus } from "../datastore/model.js";
-import { keys, Store } from "../datastore/store.js";
+import type { FloatingIpStatus } from "../model/records.js";
+import { keys, Store } from "./store.js";
 import type { RoutingMode } from "../dataplane/routing-plan.js";
 import type { Logger } from "../log/logger.js";
-import type { AgentSource, AgentState, RawRecord, WatchHandlers } from "./agent-source.js";
+import type {
+  AgentSource,
+  AgentState,
+  RawRecord,
+  WatchHandlers,
+} from "../datastore/agent-source.js";
 import { ClaimCollector } from "./claim-gc.js";
 
 export interface EtcdAgentSourceOptions {

@@ -9,7 +9,7 @@ import type {
   IpPool,
   NodeRecord,
   WorkloadEndpoint,
-} from "./model.js";
+} from "./records.js";
 
 const IpNat = v.looseObject({ internalIP: v.string(), externalIP: v.string() });
 

@@ -6,9 +6,9 @@
 // seen orphaned, unchanged, for a grace period before it goes, and it is
 // deleted only at the revision it was seen at, so a claim taken over
 // meanwhile is never touched. Every agent sweeps; the compare makes that safe.
-import type { FloatingIpClaim, Versioned, WorkloadEndpoint } from "../datastore/model.js";
-import { fitRecord } from "../datastore/record-shapes.js";
-import { keys, type Store } from "../datastore/store.js";
+import type { FloatingIpClaim, Versioned, WorkloadEndpoint } from "../model/records.js";
+import { fitRecord } from "../model/record-shapes.js";
+import { keys, type Store } from "./store.js";
 import type { KvEntry } from "../datastore/kv.js";
 import type { Logger } from "../log/logger.js";
 

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { MemoryKv } from "../datastore/memory-kv.js";
-import { keys, Store } from "../datastore/store.js";
-import type { FloatingIpClaim, WorkloadEndpoint } from "../datastore/model.js";
+import { MemoryKv } from "./memory-kv.js";
+import { keys, Store } from "./store.js";
+import type { FloatingIpClaim, WorkloadEndpoint } from "../model/records.js";
 import { validatePool } from "../ipam/pool.js";
 import {
   findEndpoint,

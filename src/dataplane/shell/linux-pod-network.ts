@@ -3,7 +3,7 @@
 // pod's (iproute2's `-n` takes only names under /run/netns, and CNI_NETNS may
 // be /proc/PID/ns/net).
 import { existsSync, writeFileSync } from "node:fs";
-import { CommandError, runCommand } from "../exec/command.js";
+import { CommandError, runCommand } from "../../exec/command.js";
 import {
   DEFAULT_ROUTE,
   GATEWAY,
@@ -12,8 +12,8 @@ import {
   renderPodSetup,
   type PodLinkPlan,
   type PodNetworkPlan,
-} from "./pod-network.js";
-import { parseAddress } from "../net/address.js";
+} from "../pod-network.js";
+import { parseAddress } from "../../net/address.js";
 
 export interface PodNetwork {
   /** Creates the veth pair, the peer inside the pod, replacing a stale host side of the same name. */

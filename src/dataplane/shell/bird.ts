@@ -3,10 +3,10 @@
 // configs and the parsing of birdc's replies are in dataplane/bird-config.ts.
 import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { CommandError, runCommand } from "../exec/command.js";
-import { parseBirdConfigureReply, parseBirdProtocols, type BgpSession } from "./bird-config.js";
+import { CommandError, runCommand } from "../../exec/command.js";
+import { parseBirdConfigureReply, parseBirdProtocols, type BgpSession } from "../bird-config.js";
 
-export type { BgpSession } from "./bird-config.js";
+export type { BgpSession } from "../bird-config.js";
 
 export interface Bird {
   /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { MemoryKv } from "../datastore/memory-kv.js";
-import type { FloatingIpClaim, WorkloadEndpoint } from "../datastore/model.js";
-import { keys, Store } from "../datastore/store.js";
+import { MemoryKv } from "./memory-kv.js";
+import type { FloatingIpClaim, WorkloadEndpoint } from "../model/records.js";
+import { keys, Store } from "./store.js";
 import { createStreamLogger } from "../log/logger.js";
 import { ClaimCollector, findOrphanClaims } from "./claim-gc.js";
 

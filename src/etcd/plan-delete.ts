@@ -3,11 +3,11 @@
 // is claimed; its empty blocks go with it. A node goes only when no workload
 // endpoint is left on it. A BGP peer goes as it is. Pure.
 import type { KvCompare, KvOp } from "../datastore/kv.js";
-import { keys } from "../datastore/store.js";
-import { CliError } from "./cli-error.js";
-import type { DatastoreState, Plan } from "./datastore-state.js";
-import type { ResourceKind } from "./manifest.js";
-import { poolUsage } from "./pool-usage.js";
+import { keys } from "./store.js";
+import { CliError } from "../cli/cli-error.js";
+import type { DatastoreState, Plan } from "./etcd-state.js";
+import type { ResourceKind } from "../cli/manifest.js";
+import { poolUsage } from "../cli/pool-usage.js";
 
 export interface DeleteTarget {
   kind: ResourceKind;

@@ -3,13 +3,13 @@
 // Refuses overlapping pools, and a cidr or blockSize change under allocated
 // addresses or floating-IP claims. Pure.
 import type { KvCompare, KvOp } from "../datastore/kv.js";
-import type { IpPool, IpamBlock, Versioned } from "../datastore/model.js";
-import { keys } from "../datastore/store.js";
+import type { IpPool, IpamBlock, Versioned } from "../model/records.js";
+import { keys } from "./store.js";
 import { poolPrefix } from "../ipam/pool.js";
-import { CliError } from "./cli-error.js";
-import type { DatastoreState, Plan } from "./datastore-state.js";
-import { resourceName, type Resource } from "./manifest.js";
-import { ipInPrefix, poolUsage, prefixesOverlap } from "./pool-usage.js";
+import { CliError } from "../cli/cli-error.js";
+import type { DatastoreState, Plan } from "./etcd-state.js";
+import { resourceName, type Resource } from "../cli/manifest.js";
+import { ipInPrefix, poolUsage, prefixesOverlap } from "../cli/pool-usage.js";
 
 export function planApply(state: DatastoreState, resources: readonly Resource[]): Plan {
   refuseDuplicates(resources);

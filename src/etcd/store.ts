@@ -1,7 +1,7 @@
 // Typed records over the Kv port. Every key lives under /buoy/v1/, so buoy
 // shares an etcd cluster with anything else without touching its keys.
-import type { Kv, KvEntry } from "./kv.js";
-import type { AllocationSnapshot } from "./datastore.js";
+import type { Kv, KvEntry } from "../datastore/kv.js";
+import type { AllocationSnapshot } from "../datastore/datastore.js";
 import type {
   FloatingIpClaim,
   IpPool,
@@ -9,7 +9,7 @@ import type {
   NodeRecord,
   Versioned,
   WorkloadEndpoint,
-} from "./model.js";
+} from "../model/records.js";
 
 const ROOT = "/buoy/v1/";
 
@@ -48,7 +48,7 @@ export const keys = {
   node: (name: string) => `${ROOT}nodes/${name}`,
 };
 
-export type { AllocationSnapshot } from "./datastore.js";
+export type { AllocationSnapshot } from "../datastore/datastore.js";
 
 export class Store {
   constructor(readonly kv: Kv) {}

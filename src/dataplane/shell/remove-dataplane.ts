@@ -4,11 +4,11 @@
 // NAT and natOutgoing), the routes with buoy's protocol, and the conntrack
 // entries of the floating IPs the tables translated, so that no established
 // flow keeps being translated without its rule.
-import type { Family } from "../net/address.js";
+import type { Family } from "../../net/address.js";
 import type { Conntrack, Routes } from "./linux-routes.js";
 import type { Nft } from "./nft.js";
-import { NFT_FAMILY, NFT_TABLE, renderNftTableRemoval } from "./nft-script.js";
-import { routeKey, type NodeRoute } from "./node-routes.js";
+import { NFT_FAMILY, NFT_TABLE, renderNftTableRemoval } from "../nft-script.js";
+import { routeKey, type NodeRoute } from "../node-routes.js";
 
 export interface DataplanePorts {
   nft: Nft;

@@ -2,12 +2,12 @@
 // endpoint are one transaction that also compares the blocks of its floating
 // IPs (ADR 0002); a block write is one transaction that also checks the
 // address it hands out is not claimed.
+import { snapshotLookup } from "../floating/claim-check.js";
 import {
   commitClaimsAndEndpoint,
   planClaimCompares,
   readClaimLookup,
-  snapshotLookup,
-} from "../floating/claims.js";
+} from "./claims-transaction.js";
 import type {
   AllocationSnapshot,
   AttachedContainer,
@@ -18,10 +18,10 @@ import type {
   PodInfo,
   ReleaseTarget,
   Released,
-} from "./datastore.js";
+} from "../datastore/datastore.js";
 import { releaseContainer } from "./etcd-release.js";
-import type { KvCompare, KvOp } from "./kv.js";
-import type { FloatingIpClaim, IpamBlock, Versioned, WorkloadEndpoint } from "./model.js";
+import type { KvCompare, KvOp } from "../datastore/kv.js";
+import type { FloatingIpClaim, IpamBlock, Versioned, WorkloadEndpoint } from "../model/records.js";
 import { keys, Store } from "./store.js";
 
 export class EtcdDatastore implements Datastore {

@@ -1,10 +1,10 @@
 // Everything the datastore holds for one container (or one of its
 // interfaces), released together: its endpoint(s), its floating-IP claims and
 // (with buoy's own IPAM) its addresses. One read and one transaction; a lost race reads again. Idempotent.
-import type { FloatingIpClaim, IpamBlock, WorkloadEndpoint } from "./model.js";
-import type { KvCompare, KvOp, KvRead } from "./kv.js";
+import type { FloatingIpClaim, IpamBlock, WorkloadEndpoint } from "../model/records.js";
+import type { KvCompare, KvOp, KvRead } from "../datastore/kv.js";
 import { keys, type Store } from "./store.js";
-import type { ReleaseTarget, Released } from "./datastore.js";
+import type { ReleaseTarget, Released } from "../datastore/datastore.js";
 import { addressesOfHandle, withoutHandle } from "../ipam/block.js";
 import { canonicalAddress } from "../net/address.js";
 

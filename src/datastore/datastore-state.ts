@@ -1,0 +1,24 @@
+// What `buoy get` reads: every record a CLI command looks at, read in one pass
+// from whichever datastore the cluster uses (etcd/etcd-state.ts,
+// kube/kube-state.ts).
+import type {
+  BgpPeer,
+  FloatingIpClaim,
+  FloatingIpStatus,
+  IpPool,
+  IpamBlock,
+  NodeRecord,
+  Versioned,
+  WorkloadEndpoint,
+} from "../model/records.js";
+
+export interface DatastoreState {
+  pools: Versioned<IpPool>[];
+  blocks: Versioned<IpamBlock>[];
+  claims: Versioned<FloatingIpClaim>[];
+  endpoints: Versioned<WorkloadEndpoint>[];
+  nodes: Versioned<NodeRecord>[];
+  peers: Versioned<BgpPeer>[];
+  /** What each node's agent reports as programmed. */
+  statuses: FloatingIpStatus[];
+}
