@@ -10,7 +10,8 @@
 // (MOVES=n, INTERVAL_MS=n to change the defaults).
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { labUp, type Lab, type LabRouting } from "../src/lab/lab.js";
+import { labUp } from "../src/lab/lab-up.js";
+import type { Lab, LabRouting } from "../src/lab/lab.js";
 import { machineInfo, note, progress, stats, type Stats } from "./report.js";
 
 const ROOT = new URL("..", import.meta.url).pathname;

@@ -5,7 +5,8 @@
 // does not work shows FAIL instead of hanging the demo.
 import { renderTable } from "../text/table.js";
 import { renderConnectivityMatrix, type ConnectivityMatrix } from "./connectivity-matrix.js";
-import { LabError, labUp, type Lab, type LabStep } from "./lab.js";
+import { LabError, type Lab } from "./lab.js";
+import { labUp, type LabStep } from "./lab-up.js";
 import { sleep } from "./lab-shell.js";
 import type { PingReport } from "./ping-report.js";
 import { PROBE_PROTOCOLS, type ProbeResult } from "./probe-result.js";

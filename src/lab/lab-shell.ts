@@ -1,11 +1,13 @@
 // The lab's shell: commands inside the lab's network namespaces, detached
 // processes (own session and process group, output to a log file, the lab's
-// marker in their environment), and finding and stopping them by PID.
+// marker in their environment), finding and stopping them by PID, and the
+// check that the lab command runs as root.
 // Everything here names a namespace explicitly; nothing runs a network command
 // in the namespace the lab command itself runs in.
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { CommandError, runCommand, type CommandOutput, type RunOptions } from "../exec/command.js";
+import { LabError } from "./topology.js";
 
 /** Environment variable every process the lab starts carries: BUOY_LAB=<prefix>. */
 export const LAB_MARKER = "BUOY_LAB";
@@ -155,5 +157,11 @@ export async function readLogTail(path: string, lines = 12): Promise<string> {
     return text.trimEnd().split("\n").slice(-lines).join("\n");
   } catch {
     return "";
+  }
+}
+
+export function requireRoot(what: string): void {
+  if (process.getuid?.() !== 0) {
+    throw new LabError(`${what} needs root: the lab is made of network namespaces`);
   }
 }

@@ -1,7 +1,7 @@
 // The lab's topology as data: every namespace, interface, address and pool a
-// lab with a given prefix uses, computed from its options. Pure: the shell
-// (lab.ts) creates what this describes, and `down` finds what it created by
-// the same names.
+// lab with a given prefix uses, computed from its options. Pure: the builder
+// (lab-builder.ts) creates what this describes, and `down` finds what it
+// created by the same names.
 //
 //   <prefix>-fab   bridge <prefix>-br  192.168.200.1/24  fd00:200::1/64   etcd
 //     ├─ <prefix>-1 ── <prefix>-up in <prefix>-n1   192.168.200.11  fd00:200::11  node-1

@@ -4,7 +4,9 @@
 // floating IP taken over by a pod on another node, the claim collector after
 // a node dies, and two nodes racing for one floating IP.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { labDown, labUp, type Lab, type LabRouting } from "../../src/lab/lab.js";
+import { labDown } from "../../src/lab/lab-down.js";
+import { labUp } from "../../src/lab/lab-up.js";
+import type { Lab, LabRouting } from "../../src/lab/lab.js";
 import type { ProbeProtocol } from "../../src/lab/probe-result.js";
 
 const V4 = "203.0.113.20";
