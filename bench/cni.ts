@@ -13,7 +13,15 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { machineInfo, note, privatePlugin, progress, stats, type Stats } from "./report.js";
+import {
+  formatTable,
+  machineInfo,
+  note,
+  privatePlugin,
+  progress,
+  stats,
+  type Stats,
+} from "./report.js";
 import {
   CNI_DIR,
   ROOT,
@@ -217,7 +225,7 @@ function floatingIp(index: number): string {
   return `10.96.${Math.floor(n / 256)}.${n % 256}`;
 }
 
-function formatTable(series: readonly Series[], baseline: string): string {
+function seriesTable(series: readonly Series[], baseline: string): string {
   const baselineP50 = (op: Op): number | undefined =>
     series.find((s) => s.config === baseline && s.op === op)?.stats.p50;
   const header = ["config", "op", "n", "p50 ms", "p95 ms", "mean ms", "max ms", "vs baseline p50"];
@@ -234,12 +242,7 @@ function formatTable(series: readonly Series[], baseline: string): string {
       base ? `${(s.stats.p50 / base).toFixed(2)}x` : "",
     ];
   });
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
-      .join("  ");
-  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+  return formatTable(header, rows, 2);
 }
 
 async function main(): Promise<void> {
@@ -350,7 +353,7 @@ async function main(): Promise<void> {
   const versionRatio = p50("buoy (calico)", "VERSION") / p50("bridge", "VERSION");
 
   console.log("");
-  console.log(formatTable(series, baseline));
+  console.log(seriesTable(series, baseline));
   console.log("");
   console.log(
     `VERSION start-up p50: buoy ${p50("buoy (calico)", "VERSION").toFixed(2)} ms vs bridge ${p50("bridge", "VERSION").toFixed(2)} ms (${versionRatio.toFixed(2)}x)`,

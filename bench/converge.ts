@@ -12,7 +12,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { labUp } from "../src/lab/lab-up.js";
 import type { Lab, LabRouting } from "../src/lab/lab.js";
-import { machineInfo, note, progress, stats, type Stats } from "./report.js";
+import { formatTable, machineInfo, note, progress, stats, type Stats } from "./report.js";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const MOVES = Number(process.env.MOVES ?? 20);
@@ -116,23 +116,13 @@ async function addToFirstAnswer(lab: Lab, pod: string, node: number): Promise<nu
   return Number(stamp) * 1000 - started;
 }
 
-function row(cells: string[], widths: number[]): string {
-  return cells
-    .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
-    .join("  ");
-}
-
 const runPrefix = `bcv${Math.random().toString(16).slice(2, 6)}`;
 const results: ModeResult[] = [];
 for (const routing of ["direct", "bgp"] as const)
   results.push(await measureMode(routing, runPrefix));
 
-const widths = [34, 9, 9, 9];
 const fmt = (value: number) => value.toFixed(0);
-const lines = [
-  `cross-node moves: ${MOVES} per mode, ping every ${INTERVAL_MS} ms from the external client`,
-  row(["", "p50 ms", "p95 ms", "max ms"], widths),
-];
+const rows: string[][] = [];
 for (const result of results) {
   for (const [label, s] of [
     [`${result.routing}: interruption per move`, result.interruptionMs],
@@ -140,10 +130,13 @@ for (const result of results) {
     [`${result.routing}: lost pings per move`, result.lostPerMove],
     [`${result.routing}: ADD to first answer`, result.addToFirstAnswerMs],
   ] as const) {
-    lines.push(row([label, fmt(s.p50), fmt(s.p95), fmt(s.max)], widths));
+    rows.push([label, fmt(s.p50), fmt(s.p95), fmt(s.max)]);
   }
 }
-note(lines.join("\n"));
+note(
+  `cross-node moves: ${MOVES} per mode, ping every ${INTERVAL_MS} ms from the external client\n` +
+    formatTable(["", "p50 ms", "p95 ms", "max ms"], rows, 1),
+);
 const outDir = join(ROOT, ".bench");
 mkdirSync(outDir, { recursive: true });
 writeFileSync(

@@ -1,5 +1,6 @@
-// What the benchmarks share: progress lines on stderr, percentile stats, and
-// the machine a run was measured on.
+// What the benchmarks share: progress lines on stderr, percentile stats, the
+// machine a run was measured on, the text tables every benchmark prints, and
+// a private link to the built plugin.
 import { spawnSync } from "node:child_process";
 import { copyFileSync, linkSync, readFileSync } from "node:fs";
 import { cpus, platform, release, totalmem, type as osType } from "node:os";
