@@ -26,7 +26,8 @@ export async function main(): Promise<void> {
     },
   );
   // writeSync, not process.stdout.write: bun builds its stream machinery on
-  // first use, 6-9 ms of every call (measured by bench/cni-profile.ts).
+  // first use, 6-9 ms of every call (a one-off profile, never committed; with
+  // writeSync bench/cni.ts's VERSION p50 fell from ~21 ms to ~10 ms).
   writeAll(1, response.stdout);
   process.exitCode = response.exitCode;
 }
