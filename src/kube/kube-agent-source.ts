@@ -31,6 +31,8 @@ import type {
 import { hostInterfaceName } from "../dataplane/pod-network.js";
 import type { Logger } from "../log/logger.js";
 import { planDepartedReleases } from "../ipam/block.js";
+import { BUOY_API_GROUP, BUOY_API_VERSION, BUOY_VERSION } from "../model/api-group.js";
+import { CONTAINER_ID_ANNOTATION, PROGRAMMED_ANNOTATION, STATUS_LABEL } from "./labels.js";
 import { describeKubeError, PodClaimController, statusOf } from "./pod-claims.js";
 import {
   blockFromObject,
@@ -42,16 +44,10 @@ import {
   peerFromObject,
   poolFromObject,
   type KubeNodeObject,
-  CONTAINER_ID_ANNOTATION,
   type KubeObject,
   type PodObject,
 } from "./objects.js";
 
-export const STATUS_LABEL = "buoy.dev/floating-ip-status";
-export const PROGRAMMED_ANNOTATION = "buoy.dev/programmed";
-
-const GROUP = "buoy.dev";
-const VERSION = "v1";
 const RESTART_MS = [200, 500, 1000, 2000, 5000];
 
 /** The kubeconfig file, or (undefined) the pod's service account in the cluster. */
@@ -136,14 +132,14 @@ export class KubeAgentSource implements AgentSource {
     );
     const custom = (plural: string) =>
       new ListWatch<KubernetesObject>(
-        `/apis/${GROUP}/${VERSION}/${plural}`,
+        `/apis/${BUOY_API_VERSION}/${plural}`,
         watch,
         counted(
           plural,
           () =>
             this.#custom.listClusterCustomObject({
-              group: GROUP,
-              version: VERSION,
+              group: BUOY_API_GROUP,
+              version: BUOY_VERSION,
               plural,
             }) as Promise<KubernetesListObject<KubernetesObject>>,
         ),
@@ -595,8 +591,8 @@ export class KubeAgentSource implements AgentSource {
       }
       try {
         await this.#custom.replaceClusterCustomObjectStatus({
-          group: GROUP,
-          version: VERSION,
+          group: BUOY_API_GROUP,
+          version: BUOY_VERSION,
           plural: "floatingipclaims",
           name: object.metadata.name,
           body: { ...object, status: next },
@@ -638,8 +634,8 @@ export class KubeAgentSource implements AgentSource {
       if (!reason) continue;
       try {
         await this.#custom.deleteClusterCustomObject({
-          group: GROUP,
-          version: VERSION,
+          group: BUOY_API_GROUP,
+          version: BUOY_VERSION,
           plural: "floatingipclaims",
           name: object.metadata.name,
           body: {
@@ -713,16 +709,16 @@ export class KubeAgentSource implements AgentSource {
       try {
         if (plan.after) {
           await this.#custom.replaceClusterCustomObject({
-            group: GROUP,
-            version: VERSION,
+            group: BUOY_API_GROUP,
+            version: BUOY_VERSION,
             plural: "ipamblocks",
             name: object.metadata.name,
             body: { ...blockToObject(plan.after, revision), metadata: { ...object.metadata } },
           });
         } else {
           await this.#custom.deleteClusterCustomObject({
-            group: GROUP,
-            version: VERSION,
+            group: BUOY_API_GROUP,
+            version: BUOY_VERSION,
             plural: "ipamblocks",
             name: object.metadata.name,
             body: { preconditions },
@@ -759,8 +755,8 @@ export class KubeAgentSource implements AgentSource {
   async #deleteAffinity(node: string, blockName: string): Promise<void> {
     try {
       await this.#custom.deleteClusterCustomObject({
-        group: GROUP,
-        version: VERSION,
+        group: BUOY_API_GROUP,
+        version: BUOY_VERSION,
         plural: "blockaffinities",
         name: `${node}-${blockName}`,
       });

@@ -39,7 +39,14 @@ import {
 import { releaseHandle } from "../ipam/ipam.js";
 import { blockCidrFor } from "../ipam/pool.js";
 import { withoutHandle } from "../ipam/block.js";
+import { BUOY_API_VERSION } from "../model/api-group.js";
 import { KubeApiError, KubeUnavailableError, type KubeHttp } from "./http.js";
+import {
+  CONTAINER_ID_ANNOTATION,
+  CONTAINER_LABEL,
+  POD_IPS_ANNOTATION,
+  POD_IP_ANNOTATION,
+} from "./labels.js";
 import { ipObjectName, prefixObjectName } from "./names.js";
 import {
   affinityObject,
@@ -51,16 +58,12 @@ import {
   endpointFromPod,
   podAnnotationsFor,
   poolFromObject,
-  CONTAINER_ID_ANNOTATION,
-  CONTAINER_LABEL,
-  POD_IPS_ANNOTATION,
-  POD_IP_ANNOTATION,
   type KubeList,
   type KubeObject,
   type PodObject,
 } from "./objects.js";
 
-const BUOY = "/apis/buoy.dev/v1";
+const BUOY = `/apis/${BUOY_API_VERSION}`;
 const paths = {
   pools: `${BUOY}/ippools`,
   blocks: `${BUOY}/ipamblocks`,

@@ -26,20 +26,16 @@ import {
 } from "../floating/validate.js";
 import { blockCidrFor } from "../ipam/pool.js";
 import type { Logger } from "../log/logger.js";
+import { BUOY_API_GROUP, BUOY_VERSION } from "../model/api-group.js";
+import { CONTAINER_ID_ANNOTATION, POD_IPS_ANNOTATION, POD_IP_ANNOTATION } from "./labels.js";
 import { ipObjectName, prefixObjectName } from "./names.js";
 import {
   blockFromObject,
   claimFromObject,
   claimToObject,
-  CONTAINER_ID_ANNOTATION,
-  POD_IPS_ANNOTATION,
-  POD_IP_ANNOTATION,
   type KubeObject,
   type PodObject,
 } from "./objects.js";
-
-const GROUP = "buoy.dev";
-const VERSION = "v1";
 
 export interface PodClaimControllerOptions {
   custom: CustomObjectsApi;
@@ -226,8 +222,8 @@ export class PodClaimController {
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         const created = (await this.options.custom.createClusterCustomObject({
-          group: GROUP,
-          version: VERSION,
+          group: BUOY_API_GROUP,
+          version: BUOY_VERSION,
           plural: "floatingipclaims",
           body: claimToObject(claim, nodeUID),
         })) as KubeObject;
@@ -281,8 +277,8 @@ export class PodClaimController {
     if (!cidr || ip === undefined) return undefined;
     try {
       const object = (await this.options.custom.getClusterCustomObject({
-        group: GROUP,
-        version: VERSION,
+        group: BUOY_API_GROUP,
+        version: BUOY_VERSION,
         plural: "ipamblocks",
         name: prefixObjectName(cidr) ?? cidr,
       })) as KubeObject;
@@ -299,8 +295,8 @@ export class PodClaimController {
     if (!cidr) return;
     try {
       const object = (await this.options.custom.getClusterCustomObject({
-        group: GROUP,
-        version: VERSION,
+        group: BUOY_API_GROUP,
+        version: BUOY_VERSION,
         plural: "ipamblocks",
         name: prefixObjectName(cidr) ?? cidr,
       })) as KubeObject;
@@ -313,8 +309,8 @@ export class PodClaimController {
   async #getClaim(ip: string): Promise<KubeObject | undefined> {
     try {
       return (await this.options.custom.getClusterCustomObject({
-        group: GROUP,
-        version: VERSION,
+        group: BUOY_API_GROUP,
+        version: BUOY_VERSION,
         plural: "floatingipclaims",
         name: ipObjectName(ip) ?? ip,
       })) as KubeObject;
@@ -327,8 +323,8 @@ export class PodClaimController {
   async #delete(ip: string, uid: string): Promise<void> {
     try {
       await this.options.custom.deleteClusterCustomObject({
-        group: GROUP,
-        version: VERSION,
+        group: BUOY_API_GROUP,
+        version: BUOY_VERSION,
         plural: "floatingipclaims",
         name: ipObjectName(ip) ?? ip,
         body: { preconditions: { uid } },
