@@ -33,7 +33,8 @@ import type { Logger } from "../log/logger.js";
 import { planDepartedReleases } from "../ipam/block.js";
 import { BUOY_API_GROUP, BUOY_API_VERSION, BUOY_VERSION } from "../model/api-group.js";
 import { CONTAINER_ID_ANNOTATION, PROGRAMMED_ANNOTATION, STATUS_LABEL } from "./labels.js";
-import { describeKubeError, PodClaimController, statusOf } from "./pod-claims.js";
+import { describeKubeError, statusOf } from "./describe-kube-error.js";
+import { PodClaimController } from "./pod-claims.js";
 import {
   blockFromObject,
   blockRoutes,

@@ -20,7 +20,7 @@ import {
   type KubeObject,
   type PodObject,
 } from "./objects.js";
-import { describeKubeError } from "./pod-claims.js";
+import { describeKubeError } from "./describe-kube-error.js";
 
 export async function readKubeState(
   kubeConfig: KubeConfig,
