@@ -6,8 +6,9 @@
 //     a claim exists;
 //   - a claim is created if absent (AlreadyExists: another holder), then the
 //     address is checked against the blocks, and the claim deleted again if a
-//     pod holds it. Both sides write, then read: whichever is second sees the
-//     first, so a floating IP is never both a claim and a pod's address;
+//     pod holds it (claim-protocol.ts, shared with the agent). Both sides
+//     write, then read: whichever is second sees the first, so a floating IP
+//     is never both a claim and a pod's address;
 //   - the endpoint is the pod itself: Calico's annotations, patched at ADD.
 import type {
   AllocationSnapshot,
@@ -29,7 +30,7 @@ import type {
   WorkloadEndpoint,
 } from "../model/records.js";
 import { hostInterfaceName } from "../dataplane/pod-network.js";
-import { checkClaimConflict, findPool, planBindings } from "../floating/validate.js";
+import { planBindings } from "../floating/validate.js";
 import {
   canonicalFloatingIps,
   FloatingIpError,
@@ -37,52 +38,42 @@ import {
   parseFloatingIps,
 } from "../floating/annotation.js";
 import { releaseHandle } from "../ipam/ipam.js";
-import { blockCidrFor } from "../ipam/pool.js";
 import { withoutHandle } from "../ipam/block.js";
 import { KubeApiError, KubeUnavailableError, type KubeHttp } from "./http.js";
-import { ipObjectName, prefixObjectName } from "./names.js";
+import {
+  CONTAINER_ID_ANNOTATION,
+  CONTAINER_LABEL,
+  POD_IPS_ANNOTATION,
+  POD_IP_ANNOTATION,
+} from "./labels.js";
+import { apiPaths as paths } from "./api-paths.js";
+import { claimAll, type ClaimPort } from "./claim-protocol.js";
+import { httpClaimPort } from "./http-claim-port.js";
 import {
   affinityObject,
   blockFromObject,
   blockToObject,
   claimFromObject,
-  claimToObject,
   containerLabel,
   endpointFromPod,
   podAnnotationsFor,
   poolFromObject,
-  CONTAINER_ID_ANNOTATION,
-  CONTAINER_LABEL,
-  POD_IPS_ANNOTATION,
-  POD_IP_ANNOTATION,
   type KubeList,
   type KubeObject,
   type PodObject,
 } from "./objects.js";
 
-const BUOY = "/apis/buoy.dev/v1";
-const paths = {
-  pools: `${BUOY}/ippools`,
-  blocks: `${BUOY}/ipamblocks`,
-  block: (cidr: string) => `${BUOY}/ipamblocks/${prefixObjectName(cidr) ?? cidr}`,
-  affinities: `${BUOY}/blockaffinities`,
-  claims: `${BUOY}/floatingipclaims`,
-  claim: (ip: string) => `${BUOY}/floatingipclaims/${ipObjectName(ip) ?? ip}`,
-  pod: (namespace: string, name: string) =>
-    `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`,
-  events: (namespace: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`,
-  node: (name: string) => `/api/v1/nodes/${encodeURIComponent(name)}`,
-};
-
 const MAX_ATTEMPTS = 20;
 
 export class KubernetesDatastore implements Datastore {
   readonly #http: KubeHttp;
+  readonly #claims: ClaimPort;
   readonly #reporter: string;
 
   /** `reporter` names this node in Events' source. */
   constructor(http: KubeHttp, reporter: string) {
     this.#http = unavailableAsDatastoreError(http);
+    this.#claims = httpClaimPort(this.#http);
     this.#reporter = reporter;
   }
 
@@ -138,32 +129,19 @@ export class KubernetesDatastore implements Datastore {
 
   async commitAttachment({ endpoint, claims, pools }: Attachment): Promise<void> {
     const nodeUID = claims.length > 0 ? await this.#nodeUID(endpoint.node) : undefined;
-    const created: { ip: string; uid: string }[] = [];
-    try {
-      for (const claim of claims) {
-        const uid = await this.#createClaim(claim, nodeUID);
-        if (uid) created.push({ ip: claim.ip, uid });
-      }
-      for (const claim of claims) {
-        const pool = findPool(claim.ip, pools);
-        const cidr = pool && blockCidrFor(pool, claim.ip);
-        const block = cidr ? await this.#getBlock(cidr) : undefined;
-        checkClaimConflict(
-          claim.ip,
-          claim.containerID,
-          undefined,
-          block?.value.allocations[claim.ip],
-        );
-      }
-      await this.#http.patch(paths.pod(endpoint.namespace, endpoint.pod), {
-        metadata: { annotations: podAnnotationsFor(endpoint) },
-      });
-    } catch (error) {
-      await Promise.allSettled(
-        created.map(({ ip, uid }) => this.#http.delete(paths.claim(ip), { uid })),
-      );
-      throw error;
-    }
+    await claimAll(this.#claims, claims, {
+      nodeUID,
+      pools,
+      attempts: MAX_ATTEMPTS,
+      exhausted: (ip) =>
+        new Error(`claiming floating IP ${ip} kept conflicting after ${MAX_ATTEMPTS} attempts`),
+      checkEach: false,
+      then: async () => {
+        await this.#http.patch(paths.pod(endpoint.namespace, endpoint.pod), {
+          metadata: { annotations: podAnnotationsFor(endpoint) },
+        });
+      },
+    });
   }
 
   async release(target: ReleaseTarget): Promise<Released> {
@@ -314,31 +292,6 @@ export class KubernetesDatastore implements Datastore {
   async #getBlock(cidr: string): Promise<Versioned<IpamBlock> | undefined> {
     const object = await this.#getOrUndefined<KubeObject<Partial<IpamBlock>>>(paths.block(cidr));
     return object && blockFromObject(object);
-  }
-
-  /** Creates the claim; resolves to its uid, or undefined when this container already held it. */
-  async #createClaim(
-    claim: FloatingIpClaim,
-    nodeUID: string | undefined,
-  ): Promise<string | undefined> {
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      try {
-        const created = await this.#http.create<KubeObject>(
-          paths.claims,
-          claimToObject(claim, nodeUID),
-        );
-        return created.metadata.uid ?? "";
-      } catch (error) {
-        if (!isReason(error, "AlreadyExists")) throw error;
-      }
-      const holder = await this.getClaim(claim.ip);
-      if (!holder) continue; // deleted between the two calls: create again
-      checkClaimConflict(claim.ip, claim.containerID, holder, undefined);
-      return undefined;
-    }
-    throw new Error(
-      `claiming floating IP ${claim.ip} kept conflicting after ${MAX_ATTEMPTS} attempts`,
-    );
   }
 
   /** Removes `ip` from the block again (as written: `block`), unless someone else holds it by now. */

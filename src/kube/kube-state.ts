@@ -7,7 +7,8 @@ import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client
 import type { DatastoreState } from "../datastore/datastore-state.js";
 import type { BgpPeer, FloatingIpStatus, IpPool, Versioned } from "../model/records.js";
 import { hostInterfaceName } from "../dataplane/pod-network.js";
-import { PROGRAMMED_ANNOTATION, STATUS_LABEL } from "./kube-agent-source.js";
+import { BUOY_API_GROUP, BUOY_VERSION } from "../model/api-group.js";
+import { CONTAINER_ID_ANNOTATION, PROGRAMMED_ANNOTATION, STATUS_LABEL } from "./labels.js";
 import {
   blockFromObject,
   claimFromObject,
@@ -15,12 +16,11 @@ import {
   nodeFromObject,
   peerFromObject,
   poolFromObject,
-  CONTAINER_ID_ANNOTATION,
   type KubeNodeObject,
   type KubeObject,
   type PodObject,
 } from "./objects.js";
-import { describeKubeError } from "./pod-claims.js";
+import { describeKubeError } from "./describe-kube-error.js";
 
 export async function readKubeState(
   kubeConfig: KubeConfig,
@@ -31,8 +31,8 @@ export async function readKubeState(
   const list = async (plural: string) =>
     (
       (await custom.listClusterCustomObject({
-        group: "buoy.dev",
-        version: "v1",
+        group: BUOY_API_GROUP,
+        version: BUOY_VERSION,
         plural,
       })) as { items: KubeObject[] }
     ).items;

@@ -20,14 +20,14 @@ import {
 import { validatePool } from "../ipam/pool.js";
 import { canonicalAddress } from "../net/address.js";
 import { BUOY_API_VERSION } from "../model/api-group.js";
+import {
+  AS_NUMBER_ANNOTATION,
+  CONTAINER_ID_ANNOTATION,
+  CONTAINER_LABEL,
+  POD_IPS_ANNOTATION,
+  POD_IP_ANNOTATION,
+} from "./labels.js";
 import { ipObjectName, prefixObjectName } from "./names.js";
-
-export const BUOY_API = BUOY_API_VERSION;
-
-/** Calico's pod annotations, written by the plugin at ADD and removed at DEL. */
-export const POD_IP_ANNOTATION = "cni.projectcalico.org/podIP";
-export const POD_IPS_ANNOTATION = "cni.projectcalico.org/podIPs";
-export const CONTAINER_ID_ANNOTATION = "cni.projectcalico.org/containerID";
 
 export interface ObjectMeta {
   name: string;
@@ -75,7 +75,7 @@ export function poolFromObject(object: KubeObject): IpPool {
 
 export function blockToObject(block: IpamBlock, resourceVersion?: string): KubeObject<IpamBlock> {
   return {
-    apiVersion: BUOY_API,
+    apiVersion: BUOY_API_VERSION,
     kind: "IPAMBlock",
     metadata: {
       name: prefixObjectName(block.cidr) ?? block.cidr,
@@ -100,15 +100,12 @@ export function blockFromObject(object: KubeObject<Partial<IpamBlock>>): Version
 /** The affinity object written with a new block: what routing agents watch. */
 export function affinityObject(block: IpamBlock): KubeObject {
   return {
-    apiVersion: BUOY_API,
+    apiVersion: BUOY_API_VERSION,
     kind: "BlockAffinity",
     metadata: { name: `${block.affinity}-${prefixObjectName(block.cidr) ?? block.cidr}` },
     spec: { node: block.affinity, cidr: block.cidr },
   };
 }
-
-/** The label naming the container a claim is held by: DEL selects its claims by it. */
-export const CONTAINER_LABEL = "buoy.dev/container";
 
 /**
  * The container label's value: the ID cut to a label's 63 characters (a
@@ -135,7 +132,7 @@ export function claimToObject(
   delete spec.createdAt;
   const label = containerLabel(claim.containerID);
   return {
-    apiVersion: BUOY_API,
+    apiVersion: BUOY_API_VERSION,
     kind: "FloatingIPClaim",
     metadata: {
       name: ipObjectName(claim.ip) ?? claim.ip,
@@ -238,9 +235,6 @@ function timestamp(value: string | Date | undefined): string {
   if (value instanceof Date) return value.toISOString();
   return value ?? "";
 }
-
-/** Calico's annotation for a node's own AS number (Kubernetes datastore). */
-export const AS_NUMBER_ANNOTATION = "projectcalico.org/ASNumber";
 
 export interface KubeNodeObject {
   metadata: ObjectMeta;

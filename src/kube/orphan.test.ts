@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { FloatingIpClaim } from "../model/records.js";
-import { orphanReason } from "./kube-agent-source.js";
+import { orphanReason } from "./claim-collector.js";
 
 const claim: FloatingIpClaim = {
   ip: "10.96.0.1",

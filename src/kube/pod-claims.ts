@@ -26,20 +26,11 @@ import {
 } from "../floating/validate.js";
 import { blockCidrFor } from "../ipam/pool.js";
 import type { Logger } from "../log/logger.js";
-import { ipObjectName, prefixObjectName } from "./names.js";
-import {
-  blockFromObject,
-  claimFromObject,
-  claimToObject,
-  CONTAINER_ID_ANNOTATION,
-  POD_IPS_ANNOTATION,
-  POD_IP_ANNOTATION,
-  type KubeObject,
-  type PodObject,
-} from "./objects.js";
-
-const GROUP = "buoy.dev";
-const VERSION = "v1";
+import { CONTAINER_ID_ANNOTATION, POD_IPS_ANNOTATION, POD_IP_ANNOTATION } from "./labels.js";
+import { claimAll, type ClaimPort } from "./claim-protocol.js";
+import { customObjectsClaimPort } from "./custom-objects-claim-port.js";
+import { describeKubeError, statusOf } from "./describe-kube-error.js";
+import { claimFromObject, type PodObject } from "./objects.js";
 
 export interface PodClaimControllerOptions {
   custom: CustomObjectsApi;
@@ -67,8 +58,11 @@ export class PodClaimController {
   /** Refusals already reported, by pod uid, annotation and message. */
   #reported = new Set<string>();
   #nodeUID: string | undefined;
+  readonly #claims: ClaimPort;
 
-  constructor(private readonly options: PodClaimControllerOptions) {}
+  constructor(private readonly options: PodClaimControllerOptions) {
+    this.#claims = customObjectsClaimPort(options.custom);
+  }
 
   /** Runs a pass soon; passes never overlap, and one more runs if asked for during one. */
   schedule(): void {
@@ -173,42 +167,36 @@ export class PodClaimController {
     const template = held[0];
     const network = template?.network ?? (await this.#networkOf(podIps[0], pools));
     const nodeUID = await this.#ownNodeUID();
-    const created: { ip: string; uid: string }[] = [];
-    try {
-      for (const { externalIP, internalIP } of bindings) {
-        const claim: FloatingIpClaim = {
-          ip: externalIP,
-          namespace: pod.metadata.namespace ?? "default",
-          pod: pod.metadata.name,
-          containerID,
-          node: this.options.node,
-          internalIP,
-          createdAt: "",
-          endpoint: template?.endpoint ?? "eth0",
-          ...(network ? { network } : {}),
-          ...(pod.metadata.uid ? { podUID: pod.metadata.uid } : {}),
-        };
-        const uid = await this.#create(claim, nodeUID);
-        if (uid) created.push({ ip: externalIP, uid });
-        await this.#checkNotPodAddress(externalIP, containerID, pools);
-      }
-    } catch (error) {
-      const undone = await Promise.allSettled(created.map(({ ip, uid }) => this.#delete(ip, uid)));
-      const left = created.filter((_, i) => undone[i]?.status === "rejected").map(({ ip }) => ip);
-      if (left.length > 0) {
-        // Not all or nothing after all: say so; the next pass releases them
-        // (the annotation does not ask for them).
+    const claims = bindings.map(({ externalIP, internalIP }): FloatingIpClaim => ({
+      ip: externalIP,
+      namespace: pod.metadata.namespace ?? "default",
+      pod: pod.metadata.name,
+      containerID,
+      node: this.options.node,
+      internalIP,
+      createdAt: "",
+      endpoint: template?.endpoint ?? "eth0",
+      ...(network ? { network } : {}),
+      ...(pod.metadata.uid ? { podUID: pod.metadata.uid } : {}),
+    }));
+    await claimAll(this.#claims, claims, {
+      nodeUID,
+      pools,
+      attempts: 5,
+      exhausted: (ip) => new Error(`claiming floating IP ${ip} kept conflicting`),
+      checkEach: true,
+      // Not all or nothing after all: say so; the next pass releases them
+      // (the annotation does not ask for them).
+      notUndone: (left) =>
         this.options.logger.log("warn", "agent.live", {
           pod: `${pod.metadata.namespace}/${pod.metadata.name}`,
           notUndone: left,
-        });
-      }
-      throw error;
-    }
+        }),
+    });
     for (const claim of dropping) {
-      const object = await this.#getClaim(claim.ip);
+      const object = await this.#claims.getClaim(claim.ip);
       if (object && claimFromObject(object).containerID === containerID) {
-        await this.#delete(claim.ip, object.metadata.uid ?? "");
+        await this.#claims.deleteClaim(claim.ip, object.metadata.uid ?? "");
       }
     }
     const ref = `${pod.metadata.namespace}/${pod.metadata.name}`;
@@ -219,28 +207,6 @@ export class PodClaimController {
       released: dropping.map((claim) => claim.ip),
     });
     await this.#event(pod, "Normal", "FloatingIPsChanged", `floating IPs of the pod: ${now}`);
-  }
-
-  /** Creates the claim; its uid, or undefined when this sandbox held it already. */
-  async #create(claim: FloatingIpClaim, nodeUID: string | undefined): Promise<string | undefined> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      try {
-        const created = (await this.options.custom.createClusterCustomObject({
-          group: GROUP,
-          version: VERSION,
-          plural: "floatingipclaims",
-          body: claimToObject(claim, nodeUID),
-        })) as KubeObject;
-        return created.metadata.uid ?? "";
-      } catch (error) {
-        if (statusOf(error) !== 409) throw error;
-      }
-      const existing = await this.#getClaim(claim.ip);
-      if (!existing) continue; // released between the two calls: create again
-      checkClaimConflict(claim.ip, claim.containerID, claimFromObject(existing), undefined);
-      return undefined;
-    }
-    throw new Error(`claiming floating IP ${claim.ip} kept conflicting`);
   }
 
   /** The pod, read from the API server (not the cache), still names this sandbox and is not going. */
@@ -279,63 +245,7 @@ export class PodClaimController {
     const pool = ip === undefined ? undefined : findPool(ip, pools);
     const cidr = pool && ip !== undefined ? blockCidrFor(pool, ip) : undefined;
     if (!cidr || ip === undefined) return undefined;
-    try {
-      const object = (await this.options.custom.getClusterCustomObject({
-        group: GROUP,
-        version: VERSION,
-        plural: "ipamblocks",
-        name: prefixObjectName(cidr) ?? cidr,
-      })) as KubeObject;
-      return blockFromObject(object).value.allocations[ip]?.network;
-    } catch (error) {
-      if (statusOf(error) === 404) return undefined;
-      throw error;
-    }
-  }
-
-  async #checkNotPodAddress(ip: string, containerID: string, pools: readonly IpPool[]) {
-    const pool = findPool(ip, pools);
-    const cidr = pool && blockCidrFor(pool, ip);
-    if (!cidr) return;
-    try {
-      const object = (await this.options.custom.getClusterCustomObject({
-        group: GROUP,
-        version: VERSION,
-        plural: "ipamblocks",
-        name: prefixObjectName(cidr) ?? cidr,
-      })) as KubeObject;
-      checkClaimConflict(ip, containerID, undefined, blockFromObject(object).value.allocations[ip]);
-    } catch (error) {
-      if (statusOf(error) !== 404) throw error;
-    }
-  }
-
-  async #getClaim(ip: string): Promise<KubeObject | undefined> {
-    try {
-      return (await this.options.custom.getClusterCustomObject({
-        group: GROUP,
-        version: VERSION,
-        plural: "floatingipclaims",
-        name: ipObjectName(ip) ?? ip,
-      })) as KubeObject;
-    } catch (error) {
-      if (statusOf(error) === 404) return undefined;
-      throw error;
-    }
-  }
-
-  async #delete(ip: string, uid: string): Promise<void> {
-    try {
-      await this.options.custom.deleteClusterCustomObject({
-        group: GROUP,
-        version: VERSION,
-        plural: "floatingipclaims",
-        name: ipObjectName(ip) ?? ip,
-        body: { preconditions: { uid } },
-      });
-    } catch (error) {
-      if (statusOf(error) !== 404 && statusOf(error) !== 409) throw error;
-    }
+    return (await this.#claims.getBlock(cidr))?.allocations[ip]?.network;
   }
 
   /**
@@ -400,29 +310,4 @@ function podAddresses(pod: PodObject): string[] {
     .split(",")
     .map((net) => net.trim().split("/")[0] ?? "")
     .filter((ip) => ip !== "");
-}
-
-/** The HTTP status of a client-node ApiException. */
-export function statusOf(error: unknown): number | undefined {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === "number" ? code : undefined;
-}
-
-/**
- * One line for a client-node error: the API's Status reason and message
- * where there is one ("403 Forbidden: leases ... is forbidden: ..."), else the error's message.
- */
-export function describeKubeError(error: unknown): string {
-  const status = statusOf(error);
-  const body = (error as { body?: unknown } | undefined)?.body;
-  if (status !== undefined && typeof body === "string") {
-    try {
-      const parsed = JSON.parse(body) as { reason?: string; message?: string };
-      if (parsed.message) return `${status} ${parsed.reason ?? ""}: ${parsed.message}`;
-    } catch {
-      // not a Status object
-    }
-    return `HTTP ${status}`;
-  }
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,0 +1,20 @@
+// The API server paths the plain-HTTPS side (the CNI plugin) calls: buoy's
+// objects under its API group, named by their IP or CIDR (names.ts), and the
+// Kubernetes objects it reads and writes.
+import { BUOY_API_VERSION } from "../model/api-group.js";
+import { ipObjectName, prefixObjectName } from "./names.js";
+
+const BUOY = `/apis/${BUOY_API_VERSION}`;
+
+export const apiPaths = {
+  pools: `${BUOY}/ippools`,
+  blocks: `${BUOY}/ipamblocks`,
+  block: (cidr: string) => `${BUOY}/ipamblocks/${prefixObjectName(cidr) ?? cidr}`,
+  affinities: `${BUOY}/blockaffinities`,
+  claims: `${BUOY}/floatingipclaims`,
+  claim: (ip: string) => `${BUOY}/floatingipclaims/${ipObjectName(ip) ?? ip}`,
+  pod: (namespace: string, name: string) =>
+    `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`,
+  events: (namespace: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`,
+  node: (name: string) => `/api/v1/nodes/${encodeURIComponent(name)}`,
+};

@@ -1,0 +1,110 @@
+// The Kubernetes claim protocol (ADR 0006), one for the CNI plugin's ADD
+// (kube-datastore.ts, plain HTTPS) and the agent's live edits (pod-claims.ts,
+// client-node). Kubernetes has no multi-object transaction, so a floating IP
+// is claimed from one object's guarantees:
+//   - the FloatingIPClaim is created if absent; on AlreadyExists it is read
+//     again and its holder named (deleted meanwhile: created again);
+//   - then the IP is checked to be no pod's address, from its IPAM block read
+//     from the API server (a quorum read, not a cache);
+//   - a refusal deletes the claims this call created, on their uid.
+// A block write reads the claims after it writes (KubernetesDatastore
+// writeBlock): whichever side is second sees the first. The calls go through
+// ClaimPort, one adapter per client: http-claim-port.ts,
+// custom-objects-claim-port.ts.
+import { checkClaimConflict, findPool } from "../floating/validate.js";
+import { blockCidrFor } from "../ipam/pool.js";
+import type { FloatingIpClaim, IpPool, IpamBlock } from "../model/records.js";
+import { claimFromObject, claimToObject, type KubeObject } from "./objects.js";
+
+/** The calls the protocol makes, on claims named by their IP and blocks by their CIDR. */
+export interface ClaimPort {
+  /** Creates the claim object: its uid, or undefined when one of its name exists (AlreadyExists). */
+  createClaim(object: KubeObject): Promise<string | undefined>;
+  /** The claim object of `ip`, undefined when there is none. */
+  getClaim(ip: string): Promise<KubeObject | undefined>;
+  /** Deletes the claim of `ip` while its uid is `uid`. */
+  deleteClaim(ip: string, uid: string): Promise<void>;
+  /** The IPAM block of `cidr`, undefined when there is none. */
+  getBlock(cidr: string): Promise<IpamBlock | undefined>;
+}
+
+export interface ClaimOptions {
+  /** The owner of the claims (ADR 0006): the node's Node uid, when known. */
+  nodeUID: string | undefined;
+  /** The pools, to find each IP's block. */
+  pools: readonly IpPool[];
+  /** How often a claim is created again after it was deleted between create and read. */
+  attempts: number;
+  /** The error once every attempt found the claim gone again. */
+  exhausted: (ip: string) => Error;
+  /**
+   * Check each IP's block right after its claim (the agent), or every block
+   * after all the claims (the plugin). Both read after writing.
+   */
+  checkEach: boolean;
+  /** More to do before the claims stand (the plugin: patch the pod); a failure undoes them. */
+  then?: () => Promise<void>;
+  /** The IPs whose claims could not be deleted again after a refusal. */
+  notUndone?: (ips: string[]) => void;
+}
+
+/**
+ * Claims `claims` (all for one container), all or none: resolves when every
+ * one is held by its container (created now, or held already); rejects with
+ * the refusal (FloatingIpError naming the holder or the pod whose address it
+ * is) or the API's error, after deleting the claims it created.
+ */
+export async function claimAll(
+  port: ClaimPort,
+  claims: readonly FloatingIpClaim[],
+  options: ClaimOptions,
+): Promise<void> {
+  const created: { ip: string; uid: string }[] = [];
+  try {
+    for (const claim of claims) {
+      const uid = await createClaim(port, claim, options);
+      if (uid) created.push({ ip: claim.ip, uid });
+      if (options.checkEach) await checkNotPodAddress(port, claim, options.pools);
+    }
+    if (!options.checkEach) {
+      for (const claim of claims) await checkNotPodAddress(port, claim, options.pools);
+    }
+    await options.then?.();
+  } catch (error) {
+    const undone = await Promise.allSettled(
+      created.map(({ ip, uid }) => port.deleteClaim(ip, uid)),
+    );
+    const left = created.filter((_, i) => undone[i]?.status === "rejected").map(({ ip }) => ip);
+    if (left.length > 0) options.notUndone?.(left);
+    throw error;
+  }
+}
+
+/** Creates the claim if absent: its uid, or undefined when this container held it already. */
+async function createClaim(
+  port: ClaimPort,
+  claim: FloatingIpClaim,
+  { nodeUID, attempts, exhausted }: ClaimOptions,
+): Promise<string | undefined> {
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const uid = await port.createClaim(claimToObject(claim, nodeUID));
+    if (uid !== undefined) return uid;
+    const holder = await port.getClaim(claim.ip);
+    if (!holder) continue; // deleted between the two calls: create again
+    checkClaimConflict(claim.ip, claim.containerID, claimFromObject(holder), undefined);
+    return undefined;
+  }
+  throw exhausted(claim.ip);
+}
+
+/** Refuses a floating IP that is a pod's address, by its block as the API server has it now. */
+async function checkNotPodAddress(
+  port: ClaimPort,
+  claim: FloatingIpClaim,
+  pools: readonly IpPool[],
+): Promise<void> {
+  const pool = findPool(claim.ip, pools);
+  const cidr = pool && blockCidrFor(pool, claim.ip);
+  const block = cidr ? await port.getBlock(cidr) : undefined;
+  checkClaimConflict(claim.ip, claim.containerID, undefined, block?.allocations[claim.ip]);
+}

@@ -1,0 +1,21 @@
+// The labels and annotations on Kubernetes objects that the Kubernetes
+// datastore reads and writes, named once: buoy's own (under its API group,
+// src/model/api-group.ts) and Calico's that buoy keeps compatible with.
+import { BUOY_API_GROUP } from "../model/api-group.js";
+
+/** Calico's pod annotations, written by the plugin at ADD and removed at DEL. */
+export const POD_IP_ANNOTATION = "cni.projectcalico.org/podIP";
+export const POD_IPS_ANNOTATION = "cni.projectcalico.org/podIPs";
+export const CONTAINER_ID_ANNOTATION = "cni.projectcalico.org/containerID";
+
+/** Calico's annotation for a node's own AS number (Kubernetes datastore). */
+export const AS_NUMBER_ANNOTATION = "projectcalico.org/ASNumber";
+
+/** The label naming the container a claim is held by: DEL selects its claims by it. */
+export const CONTAINER_LABEL = `${BUOY_API_GROUP}/container`;
+
+/** The label of the nodes' status Leases (ADR 0004): the agents watch them by it. */
+export const STATUS_LABEL = `${BUOY_API_GROUP}/floating-ip-status`;
+
+/** A status Lease's annotation: the floating IPs its node translates, as JSON. */
+export const PROGRAMMED_ANNOTATION = `${BUOY_API_GROUP}/programmed`;
