@@ -4,7 +4,7 @@
 import { hostname } from "node:os";
 import type { Command } from "commander";
 import { PLACEHOLDERS } from "../install/placeholders.js";
-import type { CliRequest } from "./run-cli.js";
+import type { CliRequest } from "./cli-request.js";
 import { UsageError } from "./cli-error.js";
 
 interface InstallCliOptions {

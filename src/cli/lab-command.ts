@@ -4,7 +4,7 @@
 import { Command, Option } from "commander";
 import { canonicalAddress } from "../net/address.js";
 import { CliError, UsageError } from "./cli-error.js";
-import type { CliRequest } from "./run-cli.js";
+import type { CliRequest } from "./cli-request.js";
 
 interface UpOptions {
   nodes: string;

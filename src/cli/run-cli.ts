@@ -2,28 +2,14 @@
 // Takes { argv, env, stdout, stderr, openKv } and resolves to the exit code;
 // nothing here touches process globals. This is the CLI's one error boundary:
 // refusals and failures print `error: ...` and exit 1, usage errors exit 2.
-import { readFile } from "node:fs/promises";
 import { Command, CommanderError, Option } from "commander";
 import packageJson from "../../package.json" with { type: "json" };
-import type { Kv } from "../datastore/kv.js";
-import { DatastoreUnavailableError } from "../datastore/unavailable-error.js";
-import { Store } from "../etcd/store.js";
 import { CliError, UsageError, renderError } from "./cli-error.js";
-import {
-  parseDatastoreConfig,
-  type DatastoreConfig,
-  type EtcdDatastoreConfig,
-} from "./datastore-config.js";
+import type { CliRequest } from "./cli-request.js";
 import { commitPlan, readDatastoreState, type DatastoreState } from "../etcd/etcd-state.js";
 import { addInstallCommand } from "./install-command.js";
 import { addLabCommand } from "./lab-command.js";
-import {
-  parseManifests,
-  renderSummary,
-  resourceName,
-  type Resource,
-  type ResourceKind,
-} from "./manifest.js";
+import { renderSummary, resourceName, type ResourceKind } from "./manifest.js";
 import { planApply } from "../etcd/plan-apply.js";
 import { planDelete, type DeleteTarget } from "../etcd/plan-delete.js";
 import { renderGet, selectRecords, type OutputFormat } from "./render-get.js";
@@ -42,25 +28,7 @@ import {
   type LiveState,
 } from "../etcd/live-change.js";
 import { canonicalAddress } from "../net/address.js";
-
-export interface Writer {
-  write(text: string): unknown;
-}
-
-export interface CliRequest {
-  /** Arguments after the program name. */
-  argv: readonly string[];
-  env: Readonly<Record<string, string | undefined>>;
-  stdout: Writer;
-  stderr: Writer;
-  openKv(config: EtcdDatastoreConfig): Kv;
-  /** Reads all of standard input (for `-f -`). */
-  readStdin?: () => Promise<string>;
-  /** Column to wrap help at (default 80). */
-  helpWidth?: number;
-  /** Registers what to do on SIGTERM/SIGINT (long-running commands: the agent). */
-  onShutdown?: (stop: () => void) => void;
-}
+import { Session } from "./session.js";
 
 export const VERSION: string = packageJson.version;
 
@@ -85,69 +53,6 @@ function exitCodeOf(error: CommanderError): number {
   if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return 0;
   if (error.code === "commander.help" && error.exitCode === 0) return 0;
   return 2;
-}
-
-/** One run's I/O: output, input files, and the datastore opened on first use. */
-class Session {
-  #datastore: EtcdDatastoreConfig | undefined;
-
-  constructor(readonly request: CliRequest) {}
-
-  datastoreConfig(command: Command): DatastoreConfig {
-    const { etcdEndpoints } = command.optsWithGlobals<{ etcdEndpoints?: string }>();
-    return parseDatastoreConfig(this.request.env, etcdEndpoints);
-  }
-
-  openStore(command: Command): Store {
-    const config = this.datastoreConfig(command);
-    if (config.type === "kubernetes") {
-      throw new CliError(
-        `'buoy ${command.name()}' works on the etcdv3 datastore only so far; with ` +
-          "DATASTORE_TYPE=kubernetes, buoy's records are Kubernetes objects: use kubectl " +
-          "(for example: kubectl get floatingipclaims.buoy.dev, kubectl apply -f pool.yaml)",
-      );
-    }
-    this.#datastore = config;
-    return new Store(this.request.openKv(config));
-  }
-
-  async readManifests(file: string): Promise<{ label: string; resources: Resource[] }> {
-    const label = file === "-" ? "stdin" : file;
-    let text: string;
-    try {
-      text = file === "-" ? await this.#readStdin() : await readFile(file, "utf8");
-    } catch (error) {
-      throw new CliError(`cannot read ${label}`, { cause: error });
-    }
-    let resources: Resource[];
-    try {
-      resources = parseManifests(text);
-    } catch (error) {
-      if (error instanceof CliError) throw new CliError(`${label}: ${error.message}`);
-      throw error;
-    }
-    if (resources.length === 0) throw new CliError(`${label} holds no resources`);
-    return { label, resources };
-  }
-
-  write(text: string): void {
-    this.request.stdout.write(text);
-  }
-
-  /** Adds what the user can do about an unreachable datastore. */
-  explain(error: unknown): unknown {
-    if (!(error instanceof DatastoreUnavailableError) || !this.#datastore) return error;
-    return new CliError(
-      `cannot use the etcdv3 datastore at ${this.#datastore.endpoints.join(",")} ` +
-        `(set ETCD_ENDPOINTS or --etcd-endpoints)`,
-      { cause: error },
-    );
-  }
-
-  #readStdin(): Promise<string> {
-    if (!this.request.readStdin) throw new CliError("standard input is not available");
-    return this.request.readStdin();
-  }
 }
 
 /** Plans against a fresh read and commits in one transaction; a lost race reads again. */
