@@ -2,9 +2,9 @@
 // lab itself (src/lab/) is imported only when a lab command runs, so other
 // commands do not load it.
 import { Command, Option } from "commander";
-import { canonicalAddress } from "../net/address.js";
-import { CliError, UsageError } from "./cli-error.js";
-import type { CliRequest } from "./cli-request.js";
+import { canonicalAddress } from "../../net/address.js";
+import { CliError, UsageError } from "../cli-error.js";
+import type { CliRequest } from "../cli-request.js";
 
 interface UpOptions {
   nodes: string;
@@ -62,8 +62,8 @@ export function addLabCommand(program: Command, request: CliRequest): void {
         throw new UsageError(`--nodes must be a whole number, got '${options.nodes}'`);
       }
       const [{ labUp }, { renderStep }] = await Promise.all([
-        import("../lab/lab.js"),
-        import("../lab/lab-demo.js"),
+        import("../../lab/lab.js"),
+        import("../../lab/lab-demo.js"),
       ]);
       const controller = new AbortController();
       request.onShutdown?.(() => controller.abort());
@@ -102,9 +102,9 @@ export function addLabCommand(program: Command, request: CliRequest): void {
     .action(async (options: { prefix?: string }) => {
       const [{ openLab }, { readLabStatus }, { renderLabStatus, findLabProblems }] =
         await Promise.all([
-          import("../lab/lab.js"),
-          import("../lab/lab-status.js"),
-          import("../lab/render-lab-status.js"),
+          import("../../lab/lab.js"),
+          import("../../lab/lab-status.js"),
+          import("../../lab/render-lab-status.js"),
         ]);
       const prefix = await choosePrefix(options.prefix);
       const status = await readLabStatus(await openLab(prefix));
@@ -156,7 +156,7 @@ export function addLabCommand(program: Command, request: CliRequest): void {
           throw new UsageError(`--floating-ip '${ip}' is not an IP address`);
         }
       }
-      const { openLab } = await import("../lab/lab.js");
+      const { openLab } = await import("../../lab/lab.js");
       const prefix = await choosePrefix(options.prefix);
       const added = await (
         await openLab(prefix)
@@ -185,7 +185,7 @@ export function addLabCommand(program: Command, request: CliRequest): void {
     .argument("<name>", "the pod's name")
     .option("--prefix <prefix>", "the lab (default: the only one)")
     .action(async (name: string, options: { prefix?: string }) => {
-      const { openLab } = await import("../lab/lab.js");
+      const { openLab } = await import("../../lab/lab.js");
       const prefix = await choosePrefix(options.prefix);
       const opened = await openLab(prefix);
       const { namespace, nodeName } = opened.pod(name);
@@ -216,8 +216,8 @@ export function addLabCommand(program: Command, request: CliRequest): void {
     .addHelpText("after", PROBE_HELP)
     .action(async (from: string, to: string, options: ProbeOptions) => {
       const [{ openLab }, { renderProbeResult }] = await Promise.all([
-        import("../lab/lab.js"),
-        import("../lab/probe-result.js"),
+        import("../../lab/lab.js"),
+        import("../../lab/probe-result.js"),
       ]);
       const opened = await openLab(await choosePrefix(options.prefix));
       let address = canonicalAddress(to) !== undefined ? to : undefined;
@@ -256,7 +256,7 @@ export function addLabCommand(program: Command, request: CliRequest): void {
     .option("--prefix <prefix>", "the lab's prefix (default: lab + 4 hex)")
     .option("--keep", "leave the lab running at the end")
     .action(async (options: DemoOptions) => {
-      const { runLabDemo } = await import("../lab/lab-demo.js");
+      const { runLabDemo } = await import("../../lab/lab-demo.js");
       const controller = new AbortController();
       request.onShutdown?.(() => controller.abort());
       await runLabDemo({
@@ -284,7 +284,7 @@ export function addLabCommand(program: Command, request: CliRequest): void {
       if (options.all && options.prefix !== undefined) {
         throw new UsageError("give either --prefix or --all, not both");
       }
-      const { labDown, listLabs } = await import("../lab/lab.js");
+      const { labDown, listLabs } = await import("../../lab/lab.js");
       const prefixes = options.all ? await listLabs() : [await choosePrefix(options.prefix)];
       if (prefixes.length === 0) write("no labs\n");
       for (const prefix of prefixes) {
@@ -304,7 +304,7 @@ export function addLabCommand(program: Command, request: CliRequest): void {
 /** The given prefix, or the only lab's; an error listing them when there are several. */
 async function choosePrefix(prefix: string | undefined): Promise<string> {
   if (prefix !== undefined) return prefix;
-  const { listLabs } = await import("../lab/lab.js");
+  const { listLabs } = await import("../../lab/lab.js");
   const labs = await listLabs();
   if (labs.length === 1) return labs[0] as string;
   if (labs.length === 0) throw new CliError("no labs on this machine ('buoy lab up' makes one)");
