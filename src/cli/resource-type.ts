@@ -1,4 +1,5 @@
 // The resource types named on the command line, with calicoctl's aliases.
+import { UsageError } from "./cli-error.js";
 
 export type ResourceType = "ippools" | "endpoints" | "floatingips" | "nodes" | "bgppeers";
 
@@ -15,6 +16,13 @@ export const RESOURCE_TYPES = Object.keys(ALIASES) as ResourceType[];
 /** The types by their calicoctl-style names, for messages. */
 export function resourceTypeNames(): string[] {
   return RESOURCE_TYPES.map((type) => ALIASES[type][0] ?? type);
+}
+
+/** The usage error for a type that is none of them. */
+export function unknownResourceType(text: string): UsageError {
+  return new UsageError(
+    `unknown resource type '${text}' (one of ${resourceTypeNames().join(", ")})`,
+  );
 }
 
 export function parseResourceType(text: string): ResourceType | undefined {

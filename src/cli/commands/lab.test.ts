@@ -1,8 +1,8 @@
 // The lab commands' surface: help and usage errors, which need neither root
 // nor a lab (the lab itself is tested in test/e2e/lab.test.ts).
 import { describe, expect, it } from "vitest";
-import { MemoryKv } from "../etcd/memory-kv.js";
-import { runCli } from "./run-cli.js";
+import { MemoryKv } from "../../etcd/memory-kv.js";
+import { runCli } from "../run-cli.js";
 
 async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = "";

@@ -5,10 +5,10 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { MemoryKv } from "../etcd/memory-kv.js";
-import { PLACEHOLDERS } from "../install/placeholders.js";
-import { INSTALL_ENV } from "./install-command.js";
-import { runCli } from "./run-cli.js";
+import { MemoryKv } from "../../etcd/memory-kv.js";
+import { PLACEHOLDERS } from "../../install/placeholders.js";
+import { INSTALL_ENV } from "./install-cni.js";
+import { runCli } from "../run-cli.js";
 
 async function run(
   argv: string[],
@@ -48,7 +48,7 @@ describe("buoy install-cni", () => {
   });
 
   it("docs/install.md names every variable and every placeholder", async () => {
-    const docs = await readFile(new URL("../../docs/install.md", import.meta.url), "utf8");
+    const docs = await readFile(new URL("../../../docs/install.md", import.meta.url), "utf8");
     for (const { name } of INSTALL_ENV) expect(docs).toContain(`\`${name}\``);
     for (const { name } of PLACEHOLDERS) expect(docs).toContain(`\`__${name}__\``);
   });
@@ -60,7 +60,7 @@ describe("buoy install-cni", () => {
 
   it("installs from flags and the environment, and uninstalls", async () => {
     const template = await readFile(
-      new URL("../../test/fixtures/seed-cni-network-config.json", import.meta.url),
+      new URL("../../../test/fixtures/seed-cni-network-config.json", import.meta.url),
       "utf8",
     );
     const flags = [

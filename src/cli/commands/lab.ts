@@ -1,22 +1,17 @@
-// `buoy lab up|status|pod|probe|demo|down`: the commands and their help. The
-// lab itself (src/lab/) is imported only when a lab command runs, so other
-// commands do not load it.
+// `buoy lab up|status|pod|probe|demo|down`: the commands and their help (the
+// pod subcommands in lab-pod.ts). The lab itself (src/lab/) is imported only
+// when a lab command runs, so other commands do not load it.
 import { Command, Option } from "commander";
-import { canonicalAddress } from "../net/address.js";
-import { CliError, UsageError } from "./cli-error.js";
-import type { CliRequest } from "./run-cli.js";
+import { canonicalAddress } from "../../net/address.js";
+import { CliError, UsageError } from "../cli-error.js";
+import type { CliRequest } from "../cli-request.js";
+import { chooseLabPrefix } from "./choose-lab-prefix.js";
+import { addLabPodCommand } from "./lab-pod.js";
 
 interface UpOptions {
   nodes: string;
   routing: "bgp" | "direct";
   ipv6?: boolean;
-  prefix?: string;
-}
-
-interface PodAddOptions {
-  floatingIp?: string[];
-  egress?: boolean;
-  namespace: string;
   prefix?: string;
 }
 
@@ -62,8 +57,8 @@ export function addLabCommand(program: Command, request: CliRequest): void {
         throw new UsageError(`--nodes must be a whole number, got '${options.nodes}'`);
       }
       const [{ labUp }, { renderStep }] = await Promise.all([
-        import("../lab/lab-up.js"),
-        import("../lab/lab-demo.js"),
+        import("../../lab/lab-up.js"),
+        import("../../lab/lab-demo.js"),
       ]);
       const controller = new AbortController();
       request.onShutdown?.(() => controller.abort());
@@ -102,96 +97,18 @@ export function addLabCommand(program: Command, request: CliRequest): void {
     .action(async (options: { prefix?: string }) => {
       const [{ openLab }, { readLabStatus }, { renderLabStatus, findLabProblems }] =
         await Promise.all([
-          import("../lab/open-lab.js"),
-          import("../lab/lab-status.js"),
-          import("../lab/render-lab-status.js"),
+          import("../../lab/open-lab.js"),
+          import("../../lab/lab-status.js"),
+          import("../../lab/render-lab-status.js"),
         ]);
-      const prefix = await choosePrefix(options.prefix);
+      const prefix = await chooseLabPrefix(options.prefix);
       const status = await readLabStatus(await openLab(prefix));
       write(renderLabStatus(status));
       const problems = findLabProblems(status);
       if (problems.length > 0) throw new CliError(`lab ${prefix}: ${problems.join("; ")}`);
     });
 
-  const pod = lab
-    .command("pod")
-    .summary("Add or delete a pod (CNI ADD and DEL, as a container runtime does)")
-    .description(
-      "Add or delete a pod in a running lab the way a container runtime does: a\n" +
-        "network namespace, the node's conflist (the CNI plugin, then portmap) run\n" +
-        "inside the node's namespace, and a probe responder in the pod",
-    );
-
-  pod
-    .command("add")
-    .summary("Add a pod on a node (CNI ADD), optionally holding floating IPs")
-    .description(
-      "Add a pod on a node: CNI ADD of the node's conflist with the pod's floating IPs\n" +
-        "in the annotation cni.projectcalico.org/floatingIPs, then a probe responder\n" +
-        "in the pod (TCP and UDP port 7000, IP protocol 253). Prints the pod's\n" +
-        "addresses and floating IPs.",
-    )
-    .argument("<node>", "the node: node-N, or just N")
-    .argument("<name>", "the pod's name, unique in the lab")
-    .option(
-      "--floating-ip <ip>",
-      "a floating IP for the pod to hold (repeat, or separate with commas)",
-      (value: string, previous: string[] | undefined) => [
-        ...(previous ?? []),
-        ...value.split(",").map((ip) => ip.trim()),
-      ],
-    )
-    .option(
-      "--egress",
-      "the pod's own connections leave from its floating IPs (buoy.dev/floating-ip-egress)",
-    )
-    .option("--namespace <ns>", "the pod's Kubernetes namespace", "default")
-    .option("--prefix <prefix>", "the lab (default: the only one)")
-    .addHelpText("after", POD_ADD_HELP)
-    .action(async (nodeArgument: string, name: string, options: PodAddOptions) => {
-      const node = /^\d+$/.test(nodeArgument) ? Number(nodeArgument) : nodeArgument;
-      const floatingIps = options.floatingIp ?? [];
-      for (const ip of floatingIps) {
-        if (canonicalAddress(ip) === undefined) {
-          throw new UsageError(`--floating-ip '${ip}' is not an IP address`);
-        }
-      }
-      const { openLab } = await import("../lab/open-lab.js");
-      const prefix = await choosePrefix(options.prefix);
-      const added = await (
-        await openLab(prefix)
-      ).addPod(node, name, {
-        floatingIps,
-        namespace: options.namespace,
-        ...(options.egress ? { egress: true } : {}),
-      });
-      const first = added.floatingIps[0] ?? added.ips[0];
-      write(
-        `pod ${added.namespace}/${added.name} added on ${added.nodeName} (network namespace ${added.netns})\n` +
-          `  addresses:    ${added.ips.join(", ") || "none"}\n` +
-          `  floating IPs: ${added.floatingIps.join(", ") || "none"}${added.egress ? " (egress from them)" : ""}\n` +
-          (first !== undefined ? `probe it: buoy lab probe ext ${first} --prefix ${prefix}\n` : ""),
-      );
-    });
-
-  pod
-    .command("delete")
-    .summary("Delete a pod (CNI DEL): its addresses and floating IPs are released")
-    .description(
-      "Delete a pod: CNI DEL of its node's conflist (in reverse), which releases its\n" +
-        "addresses and floating-IP claims, then its processes and network namespace go.\n" +
-        "Also cleans up after a `pod add` that was interrupted.",
-    )
-    .argument("<name>", "the pod's name")
-    .option("--prefix <prefix>", "the lab (default: the only one)")
-    .action(async (name: string, options: { prefix?: string }) => {
-      const { openLab } = await import("../lab/open-lab.js");
-      const prefix = await choosePrefix(options.prefix);
-      const opened = await openLab(prefix);
-      const { namespace, nodeName } = opened.pod(name);
-      await opened.deletePod(name);
-      write(`pod ${namespace}/${name} deleted from ${nodeName}\n`);
-    });
+  addLabPodCommand(lab, request);
 
   lab
     .command("probe")
@@ -216,10 +133,10 @@ export function addLabCommand(program: Command, request: CliRequest): void {
     .addHelpText("after", PROBE_HELP)
     .action(async (from: string, to: string, options: ProbeOptions) => {
       const [{ openLab }, { renderProbeResult }] = await Promise.all([
-        import("../lab/open-lab.js"),
-        import("../lab/probe-result.js"),
+        import("../../lab/open-lab.js"),
+        import("../../lab/probe-result.js"),
       ]);
-      const opened = await openLab(await choosePrefix(options.prefix));
+      const opened = await openLab(await chooseLabPrefix(options.prefix));
       let address = canonicalAddress(to) !== undefined ? to : undefined;
       if (address === undefined) {
         const target = opened.pods.find((candidate) => candidate.name === to);
@@ -256,7 +173,7 @@ export function addLabCommand(program: Command, request: CliRequest): void {
     .option("--prefix <prefix>", "the lab's prefix (default: lab + 4 hex)")
     .option("--keep", "leave the lab running at the end")
     .action(async (options: DemoOptions) => {
-      const { runLabDemo } = await import("../lab/lab-demo.js");
+      const { runLabDemo } = await import("../../lab/lab-demo.js");
       const controller = new AbortController();
       request.onShutdown?.(() => controller.abort());
       await runLabDemo({
@@ -285,10 +202,10 @@ export function addLabCommand(program: Command, request: CliRequest): void {
         throw new UsageError("give either --prefix or --all, not both");
       }
       const [{ labDown }, { listLabs }] = await Promise.all([
-        import("../lab/lab-down.js"),
-        import("../lab/open-lab.js"),
+        import("../../lab/lab-down.js"),
+        import("../../lab/open-lab.js"),
       ]);
-      const prefixes = options.all ? await listLabs() : [await choosePrefix(options.prefix)];
+      const prefixes = options.all ? await listLabs() : [await chooseLabPrefix(options.prefix)];
       if (prefixes.length === 0) write("no labs\n");
       for (const prefix of prefixes) {
         const report = await labDown(prefix);
@@ -302,16 +219,6 @@ export function addLabCommand(program: Command, request: CliRequest): void {
         );
       }
     });
-}
-
-/** The given prefix, or the only lab's; an error listing them when there are several. */
-async function choosePrefix(prefix: string | undefined): Promise<string> {
-  if (prefix !== undefined) return prefix;
-  const { listLabs } = await import("../lab/open-lab.js");
-  const labs = await listLabs();
-  if (labs.length === 1) return labs[0] as string;
-  if (labs.length === 0) throw new CliError("no labs on this machine ('buoy lab up' makes one)");
-  throw new UsageError(`${labs.length} labs (${labs.join(", ")}): choose one with --prefix`);
 }
 
 const LAB_HELP = `
@@ -333,14 +240,6 @@ Examples:
   buoy lab status
   buoy lab pod delete web
   buoy lab down --all`;
-
-const POD_ADD_HELP = `
-A refused ADD (a floating IP another pod holds, one outside every floating
-pool) prints the plugin's message, leaves nothing behind and exits 1.
-
-Examples:
-  buoy lab pod add node-1 web --floating-ip 203.0.113.10
-  buoy lab pod add 2 standby --namespace shop`;
 
 const PROBE_HELP = `
 Each pod's responder answers with its name and the addresses it saw; ICMP

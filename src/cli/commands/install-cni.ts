@@ -3,9 +3,9 @@
 // flags, else the environment (as the DaemonSet sets it), else defaults.
 import { hostname } from "node:os";
 import type { Command } from "commander";
-import { PLACEHOLDERS } from "../install/placeholders.js";
-import type { CliRequest } from "./run-cli.js";
-import { UsageError } from "./cli-error.js";
+import { PLACEHOLDERS } from "../../install/placeholders.js";
+import type { CliRequest } from "../cli-request.js";
+import { UsageError } from "../cli-error.js";
 
 interface InstallCliOptions {
   uninstall?: boolean;
@@ -71,7 +71,7 @@ export function addInstallCommand(program: Command, request: CliRequest, version
       const pick = (flag: string | undefined, name: string, fallback: string) =>
         flag ?? (env[name] || fallback);
       const { installCni, uninstallCni, refreshPluginToken } =
-        await import("../install/install-cni.js");
+        await import("../../install/install-cni.js");
       const settings = {
         pluginPath: pick(options.plugin, "BUOY_CNI_PLUGIN", DEFAULT_PLUGIN_PATH),
         binDir: pick(options.binDir, "CNI_BIN_DIR", DEFAULT_BIN_DIR),

@@ -1,0 +1,185 @@
+// `buoy agent`: the node agent's composition root. Checks the flags, opens
+// the etcdv3 or kubernetes AgentSource, builds the Linux dataplane ports
+// (nft, routes, conntrack, BIRD) and the logger, and runs the agent until
+// shutdown; all of it is imported only when the command runs.
+import { Option, type Command } from "commander";
+import { UsageError } from "../cli-error.js";
+import type { Session } from "../session.js";
+
+interface AgentCliOptions {
+  node: string;
+  listen: string;
+  floatingIps: "auto" | "on" | "off";
+  cniConf: string;
+  resync: string;
+  logLevel: string;
+  routing: "none" | "direct" | "bgp";
+  birdConfig: string;
+  birdSocket: string;
+  statusTtl: string;
+  claimGcGrace: string;
+  leaseNamespace?: string;
+}
+
+/** Adds `agent` to the program. */
+export function addAgentCommand(program: Command, session: Session): void {
+  program
+    .command("agent")
+    .description(
+      "Run the node agent: watch the datastore and program this node's floating-IP\n" +
+        "NAT (nftables maps), natOutgoing, the routes to other nodes' pods and\n" +
+        "floating IPs (direct, or announced by BIRD), and conntrack. Releases\n" +
+        "claims whose pod is gone. Stops on SIGTERM leaving the dataplane in\n" +
+        "place; on start it reconciles without flushing.",
+    )
+    .requiredOption("--node <name>", "this node's name (the CNI config's nodename)")
+    .option("--listen <host:port>", "address for /healthz, /readyz and /metrics", "127.0.0.1:9096")
+    .addOption(
+      new Option("--floating-ips <mode>", "program floating IPs: auto follows the CNI config")
+        .choices(["auto", "on", "off"])
+        .default("auto"),
+    )
+    .option(
+      "--cni-conf <path>",
+      "the node's CNI config, for auto",
+      "/etc/cni/net.d/10-calico.conflist",
+    )
+    .option("--resync <seconds>", "full resync and drift repair period", "10")
+    .addOption(
+      new Option(
+        "--routing <mode>",
+        "how nodes reach each other's pods and floating IPs: bgp (BIRD announces " +
+          "this node's blocks and floating IPs), direct (routes via the hosting " +
+          "node's address, nodes on one L2 segment), none (floating-IP NAT only)",
+      )
+        .choices(["none", "direct", "bgp"])
+        .default("none"),
+    )
+    .option(
+      "--bird-config <path>",
+      "bgp: the BIRD config file the agent writes",
+      "/etc/bird/bird.conf",
+    )
+    .option("--bird-socket <path>", "bgp: BIRD's control socket", "/run/bird/bird.ctl")
+    .option(
+      "--status-ttl <seconds>",
+      "lease on this node's status records: how long another node waits for " +
+        "a dead one before taking over its floating IPs",
+      "15",
+    )
+    .option(
+      "--claim-gc-grace <seconds>",
+      "release a claim whose pod's endpoint or node is gone after this long (0: never)",
+      "60",
+    )
+    .option(
+      "--lease-namespace <name>",
+      "kubernetes datastore: the namespace of the nodes' status Leases (POD_NAMESPACE, else kube-system)",
+    )
+    .option("--log-level <level>", "debug, info, warn or error", "info")
+    .action((options: AgentCliOptions, command: Command) =>
+      runAgentCommand(session, options, command),
+    );
+}
+
+/** The composition root: the checked flags, the datastore's AgentSource, the Linux ports. */
+async function runAgentCommand(
+  session: Session,
+  options: AgentCliOptions,
+  command: Command,
+): Promise<void> {
+  const { stdout } = session.request;
+  const resyncSeconds = positiveNumber("--resync", options.resync);
+  const statusTtl = positiveNumber("--status-ttl", options.statusTtl);
+  if (!Number.isInteger(statusTtl))
+    throw new UsageError(`--status-ttl must be whole seconds, got '${options.statusTtl}'`);
+  const gcGrace = Number(options.claimGcGrace);
+  if (!(gcGrace >= 0))
+    throw new UsageError(
+      `--claim-gc-grace must be a number of seconds (0 or more), got '${options.claimGcGrace}'`,
+    );
+  const datastore = session.datastoreConfig(command);
+  if (
+    datastore.type === "kubernetes" &&
+    datastore.kubeconfig === undefined &&
+    !session.request.env.KUBERNETES_SERVICE_HOST
+  ) {
+    throw new UsageError(
+      "DATASTORE_TYPE=kubernetes needs KUBECONFIG, or to run in a pod (KUBERNETES_SERVICE_HOST)",
+    );
+  }
+  const store = datastore.type === "etcdv3" ? session.openStore(command) : undefined;
+  const [
+    { runAgent },
+    { EtcdAgentSource },
+    { LinuxNft },
+    { LinuxRoutes, LinuxConntrack },
+    log,
+    { LinuxBird },
+    kube,
+  ] = await Promise.all([
+    import("../../agent/agent.js"),
+    import("../../etcd/etcd-agent-source.js"),
+    import("../../dataplane/shell/nft.js"),
+    import("../../dataplane/shell/linux-routes.js"),
+    import("../../log/logger.js"),
+    import("../../dataplane/shell/bird.js"),
+    import("../../kube/kube-agent-source.js"),
+  ]);
+  const controller = new AbortController();
+  session.request.onShutdown?.(() => controller.abort());
+  const logger = log.createStreamLogger(
+    (line) => stdout.write(line),
+    log.parseLogLevel(options.logLevel),
+  );
+  await runAgent(
+    {
+      openSource: ({ floatingIpsEnabled }) =>
+        store
+          ? new EtcdAgentSource({
+              kv: store.kv,
+              node: options.node,
+              routing: options.routing,
+              logger,
+              statusTtlSeconds: statusTtl,
+              claimGcGraceMs: gcGrace * 1000,
+            })
+          : new kube.KubeAgentSource({
+              kubeConfig: kube.loadKubeConfig(
+                datastore.type === "kubernetes" ? datastore.kubeconfig : undefined,
+              ),
+              node: options.node,
+              namespace:
+                options.leaseNamespace ?? session.request.env.POD_NAMESPACE ?? "kube-system",
+              logger,
+              leaseSeconds: statusTtl,
+              claimGcGraceMs: gcGrace * 1000,
+              floatingIpsEnabled,
+              routing: options.routing,
+            }),
+      node: options.node,
+      ports: {
+        nft: new LinuxNft(),
+        routes: new LinuxRoutes(),
+        conntrack: new LinuxConntrack(),
+      },
+      logger,
+      floatingIps: options.floatingIps,
+      cniConfPath: options.cniConf,
+      listen: options.listen,
+      resyncMs: resyncSeconds * 1000,
+      routing: options.routing,
+      ...(options.routing === "bgp"
+        ? { bird: new LinuxBird(options.birdConfig, options.birdSocket) }
+        : {}),
+      statusTtlSeconds: statusTtl,
+    },
+    controller.signal,
+  );
+}
+
+function positiveNumber(flag: string, text: string): number {
+  const value = Number(text);
+  if (!(value > 0)) throw new UsageError(`${flag} must be a positive number, got '${text}'`);
+  return value;
+}

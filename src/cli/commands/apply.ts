@@ -1,0 +1,62 @@
+// `buoy apply -f FILE`: create or update IP pools, nodes and BGP peers from a
+// manifest, in one transaction (etcdv3 datastore), and its help.
+import type { Command } from "commander";
+import { commitPlan } from "../../etcd/etcd-state.js";
+import { planApply } from "../../etcd/plan-apply.js";
+import { renderSummary } from "../manifest.js";
+import type { Session } from "../session.js";
+
+/** Adds `apply` to the program. */
+export function addApplyCommand(program: Command, session: Session): void {
+  program
+    .command("apply")
+    .description("Create or update IP pools, nodes and BGP peers from a manifest")
+    .requiredOption(
+      "-f, --filename <file>",
+      "the manifest: YAML (one or more documents) or JSON; '-' reads stdin",
+    )
+    .addHelpText("after", APPLY_HELP)
+    .action(async (options: { filename: string }, command: Command) => {
+      const { label, resources } = await session.readManifests(options.filename);
+      const store = session.openStore(command);
+      await commitPlan(store, (state) => planApply(state, resources), `apply ${label}`);
+      session.write(
+        renderSummary(
+          "applied",
+          resources.map((resource) => resource.kind),
+        ),
+      );
+    });
+}
+
+const APPLY_HELP = `
+Resources:
+  IPPool   apiVersion projectcalico.org/v3 (calicoctl manifests work unchanged)
+           or buoy.dev/v1; spec fields cidr, blockSize, disabled, nodeSelector,
+           natOutgoing, disableBGPExport (other Calico fields are ignored)
+  Node     apiVersion buoy.dev/v1; spec.addresses (IP addresses), spec.asNumber
+  BGPPeer  apiVersion projectcalico.org/v3 or buoy.dev/v1; spec.peerIP (an IP
+           address, no port), spec.asNumber, spec.node (only this node peers
+           with it; left out: every node does). nodeSelector, peerSelector and
+           password are refused; other Calico fields are ignored
+  List, IPPoolList, NodeList, BGPPeerList with items, as 'buoy get -o yaml'
+  prints them
+
+AS numbers are integers from 1 to 4294967295, or dotted like '1.10'.
+
+Everything in the file is applied in one transaction, or nothing is. A pool
+that overlaps another pool is refused, and so is a change of cidr or
+blockSize while addresses are allocated from the pool.
+
+Examples:
+  buoy apply -f pools.yaml
+  buoy get ippools -o yaml > pools.yaml && buoy apply -f pools.yaml
+  cat <<EOF | buoy apply -f -
+  apiVersion: projectcalico.org/v3
+  kind: IPPool
+  metadata:
+    name: floating-v4
+  spec:
+    cidr: 10.0.0.0/24
+    disabled: true
+  EOF`;

@@ -1,0 +1,86 @@
+// `buoy get TYPE [NAME]`: show IP pools, workload endpoints, floating IPs,
+// nodes or BGP peers from either datastore, and its help.
+import { Option, type Command } from "commander";
+import { readDatastoreState, type DatastoreState } from "../../etcd/etcd-state.js";
+import { UsageError } from "../cli-error.js";
+import { renderGet, selectRecords, type OutputFormat } from "../render-get.js";
+import { describeResourceTypes, parseResourceType, unknownResourceType } from "../resource-type.js";
+import type { Session } from "../session.js";
+
+/** Adds `get` to the program. */
+export function addGetCommand(program: Command, session: Session): void {
+  program
+    .command("get")
+    .description("Show IP pools, workload endpoints, floating IPs, nodes or BGP peers")
+    .argument("<type>", "what to show (see resource types below)")
+    .argument("[name]", "show only this one; an unknown name is an error")
+    .addOption(
+      new Option("-o, --output <format>", "output format (default: a table)").choices([
+        "wide",
+        "json",
+        "yaml",
+      ]),
+    )
+    .option("--node <node>", "only workload endpoints or floating IPs on this node")
+    .addHelpText("after", GET_HELP)
+    .action(
+      async (
+        typeText: string,
+        name: string | undefined,
+        options: { output?: "wide" | "json" | "yaml"; node?: string },
+        command: Command,
+      ) => {
+        const type = parseResourceType(typeText);
+        if (!type) throw unknownResourceType(typeText);
+        if (options.node !== undefined && type !== "endpoints" && type !== "floatingips") {
+          throw new UsageError(`--node applies to workloadendpoints and floatingips, not ${type}`);
+        }
+        const datastore = session.datastoreConfig(command);
+        const state =
+          datastore.type === "kubernetes"
+            ? await readKubernetesState(session, datastore.kubeconfig)
+            : await readDatastoreState(session.openStore(command));
+        const records = selectRecords(type, state, { name, node: options.node });
+        const format: OutputFormat = options.output ?? "table";
+        session.write(renderGet(records, format, name === undefined));
+      },
+    );
+}
+
+/** `buoy get` on the kubernetes datastore; the client library is loaded only here. */
+async function readKubernetesState(
+  session: Session,
+  kubeconfig: string | undefined,
+): Promise<DatastoreState> {
+  const { env } = session.request;
+  if (kubeconfig === undefined && !env.KUBERNETES_SERVICE_HOST) {
+    throw new UsageError(
+      "DATASTORE_TYPE=kubernetes needs KUBECONFIG, or to run in a pod (KUBERNETES_SERVICE_HOST)",
+    );
+  }
+  const [{ loadKubeConfig }, { readKubeState }] = await Promise.all([
+    import("../../kube/kube-agent-source.js"),
+    import("../../kube/kube-state.js"),
+  ]);
+  return readKubeState(loadKubeConfig(kubeconfig), env.POD_NAMESPACE ?? "kube-system");
+}
+
+const GET_HELP = `
+Resource types (and aliases):
+${describeResourceTypes()}
+
+Columns: ippools NAME, CIDR, SELECTOR (wide: BLOCKSIZE, DISABLED, NATOUTGOING,
+DISABLEBGPEXPORT); workloadendpoints WORKLOAD, NODE, NETWORKS, INTERFACE
+(wide: FLOATING IPS, CONTAINER); floatingips FLOATING IP, POD, NODE,
+INTERNAL IP, PROGRAMMED, ANNOUNCED (bgp, direct, or - when the node does not
+announce it) (wide: CONTAINER, CLAIMED, PROGRAMMED SINCE); nodes NAME,
+ADDRESSES (wide: ASN); bgppeers NAME, PEERIP, ASN, NODE ((all): every node).
+A workload endpoint is named by its Calico-style name, namespace/pod, or pod.
+
+Examples:
+  buoy get ippools
+  buoy get ippool floating-v4 -o yaml
+  buoy get workloadendpoints -o wide --node node-1
+  buoy get floatingips
+  buoy get floatingip 10.0.0.7 -o json
+  buoy get bgppeers -o yaml`;
