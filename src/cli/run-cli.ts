@@ -15,7 +15,7 @@ import { addInstallCommand } from "./commands/install-cni.js";
 import { addLabCommand } from "./commands/lab.js";
 import { addRemoveDataplaneCommand } from "./commands/remove-dataplane.js";
 import { addVersionCommand, VERSION } from "./commands/version.js";
-import { Session } from "./session.js";
+import { Session } from "./commands/session.js";
 
 export async function runCli(request: CliRequest): Promise<number> {
   const session = new Session(request);

@@ -4,7 +4,7 @@
 // shutdown; all of it is imported only when the command runs.
 import { Option, type Command } from "commander";
 import { UsageError } from "../cli-error.js";
-import type { Session } from "../session.js";
+import type { Session } from "./session.js";
 
 interface AgentCliOptions {
   node: string;

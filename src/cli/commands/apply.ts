@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { commitPlan } from "../../etcd/etcd-state.js";
 import { planApply } from "../../etcd/plan-apply.js";
 import { renderSummary } from "../manifest.js";
-import type { Session } from "../session.js";
+import type { Session } from "./session.js";
 
 /** Adds `apply` to the program. */
 export function addApplyCommand(program: Command, session: Session): void {

@@ -6,7 +6,7 @@ import { planDelete, type DeleteTarget } from "../../etcd/plan-delete.js";
 import { UsageError } from "../cli-error.js";
 import { renderSummary, resourceName, type ResourceKind } from "../manifest.js";
 import { parseResourceType, unknownResourceType, type ResourceType } from "../resource-type.js";
-import type { Session } from "../session.js";
+import type { Session } from "./session.js";
 
 /** Adds `delete` to the program. */
 export function addDeleteCommand(program: Command, session: Session): void {

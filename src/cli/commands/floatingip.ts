@@ -12,7 +12,7 @@ import {
 } from "../../etcd/live-change.js";
 import { canonicalAddress } from "../../net/address.js";
 import { CliError, UsageError } from "../cli-error.js";
-import type { Session } from "../session.js";
+import type { Session } from "./session.js";
 
 /** Adds `floatingip` (alias `fip`) and its subcommands to the program. */
 export function addFloatingIpCommand(program: Command, session: Session): void {

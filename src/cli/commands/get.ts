@@ -5,7 +5,7 @@ import { readDatastoreState, type DatastoreState } from "../../etcd/etcd-state.j
 import { UsageError } from "../cli-error.js";
 import { renderGet, selectRecords, type OutputFormat } from "../render-get.js";
 import { describeResourceTypes, parseResourceType, unknownResourceType } from "../resource-type.js";
-import type { Session } from "../session.js";
+import type { Session } from "./session.js";
 
 /** Adds `get` to the program. */
 export function addGetCommand(program: Command, session: Session): void {

@@ -1,7 +1,7 @@
 // `buoy remove-dataplane`: remove from this node what the agent programmed,
 // for uninstalling. The shell runners are imported only when it runs.
 import type { Command } from "commander";
-import type { Session } from "../session.js";
+import type { Session } from "./session.js";
 
 /** Adds `remove-dataplane` to the program. */
 export function addRemoveDataplaneCommand(program: Command, session: Session): void {

@@ -1,7 +1,7 @@
 // `buoy version`, and the version it prints (package.json's, bundled in).
 import type { Command } from "commander";
 import packageJson from "../../../package.json" with { type: "json" };
-import type { Session } from "../session.js";
+import type { Session } from "./session.js";
 
 export const VERSION: string = packageJson.version;
 

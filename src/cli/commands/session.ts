@@ -2,16 +2,16 @@
 // opened on first use, manifests read from a file or stdin, and output.
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
-import { DatastoreUnavailableError } from "../datastore/unavailable-error.js";
-import { Store } from "../etcd/store.js";
-import { CliError } from "./cli-error.js";
-import type { CliRequest } from "./cli-request.js";
+import { DatastoreUnavailableError } from "../../datastore/unavailable-error.js";
+import { Store } from "../../etcd/store.js";
+import { CliError } from "../cli-error.js";
+import type { CliRequest } from "../cli-request.js";
 import {
   parseDatastoreConfig,
   type DatastoreConfig,
   type EtcdDatastoreConfig,
-} from "./datastore-config.js";
-import { parseManifests, type Resource } from "./manifest.js";
+} from "../datastore-config.js";
+import { parseManifests, type Resource } from "../manifest.js";
 
 /** One run's I/O: output, input files, and the datastore opened on first use. */
 export class Session {
