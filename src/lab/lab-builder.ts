@@ -11,14 +11,55 @@ import { renderLabManifest } from "./lab-manifest.js";
 import type { LabPaths } from "./lab-paths.js";
 import { applyIpBatch, createNetns, isAlive, readLogTail, runInNetns, sleep } from "./lab-shell.js";
 import type { LabFeatures, LabProcess } from "./lab-state.js";
-import type { LabUpOptions } from "./lab-up.js";
 import type { Lab } from "./lab.js";
-import { AGENT_LISTEN, infrastructureNetns, LabError, NODE_AS_NUMBER } from "./topology.js";
+import {
+  AGENT_LISTEN,
+  infrastructureNetns,
+  LabError,
+  NODE_AS_NUMBER,
+  type LabRouting,
+} from "./topology.js";
 
 const READY_TIMEOUT_MS = 30_000;
 const BGP_TIMEOUT_MS = 45_000;
 
 /** The steps of `up`, in order; each reports when done. */
+export interface LabUpOptions {
+  /** Default `lab` + 4 random hex digits. */
+  prefix?: string;
+  /** Default 2. */
+  nodes?: number;
+  /** Default bgp. */
+  routing?: LabRouting;
+  /** Dual-stack pods (IPv6 pools and sessions too). Default off. */
+  ipv6?: boolean;
+  /** The agents' --resync, default 5. */
+  resyncSeconds?: number;
+  /** The agents' --status-ttl: how long a dead node holds its floating IPs (default 5). */
+  statusTtlSeconds?: number;
+  /** The agents' --claim-gc-grace: how long an orphaned claim lives (default 10). */
+  claimGcGraceSeconds?: number;
+  /** Where state directories live, default /run/buoy-lab. */
+  stateRoot?: string;
+  /** Called once per step when it is done. */
+  onStep?: (step: LabStep) => void;
+  /** Aborting stops `up` at the next step and removes what it built. */
+  signal?: AbortSignal;
+}
+
+export interface LabStep {
+  /** What was started or set up, and where. */
+  what: string;
+  /** Its state once ready ("healthy at …", "ready"), or a note. */
+  detail: string;
+  /** How long the step took. */
+  ms: number;
+  /** Since `up` began. */
+  totalMs: number;
+  /** A note rather than a step: something skipped or degraded. */
+  note?: boolean;
+}
+
 export class LabBuilder {
   readonly #lab: Lab;
   readonly #options: LabUpOptions;

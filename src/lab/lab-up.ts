@@ -3,7 +3,7 @@
 // build it step by step; a step that fails or is aborted takes the whole lab
 // down again.
 import { randomBytes } from "node:crypto";
-import { LabBuilder } from "./lab-builder.js";
+import { LabBuilder, type LabUpOptions } from "./lab-builder.js";
 import { labDown } from "./lab-down.js";
 import { findLabPaths, findMissing } from "./lab-paths.js";
 import { listNetns, requireRoot } from "./lab-shell.js";
@@ -15,44 +15,9 @@ import {
   planLabTopology,
   randomLabPrefix,
   validateLabPrefix,
-  type LabRouting,
 } from "./topology.js";
 
-export interface LabUpOptions {
-  /** Default `lab` + 4 random hex digits. */
-  prefix?: string;
-  /** Default 2. */
-  nodes?: number;
-  /** Default bgp. */
-  routing?: LabRouting;
-  /** Dual-stack pods (IPv6 pools and sessions too). Default off. */
-  ipv6?: boolean;
-  /** The agents' --resync, default 5. */
-  resyncSeconds?: number;
-  /** The agents' --status-ttl: how long a dead node holds its floating IPs (default 5). */
-  statusTtlSeconds?: number;
-  /** The agents' --claim-gc-grace: how long an orphaned claim lives (default 10). */
-  claimGcGraceSeconds?: number;
-  /** Where state directories live, default /run/buoy-lab. */
-  stateRoot?: string;
-  /** Called once per step when it is done. */
-  onStep?: (step: LabStep) => void;
-  /** Aborting stops `up` at the next step and removes what it built. */
-  signal?: AbortSignal;
-}
-
-export interface LabStep {
-  /** What was started or set up, and where. */
-  what: string;
-  /** Its state once ready ("healthy at …", "ready"), or a note. */
-  detail: string;
-  /** How long the step took. */
-  ms: number;
-  /** Since `up` began. */
-  totalMs: number;
-  /** A note rather than a step: something skipped or degraded. */
-  note?: boolean;
-}
+export type { LabStep, LabUpOptions } from "./lab-builder.js";
 
 /** Builds a lab and returns it running; removes everything it built if a step fails or is aborted. */
 export async function labUp(options: LabUpOptions = {}): Promise<Lab> {
