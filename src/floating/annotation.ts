@@ -1,10 +1,11 @@
 // The pod annotation that asks for floating IPs, parsed exactly as the Calico
 // page documents it: a JSON array of IP address strings.
+import { BUOY_API_GROUP } from "../model/api-group.js";
 import { canonicalAddress } from "../net/address.js";
 
 export const FLOATING_IPS_ANNOTATION = "cni.projectcalico.org/floatingIPs";
 /** buoy's own (SPEC 3.7): "true" opts the pod in to leaving from its floating IPs. */
-export const FLOATING_IP_EGRESS_ANNOTATION = "buoy.dev/floating-ip-egress";
+export const FLOATING_IP_EGRESS_ANNOTATION = `${BUOY_API_GROUP}/floating-ip-egress`;
 
 export class FloatingIpError extends Error {
   override readonly name = "FloatingIpError";
