@@ -1,5 +1,5 @@
 // The CNI error: the spec's codes, and buoy's own from 100 up. Only cni/ uses it;
-// the entry point turns any other error into one with mapErrorToCni().
+// the entry point turns any other error into one with toCniError() (cni/plugin.ts).
 
 export const CniCode = {
   incompatibleVersion: 1,
