@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { FakeNft } from "../../test/support/fake-nft.js";
 import { expectGolden } from "../../test/support/golden.js";
 import type { NatPlan } from "./nat-plan.js";
 import {
@@ -157,5 +158,43 @@ describe("parseNftTable()", () => {
   it("parseNftTable() reports output that is not a listing as not intact", () => {
     expect(parseNftTable({}, 4)).toMatchObject({ bindings: [], intact: false });
     expect(parseNftTable(null, 4)).toMatchObject({ bindings: [], intact: false });
+  });
+});
+
+// The agent's unit tests run the scripts through test/support/fake-nft.ts:
+// it must read them as nft 1.0.6 did.
+describe("the shared FakeNft", () => {
+  it("reads back, after each family's table, what nft 1.0.6 listed for the same plan", async () => {
+    const nft = new FakeNft();
+    for (const family of [4, 6] as const) {
+      await nft.apply(renderNftTable(plan, family));
+      expect(await nft.readTable(family)).toEqual(parseNftTable(listing(family), family));
+    }
+  });
+
+  it("applies element changes, refuses (changing nothing) what nft refuses, and removes tables", async () => {
+    const nft = new FakeNft();
+    const first: NftBinding = { family: 4, floating: "10.96.0.1", pod: "10.244.0.5", egress: true };
+    const second: NftBinding = { family: 4, floating: "10.96.0.2", pod: "10.244.0.5" };
+    await nft.apply(renderNftTable({ bindings: [first, second] }, 4));
+    const moved = { ...second, pod: "10.244.0.6" };
+    await nft.apply(renderNftElementChanges(4, [moved], [second]));
+    expect((await nft.readTable(4))?.bindings).toEqual([first, moved]);
+    const before = await nft.readTable(4);
+    // A removed element that is not there; an added floating IP held with another pod.
+    await expect(nft.apply(renderNftElementChanges(4, [], [second]))).rejects.toThrow(
+      /No such file or directory/,
+    );
+    await expect(
+      nft.apply(renderNftElementChanges(4, [{ ...first, pod: "10.244.0.7" }], [])),
+    ).rejects.toThrow(/File exists/);
+    expect(await nft.readTable(4)).toEqual(before);
+    expect(before?.intact).toBe(true);
+
+    await nft.apply(renderNftTableRemoval([4, 6]));
+    expect(await nft.readTable(4)).toBeUndefined();
+    await expect(nft.apply(renderNftElementChanges(4, [first], []))).rejects.toThrow(
+      /No such file or directory/,
+    );
   });
 });
