@@ -401,8 +401,9 @@ export function datastoreConformance(name: string, setup: () => Promise<Datastor
     // ---- nothing left by a refused ADD -------------------------------------------
 
     it("a commitAttachment() refused for a held floating IP leaves none of its claims and no endpoint", async () => {
-      const holder = await attach("holder", ["203.0.113.10"]);
+      // Read before the holder committed: the refusal is the commit's own, not the early check's.
       const seen = await store.readAllocationSnapshot();
+      const holder = await attach("holder", ["203.0.113.10"]);
       // The free IP first: a datastore that claims one by one has claimed it when refused.
       const refused = await prepare("refused", ["203.0.113.20", "203.0.113.10"]);
       await expect(store.commitAttachment(attachment(refused, seen))).rejects.toThrow(
@@ -417,8 +418,8 @@ export function datastoreConformance(name: string, setup: () => Promise<Datastor
     });
 
     it("a commitAttachment() refused for another pod's own address leaves none of its claims and no endpoint", async () => {
-      const pod = await attach("pod");
       const seen = await store.readAllocationSnapshot();
+      const pod = await attach("pod");
       const refused = await prepare("refused", ["203.0.113.21", pod.ip]);
       await expect(store.commitAttachment(attachment(refused, seen))).rejects.toThrow(
         new FloatingIpError(`floating IP ${pod.ip} is the address of pod ${under.namespace}/pod`),
