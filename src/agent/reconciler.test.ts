@@ -5,80 +5,23 @@ import { describe, expect, it } from "vitest";
 import { ManualClock, MemoryKv } from "../etcd/memory-kv.js";
 import type { FloatingIpClaim, WorkloadEndpoint } from "../model/records.js";
 import { keys } from "../etcd/store.js";
-import type { NodeRoute } from "../dataplane/node-routes.js";
-import type { NftBinding, NftTableState } from "../dataplane/nft-script.js";
 import { createStreamLogger } from "../log/logger.js";
-import type { Family } from "../net/address.js";
 import { createMetrics } from "./metrics.js";
 import { Reconciler } from "./reconciler.js";
 import { EtcdAgentSource } from "../etcd/etcd-agent-source.js";
 import type { DataplanePorts } from "./sync-dataplane.js";
+import { FakeNft } from "../../test/support/fake-nft.js";
+import { FakeConntrack, FakeRoutes } from "../../test/support/fake-routes.js";
 
 const FLOATING = "203.0.113.10";
 
-/** A node's kernel as the agent sees it: the tables it wrote, the routes, the flushes. */
-class FakeNode {
-  tables = new Map<Family, NftTableState>();
-  routes: NodeRoute[] = [];
-  flushed: string[] = [];
-  readonly ports: DataplanePorts = {
-    nft: {
-      apply: async (script: string) => {
-        const family: Family = script.includes(" ip6 buoy") ? 6 : 4;
-        const table = this.tables.get(family) ?? {
-          bindings: [],
-          intact: true,
-          natOutgoing: { sources: [], pools: [] },
-        };
-        if (script.includes("delete table")) table.bindings = elements(script, /^\t\t\t/, family);
-        else {
-          const removed = new Set(
-            block(script, "delete element").map((line) => line.split(" ")[0]),
-          );
-          table.bindings = [
-            ...table.bindings.filter((binding) => !removed.has(binding.floating)),
-            ...elements(block(script, "add element").join("\n"), /^/, family),
-          ];
-        }
-        this.tables.set(family, table);
-      },
-      readTable: async (family: Family) => this.tables.get(family),
-    },
-    routes: {
-      read: async () => [...this.routes],
-      apply: async (added, removed) => {
-        const gone = new Set(removed.map((route) => route.dst));
-        this.routes = [...this.routes.filter((route) => !gone.has(route.dst)), ...added];
-        return [];
-      },
-      readInterfaces: async () => new Set(["calia", "calib"]),
-    },
-    conntrack: {
-      flushDestinations: async (_family, ips) => {
-        this.flushed.push(...ips);
-        return [...ips];
-      },
-    },
-  };
-  translates(ip: string): string | undefined {
-    return this.tables.get(4)?.bindings.find((binding) => binding.floating === ip)?.pod;
-  }
-}
-
-/** The fip_dnat elements of a script's lines (`floating : pod`). */
-function elements(text: string, indent: RegExp, family: Family): NftBinding[] {
-  return text
-    .split("\n")
-    .filter((line) => indent.test(line) && / : /.test(line) && !line.includes(" . "))
-    .map((line) => line.trim().replace(/,$/, "").split(" : "))
-    .map(([floating, pod]) => ({ family, floating: floating!, pod: pod! }));
-}
-
-/** The fip_dnat lines of every `<verb> ... fip_dnat { ... }` block. */
-function block(script: string, verb: string): string[] {
-  return [
-    ...script.matchAll(new RegExp(`^${verb} .* fip_dnat \\{\\n((?:\\t.*\\n)+)\\}`, "gm")),
-  ].flatMap(([, body]) => body!.trim().split(/,?\n\t*/));
+/** A node's kernel as the agent sees it: its nftables, its routes (two pod veths), conntrack. */
+function fakeNode() {
+  const nft = new FakeNft();
+  const routes = new FakeRoutes({ interfaces: ["calia", "calib"] });
+  const conntrack = new FakeConntrack();
+  const ports: DataplanePorts = { nft, routes, conntrack };
+  return { nft, routes, conntrack, ports };
 }
 
 const endpoint = (node: string, containerID: string, ip: string, ifname: string, nat: boolean) =>
@@ -139,7 +82,7 @@ async function setup() {
     node: string,
     bird?: { apply(config: string): Promise<void>; sessions(): Promise<never[]> },
   ) => {
-    const kernel = new FakeNode();
+    const kernel = fakeNode();
     const metrics = createMetrics();
     const logger = createStreamLogger(() => {}, "error");
     const routing = bird ? "bgp" : "direct";
@@ -181,17 +124,17 @@ describe("a floating IP moving between nodes", () => {
     const { move, statusNodes, one, two } = await setup();
     await one.reconciler.reconcile();
     await two.reconciler.reconcile();
-    expect(one.kernel.translates(FLOATING)).toBe("10.244.0.5");
+    expect(one.kernel.nft.translates(FLOATING)).toBe("10.244.0.5");
     expect(await statusNodes()).toEqual(["node-1"]);
     // node-2 routes it to node-1 (direct mode), by node-1's status record.
-    expect(two.kernel.routes).toEqual([
+    expect(await two.kernel.routes.read()).toEqual([
       { family: 4, dst: `${FLOATING}/32`, via: "192.168.200.11" },
     ]);
 
     await move();
     // node-2 sees the move first: node-1 still translates, so it waits.
     await two.reconciler.reconcile();
-    expect(two.kernel.translates(FLOATING)).toBeUndefined();
+    expect(two.kernel.nft.translates(FLOATING)).toBeUndefined();
     expect(two.reconciler.lastPlan?.waiting).toEqual([
       { floatingIP: FLOATING, pod: "default/b", node: "node-1" },
     ]);
@@ -201,17 +144,19 @@ describe("a floating IP moving between nodes", () => {
 
     // node-1 withdraws (element, route, conntrack) and then drops its record.
     await one.reconciler.reconcile();
-    expect(one.kernel.translates(FLOATING)).toBeUndefined();
-    expect(one.kernel.routes).toEqual([]);
-    expect(one.kernel.flushed).toContain(FLOATING);
+    expect(one.kernel.nft.translates(FLOATING)).toBeUndefined();
+    expect(await one.kernel.routes.read()).toEqual([]);
+    expect(one.kernel.conntrack.flushed).toContain(FLOATING);
     expect(await statusNodes()).toEqual([]);
 
     await two.reconciler.reconcile();
-    expect(two.kernel.translates(FLOATING)).toBe("10.244.0.70");
-    expect(two.kernel.routes).toEqual([{ family: 4, dst: `${FLOATING}/32`, dev: "calib" }]);
+    expect(two.kernel.nft.translates(FLOATING)).toBe("10.244.0.70");
+    expect(await two.kernel.routes.read()).toEqual([
+      { family: 4, dst: `${FLOATING}/32`, dev: "calib" },
+    ]);
     expect(await statusNodes()).toEqual(["node-2"]);
     await one.reconciler.reconcile();
-    expect(one.kernel.routes).toEqual([
+    expect(await one.kernel.routes.read()).toEqual([
       { family: 4, dst: `${FLOATING}/32`, via: "192.168.200.12" },
     ]);
   });
@@ -222,15 +167,15 @@ describe("a floating IP moving between nodes", () => {
     await move();
     // node-1's agent is dead: it never reconciles or keeps its lease alive again.
     await two.reconciler.reconcile();
-    expect(two.kernel.translates(FLOATING)).toBeUndefined();
+    expect(two.kernel.nft.translates(FLOATING)).toBeUndefined();
     clock.advance(9_000);
     await two.reconciler.reconcile();
-    expect(two.kernel.translates(FLOATING)).toBeUndefined();
+    expect(two.kernel.nft.translates(FLOATING)).toBeUndefined();
     clock.advance(2_000);
     expect(await statusNodes()).toEqual([]);
     // node-2 did not keep its own lease alive either: it takes a new one.
     await two.reconciler.reconcile();
-    expect(two.kernel.translates(FLOATING)).toBe("10.244.0.70");
+    expect(two.kernel.nft.translates(FLOATING)).toBe("10.244.0.70");
   });
 
   it("a live agent keeps its records past the TTL by keeping its lease alive", async () => {
@@ -257,7 +202,7 @@ describe("BGP announcements", () => {
     await kv.txn([], [{ delete: keys.node("node-1") }]);
     await one.reconciler.reconcile();
     // Still translated here (the claim is node-1's), but no longer announced.
-    expect(one.kernel.translates(FLOATING)).toBe("10.244.0.5");
+    expect(one.kernel.nft.translates(FLOATING)).toBe("10.244.0.5");
     expect(configs.at(-1)).not.toContain(FLOATING);
     expect(configs.at(-1)).toContain("router id 192.168.200.11;");
   });
@@ -278,7 +223,7 @@ describe("a failing reconcile", () => {
     while (one.reconciler.lastError === undefined) await new Promise((r) => setTimeout(r, 5));
     expect(one.reconciler.lastError).toBe("birdc: bird.conf:3:1 syntax error");
     // NAT is programmed all the same: only the announcement failed.
-    expect(one.kernel.translates(FLOATING)).toBe("10.244.0.5");
+    expect(one.kernel.nft.translates(FLOATING)).toBe("10.244.0.5");
     refuse = false;
     one.reconciler.markDirty();
     while (one.reconciler.lastError !== undefined) await new Promise((r) => setTimeout(r, 5));

@@ -1,5 +1,5 @@
-import { readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { expectGolden } from "../../test/support/golden.js";
 import {
   BirdConfigError,
   parseBirdConfigureReply,
@@ -11,12 +11,7 @@ import {
   type BirdNodeConfig,
 } from "./bird-config.js";
 
-/** Compares with testdata/<name>.golden; UPDATE_GOLDEN=1 rewrites it. */
-function expectGolden(name: string, actual: string): void {
-  const path = new URL(`./testdata/${name}.golden`, import.meta.url);
-  if (process.env.UPDATE_GOLDEN) writeFileSync(path, actual);
-  expect(actual).toBe(readFileSync(path, "utf8"));
-}
+const testdata = new URL("./testdata/", import.meta.url);
 
 const neighbors: BirdNeighbor[] = [
   { name: "tor", address: "192.168.77.254", asNumber: 65000 },
@@ -34,16 +29,18 @@ const node: BirdNodeConfig = {
 
 describe("BIRD configs", () => {
   it("renderBirdNodeConfig() announces the exports to iBGP and eBGP neighbors of both families", () => {
-    expectGolden("bird-node", renderBirdNodeConfig(node));
+    expectGolden(testdata, "bird-node", renderBirdNodeConfig(node));
   });
   it("renderBirdNodeConfig() without neighbors or exports is still a whole config", () => {
     expectGolden(
+      testdata,
       "bird-node-empty",
       renderBirdNodeConfig({ routerId: "10.0.0.1", asNumber: 64512, neighbors: [], exports: [] }),
     );
   });
   it("renderBirdRouterConfig() imports from every neighbor and exports nothing", () => {
     expectGolden(
+      testdata,
       "bird-router",
       renderBirdRouterConfig({
         routerId: "192.168.77.254",

@@ -1,5 +1,7 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { FakeNft } from "../../test/support/fake-nft.js";
+import { expectGolden } from "../../test/support/golden.js";
 import type { NatPlan } from "./nat-plan.js";
 import {
   parseNftTable,
@@ -9,12 +11,7 @@ import {
   type NftBinding,
 } from "./nft-script.js";
 
-/** Compares with testdata/<name>.golden; UPDATE_GOLDEN=1 rewrites it. */
-function expectGolden(name: string, actual: string): void {
-  const path = new URL(`./testdata/${name}.golden`, import.meta.url);
-  if (process.env.UPDATE_GOLDEN) writeFileSync(path, actual);
-  expect(actual).toBe(readFileSync(path, "utf8"));
-}
+const testdata = new URL("./testdata/", import.meta.url);
 
 /** `nft -j list table` output captured from nft 1.0.6 after applying the IPv4 and IPv6 goldens' plan. */
 function listing(family: 4 | 6): { nftables: Record<string, Record<string, unknown>>[] } {
@@ -49,7 +46,7 @@ const plan: NatPlan = {
 
 describe("nftables scripts", () => {
   it("renderNftTable() replaces the IPv4 table with both maps and the three chains", () => {
-    expectGolden("nft-table-ipv4", renderNftTable(plan, 4));
+    expectGolden(testdata, "nft-table-ipv4", renderNftTable(plan, 4));
   });
   it("renderNftTableRemoval() deletes each family's table, present or not", () => {
     expect(renderNftTableRemoval([4, 6])).toBe(
@@ -58,10 +55,10 @@ describe("nftables scripts", () => {
     expect(renderNftTableRemoval([])).toBe("");
   });
   it("renderNftTable() renders the IPv6 table from the same plan", () => {
-    expectGolden("nft-table-ipv6", renderNftTable(plan, 6));
+    expectGolden(testdata, "nft-table-ipv6", renderNftTable(plan, 6));
   });
   it("renderNftTable() for an empty plan has maps without elements", () => {
-    expectGolden("nft-table-empty", renderNftTable({ bindings: [] }, 4));
+    expectGolden(testdata, "nft-table-empty", renderNftTable({ bindings: [] }, 4));
   });
   it("renderNftTable() does not depend on the order of the bindings", () => {
     expect(renderNftTable({ ...plan, bindings: [...plan.bindings].reverse() }, 4)).toBe(
@@ -73,6 +70,7 @@ describe("nftables scripts", () => {
     const added: NftBinding = { family: 4, floating: "10.96.0.7", pod: "10.244.0.9" };
     const other: NftBinding = { family: 6, floating: "fd00:96::1", pod: "fd00:244::9" };
     expectGolden(
+      testdata,
       "nft-changes-ipv4",
       renderNftElementChanges(4, [added, moved, other], [plan.bindings[0]!, other]),
     );
@@ -160,5 +158,43 @@ describe("parseNftTable()", () => {
   it("parseNftTable() reports output that is not a listing as not intact", () => {
     expect(parseNftTable({}, 4)).toMatchObject({ bindings: [], intact: false });
     expect(parseNftTable(null, 4)).toMatchObject({ bindings: [], intact: false });
+  });
+});
+
+// The agent's unit tests run the scripts through test/support/fake-nft.ts:
+// it must read them as nft 1.0.6 did.
+describe("the shared FakeNft", () => {
+  it("reads back, after each family's table, what nft 1.0.6 listed for the same plan", async () => {
+    const nft = new FakeNft();
+    for (const family of [4, 6] as const) {
+      await nft.apply(renderNftTable(plan, family));
+      expect(await nft.readTable(family)).toEqual(parseNftTable(listing(family), family));
+    }
+  });
+
+  it("applies element changes, refuses (changing nothing) what nft refuses, and removes tables", async () => {
+    const nft = new FakeNft();
+    const first: NftBinding = { family: 4, floating: "10.96.0.1", pod: "10.244.0.5", egress: true };
+    const second: NftBinding = { family: 4, floating: "10.96.0.2", pod: "10.244.0.5" };
+    await nft.apply(renderNftTable({ bindings: [first, second] }, 4));
+    const moved = { ...second, pod: "10.244.0.6" };
+    await nft.apply(renderNftElementChanges(4, [moved], [second]));
+    expect((await nft.readTable(4))?.bindings).toEqual([first, moved]);
+    const before = await nft.readTable(4);
+    // A removed element that is not there; an added floating IP held with another pod.
+    await expect(nft.apply(renderNftElementChanges(4, [], [second]))).rejects.toThrow(
+      /No such file or directory/,
+    );
+    await expect(
+      nft.apply(renderNftElementChanges(4, [{ ...first, pod: "10.244.0.7" }], [])),
+    ).rejects.toThrow(/File exists/);
+    expect(await nft.readTable(4)).toEqual(before);
+    expect(before?.intact).toBe(true);
+
+    await nft.apply(renderNftTableRemoval([4, 6]));
+    expect(await nft.readTable(4)).toBeUndefined();
+    await expect(nft.apply(renderNftElementChanges(4, [first], []))).rejects.toThrow(
+      /No such file or directory/,
+    );
   });
 });

@@ -1,5 +1,5 @@
-import { readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { expectGolden } from "../../test/support/golden.js";
 import { ipIn } from "./shell/linux-pod-network.js";
 import {
   hostInterfaceName,
@@ -10,12 +10,7 @@ import {
   type PodNetworkPlan,
 } from "./pod-network.js";
 
-/** Compares with testdata/<name>.golden; UPDATE_GOLDEN=1 rewrites it. */
-function expectGolden(name: string, actual: string): void {
-  const path = new URL(`./testdata/${name}.golden`, import.meta.url);
-  if (process.env.UPDATE_GOLDEN) writeFileSync(path, actual);
-  expect(actual).toBe(readFileSync(path, "utf8"));
-}
+const testdata = new URL("./testdata/", import.meta.url);
 
 const dualStack: PodNetworkPlan = {
   netns: "/var/run/netns/cni-1234",
@@ -28,13 +23,17 @@ const dualStack: PodNetworkPlan = {
 
 describe("pod network scripts", () => {
   it("renderHostSetup() creates the pair into the pod and routes each address", () => {
-    expectGolden("host-setup-dual-stack", renderHostSetup(dualStack));
+    expectGolden(testdata, "host-setup-dual-stack", renderHostSetup(dualStack));
   });
   it("renderPodSetup() sets addresses, gateway neighbours and default routes", () => {
-    expectGolden("pod-setup-dual-stack", renderPodSetup(dualStack));
+    expectGolden(testdata, "pod-setup-dual-stack", renderPodSetup(dualStack));
   });
   it("renderPodSetup() for IPv4 only has no IPv6 lines", () => {
-    expectGolden("pod-setup-ipv4", renderPodSetup({ ...dualStack, addresses: ["10.244.0.5"] }));
+    expectGolden(
+      testdata,
+      "pod-setup-ipv4",
+      renderPodSetup({ ...dualStack, addresses: ["10.244.0.5"] }),
+    );
   });
   it("linkAddArgs() creates the pair with both MACs, the MTU, and the peer in the pod", () => {
     expect(linkAddArgs(dualStack).join(" ")).toBe(

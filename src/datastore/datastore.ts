@@ -3,7 +3,7 @@
 // must give. EtcdDatastore gives them with multi-key transactions over the
 // Kv port; KubernetesDatastore with objects, resourceVersion and
 // create-if-absent. Both pass the same conformance cases
-// (test/integration/datastore-conformance.test.ts).
+// (test/support/datastore-conformance.ts: unit, integration and kube tests).
 import type {
   FloatingIpClaim,
   IpPool,

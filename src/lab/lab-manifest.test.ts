@@ -1,20 +1,19 @@
-import { readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { expectGolden } from "../../test/support/golden.js";
 import { parseManifests } from "../cli/manifest.js";
 import { renderLabManifest } from "./lab-manifest.js";
 import { planLabTopology } from "./topology.js";
 
-/** Compares with testdata/<name>.golden; UPDATE_GOLDEN=1 rewrites it. */
-function expectGolden(name: string, actual: string): void {
-  const path = new URL(`./testdata/${name}.golden`, import.meta.url);
-  if (process.env.UPDATE_GOLDEN) writeFileSync(path, actual);
-  expect(actual).toBe(readFileSync(path, "utf8"));
-}
+const testdata = new URL("./testdata/", import.meta.url);
 
 describe("the lab's datastore manifest", () => {
   it("renderLabManifest() has pools, nodes and the router as BGP peer of each family", () => {
     const topology = planLabTopology({ prefix: "lab1", nodes: 2, routing: "bgp", ipv6: true });
-    expectGolden("lab-manifest-bgp-dual-stack", renderLabManifest(topology, { bgpPeers: true }));
+    expectGolden(
+      testdata,
+      "lab-manifest-bgp-dual-stack",
+      renderLabManifest(topology, { bgpPeers: true }),
+    );
   });
 
   it.each([

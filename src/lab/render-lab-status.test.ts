@@ -1,14 +1,9 @@
-import { readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { expectGolden } from "../../test/support/golden.js";
 import type { LabStatus } from "./lab-status.js";
 import { findLabProblems, renderLabStatus } from "./render-lab-status.js";
 
-/** Compares with testdata/<name>.golden; UPDATE_GOLDEN=1 rewrites it. */
-function expectGolden(name: string, actual: string): void {
-  const path = new URL(`./testdata/${name}.golden`, import.meta.url);
-  if (process.env.UPDATE_GOLDEN) writeFileSync(path, actual);
-  expect(actual).toBe(readFileSync(path, "utf8"));
-}
+const testdata = new URL("./testdata/", import.meta.url);
 
 const established = (name: string) => ({ name, state: "up", info: "Established" });
 
@@ -85,7 +80,7 @@ const healthy: LabStatus = {
 
 describe("lab status", () => {
   it("renderLabStatus() shows nodes with BGP, the router, pods and where each floating IP goes; a session not Established is a problem", () => {
-    expectGolden("lab-status-healthy", renderLabStatus(healthy));
+    expectGolden(testdata, "lab-status-healthy", renderLabStatus(healthy));
     expect(findLabProblems(healthy)).toEqual([
       "BGP session peer_node_1_v4 on node-2 is Active Socket: Connection refused",
     ]);
@@ -132,7 +127,7 @@ describe("lab status", () => {
         },
       ],
     };
-    expectGolden("lab-status-direct", renderLabStatus(direct));
+    expectGolden(testdata, "lab-status-direct", renderLabStatus(direct));
     expect(findLabProblems(direct)).toEqual([
       "node-1 routes floating IP 203.0.113.12 via node-2, node-3, not one node (node-2 holds it)",
     ]);
@@ -176,7 +171,7 @@ describe("lab status", () => {
         },
       ],
     };
-    expectGolden("lab-status-broken", renderLabStatus(broken));
+    expectGolden(testdata, "lab-status-broken", renderLabStatus(broken));
     expect(findLabProblems(broken)).toEqual([
       "agent on node-2 is not ready",
       "BGP session peer_node_1_v4 on node-2 is Active Socket: Connection refused",

@@ -4,8 +4,9 @@
 // nests its own namespaces, all named blab<run><letter>-*.
 //
 // Cross-node cells (pods on another node, the external client with more than
-// one node) need the agent's routing (--routing, BGPPeer): they are skipped
-// with a buoy build that has none.
+// one node) need the agent's routing (--routing, BGPPeer). The lab finds them
+// in the build's --help; these tests never skip on that: a build without them,
+// or with a flag renamed, fails here.
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -108,6 +109,10 @@ describe("a 2-node lab in direct mode", () => {
 
   afterAll(async () => {
     await lab?.down();
+  });
+
+  it("labUp() finds the agent's routing and BGPPeer in the build under test", () => {
+    expect(lab.state.features).toEqual({ agentRouting: true, bgpPeers: true });
   });
 
   it("labUp() reports each step and leaves etcd and every agent ready", async () => {
@@ -217,19 +222,17 @@ describe("a 2-node lab in direct mode", () => {
     expect(probe.stdout).toMatch(/^ {2}reply source: +203\.0\.113\.11$/m);
     expect(probe.stdout).toMatch(/^ {2}source cli-web saw: +192\.168\.200\.12$/m);
 
-    if (lab.state.features.agentRouting) {
-      // Each floating IP routed by the other node to its holder, in one table.
-      const rows = [
-        /^203\.0\.113\.10 +default\/web +node-1 +\S+ +yes +direct +node-2: node-1$/m,
-        /^203\.0\.113\.11 +default\/cli-web +node-2 +\S+ +yes +direct +node-1: node-2$/m,
-      ];
-      const status = await eventually(
-        () => cli("status"),
-        (result) => rows.every((row) => row.test(result.stdout)),
-      );
-      for (const row of rows) expect(status.stdout).toMatch(row);
-      expect(status.code, status.stderr).toBe(0);
-    }
+    // Each floating IP routed by the other node to its holder, in one table.
+    const rows = [
+      /^203\.0\.113\.10 +default\/web +node-1 +\S+ +yes +direct +node-2: node-1$/m,
+      /^203\.0\.113\.11 +default\/cli-web +node-2 +\S+ +yes +direct +node-1: node-2$/m,
+    ];
+    const status = await eventually(
+      () => cli("status"),
+      (result) => rows.every((row) => row.test(result.stdout)),
+    );
+    for (const row of rows) expect(status.stdout).toMatch(row);
+    expect(status.code, status.stderr).toBe(0);
 
     const deleted = await cli("pod", "delete", "cli-web");
     expect(deleted.code, deleted.stderr).toBe(0);
@@ -253,8 +256,7 @@ describe("a 2-node lab in direct mode", () => {
     expect(report.longestGapMs).toBeLessThan(100);
   });
 
-  it("with the agent's routing, the external client and a pod on node-2 reach it too", async (context) => {
-    if (!lab.state.features.agentRouting) context.skip();
+  it("with the agent's routing, the external client and a pod on node-2 reach it too", async () => {
     const client = await lab.addPod(2, "client-2");
     const matrix = await probeMatrix(lab, FLOATING, "web", [
       { title: "external client", netns: lab.netns("ext") },
@@ -296,10 +298,7 @@ describe("a 2-node lab in BGP mode", () => {
     if (lab) await expectGone(lab.prefix);
   });
 
-  const routed = () => lab.state.features.agentRouting && lab.state.features.bgpPeers;
-
-  it("every BGP session is Established and the status names no problem", async (context) => {
-    if (!routed()) context.skip();
+  it("every BGP session is Established and the status names no problem", async () => {
     const status = await readLabStatus(lab);
     expect(findLabProblems(status)).toEqual([]);
     expect(status.router.bgp).toHaveLength(2);
@@ -320,8 +319,7 @@ describe("a 2-node lab in BGP mode", () => {
     ]);
   });
 
-  it("every protocol reaches the floating IP from outside and from a pod on the other node", async (context) => {
-    if (!routed()) context.skip();
+  it("every protocol reaches the floating IP from outside and from a pod on the other node", async () => {
     const matrix = await probeMatrix(lab, FLOATING, "web", [
       { title: "external client", netns: lab.netns("ext") },
       { title: "pod on node-2", netns: lab.pod("client-2").netns },
@@ -341,8 +339,7 @@ describe("a 2-node lab in BGP mode", () => {
     }
   });
 
-  it("a live move to a pod on node-2 interrupts a 100 Hz ping from outside briefly", async (context) => {
-    if (!routed()) context.skip();
+  it("a live move to a pod on node-2 interrupts a 100 Hz ping from outside briefly", async () => {
     const ping = lab.ping("ext", FLOATING, { durationMs: 5000 });
     await new Promise((resolve) => setTimeout(resolve, 1000));
     await lab.buoy(["floatingip", "move", FLOATING, "--to", "default/standby"]);

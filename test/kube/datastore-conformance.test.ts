@@ -1,0 +1,106 @@
+// The Datastore port's promises (test/support/datastore-conformance.ts) kept
+// by KubernetesDatastore against a real kube-apiserver v1.20.2, opened as the
+// CNI plugin opens it: from the conflist install-cni renders out of the
+// cluster's calico-config ConfigMap, with the kubeconfig holding the plugin's
+// own service-account token (RBAC as manifests/rbac.yaml grants it). Each
+// case gets a namespace of its own; pools, blocks, affinities and claims
+// (cluster-wide) are deleted after it.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll } from "vitest";
+import { openDatastore } from "../../src/cni/open-datastore.js";
+import { parseNetConf } from "../../src/cni/netconf.js";
+import type { Datastore } from "../../src/datastore/datastore.js";
+import {
+  applyManifests,
+  installCniFromConfigMap,
+  waitForBuoyCrds,
+} from "../support/buoy-install.js";
+import { datastoreConformance } from "../support/datastore-conformance.js";
+import { CNI_DIR, runPrefix, type Conflist } from "../support/harness.js";
+import { startKubeApiserver, type KubeApiserver, type KubeObject } from "../support/kube.js";
+
+const NODE = "node-1";
+const BUOY = "/apis/buoy.dev/v1";
+const prefix = runPrefix();
+
+let kube: KubeApiserver;
+let work: string;
+let datastore: Datastore;
+let cases = 0;
+
+beforeAll(async () => {
+  kube = await startKubeApiserver();
+  work = mkdtempSync(join(tmpdir(), `${prefix}-datastore-`));
+  applyManifests(kube, ["crds.yaml", "rbac.yaml", "calico-config.yaml"]);
+  await waitForBuoyCrds(kube);
+  const path = await installCniFromConfigMap(kube, work, NODE, join(CNI_DIR, "buoy"));
+  const conflist = JSON.parse(readFileSync(path, "utf8")) as Conflist;
+  // The plugin's config as the runtime hands it over: the first plugin, with
+  // the list's name and version.
+  const conf = parseNetConf({
+    ...conflist.plugins[0],
+    name: conflist.name,
+    cniVersion: conflist.cniVersion,
+  });
+  datastore = await openDatastore(conf, NODE);
+  for (const name of [NODE, "node-2"]) {
+    await kube.admin.json("POST", "/api/v1/nodes", {
+      apiVersion: "v1",
+      kind: "Node",
+      metadata: { name },
+    });
+  }
+}, 180_000);
+
+afterAll(async () => {
+  await kube?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+datastoreConformance("KubernetesDatastore (real kube-apiserver)", async () => {
+  const namespace = `${prefix}-ds-${++cases}`;
+  await kube.admin.json("POST", "/api/v1/namespaces", { metadata: { name: namespace } });
+  return {
+    datastore,
+    namespace,
+    async addPool(pool) {
+      await kube.admin.json("POST", `${BUOY}/ippools`, {
+        apiVersion: "buoy.dev/v1",
+        kind: "IPPool",
+        metadata: { name: pool.name },
+        spec: { cidr: pool.cidr, blockSize: pool.blockSize, disabled: pool.disabled },
+      });
+    },
+    async addPod(name, node, floatingIps) {
+      const pod = await kube.admin.json<KubeObject>(
+        "POST",
+        `/api/v1/namespaces/${namespace}/pods`,
+        {
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: {
+            name,
+            ...(floatingIps.length > 0
+              ? {
+                  annotations: {
+                    "cni.projectcalico.org/floatingIPs": JSON.stringify(floatingIps),
+                  },
+                }
+              : {}),
+          },
+          spec: { nodeName: node, containers: [{ name: "c", image: "busybox" }] },
+        },
+      );
+      return pod.metadata?.uid;
+    },
+    attachedBy: "claim",
+    claimedAddressWrite: "takes back",
+    async cleanup() {
+      for (const plural of ["floatingipclaims", "ipamblocks", "blockaffinities", "ippools"]) {
+        await kube.admin.json("DELETE", `${BUOY}/${plural}`);
+      }
+    },
+  };
+});

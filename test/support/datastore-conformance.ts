@@ -1,0 +1,433 @@
+// One suite, every implementation of the Datastore port
+// (src/datastore/datastore.ts): EtcdDatastore over the in-memory Kv (unit
+// tests) and over a real etcd (integration tests), KubernetesDatastore against
+// a real kube-apiserver (kube tests). Each case drives the port as the CNI
+// plugin and IPAM do (src/cni/plugin.ts, src/ipam/ipam.ts): addresses from
+// assignAddress, then commitAttachment with the snapshot read before, and
+// release as DEL, rollback and GC call it.
+//
+// Where the two datastores keep a promise differently, the setup says how
+// (DatastoreUnderTest's last fields) and the case states both ways.
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type {
+  AllocationSnapshot,
+  Attachment,
+  Datastore,
+  EndpointRef,
+  ReleaseTarget,
+  Released,
+} from "../../src/datastore/datastore.js";
+import { FloatingIpError } from "../../src/floating/annotation.js";
+import { emptyBlock, withAllocation } from "../../src/ipam/block.js";
+import { assignAddress } from "../../src/ipam/ipam.js";
+import { validatePool } from "../../src/ipam/pool.js";
+import type {
+  FloatingIpClaim,
+  IpPool,
+  IpamBlock,
+  Versioned,
+  WorkloadEndpoint,
+} from "../../src/model/records.js";
+
+export interface DatastoreUnderTest {
+  datastore: Datastore;
+  /** The namespace the suite's pods are in (it exists). */
+  namespace: string;
+  /** Creates an IP pool, as the administrator does. */
+  addPool(pool: IpPool): Promise<void>;
+  /**
+   * Creates the pod on `node`, asking for `floatingIps` (its annotation),
+   * where the datastore keeps pods (Kubernetes: the endpoint is the pod's
+   * annotations); resolves to its uid, or undefined where the runtime alone
+   * knows the pod (etcd).
+   */
+  addPod(name: string, node: string, floatingIps: readonly string[]): Promise<string | undefined>;
+  /**
+   * What listAttachedContainers lists: every container with an endpoint
+   * record (etcd), or only those holding a floating-IP claim (Kubernetes,
+   * whose endpoints are pods, not records of their own; GC finds the others
+   * by their IPAM allocations).
+   */
+  attachedBy: "endpoint" | "claim";
+  /**
+   * What writeBlock does with an address a claim holds: fails writing nothing
+   * (etcd: the claim's absence is a compare of the same transaction), or
+   * writes, sees the claim, and takes the address back (Kubernetes: no
+   * multi-object transaction), which leaves the block's other changes, a
+   * new block included, written.
+   */
+  claimedAddressWrite: "writes nothing" | "takes back";
+  cleanup(): Promise<void>;
+}
+
+const NODE = "node-1";
+const NETWORK = "k8s-pod-network";
+const POD_POOL = validatePool("pods", { cidr: "10.244.0.0/16", blockSize: 26 });
+const FLOATING_POOL = validatePool("floating", { cidr: "203.0.113.0/24", disabled: true });
+const POOLS = [POD_POOL, FLOATING_POOL];
+
+/** One container as ADD makes it, and how DEL and CHECK name it. */
+interface Container {
+  pod: string;
+  podUID: string | undefined;
+  containerID: string;
+  network: string;
+  handle: string;
+  /** Its address, from IPAM. */
+  ip: string;
+  /** The floating IPs its pod asks for. */
+  floatingIps: readonly string[];
+  ref: EndpointRef;
+  /** DEL's target: this interface, the pod (CNI_ARGS), the IPAM handle. */
+  target: ReleaseTarget;
+}
+
+interface ContainerOptions {
+  node?: string;
+  network?: string;
+}
+
+export function datastoreConformance(name: string, setup: () => Promise<DatastoreUnderTest>): void {
+  describe(`${name}: Datastore conformance`, () => {
+    let under: DatastoreUnderTest;
+    let store: Datastore;
+    let sequence = 0;
+
+    beforeEach(async () => {
+      under = await setup();
+      store = under.datastore;
+      for (const pool of POOLS) await under.addPool(pool);
+    });
+
+    afterEach(async () => {
+      await under?.cleanup();
+    });
+
+    /** A fresh container of a new pod asking for `floatingIps`: its address assigned, nothing committed yet. */
+    const prepare = async (
+      pod: string,
+      floatingIps: readonly string[] = [],
+      options: ContainerOptions = {},
+    ): Promise<Container> => {
+      const node = options.node ?? NODE;
+      const network = options.network ?? NETWORK;
+      const podUID = await under.addPod(pod, node, floatingIps);
+      const containerID = `${pod}-${(++sequence).toString(16).padStart(8, "0")}`;
+      const handle = `${network}.${containerID}`;
+      const ip = await assignAddress(store, {
+        family: 4,
+        owner: { handle, node, namespace: under.namespace, pod, network, containerID },
+        pools: [],
+      });
+      const ref = { node, containerID, ifname: "eth0", namespace: under.namespace, pod };
+      return {
+        pod,
+        podUID,
+        containerID,
+        network,
+        handle,
+        ip,
+        floatingIps,
+        ref,
+        target: { ...ref, handle },
+      };
+    };
+
+    /** The records ADD commits for `container`, as src/cni/plugin.ts makes them. */
+    const attachment = (container: Container, seen: AllocationSnapshot): Attachment => {
+      const createdAt = new Date().toISOString();
+      const endpoint: WorkloadEndpoint = {
+        node: container.ref.node,
+        namespace: under.namespace,
+        pod: container.pod,
+        containerID: container.containerID,
+        endpoint: "eth0",
+        interfaceName: `cali${container.containerID.slice(-11)}`,
+        mac: "0a:58:0a:f4:00:05",
+        ipNetworks: [`${container.ip}/32`],
+        ipNATs: container.floatingIps.map((externalIP) => ({
+          internalIP: container.ip,
+          externalIP,
+        })),
+        network: container.network,
+        createdAt,
+      };
+      const claims: FloatingIpClaim[] = container.floatingIps.map((ip) => ({
+        ip,
+        namespace: under.namespace,
+        pod: container.pod,
+        containerID: container.containerID,
+        node: container.ref.node,
+        internalIP: container.ip,
+        createdAt,
+        endpoint: "eth0",
+        network: container.network,
+        ...(container.podUID ? { podUID: container.podUID } : {}),
+      }));
+      return {
+        endpoint,
+        claims,
+        pools: POOLS,
+        seen,
+        ...(container.podUID ? { podUID: container.podUID } : {}),
+      };
+    };
+
+    /** A whole ADD: the snapshot read first, the address, then claims and endpoint. */
+    const attach = async (
+      pod: string,
+      floatingIps: readonly string[] = [],
+      options: ContainerOptions = {},
+    ): Promise<Container> => {
+      const seen = await store.readAllocationSnapshot();
+      const container = await prepare(pod, floatingIps, options);
+      await store.commitAttachment(attachment(container, seen));
+      return container;
+    };
+
+    /** Every address allocated, with its handle. */
+    const allocations = async (): Promise<Record<string, string>> => {
+      const owners: Record<string, string> = {};
+      for (const { value } of await store.listBlocks()) {
+        for (const [ip, owner] of Object.entries(value.allocations)) owners[ip] = owner.handle;
+      }
+      return owners;
+    };
+
+    /** What the datastore holds for `containers` (read by name, not from a cache), and every block. */
+    const state = async (containers: readonly Container[], ips: readonly string[]) => ({
+      blocks: (await store.listBlocks()).sort((a, b) => a.value.cidr.localeCompare(b.value.cidr)),
+      claims: await Promise.all(ips.map((ip) => store.getClaim(ip))),
+      endpoints: await Promise.all(
+        containers.map(async (container) => (await store.getEndpoint(container.ref))?.containerID),
+      ),
+    });
+
+    const sorted = (released: Released) => ({
+      addresses: [...released.addresses].sort(),
+      floatingIps: [...released.floatingIps].sort(),
+    });
+
+    const attachedIDs = async (node = NODE, network = NETWORK) =>
+      (await store.listAttachedContainers(node, network)).map((c) => c.containerID).sort();
+
+    // ---- one winner of a claim race ----------------------------------------------
+
+    it("many ADDs racing for one floating IP: exactly one wins, every other is refused naming it", async () => {
+      const floating = "203.0.113.10";
+      const racers = 8;
+      // Every racer read the IP free before any committed, as concurrent ADDs do.
+      const seen = await store.readAllocationSnapshot();
+      const containers = [];
+      for (let i = 0; i < racers; i++) containers.push(await prepare(`racer-${i}`, [floating]));
+      const outcomes = await Promise.allSettled(
+        containers.map((container) => store.commitAttachment(attachment(container, seen))),
+      );
+
+      const winners = containers.filter((_, i) => outcomes[i]?.status === "fulfilled");
+      expect(winners).toHaveLength(1);
+      const winner = winners[0]!;
+      for (const outcome of outcomes) {
+        if (outcome.status === "fulfilled") continue;
+        expect(outcome.reason).toBeInstanceOf(FloatingIpError);
+        expect((outcome.reason as Error).message).toBe(
+          `floating IP ${floating} is already held by pod ${under.namespace}/${winner.pod}`,
+        );
+      }
+      expect(await store.getClaim(floating)).toMatchObject({
+        containerID: winner.containerID,
+        pod: winner.pod,
+        internalIP: winner.ip,
+      });
+      const endpoints = await Promise.all(containers.map((c) => store.getEndpoint(c.ref)));
+      expect(endpoints.map((endpoint) => endpoint?.containerID)).toEqual(
+        containers.map((c) => (c === winner ? c.containerID : undefined)),
+      );
+      // The winner holds a claim and has an endpoint: listed by either datastore.
+      expect(await attachedIDs()).toEqual([winner.containerID]);
+    });
+
+    // ---- compare-and-swap blocks -----------------------------------------------
+
+    it("writeBlock() is a compare-and-swap: creating a block that exists, or writing from a stale revision, returns false and changes nothing", async () => {
+      const cidr = "10.244.63.0/26";
+      const owner = (handle: string) => ({ handle, node: NODE });
+      const block = (...ips: string[]): IpamBlock =>
+        ips.reduce((b, ip, i) => withAllocation(b, ip, owner(`h${i}`)), emptyBlock(cidr, NODE));
+      const current = async (): Promise<Versioned<IpamBlock> | undefined> =>
+        (await store.listBlocks()).find((b) => b.value.cidr === cidr);
+
+      expect(await store.writeBlock({ block: block("10.244.63.0"), revision: undefined })).toBe(
+        true,
+      );
+      const first = (await current())!;
+      expect(Object.keys(first.value.allocations)).toEqual(["10.244.63.0"]);
+      // "Must not exist yet": it does now.
+      expect(await store.writeBlock({ block: block("10.244.63.9"), revision: undefined })).toBe(
+        false,
+      );
+      expect(await current()).toEqual(first);
+
+      expect(
+        await store.writeBlock({
+          block: block("10.244.63.0", "10.244.63.1"),
+          revision: first.revision,
+        }),
+      ).toBe(true);
+      const second = (await current())!;
+      expect(second.revision).not.toBe(first.revision);
+      // The revision the first change was computed from is stale now.
+      expect(
+        await store.writeBlock({
+          block: block("10.244.63.0", "10.244.63.2"),
+          revision: first.revision,
+        }),
+      ).toBe(false);
+      expect(await current()).toEqual(second);
+      expect(Object.keys(second.value.allocations).sort()).toEqual(["10.244.63.0", "10.244.63.1"]);
+    });
+
+    it("writeBlock() never hands out an address a floating-IP claim holds", async () => {
+      const holder = await attach("holder", ["203.0.113.40"]);
+      const cidr = "203.0.113.0/26";
+      const written = await store.writeBlock({
+        block: withAllocation(emptyBlock(cidr, NODE), "203.0.113.40", {
+          handle: "intruder",
+          node: NODE,
+        }),
+        revision: undefined,
+        assigned: { ip: "203.0.113.40", node: NODE },
+      });
+      expect(written).toBe(false);
+      expect((await allocations())["203.0.113.40"]).toBeUndefined();
+      expect((await store.getClaim("203.0.113.40"))?.containerID).toBe(holder.containerID);
+      const block = (await store.listBlocks()).find((b) => b.value.cidr === cidr);
+      if (under.claimedAddressWrite === "writes nothing") expect(block).toBeUndefined();
+      else expect(block?.value.allocations).toEqual({});
+    });
+
+    // ---- release by handle -------------------------------------------------------
+
+    it("release() frees the container's addresses, claims and endpoint, and nothing of another's", async () => {
+      const a = await attach("a", ["203.0.113.10", "203.0.113.11"]);
+      const b = await attach("b", ["203.0.113.12"]);
+      expect(await allocations()).toMatchObject({ [a.ip]: a.handle, [b.ip]: b.handle });
+      expect((await store.getEndpoint(a.ref))?.ipNetworks).toEqual([`${a.ip}/32`]);
+
+      expect(sorted(await store.release(a.target))).toEqual({
+        addresses: [a.ip],
+        floatingIps: ["203.0.113.10", "203.0.113.11"],
+      });
+
+      const after = await allocations();
+      expect(after[a.ip]).toBeUndefined();
+      expect(after[b.ip]).toBe(b.handle);
+      expect(await store.getClaim("203.0.113.10")).toBeUndefined();
+      expect(await store.getClaim("203.0.113.11")).toBeUndefined();
+      expect(await store.getEndpoint(a.ref)).toBeUndefined();
+      expect((await store.getClaim("203.0.113.12"))?.containerID).toBe(b.containerID);
+      expect((await store.getEndpoint(b.ref))?.containerID).toBe(b.containerID);
+      // The freed floating IP is free for another pod at once.
+      const c = await attach("c", ["203.0.113.10"]);
+      expect((await store.getClaim("203.0.113.10"))?.containerID).toBe(c.containerID);
+    });
+
+    // ---- DEL is idempotent -------------------------------------------------------
+
+    it("release() again, or of a container never added, resolves with nothing released and changes nothing", async () => {
+      const a = await attach("a", ["203.0.113.10"]);
+      const b = await attach("b", ["203.0.113.12"]);
+      await store.release(a.target);
+      const before = await state([a, b], ["203.0.113.10", "203.0.113.12"]);
+
+      const none = { addresses: [], floatingIps: [] };
+      expect(sorted(await store.release(a.target))).toEqual(none);
+      // A stale DEL naming b's pod (an older sandbox of it), and one naming nothing.
+      const stale = `${b.pod}-stale`;
+      expect(
+        sorted(
+          await store.release({ ...b.target, containerID: stale, handle: `${NETWORK}.${stale}` }),
+        ),
+      ).toEqual(none);
+      expect(await store.release({ node: NODE, containerID: "never-added" })).toEqual(none);
+
+      expect(await state([a, b], ["203.0.113.10", "203.0.113.12"])).toEqual(before);
+      expect(before.endpoints).toEqual([undefined, b.containerID]);
+    });
+
+    // ---- GC by attachment ---------------------------------------------------------
+
+    it("listAttachedContainers() lists what is attached on that node and network; after release() it is gone", async () => {
+      const a = await attach("a", ["203.0.113.10"]);
+      const plain = await attach("plain");
+      const other = await attach("other-net", ["203.0.113.11"], { network: "other-network" });
+      const away = await attach("away", ["203.0.113.12"], { node: "node-2" });
+
+      const listed = await store.listAttachedContainers(NODE, NETWORK);
+      expect(listed).toContainEqual({
+        containerID: a.containerID,
+        namespace: under.namespace,
+        pod: "a",
+      });
+      expect(await attachedIDs()).toEqual(
+        under.attachedBy === "endpoint"
+          ? [a.containerID, plain.containerID].sort()
+          : [a.containerID],
+      );
+      expect(await attachedIDs(NODE, "other-network")).toEqual([other.containerID]);
+      expect(await attachedIDs("node-2")).toEqual([away.containerID]);
+
+      // GC as the plugin runs it: release every listed container the runtime does not know.
+      for (const { containerID, namespace, pod } of listed) {
+        if (containerID === plain.containerID) continue;
+        await store.release({
+          node: NODE,
+          containerID,
+          ...(namespace ? { namespace } : {}),
+          ...(pod ? { pod } : {}),
+          handle: `${NETWORK}.${containerID}`,
+        });
+      }
+      expect(await attachedIDs()).toEqual(
+        under.attachedBy === "endpoint" ? [plain.containerID] : [],
+      );
+      expect(await store.getClaim("203.0.113.10")).toBeUndefined();
+      expect(await store.getEndpoint(a.ref)).toBeUndefined();
+      expect((await allocations())[a.ip]).toBeUndefined();
+      expect(await attachedIDs(NODE, "other-network")).toEqual([other.containerID]);
+      expect(await attachedIDs("node-2")).toEqual([away.containerID]);
+    });
+
+    // ---- nothing left by a refused ADD -------------------------------------------
+
+    it("a commitAttachment() refused for a held floating IP leaves none of its claims and no endpoint", async () => {
+      // Read before the holder committed: the refusal is the commit's own, not the early check's.
+      const seen = await store.readAllocationSnapshot();
+      const holder = await attach("holder", ["203.0.113.10"]);
+      // The free IP first: a datastore that claims one by one has claimed it when refused.
+      const refused = await prepare("refused", ["203.0.113.20", "203.0.113.10"]);
+      await expect(store.commitAttachment(attachment(refused, seen))).rejects.toThrow(
+        new FloatingIpError(
+          `floating IP 203.0.113.10 is already held by pod ${under.namespace}/holder`,
+        ),
+      );
+      expect(await store.getClaim("203.0.113.20")).toBeUndefined();
+      expect((await store.getClaim("203.0.113.10"))?.containerID).toBe(holder.containerID);
+      expect(await store.getEndpoint(refused.ref)).toBeUndefined();
+      expect(await attachedIDs()).not.toContain(refused.containerID);
+    });
+
+    it("a commitAttachment() refused for another pod's own address leaves none of its claims and no endpoint", async () => {
+      const seen = await store.readAllocationSnapshot();
+      const pod = await attach("pod");
+      const refused = await prepare("refused", ["203.0.113.21", pod.ip]);
+      await expect(store.commitAttachment(attachment(refused, seen))).rejects.toThrow(
+        new FloatingIpError(`floating IP ${pod.ip} is the address of pod ${under.namespace}/pod`),
+      );
+      expect(await store.getClaim("203.0.113.21")).toBeUndefined();
+      expect(await store.getClaim(pod.ip)).toBeUndefined();
+      expect(await store.getEndpoint(refused.ref)).toBeUndefined();
+      expect(await attachedIDs()).not.toContain(refused.containerID);
+    });
+  });
+}
