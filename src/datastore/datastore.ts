@@ -82,7 +82,13 @@ export interface EndpointRef {
 export interface Datastore {
   readAllocationSnapshot(): Promise<AllocationSnapshot>;
   listBlocks(): Promise<Versioned<IpamBlock>[]>;
-  /** Resolves to false, writing nothing, when the block changed since `revision` or `assigned` is claimed. */
+  /**
+   * Resolves to false when the block changed since `revision` or `assigned`
+   * is claimed, and the address is then not allocated. etcd writes nothing
+   * (one transaction compares the claim key); Kubernetes writes the block,
+   * sees the claim on a quorum read and takes the address back, so a new
+   * block stays, empty (the conformance suite states both).
+   */
   writeBlock(write: BlockWrite): Promise<boolean>;
   /** The pod, or undefined when this datastore takes annotations from the runtime (etcd). */
   readPod(namespace: string, name: string): Promise<PodInfo | undefined>;
@@ -96,7 +102,12 @@ export interface Datastore {
   release(target: ReleaseTarget): Promise<Released>;
   getEndpoint(ref: EndpointRef): Promise<WorkloadEndpoint | undefined>;
   getClaim(ip: string): Promise<FloatingIpClaim | undefined>;
-  /** Containers with an endpoint or claim on `node` in `network`: what GC checks. */
+  /**
+   * Containers attached on `node` in `network`: what GC checks. etcd lists
+   * every container with an endpoint record; Kubernetes, whose endpoints are
+   * pod annotations, lists the containers holding a claim (GC finds the rest
+   * through buoy's IPAM handles).
+   */
   listAttachedContainers(node: string, network: string): Promise<AttachedContainer[]>;
   /** Tells the pod's owner why an ADD was refused (a Kubernetes Event); best effort. */
   reportRefusal(namespace: string, pod: string, message: string): Promise<void>;
