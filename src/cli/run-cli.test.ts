@@ -2,7 +2,7 @@
 // and version (each command's own tests are beside it in commands/).
 import { describe, expect, it } from "vitest";
 import { MemoryKv } from "../etcd/memory-kv.js";
-import { run } from "./commands/cluster-with-pod.js";
+import { run } from "../../test/support/cluster-with-pod.js";
 
 describe("runCli() datastore and usage", () => {
   it("runCli() sends 'apply' with DATASTORE_TYPE=kubernetes to kubectl, touching no datastore", async () => {

@@ -23,7 +23,6 @@ import {
 const READY_TIMEOUT_MS = 30_000;
 const BGP_TIMEOUT_MS = 45_000;
 
-/** The steps of `up`, in order; each reports when done. */
 export interface LabUpOptions {
   /** Default `lab` + 4 random hex digits. */
   prefix?: string;
@@ -60,6 +59,7 @@ export interface LabStep {
   note?: boolean;
 }
 
+/** The steps of `up`, in order; each reports when done. */
 export class LabBuilder {
   readonly #lab: Lab;
   readonly #options: LabUpOptions;

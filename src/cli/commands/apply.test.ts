@@ -6,7 +6,12 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { MemoryKv } from "../../etcd/memory-kv.js";
 import { keys, Store } from "../../etcd/store.js";
-import { CALICO_PEERS, CALICO_POOLS, clusterWithPod, run } from "./cluster-with-pod.js";
+import {
+  CALICO_PEERS,
+  CALICO_POOLS,
+  clusterWithPod,
+  run,
+} from "../../../test/support/cluster-with-pod.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "buoy-cli-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

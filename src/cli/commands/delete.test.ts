@@ -3,7 +3,13 @@
 import { describe, expect, it } from "vitest";
 import { MemoryKv } from "../../etcd/memory-kv.js";
 import { keys, Store } from "../../etcd/store.js";
-import { block, CALICO_POOLS, clusterWithPod, put, run } from "./cluster-with-pod.js";
+import {
+  block,
+  CALICO_POOLS,
+  clusterWithPod,
+  put,
+  run,
+} from "../../../test/support/cluster-with-pod.js";
 
 describe("runCli() delete", () => {
   it("runCli() delete refuses a pool in use, giving the counts", async () => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { MemoryKv } from "../../etcd/memory-kv.js";
 import { keys, Store } from "../../etcd/store.js";
-import { clusterWithPod, put, run } from "./cluster-with-pod.js";
+import { clusterWithPod, put, run } from "../../../test/support/cluster-with-pod.js";
 
 describe("runCli() get", () => {
   it("runCli() get ippools prints calicoctl's columns", async () => {

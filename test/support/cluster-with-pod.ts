@@ -2,11 +2,11 @@
 // and the datastore it opened; calicoctl's manifests; and clusterWithPod(), a
 // datastore with Calico's pools applied and one pod holding 10.0.0.7.
 import { expect } from "vitest";
-import { MemoryKv } from "../../etcd/memory-kv.js";
-import type { FloatingIpClaim, IpamBlock, WorkloadEndpoint } from "../../model/records.js";
-import { keys } from "../../etcd/store.js";
-import type { EtcdDatastoreConfig } from "../datastore-config.js";
-import { runCli } from "../run-cli.js";
+import { MemoryKv } from "../../src/etcd/memory-kv.js";
+import type { FloatingIpClaim, IpamBlock, WorkloadEndpoint } from "../../src/model/records.js";
+import { keys } from "../../src/etcd/store.js";
+import type { EtcdDatastoreConfig } from "../../src/cli/datastore-config.js";
+import { runCli } from "../../src/cli/run-cli.js";
 
 interface Run {
   code: number;
