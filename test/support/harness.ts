@@ -206,6 +206,11 @@ export async function runPlugin(call: PluginCall): Promise<PluginOutcome> {
     child.stdout.on("data", (chunk) => (stdout += chunk));
     child.stderr.on("data", (chunk) => (stderr += chunk));
     child.on("error", reject);
+    // A plugin may exit without reading its config (bridge's VERSION does):
+    // the write then fails with EPIPE, which says nothing its exit does not.
+    child.stdin.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code !== "EPIPE") reject(error);
+    });
     child.on("close", (code) => {
       let output: Record<string, unknown>;
       try {
