@@ -39,17 +39,20 @@ interface CniReport {
   results: { config: string; op: string; stats: { p50: number } }[];
 }
 
+interface AgentRun {
+  bindings: number;
+  msWaited: number;
+  msChangeToProgrammed?: number;
+  noopReconcileSeconds?: number;
+  vmRssKiB: number;
+}
+
 interface DataplaneReport {
   results: {
     timings: { config: string; op: string; bindings: number; statsMs: { p50: number } }[];
     newConnectionRate: { config: string; bindings: number; arrivalsPerSecond: { p50: number } }[];
-    agent?: {
-      bindings: number;
-      msWaited: number;
-      msChangeToProgrammed?: number;
-      noopReconcileSeconds?: number;
-      vmRssKiB: number;
-    }[];
+    /** The same agent for a node with no bindings and for one with them all. */
+    agent?: Record<"empty" | "full", AgentRun>;
   };
 }
 
@@ -61,7 +64,8 @@ function rowsOf(bench: Bench, report: unknown): Row[] {
       unit: "ms",
     }));
   }
-  const { timings, newConnectionRate, agent = [] } = (report as DataplaneReport).results;
+  const { timings, newConnectionRate, agent } = (report as DataplaneReport).results;
+  const agents = agent ? [agent.empty, agent.full] : [];
   return [
     ...timings.map((t) => ({
       key: `${t.config}: ${t.op} @${t.bindings} p50`,
@@ -74,7 +78,7 @@ function rowsOf(bench: Bench, report: unknown): Row[] {
       unit: "/s",
       higherIsBetter: true,
     })),
-    ...agent.flatMap((a) => [
+    ...agents.flatMap((a) => [
       { key: `agent @${a.bindings}: first sync`, value: a.msWaited, unit: "ms" },
       ...(a.msChangeToProgrammed === undefined
         ? []
