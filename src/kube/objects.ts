@@ -312,54 +312,6 @@ function labelValue(text: string): string | undefined {
     : undefined;
 }
 
-/**
- * The endpoint of a pod whose ADD recorded `containerID` in its annotations
- * (undefined for another container's pod or one not set up yet). The floating
- * IPs come from the claims the container holds.
- */
-export function endpointFromPod(
-  pod: PodObject,
-  ref: { node: string; containerID: string; ifname: string; interfaceName: string },
-  claims: readonly FloatingIpClaim[],
-): WorkloadEndpoint | undefined {
-  const annotations = pod.metadata.annotations ?? {};
-  if (annotations[CONTAINER_ID_ANNOTATION] !== ref.containerID) return undefined;
-  const ipNetworks = (annotations[POD_IPS_ANNOTATION] ?? annotations[POD_IP_ANNOTATION] ?? "")
-    .split(",")
-    .map((text) => text.trim())
-    .filter((text) => text !== "");
-  const own = new Set(ipNetworks.map((net) => canonicalAddress(net.split("/")[0] ?? "")));
-  // The annotation's order (which floating IP a pod leaves from) and its
-  // opt-in to egress; an edit that does not parse is the claim controller's
-  // to report, and leaves egress off.
-  const requested = attempt(() => parseFloatingIps(annotations[FLOATING_IPS_ANNOTATION] ?? "[]"));
-  const rank = (ip: string) => {
-    const index = requested?.indexOf(canonicalAddress(ip) ?? ip) ?? -1;
-    return index < 0 ? Number.MAX_SAFE_INTEGER : index;
-  };
-  const egress = attempt(() => parseEgress(annotations[FLOATING_IP_EGRESS_ANNOTATION])) === true;
-  return {
-    node: pod.spec?.nodeName ?? ref.node,
-    namespace: pod.metadata.namespace ?? "default",
-    pod: pod.metadata.name,
-    containerID: ref.containerID,
-    endpoint: ref.ifname,
-    interfaceName: ref.interfaceName,
-    mac: "",
-    ipNetworks,
-    ipNATs: claims
-      .filter(
-        (claim) =>
-          claim.containerID === ref.containerID && own.has(canonicalAddress(claim.internalIP)),
-      )
-      .sort((a, b) => rank(a.ip) - rank(b.ip))
-      .map(({ internalIP, ip }) => ({ internalIP, externalIP: ip })),
-    ...(egress ? { egress } : {}),
-    network: "",
-    createdAt: timestamp(pod.metadata.creationTimestamp),
-  };
-}
-
 /** What `read` returns, or undefined when it throws. */
 function attempt<T>(read: () => T): T | undefined {
   try {
