@@ -399,8 +399,9 @@ export class KubernetesDatastore implements Datastore {
   /**
    * Removes Calico's annotations from the pod, only while they name this
    * container (the compatibility copy ADD wrote; what they say decides
-   * nothing, ADR 0008: a forged container ID only keeps them); resolves to the floating IPs its annotation asks for (what the
-   * container should hold), [] when it names none or does not parse.
+   * nothing, ADR 0008: a forged container ID only keeps them); resolves
+   * to the floating IPs its annotation asks for (what the container should
+   * hold), [] when it names none or does not parse.
    */
   async #clearPodAnnotations(target: ReleaseTarget): Promise<string[]> {
     const escape = (key: string) => key.replaceAll("~", "~0").replaceAll("/", "~1");
