@@ -103,10 +103,9 @@ export interface Datastore {
   getEndpoint(ref: EndpointRef): Promise<WorkloadEndpoint | undefined>;
   getClaim(ip: string): Promise<FloatingIpClaim | undefined>;
   /**
-   * Containers attached on `node` in `network`: what GC checks. etcd lists
-   * every container with an endpoint record; Kubernetes, whose endpoints are
-   * pod annotations, lists the containers holding a claim (GC finds the rest
-   * through buoy's IPAM handles).
+   * Containers attached on `node` in `network`: what GC checks. Both list
+   * every container with an endpoint record (Kubernetes: a WorkloadEndpoint
+   * object, ADR 0008; also those holding a claim, an older buoy's sandboxes).
    */
   listAttachedContainers(node: string, network: string): Promise<AttachedContainer[]>;
   /** Tells the pod's owner why an ADD was refused (a Kubernetes Event); best effort. */

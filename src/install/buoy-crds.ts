@@ -45,6 +45,13 @@ export const BUOY_CRDS = [
     naming: "the floating IP with '.' and ':' as '-' (10-0-0-7)",
   },
   {
+    kind: "WorkloadEndpoint",
+    plural: "workloadendpoints",
+    singular: "workloadendpoint",
+    shortNames: ["wep", "weps"],
+    naming: "sha256 of <node>/<container>/<interface>, 40 hex digits",
+  },
+  {
     kind: "BGPPeer",
     plural: "bgppeers",
     singular: "bgppeer",

@@ -13,6 +13,9 @@ export const apiPaths = {
   affinities: `${BUOY}/blockaffinities`,
   claims: `${BUOY}/floatingipclaims`,
   claim: (ip: string) => `${BUOY}/floatingipclaims/${ipObjectName(ip) ?? ip}`,
+  endpoints: `${BUOY}/workloadendpoints`,
+  /** `name`: endpointObjectName() (names.ts). */
+  endpoint: (name: string) => `${BUOY}/workloadendpoints/${name}`,
   pod: (namespace: string, name: string) =>
     `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`,
   events: (namespace: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`,

@@ -1,7 +1,8 @@
 // The agent's datastore side over the Kubernetes API (ADR 0006), with
 // @kubernetes/client-node, composed of:
-//   - list-watch-caches.ts: the caches of this node's pods (the endpoints,
-//     derived from Calico's annotations as the plugin wrote them), the
+//   - list-watch-caches.ts: the caches of this node's pods and endpoint
+//     objects (a pod's addresses and sandbox as the plugin recorded them with
+//     the node's credentials, never Calico's annotations: ADR 0008), the
 //     FloatingIPClaims and IPPools, the nodes' status Leases and, in routing
 //     modes, the Nodes, BGPPeers and IPAMBlocks;
 //   - lease-status.ts: one Lease per node, renewed by its agent, listing the
@@ -19,23 +20,22 @@ import type {
   RawRecord,
   WatchHandlers,
 } from "../datastore/agent-source.js";
-import { hostInterfaceName } from "../dataplane/pod-network.js";
 import type { Logger } from "../log/logger.js";
 import { ClaimCollector } from "./claim-collector.js";
 import { DepartedNodeCollector } from "./departed-node-collector.js";
 import { describeKubeError } from "./describe-kube-error.js";
-import { CONTAINER_ID_ANNOTATION } from "./labels.js";
 import { LeaseStatus } from "./lease-status.js";
 import { ListWatchCaches, objectsOf } from "./list-watch-caches.js";
 import { PodClaimController } from "./pod-claims.js";
 import {
   blockFromObject,
   blockRoutes,
-  endpointFromPod,
+  isPodOf,
   nodeFromObject,
   peerFromObject,
   poolFromObject,
   type KubeNodeObject,
+  withRequest,
   type KubeObject,
 } from "./objects.js";
 
@@ -103,6 +103,7 @@ export class KubeAgentSource implements AgentSource {
       floatingIpsEnabled: options.floatingIpsEnabled,
       state: () => ({
         pods: caches.podObjects(),
+        endpoints: caches.endpointRecords().map(({ endpoint }) => endpoint),
         claims: caches.claimRecords(),
         pools: caches.validPools(),
       }),
@@ -127,21 +128,19 @@ export class KubeAgentSource implements AgentSource {
     const claims = this.#caches.claimRecords();
     const claimValues = claims.map(({ value }) => value as FloatingIpClaim);
     const endpoints: RawRecord[] = [];
-    for (const pod of this.#caches.podObjects()) {
-      const containerID = pod.metadata.annotations?.[CONTAINER_ID_ANNOTATION];
-      if (!containerID) continue;
-      const namespace = pod.metadata.namespace ?? "default";
-      const interfaceName = await hostInterfaceName(namespace, pod.metadata.name, containerID);
-      const endpoint = endpointFromPod(
-        pod,
-        { node: this.options.node, containerID, ifname: "eth0", interfaceName },
-        claimValues,
-      );
-      if (!endpoint) continue;
+    const pods = new Map(
+      this.#caches
+        .podObjects()
+        .map((pod) => [`${pod.metadata.namespace}/${pod.metadata.name}`, pod]),
+    );
+    for (const { object, endpoint } of this.#caches.endpointRecords()) {
+      const pod = pods.get(`${endpoint.namespace}/${endpoint.pod}`);
+      // A pod that is gone, finished or replaced has no endpoint here.
+      if (!pod || !isPodOf(endpoint, pod)) continue;
       endpoints.push({
-        key: `pods/${namespace}/${pod.metadata.name}`,
-        version: pod.metadata.resourceVersion ?? "",
-        value: endpoint,
+        key: `workloadendpoints/${object.metadata.name}`,
+        version: `${object.metadata.resourceVersion ?? ""}/${pod.metadata.resourceVersion ?? ""}`,
+        value: withRequest(endpoint, pod, claimValues),
       });
     }
     const pools = objectsOf<KubeObject>(this.#caches.pools).map((object) => {

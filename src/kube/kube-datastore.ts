@@ -9,7 +9,10 @@
 //     pod holds it (claim-protocol.ts, shared with the agent). Both sides
 //     write, then read: whichever is second sees the first, so a floating IP
 //     is never both a claim and a pod's address;
-//   - the endpoint is the pod itself: Calico's annotations, patched at ADD.
+//   - the endpoint is a WorkloadEndpoint object, created at ADD once the
+//     claims are made and deleted first at DEL (ADR 0008): what the agents
+//     trust for a pod's addresses and sandbox. Calico's pod annotations are
+//     written alongside for compatibility and decide nothing.
 import type {
   AllocationSnapshot,
   AttachedContainer,
@@ -29,7 +32,6 @@ import type {
   Versioned,
   WorkloadEndpoint,
 } from "../model/records.js";
-import { hostInterfaceName } from "../dataplane/pod-network.js";
 import { planBindings } from "../floating/validate.js";
 import {
   canonicalFloatingIps,
@@ -46,6 +48,7 @@ import {
   POD_IPS_ANNOTATION,
   POD_IP_ANNOTATION,
 } from "./labels.js";
+import { endpointObjectName } from "./names.js";
 import { apiPaths as paths } from "./api-paths.js";
 import { claimAll, type ClaimPort } from "./claim-protocol.js";
 import { httpClaimPort } from "./http-claim-port.js";
@@ -55,7 +58,9 @@ import {
   blockToObject,
   claimFromObject,
   containerLabel,
-  endpointFromPod,
+  endpointFromObject,
+  endpointNodeSelector,
+  endpointToObject,
   podAnnotationsFor,
   poolFromObject,
   type KubeList,
@@ -127,8 +132,9 @@ export class KubernetesDatastore implements Datastore {
     return { uid: pod.metadata.uid ?? "", annotations: pod.metadata.annotations ?? {} };
   }
 
-  async commitAttachment({ endpoint, claims, pools }: Attachment): Promise<void> {
-    const nodeUID = claims.length > 0 ? await this.#nodeUID(endpoint.node) : undefined;
+  async commitAttachment({ endpoint, claims, pools, podUID }: Attachment): Promise<void> {
+    const nodeUID = await this.#nodeUID(endpoint.node);
+    const recorded = { ...endpoint, ...(podUID ? { podUID } : {}) };
     await claimAll(this.#claims, claims, {
       nodeUID,
       pools,
@@ -136,18 +142,26 @@ export class KubernetesDatastore implements Datastore {
       exhausted: (ip) =>
         new Error(`claiming floating IP ${ip} kept conflicting after ${MAX_ATTEMPTS} attempts`),
       checkEach: false,
+      // The endpoint once the claims are made: an agent that sees it takes
+      // the sandbox for set up. The annotations for tools that read them.
       then: async () => {
-        await this.#http.patch(paths.pod(endpoint.namespace, endpoint.pod), {
-          metadata: { annotations: podAnnotationsFor(endpoint) },
-        });
+        await Promise.all([
+          this.#writeEndpoint(recorded, nodeUID),
+          this.#http.patch(paths.pod(endpoint.namespace, endpoint.pod), {
+            metadata: { annotations: podAnnotationsFor(endpoint) },
+          }),
+        ]);
       },
     });
   }
 
   async release(target: ReleaseTarget): Promise<Released> {
-    // The pod's annotations go first: while they name this container, a node
-    // agent takes the pod for set up and would claim its floating IPs again.
-    const requested = target.namespace && target.pod ? await this.#clearPodAnnotations(target) : [];
+    // The endpoint goes first: while it exists, a node agent takes the
+    // sandbox for set up and would claim its floating IPs again.
+    const [requested] = await Promise.all([
+      target.namespace && target.pod ? this.#clearPodAnnotations(target) : [],
+      this.#deleteEndpoints(target),
+    ]);
     // Not every claim in the cluster from etcd (bench:cni-kube: 290 ms a DEL
     // with 2000 held elsewhere): this container's by their label, and any
     // without one (an older buoy's, or an ID that cannot be a label), from
@@ -189,15 +203,18 @@ export class KubernetesDatastore implements Datastore {
   }
 
   async getEndpoint(ref: EndpointRef): Promise<WorkloadEndpoint | undefined> {
-    if (!ref.namespace || !ref.pod) return undefined;
-    const pod = await this.#getOrUndefined<PodObject>(paths.pod(ref.namespace, ref.pod));
-    if (!pod) return undefined;
-    const interfaceName = await hostInterfaceName(ref.namespace, ref.pod, ref.containerID);
-    const endpoint = endpointFromPod(pod, { ...ref, interfaceName }, []);
-    if (!endpoint) return undefined;
+    const name = await endpointObjectName(ref.node, ref.containerID, ref.ifname);
+    const [object, pod] = await Promise.all([
+      this.#getOrUndefined<KubeObject>(paths.endpoint(name)),
+      ref.namespace && ref.pod
+        ? this.#getOrUndefined<PodObject>(paths.pod(ref.namespace, ref.pod))
+        : undefined,
+    ]);
+    if (!object) return undefined;
+    const endpoint = endpointFromObject(object);
     // The NATs the pod asks for (its annotation), not the ones it holds: CHECK
     // compares the two. An annotation that does not parse asks for nothing here.
-    const requested = pod.metadata.annotations?.[FLOATING_IPS_ANNOTATION];
+    const requested = pod?.metadata.annotations?.[FLOATING_IPS_ANNOTATION];
     try {
       const ips = requested === undefined ? [] : canonicalFloatingIps(parseFloatingIps(requested));
       const podIps = endpoint.ipNetworks.map((net) => net.split("/")[0] ?? "");
@@ -217,14 +234,21 @@ export class KubernetesDatastore implements Datastore {
   }
 
   async listAttachedContainers(node: string, network: string): Promise<AttachedContainer[]> {
-    const claims = (await this.#listClaims()).map(({ value }) => value);
+    const [endpoints, claims] = await Promise.all([
+      this.#listEndpointObjects(endpointNodeSelector(node)),
+      this.#listClaims(),
+    ]);
     const attached = new Map<string, AttachedContainer>();
-    for (const claim of claims) {
-      if (claim.node !== node || claim.network !== network) continue;
-      attached.set(claim.containerID, {
-        containerID: claim.containerID,
-        namespace: claim.namespace,
-        pod: claim.pod,
+    const records = [
+      ...endpoints.map(endpointFromObject),
+      ...claims.map(({ value }) => value), // an older buoy's sandbox: no endpoint object
+    ];
+    for (const record of records) {
+      if (record.node !== node || record.network !== network) continue;
+      attached.set(record.containerID, {
+        containerID: record.containerID,
+        namespace: record.namespace,
+        pod: record.pod,
       });
     }
     return [...attached.values()];
@@ -282,6 +306,65 @@ export class KubernetesDatastore implements Datastore {
     ).items;
   }
 
+  async #listEndpointObjects(labelSelector: string | undefined): Promise<KubeObject[]> {
+    const query = labelSelector ? `?${new URLSearchParams({ labelSelector }).toString()}` : "";
+    return (await this.#http.get<KubeList<KubeObject>>(`${paths.endpoints}${query}`)).items;
+  }
+
+  /** Creates the endpoint object, or replaces the one a repeated ADD of this sandbox left. */
+  async #writeEndpoint(endpoint: WorkloadEndpoint, nodeUID: string | undefined): Promise<void> {
+    const name = await endpointObjectName(endpoint.node, endpoint.containerID, endpoint.endpoint);
+    const object = endpointToObject(endpoint, name, nodeUID);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      try {
+        await this.#http.create(paths.endpoints, object);
+        return;
+      } catch (error) {
+        if (!isReason(error, "AlreadyExists")) throw error;
+      }
+      const current = await this.#getOrUndefined<KubeObject>(paths.endpoint(name));
+      if (!current) continue;
+      try {
+        await this.#http.replace(paths.endpoint(name), {
+          ...object,
+          metadata: { ...object.metadata, resourceVersion: current.metadata.resourceVersion },
+        });
+        return;
+      } catch (error) {
+        if (!isReason(error, "Conflict", "NotFound")) throw error;
+      }
+    }
+    throw new Error(`recording endpoint ${name} kept conflicting after ${MAX_ATTEMPTS} attempts`);
+  }
+
+  /** Deletes the target's endpoint object (all of the container's without an interface: GC). */
+  async #deleteEndpoints(target: ReleaseTarget): Promise<void> {
+    let names: string[];
+    if (target.ifname) {
+      names = [await endpointObjectName(target.node, target.containerID, target.ifname)];
+    } else {
+      const label = containerLabel(target.containerID);
+      const objects = await this.#listEndpointObjects(
+        label ? `${CONTAINER_LABEL}=${label}` : undefined,
+      );
+      names = objects
+        .filter((object) => {
+          const endpoint = endpointFromObject(object);
+          return endpoint.containerID === target.containerID && endpoint.node === target.node;
+        })
+        .map((object) => object.metadata.name);
+    }
+    await Promise.all(
+      names.map(async (name) => {
+        try {
+          await this.#http.delete(paths.endpoint(name));
+        } catch (error) {
+          if (!isReason(error, "NotFound")) throw error;
+        }
+      }),
+    );
+  }
+
   async #listClaims(resourceVersion?: string): Promise<Versioned<FloatingIpClaim>[]> {
     return (await this.#listClaimObjects(undefined, resourceVersion)).map((object) => ({
       value: claimFromObject(object),
@@ -315,8 +398,10 @@ export class KubernetesDatastore implements Datastore {
 
   /**
    * Removes Calico's annotations from the pod, only while they name this
-   * container; resolves to the floating IPs its annotation asks for (what the
-   * container should hold), [] when it names none or does not parse.
+   * container (the compatibility copy ADD wrote; what they say decides
+   * nothing, ADR 0008: a forged container ID only keeps them); resolves
+   * to the floating IPs its annotation asks for (what the container should
+   * hold), [] when it names none or does not parse.
    */
   async #clearPodAnnotations(target: ReleaseTarget): Promise<string[]> {
     const escape = (key: string) => key.replaceAll("~", "~0").replaceAll("/", "~1");

@@ -1,21 +1,23 @@
 // What `buoy get` shows, read from the Kubernetes API (DATASTORE_TYPE=
-// kubernetes): the same records as from etcd, converted from buoy's objects,
-// the pods' annotations (endpoints), the Kubernetes Nodes and the nodes'
+// kubernetes): the same records as from etcd, converted from buoy's objects
+// (the endpoints from the WorkloadEndpoint objects the plugin records, not
+// the pods' annotations: ADR 0008), the Kubernetes Nodes and the nodes'
 // status Leases. Read-only: on this datastore buoy's records are Kubernetes
 // objects, changed with kubectl.
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import type { DatastoreState } from "../datastore/datastore-state.js";
 import type { BgpPeer, FloatingIpStatus, IpPool, Versioned } from "../model/records.js";
-import { hostInterfaceName } from "../dataplane/pod-network.js";
 import { BUOY_API_GROUP, BUOY_VERSION } from "../model/api-group.js";
-import { CONTAINER_ID_ANNOTATION, PROGRAMMED_ANNOTATION, STATUS_LABEL } from "./labels.js";
+import { PROGRAMMED_ANNOTATION, STATUS_LABEL } from "./labels.js";
 import {
   blockFromObject,
   claimFromObject,
-  endpointFromPod,
+  endpointFromObject,
+  isPodOf,
   nodeFromObject,
   peerFromObject,
   poolFromObject,
+  withRequest,
   type KubeNodeObject,
   type KubeObject,
   type PodObject,
@@ -37,10 +39,11 @@ export async function readKubeState(
       })) as { items: KubeObject[] }
     ).items;
   try {
-    const [pools, blocks, claims, pods, nodes, peers, leases] = await Promise.all([
+    const [pools, blocks, claims, endpointObjects, pods, nodes, peers, leases] = await Promise.all([
       list("ippools"),
       list("ipamblocks"),
       list("floatingipclaims"),
+      list("workloadendpoints"),
       core.listPodForAllNamespaces(),
       core.listNode(),
       list("bgppeers"),
@@ -57,23 +60,27 @@ export async function readKubeState(
       revision: object.metadata.resourceVersion ?? "",
     });
     const claimValues = claims.map((object) => at(object, claimFromObject(object)));
-    const endpoints = [];
-    for (const pod of pods.items as unknown as PodObject[]) {
-      const containerID = pod.metadata.annotations?.[CONTAINER_ID_ANNOTATION];
-      if (!containerID) continue;
-      const namespace = pod.metadata.namespace ?? "default";
-      const endpoint = endpointFromPod(
+    const podsByName = new Map(
+      (pods.items as unknown as PodObject[]).map((pod) => [
+        `${pod.metadata.namespace}/${pod.metadata.name}`,
         pod,
-        {
-          node: pod.spec?.nodeName ?? "",
-          containerID,
-          ifname: "eth0",
-          interfaceName: await hostInterfaceName(namespace, pod.metadata.name, containerID),
-        },
-        claimValues.map(({ value }) => value),
-      );
-      if (endpoint) endpoints.push(at(pod as KubeObject, endpoint));
-    }
+      ]),
+    );
+    const endpoints = endpointObjects.flatMap((object) => {
+      const endpoint = endpointFromObject(object);
+      const pod = podsByName.get(`${endpoint.namespace}/${endpoint.pod}`);
+      if (!pod || !isPodOf(endpoint, pod)) return [];
+      return [
+        at(
+          object,
+          withRequest(
+            endpoint,
+            pod,
+            claimValues.map(({ value }) => value),
+          ),
+        ),
+      ];
+    });
     return {
       pools: pools.flatMap((object): Versioned<IpPool>[] => {
         try {

@@ -3,7 +3,11 @@
 // src/model/api-group.ts) and Calico's that buoy keeps compatible with.
 import { BUOY_API_GROUP } from "../model/api-group.js";
 
-/** Calico's pod annotations, written by the plugin at ADD and removed at DEL. */
+/**
+ * Calico's pod annotations, written by the plugin at ADD and removed at DEL
+ * for tools that read them. A tenant who may edit its pod may edit them too,
+ * so nothing that decides reads them (ADR 0008): the endpoint objects do.
+ */
 export const POD_IP_ANNOTATION = "cni.projectcalico.org/podIP";
 export const POD_IPS_ANNOTATION = "cni.projectcalico.org/podIPs";
 export const CONTAINER_ID_ANNOTATION = "cni.projectcalico.org/containerID";
@@ -13,6 +17,9 @@ export const AS_NUMBER_ANNOTATION = "projectcalico.org/ASNumber";
 
 /** The label naming the container a claim is held by: DEL selects its claims by it. */
 export const CONTAINER_LABEL = `${BUOY_API_GROUP}/container`;
+
+/** The label naming the node an endpoint object is on: each agent watches its own by it. */
+export const NODE_LABEL = `${BUOY_API_GROUP}/node`;
 
 /** The label of the nodes' status Leases (ADR 0004): the agents watch them by it. */
 export const STATUS_LABEL = `${BUOY_API_GROUP}/floating-ip-status`;

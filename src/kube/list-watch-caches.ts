@@ -2,7 +2,8 @@
 // ListWatch), relisting after 410 Gone and restarted with backoff when the
 // API server goes away:
 //   - the pods of this node (field selector spec.nodeName);
-//   - the FloatingIPClaims and IPPools;
+//   - the WorkloadEndpoints of this node (label buoy.dev/node: ADR 0008),
+//     the FloatingIPClaims and IPPools;
 //   - the nodes' status Leases in the agent's namespace (lease-status.ts);
 //   - in routing modes, the Kubernetes Nodes, BGPPeers and IPAMBlocks.
 // What the caches hold is read by the agent source and its collectors; which
@@ -21,10 +22,17 @@ import type { RoutingMode } from "../dataplane/routing-plan.js";
 import type { RawRecord } from "../datastore/agent-source.js";
 import type { Logger } from "../log/logger.js";
 import { BUOY_API_GROUP, BUOY_API_VERSION, BUOY_VERSION } from "../model/api-group.js";
-import type { IpPool } from "../model/records.js";
+import type { IpPool, WorkloadEndpoint } from "../model/records.js";
 import { describeKubeError } from "./describe-kube-error.js";
 import { STATUS_LABEL } from "./labels.js";
-import { claimFromObject, poolFromObject, type KubeObject, type PodObject } from "./objects.js";
+import {
+  claimFromObject,
+  endpointFromObject,
+  endpointNodeSelector,
+  poolFromObject,
+  type KubeObject,
+  type PodObject,
+} from "./objects.js";
 
 const RESTART_MS = [200, 500, 1000, 2000, 5000];
 
@@ -53,6 +61,8 @@ export interface CacheHooks {
 
 export class ListWatchCaches {
   readonly pods: ListWatch<V1Pod>;
+  /** This node's endpoint objects: a pod's addresses and sandbox as the plugin recorded them. */
+  readonly endpoints: ListWatch<KubernetesObject>;
   readonly claims: ListWatch<KubernetesObject>;
   readonly pools: ListWatch<KubernetesObject>;
   readonly leases: ListWatch<KubernetesObject>;
@@ -91,7 +101,7 @@ export class ListWatchCaches {
       undefined,
       fieldSelector,
     );
-    const custom = (plural: string) =>
+    const custom = (plural: string, labelSelector?: string) =>
       new ListWatch<KubernetesObject>(
         `/apis/${BUOY_API_VERSION}/${plural}`,
         watch,
@@ -102,10 +112,14 @@ export class ListWatchCaches {
               group: BUOY_API_GROUP,
               version: BUOY_VERSION,
               plural,
+              ...(labelSelector ? { labelSelector } : {}),
             }) as Promise<KubernetesListObject<KubernetesObject>>,
         ),
         false,
+        labelSelector,
       );
+    // Only this node's: a wake-up per ADD and DEL here, not per one anywhere.
+    this.endpoints = custom("workloadendpoints", endpointNodeSelector(node));
     this.claims = custom("floatingipclaims");
     this.pools = custom("ippools");
     const labelSelector = `${STATUS_LABEL}=true`;
@@ -153,6 +167,13 @@ export class ListWatchCaches {
     );
   }
 
+  /** This node's endpoints as the plugin recorded them (their NATs empty). */
+  endpointRecords(): { object: KubeObject; endpoint: WorkloadEndpoint }[] {
+    return objectsOf<KubeObject>(this.endpoints)
+      .map((object) => ({ object, endpoint: endpointFromObject(object) }))
+      .filter(({ endpoint }) => endpoint.node === this.options.node);
+  }
+
   claimRecords(): RawRecord[] {
     return objectsOf<KubeObject>(this.claims).map((object) => ({
       key: `floatingipclaims/${object.metadata.name}`,
@@ -181,6 +202,7 @@ export class ListWatchCaches {
   async run(signal: AbortSignal, hooks: CacheHooks): Promise<void> {
     const caches: [string, ListWatch<KubernetesObject>][] = [
       ["pods", this.pods as unknown as ListWatch<KubernetesObject>],
+      ["workloadendpoints", this.endpoints],
       ["floatingipclaims", this.claims],
       ["ippools", this.pools],
       ["leases", this.leases],

@@ -34,3 +34,26 @@ export function prefixObjectName(cidr: string): string | undefined {
   if (!prefix) return undefined;
   return `${ipObjectName(formatAddress({ family: prefix.family, value: prefix.base }))}-${prefix.length}`;
 }
+
+/**
+ * The endpoint object's name (ADR 0008): the first 40 hex digits of
+ * sha256("<node>/<container ID>/<interface>"), so the plugin's DEL, CHECK and
+ * the agent find it by what they know without a list, whatever characters the
+ * runtime's container ID has. WebCrypto: no node:crypto on the CNI path.
+ */
+export async function endpointObjectName(
+  node: string,
+  containerID: string,
+  ifname: string,
+): Promise<string> {
+  const digest = new Uint8Array(
+    await crypto.subtle.digest(
+      "SHA-256",
+      new TextEncoder().encode(`${node}/${containerID}/${ifname}`),
+    ),
+  );
+  return [...digest]
+    .map((byte) => byte.toString(16).padStart(2, "0"))
+    .join("")
+    .slice(0, 40);
+}

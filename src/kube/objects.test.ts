@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { FloatingIpClaim } from "../model/records.js";
+import type { FloatingIpClaim, WorkloadEndpoint } from "../model/records.js";
 import {
   blockFromObject,
   blockRoutes,
@@ -8,9 +8,14 @@ import {
   claimFromObject,
   claimToObject,
   containerLabel,
-  endpointFromPod,
+  endpointFromObject,
+  endpointToObject,
+  forgedAnnotations,
+  isPodOf,
   podAnnotationsFor,
+  withRequest,
 } from "./objects.js";
+import { endpointObjectName } from "./names.js";
 
 const claim = (ip: string, internalIP: string, containerID = "c1"): FloatingIpClaim => ({
   ip,
@@ -75,72 +80,118 @@ describe("block objects", () => {
   });
 });
 
-describe("endpointFromPod()", () => {
-  const endpoint = {
+describe("endpoint objects", () => {
+  const endpoint: WorkloadEndpoint = {
     node: "node-1",
     namespace: "shop",
     pod: "web",
     containerID: "c1",
     endpoint: "eth0",
     interfaceName: "cali0123456789a",
-    mac: "",
+    mac: "0e:00:00:00:00:01",
     ipNetworks: ["10.244.0.5/32", "fd00::5/128"],
-    ipNATs: [],
-    network: "",
-    createdAt: "",
+    ipNATs: [{ internalIP: "10.244.0.5", externalIP: "10.96.0.1" }],
+    network: "k8s-pod-network",
+    createdAt: "2026-11-26T10:00:00Z",
+    podUID: "u-1",
   };
-  const pod = (annotations: Record<string, string>) => ({
-    metadata: { name: "web", namespace: "shop", annotations },
+  const pod = (annotations: Record<string, string>, uid = "u-1") => ({
+    metadata: { name: "web", namespace: "shop", uid, annotations },
     spec: { nodeName: "node-1" },
   });
-  const ref = {
-    node: "node-1",
-    containerID: "c1",
-    ifname: "eth0",
-    interfaceName: "cali0123456789a",
+  const recorded = () => {
+    const object = endpointToObject(endpoint, "name", "node-uid");
+    object.metadata.creationTimestamp = endpoint.createdAt;
+    return endpointFromObject(object);
   };
 
-  it("derives the endpoint from the annotations ADD wrote, with the container's claims as NATs", () => {
-    const found = endpointFromPod(pod(podAnnotationsFor(endpoint)), ref, [
+  it("endpointToObject() labels the node and container, owns it by the node, and leaves NATs to the claims", () => {
+    const object = endpointToObject(endpoint, "name", "node-uid");
+    expect(object.metadata).toEqual({
+      name: "name",
+      labels: { "buoy.dev/node": "node-1", "buoy.dev/container": "c1" },
+      ownerReferences: [{ apiVersion: "v1", kind: "Node", name: "node-1", uid: "node-uid" }],
+    });
+    expect(object.spec).not.toHaveProperty("ipNATs");
+    expect(object.spec).not.toHaveProperty("createdAt");
+    expect(recorded()).toEqual({ ...endpoint, ipNATs: [] });
+  });
+
+  it("endpointObjectName() is one name per node, container and interface, valid as an object name", async () => {
+    const name = await endpointObjectName("node-1", "C_1", "eth0");
+    expect(name).toMatch(/^[0-9a-f]{40}$/);
+    expect(await endpointObjectName("node-1", "C_1", "eth0")).toBe(name);
+    expect(await endpointObjectName("node-1", "C_1", "eth1")).not.toBe(name);
+    expect(await endpointObjectName("node-2", "C_1", "eth0")).not.toBe(name);
+  });
+
+  it("withRequest() takes the container's claims on its recorded addresses as NATs", () => {
+    const found = withRequest(recorded(), pod({}), [
       claim("10.96.0.1", "10.244.0.5"),
       claim("fd00:96::1", "fd00::5"),
       claim("10.96.0.2", "10.244.0.9", "other"),
+      claim("10.96.0.3", "10.244.0.77"),
     ]);
-    expect(found?.ipNetworks).toEqual(["10.244.0.5/32", "fd00::5/128"]);
-    expect(found?.ipNATs).toEqual([
+    expect(found.ipNetworks).toEqual(["10.244.0.5/32", "fd00::5/128"]);
+    expect(found.ipNATs).toEqual([
       { internalIP: "10.244.0.5", externalIP: "10.96.0.1" },
       { internalIP: "fd00::5", externalIP: "fd00:96::1" },
     ]);
   });
 
-  it("orders the NATs as the annotation does and reads the opt-in to egress", () => {
+  it("withRequest() ignores forged Calico annotations: the addresses are the recorded ones", () => {
+    const forged = pod({
+      "cni.projectcalico.org/podIP": "127.0.0.1/32",
+      "cni.projectcalico.org/podIPs": "127.0.0.1/32,10.244.9.9/32",
+      "cni.projectcalico.org/containerID": "victim",
+    });
+    const found = withRequest(recorded(), forged, [
+      claim("10.96.0.1", "10.244.0.5"),
+      claim("10.96.0.9", "10.244.9.9", "victim"),
+      claim("10.96.0.8", "127.0.0.1"),
+    ]);
+    expect(found.containerID).toBe("c1");
+    expect(found.ipNetworks).toEqual(["10.244.0.5/32", "fd00::5/128"]);
+    expect(found.ipNATs).toEqual([{ internalIP: "10.244.0.5", externalIP: "10.96.0.1" }]);
+  });
+
+  it("withRequest() orders the NATs as the annotation does and reads the opt-in to egress", () => {
     const claims = [claim("10.96.0.1", "10.244.0.5"), claim("10.96.0.2", "10.244.0.5")];
     const annotated = (extra: Record<string, string>) =>
-      endpointFromPod(
-        pod({
-          ...podAnnotationsFor(endpoint),
-          "cni.projectcalico.org/floatingIPs": '["10.96.0.2", "10.96.0.1"]',
-          ...extra,
-        }),
-        ref,
+      withRequest(
+        recorded(),
+        pod({ "cni.projectcalico.org/floatingIPs": '["10.96.0.2", "10.96.0.1"]', ...extra }),
         claims,
       );
     const on = annotated({ "buoy.dev/floating-ip-egress": "true" });
-    expect(on?.ipNATs.map((nat) => nat.externalIP)).toEqual(["10.96.0.2", "10.96.0.1"]);
-    expect(on?.egress).toBe(true);
-    expect(annotated({})?.egress).toBeUndefined();
-    expect(annotated({ "buoy.dev/floating-ip-egress": "yes" })?.egress).toBeUndefined();
+    expect(on.ipNATs.map((nat) => nat.externalIP)).toEqual(["10.96.0.2", "10.96.0.1"]);
+    expect(on.egress).toBe(true);
+    expect(annotated({}).egress).toBeUndefined();
+    expect(annotated({ "buoy.dev/floating-ip-egress": "yes" }).egress).toBeUndefined();
   });
 
-  it("is undefined for a pod whose annotations name another container, or none", () => {
+  it("isPodOf() is the pod of that name and uid only", () => {
+    expect(isPodOf(recorded(), pod({}))).toBe(true);
+    expect(isPodOf(recorded(), pod({}, "u-2"))).toBe(false);
+    expect(isPodOf(recorded(), { metadata: { name: "web", namespace: "other" } })).toBe(false);
+  });
+
+  it("forgedAnnotations() names each Calico annotation that differs from the record, not absent ones", () => {
+    expect(forgedAnnotations(recorded(), pod(podAnnotationsFor(endpoint)))).toEqual([]);
+    expect(forgedAnnotations(recorded(), pod({}))).toEqual([]);
     expect(
-      endpointFromPod(
-        pod({ ...podAnnotationsFor(endpoint), "cni.projectcalico.org/containerID": "c2" }),
-        ref,
-        [],
+      forgedAnnotations(
+        recorded(),
+        pod({
+          ...podAnnotationsFor(endpoint),
+          "cni.projectcalico.org/podIP": "127.0.0.1/32",
+          "cni.projectcalico.org/containerID": "victim",
+        }),
       ),
-    ).toBeUndefined();
-    expect(endpointFromPod(pod({}), ref, [])).toBeUndefined();
+    ).toEqual([
+      "cni.projectcalico.org/podIP '127.0.0.1/32'",
+      "cni.projectcalico.org/containerID 'victim'",
+    ]);
   });
 });
 

@@ -1,6 +1,6 @@
 // buoy's records as Kubernetes objects (manifests/crds.yaml) and back, and
-// the endpoint Calico derives from a Pod. Pure: the Kubernetes datastore does
-// the calls.
+// Calico's annotations the plugin still writes on a pod (read by nothing that
+// decides: ADR 0008). Pure: the Kubernetes datastore does the calls.
 import type {
   AllocationOwner,
   BgpPeer,
@@ -24,6 +24,7 @@ import {
   AS_NUMBER_ANNOTATION,
   CONTAINER_ID_ANNOTATION,
   CONTAINER_LABEL,
+  NODE_LABEL,
   POD_IPS_ANNOTATION,
   POD_IP_ANNOTATION,
 } from "./labels.js";
@@ -170,52 +171,145 @@ export function podAnnotationsFor(endpoint: WorkloadEndpoint): Record<string, st
   };
 }
 
+/** The spec of a `WorkloadEndpoint` object: what ADD recorded, the NATs left to the claims. */
+export type EndpointSpec = Omit<WorkloadEndpoint, "ipNATs" | "egress" | "createdAt">;
+
 /**
- * The endpoint of a pod whose ADD recorded `containerID` in its annotations
- * (undefined for another container's pod or one not set up yet). The floating
- * IPs come from the claims the container holds.
+ * The endpoint object ADD creates (ADR 0008): the pod's addresses and sandbox
+ * as the plugin recorded them with the node's credentials, named by node,
+ * container and interface (`name`: endpointObjectName()), labelled with its
+ * node (each agent watches its own) and container, owned by the node's Node
+ * like the claims. Tenants have no grant on buoy.dev objects.
  */
-export function endpointFromPod(
+export function endpointToObject(
+  endpoint: WorkloadEndpoint,
+  name: string,
+  nodeUID: string | undefined,
+): KubeObject<EndpointSpec> {
+  const spec: EndpointSpec & Partial<WorkloadEndpoint> = { ...endpoint };
+  delete spec.ipNATs;
+  delete spec.egress;
+  delete spec.createdAt;
+  const node = labelValue(endpoint.node);
+  const container = containerLabel(endpoint.containerID);
+  return {
+    apiVersion: BUOY_API_VERSION,
+    kind: "WorkloadEndpoint",
+    metadata: {
+      name,
+      labels: {
+        ...(node ? { [NODE_LABEL]: node } : {}),
+        ...(container ? { [CONTAINER_LABEL]: container } : {}),
+      },
+      ...(nodeUID
+        ? {
+            ownerReferences: [
+              { apiVersion: "v1", kind: "Node", name: endpoint.node, uid: nodeUID },
+            ],
+          }
+        : {}),
+    },
+    spec,
+  };
+}
+
+/** The endpoint an object records; its NATs are empty (the claims hold them: withRequest()). */
+export function endpointFromObject(object: KubeObject<Partial<EndpointSpec>>): WorkloadEndpoint {
+  const spec = object.spec ?? {};
+  return {
+    node: spec.node ?? "",
+    namespace: spec.namespace ?? "",
+    pod: spec.pod ?? "",
+    containerID: spec.containerID ?? "",
+    endpoint: spec.endpoint ?? "",
+    interfaceName: spec.interfaceName ?? "",
+    mac: spec.mac ?? "",
+    ipNetworks: Array.isArray(spec.ipNetworks) ? spec.ipNetworks.map(String) : [],
+    ipNATs: [],
+    network: spec.network ?? "",
+    createdAt: timestamp(object.metadata.creationTimestamp),
+    ...(spec.podUID !== undefined ? { podUID: spec.podUID } : {}),
+  };
+}
+
+/**
+ * Whether `pod` is the pod `endpoint` was recorded for: same name and, when
+ * recorded, the same uid (a pod of the same name later is another pod).
+ */
+export function isPodOf(endpoint: WorkloadEndpoint, pod: PodObject): boolean {
+  return (
+    (pod.metadata.namespace ?? "default") === endpoint.namespace &&
+    pod.metadata.name === endpoint.pod &&
+    (endpoint.podUID === undefined || endpoint.podUID === pod.metadata.uid)
+  );
+}
+
+/**
+ * The endpoint with its NATs: the claims its own container holds for one of
+ * its own recorded addresses, in the order the pod's annotation asks for them
+ * (which floating IP a pod leaves from), and the pod's opt-in to egress. The
+ * pod's annotations only order and opt in among bindings buoy recorded; an
+ * edit that does not parse is the claim controller's to report, and leaves
+ * egress off.
+ */
+export function withRequest(
+  endpoint: WorkloadEndpoint,
   pod: PodObject,
-  ref: { node: string; containerID: string; ifname: string; interfaceName: string },
   claims: readonly FloatingIpClaim[],
-): WorkloadEndpoint | undefined {
+): WorkloadEndpoint {
   const annotations = pod.metadata.annotations ?? {};
-  if (annotations[CONTAINER_ID_ANNOTATION] !== ref.containerID) return undefined;
-  const ipNetworks = (annotations[POD_IPS_ANNOTATION] ?? annotations[POD_IP_ANNOTATION] ?? "")
-    .split(",")
-    .map((text) => text.trim())
-    .filter((text) => text !== "");
-  const own = new Set(ipNetworks.map((net) => canonicalAddress(net.split("/")[0] ?? "")));
-  // The annotation's order (which floating IP a pod leaves from) and its
-  // opt-in to egress; an edit that does not parse is the claim controller's
-  // to report, and leaves egress off.
+  const own = new Set(endpoint.ipNetworks.map((net) => canonicalAddress(net.split("/")[0] ?? "")));
   const requested = attempt(() => parseFloatingIps(annotations[FLOATING_IPS_ANNOTATION] ?? "[]"));
   const rank = (ip: string) => {
     const index = requested?.indexOf(canonicalAddress(ip) ?? ip) ?? -1;
     return index < 0 ? Number.MAX_SAFE_INTEGER : index;
   };
   const egress = attempt(() => parseEgress(annotations[FLOATING_IP_EGRESS_ANNOTATION])) === true;
-  return {
-    node: pod.spec?.nodeName ?? ref.node,
-    namespace: pod.metadata.namespace ?? "default",
-    pod: pod.metadata.name,
-    containerID: ref.containerID,
-    endpoint: ref.ifname,
-    interfaceName: ref.interfaceName,
-    mac: "",
-    ipNetworks,
+  const found: WorkloadEndpoint = {
+    ...endpoint,
     ipNATs: claims
       .filter(
         (claim) =>
-          claim.containerID === ref.containerID && own.has(canonicalAddress(claim.internalIP)),
+          claim.containerID === endpoint.containerID &&
+          claim.node === endpoint.node &&
+          own.has(canonicalAddress(claim.internalIP)),
       )
       .sort((a, b) => rank(a.ip) - rank(b.ip))
       .map(({ internalIP, ip }) => ({ internalIP, externalIP: ip })),
-    ...(egress ? { egress } : {}),
-    network: "",
-    createdAt: timestamp(pod.metadata.creationTimestamp),
   };
+  delete found.egress;
+  if (egress) found.egress = true;
+  return found;
+}
+
+/**
+ * Where the pod's Calico annotations differ from what buoy recorded for its
+ * sandbox (absent ones do not: DEL removes them, ADD writes them last): each
+ * as "<key> '<value>'". A forged value changes nothing (ADR 0008); the agent
+ * reports it.
+ */
+export function forgedAnnotations(endpoint: WorkloadEndpoint, pod: PodObject): string[] {
+  const annotations = pod.metadata.annotations ?? {};
+  const recorded = podAnnotationsFor(endpoint);
+  return Object.entries(recorded)
+    .filter(([key, value]) => key in annotations && annotations[key] !== value)
+    .map(([key]) => `${key} '${annotations[key] ?? ""}'`);
+}
+
+/**
+ * The label selector of a node's endpoint objects; undefined for a node name
+ * that cannot be a label value (then every endpoint is listed, and filtered).
+ */
+export function endpointNodeSelector(node: string): string | undefined {
+  const value = labelValue(node);
+  return value ? `${NODE_LABEL}=${value}` : undefined;
+}
+
+/** A label value, or undefined for text that cannot be one. */
+function labelValue(text: string): string | undefined {
+  return text.length <= 63 && /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/.test(text)
+    ? text
+    : undefined;
 }
 
 /** What `read` returns, or undefined when it throws. */

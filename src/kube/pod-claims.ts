@@ -6,9 +6,15 @@
 // released. A refused edit changes nothing: the previous binding keeps
 // working, and the pod gets a Warning Event naming the reason (and the
 // holder), once per annotation value.
+//
+// The pod's sandbox and addresses are its endpoint object's, as the plugin
+// recorded them with the node's credentials, never Calico's annotations,
+// which whoever may edit the pod may edit too (ADR 0008): an annotation that
+// differs from the record changes nothing and is reported once per value.
 import { createHash } from "node:crypto";
 import type { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
-import type { FloatingIpClaim, IpPool } from "../model/records.js";
+import type { FloatingIpClaim, IpPool, WorkloadEndpoint } from "../model/records.js";
+import { BUOY_API_GROUP, BUOY_VERSION } from "../model/api-group.js";
 import type { RawRecord } from "../datastore/agent-source.js";
 import {
   canonicalFloatingIps,
@@ -18,19 +24,13 @@ import {
   parseEgress,
   parseFloatingIps,
 } from "../floating/annotation.js";
-import {
-  checkClaimConflict,
-  findPool,
-  planBindings,
-  validateInPools,
-} from "../floating/validate.js";
-import { blockCidrFor } from "../ipam/pool.js";
+import { checkClaimConflict, planBindings, validateInPools } from "../floating/validate.js";
 import type { Logger } from "../log/logger.js";
-import { CONTAINER_ID_ANNOTATION, POD_IPS_ANNOTATION, POD_IP_ANNOTATION } from "./labels.js";
 import { claimAll, type ClaimPort } from "./claim-protocol.js";
 import { customObjectsClaimPort } from "./custom-objects-claim-port.js";
 import { describeKubeError, statusOf } from "./describe-kube-error.js";
-import { claimFromObject, type PodObject } from "./objects.js";
+import { endpointObjectName } from "./names.js";
+import { claimFromObject, forgedAnnotations, isPodOf, type PodObject } from "./objects.js";
 
 export interface PodClaimControllerOptions {
   custom: CustomObjectsApi;
@@ -44,6 +44,8 @@ export interface PodClaimControllerOptions {
 
 export interface Pass {
   pods: PodObject[];
+  /** This node's endpoint objects (their NATs empty). */
+  endpoints: WorkloadEndpoint[];
   claims: RawRecord[];
   pools: IpPool[];
 }
@@ -90,17 +92,29 @@ export class PodClaimController {
   }
 
   /** One pass over the node's pods; resolves to false when one failed and should be retried. */
-  async #pass({ pods, claims, pools }: Pass): Promise<boolean> {
+  async #pass({ pods, endpoints, claims, pools }: Pass): Promise<boolean> {
     const values = claims.map(({ value }) => value as FloatingIpClaim);
     const reported = new Set<string>();
+    const report = async (pod: PodObject, key: string, reason: string, message: string) => {
+      reported.add(key);
+      if (this.#reported.has(key)) return;
+      const ref = `${pod.metadata.namespace}/${pod.metadata.name}`;
+      this.options.logger.log("warn", "agent.refused", { pod: ref, reason: message });
+      await this.#event(pod, "Warning", reason, message);
+    };
     let complete = true;
     for (const pod of pods) {
+      const endpoint = currentEndpoint(pod, endpoints);
+      if (!endpoint) continue; // ADD has not finished (or DEL has run)
       const annotations = pod.metadata.annotations ?? {};
-      const containerID = annotations[CONTAINER_ID_ANNOTATION];
-      if (!containerID) continue; // ADD has not finished (or DEL has run)
+      const { containerID } = endpoint;
+      for (const forged of forgedAnnotations(endpoint, pod)) {
+        const message = `ignored ${clip(forged)}: not what buoy recorded for the pod's sandbox`;
+        await report(pod, `${pod.metadata.uid}|${message}`, "PodAnnotationIgnored", message);
+      }
       const held = values.filter((claim) => claim.containerID === containerID);
       try {
-        await this.#settle(pod, containerID, held, values, pools);
+        await this.#settle(pod, endpoint, held, values, pools);
         // The opt-in to egress, checked as ADD checks it (the agent leaves
         // egress off meanwhile): reported, never blocking the claims above.
         if (annotations[FLOATING_IPS_ANNOTATION] !== undefined) {
@@ -118,11 +132,7 @@ export class PodClaimController {
           continue;
         }
         const key = `${pod.metadata.uid}|${annotations[FLOATING_IPS_ANNOTATION]}|${error.message}`;
-        reported.add(key);
-        if (!this.#reported.has(key)) {
-          this.options.logger.log("warn", "agent.refused", { pod: ref, reason: error.message });
-          await this.#event(pod, "Warning", "FloatingIPRefused", error.message);
-        }
+        await report(pod, key, "FloatingIPRefused", error.message);
       }
     }
     this.#reported = reported;
@@ -131,7 +141,7 @@ export class PodClaimController {
 
   async #settle(
     pod: PodObject,
-    containerID: string,
+    endpoint: WorkloadEndpoint,
     held: readonly FloatingIpClaim[],
     all: readonly FloatingIpClaim[],
     pools: readonly IpPool[],
@@ -149,7 +159,8 @@ export class PodClaimController {
     const dropping = held.filter((claim) => !wanted.includes(claim.ip));
     if (adding.length === 0 && dropping.length === 0) return;
     validateInPools(adding, pools);
-    const podIps = podAddresses(pod);
+    const { containerID } = endpoint;
+    const podIps = endpoint.ipNetworks.map((net) => net.split("/")[0] ?? "");
     const bindings = planBindings(adding, podIps);
     // What the cache already shows as held by another pod is refused without a write.
     for (const ip of adding) {
@@ -161,11 +172,10 @@ export class PodClaimController {
       );
     }
     // The cache may lag: a DEL may have torn this sandbox down already (it
-    // clears the annotations first). Claim only for the sandbox the API
-    // server names now, of a pod that is not being deleted.
-    if (adding.length > 0 && !(await this.#stillSetUp(pod, containerID))) return;
-    const template = held[0];
-    const network = template?.network ?? (await this.#networkOf(podIps[0], pools));
+    // deletes the endpoint object first). Claim only for a sandbox whose
+    // endpoint the API server has now, of a pod that is not being deleted.
+    if (adding.length > 0 && !(await this.#stillSetUp(pod, endpoint))) return;
+    const network = endpoint.network || held[0]?.network;
     const nodeUID = await this.#ownNodeUID();
     const claims = bindings.map(({ externalIP, internalIP }): FloatingIpClaim => ({
       ip: externalIP,
@@ -175,7 +185,7 @@ export class PodClaimController {
       node: this.options.node,
       internalIP,
       createdAt: "",
-      endpoint: template?.endpoint ?? "eth0",
+      endpoint: endpoint.endpoint || "eth0",
       ...(network ? { network } : {}),
       ...(pod.metadata.uid ? { podUID: pod.metadata.uid } : {}),
     }));
@@ -209,21 +219,30 @@ export class PodClaimController {
     await this.#event(pod, "Normal", "FloatingIPsChanged", `floating IPs of the pod: ${now}`);
   }
 
-  /** The pod, read from the API server (not the cache), still names this sandbox and is not going. */
-  async #stillSetUp(pod: PodObject, containerID: string): Promise<boolean> {
+  /**
+   * The pod, read from the API server (not the cache), is the same pod and not
+   * going, and its sandbox's endpoint object still exists (DEL deletes it first).
+   */
+  async #stillSetUp(pod: PodObject, endpoint: WorkloadEndpoint): Promise<boolean> {
     let current: PodObject;
     try {
       current = (await this.options.core.readNamespacedPod({
         namespace: pod.metadata.namespace ?? "default",
         name: pod.metadata.name,
       })) as unknown as PodObject;
+      await this.options.custom.getClusterCustomObject({
+        group: BUOY_API_GROUP,
+        version: BUOY_VERSION,
+        plural: "workloadendpoints",
+        name: await endpointObjectName(endpoint.node, endpoint.containerID, endpoint.endpoint),
+      });
     } catch (error) {
       if (statusOf(error) === 404) return false;
       throw error;
     }
     return (
       current.metadata.uid === pod.metadata.uid &&
-      current.metadata.annotations?.[CONTAINER_ID_ANNOTATION] === containerID &&
+      isPodOf(endpoint, current) &&
       !current.metadata.deletionTimestamp
     );
   }
@@ -238,14 +257,6 @@ export class PodClaimController {
       if (statusOf(error) !== 404) throw error;
     }
     return this.#nodeUID;
-  }
-
-  /** The CNI network the pod's address was given in, from its IPAM allocation. */
-  async #networkOf(ip: string | undefined, pools: readonly IpPool[]): Promise<string | undefined> {
-    const pool = ip === undefined ? undefined : findPool(ip, pools);
-    const cidr = pool && ip !== undefined ? blockCidrFor(pool, ip) : undefined;
-    if (!cidr || ip === undefined) return undefined;
-    return (await this.#claims.getBlock(cidr))?.allocations[ip]?.network;
   }
 
   /**
@@ -304,10 +315,24 @@ export class PodClaimController {
   }
 }
 
-function podAddresses(pod: PodObject): string[] {
-  const annotations = pod.metadata.annotations ?? {};
-  return (annotations[POD_IPS_ANNOTATION] ?? annotations[POD_IP_ANNOTATION] ?? "")
-    .split(",")
-    .map((net) => net.trim().split("/")[0] ?? "")
-    .filter((ip) => ip !== "");
+/**
+ * The pod's sandbox: its newest endpoint object (a sandbox replaced before
+ * its DEL ran leaves an older one for a while); undefined before ADD has
+ * recorded one.
+ */
+export function currentEndpoint(
+  pod: PodObject,
+  endpoints: readonly WorkloadEndpoint[],
+): WorkloadEndpoint | undefined {
+  return endpoints
+    .filter((endpoint) => isPodOf(endpoint, pod))
+    .sort(
+      (a, b) =>
+        b.createdAt.localeCompare(a.createdAt) || a.containerID.localeCompare(b.containerID),
+    )[0];
+}
+
+/** An echoed value cut short: tenants write these. */
+function clip(text: string): string {
+  return text.length > 256 ? `${text.slice(0, 256)}…` : text;
 }

@@ -58,6 +58,8 @@ export interface WorkloadEndpoint {
   egress?: boolean;
   network: string;
   createdAt: string;
+  /** The pod's uid (Kubernetes datastore): a pod of the same name later is another pod. */
+  podUID?: string;
 }
 
 /** One held floating IP; its key is the IP itself, so two holders cannot exist. */

@@ -106,6 +106,10 @@ async function claims(): Promise<Claim[]> {
   return (await kube.admin.json<{ items: Claim[] }>("GET", `${BUOY}/floatingipclaims`)).items;
 }
 
+async function endpoints(): Promise<Claim[]> {
+  return (await kube.admin.json<{ items: Claim[] }>("GET", `${BUOY}/workloadendpoints`)).items;
+}
+
 async function allocations(): Promise<string[]> {
   const blocks = await kube.admin.json<{ items: Block[] }>("GET", `${BUOY}/ipamblocks`);
   return blocks.items.flatMap((block) => Object.keys(block.spec.allocations ?? {}));
@@ -145,6 +149,23 @@ describe("the plugin on the kubernetes datastore", () => {
       "cni.projectcalico.org/podIPs": podIP,
       "cni.projectcalico.org/containerID": call.containerID,
     });
+    // The record the agents trust (ADR 0008), not the annotations above.
+    const [endpoint, ...moreEndpoints] = await endpoints();
+    expect(moreEndpoints).toEqual([]);
+    expect(endpoint?.spec).toMatchObject({
+      node: NODE,
+      namespace,
+      pod: "web",
+      podUID: (await getPod("web")).metadata?.uid,
+      containerID: call.containerID,
+      endpoint: "eth0",
+      ipNetworks: [podIP],
+      network: "k8s-pod-network",
+    });
+    expect(endpoint?.metadata?.labels).toEqual({
+      "buoy.dev/node": NODE,
+      "buoy.dev/container": call.containerID,
+    });
     const [claim, ...others] = await claims();
     expect(others).toEqual([]);
     expect(claim?.metadata?.name).toBe("10.96.0.10");
@@ -169,6 +190,7 @@ describe("the plugin on the kubernetes datastore", () => {
     const deleted = await execConflist(conflist, "DEL", call);
     expect(deleted.exitCode, deleted.raw).toBe(0);
     expect(await claims()).toEqual([]);
+    expect(await endpoints()).toEqual([]);
     expect(await allocations()).not.toContain(podIP.split("/")[0]);
     const after = (await getPod("web")).metadata?.annotations ?? {};
     expect(Object.keys(after)).toEqual([FLOATING]);
@@ -395,6 +417,7 @@ describe("SPEC §4 refusals on the kubernetes datastore", () => {
       expect(String(outcome.output.msg)).toContain(msg);
       expect((await events(name)).map((event) => event.message)).toEqual([outcome.output.msg]);
       expect(await claims()).toEqual([]);
+      expect(await endpoints()).toEqual([]);
       expect(await allocations()).toEqual([]);
       expect(hostInterfaces()).toEqual(interfaces);
       expect(Object.keys((await getPod(name)).metadata?.annotations ?? {})).toEqual([FLOATING]);

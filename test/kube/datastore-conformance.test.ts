@@ -95,10 +95,16 @@ datastoreConformance("KubernetesDatastore (real kube-apiserver)", async () => {
       );
       return pod.metadata?.uid;
     },
-    attachedBy: "claim",
+    attachedBy: "endpoint",
     claimedAddressWrite: "takes back",
     async cleanup() {
-      for (const plural of ["floatingipclaims", "ipamblocks", "blockaffinities", "ippools"]) {
+      for (const plural of [
+        "workloadendpoints",
+        "floatingipclaims",
+        "ipamblocks",
+        "blockaffinities",
+        "ippools",
+      ]) {
         await kube.admin.json("DELETE", `${BUOY}/${plural}`);
       }
     },

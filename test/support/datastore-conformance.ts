@@ -37,16 +37,14 @@ export interface DatastoreUnderTest {
   addPool(pool: IpPool): Promise<void>;
   /**
    * Creates the pod on `node`, asking for `floatingIps` (its annotation),
-   * where the datastore keeps pods (Kubernetes: the endpoint is the pod's
-   * annotations); resolves to its uid, or undefined where the runtime alone
+   * where the datastore keeps pods (Kubernetes); resolves to its uid, or undefined where the runtime alone
    * knows the pod (etcd).
    */
   addPod(name: string, node: string, floatingIps: readonly string[]): Promise<string | undefined>;
   /**
    * What listAttachedContainers lists: every container with an endpoint
-   * record (etcd), or only those holding a floating-IP claim (Kubernetes,
-   * whose endpoints are pods, not records of their own; GC finds the others
-   * by their IPAM allocations).
+   * record (etcd, and Kubernetes since its endpoints are objects: ADR 0008),
+   * or only those holding a floating-IP claim.
    */
   attachedBy: "endpoint" | "claim";
   /**

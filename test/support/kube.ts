@@ -267,6 +267,12 @@ export interface KubeApiserverOptions {
    * account exists to satisfy it.
    */
   serviceAccountAdmission?: boolean;
+  /**
+   * More users with a static bearer token each (the token file is read at
+   * start only): `tokens` has them by name. RBAC grants them nothing unless
+   * a test binds a role.
+   */
+  users?: { name: string; groups?: string[] }[];
   timeoutMs?: number;
 }
 
@@ -277,6 +283,8 @@ export interface KubeApiserver {
   kubeconfig: string;
   /** A static bearer token of the same admin. */
   token: string;
+  /** The static bearer tokens of `options.users`, by name. */
+  tokens: Record<string, string>;
   /** The cluster CA (PEM). */
   ca: string;
   /** A client as the admin (client certificate). */
@@ -327,7 +335,7 @@ export async function startKubeApiserver(
   mkdirSync(dir, { recursive: true });
   const timeoutMs = options.timeoutMs ?? 60_000;
 
-  const pki = makePki(join(dir, "pki"));
+  const pki = makePki(join(dir, "pki"), options.users ?? []);
   const children: ChildProcess[] = [];
   const clients: KubeClient[] = [];
   let etcd: Etcd | undefined;
@@ -459,6 +467,7 @@ export async function startKubeApiserver(
       server,
       kubeconfig,
       token: pki.token,
+      tokens: pki.tokens,
       ca: pki.ca,
       admin,
       dir,
@@ -585,12 +594,13 @@ interface Pki {
   ca: string;
   admin: { cert: string; key: string };
   token: string;
+  tokens: Record<string, string>;
   path(name: string): string;
   issueClientCert(name: string, groups: string[]): { cert: string; key: string };
 }
 
 /** A throwaway CA and what the API server and its admin need, made with openssl. */
-function makePki(dir: string): Pki {
+function makePki(dir: string, users: readonly { name: string; groups?: string[] }[]): Pki {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const path = (name: string) => join(dir, name);
   const openssl = (...args: string[]) => must(["openssl", ...args]);
@@ -686,14 +696,26 @@ function makePki(dir: string): Pki {
   newKey("sa.key", true);
   openssl("pkey", "-in", path("sa.key"), "-pubout", "-out", path("sa.pub"));
   const token = openssl("rand", "-hex", "16").trim();
+  const tokens = Object.fromEntries(
+    users.map((user) => [user.name, openssl("rand", "-hex", "16").trim()]),
+  );
   // token,user,uid,"group1,group2"
-  writeFileSync(path("tokens.csv"), `${token},admin,admin,"system:masters"\n`, { mode: 0o600 });
+  const lines = [
+    `${token},admin,admin,"system:masters"`,
+    ...users.map(
+      (user) =>
+        `${tokens[user.name]},${user.name},${user.name}` +
+        (user.groups?.length ? `,"${user.groups.join(",")}"` : ""),
+    ),
+  ];
+  writeFileSync(path("tokens.csv"), lines.join("\n") + "\n", { mode: 0o600 });
 
   let issued = 0;
   return {
     ca: readFileSync(path("ca.crt"), "utf8"),
     admin,
     token,
+    tokens,
     path,
     issueClientCert(name, groups) {
       const subject = [...groups.map((group) => `/O=${group}`), `/CN=${name}`].join("");
