@@ -19,7 +19,7 @@ export function createMetrics() {
     }),
     refused: new Gauge({
       name: "buoy_floating_ip_refused",
-      help: "Floating IPs requested by endpoints on this node and not programmed, by reason",
+      help: "Floating IPs requested by endpoints on this node and not programmed (or, duplicate egress source, programmed without egress), and records skipped so the rest applies (malformed, duplicate route or BGP neighbor), by reason",
       labelNames: ["reason"] as const,
       registers: [registry],
     }),
