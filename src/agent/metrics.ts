@@ -1,7 +1,11 @@
 // The agent's Prometheus metrics, in a registry of its own.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
-export function createMetrics() {
+/**
+ * `networkPolicies`: the datastore can tell whether NetworkPolicy objects
+ * exist (Kubernetes); without it the gauge is not exported at all.
+ */
+export function createMetrics(options: { networkPolicies?: boolean } = {}) {
   const registry = new Registry();
   return {
     registry,
@@ -61,6 +65,11 @@ export function createMetrics() {
       help: "Routes this node's agent owns (protocol 202), by kind: pod (floating IP here), via (another node), blackhole (own block)",
       labelNames: ["kind"] as const,
       registers: [registry],
+    }),
+    networkPolicies: new Gauge({
+      name: "buoy_network_policies_present",
+      help: "1 when the cluster holds NetworkPolicy objects, which buoy does not enforce (Kubernetes datastore only)",
+      registers: options.networkPolicies ? [registry] : [],
     }),
     floatingIpsEnabled: new Gauge({
       name: "buoy_floating_ips_enabled",
