@@ -345,6 +345,13 @@ describe("planNatOutgoing()", () => {
       ]),
     ).toEqual(["9.0.0.0/8", "10.0.0.0/8", "::/0"]);
   });
+  it("coverPrefixes() takes one prefix in two spellings, or with host bits, as one element", () => {
+    // nft refuses overlapping elements in an interval set, and with them the whole table.
+    expect(coverPrefixes(["10.0.0.1/8", "10.0.0.0/8", "fd00:0::/8", "FD00::/8"])).toEqual([
+      "10.0.0.0/8",
+      "fd00::/8",
+    ]);
+  });
 });
 
 describe("planNat() during a move", () => {
