@@ -11,6 +11,7 @@ import type { Logger } from "../log/logger.js";
 import type { AgentSource } from "../datastore/agent-source.js";
 import { parseFloatingIpSwitch, type SwitchState } from "./feature-switch.js";
 import { createMetrics } from "./metrics.js";
+import { networkPolicyCheck } from "./network-policy-check.js";
 import { Reconciler } from "./reconciler.js";
 import type { DataplanePorts } from "./sync-dataplane.js";
 
@@ -38,9 +39,9 @@ export interface AgentOptions {
 
 export async function runAgent(options: AgentOptions, signal: AbortSignal): Promise<void> {
   const { node, logger } = options;
-  const metrics = createMetrics();
   let feature = readSwitch(options);
   const source = options.openSource({ floatingIpsEnabled: () => feature.enabled });
+  const metrics = createMetrics({ networkPolicies: source.networkPoliciesPresent !== undefined });
   logger.log("info", "agent.start", { node, floatingIps: feature.enabled, switch: feature.source });
   metrics.floatingIpsEnabled.set(feature.enabled ? 1 : 0);
 
@@ -72,6 +73,8 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
       .catch((error: Error) => logger.log("warn", "agent.lease", { error: error.message }));
   }, ttlMs / 3);
   let connected = false;
+  const checkNetworkPolicies = networkPolicyCheck(source, logger, metrics.networkPolicies);
+  void checkNetworkPolicies?.();
 
   const server = await listen(
     options.listen,
@@ -117,6 +120,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     feature = next;
     reconciler.markDirty("verify");
     sweep();
+    void checkNetworkPolicies?.();
   }, options.resyncMs);
 
   const watching = source.watch(signal, {

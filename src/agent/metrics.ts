@@ -1,7 +1,11 @@
 // The agent's Prometheus metrics, in a registry of its own.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
-export function createMetrics() {
+/**
+ * `networkPolicies`: the datastore can tell whether NetworkPolicy objects
+ * exist (Kubernetes); without it the gauge is not exported at all.
+ */
+export function createMetrics(options: { networkPolicies?: boolean } = {}) {
   const registry = new Registry();
   return {
     registry,
@@ -19,7 +23,7 @@ export function createMetrics() {
     }),
     refused: new Gauge({
       name: "buoy_floating_ip_refused",
-      help: "Floating IPs requested by endpoints on this node and not programmed, by reason",
+      help: "Floating IPs requested by endpoints on this node and not programmed (or, duplicate egress source, programmed without egress), and records skipped so the rest applies (malformed, duplicate route or BGP neighbor), by reason",
       labelNames: ["reason"] as const,
       registers: [registry],
     }),
@@ -61,6 +65,11 @@ export function createMetrics() {
       help: "Routes this node's agent owns (protocol 202), by kind: pod (floating IP here), via (another node), blackhole (own block)",
       labelNames: ["kind"] as const,
       registers: [registry],
+    }),
+    networkPolicies: new Gauge({
+      name: "buoy_network_policies_present",
+      help: "1 when the cluster holds NetworkPolicy objects, which buoy does not enforce (Kubernetes datastore only)",
+      registers: options.networkPolicies ? [registry] : [],
     }),
     floatingIpsEnabled: new Gauge({
       name: "buoy_floating_ips_enabled",

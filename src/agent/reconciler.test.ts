@@ -231,3 +231,55 @@ describe("a failing reconcile", () => {
     await running;
   });
 });
+
+describe("one bad record", () => {
+  it("is skipped and counted while the rest of the node is programmed", async () => {
+    const { kv, agent } = await setup();
+    const put = (key: string, value: unknown) => ({ put: key, value: JSON.stringify(value) });
+    const second = "203.0.113.11";
+    await kv.txn(
+      [],
+      [
+        // Pod c claims pod a's address as its own (a stale record): both opt in to egress.
+        put(keys.endpoint("node-1", "a", "eth0"), {
+          ...endpoint("node-1", "a", "10.244.0.5", "calia", true),
+          egress: true,
+        }),
+        put(keys.endpoint("node-1", "c", "eth0"), {
+          ...endpoint("node-1", "c", "10.244.0.5", "calib", false),
+          ipNATs: [{ internalIP: "10.244.0.5", externalIP: second }],
+          egress: true,
+        }),
+        put(keys.claim(second), { ...claim("node-1", "c", "10.244.0.5"), ip: second }),
+        // Node "peer" at .20 and BGPPeer "192.168.200.20" are both neighbor peer_192.168.200.20.
+        put(keys.node("peer"), { name: "peer", addresses: ["192.168.200.20"] }),
+        put(keys.bgpPeer("192.168.200.20"), {
+          name: "192.168.200.20",
+          peerIP: "192.168.200.254",
+          asNumber: 64513,
+        }),
+      ],
+    );
+    const configs: string[] = [];
+    const one = agent("node-1", {
+      apply: async (config) => void configs.push(config),
+      sessions: async () => [],
+    });
+    await one.reconciler.reconcile();
+    expect(one.kernel.nft.translates(FLOATING)).toBe("10.244.0.5");
+    expect(one.kernel.nft.translates(second)).toBe("10.244.0.5");
+    expect(
+      one.reconciler.lastPlan?.bindings.filter((b) => b.egress).map((b) => b.floating),
+    ).toEqual([FLOATING]);
+    expect(configs.at(-1)?.match(/protocol bgp peer_peer_192_168_200_20 /g)).toHaveLength(1);
+    expect(configs.at(-1)).toContain("neighbor 192.168.200.20 as 64512;");
+    const refused = await one.metrics.registry.getSingleMetricAsString("buoy_floating_ip_refused");
+    expect(refused).toMatch(/reason="duplicate egress source"} 1$/m);
+    expect(refused).toMatch(/reason="duplicate BGP neighbor name"} 1$/m);
+    // Nothing is left to do: the next reconcile reads the kernel back and changes nothing.
+    one.reconciler.markDirty("verify");
+    const journal = one.kernel.nft.journal.length;
+    await one.reconciler.reconcile();
+    expect(one.kernel.nft.journal.length).toBe(journal);
+  });
+});

@@ -201,6 +201,8 @@ export class Reconciler {
       }
       metrics.refused.reset();
       for (const refusal of plan.refused) metrics.refused.inc({ reason: refusal.reason });
+      // Routes and BGP neighbors skipped so the rest applies (logged as routing problems).
+      for (const refusal of routingPlan.refused) metrics.refused.inc({ reason: refusal.reason });
       if (this.#malformed > 0) metrics.refused.inc({ reason: "malformed record" }, this.#malformed);
       this.#malformed = 0;
       this.#reportRefusals(plan);

@@ -298,8 +298,13 @@ function validateRouterId(routerId: string): string {
   return formatAddress(address);
 }
 
+/** Whether BIRD takes `asNumber` as an AS number (1 to 2^32-1). */
+export function isValidAsNumber(asNumber: number): boolean {
+  return Number.isInteger(asNumber) && asNumber >= 1 && asNumber <= MAX_AS;
+}
+
 function validateAs(asNumber: number, whose: string): void {
-  if (!Number.isInteger(asNumber) || asNumber < 1 || asNumber > MAX_AS) {
+  if (!isValidAsNumber(asNumber)) {
     throw new BirdConfigError(`AS number ${asNumber} of ${whose} is not in 1-${MAX_AS}`);
   }
 }

@@ -345,6 +345,13 @@ describe("planNatOutgoing()", () => {
       ]),
     ).toEqual(["9.0.0.0/8", "10.0.0.0/8", "::/0"]);
   });
+  it("coverPrefixes() takes one prefix in two spellings, or with host bits, as one element", () => {
+    // nft refuses overlapping elements in an interval set, and with them the whole table.
+    expect(coverPrefixes(["10.0.0.1/8", "10.0.0.0/8", "fd00:0::/8", "FD00::/8"])).toEqual([
+      "10.0.0.0/8",
+      "fd00::/8",
+    ]);
+  });
 });
 
 describe("planNat() during a move", () => {
@@ -394,4 +401,114 @@ describe("planNat() during a move", () => {
     expect(free.bindings.map((b) => b.floating)).toEqual(["203.0.113.10"]);
     expect(free.waiting).toBeUndefined();
   });
+});
+
+describe("planNat() with records that ask for one map key twice", () => {
+  const podC = endpoint({
+    pod: "c",
+    containerID: "ctr-c",
+    interfaceName: "cali333333333cc",
+    ipNetworks: ["10.244.0.5/32"],
+    egress: true,
+  });
+  const cases: {
+    desc: string;
+    endpoints: WorkloadEndpoint[];
+    claims: FloatingIpClaim[];
+    /** `floating>pod`, ` egress` when marked. */
+    bindings: string[];
+    refused: NatPlan["refused"];
+  }[] = [
+    {
+      desc: "keeps egress for the first of two endpoints with one pod address, binds both",
+      endpoints: [
+        endpoint({
+          egress: true,
+          ipNATs: [{ internalIP: "10.244.0.5", externalIP: "10.96.0.1" }],
+        }),
+        { ...podC, ipNATs: [{ internalIP: "10.244.0.5", externalIP: "10.96.0.2" }] },
+      ],
+      claims: [claim("10.96.0.1"), claim("10.96.0.2", "ctr-c")],
+      bindings: ["10.96.0.1>10.244.0.5 egress", "10.96.0.2>10.244.0.5"],
+      refused: [{ floatingIP: "10.96.0.2", pod: "shop/c", reason: "duplicate egress source" }],
+    },
+    {
+      desc: "refuses the later endpoint's egress once per pod address, whatever its IP count",
+      endpoints: [
+        endpoint({
+          egress: true,
+          ipNATs: [{ internalIP: "10.244.0.5", externalIP: "10.96.0.1" }],
+        }),
+        {
+          ...podC,
+          ipNATs: [
+            { internalIP: "10.244.0.5", externalIP: "10.96.0.2" },
+            { internalIP: "10.244.0.5", externalIP: "10.96.0.3" },
+          ],
+        },
+      ],
+      claims: [claim("10.96.0.1"), claim("10.96.0.2", "ctr-c"), claim("10.96.0.3", "ctr-c")],
+      bindings: ["10.96.0.1>10.244.0.5 egress", "10.96.0.2>10.244.0.5", "10.96.0.3>10.244.0.5"],
+      refused: [{ floatingIP: "10.96.0.2", pod: "shop/c", reason: "duplicate egress source" }],
+    },
+    {
+      desc: "lets a later endpoint egress when the first one did not opt in",
+      endpoints: [
+        endpoint({ ipNATs: [{ internalIP: "10.244.0.5", externalIP: "10.96.0.1" }] }),
+        { ...podC, ipNATs: [{ internalIP: "10.244.0.5", externalIP: "10.96.0.2" }] },
+      ],
+      claims: [claim("10.96.0.1"), claim("10.96.0.2", "ctr-c")],
+      bindings: ["10.96.0.1>10.244.0.5", "10.96.0.2>10.244.0.5 egress"],
+      refused: [],
+    },
+    {
+      desc: "binds a floating IP two endpoints of its holder ask for to the first one only",
+      endpoints: [
+        endpoint({ ipNATs: [{ internalIP: "10.244.0.5", externalIP: "10.96.0.1" }] }),
+        endpoint({
+          endpoint: "net1",
+          interfaceName: "cali1111111111b",
+          ipNetworks: ["10.245.0.5/32"],
+          ipNATs: [{ internalIP: "10.245.0.5", externalIP: "10.96.0.1" }],
+        }),
+      ],
+      claims: [claim("10.96.0.1")],
+      bindings: ["10.96.0.1>10.244.0.5"],
+      refused: [
+        { floatingIP: "10.96.0.1", pod: "shop/a", reason: "requested by another endpoint" },
+      ],
+    },
+    {
+      desc: "binds one floating IP given in two spellings once",
+      endpoints: [
+        endpoint({
+          ipNATs: [
+            { internalIP: "fd00:244::5", externalIP: "fd00:96:0::1" },
+            { internalIP: "fd00:244:0::5", externalIP: "FD00:96::1" },
+          ],
+        }),
+      ],
+      claims: [claim("fd00:96::1")],
+      bindings: ["fd00:96::1>fd00:244::5"],
+      refused: [],
+    },
+  ];
+  for (const { desc, endpoints, claims, bindings, refused } of cases) {
+    it(`planNat() ${desc}`, () => {
+      const plan = planNat(endpoints, "node-1", claims);
+      expect(
+        plan.bindings.map((b) => `${b.floating}>${b.pod}${b.egress ? " egress" : ""}`),
+      ).toEqual(bindings);
+      expect(plan.refused).toEqual(refused);
+      // Every map's keys are unique, so nft takes the table.
+      const keys = {
+        fip_dnat: plan.bindings.map((b) => b.floating),
+        fip_hairpin: plan.bindings.map((b) => `${b.pod} . ${b.floating}`),
+        fip_egress: plan.bindings.filter((b) => b.egress).map((b) => b.pod),
+      };
+      for (const list of Object.values(keys)) expect(new Set(list).size).toBe(list.length);
+      // The same endpoint wins whatever order the records come in.
+      expect(planNat([...endpoints].reverse(), "node-1", [...claims].reverse())).toEqual(plan);
+    });
+  }
 });

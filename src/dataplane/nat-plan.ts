@@ -29,6 +29,11 @@ export interface NatBinding {
   egress?: true;
 }
 
+/**
+ * Why an ipNAT is not programmed; "duplicate egress source": it is, but the
+ * pod's address already leaves from another endpoint's floating IP, so its
+ * egress is not (fip_egress holds one element per pod address).
+ */
 export type NatRefusalReason =
   | "not an IP"
   | "family mismatch"
@@ -37,7 +42,8 @@ export type NatRefusalReason =
   | "no claim"
   | "claimed by another container"
   | "requested by another endpoint"
-  | "host interface missing";
+  | "host interface missing"
+  | "duplicate egress source";
 
 export interface NatRefusal {
   floatingIP: string;
@@ -86,6 +92,10 @@ export function planNat(
   const refused: NatRefusal[] = [];
   const refusedKeys = new Set<string>();
   const waiting: NatWaiting[] = [];
+  // fip_egress is keyed by pod address: two endpoints claiming one address
+  // (a stale record, a pod's address reused) must not both put it there, or
+  // nft refuses the whole table. The first endpoint in sorted order keeps it.
+  const egressTaken = new Set<string>();
   // Sorted so that which of two endpoints wins a contested IP never depends on listing order.
   for (const endpoint of [...endpoints].filter((e) => e.node === node).sort(compareEndpoints)) {
     const pod = podRef(endpoint);
@@ -131,7 +141,10 @@ export function planNat(
         }
         if (endpoint.egress === true && !egressFrom.has(binding.pod)) {
           egressFrom.add(binding.pod);
-          binding.egress = true;
+          // The binding stays (its fip_dnat key is its own); only egress is refused.
+          if (egressTaken.has(binding.pod)) refuse("duplicate egress source");
+          else binding.egress = true;
+          egressTaken.add(binding.pod);
         }
         bindings.set(binding.floating, binding);
       } else if (earlier.pod !== binding.pod || earlier.hostIfname !== binding.hostIfname) {

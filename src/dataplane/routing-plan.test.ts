@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { IpPool } from "../model/records.js";
-import { planRouting, type RoutingInput } from "./routing-plan.js";
+import { renderBirdNodeConfig } from "./bird-config.js";
+import { routeKey } from "./node-routes.js";
+import { planRouting, type RoutingInput, type RoutingPlan } from "./routing-plan.js";
 
 const pool = (name: string, cidr: string, extra: Partial<IpPool> = {}): IpPool => ({
   name,
@@ -50,6 +52,7 @@ describe("planRouting()", () => {
     expect(planRouting(input("none"))).toEqual({
       routes: [{ family: 4, dst: "203.0.113.10/32", dev: "calia" }],
       problems: [],
+      refused: [],
     });
   });
 
@@ -176,3 +179,173 @@ describe("planRouting()", () => {
     ]);
   });
 });
+
+describe("planRouting() with records that ask for one key twice", () => {
+  const cases: {
+    desc: string;
+    input: RoutingInput;
+    /** The routes to the destinations in question, as routeKey() writes them. */
+    routes?: { dsts: string[]; want: string[] };
+    /** The BGP neighbors' names. */
+    neighbors?: string[];
+    refused: RoutingPlan["refused"];
+  }[] = [
+    {
+      desc: "routes a block affine to two other nodes via the first by name, on every node",
+      input: input("direct", {
+        nodes: [...input("direct").nodes, { name: "node-0", addresses: ["192.168.200.10"] }],
+        blocks: [
+          { cidr: "10.244.0.64/26", affinity: "node-2" },
+          { cidr: "10.244.0.64/26", affinity: "node-0" },
+        ],
+        hosted: [],
+      }),
+      routes: { dsts: ["10.244.0.64/26"], want: ["10.244.0.64/26 via 192.168.200.10"] },
+      refused: [{ item: "10.244.0.64/26", reason: "duplicate route" }],
+    },
+    {
+      desc: "routes a block affine to this node and a later one as its own (blackhole)",
+      input: input("direct", {
+        blocks: [
+          { cidr: "10.244.0.0/26", affinity: "node-2" },
+          { cidr: "10.244.0.0/26", affinity: "node-1" },
+        ],
+        hosted: [],
+      }),
+      routes: { dsts: ["10.244.0.0/26"], want: ["blackhole 10.244.0.0/26"] },
+      refused: [{ item: "10.244.0.0/26", reason: "duplicate route" }],
+    },
+    {
+      desc: "takes one block given in two spellings as one destination",
+      input: input("direct", {
+        blocks: [
+          { cidr: "fd00:244:0::40/122", affinity: "node-2" },
+          { cidr: "fd00:244::40/122", affinity: "node-2" },
+        ],
+        hosted: [],
+      }),
+      routes: { dsts: ["fd00:244::40/122"], want: ["fd00:244::40/122 via fd00:200::12"] },
+      refused: [{ item: "fd00:244::40/122", reason: "duplicate route" }],
+    },
+    {
+      desc: "keeps a floating IP hosted here over an address another node borrowed",
+      input: input("direct", {
+        borrowed: [{ ip: "203.0.113.10", node: "node-2" }],
+        hosted: [],
+      }),
+      routes: { dsts: ["203.0.113.10/32"], want: ["203.0.113.10/32 dev calia"] },
+      refused: [{ item: "203.0.113.10/32", reason: "duplicate route" }],
+    },
+    {
+      desc: "keeps a borrowed address over a floating IP another node reports at it",
+      input: input("direct", {
+        borrowed: [{ ip: "10.244.0.70", node: "node-2" }],
+        hosted: [{ ip: "10.244.0.70", node: "node-3" }],
+        nodes: [...input("direct").nodes, { name: "node-3", addresses: ["192.168.200.13"] }],
+      }),
+      routes: { dsts: ["10.244.0.70/32"], want: ["10.244.0.70/32 via 192.168.200.12"] },
+      refused: [{ item: "10.244.0.70/32", reason: "duplicate route" }],
+    },
+    {
+      desc: "skips a BGP peer whose neighbor name a node's already is",
+      input: input("bgp", {
+        nodes: [
+          { name: "node-1", addresses: ["192.168.200.11"] },
+          { name: "peer", addresses: ["10.0.0.1"] },
+        ],
+        peers: [{ name: "10.0.0.1", peerIP: "192.168.200.254", asNumber: 64513 }],
+      }),
+      neighbors: ["peer_10.0.0.1"],
+      refused: [{ item: "peer_10.0.0.1", reason: "duplicate BGP neighbor name" }],
+    },
+    {
+      desc: "skips a neighbor whose BIRD protocol name, hashed, another's plain name already is",
+      input: input("bgp", {
+        nodes: [{ name: "node-1", addresses: ["192.168.200.11"] }],
+        peers: [
+          // Too long: cut to `peer_peer_` and 29 x's, then `_` and a hash of the name.
+          { name: "x".repeat(60), peerIP: "192.168.200.253", asNumber: 64513 },
+          {
+            name: `${"x".repeat(29)}_${fnv1aForTest(`peer_${"x".repeat(60)}`)}`,
+            peerIP: "192.168.200.254",
+            asNumber: 64513,
+          },
+        ],
+      }),
+      neighbors: [`peer_${"x".repeat(29)}_${fnv1aForTest(`peer_${"x".repeat(60)}`)}`],
+      refused: [{ item: `peer_${"x".repeat(60)}`, reason: "duplicate BGP neighbor name" }],
+    },
+    {
+      desc: "skips a neighbor with an AS number BIRD refuses",
+      input: input("bgp", {
+        peers: [
+          { name: "zero", peerIP: "192.168.200.252", asNumber: 0 },
+          { name: "tor", peerIP: "192.168.200.254", asNumber: 64513 },
+        ],
+      }),
+      neighbors: ["node-2_192.168.200.12", "node-2_fd00:200::12", "peer_tor"],
+      refused: [{ item: "peer_zero", reason: "invalid AS number" }],
+    },
+    {
+      desc: "counts a neighbor address given twice",
+      input: input("bgp", {
+        peers: [
+          { name: "tor", peerIP: "192.168.200.254", asNumber: 64513 },
+          { name: "tor-again", peerIP: "192.168.200.254", asNumber: 64513 },
+        ],
+      }),
+      neighbors: ["node-2_192.168.200.12", "node-2_fd00:200::12", "peer_tor"],
+      refused: [{ item: "peer_tor-again", reason: "duplicate BGP neighbor address" }],
+    },
+  ];
+  for (const { desc, input: given, routes, neighbors, refused } of cases) {
+    it(`planRouting() ${desc}`, () => {
+      const plan = planRouting(given);
+      expect(plan.refused).toEqual(refused);
+      expect(plan.problems).toHaveLength(refused.length);
+      if (routes) {
+        expect(
+          plan.routes.filter((route) => routes.dsts.includes(route.dst)).map(routeKey),
+        ).toEqual(routes.want);
+      }
+      // One route per destination: the kernel's key.
+      const dsts = plan.routes.map((route) => route.dst);
+      expect(new Set(dsts).size).toBe(dsts.length);
+      if (neighbors) {
+        expect(plan.bird?.neighbors.map((neighbor) => neighbor.name)).toEqual(neighbors);
+        // BIRD takes the config: the renderer throws on what BIRD would refuse.
+        expect(() =>
+          renderBirdNodeConfig(plan.bird as NonNullable<RoutingPlan["bird"]>),
+        ).not.toThrow();
+      }
+      // The same item wins whatever order the records come in.
+      const reversed = planRouting({
+        ...given,
+        nodes: [...given.nodes].reverse(),
+        blocks: [...given.blocks].reverse(),
+        borrowed: [...(given.borrowed ?? [])].reverse(),
+        hosted: [...given.hosted].reverse(),
+        peers: [...given.peers].reverse(),
+      });
+      expect(reversed).toEqual(plan);
+    });
+  }
+
+  it("planRouting() reports this node's own AS number BIRD refuses and leaves BGP alone", () => {
+    const plan = planRouting(
+      input("bgp", { nodes: [{ name: "node-1", addresses: ["192.168.200.11"], asNumber: -1 }] }),
+    );
+    expect(plan.bird).toBeUndefined();
+    expect(plan.refused).toEqual([{ item: "node-1", reason: "invalid AS number" }]);
+  });
+});
+
+/** bird-config.ts's protocol-name hash (32-bit FNV-1a, 8 hex digits). */
+function fnv1aForTest(value: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < value.length; i++) {
+    hash ^= value.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash.toString(16).padStart(8, "0");
+}

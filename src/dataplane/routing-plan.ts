@@ -10,13 +10,29 @@
 // Blocks affine to this node get a blackhole route in direct and bgp modes,
 // so an unallocated address of them is dropped here rather than sent out the
 // default route back to where it came from.
+//
+// One bad record never stops the node: the kernel holds one route per
+// destination and BIRD one session per protocol name and address, so of two
+// items that would share one, the later in sorted order is skipped, reported
+// and counted (the first wins on every node and every run).
 import type { BgpPeer, IpPool, NodeRecord } from "../model/records.js";
 import { DEFAULT_AS_NUMBER } from "../model/records.js";
 import { findPool } from "../floating/validate.js";
-import { canonicalAddress, parseAddress, parsePrefix, type Family } from "../net/address.js";
-import type { BirdNeighbor, BirdNodeConfig } from "./bird-config.js";
+import {
+  canonicalAddress,
+  formatPrefix,
+  parseAddress,
+  parsePrefix,
+  type Family,
+} from "../net/address.js";
+import {
+  isValidAsNumber,
+  renderBirdPeerNames,
+  type BirdNeighbor,
+  type BirdNodeConfig,
+} from "./bird-config.js";
 import type { NatBinding } from "./nat-plan.js";
-import type { NodeRoute } from "./node-routes.js";
+import { routeKey, type NodeRoute } from "./node-routes.js";
 
 export type RoutingMode = "none" | "direct" | "bgp";
 
@@ -42,6 +58,22 @@ export interface RoutingPlan {
   bird?: BirdNodeConfig;
   /** What cannot be routed as asked, one line each (logged by the agent). */
   problems: string[];
+  /** Items skipped so that the rest can be applied, by reason (counted by the agent). */
+  refused: RoutingRefusal[];
+}
+
+export type RoutingRefusalReason =
+  | "not an IP"
+  | "invalid AS number"
+  | "duplicate route"
+  | "duplicate BGP neighbor name"
+  | "duplicate BGP neighbor address"
+  | "BGP neighbor at own address";
+
+export interface RoutingRefusal {
+  /** What was skipped: a route's destination, a BGP neighbor's name. */
+  item: string;
+  reason: RoutingRefusalReason;
 }
 
 const HOST_LENGTH: Record<Family, number> = { 4: 32, 6: 128 };
@@ -49,44 +81,76 @@ const HOST_LENGTH: Record<Family, number> = { 4: 32, 6: 128 };
 export function planRouting(input: RoutingInput): RoutingPlan {
   const { node, mode } = input;
   const problems: string[] = [];
-  const routes: NodeRoute[] = input.bindings.map((binding) => ({
-    family: binding.family,
-    dst: `${binding.floating}/${HOST_LENGTH[binding.family]}`,
-    dev: binding.hostIfname,
-  }));
-  if (mode === "none") return { routes: sortRoutes(routes), problems };
+  const refused: RoutingRefusal[] = [];
+  const refuse = (item: string, reason: RoutingRefusalReason, problem: string) => {
+    refused.push({ item, reason });
+    problems.push(problem);
+  };
+  // The kernel keys a route by its destination (buoy's metric and table are
+  // fixed): a second route to one destination would replace the first on
+  // every sync, and a delete of one would remove the other. The first added
+  // wins: floating IPs hosted here, then blocks, borrowed addresses and
+  // floating IPs hosted elsewhere, each in sorted order.
+  const byDst = new Map<string, NodeRoute>();
+  const routes: NodeRoute[] = [];
+  const addRoute = (route: NodeRoute) => {
+    const first = byDst.get(route.dst);
+    if (first) {
+      return refuse(
+        route.dst,
+        "duplicate route",
+        `route ${routeKey(route)} skipped: ${routeKey(first)} routes the same destination`,
+      );
+    }
+    byDst.set(route.dst, route);
+    routes.push(route);
+  };
+  for (const binding of input.bindings) {
+    addRoute({
+      family: binding.family,
+      dst: `${binding.floating}/${HOST_LENGTH[binding.family]}`,
+      dev: binding.hostIfname,
+    });
+  }
+  if (mode === "none") return { routes: sortRoutes(routes), problems, refused };
 
   const nodes = new Map(input.nodes.map((record) => [record.name, record]));
   const addressOf = (name: string, family: Family): string | undefined =>
     nodes.get(name)?.addresses.find((address) => parseAddress(address)?.family === family);
   const localBlocks: { cidr: string; family: Family }[] = [];
-  for (const block of input.blocks) {
-    const family = parsePrefix(block.cidr)?.family;
-    if (!family || block.affinity === "") continue;
-    if (block.affinity === node) {
-      localBlocks.push({ cidr: block.cidr, family });
+  // A block affine to two nodes (a bad record) goes to the first by name
+  // on every node: that node blackholes it, the others route it there.
+  const blocks = input.blocks
+    .flatMap(({ cidr, affinity }) => {
+      const prefix = parsePrefix(cidr);
+      return prefix ? [{ cidr: formatPrefix(prefix), family: prefix.family, affinity }] : [];
+    })
+    .sort((a, b) => compare(a.cidr, b.cidr) || compare(a.affinity, b.affinity));
+  for (const { cidr, family, affinity } of blocks) {
+    if (affinity === "") continue;
+    if (affinity === node) {
+      localBlocks.push({ cidr, family });
       // A block of one address (blockSize 32/128) is the pod's own route's
       // destination: a blackhole would replace that route.
-      if (!block.cidr.endsWith(`/${HOST_LENGTH[family]}`)) {
-        routes.push({ family, dst: block.cidr, blackhole: true });
+      if (!cidr.endsWith(`/${HOST_LENGTH[family]}`)) {
+        addRoute({ family, dst: cidr, blackhole: true });
       }
     } else if (mode === "direct") {
-      const via = addressOf(block.affinity, family);
-      if (via) routes.push({ family, dst: block.cidr, via });
-      else problems.push(`block ${block.cidr}: node ${block.affinity} has no IPv${family} address`);
+      const via = addressOf(affinity, family);
+      if (via) addRoute({ family, dst: cidr, via });
+      else problems.push(`block ${cidr}: node ${affinity} has no IPv${family} address`);
     }
   }
 
   // A pod's address borrowed from another node's block: its own /32
   // (/128), more specific than the block, routed to the pod's node.
   const borrowedHere: string[] = [];
-  for (const { ip, node: holder } of input.borrowed ?? []) {
-    const family = parseAddress(ip)?.family;
-    if (!family) continue;
+  const borrowed = canonicalItems(input.borrowed ?? []);
+  for (const { ip, family, node: holder } of borrowed) {
     if (holder === node) borrowedHere.push(`${ip}/${HOST_LENGTH[family]}`);
     else if (mode === "direct") {
       const via = addressOf(holder, family);
-      if (via) routes.push({ family, dst: `${ip}/${HOST_LENGTH[family]}`, via });
+      if (via) addRoute({ family, dst: `${ip}/${HOST_LENGTH[family]}`, via });
       else problems.push(`address ${ip}: node ${holder} has no IPv${family} address`);
     }
   }
@@ -96,18 +160,17 @@ export function planRouting(input: RoutingInput): RoutingPlan {
     // One route per floating IP; while a move is in flight two nodes may
     // report it for a moment: the first by name wins until the old one withdraws.
     const routed = new Set<string>();
-    for (const { ip, node: host } of [...input.hosted].sort((a, b) => compare(a.node, b.node))) {
-      const family = parseAddress(ip)?.family;
-      if (!family || host === node || local.has(ip) || routed.has(ip)) continue;
+    for (const { ip, family, node: host } of canonicalItems(input.hosted)) {
+      if (host === node || local.has(ip) || routed.has(ip)) continue;
       const via = addressOf(host, family);
       if (!via) {
         problems.push(`floating IP ${ip}: node ${host} has no IPv${family} address`);
         continue;
       }
       routed.add(ip);
-      routes.push({ family, dst: `${ip}/${HOST_LENGTH[family]}`, via });
+      addRoute({ family, dst: `${ip}/${HOST_LENGTH[family]}`, via });
     }
-    return { routes: sortRoutes(routes), problems };
+    return { routes: sortRoutes(routes), problems, refused };
   }
 
   // bgp
@@ -128,22 +191,57 @@ export function planRouting(input: RoutingInput): RoutingPlan {
     problems.push(
       `node ${node} has no IPv4 address in its Node record: BGP needs one as router ID`,
     );
-    return { routes: sortRoutes(routes), problems };
+    return { routes: sortRoutes(routes), problems, refused };
   }
-  // One session per address; an address given twice (two records, or a
-  // peer at a node's or this node's own address) is reported and skipped,
-  // so one bad record never stops the node's BGP.
+  const asNumber = self?.asNumber ?? DEFAULT_AS_NUMBER;
+  if (!isValidAsNumber(asNumber)) {
+    refuse(
+      node,
+      "invalid AS number",
+      `node ${node} has AS number ${asNumber}: BGP needs 1-4294967295`,
+    );
+    return { routes: sortRoutes(routes), problems, refused };
+  }
+  // One session per address and per name; an address given twice (two
+  // records, or a peer at a node's or this node's own address), a name given
+  // twice (node "peer" at 10.0.0.1 and BGPPeer "10.0.0.1") or an AS number
+  // BIRD refuses is reported and skipped, so one bad record never stops the
+  // node's BGP.
   const neighbors: BirdNeighbor[] = [];
   const own = new Set((self?.addresses ?? []).map((address) => canonicalAddress(address)));
   const taken = new Map<string, string>();
+  const names = new Set<string>();
   const addNeighbor = (name: string, address: string, asNumber: number) => {
     const canonical = canonicalAddress(address);
-    if (!canonical) return problems.push(`BGP neighbor ${name}: ${address} is not an IP address`);
+    if (!canonical)
+      return refuse(name, "not an IP", `BGP neighbor ${name}: ${address} is not an IP address`);
+    if (!isValidAsNumber(asNumber))
+      return refuse(
+        name,
+        "invalid AS number",
+        `BGP neighbor ${name}: AS number ${asNumber} is not in 1-4294967295`,
+      );
     if (own.has(canonical))
-      return problems.push(`BGP neighbor ${name}: ${address} is this node's own address`);
+      return refuse(
+        name,
+        "BGP neighbor at own address",
+        `BGP neighbor ${name}: ${address} is this node's own address`,
+      );
     const first = taken.get(canonical);
-    if (first) return problems.push(`BGP neighbor ${name}: ${address} is already ${first}'s`);
+    if (first)
+      return refuse(
+        name,
+        "duplicate BGP neighbor address",
+        `BGP neighbor ${name}: ${address} is already ${first}'s`,
+      );
+    if (names.has(name))
+      return refuse(
+        name,
+        "duplicate BGP neighbor name",
+        `BGP neighbor ${name} at ${address}: the name is already a neighbor's`,
+      );
     taken.set(canonical, name);
+    names.add(name);
     neighbors.push({ name, address: canonical, asNumber });
   };
   for (const other of [...nodes.values()].sort((a, b) => compare(a.name, b.name))) {
@@ -156,11 +254,53 @@ export function planRouting(input: RoutingInput): RoutingPlan {
     if (peer.node !== undefined && peer.node !== "" && peer.node !== node) continue;
     addNeighbor(`peer_${peer.name}`, peer.peerIP, peer.asNumber);
   }
+  dropCollidingProtocols(neighbors, refuse);
   return {
     routes: sortRoutes(routes),
-    bird: { routerId, asNumber: self?.asNumber ?? DEFAULT_AS_NUMBER, neighbors, exports },
+    bird: { routerId, asNumber, neighbors, exports },
     problems,
+    refused,
   };
+}
+
+/**
+ * BIRD refuses two sessions with one protocol name. Distinct neighbor names
+ * can still share one after renderBirdPeerNames (a 32-bit hash, or a hashed
+ * name equal to another's plain one): the later is dropped until none do.
+ */
+function dropCollidingProtocols(
+  neighbors: BirdNeighbor[],
+  refuse: (item: string, reason: RoutingRefusalReason, problem: string) => void,
+): void {
+  for (;;) {
+    const protocols = renderBirdPeerNames(neighbors);
+    const seen = new Set<string>();
+    const index = neighbors.findIndex(({ name }) => {
+      const protocol = protocols.get(name) as string;
+      if (seen.has(protocol)) return true;
+      seen.add(protocol);
+      return false;
+    });
+    if (index < 0) return;
+    const [dropped] = neighbors.splice(index, 1) as [BirdNeighbor];
+    refuse(
+      dropped.name,
+      "duplicate BGP neighbor name",
+      `BGP neighbor ${dropped.name} at ${dropped.address}: its BIRD protocol name ${protocols.get(dropped.name)} is already a neighbor's`,
+    );
+  }
+}
+
+/** Items with a canonical address, sorted by it, then by node: unparsable ones left out. */
+function canonicalItems(
+  items: readonly { ip: string; node: string }[],
+): { ip: string; family: Family; node: string }[] {
+  return items
+    .flatMap(({ ip, node }) => {
+      const address = parseAddress(ip);
+      return address ? [{ ip: canonicalAddress(ip) as string, family: address.family, node }] : [];
+    })
+    .sort((a, b) => compare(a.ip, b.ip) || compare(a.node, b.node));
 }
 
 function sortRoutes(routes: NodeRoute[]): NodeRoute[] {

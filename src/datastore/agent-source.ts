@@ -43,4 +43,10 @@ export interface AgentSource {
   keepAlive(): Promise<boolean>;
   /** One pass of the claim collector; resolves to the floating IPs released. */
   collect(): Promise<string[]>;
+  /**
+   * Whether the cluster holds NetworkPolicy objects, which buoy does not
+   * enforce (the agent warns). Kubernetes only: an etcd cluster has no
+   * NetworkPolicy source, so EtcdAgentSource has no such method.
+   */
+  networkPoliciesPresent?(): Promise<boolean>;
 }

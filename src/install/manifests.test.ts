@@ -229,8 +229,14 @@ describe("manifests/rbac.yaml", () => {
     { resource: "events", verbs: ["create"] },
     { resource: "floatingipclaims", verbs: ["list", "watch", "update", "delete", "create"] },
     { resource: "floatingipclaims/status", verbs: ["update"] },
+    { resource: "networkpolicies", verbs: ["list"] },
   ])("lets the agent $verbs $resource", ({ resource, verbs }) => {
     expect(granted("ClusterRole", "buoy-node", resource)).toEqual(expect.arrayContaining(verbs));
+  });
+
+  it("lets the agent list NetworkPolicies, to warn that buoy enforces none, and nothing more", () => {
+    expect(granted("ClusterRole", "buoy-node", "networkpolicies")).toEqual(["list"]);
+    expect(granted("ClusterRole", "buoy-cni-plugin", "networkpolicies")).toEqual([]);
   });
 
   it("lets no one change pools, or write anything cluster-wide it does not need", () => {

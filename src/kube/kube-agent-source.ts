@@ -10,7 +10,9 @@
 //     claims' status subresource;
 //   - pod-claims.ts: live annotation edits, claimed as ADD claims;
 //   - claim-collector.ts and departed-node-collector.ts: claims of pods that
-//     are gone, and addresses of nodes that left the cluster.
+//     are gone, and addresses of nodes that left the cluster;
+//   - network-policy-probe.ts: whether the cluster has NetworkPolicy objects
+//     (buoy enforces none).
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import type { FloatingIpClaim, FloatingIpStatus, IpamBlock } from "../model/records.js";
 import type { RoutingMode } from "../dataplane/routing-plan.js";
@@ -26,6 +28,7 @@ import { DepartedNodeCollector } from "./departed-node-collector.js";
 import { describeKubeError } from "./describe-kube-error.js";
 import { LeaseStatus } from "./lease-status.js";
 import { ListWatchCaches, objectsOf } from "./list-watch-caches.js";
+import { NetworkPolicyProbe } from "./network-policy-probe.js";
 import { PodClaimController } from "./pod-claims.js";
 import {
   blockFromObject,
@@ -71,6 +74,7 @@ export class KubeAgentSource implements AgentSource {
   readonly #controller: PodClaimController;
   readonly #claimCollector: ClaimCollector;
   readonly #departedNodes: DepartedNodeCollector;
+  readonly #networkPolicies: NetworkPolicyProbe;
   #lastLive = "";
 
   constructor(private readonly options: KubeAgentSourceOptions) {
@@ -110,6 +114,7 @@ export class KubeAgentSource implements AgentSource {
     });
     this.#claimCollector = new ClaimCollector({ core, custom, caches, node, logger });
     this.#departedNodes = new DepartedNodeCollector({ core, custom, caches, node, logger });
+    this.#networkPolicies = new NetworkPolicyProbe(kubeConfig);
   }
 
   #now(): number {
@@ -238,6 +243,10 @@ export class KubeAgentSource implements AgentSource {
 
   keepAlive(): Promise<boolean> {
     return oneLine(() => this.#status.keepAlive());
+  }
+
+  networkPoliciesPresent(): Promise<boolean> {
+    return oneLine(() => this.#networkPolicies.readPresent());
   }
 
   collect(): Promise<string[]> {

@@ -33,6 +33,7 @@ export type LogEvent =
   | "agent.watch"
   | "agent.synced"
   | "agent.refused"
+  | "agent.networkpolicy"
   | "agent.error"
   | "agent.listening"
   | "agent.stop";

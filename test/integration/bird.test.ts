@@ -16,6 +16,7 @@ import {
   type BirdNeighbor,
 } from "../../src/dataplane/bird-config.js";
 import { LinuxBird, type BgpSession } from "../../src/dataplane/shell/bird.js";
+import { planRouting } from "../../src/dataplane/routing-plan.js";
 import { addNetns, deleteNetns, must, runPrefix, sh, sleep } from "../support/harness.js";
 
 const prefix = runPrefix();
@@ -324,5 +325,35 @@ describe("BIRD 2 with buoy's configs, two nodes and a router", () => {
     expect(routesTo(R.ns, A_EXPORTS)).toEqual(viaA(remaining));
     // Changing the exports reconfigures the static protocol, and no session restarts.
     expectSameSessions(bgpRows(A), sessionsBefore);
+  });
+
+  it("a config planned from records that give one neighbor name twice, or an AS BIRD refuses, is one BIRD parses", () => {
+    // Node "peer" at .3 and BGPPeer "198.51.100.3" are both neighbor
+    // peer_198.51.100.3; BGPPeer "zero" has AS 0. Before issue 13 the
+    // renderer threw on the first and BIRD refused the second.
+    const plan = planRouting({
+      node: "node-a",
+      mode: "bgp",
+      bindings: [],
+      nodes: [
+        { name: "node-a", addresses: [A.ip[4]] },
+        { name: "peer", addresses: ["198.51.100.3"] },
+      ],
+      blocks: [],
+      hosted: [],
+      pools: [],
+      peers: [
+        { name: "198.51.100.3", peerIP: R.ip[4], asNumber: ROUTER_AS },
+        { name: "zero", peerIP: "198.51.100.9", asNumber: 0 },
+      ],
+    });
+    expect(plan.refused.map((refusal) => refusal.reason)).toEqual([
+      "duplicate BGP neighbor name",
+      "invalid AS number",
+    ]);
+    const path = join(dir, "planned.conf");
+    writeFileSync(path, renderBirdNodeConfig(plan.bird as NonNullable<typeof plan.bird>));
+    const parsed = sh(["bird", "-p", "-c", path]);
+    expect(parsed.status, parsed.stderr + parsed.stdout).toBe(0);
   });
 });
