@@ -6,6 +6,7 @@ import type {
   FloatingIpClaim,
   IpPool,
   IpamBlock,
+  NamespaceRecord,
   NodeRecord,
   Versioned,
   WorkloadEndpoint,
@@ -44,6 +45,9 @@ export const keys = {
   status: (node: string, ip: string) => `${ROOT}floatingipstatus/${node}/${ip}`,
   bgpPeers: `${ROOT}bgppeers/`,
   bgpPeer: (name: string) => `${ROOT}bgppeers/${name}`,
+  /** A namespace's labels (NamespaceRecord): etcd has no Namespace objects. */
+  namespaces: `${ROOT}namespaces/`,
+  namespace: (name: string) => `${ROOT}namespaces/${name}`,
   nodes: `${ROOT}nodes/`,
   node: (name: string) => `${ROOT}nodes/${name}`,
 };
@@ -122,6 +126,12 @@ export class Store {
   ): Promise<Versioned<WorkloadEndpoint> | undefined> {
     const entry = await this.kv.get(keys.endpoint(node, containerID, ifname));
     return entry && versioned<WorkloadEndpoint>(entry);
+  }
+
+  /** The namespace's labels; {} without a record. */
+  async readNamespaceLabels(name: string): Promise<Record<string, string>> {
+    const entry = await this.kv.get(keys.namespace(name));
+    return (entry && decode<Partial<NamespaceRecord>>(entry).labels) ?? {};
   }
 
   async listNodes(): Promise<NodeRecord[]> {

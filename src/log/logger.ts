@@ -18,6 +18,7 @@ export type LogEvent =
   | "cni.version"
   | "cni.error"
   | "cni.rollback"
+  | "cni.pool"
   | "ipam.assign"
   | "ipam.release"
   | "floating.claimed"
@@ -33,6 +34,7 @@ export type LogEvent =
   | "agent.watch"
   | "agent.synced"
   | "agent.refused"
+  | "agent.pool"
   | "agent.error"
   | "agent.listening"
   | "agent.stop";
