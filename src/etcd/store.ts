@@ -70,21 +70,30 @@ export class Store {
     };
   }
 
-  /** Pools, blocks, claims and every endpoint, in one request: what a live floating-IP change checks. */
+  /**
+   * Pools, blocks, claims, every endpoint and the namespaces' labels, in one
+   * request: what a live floating-IP change checks.
+   */
   async readLiveState(): Promise<
-    AllocationSnapshot & { endpoints: Versioned<WorkloadEndpoint>[] }
+    AllocationSnapshot & {
+      endpoints: Versioned<WorkloadEndpoint>[];
+      namespaces: NamespaceRecord[];
+    }
   > {
-    const [pools = [], blocks = [], claims = [], endpoints = []] = await this.kv.readMany([
-      { prefix: keys.pools },
-      { prefix: keys.blocks },
-      { prefix: keys.claims },
-      { prefix: keys.endpoints },
-    ]);
+    const [pools = [], blocks = [], claims = [], endpoints = [], namespaces = []] =
+      await this.kv.readMany([
+        { prefix: keys.pools },
+        { prefix: keys.blocks },
+        { prefix: keys.claims },
+        { prefix: keys.endpoints },
+        { prefix: keys.namespaces },
+      ]);
     return {
       pools: pools.map((entry) => decode<IpPool>(entry)),
       blocks: blocks.map((entry) => versioned<IpamBlock>(entry)),
       claims: claims.map((entry) => versioned<FloatingIpClaim>(entry)),
       endpoints: endpoints.map((entry) => versioned<WorkloadEndpoint>(entry)),
+      namespaces: namespaces.map((entry) => decode<NamespaceRecord>(entry)),
     };
   }
 
