@@ -107,7 +107,7 @@ async function state() {
 const empty = { allocations: [], claims: [], endpoints: [], interfaces: 0 };
 
 describe("SPEC §4 refusals through the real plugin", () => {
-  const rows: { desc: string; spec: Omit<PodSpec, "name">; msg: string }[] = [
+  const rows: { desc: string; spec: Omit<PodSpec, "name">; msg: string; code?: number }[] = [
     {
       desc: "annotation present, feature off",
       spec: { annotation: '["10.96.0.1"]', enabled: false },
@@ -157,6 +157,7 @@ describe("SPEC §4 refusals through the real plugin", () => {
       desc: "pod addresses only from pools the namespace may not use",
       spec: { pools: ["pods-team-b"] },
       msg: "no enabled IPv4 IP pool among pods-team-b that namespace shop may use",
+      code: 101, // IPAM's: no address to give
     },
     {
       desc: "an opt-in to egress that is neither true nor false",
@@ -164,12 +165,12 @@ describe("SPEC §4 refusals through the real plugin", () => {
       msg: `invalid buoy.dev/floating-ip-egress 'yes': expected "true" or "false"`,
     },
   ];
-  for (const [index, { desc, spec, msg }] of rows.entries()) {
+  for (const [index, { desc, spec, msg, code = 100 }] of rows.entries()) {
     it(`refuses ${desc}, leaving no allocation, claim, endpoint or interface`, async () => {
       const call = podCall({ name: `bad${index}`, ...spec });
       const outcome = await runPlugin({ command: "ADD", ...call });
       expect(outcome.exitCode).not.toBe(0);
-      expect(outcome.output).toMatchObject({ cniVersion: "1.0.0", code: 100 });
+      expect(outcome.output).toMatchObject({ cniVersion: "1.0.0", code });
       expect(String(outcome.output.msg)).toContain(msg);
       expect(await state()).toEqual(empty);
       expect(sh(["ip", "-n", call.ns, "link", "show", "eth0"]).status).not.toBe(0);
