@@ -85,6 +85,8 @@ const summary = (resources: Resource[]) =>
         return [resource.source, resource.node];
       case "BGPPeer":
         return [resource.source, resource.peer];
+      case "Namespace":
+        return [resource.source, resource.namespace];
     }
   });
 
@@ -187,6 +189,19 @@ describe("parseManifests()", () => {
       text: `apiVersion: buoy.dev/v1\nkind: IPPoolList\nitems:\n- metadata: {name: a}\n  spec: {cidr: 10.0.0.7/24}\n`,
       want: [["document 1, item 1", pool("a", "10.0.0.0/24")]],
     },
+    {
+      desc: "reads a Namespace's labels, and a pool's namespaceSelector",
+      text: `apiVersion: buoy.dev/v1\nkind: Namespace\nmetadata: {name: shop, labels: {team: a, example.com/tier: web}}\n---\napiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: a}\nspec: {cidr: 10.0.0.0/24, namespaceSelector: "team == 'a'"}\n`,
+      want: [
+        ["document 1", { name: "shop", labels: { team: "a", "example.com/tier": "web" } }],
+        ["document 2", pool("a", "10.0.0.0/24", { namespaceSelector: "team == 'a'" })],
+      ],
+    },
+    {
+      desc: "reads a Namespace without labels as one with none",
+      text: `apiVersion: buoy.dev/v1\nkind: Namespace\nmetadata: {name: lab}\n`,
+      want: [["document 1", { name: "lab", labels: {} }]],
+    },
   ];
   for (const { desc, text, want } of accepted) {
     it(`parseManifests() ${desc}`, () => {
@@ -199,7 +214,7 @@ describe("parseManifests()", () => {
       desc: "names an unknown kind and its document",
       text: `${CALICO_POOL}---\napiVersion: v1\nkind: Pod\nmetadata: {name: web}\n`,
       message:
-        "document 2: unknown kind 'Pod' (buoy accepts IPPool, Node, BGPPeer, List, IPPoolList, NodeList and BGPPeerList)",
+        "document 2: unknown kind 'Pod' (buoy accepts IPPool, Node, BGPPeer, Namespace, List, IPPoolList, NodeList, BGPPeerList and NamespaceList)",
     },
     {
       desc: "refuses a CIDR that does not parse",
@@ -247,7 +262,7 @@ describe("parseManifests()", () => {
       desc: "names the list item at fault",
       text: `apiVersion: buoy.dev/v1\nkind: List\nitems:\n- apiVersion: buoy.dev/v1\n  kind: IPPool\n  metadata: {name: a}\n  spec: {cidr: 10.0.0.0/24}\n- {apiVersion: v1, kind: Service, metadata: {name: s}}\n`,
       message:
-        "document 1, item 2: unknown kind 'Service' (buoy accepts IPPool, Node, BGPPeer, List, IPPoolList, NodeList and BGPPeerList)",
+        "document 1, item 2: unknown kind 'Service' (buoy accepts IPPool, Node, BGPPeer, Namespace, List, IPPoolList, NodeList, BGPPeerList and NamespaceList)",
     },
     {
       desc: "refuses a peerIP that is not an IP address",
@@ -316,6 +331,27 @@ describe("parseManifests()", () => {
       text: CALICO_PEER.replace("projectcalico.org/v3", "crd.projectcalico.org/v1"),
       message:
         "document 1: BGPPeer in apiVersion 'crd.projectcalico.org/v1' is not supported (use projectcalico.org/v3 or buoy.dev/v1)",
+    },
+    {
+      desc: "refuses a pool whose namespaceSelector does not parse",
+      text: `apiVersion: buoy.dev/v1\nkind: IPPool\nmetadata: {name: a}\nspec: {cidr: 10.0.0.0/24, namespaceSelector: "team = 'a'"}\n`,
+      message:
+        "document 1: IP pool a: namespaceSelector 'team = 'a'' is not a valid selector: expected '==', '!=', 'in', 'not in', 'contains', 'starts with' or 'ends with' after 'team' at character 6, found '= 'a''",
+    },
+    {
+      desc: "refuses a Namespace label that is not a string",
+      text: `apiVersion: buoy.dev/v1\nkind: Namespace\nmetadata: {name: shop, labels: {team: 7}}\n`,
+      message: "document 1: namespace shop: label team number 7 is not a label value (a string)",
+    },
+    {
+      desc: "refuses a Namespace label key outside Kubernetes' syntax",
+      text: `apiVersion: buoy.dev/v1\nkind: Namespace\nmetadata: {name: shop, labels: {"team a": x}}\n`,
+      message: "document 1: namespace shop: 'team a' is not a label key",
+    },
+    {
+      desc: "refuses a Namespace in Calico's apiVersion",
+      text: `apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n`,
+      message: "document 1: Namespace in apiVersion 'v1' is not supported (use buoy.dev/v1)",
     },
     {
       desc: "refuses a document that is not a resource",

@@ -3,7 +3,7 @@
 // toManifest()/renderManifests() turn records back into resources that apply
 // accepts. Pure: no I/O.
 import { parseAllDocuments, stringify } from "yaml";
-import type { BgpPeer, IpPool, NodeRecord } from "../model/records.js";
+import type { BgpPeer, IpPool, NamespaceRecord, NodeRecord } from "../model/records.js";
 import { PoolError, validatePool, type PoolSpec } from "../ipam/pool.js";
 import { canonicalAddress } from "../net/address.js";
 import { CliError } from "./cli-error.js";
@@ -14,7 +14,8 @@ export const CALICO_API_VERSION = "projectcalico.org/v3";
 export type Resource =
   | { kind: "IPPool"; pool: IpPool; source: string }
   | { kind: "Node"; node: NodeRecord; source: string }
-  | { kind: "BGPPeer"; peer: BgpPeer; source: string };
+  | { kind: "BGPPeer"; peer: BgpPeer; source: string }
+  | { kind: "Namespace"; namespace: NamespaceRecord; source: string };
 
 export type ResourceKind = Resource["kind"];
 
@@ -22,7 +23,7 @@ export type ResourceKind = Resource["kind"];
 export interface Manifest {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string };
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
   spec: Record<string, unknown>;
   /** Read-only state some kinds report (floating IPs: programmed, since when). */
   status?: Record<string, unknown>;
@@ -39,11 +40,14 @@ const API_VERSIONS: Record<ResourceKind, readonly string[]> = {
   IPPool: [CALICO_API_VERSION, BUOY_API_VERSION],
   Node: [BUOY_API_VERSION],
   BGPPeer: [CALICO_API_VERSION, BUOY_API_VERSION],
+  // The etcd datastore's stand-in for Kubernetes' Namespace: its labels only.
+  Namespace: [BUOY_API_VERSION],
 };
 const KINDS = Object.keys(API_VERSIONS) as ResourceKind[];
 const READ_ONLY_KINDS = ["WorkloadEndpoint", "FloatingIP"];
-const LIST_KINDS = ["List", "IPPoolList", "NodeList", "BGPPeerList"];
-const ACCEPTED = "IPPool, Node, BGPPeer, List, IPPoolList, NodeList and BGPPeerList";
+const LIST_KINDS = ["List", "IPPoolList", "NodeList", "BGPPeerList", "NamespaceList"];
+const ACCEPTED =
+  "IPPool, Node, BGPPeer, Namespace, List, IPPoolList, NodeList, BGPPeerList and NamespaceList";
 
 /**
  * Parses every resource in `text`, in order. Documents are numbered from 1;
@@ -142,7 +146,34 @@ function decodeValue(value: unknown, where: string, list: ListContext | undefine
       return [{ kind, node: decodeNode(name, spec, where), source: where }];
     case "BGPPeer":
       return [{ kind, peer: decodePeer(name, spec, where), source: where }];
+    case "Namespace":
+      return [{ kind, namespace: decodeNamespace(name, metadata.labels, where), source: where }];
   }
+}
+
+/** A namespace's labels, as a pool's namespaceSelector reads them (Kubernetes' label syntax). */
+function decodeNamespace(name: string, labels: unknown, where: string): NamespaceRecord {
+  if (!NAMESPACE_NAME.test(name) || name.length > 63) {
+    throw new CliError(
+      `${where}: namespace name '${name}' must be lower-case letters, digits and '-'`,
+    );
+  }
+  if (labels !== undefined && labels !== null && !isRecord(labels)) {
+    throw new CliError(`${where}: namespace ${name}: metadata.labels must be a mapping`);
+  }
+  const record: NamespaceRecord = { name, labels: {} };
+  for (const [key, value] of Object.entries(labels ?? {})) {
+    if (!LABEL_KEY.test(key) || key.length > 317) {
+      throw new CliError(`${where}: namespace ${name}: '${key}' is not a label key`);
+    }
+    if (typeof value !== "string" || !LABEL_VALUE.test(value) || value.length > 63) {
+      throw new CliError(
+        `${where}: namespace ${name}: label ${key} ${describe(value)} is not a label value (a string)`,
+      );
+    }
+    record.labels[key] = value;
+  }
+  return record;
 }
 
 function isResourceKind(kind: string): kind is ResourceKind {
@@ -159,6 +190,10 @@ function decodePool(name: string, spec: Record<string, unknown>, where: string):
 }
 
 const NODE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** Kubernetes' label keys (an optional DNS-subdomain prefix and a name) and values. */
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
 const MAX_AS_NUMBER = 4294967295;
 /** Calico's `10.0.0.1:180` and `[fd00::1]:180`. */
 const ADDRESS_WITH_PORT = /^(\[[^\]]+\]|[^:]+):\d+$/;
@@ -298,6 +333,8 @@ export function resourceName(resource: Resource): string {
       return resource.node.name;
     case "BGPPeer":
       return resource.peer.name;
+    case "Namespace":
+      return resource.namespace.name;
   }
 }
 
@@ -318,6 +355,9 @@ export function poolManifest(pool: IpPool): Manifest {
       blockSize: pool.blockSize,
       disabled: pool.disabled,
       nodeSelector: pool.nodeSelector,
+      ...(pool.namespaceSelector !== undefined
+        ? { namespaceSelector: pool.namespaceSelector }
+        : {}),
       natOutgoing: pool.natOutgoing,
       disableBGPExport: pool.disableBGPExport,
     },

@@ -24,6 +24,7 @@ export async function ipamAdd(
   logger: Logger,
   snapshot?: AllocationSnapshot,
   exclude: readonly string[] = [],
+  namespaceLabels?: Readonly<Record<string, string>>,
 ): Promise<CniResult> {
   if (!conf.ipam.assignIpv4 && !conf.ipam.assignIpv6) {
     throw new CniError(
@@ -39,12 +40,13 @@ export async function ipamAdd(
     ...(env.args.namespace ? { namespace: env.args.namespace } : {}),
     ...(env.args.pod ? { pod: env.args.pod } : {}),
   };
+  const known = namespaceLabels ? { namespaceLabels } : {};
   const result: CniResult = { interfaces: [], ips: [], routes: [], dns: {} };
   try {
     if (conf.ipam.assignIpv4) {
       const ip = await assignAddress(
         store,
-        { family: 4, owner, pools: conf.ipam.ipv4Pools, exclude },
+        { family: 4, owner, pools: conf.ipam.ipv4Pools, exclude, ...known },
         snapshot,
       );
       result.ips.push({ address: `${ip}/32` });
@@ -52,7 +54,7 @@ export async function ipamAdd(
     if (conf.ipam.assignIpv6) {
       const ip = await assignAddress(
         store,
-        { family: 6, owner, pools: conf.ipam.ipv6Pools, exclude },
+        { family: 6, owner, pools: conf.ipam.ipv6Pools, exclude, ...known },
         snapshot,
       );
       result.ips.push({ address: `${ip}/128` });

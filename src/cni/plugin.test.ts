@@ -2,7 +2,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { MemoryKv } from "../etcd/memory-kv.js";
 import type { Kv } from "../datastore/kv.js";
 import { DatastoreUnavailableError } from "../datastore/unavailable-error.js";
-import { Store } from "../etcd/store.js";
+import { keys, Store } from "../etcd/store.js";
 import { EtcdDatastore } from "../etcd/etcd-datastore.js";
 import { openDatastore } from "./open-datastore.js";
 import type { PodNetwork } from "../dataplane/shell/linux-pod-network.js";
@@ -300,6 +300,45 @@ describe("runCni() ADD", () => {
     });
     expect(out.msg).toBe("floating IP 10.244.0.0 is the address of pod shop/first");
     expect(await leftovers()).toEqual(before);
+  });
+
+  it("runCni() ADD refuses a floating IP from a pool the pod's namespace may not use, and leaves nothing behind", async () => {
+    await store.putPool(
+      validatePool("team-a", {
+        cidr: "10.9.0.0/24",
+        disabled: true,
+        namespaceSelector: "team == 'a'",
+      }),
+    );
+    const { exitCode, out } = await cni({ command: "ADD", annotation: '["10.9.0.1"]' });
+    expect(exitCode).not.toBe(0);
+    expect(out.msg).toBe(
+      "floating IP 10.9.0.1 is in pool team-a, which namespace shop may not use",
+    );
+    expect(await leftovers()).toEqual(nothing);
+    // Labelled (buoy apply's Namespace record), the namespace may.
+    await kv.txn(
+      [],
+      [
+        {
+          put: keys.namespace("shop"),
+          value: JSON.stringify({ name: "shop", labels: { team: "a" } }),
+        },
+      ],
+    );
+    expect((await cni({ command: "ADD", annotation: '["10.9.0.1"]' })).exitCode).toBe(0);
+  });
+
+  it("runCni() ADD gives the pod an address from a pool its namespace may use", async () => {
+    await store.putPool(
+      validatePool("pods", { cidr: "10.244.0.0/16", namespaceSelector: "team == 'b'" }),
+    );
+    await store.putPool(
+      validatePool("shop", { cidr: "10.8.0.0/24", namespaceSelector: "!has(team)" }),
+    );
+    const { exitCode, out } = await cni({ command: "ADD" });
+    expect(exitCode).toBe(0);
+    expect(out.ips).toEqual([{ address: "10.8.0.0/32", interface: 1 }]);
   });
 
   it("runCni() ADD never gives the pod the free floating IP it asks for from an enabled pool", async () => {

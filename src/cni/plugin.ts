@@ -13,8 +13,15 @@ import {
   parseFloatingIps,
 } from "../floating/annotation.js";
 import { checkClaims, snapshotLookup, type ClaimHolder } from "../floating/claim-check.js";
-import { planBindings, validateInPools, type FloatingBinding } from "../floating/validate.js";
+import {
+  planBindings,
+  poolNamespacesMatter,
+  validateInPools,
+  validatePoolNamespaces,
+  type FloatingBinding,
+} from "../floating/validate.js";
 import { IpamExhaustedError } from "../ipam/ipam.js";
+import { namespaceSelectorProblem, poolRestrictsNamespaces } from "../ipam/pool.js";
 import {
   hostInterfaceName,
   podMacAddress,
@@ -214,6 +221,16 @@ async function addChecked(context: Context, holder: ClaimHolder): Promise<CniRes
     early ?? (floatingIps.length > 0 ? await store.readAllocationSnapshot() : undefined);
   const pools = snapshot?.pools ?? [];
   validateInPools(floatingIps, pools);
+  for (const problem of pools.map(namespaceSelectorProblem)) {
+    if (problem) logger.log("warn", "cni.pool", { problem });
+  }
+  // The namespace's labels, read only when a pool the pod may draw from asks.
+  const namespaceLabels =
+    poolNamespacesMatter(floatingIps, pools) ||
+    (ownIpam(conf) && pools.some(poolRestrictsNamespaces))
+      ? await store.readNamespaceLabels(holder.namespace)
+      : undefined;
+  validatePoolNamespaces(floatingIps, pools, holder.namespace, namespaceLabels ?? {});
   if (snapshot) checkClaims(pools, floatingIps, holder, snapshotLookup(snapshot));
 
   const link: PodLinkPlan = {
@@ -224,7 +241,7 @@ async function addChecked(context: Context, holder: ClaimHolder): Promise<CniRes
     podMac: await podMacAddress(env.containerID, env.ifname),
   };
   const [ipam, pair] = await Promise.allSettled([
-    runIpam("ADD", context, snapshot, floatingIps),
+    runIpam("ADD", context, snapshot, floatingIps, namespaceLabels),
     deps.podNetwork.createLink(link),
   ]);
   if (ipam.status === "rejected" || pair.status === "rejected") {
@@ -386,13 +403,16 @@ async function runIpam(
   context: Context,
   snapshot?: AllocationSnapshot,
   floatingIps: readonly string[] = [],
+  namespaceLabels?: Readonly<Record<string, string>>,
 ): Promise<CniResult> {
   const { conf, env, store, node, logger, deps } = context;
   if (!conf.ipam.type) {
     throw new CniError(CniCode.invalidConfig, "invalid network config: key 'ipam.type' is missing");
   }
   if (ownIpam(conf)) {
-    if (command === "ADD") return ipamAdd(store, conf, env, node, logger, snapshot, floatingIps);
+    if (command === "ADD") {
+      return ipamAdd(store, conf, env, node, logger, snapshot, floatingIps, namespaceLabels);
+    }
     await ipamDel(store, conf, env, logger);
     return emptyResult();
   }

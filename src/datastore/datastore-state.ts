@@ -7,6 +7,7 @@ import type {
   FloatingIpStatus,
   IpPool,
   IpamBlock,
+  NamespaceRecord,
   NodeRecord,
   Versioned,
   WorkloadEndpoint,
@@ -19,6 +20,8 @@ export interface DatastoreState {
   endpoints: Versioned<WorkloadEndpoint>[];
   nodes: Versioned<NodeRecord>[];
   peers: Versioned<BgpPeer>[];
+  /** The etcd datastore's namespace records (their labels); Kubernetes has Namespaces instead. */
+  namespaces?: Versioned<NamespaceRecord>[];
   /** What each node's agent reports as programmed. */
   statuses: FloatingIpStatus[];
 }

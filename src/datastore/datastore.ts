@@ -90,6 +90,11 @@ export interface Datastore {
    * block stays, empty (the conformance suite states both).
    */
   writeBlock(write: BlockWrite): Promise<boolean>;
+  /**
+   * The namespace's labels, which pools' namespaceSelector reads: Kubernetes'
+   * Namespace object, etcd's `namespaces/<name>` record; {} when there is none.
+   */
+  readNamespaceLabels(namespace: string): Promise<Record<string, string>>;
   /** The pod, or undefined when this datastore takes annotations from the runtime (etcd). */
   readPod(namespace: string, name: string): Promise<PodInfo | undefined>;
   /**

@@ -4,7 +4,7 @@
 import { datastoreConformance } from "../../test/support/datastore-conformance.js";
 import { EtcdDatastore } from "./etcd-datastore.js";
 import { MemoryKv } from "./memory-kv.js";
-import { Store } from "./store.js";
+import { keys, Store } from "./store.js";
 
 datastoreConformance("EtcdDatastore over MemoryKv", async () => {
   const store = new Store(new MemoryKv());
@@ -12,6 +12,12 @@ datastoreConformance("EtcdDatastore over MemoryKv", async () => {
     datastore: new EtcdDatastore(store),
     namespace: "default",
     addPool: (pool) => store.putPool(pool),
+    labelNamespace: async (labels) => {
+      await store.kv.txn(
+        [],
+        [{ put: keys.namespace("default"), value: JSON.stringify({ name: "default", labels }) }],
+      );
+    },
     addPod: async () => undefined,
     attachedBy: "endpoint",
     claimedAddressWrite: "writes nothing",

@@ -58,6 +58,10 @@ export class EtcdDatastore implements Datastore {
     return this.store.kv.txn(compares, ops);
   }
 
+  readNamespaceLabels(namespace: string): Promise<Record<string, string>> {
+    return this.store.readNamespaceLabels(namespace);
+  }
+
   async readPod(): Promise<PodInfo | undefined> {
     return undefined;
   }

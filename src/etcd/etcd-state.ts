@@ -2,7 +2,14 @@
 // one pass, and commit a plan (compares + ops) as one transaction, planning
 // again from a fresh read when something changed in between.
 import type { KvCompare, KvEntry, KvOp } from "../datastore/kv.js";
-import type { BgpPeer, FloatingIpStatus, IpPool, NodeRecord, Versioned } from "../model/records.js";
+import type {
+  BgpPeer,
+  FloatingIpStatus,
+  IpPool,
+  NamespaceRecord,
+  NodeRecord,
+  Versioned,
+} from "../model/records.js";
 import { CorruptRecordError, keys, type Store } from "./store.js";
 import { CliError } from "../cli/cli-error.js";
 import type { DatastoreState } from "../datastore/datastore-state.js";
@@ -15,7 +22,7 @@ export interface Plan {
 }
 
 export async function readDatastoreState(store: Store): Promise<DatastoreState> {
-  const [pools, blocks, claims, endpoints, nodes, peers, statuses] = await Promise.all([
+  const [pools, blocks, claims, endpoints, nodes, peers, statuses, namespaces] = await Promise.all([
     store.kv.list(keys.pools),
     store.listBlocks(),
     store.listClaims(),
@@ -23,6 +30,7 @@ export async function readDatastoreState(store: Store): Promise<DatastoreState> 
     store.kv.list(keys.nodes),
     store.kv.list(keys.bgpPeers),
     store.kv.list(keys.statuses),
+    store.kv.list(keys.namespaces),
   ]);
   return {
     pools: pools.map((entry) => versioned<IpPool>(entry)),
@@ -32,6 +40,7 @@ export async function readDatastoreState(store: Store): Promise<DatastoreState> 
     nodes: nodes.map((entry) => versioned<NodeRecord>(entry)),
     peers: peers.map((entry) => versioned<BgpPeer>(entry)),
     statuses: statuses.map((entry) => versioned<FloatingIpStatus>(entry).value),
+    namespaces: namespaces.map((entry) => versioned<NamespaceRecord>(entry)),
   };
 }
 

@@ -113,6 +113,32 @@ describe("planFloatingIpSet()", () => {
     });
   }
 
+  it("planFloatingIpSet() and planFloatingIpMove() refuse a pool the pod's namespace may not use", async () => {
+    await store.putPool(
+      validatePool("team-a", {
+        cidr: "10.97.0.0/24",
+        disabled: true,
+        namespaceSelector: "team == 'a'",
+      }),
+    );
+    const before = await held();
+    const state = await store.readLiveState();
+    expect(() => planFloatingIpSet(state, "shop/a", ["10.97.0.1"])).toThrow(
+      "floating IP 10.97.0.1 is in pool team-a, which namespace shop may not use",
+    );
+    expect(await held()).toEqual(before);
+    await put(keys.namespace("shop"), { name: "shop", labels: { team: "a" } });
+    await commit((s) => planFloatingIpSet(s, "shop/a", ["10.97.0.1"]));
+    await put(keys.endpoint("n1", "c-c", "eth0"), {
+      ...endpoint("c", ["10.244.0.3"]),
+      namespace: "lab",
+    });
+    const moving = await store.readLiveState();
+    expect(() => planFloatingIpMove(moving, "10.97.0.1", "lab/c")).toThrow(
+      "floating IP 10.97.0.1 is in pool team-a, which namespace lab may not use",
+    );
+  });
+
   it("planFloatingIpSet() refuses an IP held by another pod, naming it", async () => {
     await commit((s) => planFloatingIpSet(s, "shop/b", ["10.96.0.1"]));
     const state = await store.readLiveState();

@@ -3,17 +3,25 @@
 // in one request and returns one transaction (compares + operations) that
 // updates the claims and the endpoint(s) together, with the same checks as at
 // ADD. The node agent sees the changed endpoint and reprograms.
-import type { FloatingIpClaim, IpNat, Versioned, WorkloadEndpoint } from "../model/records.js";
+import type {
+  FloatingIpClaim,
+  IpNat,
+  NamespaceRecord,
+  Versioned,
+  WorkloadEndpoint,
+} from "../model/records.js";
 import { podRef } from "../model/records.js";
 import type { KvCompare, KvOp } from "../datastore/kv.js";
 import { keys, type AllocationSnapshot } from "./store.js";
 import { canonicalFloatingIps, FloatingIpError } from "../floating/annotation.js";
 import { snapshotLookup, type ClaimHolder } from "../floating/claim-check.js";
 import { planClaimCompares } from "./claims-transaction.js";
-import { planBindings, validateInPools } from "../floating/validate.js";
+import { planBindings, validateInPools, validatePoolNamespaces } from "../floating/validate.js";
 
 export interface LiveState extends AllocationSnapshot {
   endpoints: Versioned<WorkloadEndpoint>[];
+  /** The namespaces' labels (a namespace without a record has none). */
+  namespaces?: NamespaceRecord[];
 }
 
 export interface ChangePlan {
@@ -54,6 +62,12 @@ export function planFloatingIpSet(
   const endpoint = findEndpoint(state, ref);
   const wanted = canonicalFloatingIps(requested);
   validateInPools(wanted, state.pools);
+  const held = new Set(endpoint.value.ipNATs.map((nat) => nat.externalIP));
+  validateNamespace(
+    state,
+    wanted.filter((ip) => !held.has(ip)),
+    endpoint.value.namespace,
+  );
   const podIps = endpoint.value.ipNetworks.map((network) => network.split("/")[0] as string);
   const bindings = planBindings(wanted, podIps);
   const holder = holderOf(endpoint.value);
@@ -101,6 +115,7 @@ export function planFloatingIpMove(
   if (target.value.containerID === claim.value.containerID) {
     throw new FloatingIpError(`floating IP ${ip} is already held by pod ${podRef(target.value)}`);
   }
+  validateNamespace(state, [ip], target.value.namespace);
   const podIps = target.value.ipNetworks.map((network) => network.split("/")[0] as string);
   const [binding] = planBindings([ip], podIps);
   const source = state.endpoints.find(
@@ -151,6 +166,12 @@ export function planFloatingIpEgress(state: LiveState, ref: string, on: boolean)
     ipNATs: endpoint.value.ipNATs,
     egress: on,
   };
+}
+
+/** The pools of `ips` must select the pod's namespace (by its record's labels). */
+function validateNamespace(state: LiveState, ips: readonly string[], namespace: string): void {
+  const labels = state.namespaces?.find((record) => record.name === namespace)?.labels ?? {};
+  validatePoolNamespaces(ips, state.pools, namespace, labels);
 }
 
 function holderOf(endpoint: WorkloadEndpoint): ClaimHolder {

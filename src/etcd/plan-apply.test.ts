@@ -100,6 +100,26 @@ describe("planApply()", () => {
     });
   });
 
+  it("planApply() writes a Namespace's labels against the revision it read", () => {
+    const shop = { name: "shop", labels: { team: "a" } };
+    const lab = { name: "lab", labels: {} };
+    expect(
+      planApply(state({ namespaces: [at({ name: "shop", labels: {} }, "9")] }), [
+        { kind: "Namespace", namespace: shop, source: "document 1" },
+        { kind: "Namespace", namespace: lab, source: "document 2" },
+      ]),
+    ).toEqual({
+      compares: [
+        { key: keys.namespace("shop"), modRevision: 9 },
+        { key: keys.namespace("lab"), createRevision: 0 },
+      ],
+      ops: [
+        { put: keys.namespace("shop"), value: JSON.stringify(shop) },
+        { put: keys.namespace("lab"), value: JSON.stringify(lab) },
+      ],
+    });
+  });
+
   it("planApply() keeps a BGP peer and a node of the same name apart", () => {
     const plan = planApply(state({}), [
       { kind: "Node", node: { name: "tor", addresses: [] }, source: "document 1" },

@@ -50,6 +50,11 @@ export function planApply(state: DatastoreState, resources: readonly Resource[])
       const node = resource.node;
       compares.push(revisionCompare(keys.node(node.name), existingNodes.get(node.name)?.revision));
       ops.push({ put: keys.node(node.name), value: JSON.stringify(node) });
+    } else if (resource.kind === "Namespace") {
+      const { name } = resource.namespace;
+      const existing = state.namespaces?.find((entry) => entry.value.name === name);
+      compares.push(revisionCompare(keys.namespace(name), existing?.revision));
+      ops.push({ put: keys.namespace(name), value: JSON.stringify(resource.namespace) });
     } else {
       const peer = resource.peer;
       compares.push(

@@ -54,6 +54,12 @@ export function planDelete(state: DatastoreState, targets: readonly DeleteTarget
       }
       compares.push({ key: keys.node(target.name), modRevision: Number(node.revision) });
       ops.push({ delete: keys.node(target.name) });
+    } else if (target.kind === "Namespace") {
+      // A namespace without a record has no labels: deleting it takes them away.
+      const record = state.namespaces?.find((entry) => entry.value.name === target.name);
+      if (!record) throw new CliError(`namespace ${target.name} has no record`);
+      compares.push({ key: keys.namespace(target.name), modRevision: Number(record.revision) });
+      ops.push({ delete: keys.namespace(target.name) });
     } else {
       const peer = state.peers.find((candidate) => candidate.value.name === target.name);
       if (!peer) throw new CliError(`BGP peer ${target.name} does not exist`);

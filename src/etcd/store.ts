@@ -6,6 +6,7 @@ import type {
   FloatingIpClaim,
   IpPool,
   IpamBlock,
+  NamespaceRecord,
   NodeRecord,
   Versioned,
   WorkloadEndpoint,
@@ -44,6 +45,9 @@ export const keys = {
   status: (node: string, ip: string) => `${ROOT}floatingipstatus/${node}/${ip}`,
   bgpPeers: `${ROOT}bgppeers/`,
   bgpPeer: (name: string) => `${ROOT}bgppeers/${name}`,
+  /** A namespace's labels (NamespaceRecord): etcd has no Namespace objects. */
+  namespaces: `${ROOT}namespaces/`,
+  namespace: (name: string) => `${ROOT}namespaces/${name}`,
   nodes: `${ROOT}nodes/`,
   node: (name: string) => `${ROOT}nodes/${name}`,
 };
@@ -66,21 +70,30 @@ export class Store {
     };
   }
 
-  /** Pools, blocks, claims and every endpoint, in one request: what a live floating-IP change checks. */
+  /**
+   * Pools, blocks, claims, every endpoint and the namespaces' labels, in one
+   * request: what a live floating-IP change checks.
+   */
   async readLiveState(): Promise<
-    AllocationSnapshot & { endpoints: Versioned<WorkloadEndpoint>[] }
+    AllocationSnapshot & {
+      endpoints: Versioned<WorkloadEndpoint>[];
+      namespaces: NamespaceRecord[];
+    }
   > {
-    const [pools = [], blocks = [], claims = [], endpoints = []] = await this.kv.readMany([
-      { prefix: keys.pools },
-      { prefix: keys.blocks },
-      { prefix: keys.claims },
-      { prefix: keys.endpoints },
-    ]);
+    const [pools = [], blocks = [], claims = [], endpoints = [], namespaces = []] =
+      await this.kv.readMany([
+        { prefix: keys.pools },
+        { prefix: keys.blocks },
+        { prefix: keys.claims },
+        { prefix: keys.endpoints },
+        { prefix: keys.namespaces },
+      ]);
     return {
       pools: pools.map((entry) => decode<IpPool>(entry)),
       blocks: blocks.map((entry) => versioned<IpamBlock>(entry)),
       claims: claims.map((entry) => versioned<FloatingIpClaim>(entry)),
       endpoints: endpoints.map((entry) => versioned<WorkloadEndpoint>(entry)),
+      namespaces: namespaces.map((entry) => decode<NamespaceRecord>(entry)),
     };
   }
 
@@ -122,6 +135,12 @@ export class Store {
   ): Promise<Versioned<WorkloadEndpoint> | undefined> {
     const entry = await this.kv.get(keys.endpoint(node, containerID, ifname));
     return entry && versioned<WorkloadEndpoint>(entry);
+  }
+
+  /** The namespace's labels; {} without a record. */
+  async readNamespaceLabels(name: string): Promise<Record<string, string>> {
+    const entry = await this.kv.get(keys.namespace(name));
+    return (entry && decode<Partial<NamespaceRecord>>(entry).labels) ?? {};
   }
 
   async listNodes(): Promise<NodeRecord[]> {

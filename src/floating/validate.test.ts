@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
 import type { IpPool } from "../model/records.js";
-import { checkClaimConflict, findPool, planBindings, validateInPools } from "./validate.js";
+import {
+  checkClaimConflict,
+  findPool,
+  planBindings,
+  poolNamespacesMatter,
+  validateInPools,
+  validatePoolNamespaces,
+} from "./validate.js";
 
 const pool = (name: string, cidr: string, disabled = false): IpPool => ({
   name,
@@ -79,5 +86,49 @@ describe("checkClaimConflict()", () => {
     expect(() => checkClaimConflict("10.244.0.9", "c2", undefined, owner)).toThrow(
       "floating IP 10.244.0.9 is the address of pod shop/web-1",
     );
+  });
+});
+
+describe("validatePoolNamespaces()", () => {
+  const team: IpPool = { ...pool("team-a", "10.1.0.0/24", true), namespaceSelector: "team == 'a'" };
+  const broken: IpPool = { ...pool("broken", "10.2.0.0/24", true), namespaceSelector: "team ==" };
+  const all = [...pools, team, broken];
+  const cases = [
+    {
+      desc: "a pool without selector, any namespace",
+      ip: "10.0.0.1",
+      labels: {},
+      error: undefined,
+    },
+    { desc: "a selecting pool", ip: "10.1.0.1", labels: { team: "a" }, error: undefined },
+    {
+      desc: "a pool that does not select the namespace",
+      ip: "10.1.0.1",
+      labels: { team: "b" },
+      error: "floating IP 10.1.0.1 is in pool team-a, which namespace prod may not use",
+    },
+    {
+      desc: "a pool whose selector does not parse (fail closed)",
+      ip: "10.2.0.1",
+      labels: { team: "a" },
+      error: "floating IP 10.2.0.1 is in pool broken, which namespace prod may not use",
+    },
+    {
+      desc: "an IP in no pool (validateInPools() refuses it)",
+      ip: "192.0.2.1",
+      labels: {},
+      error: undefined,
+    },
+  ];
+  for (const { desc, ip, labels, error } of cases) {
+    it(`validatePoolNamespaces() ${error ? "refuses" : "accepts"} ${desc}`, () => {
+      const check = () => validatePoolNamespaces([ip], all, "prod", labels);
+      if (error) expect(check).toThrow(error);
+      else expect(check).not.toThrow();
+    });
+  }
+  it("poolNamespacesMatter() only for IPs in pools that restrict namespaces", () => {
+    expect(poolNamespacesMatter(["10.0.0.1", "192.0.2.1"], all)).toBe(false);
+    expect(poolNamespacesMatter(["10.0.0.1", "10.1.0.1"], all)).toBe(true);
   });
 });

@@ -4,6 +4,8 @@ import { parseAddress, parsePrefix, prefixContains, type Family } from "../net/a
 import type { AllocationOwner, FloatingIpClaim, IpPool } from "../model/records.js";
 import { podRef } from "../model/records.js";
 import { FloatingIpError } from "./annotation.js";
+import type { Labels } from "../model/selector.js";
+import { poolRestrictsNamespaces, poolSelectsNamespace } from "../ipam/pool.js";
 
 export interface FloatingBinding {
   externalIP: string;
@@ -64,4 +66,33 @@ export function checkClaimConflict(
   if (allocation) {
     throw new FloatingIpError(`floating IP ${ip} is the address of pod ${podRef(allocation)}`);
   }
+}
+
+/**
+ * Throws unless the pod's namespace may use the pool of every floating IP
+ * (the pool's namespaceSelector against the namespace's labels; SPEC §4).
+ * IPs in no pool are validateInPools()' to refuse.
+ */
+export function validatePoolNamespaces(
+  ips: readonly string[],
+  pools: readonly IpPool[],
+  namespace: string,
+  labels: Labels,
+): void {
+  for (const ip of ips) {
+    const pool = findPool(ip, pools);
+    if (pool && !poolSelectsNamespace(pool, labels)) {
+      throw new FloatingIpError(
+        `floating IP ${ip} is in pool ${pool.name}, which namespace ${namespace} may not use`,
+      );
+    }
+  }
+}
+
+/** Whether checking `ips` needs the namespace's labels: some pool of theirs restricts namespaces. */
+export function poolNamespacesMatter(ips: readonly string[], pools: readonly IpPool[]): boolean {
+  return ips.some((ip) => {
+    const pool = findPool(ip, pools);
+    return pool !== undefined && poolRestrictsNamespaces(pool);
+  });
 }

@@ -154,7 +154,15 @@ describe("manifests/crds.yaml", () => {
       Object.keys(
         at(version, "schema", "openAPIV3Schema", "properties", "spec", "properties") as Json,
       ),
-    ).toEqual(["cidr", "blockSize", "disabled", "nodeSelector", "natOutgoing", "disableBGPExport"]);
+    ).toEqual([
+      "cidr",
+      "blockSize",
+      "disabled",
+      "nodeSelector",
+      "namespaceSelector",
+      "natOutgoing",
+      "disableBGPExport",
+    ]);
   });
 });
 
@@ -219,6 +227,7 @@ describe("manifests/rbac.yaml", () => {
     { resource: "floatingipclaims", verbs: ["get", "list", "create", "update", "delete"] },
     { resource: "ippools", verbs: ["get", "list"] },
     { resource: "pods", verbs: ["get", "patch"] },
+    { resource: "namespaces", verbs: ["get"] },
   ])("lets the CNI plugin $verbs $resource", ({ resource, verbs }) => {
     expect(granted("ClusterRole", "buoy-cni-plugin", resource).sort()).toEqual([...verbs].sort());
   });
@@ -226,6 +235,7 @@ describe("manifests/rbac.yaml", () => {
   it.each([
     { resource: "pods", verbs: ["list", "watch"] },
     { resource: "nodes", verbs: ["get"] },
+    { resource: "namespaces", verbs: ["get"] },
     { resource: "events", verbs: ["create"] },
     { resource: "floatingipclaims", verbs: ["list", "watch", "update", "delete", "create"] },
     { resource: "floatingipclaims/status", verbs: ["update"] },

@@ -65,6 +65,42 @@ describe("assignAddress()", () => {
     );
   });
 
+  it("assignAddress() takes only pools whose namespaceSelector selects the owner's namespace", async () => {
+    const store = await storeWith(
+      ["team-a", { cidr: "10.1.0.0/24", namespaceSelector: "team == 'a'" }],
+      ["others", { cidr: "10.2.0.0/24", namespaceSelector: "!has(team)" }],
+    );
+    await store.kv.txn(
+      [],
+      [
+        {
+          put: keys.namespace("shop"),
+          value: JSON.stringify({ name: "shop", labels: { team: "a" } }),
+        },
+      ],
+    );
+    const inShop = { ...owner("a"), namespace: "shop" };
+    expect(await assignAddress(store, { family: 4, owner: inShop, pools: [] })).toBe("10.1.0.0");
+    // No record: no labels.
+    expect(await assignAddress(store, { family: 4, owner: owner("b"), pools: [] })).toBe(
+      "10.2.0.0",
+    );
+    // Labels the caller read already are not read again.
+    expect(
+      await assignAddress(store, {
+        family: 4,
+        owner: owner("c"),
+        pools: [],
+        namespaceLabels: { team: "a" },
+      }),
+    ).toBe("10.1.0.1");
+    await expect(
+      assignAddress(store, { family: 4, owner: owner("d"), pools: ["team-a"] }),
+    ).rejects.toThrow(
+      new IpamExhaustedError("no enabled IPv4 IP pool among team-a that namespace ns may use"),
+    );
+  });
+
   it("assignAddress() skips disabled pools and honours ipv4_pools", async () => {
     const store = await storeWith(
       ["floating", { cidr: "10.0.0.0/24", disabled: true }],

@@ -18,7 +18,13 @@ import {
   withAllocation,
   withoutHandle,
 } from "./block.js";
-import { blockPrefixes, poolPrefix, poolSelected } from "./pool.js";
+import {
+  blockPrefixes,
+  poolPrefix,
+  poolRestrictsNamespaces,
+  poolSelected,
+  poolSelectsNamespace,
+} from "./pool.js";
 
 export class IpamExhaustedError extends Error {
   override readonly name = "IpamExhaustedError";
@@ -35,6 +41,11 @@ export interface AssignRequest {
   pools: readonly string[];
   /** Addresses not to hand out besides the claimed ones: the floating IPs this same ADD asks for. */
   exclude?: readonly string[];
+  /**
+   * The labels of the owner's namespace, when the caller read them already;
+   * else they are read if a pool's namespaceSelector needs them.
+   */
+  namespaceLabels?: Readonly<Record<string, string>>;
 }
 
 const MAX_ATTEMPTS = 50;
@@ -50,18 +61,29 @@ export async function assignAddress(
   snapshot?: AllocationSnapshot,
 ): Promise<string> {
   let state = snapshot;
+  let labels = request.namespaceLabels;
+  const namespace = request.owner.namespace ?? "default";
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const { pools: allPools, blocks, claims } = state ?? (await store.readAllocationSnapshot());
     state = undefined;
-    const pools = allPools.filter(
+    const enabled = allPools.filter(
       (pool) =>
         !pool.disabled &&
         poolPrefix(pool).family === request.family &&
         poolSelected(pool, request.pools),
     );
-    if (pools.length === 0) {
-      const which = request.pools.length > 0 ? ` among ${request.pools.join(", ")}` : "";
+    const which = request.pools.length > 0 ? ` among ${request.pools.join(", ")}` : "";
+    if (enabled.length === 0) {
       throw new IpamExhaustedError(`no enabled IPv${request.family} IP pool${which}`);
+    }
+    if (labels === undefined && enabled.some(poolRestrictsNamespaces)) {
+      labels = await store.readNamespaceLabels(namespace);
+    }
+    const pools = enabled.filter((pool) => poolSelectsNamespace(pool, labels ?? {}));
+    if (pools.length === 0) {
+      throw new IpamExhaustedError(
+        `no enabled IPv${request.family} IP pool${which} that namespace ${namespace} may use`,
+      );
     }
     const existing = blocks
       .flatMap(({ value }) => addressesOfHandle(value, request.owner.handle))

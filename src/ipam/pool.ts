@@ -9,6 +9,13 @@ import {
   type Prefix,
 } from "../net/address.js";
 import type { IpPool } from "../model/records.js";
+import {
+  parseSelector,
+  selects,
+  SelectorError,
+  type Labels,
+  type Selector,
+} from "../model/selector.js";
 
 export class PoolError extends Error {
   override readonly name = "PoolError";
@@ -19,6 +26,7 @@ export interface PoolSpec {
   blockSize?: unknown;
   disabled?: unknown;
   nodeSelector?: unknown;
+  namespaceSelector?: unknown;
   natOutgoing?: unknown;
   disableBGPExport?: unknown;
 }
@@ -45,21 +53,98 @@ export function validatePool(name: string, spec: PoolSpec): IpPool {
     );
   }
   const nodeSelector = typeof spec.nodeSelector === "string" ? spec.nodeSelector.trim() : "all()";
-  if (nodeSelector !== "all()" && nodeSelector !== "") {
+  if (parseValidSelector(name, "nodeSelector", nodeSelector).op !== "all") {
     // Stored but ignored, it would silently give pods addresses meant for other nodes.
     throw new PoolError(
       `IP pool ${name}: nodeSelector '${nodeSelector}' is not supported yet; buoy assigns from every pool on every node (use all())`,
     );
   }
+  const namespaceSelector = optionalSelector(name, spec.namespaceSelector);
+  if (namespaceSelector !== undefined)
+    parseValidSelector(name, "namespaceSelector", namespaceSelector);
   return {
     name,
     cidr: formatPrefix({ ...prefix, base: prefix.base }),
     blockSize,
     disabled: boolean(name, "disabled", spec.disabled),
     nodeSelector: "all()",
+    ...(namespaceSelector !== undefined ? { namespaceSelector } : {}),
     natOutgoing: boolean(name, "natOutgoing", spec.natOutgoing),
     disableBGPExport: boolean(name, "disableBGPExport", spec.disableBGPExport),
   };
+}
+
+/**
+ * A pool as the datastore holds it (a Kubernetes object, which no webhook
+ * checks yet): as validatePool() reads it, except that a namespaceSelector
+ * that does not parse is kept rather than the pool dropped. Such a pool
+ * selects no namespace (see namespaceSelectorProblem()).
+ */
+export function storedPool(name: string, spec: PoolSpec): IpPool {
+  const { namespaceSelector, ...rest } = spec;
+  const pool = validatePool(name, rest);
+  const selector = optionalSelector(name, namespaceSelector);
+  return selector === undefined ? pool : { ...pool, namespaceSelector: selector };
+}
+
+/** The selector text, trimmed; undefined when absent or empty (Calico: all()). */
+function optionalSelector(pool: string, value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string")
+    throw new PoolError(`IP pool ${pool}: spec.namespaceSelector must be a string`);
+  return value.trim() === "" ? undefined : value.trim();
+}
+
+function parseValidSelector(pool: string, field: string, text: string): Selector {
+  try {
+    return parseSelector(text);
+  } catch (error) {
+    if (!(error instanceof SelectorError)) throw error;
+    throw new PoolError(
+      `IP pool ${pool}: ${field} '${text}' is not a valid selector: ${error.message}`,
+    );
+  }
+}
+
+const parsedSelectors = new Map<string, Selector | SelectorError>();
+
+function namespaceSelectorOf(pool: IpPool): Selector | SelectorError {
+  const text = pool.namespaceSelector ?? "all()";
+  let parsed = parsedSelectors.get(text);
+  if (parsed === undefined) {
+    try {
+      parsed = parseSelector(text);
+    } catch (error) {
+      if (!(error instanceof SelectorError)) throw error;
+      parsed = error;
+    }
+    if (parsedSelectors.size > 1000) parsedSelectors.clear();
+    parsedSelectors.set(text, parsed);
+  }
+  return parsed;
+}
+
+/**
+ * Whether pods of a namespace with these labels may use the pool (pod
+ * addresses and floating IPs). A pool without namespaceSelector selects every
+ * namespace; one whose selector does not parse selects none (fail closed).
+ */
+export function poolSelectsNamespace(pool: IpPool, labels: Labels): boolean {
+  const selector = namespaceSelectorOf(pool);
+  return !(selector instanceof SelectorError) && selects(selector, labels);
+}
+
+/** Whether the answer of poolSelectsNamespace() depends on the namespace's labels. */
+export function poolRestrictsNamespaces(pool: IpPool): boolean {
+  const selector = namespaceSelectorOf(pool);
+  return selector instanceof SelectorError || selector.op !== "all";
+}
+
+/** Why the pool's namespaceSelector selects no namespace at all, when it does not parse. */
+export function namespaceSelectorProblem(pool: IpPool): string | undefined {
+  const selector = namespaceSelectorOf(pool);
+  if (!(selector instanceof SelectorError)) return undefined;
+  return `IP pool ${pool.name}: namespaceSelector '${pool.namespaceSelector}' is not a valid selector: ${selector.message}; no namespace may use the pool`;
 }
 
 function boolean(pool: string, field: string, value: unknown): boolean {

@@ -20,4 +20,5 @@ export const apiPaths = {
     `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`,
   events: (namespace: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`,
   node: (name: string) => `/api/v1/nodes/${encodeURIComponent(name)}`,
+  namespace: (name: string) => `/api/v1/namespaces/${encodeURIComponent(name)}`,
 };

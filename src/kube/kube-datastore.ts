@@ -127,6 +127,11 @@ export class KubernetesDatastore implements Datastore {
     return false;
   }
 
+  async readNamespaceLabels(namespace: string): Promise<Record<string, string>> {
+    const object = await this.#getOrUndefined<KubeObject>(paths.namespace(namespace));
+    return object?.metadata.labels ?? {};
+  }
+
   async readPod(namespace: string, name: string): Promise<PodInfo> {
     const pod = await this.#http.get<PodObject>(paths.pod(namespace, name));
     return { uid: pod.metadata.uid ?? "", annotations: pod.metadata.annotations ?? {} };

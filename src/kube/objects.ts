@@ -17,7 +17,7 @@ import {
   parseEgress,
   parseFloatingIps,
 } from "../floating/annotation.js";
-import { validatePool } from "../ipam/pool.js";
+import { storedPool } from "../ipam/pool.js";
 import { canonicalAddress } from "../net/address.js";
 import { BUOY_API_VERSION } from "../model/api-group.js";
 import {
@@ -71,7 +71,7 @@ export type ClaimSpec = Omit<FloatingIpClaim, "createdAt">;
 
 /** A pool object as the record IPAM reads, with Calico's defaults; throws PoolError when invalid. */
 export function poolFromObject(object: KubeObject): IpPool {
-  return validatePool(object.metadata.name, object.spec ?? {});
+  return storedPool(object.metadata.name, object.spec ?? {});
 }
 
 export function blockToObject(block: IpamBlock, resourceVersion?: string): KubeObject<IpamBlock> {

@@ -24,7 +24,14 @@ import {
   parseEgress,
   parseFloatingIps,
 } from "../floating/annotation.js";
-import { checkClaimConflict, planBindings, validateInPools } from "../floating/validate.js";
+import {
+  checkClaimConflict,
+  planBindings,
+  poolNamespacesMatter,
+  validateInPools,
+  validatePoolNamespaces,
+} from "../floating/validate.js";
+import { namespaceSelectorProblem } from "../ipam/pool.js";
 import type { Logger } from "../log/logger.js";
 import { claimAll, type ClaimPort } from "./claim-protocol.js";
 import { customObjectsClaimPort } from "./custom-objects-claim-port.js";
@@ -60,6 +67,8 @@ export class PodClaimController {
   /** Refusals already reported, by pod uid, annotation and message. */
   #reported = new Set<string>();
   #nodeUID: string | undefined;
+  /** Pools' unparsable namespaceSelectors already logged. */
+  #poolProblems = new Set<string>();
   readonly #claims: ClaimPort;
 
   constructor(private readonly options: PodClaimControllerOptions) {
@@ -159,6 +168,7 @@ export class PodClaimController {
     const dropping = held.filter((claim) => !wanted.includes(claim.ip));
     if (adding.length === 0 && dropping.length === 0) return;
     validateInPools(adding, pools);
+    await this.#validateNamespace(pod, adding, pools);
     const { containerID } = endpoint;
     const podIps = endpoint.ipNetworks.map((net) => net.split("/")[0] ?? "");
     const bindings = planBindings(adding, podIps);
@@ -217,6 +227,32 @@ export class PodClaimController {
       released: dropping.map((claim) => claim.ip),
     });
     await this.#event(pod, "Normal", "FloatingIPsChanged", `floating IPs of the pod: ${now}`);
+  }
+
+  /**
+   * The pools of `adding` must select the pod's namespace (namespaceSelector,
+   * as ADD checks it); its labels are read only when one of them asks. A pool
+   * whose selector does not parse selects none, and is logged once.
+   */
+  async #validateNamespace(
+    pod: PodObject,
+    adding: readonly string[],
+    pools: readonly IpPool[],
+  ): Promise<void> {
+    for (const problem of pools.map(namespaceSelectorProblem)) {
+      if (!problem || this.#poolProblems.has(problem)) continue;
+      this.#poolProblems.add(problem);
+      this.options.logger.log("warn", "agent.pool", { problem });
+    }
+    if (!poolNamespacesMatter(adding, pools)) return;
+    const namespace = pod.metadata.namespace ?? "default";
+    let labels: Record<string, string> = {};
+    try {
+      labels = (await this.options.core.readNamespace({ name: namespace })).metadata?.labels ?? {};
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error;
+    }
+    validatePoolNamespaces(adding, pools, namespace, labels);
   }
 
   /**

@@ -18,6 +18,7 @@ export type LogEvent =
   | "cni.version"
   | "cni.error"
   | "cni.rollback"
+  | "cni.pool"
   | "ipam.assign"
   | "ipam.release"
   | "floating.claimed"
@@ -34,6 +35,7 @@ export type LogEvent =
   | "agent.synced"
   | "agent.refused"
   | "agent.networkpolicy"
+  | "agent.pool"
   | "agent.error"
   | "agent.listening"
   | "agent.stop";

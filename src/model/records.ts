@@ -9,8 +9,22 @@ export interface IpPool {
   /** No pod addresses from this pool; floating IPs may still live in it. */
   disabled: boolean;
   nodeSelector: string;
+  /**
+   * Which namespaces may use the pool, for pod addresses and floating IPs
+   * (Calico's selector syntax, against the namespace's labels); absent: all.
+   */
+  namespaceSelector?: string;
   natOutgoing: boolean;
   disableBGPExport: boolean;
+}
+
+/**
+ * A namespace's labels in the etcd datastore, which has no Namespace objects
+ * (`buoy apply` of kind Namespace); a namespace without one has no labels.
+ */
+export interface NamespaceRecord {
+  name: string;
+  labels: Record<string, string>;
 }
 
 /** Who an allocation belongs to. */

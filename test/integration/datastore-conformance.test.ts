@@ -4,7 +4,7 @@
 import { afterAll, beforeAll } from "vitest";
 import { EtcdDatastore } from "../../src/etcd/etcd-datastore.js";
 import { EtcdKv } from "../../src/etcd/etcd-kv.js";
-import { Store } from "../../src/etcd/store.js";
+import { keys, Store } from "../../src/etcd/store.js";
 import { datastoreConformance } from "../support/datastore-conformance.js";
 import { startEtcd, type Etcd } from "../support/harness.js";
 
@@ -32,6 +32,12 @@ datastoreConformance("EtcdDatastore (real etcd)", async () => {
     datastore: new EtcdDatastore(store),
     namespace: "default",
     addPool: (pool) => store.putPool(pool),
+    labelNamespace: async (labels) => {
+      await kv.txn(
+        [],
+        [{ put: keys.namespace("default"), value: JSON.stringify({ name: "default", labels }) }],
+      );
+    },
     addPod: async () => undefined,
     attachedBy: "endpoint",
     claimedAddressWrite: "writes nothing",

@@ -15,6 +15,7 @@ import {
   startEtcd,
   type Etcd,
 } from "../support/harness.js";
+import { keys } from "../../src/etcd/store.js";
 
 let etcd: Etcd;
 const prefix = runPrefix();
@@ -26,6 +27,16 @@ beforeAll(async () => {
   await createPool(etcd.store, "pods6", { cidr: "fd00:244::/64" });
   await createPool(etcd.store, "floating", { cidr: "10.96.0.0/24", disabled: true });
   await createPool(etcd.store, "floating6", { cidr: "fd00:96::/120", disabled: true });
+  // Pools only some namespaces may use (issue 13): "shop" has no labels.
+  await createPool(etcd.store, "team-a", {
+    cidr: "10.97.0.0/24",
+    disabled: true,
+    namespaceSelector: "team == 'a'",
+  });
+  await createPool(etcd.store, "pods-team-b", {
+    cidr: "10.98.0.0/24",
+    namespaceSelector: "team in {'b'}",
+  });
 });
 afterEach(async () => {
   // Each test cleans its pods with DEL; this only catches what a failure left.
@@ -43,6 +54,10 @@ interface PodSpec {
   dualStack?: boolean;
   /** buoy.dev/floating-ip-egress */
   egress?: string;
+  /** ipam.ipv4_pools */
+  pools?: string[];
+  /** The pod's namespace (default shop). */
+  namespace?: string;
 }
 
 function podCall(spec: PodSpec) {
@@ -50,7 +65,11 @@ function podCall(spec: PodSpec) {
   made.push(ns);
   const path = addNetns(ns);
   const conf = etcdPluginConf(etcd, {
-    ipam: { type: "calico-ipam", assign_ipv6: spec.dualStack ? "true" : "false" },
+    ipam: {
+      type: "calico-ipam",
+      assign_ipv6: spec.dualStack ? "true" : "false",
+      ...(spec.pools ? { ipv4_pools: spec.pools } : {}),
+    },
     feature_control: { floating_ips: spec.enabled ?? true },
     capabilities: { "io.kubernetes.cri.pod-annotations": true },
     ...(spec.annotation === undefined
@@ -69,7 +88,7 @@ function podCall(spec: PodSpec) {
     conf,
     containerID: `ctr-${spec.name}`,
     netns: path,
-    pod: { namespace: "shop", name: spec.name },
+    pod: { namespace: spec.namespace ?? "shop", name: spec.name },
   };
 }
 
@@ -88,7 +107,7 @@ async function state() {
 const empty = { allocations: [], claims: [], endpoints: [], interfaces: 0 };
 
 describe("SPEC §4 refusals through the real plugin", () => {
-  const rows: { desc: string; spec: Omit<PodSpec, "name">; msg: string }[] = [
+  const rows: { desc: string; spec: Omit<PodSpec, "name">; msg: string; code?: number }[] = [
     {
       desc: "annotation present, feature off",
       spec: { annotation: '["10.96.0.1"]', enabled: false },
@@ -130,17 +149,28 @@ describe("SPEC §4 refusals through the real plugin", () => {
       msg: "floating IP fd00:96::9 is IPv6 but the pod has no IPv6 address",
     },
     {
+      desc: "in a pool whose namespaceSelector does not select the pod's namespace",
+      spec: { annotation: '["10.97.0.1"]' },
+      msg: "floating IP 10.97.0.1 is in pool team-a, which namespace shop may not use",
+    },
+    {
+      desc: "pod addresses only from pools the namespace may not use",
+      spec: { pools: ["pods-team-b"] },
+      msg: "no enabled IPv4 IP pool among pods-team-b that namespace shop may use",
+      code: 101, // IPAM's: no address to give
+    },
+    {
       desc: "an opt-in to egress that is neither true nor false",
       spec: { annotation: '["10.96.0.1"]', egress: "yes" },
       msg: `invalid buoy.dev/floating-ip-egress 'yes': expected "true" or "false"`,
     },
   ];
-  for (const [index, { desc, spec, msg }] of rows.entries()) {
+  for (const [index, { desc, spec, msg, code = 100 }] of rows.entries()) {
     it(`refuses ${desc}, leaving no allocation, claim, endpoint or interface`, async () => {
       const call = podCall({ name: `bad${index}`, ...spec });
       const outcome = await runPlugin({ command: "ADD", ...call });
       expect(outcome.exitCode).not.toBe(0);
-      expect(outcome.output).toMatchObject({ cniVersion: "1.0.0", code: 100 });
+      expect(outcome.output).toMatchObject({ cniVersion: "1.0.0", code });
       expect(String(outcome.output.msg)).toContain(msg);
       expect(await state()).toEqual(empty);
       expect(sh(["ip", "-n", call.ns, "link", "show", "eth0"]).status).not.toBe(0);
@@ -155,6 +185,36 @@ describe("SPEC §4 refusals through the real plugin", () => {
     expect((await state()).claims).toEqual(["10.244.0.0=fromenabled"]);
     expect((await runPlugin({ command: "DEL", ...call })).exitCode).toBe(0);
     expect(await state()).toEqual(empty);
+  });
+
+  it("gives a labelled namespace its pools: a floating IP and an address from them", async () => {
+    await etcd.store.kv.txn(
+      [],
+      [
+        {
+          put: keys.namespace("team-b"),
+          value: JSON.stringify({ name: "team-b", labels: { team: "b" } }),
+        },
+      ],
+    );
+    const call = podCall({
+      name: "labelled",
+      namespace: "team-b",
+      pools: ["pods-team-b"],
+      annotation: '["10.97.0.2"]',
+    });
+    const refused = await runPlugin({ command: "ADD", ...call });
+    expect(refused.output.msg).toBe(
+      "floating IP 10.97.0.2 is in pool team-a, which namespace team-b may not use",
+    );
+    expect(await state()).toEqual(empty);
+    const allowed = podCall({ name: "labelled2", namespace: "team-b", pools: ["pods-team-b"] });
+    const added = await runPlugin({ command: "ADD", ...allowed });
+    expect(added.exitCode, added.raw).toBe(0);
+    expect((added.output.ips as { address: string }[])[0]!.address).toBe("10.98.0.0/32");
+    expect((await runPlugin({ command: "DEL", ...allowed })).exitCode).toBe(0);
+    expect(await state()).toEqual(empty);
+    await etcd.store.deleteKey(keys.namespace("team-b"));
   });
 
   it("accepts a repeated entry once", async () => {

@@ -57,6 +57,8 @@ beforeAll(async () => {
   await createKubePools(kube, {
     pods: { cidr: "10.244.0.0/16" },
     floating: { cidr: "10.96.0.0/24", disabled: true },
+    // The test's namespace has no labels: not one this pool selects.
+    "floating-team-a": { cidr: "10.96.5.0/24", disabled: true, namespaceSelector: "team == 'a'" },
   });
   await kube.admin.json("POST", "/api/v1/nodes", { metadata: { name: NODE } });
   await kube.admin.json("POST", "/api/v1/namespaces", { metadata: { name: namespace } });
@@ -232,6 +234,24 @@ describe("the agent on the kubernetes datastore", () => {
     );
     await sleep(1500); // a resync or two
     expect(translations().get("10.96.0.12")).toBe(web.address);
+    expect((await claims()).map((claim) => claim.spec.ip)).toEqual(["10.96.0.12"]);
+    await annotate("web", '["10.96.0.12"]');
+  });
+
+  it("a live edit asking for a floating IP from a pool the namespace may not use is refused with an Event", async () => {
+    await annotate("web", '["10.96.0.12", "10.96.5.1"]');
+    const message = `floating IP 10.96.5.1 is in pool floating-team-a, which namespace ${namespace} may not use`;
+    await until("the refusal Event", async () =>
+      (await events("web")).some(
+        (event) =>
+          event.type === "Warning" &&
+          event.reason === "FloatingIPRefused" &&
+          event.message === message,
+      ),
+    );
+    await sleep(1500); // a resync or two
+    expect(translations().get("10.96.0.12")).toBe(web.address);
+    expect(translations().has("10.96.5.1")).toBe(false);
     expect((await claims()).map((claim) => claim.spec.ip)).toEqual(["10.96.0.12"]);
     await annotate("web", '["10.96.0.12"]');
   });

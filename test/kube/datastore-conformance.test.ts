@@ -70,8 +70,21 @@ datastoreConformance("KubernetesDatastore (real kube-apiserver)", async () => {
         apiVersion: "buoy.dev/v1",
         kind: "IPPool",
         metadata: { name: pool.name },
-        spec: { cidr: pool.cidr, blockSize: pool.blockSize, disabled: pool.disabled },
+        spec: {
+          cidr: pool.cidr,
+          blockSize: pool.blockSize,
+          disabled: pool.disabled,
+          ...(pool.namespaceSelector ? { namespaceSelector: pool.namespaceSelector } : {}),
+        },
       });
+    },
+    async labelNamespace(labels) {
+      await kube.admin.json(
+        "PATCH",
+        `/api/v1/namespaces/${namespace}`,
+        { metadata: { labels } },
+        "application/merge-patch+json",
+      );
     },
     async addPod(name, node, floatingIps) {
       const pod = await kube.admin.json<KubeObject>(

@@ -63,7 +63,10 @@ export async function waitForBuoyCrds(kube: KubeApiserver, timeoutMs = 20_000): 
 /** Creates buoy IPPool objects, by name and spec (Calico's fields). */
 export async function createKubePools(
   kube: KubeApiserver,
-  pools: Record<string, { cidr: string; disabled?: boolean; natOutgoing?: boolean }>,
+  pools: Record<
+    string,
+    { cidr: string; disabled?: boolean; natOutgoing?: boolean; namespaceSelector?: string }
+  >,
 ): Promise<void> {
   for (const [name, spec] of Object.entries(pools)) {
     await kube.admin.json("POST", "/apis/buoy.dev/v1/ippools", {

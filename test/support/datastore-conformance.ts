@@ -36,6 +36,11 @@ export interface DatastoreUnderTest {
   /** Creates an IP pool, as the administrator does. */
   addPool(pool: IpPool): Promise<void>;
   /**
+   * Gives the suite's namespace these labels, as the administrator does
+   * (Kubernetes: the Namespace; etcd: buoy's namespaces/<name> record).
+   */
+  labelNamespace(labels: Record<string, string>): Promise<void>;
+  /**
    * Creates the pod on `node`, asking for `floatingIps` (its annotation),
    * where the datastore keeps pods (Kubernetes); resolves to its uid, or undefined where the runtime alone
    * knows the pod (etcd).
@@ -246,6 +251,22 @@ export function datastoreConformance(name: string, setup: () => Promise<Datastor
     });
 
     // ---- compare-and-swap blocks -----------------------------------------------
+
+    it("readNamespaceLabels() gives the namespace's labels, {} where it has none; IPAM picks by them", async () => {
+      expect(await store.readNamespaceLabels(under.namespace)).toEqual({});
+      expect(await store.readNamespaceLabels("no-such-namespace")).toEqual({});
+      await under.addPool(
+        validatePool("team-a", { cidr: "10.245.0.0/24", namespaceSelector: "team == 'a'" }),
+      );
+      const owner = { handle: `${NETWORK}.ns-case`, node: NODE, namespace: under.namespace };
+      const only = { family: 4 as const, owner, pools: ["team-a"] };
+      await expect(assignAddress(store, only)).rejects.toThrow(
+        `no enabled IPv4 IP pool among team-a that namespace ${under.namespace} may use`,
+      );
+      await under.labelNamespace({ team: "a" });
+      expect(await store.readNamespaceLabels(under.namespace)).toEqual({ team: "a" });
+      expect(await assignAddress(store, only)).toBe("10.245.0.0");
+    });
 
     it("writeBlock() is a compare-and-swap: creating a block that exists, or writing from a stale revision, returns false and changes nothing", async () => {
       const cidr = "10.244.63.0/26";

@@ -10,7 +10,7 @@ import type { Session } from "./session.js";
 export function addApplyCommand(program: Command, session: Session): void {
   program
     .command("apply")
-    .description("Create or update IP pools, nodes and BGP peers from a manifest")
+    .description("Create or update IP pools, nodes, BGP peers and namespaces from a manifest")
     .requiredOption(
       "-f, --filename <file>",
       "the manifest: YAML (one or more documents) or JSON; '-' reads stdin",
@@ -33,14 +33,18 @@ const APPLY_HELP = `
 Resources:
   IPPool   apiVersion projectcalico.org/v3 (calicoctl manifests work unchanged)
            or buoy.dev/v1; spec fields cidr, blockSize, disabled, nodeSelector,
-           natOutgoing, disableBGPExport (other Calico fields are ignored)
+           namespaceSelector, natOutgoing, disableBGPExport (other Calico
+           fields are ignored); a selector that does not parse is refused
   Node     apiVersion buoy.dev/v1; spec.addresses (IP addresses), spec.asNumber
   BGPPeer  apiVersion projectcalico.org/v3 or buoy.dev/v1; spec.peerIP (an IP
            address, no port), spec.asNumber, spec.node (only this node peers
            with it; left out: every node does). nodeSelector, peerSelector and
            password are refused; other Calico fields are ignored
-  List, IPPoolList, NodeList, BGPPeerList with items, as 'buoy get -o yaml'
-  prints them
+  Namespace apiVersion buoy.dev/v1; metadata.labels: what pools'
+           namespaceSelector reads (etcd has no Namespace objects; a namespace
+           without one has no labels)
+  List, IPPoolList, NodeList, BGPPeerList, NamespaceList with items, as
+  'buoy get -o yaml' prints them
 
 AS numbers are integers from 1 to 4294967295, or dotted like '1.10'.
 
