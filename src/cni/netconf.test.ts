@@ -53,8 +53,14 @@ describe("parseNetConf()", () => {
       mtu: 1500,
       logFilePath: "/var/log/buoy/cni.log",
       floatingIpsEnabled: false,
+      maxFloatingIps: 16,
       podAnnotations: {},
     });
+  });
+
+  it("parseNetConf() reads max_floating_ips_per_pod, buoy's key beside feature_control", () => {
+    expect(parseNetConf({ ...seedPlugin, max_floating_ips_per_pod: 64 }).maxFloatingIps).toBe(64);
+    expect(parseNetConf({ ...seedPlugin, max_floating_ips_per_pod: 1 }).maxFloatingIps).toBe(1);
   });
 
   it("parseNetConf() ignores unknown keys", () => {
@@ -104,6 +110,26 @@ describe("parseNetConf()", () => {
       key: "feature_control.floating_ips",
     },
     { desc: "feature_control as an array", patch: { feature_control: [] }, key: "feature_control" },
+    {
+      desc: "max_floating_ips_per_pod as a string",
+      patch: { max_floating_ips_per_pod: "32" },
+      key: "max_floating_ips_per_pod",
+    },
+    {
+      desc: "max_floating_ips_per_pod zero",
+      patch: { max_floating_ips_per_pod: 0 },
+      key: "max_floating_ips_per_pod",
+    },
+    {
+      desc: "max_floating_ips_per_pod a fraction",
+      patch: { max_floating_ips_per_pod: 2.5 },
+      key: "max_floating_ips_per_pod",
+    },
+    {
+      desc: "max_floating_ips_per_pod over 1024",
+      patch: { max_floating_ips_per_pod: 1025 },
+      key: "max_floating_ips_per_pod",
+    },
     { desc: "ipam without type", patch: { ipam: {} }, key: "ipam.type" },
     {
       desc: "assign_ipv6 as a number",

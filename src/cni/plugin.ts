@@ -13,7 +13,12 @@ import {
   parseFloatingIps,
 } from "../floating/annotation.js";
 import { checkClaims, snapshotLookup, type ClaimHolder } from "../floating/claim-check.js";
-import { planBindings, validateInPools, type FloatingBinding } from "../floating/validate.js";
+import {
+  planBindings,
+  validateFloatingIpCount,
+  validateInPools,
+  type FloatingBinding,
+} from "../floating/validate.js";
 import { IpamExhaustedError } from "../ipam/ipam.js";
 import {
   hostInterfaceName,
@@ -293,7 +298,7 @@ async function rollback(
   await Promise.allSettled(steps);
 }
 
-/** The floating IPs the pod's annotation asks for ([] when none); SPEC §4 rows 1–3, 8. */
+/** The floating IPs the pod's annotation asks for ([] when none); SPEC §4's rows that need no datastore. */
 function requestedFloatingIps(
   conf: NetConf,
   annotations: Readonly<Record<string, string>>,
@@ -303,7 +308,9 @@ function requestedFloatingIps(
   if (!conf.floatingIpsEnabled) {
     throw new FloatingIpError("requested feature is not enabled: floating_ips");
   }
-  return parseFloatingIps(value);
+  const ips = parseFloatingIps(value);
+  validateFloatingIpCount(ips, conf.maxFloatingIps);
+  return ips;
 }
 
 function endpointRecord(
