@@ -22,6 +22,7 @@ import {
   checkClaimConflict,
   findPool,
   planBindings,
+  validateFloatingIpCount,
   validateInPools,
 } from "../floating/validate.js";
 import { blockCidrFor } from "../ipam/pool.js";
@@ -38,6 +39,8 @@ export interface PodClaimControllerOptions {
   node: string;
   logger: Logger;
   floatingIpsEnabled: () => boolean;
+  /** The most floating IPs one pod may hold (the conflist's `max_floating_ips_per_pod`). */
+  maxFloatingIps: () => number;
   /** The caches as they are now: read at the start of every pass. */
   state: () => Pass;
 }
@@ -143,6 +146,7 @@ export class PodClaimController {
         throw new FloatingIpError("requested feature is not enabled: floating_ips");
       }
       wanted = canonicalFloatingIps(parseFloatingIps(annotation));
+      validateFloatingIpCount(wanted, this.options.maxFloatingIps());
     }
     const heldIps = new Set(held.map((claim) => claim.ip));
     const adding = wanted.filter((ip) => !heldIps.has(ip));

@@ -134,7 +134,7 @@ async function runAgentCommand(
   );
   await runAgent(
     {
-      openSource: ({ floatingIpsEnabled }) =>
+      openSource: ({ floatingIpsEnabled, maxFloatingIps }) =>
         store
           ? new EtcdAgentSource({
               kv: store.kv,
@@ -155,6 +155,7 @@ async function runAgentCommand(
               leaseSeconds: statusTtl,
               claimGcGraceMs: gcGrace * 1000,
               floatingIpsEnabled,
+              maxFloatingIps,
               routing: options.routing,
             }),
       node: options.node,
