@@ -63,6 +63,36 @@ describe("parseNetConf()", () => {
     expect(parseNetConf({ ...seedPlugin, max_floating_ips_per_pod: 1 }).maxFloatingIps).toBe(1);
   });
 
+  const nodenames: { desc: string; nodename: string; msg?: string }[] = [
+    { desc: "accepts a dotted name", nodename: "worker-1.example.com" },
+    {
+      desc: "refuses upper case",
+      nodename: "Worker-1",
+      msg: `invalid network config: key 'nodename' is "Worker-1": not a DNS-1123 subdomain`,
+    },
+    {
+      desc: "refuses a slash (a datastore key path)",
+      nodename: "n1/../n2",
+      msg: `invalid network config: key 'nodename' is "n1/../n2": not a DNS-1123 subdomain`,
+    },
+    {
+      desc: "refuses a name over 253 characters, echoed truncated",
+      nodename: "a".repeat(300),
+      msg: '…(truncated, 300 characters)": node name is longer than 253 characters',
+    },
+  ];
+  for (const { desc, nodename, msg } of nodenames) {
+    it(`parseNetConf() ${desc} as nodename`, () => {
+      if (msg === undefined) {
+        expect(parseNetConf({ ...seedPlugin, nodename }).nodename).toBe(nodename);
+        return;
+      }
+      const [code, message] = codeAndMessage({ ...seedPlugin, nodename });
+      expect(code).toBe(7);
+      expect(message).toContain(msg);
+    });
+  }
+
   it("parseNetConf() ignores unknown keys", () => {
     expect(() =>
       parseNetConf({ ...seedPlugin, ipip: { enabled: true }, container_settings: {} }),

@@ -3,6 +3,8 @@
 // is a CNI error (code 7) naming the key path.
 import * as v from "valibot";
 import { DEFAULT_MAX_FLOATING_IPS, MAX_FLOATING_IPS_LIMIT } from "../floating/validate.js";
+import { truncateEcho } from "../floating/truncate-echo.js";
+import { nodeNameProblem } from "../model/identifiers.js";
 import { CniCode, CniError } from "./errors.js";
 import {
   IMPLICIT_VERSION,
@@ -145,6 +147,13 @@ export function parseNetConf(raw: Record<string, unknown>): NetConf {
     throw new CniError(
       CniCode.invalidConfig,
       `invalid network config: key 'datastore_type' must be "etcdv3" or "kubernetes", got "${datastoreType}"`,
+    );
+  }
+  const nodenameProblem = conf.nodename ? nodeNameProblem(conf.nodename) : undefined;
+  if (nodenameProblem !== undefined) {
+    throw new CniError(
+      CniCode.invalidConfig,
+      `invalid network config: key 'nodename' is ${JSON.stringify(truncateEcho(conf.nodename ?? ""))}: ${nodenameProblem}`,
     );
   }
   return {

@@ -172,6 +172,18 @@ describe("runCni() ADD", () => {
     expect((await leftovers()).claims).toHaveLength(20);
   });
 
+  it("runCni() ADD refuses a hostname that is no node name when the config names none", async () => {
+    deps.hostname = () => "Build_Host";
+    const { exitCode, out } = await cni({ command: "ADD", conf: { nodename: undefined } });
+    expect(exitCode).not.toBe(0);
+    expect(out.code).toBe(7);
+    expect(out.msg).toBe(
+      `invalid network config: no key 'nodename', and the hostname "Build_Host" is no node name: ` +
+        "not a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit)",
+    );
+    expect(await leftovers()).toEqual(nothing);
+  });
+
   it("runCni() ADD deduplicates a repeated entry", async () => {
     expect((await cni({ command: "ADD", annotation: '["10.0.0.1","10.0.0.1"]' })).exitCode).toBe(0);
     expect((await leftovers()).claims).toEqual(["10.0.0.1"]);

@@ -30,6 +30,8 @@ import {
 } from "../dataplane/pod-network.js";
 import type { PodNetwork } from "../dataplane/shell/linux-pod-network.js";
 import { createFileLogger, parseLogLevel, silentLogger, type Logger } from "../log/logger.js";
+import { nodeNameProblem } from "../model/identifiers.js";
+import { truncateEcho } from "../floating/truncate-echo.js";
 import { parseAddress } from "../net/address.js";
 import { CniCode, CniError } from "./errors.js";
 import { parseCniEnv, type CniEnv } from "./env.js";
@@ -97,7 +99,7 @@ export async function runCni(request: CniRequest, deps: CniDeps): Promise<CniRes
         role: request.role,
       });
     requireVersion(env.command, conf.cniVersion);
-    const node = conf.nodename || deps.hostname();
+    const node = conf.nodename || hostnameAsNode(deps.hostname());
     const context: Context = {
       env,
       conf,
@@ -163,6 +165,18 @@ function versionResponse(stdin: string): CniResponse {
   }
   const body = { cniVersion: requested, supportedVersions: SUPPORTED_VERSIONS };
   return { stdout: JSON.stringify(body) + "\n", exitCode: 0 };
+}
+
+/** The hostname as the node's name when the config names none; it reaches datastore keys. */
+function hostnameAsNode(hostname: string): string {
+  const problem = nodeNameProblem(hostname);
+  if (problem !== undefined) {
+    throw new CniError(
+      CniCode.invalidConfig,
+      `invalid network config: no key 'nodename', and the hostname ${JSON.stringify(truncateEcho(hostname))} is no node name: ${problem}`,
+    );
+  }
+  return hostname;
 }
 
 function requireVersion(command: string, version: string): void {
