@@ -172,6 +172,29 @@ describe("runCni() ADD", () => {
     expect((await leftovers()).claims).toHaveLength(20);
   });
 
+  it("runCni() ADD answers a bad CNI_IFNAME with code 4 in the config's version", async () => {
+    const response = await runCni(
+      {
+        role: "plugin",
+        env: {
+          CNI_COMMAND: "ADD",
+          CNI_CONTAINERID: "c1",
+          CNI_NETNS: "/var/run/netns/c1",
+          CNI_IFNAME: "e\nlink",
+        },
+        stdin: JSON.stringify(conf({ command: "ADD", conf: { cniVersion: "0.4.0" } })),
+      },
+      deps,
+    );
+    expect(response.exitCode).toBe(1);
+    expect(JSON.parse(response.stdout)).toMatchObject({
+      cniVersion: "0.4.0",
+      code: 4,
+      msg: "invalid CNI_IFNAME 'e\nlink': interface name contains / or : or whitespace",
+    });
+    expect(await leftovers()).toEqual(nothing);
+  });
+
   it("runCni() ADD refuses a hostname that is no node name when the config names none", async () => {
     deps.hostname = () => "Build_Host";
     const { exitCode, out } = await cni({ command: "ADD", conf: { nodename: undefined } });

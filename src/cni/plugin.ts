@@ -82,7 +82,7 @@ interface Context {
 }
 
 export async function runCni(request: CniRequest, deps: CniDeps): Promise<CniResponse> {
-  let version: string = LATEST_VERSION;
+  let version: string | undefined;
   let logger: Logger = deps.logger ?? silentLogger;
   try {
     if (request.env.CNI_COMMAND === "VERSION") return versionResponse(request.stdin);
@@ -117,7 +117,9 @@ export async function runCni(request: CniRequest, deps: CniDeps): Promise<CniRes
     const cniError = toCniError(error);
     logger.log("error", "cni.error", { code: cniError.code, msg: cniError.message });
     logger.flush();
-    const outVersion = isSupportedVersion(version) ? version : LATEST_VERSION;
+    // An error in the environment comes before the config is read: still in its version.
+    version ??= configVersion(request.stdin);
+    const outVersion = version && isSupportedVersion(version) ? version : LATEST_VERSION;
     return { stdout: JSON.stringify(cniError.toJSON(outVersion)) + "\n", exitCode: 1 };
   }
 }
@@ -177,6 +179,16 @@ function hostnameAsNode(hostname: string): string {
     );
   }
   return hostname;
+}
+
+/** The config's `cniVersion` if stdin is JSON that has one (for errors only). */
+function configVersion(stdin: string): string | undefined {
+  try {
+    const parsed = JSON.parse(stdin) as { cniVersion?: unknown } | null;
+    return typeof parsed?.cniVersion === "string" ? parsed.cniVersion : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function requireVersion(command: string, version: string): void {
