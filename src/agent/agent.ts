@@ -9,6 +9,7 @@ import type { Bird } from "../dataplane/shell/bird.js";
 import type { RoutingMode } from "../dataplane/routing-plan.js";
 import type { Logger } from "../log/logger.js";
 import type { AgentSource } from "../datastore/agent-source.js";
+import { DEFAULT_MAX_FLOATING_IPS } from "../floating/validate.js";
 import { parseFloatingIpSwitch, type SwitchState } from "./feature-switch.js";
 import { createMetrics } from "./metrics.js";
 import { networkPolicyCheck } from "./network-policy-check.js";
@@ -16,8 +17,14 @@ import { Reconciler } from "./reconciler.js";
 import type { DataplanePorts } from "./sync-dataplane.js";
 
 export interface AgentOptions {
-  /** Opens the datastore side (EtcdAgentSource or KubeAgentSource); it may ask whether floating IPs are on. */
-  openSource: (context: { floatingIpsEnabled: () => boolean }) => AgentSource;
+  /**
+   * Opens the datastore side (EtcdAgentSource or KubeAgentSource); it may ask
+   * whether floating IPs are on, and how many one pod may hold.
+   */
+  openSource: (context: {
+    floatingIpsEnabled: () => boolean;
+    maxFloatingIps: () => number;
+  }) => AgentSource;
   node: string;
   ports: DataplanePorts;
   logger: Logger;
@@ -40,7 +47,10 @@ export interface AgentOptions {
 export async function runAgent(options: AgentOptions, signal: AbortSignal): Promise<void> {
   const { node, logger } = options;
   let feature = readSwitch(options);
-  const source = options.openSource({ floatingIpsEnabled: () => feature.enabled });
+  const source = options.openSource({
+    floatingIpsEnabled: () => feature.enabled,
+    maxFloatingIps: () => feature.maxFloatingIps,
+  });
   const metrics = createMetrics({ networkPolicies: source.networkPoliciesPresent !== undefined });
   logger.log("info", "agent.start", { node, floatingIps: feature.enabled, switch: feature.source });
   metrics.floatingIpsEnabled.set(feature.enabled ? 1 : 0);
@@ -148,21 +158,24 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
 }
 
 function readSwitch(options: AgentOptions): SwitchState {
-  if (options.floatingIps !== "auto") {
-    return {
-      enabled: options.floatingIps === "on",
-      source: `--floating-ips=${options.floatingIps}`,
-    };
-  }
+  let read: SwitchState;
   try {
-    return parseFloatingIpSwitch(readFileSync(options.cniConfPath, "utf8"), options.cniConfPath);
+    read = parseFloatingIpSwitch(readFileSync(options.cniConfPath, "utf8"), options.cniConfPath);
   } catch (error) {
-    return {
+    read = {
       enabled: false,
+      maxFloatingIps: DEFAULT_MAX_FLOATING_IPS,
       source: `cannot read ${options.cniConfPath} (${(error as NodeJS.ErrnoException).code ?? error})`,
       readable: false,
     };
   }
+  if (options.floatingIps === "auto") return read;
+  // Told on or off; the per-pod bound still comes from the conflist (or its default).
+  return {
+    enabled: options.floatingIps === "on",
+    maxFloatingIps: read.maxFloatingIps,
+    source: `--floating-ips=${options.floatingIps}`,
+  };
 }
 
 type Route = (path: string) => { status: number; body: string } | undefined;

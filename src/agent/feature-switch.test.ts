@@ -2,6 +2,33 @@ import { describe, expect, it } from "vitest";
 import { parseFloatingIpSwitch } from "./feature-switch.js";
 
 describe("parseFloatingIpSwitch()", () => {
+  const bounds: { desc: string; value: unknown; want: number }[] = [
+    { desc: "16 when the key is absent", value: undefined, want: 16 },
+    { desc: "the value the config sets", value: 40, want: 40 },
+    { desc: "16 for a string, as the plugin refuses it", value: "40", want: 16 },
+    { desc: "16 for zero", value: 0, want: 16 },
+    { desc: "16 for a fraction", value: 2.5, want: 16 },
+    { desc: "16 over 1024", value: 1025, want: 16 },
+  ];
+  for (const { desc, value, want } of bounds) {
+    it(`parseFloatingIpSwitch() reads max_floating_ips_per_pod as ${desc}`, () => {
+      const text = JSON.stringify({
+        plugins: [
+          {
+            type: "calico",
+            feature_control: { floating_ips: true },
+            max_floating_ips_per_pod: value,
+          },
+        ],
+      });
+      expect(parseFloatingIpSwitch(text, "/x").maxFloatingIps).toBe(want);
+    });
+  }
+  it("parseFloatingIpSwitch() gives the default bound when the config is not JSON or has no entry", () => {
+    expect(parseFloatingIpSwitch("{", "/x").maxFloatingIps).toBe(16);
+    expect(parseFloatingIpSwitch('{"plugins":[]}', "/x").maxFloatingIps).toBe(16);
+  });
+
   const cases = [
     {
       desc: "the seed's conflist with the feature on",

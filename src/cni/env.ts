@@ -1,4 +1,7 @@
-// The CNI_* environment and CNI_ARGS, checked per command (code 4 when missing).
+// The CNI_* environment and CNI_ARGS, checked per command (code 4 when missing
+// or, for the container ID and the interface name, not valid).
+import { truncateEcho } from "../floating/truncate-echo.js";
+import { containerIdProblem, interfaceNameProblem } from "../model/identifiers.js";
 import { CniCode, CniError } from "./errors.js";
 
 export type CniCommand = "ADD" | "DEL" | "CHECK" | "VERSION" | "STATUS" | "GC";
@@ -35,21 +38,34 @@ export function parseCniEnv(env: Readonly<Record<string, string | undefined>>): 
     }
     return value;
   };
+  // Both reach `ip -batch` scripts and datastore keys: checked for every command.
   const containerID = needs("CNI_CONTAINERID", ["ADD", "DEL", "CHECK"]);
-  if (containerID && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(containerID)) {
-    throw new CniError(
-      CniCode.invalidEnvironment,
-      `invalid CNI_CONTAINERID '${containerID}': must be alphanumeric with '_', '.' or '-'`,
-    );
-  }
+  refuseInvalid("CNI_CONTAINERID", containerID, containerIdProblem);
+  const ifname = needs("CNI_IFNAME", ["ADD", "DEL", "CHECK"]);
+  refuseInvalid("CNI_IFNAME", ifname, interfaceNameProblem);
   return {
     command: command as CniCommand,
     containerID,
     netns: needs("CNI_NETNS", ["ADD", "CHECK"]),
-    ifname: needs("CNI_IFNAME", ["ADD", "DEL", "CHECK"]),
+    ifname,
     path: (env.CNI_PATH ?? "").split(":").filter(Boolean),
     args: parseCniArgs(env.CNI_ARGS ?? ""),
   };
+}
+
+/** Code 4 naming the variable when a value given is not one the check accepts. */
+function refuseInvalid(
+  name: string,
+  value: string,
+  problem: (value: string) => string | undefined,
+): void {
+  const why = value === "" ? undefined : problem(value);
+  if (why !== undefined) {
+    throw new CniError(
+      CniCode.invalidEnvironment,
+      `invalid ${name} '${truncateEcho(value)}': ${why}`,
+    );
+  }
 }
 
 /** `K=V;K=V` as the runtimes pass it; unknown keys are ignored. */

@@ -53,9 +53,45 @@ describe("parseNetConf()", () => {
       mtu: 1500,
       logFilePath: "/var/log/buoy/cni.log",
       floatingIpsEnabled: false,
+      maxFloatingIps: 16,
       podAnnotations: {},
     });
   });
+
+  it("parseNetConf() reads max_floating_ips_per_pod, buoy's key beside feature_control", () => {
+    expect(parseNetConf({ ...seedPlugin, max_floating_ips_per_pod: 64 }).maxFloatingIps).toBe(64);
+    expect(parseNetConf({ ...seedPlugin, max_floating_ips_per_pod: 1 }).maxFloatingIps).toBe(1);
+  });
+
+  const nodenames: { desc: string; nodename: string; msg?: string }[] = [
+    { desc: "accepts a dotted name", nodename: "worker-1.example.com" },
+    {
+      desc: "refuses upper case",
+      nodename: "Worker-1",
+      msg: `invalid network config: key 'nodename' is "Worker-1": not a DNS-1123 subdomain`,
+    },
+    {
+      desc: "refuses a slash (a datastore key path)",
+      nodename: "n1/../n2",
+      msg: `invalid network config: key 'nodename' is "n1/../n2": not a DNS-1123 subdomain`,
+    },
+    {
+      desc: "refuses a name over 253 characters, echoed truncated",
+      nodename: "a".repeat(300),
+      msg: '…(truncated, 300 characters)": node name is longer than 253 characters',
+    },
+  ];
+  for (const { desc, nodename, msg } of nodenames) {
+    it(`parseNetConf() ${desc} as nodename`, () => {
+      if (msg === undefined) {
+        expect(parseNetConf({ ...seedPlugin, nodename }).nodename).toBe(nodename);
+        return;
+      }
+      const [code, message] = codeAndMessage({ ...seedPlugin, nodename });
+      expect(code).toBe(7);
+      expect(message).toContain(msg);
+    });
+  }
 
   it("parseNetConf() ignores unknown keys", () => {
     expect(() =>
@@ -104,6 +140,26 @@ describe("parseNetConf()", () => {
       key: "feature_control.floating_ips",
     },
     { desc: "feature_control as an array", patch: { feature_control: [] }, key: "feature_control" },
+    {
+      desc: "max_floating_ips_per_pod as a string",
+      patch: { max_floating_ips_per_pod: "32" },
+      key: "max_floating_ips_per_pod",
+    },
+    {
+      desc: "max_floating_ips_per_pod zero",
+      patch: { max_floating_ips_per_pod: 0 },
+      key: "max_floating_ips_per_pod",
+    },
+    {
+      desc: "max_floating_ips_per_pod a fraction",
+      patch: { max_floating_ips_per_pod: 2.5 },
+      key: "max_floating_ips_per_pod",
+    },
+    {
+      desc: "max_floating_ips_per_pod over 1024",
+      patch: { max_floating_ips_per_pod: 1025 },
+      key: "max_floating_ips_per_pod",
+    },
     { desc: "ipam without type", patch: { ipam: {} }, key: "ipam.type" },
     {
       desc: "assign_ipv6 as a number",

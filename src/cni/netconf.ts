@@ -2,6 +2,9 @@
 // a schema. Unknown keys pass through untouched; a known key of the wrong type
 // is a CNI error (code 7) naming the key path.
 import * as v from "valibot";
+import { DEFAULT_MAX_FLOATING_IPS, MAX_FLOATING_IPS_LIMIT } from "../floating/validate.js";
+import { truncateEcho } from "../floating/truncate-echo.js";
+import { nodeNameProblem } from "../model/identifiers.js";
 import { CniCode, CniError } from "./errors.js";
 import {
   IMPLICIT_VERSION,
@@ -21,6 +24,14 @@ function plain<T extends v.GenericSchema>(schema: T) {
 /** Calico writes these as strings ("true"); booleans are accepted too. */
 const StringBoolean = v.union([v.boolean(), v.picklist(["true", "false"])]);
 const StringList = v.array(v.string());
+
+/** buoy's own key beside `feature_control`. */
+const MaxFloatingIps = v.pipe(
+  v.number(),
+  v.integer(),
+  v.minValue(1),
+  v.maxValue(MAX_FLOATING_IPS_LIMIT),
+);
 
 const IpamConf = plain(
   v.looseObject({
@@ -52,6 +63,7 @@ const NetConfSchema = v.looseObject({
   policy: v.optional(plain(v.looseObject({ type: v.optional(v.string()) }))),
   kubernetes: v.optional(plain(v.looseObject({ kubeconfig: v.optional(v.string()) }))),
   feature_control: v.optional(plain(v.looseObject({ floating_ips: v.optional(v.boolean()) }))),
+  max_floating_ips_per_pod: v.optional(MaxFloatingIps),
   capabilities: v.optional(plain(v.record(v.string(), v.boolean()))),
   runtimeConfig: v.optional(RuntimeConfig),
   prevResult: v.optional(plain(v.looseObject({}))),
@@ -80,6 +92,8 @@ export interface NetConf {
     ipv6Pools: string[];
   };
   floatingIpsEnabled: boolean;
+  /** `max_floating_ips_per_pod`: the most floating IPs one pod may ask for. */
+  maxFloatingIps: number;
   podAnnotations: Record<string, string>;
   prevResult: Record<string, unknown> | undefined;
   validAttachments: { containerID: string; ifname: string }[] | undefined;
@@ -135,6 +149,13 @@ export function parseNetConf(raw: Record<string, unknown>): NetConf {
       `invalid network config: key 'datastore_type' must be "etcdv3" or "kubernetes", got "${datastoreType}"`,
     );
   }
+  const nodenameProblem = conf.nodename ? nodeNameProblem(conf.nodename) : undefined;
+  if (nodenameProblem !== undefined) {
+    throw new CniError(
+      CniCode.invalidConfig,
+      `invalid network config: key 'nodename' is ${JSON.stringify(truncateEcho(conf.nodename ?? ""))}: ${nodenameProblem}`,
+    );
+  }
   return {
     cniVersion,
     name: conf.name ?? "k8s-pod-network",
@@ -156,6 +177,7 @@ export function parseNetConf(raw: Record<string, unknown>): NetConf {
       ipv6Pools: conf.ipam?.ipv6_pools ?? [],
     },
     floatingIpsEnabled: conf.feature_control?.floating_ips ?? false,
+    maxFloatingIps: conf.max_floating_ips_per_pod ?? DEFAULT_MAX_FLOATING_IPS,
     podAnnotations: conf.runtimeConfig?.["io.kubernetes.cri.pod-annotations"] ?? {},
     prevResult: conf.prevResult,
     // libcni sends null for a node with no sandboxes: nothing is valid. Absent stays undefined.

@@ -125,6 +125,11 @@ async function cni(call: Call): Promise<{ exitCode: number; out: Record<string, 
   return { exitCode: response.exitCode, out: response.stdout ? JSON.parse(response.stdout) : {} };
 }
 
+/** The annotation asking for `count` addresses of the floating pool 10.0.0.0/24. */
+function manyFloatingIps(count: number): string {
+  return JSON.stringify(Array.from({ length: count }, (_, i) => `10.0.0.${i + 1}`));
+}
+
 async function leftovers() {
   const blocks = await store.listBlocks();
   return {
@@ -155,6 +160,51 @@ describe("runCni() ADD", () => {
     });
     const [endpoint] = await store.listEndpoints("node-1");
     expect(endpoint?.value.ipNATs).toEqual([{ internalIP: "10.244.0.0", externalIP: "10.0.0.1" }]);
+  });
+
+  it("runCni() ADD accepts as many floating IPs as max_floating_ips_per_pod allows", async () => {
+    const { exitCode } = await cni({
+      command: "ADD",
+      annotation: manyFloatingIps(20),
+      conf: { max_floating_ips_per_pod: 20 },
+    });
+    expect(exitCode).toBe(0);
+    expect((await leftovers()).claims).toHaveLength(20);
+  });
+
+  it("runCni() ADD answers a bad CNI_IFNAME with code 4 in the config's version", async () => {
+    const response = await runCni(
+      {
+        role: "plugin",
+        env: {
+          CNI_COMMAND: "ADD",
+          CNI_CONTAINERID: "c1",
+          CNI_NETNS: "/var/run/netns/c1",
+          CNI_IFNAME: "e\nlink",
+        },
+        stdin: JSON.stringify(conf({ command: "ADD", conf: { cniVersion: "0.4.0" } })),
+      },
+      deps,
+    );
+    expect(response.exitCode).toBe(1);
+    expect(JSON.parse(response.stdout)).toMatchObject({
+      cniVersion: "0.4.0",
+      code: 4,
+      msg: "invalid CNI_IFNAME 'e\nlink': interface name contains / or : or whitespace",
+    });
+    expect(await leftovers()).toEqual(nothing);
+  });
+
+  it("runCni() ADD refuses a hostname that is no node name when the config names none", async () => {
+    deps.hostname = () => "Build_Host";
+    const { exitCode, out } = await cni({ command: "ADD", conf: { nodename: undefined } });
+    expect(exitCode).not.toBe(0);
+    expect(out.code).toBe(7);
+    expect(out.msg).toBe(
+      `invalid network config: no key 'nodename', and the hostname "Build_Host" is no node name: ` +
+        "not a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit)",
+    );
+    expect(await leftovers()).toEqual(nothing);
   });
 
   it("runCni() ADD deduplicates a repeated entry", async () => {
@@ -260,6 +310,50 @@ describe("runCni() ADD", () => {
       conf: { ipam: { type: "calico-ipam", assign_ipv4: "false", assign_ipv6: "true" } },
       code: 100,
       msg: "floating IP 10.0.0.1 is IPv4 but the pod has no IPv4 address",
+    },
+    {
+      desc: "more than 16 floating IPs by default",
+      annotation: manyFloatingIps(17),
+      code: 100,
+      msg: "pod asks for 17 floating IPs; at most 16",
+    },
+    {
+      desc: "more floating IPs than max_floating_ips_per_pod",
+      annotation: manyFloatingIps(3),
+      conf: { max_floating_ips_per_pod: 2 },
+      code: 100,
+      msg: "pod asks for 3 floating IPs; at most 2",
+    },
+    {
+      desc: "a bound of the wrong type, as a config error",
+      annotation: '["10.0.0.1"]',
+      conf: { max_floating_ips_per_pod: "32" },
+      code: 7,
+      msg: "invalid network config: key 'max_floating_ips_per_pod' must be number",
+    },
+    {
+      desc: "a loopback address",
+      annotation: '["127.0.0.1"]',
+      code: 100,
+      msg: "invalid floating IP '127.0.0.1': loopback address",
+    },
+    {
+      desc: "an IPv4-mapped IPv6 address",
+      annotation: '["::ffff:10.0.0.1"]',
+      code: 100,
+      msg: "invalid floating IP '::ffff:10.0.0.1': IPv4-mapped IPv6 address",
+    },
+    {
+      desc: "an annotation over 4 KiB",
+      annotation: `["10.0.0.1"${" ".repeat(5000)}]`,
+      code: 100,
+      msg: "annotation cni.projectcalico.org/floatingIPs is 5012 bytes; at most 4096",
+    },
+    {
+      desc: "a long bad value, echoed truncated",
+      annotation: "x".repeat(3000),
+      code: 100,
+      msg: `failed to parse '${"x".repeat(64)}…(truncated, 3000 characters)' as JSON: `,
     },
   ];
   for (const { desc, annotation, conf: patch, code, msg } of refusals) {

@@ -16,6 +16,7 @@ import { checkClaims, snapshotLookup, type ClaimHolder } from "../floating/claim
 import {
   planBindings,
   poolNamespacesMatter,
+  validateFloatingIpCount,
   validateInPools,
   validatePoolNamespaces,
   type FloatingBinding,
@@ -32,6 +33,8 @@ import {
 } from "../dataplane/pod-network.js";
 import type { PodNetwork } from "../dataplane/shell/linux-pod-network.js";
 import { createFileLogger, parseLogLevel, silentLogger, type Logger } from "../log/logger.js";
+import { nodeNameProblem } from "../model/identifiers.js";
+import { truncateEcho } from "../floating/truncate-echo.js";
 import { parseAddress } from "../net/address.js";
 import { CniCode, CniError } from "./errors.js";
 import { parseCniEnv, type CniEnv } from "./env.js";
@@ -82,7 +85,7 @@ interface Context {
 }
 
 export async function runCni(request: CniRequest, deps: CniDeps): Promise<CniResponse> {
-  let version: string = LATEST_VERSION;
+  let version: string | undefined;
   let logger: Logger = deps.logger ?? silentLogger;
   try {
     if (request.env.CNI_COMMAND === "VERSION") return versionResponse(request.stdin);
@@ -99,7 +102,7 @@ export async function runCni(request: CniRequest, deps: CniDeps): Promise<CniRes
         role: request.role,
       });
     requireVersion(env.command, conf.cniVersion);
-    const node = conf.nodename || deps.hostname();
+    const node = conf.nodename || hostnameAsNode(deps.hostname());
     const context: Context = {
       env,
       conf,
@@ -117,7 +120,9 @@ export async function runCni(request: CniRequest, deps: CniDeps): Promise<CniRes
     const cniError = toCniError(error);
     logger.log("error", "cni.error", { code: cniError.code, msg: cniError.message });
     logger.flush();
-    const outVersion = isSupportedVersion(version) ? version : LATEST_VERSION;
+    // An error in the environment comes before the config is read: still in its version.
+    version ??= configVersion(request.stdin);
+    const outVersion = version && isSupportedVersion(version) ? version : LATEST_VERSION;
     return { stdout: JSON.stringify(cniError.toJSON(outVersion)) + "\n", exitCode: 1 };
   }
 }
@@ -165,6 +170,28 @@ function versionResponse(stdin: string): CniResponse {
   }
   const body = { cniVersion: requested, supportedVersions: SUPPORTED_VERSIONS };
   return { stdout: JSON.stringify(body) + "\n", exitCode: 0 };
+}
+
+/** The hostname as the node's name when the config names none; it reaches datastore keys. */
+function hostnameAsNode(hostname: string): string {
+  const problem = nodeNameProblem(hostname);
+  if (problem !== undefined) {
+    throw new CniError(
+      CniCode.invalidConfig,
+      `invalid network config: no key 'nodename', and the hostname ${JSON.stringify(truncateEcho(hostname))} is no node name: ${problem}`,
+    );
+  }
+  return hostname;
+}
+
+/** The config's `cniVersion` if stdin is JSON that has one (for errors only). */
+function configVersion(stdin: string): string | undefined {
+  try {
+    const parsed = JSON.parse(stdin) as { cniVersion?: unknown } | null;
+    return typeof parsed?.cniVersion === "string" ? parsed.cniVersion : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function requireVersion(command: string, version: string): void {
@@ -310,7 +337,7 @@ async function rollback(
   await Promise.allSettled(steps);
 }
 
-/** The floating IPs the pod's annotation asks for ([] when none); SPEC §4 rows 1–3, 8. */
+/** The floating IPs the pod's annotation asks for ([] when none); SPEC §4's rows that need no datastore. */
 function requestedFloatingIps(
   conf: NetConf,
   annotations: Readonly<Record<string, string>>,
@@ -320,7 +347,9 @@ function requestedFloatingIps(
   if (!conf.floatingIpsEnabled) {
     throw new FloatingIpError("requested feature is not enabled: floating_ips");
   }
-  return parseFloatingIps(value);
+  const ips = parseFloatingIps(value);
+  validateFloatingIpCount(ips, conf.maxFloatingIps);
+  return ips;
 }
 
 function endpointRecord(

@@ -28,6 +28,16 @@ describe("pod network scripts", () => {
   it("renderPodSetup() sets addresses, gateway neighbours and default routes", () => {
     expectGolden(testdata, "pod-setup-dual-stack", renderPodSetup(dualStack));
   });
+  const badNames: { desc: string; ifname: string }[] = [
+    { desc: "a second script line", ifname: "eth0\nlink set lo down" },
+    { desc: "extra words", ifname: "eth0 up" },
+    { desc: "an empty name", ifname: "" },
+  ];
+  for (const { desc, ifname } of badNames) {
+    it(`renderPodSetup() never renders an interface name with ${desc}`, () => {
+      expect(() => renderPodSetup({ ...dualStack, ifname })).toThrow(/cannot render pod setup/);
+    });
+  }
   it("renderPodSetup() for IPv4 only has no IPv6 lines", () => {
     expectGolden(
       testdata,

@@ -2,6 +2,7 @@
 // the pod's addresses as /32 and /128, a default route through a link-local
 // gateway that the host side answers for. Rendered here as `ip -batch`
 // scripts; dataplane/shell/linux-pod-network.ts runs them.
+import { interfaceNameProblem } from "../model/identifiers.js";
 import { parseAddress, type Family } from "../net/address.js";
 
 /** The host side's MAC, also the pod's static neighbour entry for the gateway. */
@@ -91,6 +92,11 @@ export function renderHostSetup(plan: PodNetworkPlan): string {
 
 /** Pod namespace, once the pair exists: addresses, the gateway as a permanent neighbour, default routes. */
 export function renderPodSetup(plan: PodNetworkPlan): string {
+  // The entry checks CNI_IFNAME (cni/env.ts); a name that is not one must
+  // never become words, or lines, of the script.
+  const problem = interfaceNameProblem(plan.ifname);
+  if (problem !== undefined)
+    throw new Error(`cannot render pod setup for '${plan.ifname}': ${problem}`);
   const dev = `dev ${plan.ifname}`;
   const lines = ["link set lo up", `link set ${plan.ifname} up`];
   for (const ip of plan.addresses) {

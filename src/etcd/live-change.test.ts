@@ -79,7 +79,7 @@ describe("planFloatingIpSet()", () => {
     expect(await store.listClaims()).toEqual([]);
   });
 
-  const refusals = [
+  const refusals: { desc: string; ips: string[]; msg: string; pod?: string; max?: number }[] = [
     { desc: "a name", ips: ["foo"], msg: "invalid floating IP 'foo': not an IP address" },
     {
       desc: "outside every pool",
@@ -104,11 +104,35 @@ describe("planFloatingIpSet()", () => {
       msg: "no workload endpoint for pod shop/nope",
     },
   ];
-  for (const { desc, ips, msg, pod } of refusals) {
+  const many = (count: number) => Array.from({ length: count }, (_, i) => `10.96.0.${i + 1}`);
+  refusals.push(
+    {
+      desc: "a loopback address",
+      ips: ["127.0.0.1"],
+      msg: "invalid floating IP '127.0.0.1': loopback address",
+    },
+    {
+      desc: "an IPv4-mapped IPv6 address",
+      ips: ["::ffff:10.96.0.1"],
+      msg: "invalid floating IP '::ffff:10.96.0.1': IPv4-mapped IPv6 address",
+    },
+    {
+      desc: "more than 16 floating IPs by default",
+      ips: many(17),
+      msg: "pod asks for 17 floating IPs; at most 16",
+    },
+    {
+      desc: "more than the conflist's bound",
+      ips: many(3),
+      max: 2,
+      msg: "pod asks for 3 floating IPs; at most 2",
+    },
+  );
+  for (const { desc, ips, msg, pod, max } of refusals) {
     it(`planFloatingIpSet() refuses ${desc} and changes nothing`, async () => {
       const before = await held();
       const state = await store.readLiveState();
-      expect(() => planFloatingIpSet(state, pod ?? "shop/a", ips)).toThrow(msg);
+      expect(() => planFloatingIpSet(state, pod ?? "shop/a", ips, max)).toThrow(msg);
       expect(await held()).toEqual(before);
     });
   }
@@ -137,6 +161,12 @@ describe("planFloatingIpSet()", () => {
     expect(() => planFloatingIpMove(moving, "10.97.0.1", "lab/c")).toThrow(
       "floating IP 10.97.0.1 is in pool team-a, which namespace lab may not use",
     );
+  });
+
+  it("planFloatingIpSet() accepts as many as a raised bound allows", async () => {
+    const ips = Array.from({ length: 20 }, (_, i) => `10.96.0.${i + 1}`);
+    await commit((s) => planFloatingIpSet(s, "shop/a", ips, 20));
+    expect((await held()).a).toHaveLength(20);
   });
 
   it("planFloatingIpSet() refuses an IP held by another pod, naming it", async () => {
@@ -179,6 +209,17 @@ describe("planFloatingIpMove()", () => {
     const claim = (await store.getClaim("10.96.0.1"))?.value as FloatingIpClaim;
     expect(claim).toMatchObject({ pod: "b", containerID: "c-b", internalIP: "10.244.0.2" });
   });
+  it("planFloatingIpMove() refuses a move that takes the target over the bound", async () => {
+    await commit((s) => planFloatingIpSet(s, "shop/a", ["10.96.0.1"]));
+    await commit((s) => planFloatingIpSet(s, "shop/b", ["10.96.0.2", "10.96.0.3"]));
+    const before = await held();
+    const state = await store.readLiveState();
+    expect(() => planFloatingIpMove(state, "10.96.0.1", "shop/b", 2)).toThrow(
+      "pod asks for 3 floating IPs; at most 2",
+    );
+    expect(await held()).toEqual(before);
+  });
+
   it("planFloatingIpMove() refuses an IP nobody holds and a target without the family", async () => {
     const state = await store.readLiveState();
     expect(() => planFloatingIpMove(state, "10.96.0.9", "shop/b")).toThrow(

@@ -16,7 +16,13 @@ import { keys, type AllocationSnapshot } from "./store.js";
 import { canonicalFloatingIps, FloatingIpError } from "../floating/annotation.js";
 import { snapshotLookup, type ClaimHolder } from "../floating/claim-check.js";
 import { planClaimCompares } from "./claims-transaction.js";
-import { planBindings, validateInPools, validatePoolNamespaces } from "../floating/validate.js";
+import {
+  DEFAULT_MAX_FLOATING_IPS,
+  planBindings,
+  validateFloatingIpCount,
+  validateInPools,
+  validatePoolNamespaces,
+} from "../floating/validate.js";
 
 export interface LiveState extends AllocationSnapshot {
   endpoints: Versioned<WorkloadEndpoint>[];
@@ -53,14 +59,19 @@ export function findEndpoint(state: LiveState, ref: string): Versioned<WorkloadE
   return newest[0] as Versioned<WorkloadEndpoint>;
 }
 
-/** Sets exactly `requested` as the pod's floating IPs (entries as in the annotation). */
+/**
+ * Sets exactly `requested` as the pod's floating IPs (entries as in the
+ * annotation), at most `maxFloatingIps` of them (the conflist's bound).
+ */
 export function planFloatingIpSet(
   state: LiveState,
   ref: string,
   requested: readonly string[],
+  maxFloatingIps = DEFAULT_MAX_FLOATING_IPS,
 ): ChangePlan {
   const endpoint = findEndpoint(state, ref);
   const wanted = canonicalFloatingIps(requested);
+  validateFloatingIpCount(wanted, maxFloatingIps);
   validateInPools(wanted, state.pools);
   const held = new Set(endpoint.value.ipNATs.map((nat) => nat.externalIP));
   validateNamespace(
@@ -102,11 +113,15 @@ export function planFloatingIpSet(
   return { compares, ops, ipNATs };
 }
 
-/** Moves a held floating IP to another pod: one transaction, old holder's endpoint included. */
+/**
+ * Moves a held floating IP to another pod: one transaction, old holder's
+ * endpoint included; the target then holds at most `maxFloatingIps`.
+ */
 export function planFloatingIpMove(
   state: LiveState,
   ipText: string,
   targetRef: string,
+  maxFloatingIps = DEFAULT_MAX_FLOATING_IPS,
 ): ChangePlan {
   const ip = canonicalFloatingIps([ipText])[0] as string;
   const claim = state.claims.find((c) => c.value.ip === ip);
@@ -148,6 +163,10 @@ export function planFloatingIpMove(
     ...target.value.ipNATs.filter((nat) => nat.externalIP !== ip),
     { internalIP: moved.internalIP, externalIP: ip },
   ];
+  validateFloatingIpCount(
+    ipNATs.map((nat) => nat.externalIP),
+    maxFloatingIps,
+  );
   ops.push(endpointPut(target.value, ipNATs));
   return { compares, ops, ipNATs };
 }

@@ -1,6 +1,7 @@
 // Typed records over the Kv port. Every key lives under /buoy/v1/, so buoy
 // shares an etcd cluster with anything else without touching its keys.
 import type { Kv, KvEntry } from "../datastore/kv.js";
+import { truncateEcho } from "../floating/truncate-echo.js";
 import type { AllocationSnapshot } from "../datastore/datastore.js";
 import type {
   FloatingIpClaim,
@@ -33,16 +34,16 @@ export const keys = {
   borrowed: `${ROOT}ipam/borrowed/`,
   borrowedAddress: (ip: string) => `${ROOT}ipam/borrowed/${ip}`,
   affinity: (node: string, cidr: string) =>
-    `${ROOT}ipam/affinities/${node}/${cidr.replace("/", "-")}`,
+    `${ROOT}ipam/affinities/${segment(node)}/${cidr.replace("/", "-")}`,
   endpoints: `${ROOT}workloadendpoints/`,
-  nodeEndpoints: (node: string) => `${ROOT}workloadendpoints/${node}/`,
+  nodeEndpoints: (node: string) => `${ROOT}workloadendpoints/${segment(node)}/`,
   endpoint: (node: string, containerID: string, ifname: string) =>
-    `${ROOT}workloadendpoints/${node}/${containerID}/${ifname}`,
+    `${ROOT}workloadendpoints/${segment(node)}/${segment(containerID)}/${segment(ifname)}`,
   claims: `${ROOT}floatingipclaims/`,
   claim: (ip: string) => `${ROOT}floatingipclaims/${ip}`,
   statuses: `${ROOT}floatingipstatus/`,
-  nodeStatuses: (node: string) => `${ROOT}floatingipstatus/${node}/`,
-  status: (node: string, ip: string) => `${ROOT}floatingipstatus/${node}/${ip}`,
+  nodeStatuses: (node: string) => `${ROOT}floatingipstatus/${segment(node)}/`,
+  status: (node: string, ip: string) => `${ROOT}floatingipstatus/${segment(node)}/${ip}`,
   bgpPeers: `${ROOT}bgppeers/`,
   bgpPeer: (name: string) => `${ROOT}bgppeers/${name}`,
   /** A namespace's labels (NamespaceRecord): etcd has no Namespace objects. */
@@ -51,6 +52,19 @@ export const keys = {
   nodes: `${ROOT}nodes/`,
   node: (name: string) => `${ROOT}nodes/${name}`,
 };
+
+/**
+ * A node name, container ID or interface name as one key segment. The
+ * entries validate them (cni/env.ts, cni/netconf.ts, the agent's --node); this
+ * is the last guard: an empty one or one with '/' would name, or as a range
+ * prefix read and delete, another node's or container's keys.
+ */
+function segment(value: string): string {
+  if (value === "" || value.includes("/")) {
+    throw new Error(`'${truncateEcho(value)}' cannot be part of a datastore key`);
+  }
+  return value;
+}
 
 export type { AllocationSnapshot } from "../datastore/datastore.js";
 

@@ -2,9 +2,11 @@ import { describe, expect, it } from "vitest";
 import type { IpPool } from "../model/records.js";
 import {
   checkClaimConflict,
+  DEFAULT_MAX_FLOATING_IPS,
   findPool,
   planBindings,
   poolNamespacesMatter,
+  validateFloatingIpCount,
   validateInPools,
   validatePoolNamespaces,
 } from "./validate.js";
@@ -23,6 +25,34 @@ const pools = [
   pool("floating", "10.0.0.0/24", true),
   pool("v6", "fd00::/64"),
 ];
+
+describe("validateFloatingIpCount()", () => {
+  const ips = (count: number) => Array.from({ length: count }, (_, i) => `10.0.0.${i + 1}`);
+  const cases: { desc: string; count: number; max: number; message?: string }[] = [
+    { desc: "accepts none", count: 0, max: DEFAULT_MAX_FLOATING_IPS },
+    { desc: "accepts the default bound, 16", count: 16, max: DEFAULT_MAX_FLOATING_IPS },
+    {
+      desc: "refuses one over the default bound",
+      count: 17,
+      max: DEFAULT_MAX_FLOATING_IPS,
+      message: "pod asks for 17 floating IPs; at most 16",
+    },
+    { desc: "accepts more when the config raises the bound", count: 40, max: 64 },
+    {
+      desc: "refuses over a lowered bound",
+      count: 2,
+      max: 1,
+      message: "pod asks for 2 floating IPs; at most 1",
+    },
+  ];
+  for (const { desc, count, max, message } of cases) {
+    it(`validateFloatingIpCount() ${desc}`, () => {
+      const check = () => validateFloatingIpCount(ips(count), max);
+      if (message === undefined) expect(check).not.toThrow();
+      else expect(check).toThrow(message);
+    });
+  }
+});
 
 describe("validateInPools()", () => {
   it("validateInPools() accepts addresses in any pool, disabled ones included", () => {

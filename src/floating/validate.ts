@@ -7,6 +7,11 @@ import { FloatingIpError } from "./annotation.js";
 import type { Labels } from "../model/selector.js";
 import { poolRestrictsNamespaces, poolSelectsNamespace } from "../ipam/pool.js";
 
+/** Floating IPs one pod may hold unless the CNI config's `max_floating_ips_per_pod` says otherwise. */
+export const DEFAULT_MAX_FLOATING_IPS = 16;
+/** The highest bound a config may set (a 4 KiB annotation holds about 400 addresses anyway). */
+export const MAX_FLOATING_IPS_LIMIT = 1024;
+
 export interface FloatingBinding {
   externalIP: string;
   internalIP: string;
@@ -20,6 +25,13 @@ export function findPool(ip: string, pools: readonly IpPool[]): IpPool | undefin
     const prefix = parsePrefix(pool.cidr);
     return prefix !== undefined && prefixContains(prefix, address);
   });
+}
+
+/** Throws when a pod asks for more floating IPs (distinct addresses) than `max`. */
+export function validateFloatingIpCount(ips: readonly string[], max: number): void {
+  if (ips.length > max) {
+    throw new FloatingIpError(`pod asks for ${ips.length} floating IPs; at most ${max}`);
+  }
 }
 
 /** Throws unless every floating IP lies inside a configured pool. */

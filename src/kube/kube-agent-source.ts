@@ -62,6 +62,8 @@ export interface KubeAgentSourceOptions {
   claimGcGraceMs: number;
   /** Whether floating IPs are on for this node (annotation edits are refused when off). */
   floatingIpsEnabled: () => boolean;
+  /** The most floating IPs an annotation edit may give one pod (the conflist's bound). */
+  maxFloatingIps: () => number;
   /** Routing modes also read the nodes (Kubernetes Nodes), BGP peers and IPAM blocks. */
   routing: RoutingMode;
   /** Monotonic milliseconds (tests). */
@@ -105,6 +107,7 @@ export class KubeAgentSource implements AgentSource {
       node,
       logger,
       floatingIpsEnabled: options.floatingIpsEnabled,
+      maxFloatingIps: options.maxFloatingIps,
       state: () => ({
         pods: caches.podObjects(),
         endpoints: caches.endpointRecords().map(({ endpoint }) => endpoint),

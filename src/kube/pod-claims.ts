@@ -28,6 +28,7 @@ import {
   checkClaimConflict,
   planBindings,
   poolNamespacesMatter,
+  validateFloatingIpCount,
   validateInPools,
   validatePoolNamespaces,
 } from "../floating/validate.js";
@@ -45,6 +46,8 @@ export interface PodClaimControllerOptions {
   node: string;
   logger: Logger;
   floatingIpsEnabled: () => boolean;
+  /** The most floating IPs one pod may hold (the conflist's `max_floating_ips_per_pod`). */
+  maxFloatingIps: () => number;
   /** The caches as they are now: read at the start of every pass. */
   state: () => Pass;
 }
@@ -162,6 +165,7 @@ export class PodClaimController {
         throw new FloatingIpError("requested feature is not enabled: floating_ips");
       }
       wanted = canonicalFloatingIps(parseFloatingIps(annotation));
+      validateFloatingIpCount(wanted, this.options.maxFloatingIps());
     }
     const heldIps = new Set(held.map((claim) => claim.ip));
     const adding = wanted.filter((ip) => !heldIps.has(ip));

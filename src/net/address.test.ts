@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  addressRange,
   canonicalAddress,
   enclosingPrefix,
   formatPrefix,
@@ -13,6 +14,13 @@ describe("address math", () => {
     { desc: "IPv4", text: "10.0.0.1", want: "10.0.0.1" },
     { desc: "IPv6 long form", text: "fd00:0000::0001", want: "fd00::1" },
     { desc: "IPv4-mapped IPv6", text: "::ffff:10.0.0.1", want: "::ffff:a00:1" },
+    { desc: "::a.b.c.d as the IPv6 address it is", text: "::10.0.0.1", want: "::a00:1" },
+    { desc: "a dotted quad after other groups", text: "64:ff9b::10.0.0.1", want: "64:ff9b::a00:1" },
+    { desc: "a dotted quad in full form", text: "0:0:0:0:0:ffff:1.2.3.4", want: "::ffff:102:304" },
+    { desc: "leading zeros in an embedded IPv4", text: "::ffff:010.0.0.1", want: undefined },
+    { desc: "a hex embedded IPv4", text: "::ffff:0x0a.0.0.1", want: undefined },
+    { desc: "a dotted quad not at the end", text: "::1.2.3.4:1", want: undefined },
+    { desc: "a short embedded IPv4", text: "::ffff:10.1", want: undefined },
     { desc: "leading zeros in IPv4", text: "010.0.0.1", want: undefined },
     { desc: "a hex IPv4", text: "0x0a.0.0.1", want: undefined },
     { desc: "a CIDR", text: "10.0.0.0/8", want: undefined },
@@ -22,6 +30,27 @@ describe("address math", () => {
   for (const { desc, text, want } of addresses) {
     it(`canonicalAddress() handles ${desc}`, () => {
       expect(canonicalAddress(text)).toBe(want);
+    });
+  }
+
+  const ranges: { desc: string; text: string; want: string }[] = [
+    { desc: "0.0.0.0 as unspecified", text: "0.0.0.0", want: "unspecified" },
+    { desc: ":: as unspecified", text: "::", want: "unspecified" },
+    { desc: "127/8 as loopback", text: "127.1.2.3", want: "loopback" },
+    { desc: "::1 as loopback", text: "::1", want: "loopback" },
+    { desc: "224/4 as multicast", text: "239.1.1.1", want: "multicast" },
+    { desc: "ff00::/8 as multicast", text: "ff02::1", want: "multicast" },
+    { desc: "169.254/16 as link-local", text: "169.254.1.1", want: "linkLocal" },
+    { desc: "fe80::/10 as link-local", text: "febf::1", want: "linkLocal" },
+    { desc: "255.255.255.255 as broadcast", text: "255.255.255.255", want: "broadcast" },
+    { desc: "::ffff:0:0/96 as IPv4-mapped", text: "::ffff:10.0.0.1", want: "ipv4Mapped" },
+    { desc: "::a.b.c.d as not IPv4-mapped", text: "::10.0.0.1", want: "unicast" },
+    { desc: "10/8 as private", text: "10.0.0.1", want: "private" },
+    { desc: "fd00::/8 as unique local", text: "fd00::1", want: "uniqueLocal" },
+  ];
+  for (const { desc, text, want } of ranges) {
+    it(`addressRange() reads ${desc}`, () => {
+      expect(addressRange(parseAddress(text)!)).toBe(want);
     });
   }
 

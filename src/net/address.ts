@@ -28,8 +28,35 @@ export function parseAddress(text: string): Address | undefined {
   if (ipaddr.IPv4.isValidFourPartDecimal(text)) {
     return { family: 4, value: bytesToBigint(ipaddr.IPv4.parse(text).toByteArray()) };
   }
-  if (!text.includes(":") || text.includes("%") || !ipaddr.IPv6.isValid(text)) return undefined;
-  return { family: 6, value: bytesToBigint(ipaddr.IPv6.parse(text).toByteArray()) };
+  if (!text.includes(":") || text.includes("%")) return undefined;
+  const hex = embeddedIpv4AsHex(text);
+  if (hex === undefined || !ipaddr.IPv6.isValid(hex)) return undefined;
+  return { family: 6, value: bytesToBigint(ipaddr.IPv6.parse(hex).toByteArray()) };
+}
+
+/**
+ * IPv6 text with a trailing dotted quad (`::ffff:10.0.0.1`) as all hex groups,
+ * the quad strictly decimal. ipaddr.js reads `::a.b.c.d` as `::ffff:a.b.c.d`;
+ * RFC 4291 says it is `::a.b.c.d`, an IPv6 address that is not IPv4-mapped.
+ */
+function embeddedIpv4AsHex(text: string): string | undefined {
+  if (!text.includes(".")) return text;
+  const colon = text.lastIndexOf(":");
+  const quad = text.slice(colon + 1);
+  if (!ipaddr.IPv4.isValidFourPartDecimal(quad)) return undefined;
+  const [a = 0, b = 0, c = 0, d = 0] = ipaddr.IPv4.parse(quad).octets;
+  const groups = [(a << 8) | b, (c << 8) | d].map((group) => group.toString(16));
+  return `${text.slice(0, colon + 1)}${groups.join(":")}`;
+}
+
+/**
+ * The special-purpose range an address lies in, in ipaddr.js's names
+ * (`unspecified`, `loopback`, `multicast`, `linkLocal`, `broadcast`,
+ * `ipv4Mapped`, `private`, …; `unicast` for the rest).
+ */
+export function addressRange(address: Address): string {
+  const bytes = bigintToBytes(address.value, BITS[address.family] / 8);
+  return (address.family === 4 ? new ipaddr.IPv4(bytes) : new ipaddr.IPv6(bytes)).range();
 }
 
 /** Parses `a.b.c.d/n` or `x::/n`; host bits must be zero unless `allowHostBits`. */

@@ -58,6 +58,10 @@ interface PodSpec {
   pools?: string[];
   /** The pod's namespace (default shop). */
   namespace?: string;
+  /** Keys over the plugin's config. */
+  conf?: Record<string, unknown>;
+  ifname?: string;
+  containerID?: string;
 }
 
 function podCall(spec: PodSpec) {
@@ -82,11 +86,13 @@ function podCall(spec: PodSpec) {
             },
           },
         }),
+    ...spec.conf,
   });
   return {
     ns,
     conf,
-    containerID: `ctr-${spec.name}`,
+    containerID: spec.containerID ?? `ctr-${spec.name}`,
+    ...(spec.ifname === undefined ? {} : { ifname: spec.ifname }),
     netns: path,
     pod: { namespace: spec.namespace ?? "shop", name: spec.name },
   };
@@ -105,6 +111,10 @@ async function state() {
 }
 
 const empty = { allocations: [], claims: [], endpoints: [], interfaces: 0 };
+
+/** An annotation asking for `count` addresses of the floating pool 10.96.0.0/24. */
+const floatingIps = (count: number) =>
+  JSON.stringify(Array.from({ length: count }, (_, i) => `10.96.0.${i + 1}`));
 
 describe("SPEC §4 refusals through the real plugin", () => {
   const rows: { desc: string; spec: Omit<PodSpec, "name">; msg: string; code?: number }[] = [
@@ -164,13 +174,103 @@ describe("SPEC §4 refusals through the real plugin", () => {
       spec: { annotation: '["10.96.0.1"]', egress: "yes" },
       msg: `invalid buoy.dev/floating-ip-egress 'yes': expected "true" or "false"`,
     },
+    {
+      desc: "more than 16 floating IPs",
+      spec: { annotation: floatingIps(17) },
+      msg: "pod asks for 17 floating IPs; at most 16",
+    },
+    {
+      desc: "more floating IPs than max_floating_ips_per_pod",
+      spec: { annotation: floatingIps(3), conf: { max_floating_ips_per_pod: 2 } },
+      msg: "pod asks for 3 floating IPs; at most 2",
+    },
+    {
+      desc: "a max_floating_ips_per_pod that is not a number",
+      spec: { annotation: floatingIps(1), conf: { max_floating_ips_per_pod: "32" } },
+      msg: "invalid network config: key 'max_floating_ips_per_pod' must be number",
+      code: 7,
+    },
+    {
+      desc: "the unspecified address",
+      spec: { annotation: '["0.0.0.0"]' },
+      msg: "invalid floating IP '0.0.0.0': unspecified address",
+    },
+    {
+      desc: "a loopback address",
+      spec: { annotation: '["::1"]' },
+      msg: "invalid floating IP '::1': loopback address",
+    },
+    {
+      desc: "a multicast address",
+      spec: { annotation: '["224.0.0.1"]' },
+      msg: "invalid floating IP '224.0.0.1': multicast address",
+    },
+    {
+      desc: "a link-local address",
+      spec: { annotation: '["169.254.169.254"]' },
+      msg: "invalid floating IP '169.254.169.254': link-local address",
+    },
+    {
+      desc: "the broadcast address",
+      spec: { annotation: '["255.255.255.255"]' },
+      msg: "invalid floating IP '255.255.255.255': broadcast address",
+    },
+    {
+      desc: "an IPv4-mapped IPv6 address of a pool's IPv4 address",
+      spec: { annotation: '["::ffff:10.96.0.1"]' },
+      msg: "invalid floating IP '::ffff:10.96.0.1': IPv4-mapped IPv6 address",
+    },
+    {
+      desc: "::a.b.c.d, the IPv6 address it is (outside the IPv4 pool of a.b.c.d)",
+      spec: { annotation: '["::10.96.0.1"]' },
+      msg: "floating IP ::a60:1 is not within any configured IP pool",
+    },
+    {
+      desc: "an annotation over 4 KiB, unread",
+      spec: { annotation: `["10.96.0.1"${" ".repeat(4096)}]` },
+      msg: "annotation cni.projectcalico.org/floatingIPs is 4109 bytes; at most 4096",
+    },
+    {
+      desc: "an egress annotation over 4 KiB",
+      spec: { annotation: '["10.96.0.1"]', egress: "y".repeat(5000) },
+      msg: "annotation buoy.dev/floating-ip-egress is 5000 bytes; at most 4096",
+    },
+    {
+      desc: "a long value, echoed truncated",
+      spec: { annotation: "x".repeat(2000) },
+      msg: `failed to parse '${"x".repeat(64)}…(truncated, 2000 characters)' as JSON: `,
+    },
+    {
+      desc: "a CNI_IFNAME with a slash",
+      spec: { annotation: '["10.96.0.1"]', ifname: "../eth0" },
+      msg: "invalid CNI_IFNAME '../eth0': interface name contains / or : or whitespace",
+      code: 4,
+    },
+    {
+      desc: "a CNI_IFNAME over 15 bytes",
+      spec: { ifname: "eth0123456789abc" },
+      msg: "invalid CNI_IFNAME 'eth0123456789abc': interface name is longer than 15 bytes",
+      code: 4,
+    },
+    {
+      desc: "a CNI_CONTAINERID with a slash",
+      spec: { containerID: "ctr/../x" },
+      msg: "invalid CNI_CONTAINERID 'ctr/../x': must be alphanumeric with '_', '.' or '-'",
+      code: 4,
+    },
+    {
+      desc: "a nodename that is no DNS-1123 subdomain",
+      spec: { annotation: '["10.96.0.1"]', conf: { nodename: "node-1/../node-2" } },
+      msg: `invalid network config: key 'nodename' is "node-1/../node-2": not a DNS-1123 subdomain`,
+      code: 7,
+    },
   ];
-  for (const [index, { desc, spec, msg, code = 100 }] of rows.entries()) {
+  for (const [index, { desc, spec, msg, code }] of rows.entries()) {
     it(`refuses ${desc}, leaving no allocation, claim, endpoint or interface`, async () => {
       const call = podCall({ name: `bad${index}`, ...spec });
       const outcome = await runPlugin({ command: "ADD", ...call });
       expect(outcome.exitCode).not.toBe(0);
-      expect(outcome.output).toMatchObject({ cniVersion: "1.0.0", code });
+      expect(outcome.output).toMatchObject({ cniVersion: "1.0.0", code: code ?? 100 });
       expect(String(outcome.output.msg)).toContain(msg);
       expect(await state()).toEqual(empty);
       expect(sh(["ip", "-n", call.ns, "link", "show", "eth0"]).status).not.toBe(0);

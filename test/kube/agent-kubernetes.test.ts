@@ -256,6 +256,34 @@ describe("the agent on the kubernetes datastore", () => {
     await annotate("web", '["10.96.0.12"]');
   });
 
+  it("edits over the bound, of a never-floating address or too long are refused, echoed truncated", async () => {
+    const many = JSON.stringify(Array.from({ length: 17 }, (_, i) => `10.96.0.${i + 20}`));
+    const refusals: { value: string; message: string }[] = [
+      { value: many, message: "pod asks for 17 floating IPs; at most 16" },
+      { value: '["127.0.0.1"]', message: "invalid floating IP '127.0.0.1': loopback address" },
+      {
+        value: "x".repeat(3000),
+        message: `failed to parse '${"x".repeat(64)}…(truncated, 3000 characters)' as JSON: `,
+      },
+      {
+        value: `["10.96.0.12"${" ".repeat(4096)}]`,
+        message: "annotation cni.projectcalico.org/floatingIPs is 4110 bytes; at most 4096",
+      },
+    ];
+    for (const { value, message } of refusals) {
+      await annotate("web", value);
+      await until(`the refusal Event '${message}'`, async () =>
+        (await events("web")).some(
+          (event) => event.reason === "FloatingIPRefused" && event.message.startsWith(message),
+        ),
+      );
+    }
+    expect(agent.log.some((line) => line.includes("x".repeat(65)))).toBe(false);
+    expect(translations().get("10.96.0.12")).toBe(web.address);
+    expect((await claims()).map((claim) => claim.spec.ip)).toEqual(["10.96.0.12"]);
+    await annotate("web", '["10.96.0.12"]');
+  });
+
   it("egress switched on and off with the pod's annotation, live, without replacing the table", async () => {
     const handle = () =>
       /# handle (\d+)/.exec(sh(["nft", "-a", "list", "table", "ip", "buoy"]).stdout)?.[1];

@@ -3,6 +3,8 @@
 // (nft, routes, conntrack, BIRD) and the logger, and runs the agent until
 // shutdown; all of it is imported only when the command runs.
 import { Option, type Command } from "commander";
+import { truncateEcho } from "../../floating/truncate-echo.js";
+import { nodeNameProblem } from "../../model/identifiers.js";
 import { UsageError } from "../cli-error.js";
 import type { Session } from "./session.js";
 
@@ -89,6 +91,11 @@ async function runAgentCommand(
   command: Command,
 ): Promise<void> {
   const { stdout } = session.request;
+  // The node's name reaches datastore keys and object names.
+  const nodeProblem = nodeNameProblem(options.node);
+  if (nodeProblem !== undefined) {
+    throw new UsageError(`--node '${truncateEcho(options.node)}': ${nodeProblem}`);
+  }
   const resyncSeconds = positiveNumber("--resync", options.resync);
   const statusTtl = positiveNumber("--status-ttl", options.statusTtl);
   if (!Number.isInteger(statusTtl))
@@ -134,7 +141,7 @@ async function runAgentCommand(
   );
   await runAgent(
     {
-      openSource: ({ floatingIpsEnabled }) =>
+      openSource: ({ floatingIpsEnabled, maxFloatingIps }) =>
         store
           ? new EtcdAgentSource({
               kv: store.kv,
@@ -155,6 +162,7 @@ async function runAgentCommand(
               leaseSeconds: statusTtl,
               claimGcGraceMs: gcGrace * 1000,
               floatingIpsEnabled,
+              maxFloatingIps,
               routing: options.routing,
             }),
       node: options.node,

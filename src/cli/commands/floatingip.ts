@@ -1,7 +1,10 @@
 // `buoy floatingip set|add|remove|egress|move`: change a running pod's
 // floating IPs (etcdv3 datastore), each change planned against a fresh read
 // and committed in one transaction.
+import { readFileSync } from "node:fs";
 import type { Command } from "commander";
+import { parseFloatingIpSwitch } from "../../agent/feature-switch.js";
+import { DEFAULT_MAX_FLOATING_IPS } from "../../floating/validate.js";
 import {
   findEndpoint,
   planFloatingIpEgress,
@@ -32,19 +35,27 @@ export function addFloatingIpCommand(program: Command, session: Session): void {
         "  buoy floatingip remove shop/db-0 10.96.0.7\n" +
         "  buoy floatingip move 10.96.0.7 --to shop/db-1\n" +
         "  buoy floatingip egress shop/db-0 on\n",
+    )
+    .option(
+      "--cni-conf <path>",
+      "the CNI config whose max_floating_ips_per_pod bounds a pod's floating IPs " +
+        `(absent: ${DEFAULT_MAX_FLOATING_IPS})`,
+      DEFAULT_CNI_CONF,
     );
   floatingip
     .command("set <pod> [ips...]")
     .description("make exactly these the pod's floating IPs (none: remove all)")
     .action(async (pod: string, ips: string[], _options: object, command: Command) =>
-      changeFloatingIps(session, command, pod, (state) => planFloatingIpSet(state, pod, ips)),
+      changeFloatingIps(session, command, pod, (state) =>
+        planFloatingIpSet(state, pod, ips, maxFloatingIps(command)),
+      ),
     );
   floatingip
     .command("add <pod> <ips...>")
     .description("give the pod these floating IPs as well")
     .action(async (pod: string, ips: string[], _options: object, command: Command) =>
       changeFloatingIps(session, command, pod, (state) =>
-        planFloatingIpSet(state, pod, [...heldBy(state, pod), ...ips]),
+        planFloatingIpSet(state, pod, [...heldBy(state, pod), ...ips], maxFloatingIps(command)),
       ),
     );
   floatingip
@@ -81,7 +92,7 @@ export function addFloatingIpCommand(program: Command, session: Session): void {
     .requiredOption("--to <pod>", "the pod to move it to, namespace/name")
     .action(async (ip: string, options: { to: string }, command: Command) =>
       changeFloatingIps(session, command, options.to, (state) =>
-        planFloatingIpMove(state, ip, options.to),
+        planFloatingIpMove(state, ip, options.to, maxFloatingIps(command)),
       ),
     );
 }
@@ -110,6 +121,24 @@ async function changeFloatingIps(
     }
   }
   throw new CliError("the datastore kept changing under the floating-IP change; try again");
+}
+
+/** Where the agent reads the node's CNI config too (`buoy agent --cni-conf`). */
+const DEFAULT_CNI_CONF = "/etc/cni/net.d/10-calico.conflist";
+
+/**
+ * The per-pod bound as ADD applies it: the conflist's max_floating_ips_per_pod,
+ * or the default when there is no readable conflist (the CLI may run off the node).
+ */
+function maxFloatingIps(command: Command): number {
+  const { cniConf } = command.optsWithGlobals<{ cniConf: string }>();
+  let text: string;
+  try {
+    text = readFileSync(cniConf, "utf8");
+  } catch {
+    return DEFAULT_MAX_FLOATING_IPS;
+  }
+  return parseFloatingIpSwitch(text, cniConf).maxFloatingIps;
 }
 
 function heldBy(state: LiveState, pod: string): string[] {
