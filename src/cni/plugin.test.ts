@@ -207,6 +207,14 @@ describe("runCni() ADD", () => {
     expect(await leftovers()).toEqual(nothing);
   });
 
+  it("runCni() ADD takes an upper-case hostname lower-cased, as Calico and the kubelet do", async () => {
+    deps.hostname = () => "Node-1\n";
+    const { exitCode } = await cni({ command: "ADD", conf: { nodename: undefined } });
+    expect(exitCode).toBe(0);
+    expect((await cni({ command: "DEL", conf: { nodename: "node-1" } })).exitCode).toBe(0);
+    expect(await leftovers()).toEqual(nothing);
+  });
+
   it("runCni() ADD deduplicates a repeated entry", async () => {
     expect((await cni({ command: "ADD", annotation: '["10.0.0.1","10.0.0.1"]' })).exitCode).toBe(0);
     expect((await leftovers()).claims).toEqual(["10.0.0.1"]);

@@ -172,16 +172,20 @@ function versionResponse(stdin: string): CniResponse {
   return { stdout: JSON.stringify(body) + "\n", exitCode: 0 };
 }
 
-/** The hostname as the node's name when the config names none; it reaches datastore keys. */
+/**
+ * The hostname as the node's name when the config names none, lower-cased and
+ * trimmed as Calico and the kubelet take it; it reaches datastore keys.
+ */
 function hostnameAsNode(hostname: string): string {
-  const problem = nodeNameProblem(hostname);
+  const name = hostname.trim().toLowerCase();
+  const problem = nodeNameProblem(name);
   if (problem !== undefined) {
     throw new CniError(
       CniCode.invalidConfig,
       `invalid network config: no key 'nodename', and the hostname ${JSON.stringify(truncateEcho(hostname))} is no node name: ${problem}`,
     );
   }
-  return hostname;
+  return name;
 }
 
 /** The config's `cniVersion` if stdin is JSON that has one (for errors only). */
