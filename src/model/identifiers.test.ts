@@ -28,6 +28,11 @@ describe("interfaceNameProblem()", () => {
     { desc: "a colon", value: "eth0:1", problem: /contains \/ or : or whitespace$/ },
     { desc: "a space", value: "eth 0", problem: /contains \/ or : or whitespace$/ },
     { desc: "a newline (another ip -batch line)", value: "e\nlink", problem: /whitespace$/ },
+    { desc: "'_' and '-'", value: "net_1-a" },
+    { desc: "a '#' (an ip -batch comment)", value: "eth0#x", problem: /only letters, digits/ },
+    { desc: "a double quote", value: 'eth"0', problem: /only letters, digits/ },
+    { desc: "a backslash", value: "eth\\0", problem: /only letters, digits/ },
+    { desc: "a non-ASCII letter", value: "éth0", problem: /only letters, digits/ },
   ]);
 });
 

@@ -10,7 +10,8 @@ export const MAX_NODE_NAME_CHARS = 253;
 /**
  * Linux's rules for an interface name (the kernel's dev_valid_name(), as
  * libcni's ValidateInterfaceName words them): 1 to 15 bytes, not `.` or `..`,
- * no `/`, `:` or whitespace.
+ * no `/`, `:` or whitespace; and, because it reaches `ip -batch` scripts,
+ * only ASCII letters, digits, `_`, `.` and `-`.
  */
 export function interfaceNameProblem(name: string): string | undefined {
   if (name === "") return "interface name is empty";
@@ -19,6 +20,12 @@ export function interfaceNameProblem(name: string): string | undefined {
   }
   if (name === "." || name === "..") return "interface name is . or ..";
   if (/[/:\s]/u.test(name)) return "interface name contains / or : or whitespace";
+  // Stricter than the kernel: the name is a word of `ip -batch` scripts, where
+  // `#` starts a comment and quotes and backslashes are read (`dev eth0#x`
+  // would act on eth0).
+  if (!/^[A-Za-z0-9_.-]+$/.test(name)) {
+    return "interface name may hold only letters, digits, '_', '.' and '-'";
+  }
   return undefined;
 }
 

@@ -247,6 +247,12 @@ describe("SPEC §4 refusals through the real plugin", () => {
       code: 4,
     },
     {
+      desc: "a CNI_IFNAME with an ip -batch comment sign",
+      spec: { annotation: '["10.96.0.1"]', ifname: "eth0#x" },
+      msg: "invalid CNI_IFNAME 'eth0#x': interface name may hold only letters, digits, '_', '.' and '-'",
+      code: 4,
+    },
+    {
       desc: "a CNI_IFNAME over 15 bytes",
       spec: { ifname: "eth0123456789abc" },
       msg: "invalid CNI_IFNAME 'eth0123456789abc': interface name is longer than 15 bytes",
