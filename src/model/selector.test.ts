@@ -132,12 +132,31 @@ describe("parseSelector()", () => {
       selector: "team in (a, b)",
       error: "expected '{' after 'in' at character 9, found '(a, b)'",
     },
+    {
+      desc: "'!' nested 65 deep",
+      selector: "!".repeat(65) + "has(a)",
+      error: "nested deeper than 64 ('!' and parentheses) at character 66",
+    },
+    {
+      desc: "parentheses nested 65 deep",
+      selector: "(".repeat(65) + "has(a)" + ")".repeat(65),
+      error: "nested deeper than 64 ('!' and parentheses) at character 66",
+    },
+    {
+      desc: "200000 '!' (a stack overflow before the bound)",
+      selector: "!".repeat(200_000),
+      error: "selector is 200000 characters; at most 4096",
+    },
   ];
   for (const { desc, selector, error } of malformed) {
-    it(`parseSelector() refuses ${desc}: ${selector}`, () => {
+    it(`parseSelector() refuses ${desc}: ${selector.slice(0, 40)}`, () => {
       expect(() => parseSelector(selector)).toThrow(error);
     });
   }
+  it("parseSelector() takes '!' and parentheses 64 deep", () => {
+    expect(() => parseSelector("!".repeat(64) + "has(a)")).not.toThrow();
+    expect(() => parseSelector("(".repeat(64) + "has(a)" + ")".repeat(64))).not.toThrow();
+  });
   it("parseSelector() gives the tree", () => {
     expect(parseSelector("!has(a) && b in {'x'}")).toEqual({
       op: "&&",

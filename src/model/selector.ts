@@ -30,8 +30,17 @@ export class SelectorError extends Error {
 const KEY = /[A-Za-z0-9_./-]+/y;
 const BLANKS = /\s*/y;
 
+/** Longer selectors, or ones nested deeper, are refused: parsing and matching recurse. */
+export const MAX_SELECTOR_LENGTH = 4096;
+export const MAX_SELECTOR_DEPTH = 64;
+
 /** Parses Calico's selector syntax; throws SelectorError naming what was expected and where. */
 export function parseSelector(text: string): Selector {
+  if (text.length > MAX_SELECTOR_LENGTH) {
+    throw new SelectorError(
+      `selector is ${text.length} characters; at most ${MAX_SELECTOR_LENGTH}`,
+    );
+  }
   const parser = new Parser(text);
   parser.skipBlanks();
   if (parser.atEnd()) return { op: "all" };
@@ -105,9 +114,9 @@ class Parser {
   }
 
   unary(): Selector {
-    if (this.#take("!")) return { op: "!", selector: this.unary() };
+    if (this.#take("!")) return { op: "!", selector: this.#nested(() => this.unary()) };
     if (this.#take("(")) {
-      const inner = this.or();
+      const inner = this.#nested(() => this.or());
       if (!this.#take(")")) throw this.error("expected ')'");
       return inner;
     }
@@ -127,6 +136,17 @@ class Parser {
     throw this.error(
       `expected '==', '!=', 'in', 'not in', 'contains', 'starts with' or 'ends with' after '${key}'`,
     );
+  }
+
+  #depth = 0;
+
+  #nested(parse: () => Selector): Selector {
+    if (++this.#depth > MAX_SELECTOR_DEPTH) {
+      throw this.error(`nested deeper than ${MAX_SELECTOR_DEPTH} ('!' and parentheses)`);
+    }
+    const selector = parse();
+    this.#depth--;
+    return selector;
   }
 
   /** Takes `token` (after blanks) if it comes next; a word must end there. */
