@@ -37,7 +37,7 @@ export function checkClaims(
     const blockCidr = blockCidrOf(externalIP, pools);
     checkClaimConflict(
       externalIP,
-      holder.containerID,
+      holder,
       lookup.claim(externalIP)?.value,
       blockCidr ? lookup.block(blockCidr)?.value.allocations[externalIP] : undefined,
     );

@@ -100,21 +100,31 @@ describe("checkClaimConflict()", () => {
     internalIP: "10.244.0.9",
     createdAt: "",
   };
+  const shop = (containerID: string) => ({ containerID, namespace: "shop" });
+  const owner = { handle: "net.c9", node: "n1", namespace: "shop", pod: "web-1" };
   it("checkClaimConflict() accepts a free address", () => {
-    expect(() => checkClaimConflict("10.0.0.1", "c2", undefined, undefined)).not.toThrow();
+    expect(() => checkClaimConflict("10.0.0.1", shop("c2"), undefined, undefined)).not.toThrow();
   });
   it("checkClaimConflict() accepts the holder's own claim (a repeated ADD)", () => {
-    expect(() => checkClaimConflict("10.0.0.1", "c1", claim, undefined)).not.toThrow();
+    expect(() => checkClaimConflict("10.0.0.1", shop("c1"), claim, undefined)).not.toThrow();
   });
-  it("checkClaimConflict() names the holder of a claim", () => {
-    expect(() => checkClaimConflict("10.0.0.1", "c2", claim, undefined)).toThrow(
+  it("checkClaimConflict() names the holder of a claim in the requester's namespace", () => {
+    expect(() => checkClaimConflict("10.0.0.1", shop("c2"), claim, undefined)).toThrow(
       "floating IP 10.0.0.1 is already held by pod shop/db-0",
     );
   });
-  it("checkClaimConflict() names the pod whose own address it is", () => {
-    const owner = { handle: "net.c9", node: "n1", namespace: "shop", pod: "web-1" };
-    expect(() => checkClaimConflict("10.244.0.9", "c2", undefined, owner)).toThrow(
+  it("checkClaimConflict() names the pod whose own address it is, in the requester's namespace", () => {
+    expect(() => checkClaimConflict("10.244.0.9", shop("c2"), undefined, owner)).toThrow(
       "floating IP 10.244.0.9 is the address of pod shop/web-1",
+    );
+  });
+  it("checkClaimConflict() names no pod of another namespace", () => {
+    const other = { containerID: "c2", namespace: "tenant-b" };
+    expect(() => checkClaimConflict("10.0.0.1", other, claim, undefined)).toThrow(
+      /^floating IP 10\.0\.0\.1 is already held by a pod in another namespace$/,
+    );
+    expect(() => checkClaimConflict("10.244.0.9", other, undefined, owner)).toThrow(
+      /^floating IP 10\.244\.0\.9 is the address of a pod in another namespace$/,
     );
   });
 });

@@ -62,22 +62,41 @@ export function planBindings(ips: readonly string[], podIps: readonly string[]):
   });
 }
 
+/** The container asking for a floating IP, and its pod's namespace. */
+export interface ClaimRequester {
+  containerID: string;
+  namespace: string;
+}
+
 /**
  * Checks one floating IP against the claim that exists for it (if any) and the
- * pod address allocation at the same address (if any).
+ * pod address allocation at the same address (if any). The pod in the way is
+ * named only to a requester of its own namespace (SPEC §4): a tenant learns
+ * nothing of another namespace's pods from a refusal.
  */
 export function checkClaimConflict(
   ip: string,
-  holderContainerID: string,
+  requester: ClaimRequester,
   claim: FloatingIpClaim | undefined,
   allocation: AllocationOwner | undefined,
 ): void {
-  if (claim && claim.containerID !== holderContainerID) {
-    throw new FloatingIpError(`floating IP ${ip} is already held by pod ${podRef(claim)}`);
+  if (claim && claim.containerID !== requester.containerID) {
+    throw new FloatingIpError(`floating IP ${ip} is already held by ${podFor(requester, claim)}`);
   }
   if (allocation) {
-    throw new FloatingIpError(`floating IP ${ip} is the address of pod ${podRef(allocation)}`);
+    throw new FloatingIpError(
+      `floating IP ${ip} is the address of ${podFor(requester, allocation)}`,
+    );
   }
+}
+
+function podFor(
+  requester: ClaimRequester,
+  owner: { namespace?: string | undefined; pod?: string | undefined },
+): string {
+  return (owner.namespace ?? "default") === requester.namespace
+    ? `pod ${podRef(owner)}`
+    : "a pod in another namespace";
 }
 
 /**

@@ -11,7 +11,7 @@
 // writeBlock): whichever side is second sees the first. The calls go through
 // ClaimPort, one adapter per client: http-claim-port.ts,
 // custom-objects-claim-port.ts.
-import { checkClaimConflict, findPool } from "../floating/validate.js";
+import { checkClaimConflict, findPool, type ClaimRequester } from "../floating/validate.js";
 import { blockCidrFor } from "../ipam/pool.js";
 import type { FloatingIpClaim, IpPool, IpamBlock } from "../model/records.js";
 import { claimFromObject, claimToObject, type KubeObject } from "./objects.js";
@@ -91,7 +91,7 @@ async function createClaim(
     if (uid !== undefined) return uid;
     const holder = await port.getClaim(claim.ip);
     if (!holder) continue; // deleted between the two calls: create again
-    checkClaimConflict(claim.ip, claim.containerID, claimFromObject(holder), undefined);
+    checkClaimConflict(claim.ip, requesterOf(claim), claimFromObject(holder), undefined);
     return undefined;
   }
   throw exhausted(claim.ip);
@@ -106,5 +106,9 @@ async function checkNotPodAddress(
   const pool = findPool(claim.ip, pools);
   const cidr = pool && blockCidrFor(pool, claim.ip);
   const block = cidr ? await port.getBlock(cidr) : undefined;
-  checkClaimConflict(claim.ip, claim.containerID, undefined, block?.allocations[claim.ip]);
+  checkClaimConflict(claim.ip, requesterOf(claim), undefined, block?.allocations[claim.ip]);
+}
+
+function requesterOf(claim: FloatingIpClaim): ClaimRequester {
+  return { containerID: claim.containerID, namespace: claim.namespace ?? "default" };
 }

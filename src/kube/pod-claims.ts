@@ -180,7 +180,7 @@ export class PodClaimController {
     for (const ip of adding) {
       checkClaimConflict(
         ip,
-        containerID,
+        { containerID, namespace: pod.metadata.namespace ?? "default" },
         all.find((claim) => claim.ip === ip),
         undefined,
       );

@@ -350,6 +350,19 @@ describe("exclusive ownership", () => {
     const own = podCall({ name: "third", annotation: JSON.stringify([firstIp]) });
     const refusedOwn = await runPlugin({ command: "ADD", ...own });
     expect(refusedOwn.output.msg).toBe(`floating IP ${firstIp} is the address of pod shop/first`);
+    // Another namespace learns nothing of shop's pods from a refusal.
+    const tenant = podCall({ name: "tenant", namespace: "tenant-b", annotation: '["10.96.0.1"]' });
+    expect((await runPlugin({ command: "ADD", ...tenant })).output.msg).toBe(
+      "floating IP 10.96.0.1 is already held by a pod in another namespace",
+    );
+    const probe = podCall({
+      name: "probe",
+      namespace: "tenant-b",
+      annotation: JSON.stringify([firstIp]),
+    });
+    expect((await runPlugin({ command: "ADD", ...probe })).output.msg).toBe(
+      `floating IP ${firstIp} is the address of a pod in another namespace`,
+    );
     expect(await state()).toEqual(before);
 
     expect((await runPlugin({ command: "DEL", ...first })).exitCode).toBe(0);
