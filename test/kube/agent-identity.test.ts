@@ -23,6 +23,8 @@ import {
   startAgent,
   type AgentProcess,
   type Conflist,
+  readNftMap,
+  waitFor,
 } from "../support/harness.js";
 import {
   startKubeApiserver,
@@ -121,28 +123,10 @@ afterAll(async () => {
 });
 
 /** floating IP -> pod address, as the kernel translates now. */
-function translations(): Map<string, string> {
-  const listing = sh(["nft", "-j", "list", "map", "ip", "buoy", "fip_dnat"]);
-  const map = new Map<string, string>();
-  if (listing.status !== 0) return map;
-  const parsed = JSON.parse(listing.stdout) as { nftables: { map?: { elem?: unknown[] } }[] };
-  for (const entry of parsed.nftables) {
-    for (const elem of entry.map?.elem ?? []) {
-      const [key, value] = elem as [unknown, unknown];
-      map.set(String(key), String(value));
-    }
-  }
-  return map;
-}
+const translations = (): Map<string, string> => readNftMap("fip_dnat");
 
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}; agent log:\n${agent.log.slice(-30).join("\n")}`);
-}
+const until = (what: string, check: () => boolean | Promise<boolean>, ms = 10_000) =>
+  waitFor(what, check, ms, () => `agent log:\n${agent.log.slice(-30).join("\n")}`);
 
 async function addPod(namespace: string, name: string, annotation?: string): Promise<Pod> {
   await kube.admin.json("POST", `/api/v1/namespaces/${namespace}/pods`, {

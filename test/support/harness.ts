@@ -395,6 +395,39 @@ export async function eventually(check: () => boolean, timeoutMs = 5000): Promis
   }
 }
 
+/**
+ * Polls `check` every 50 ms until it holds; after `ms`, throws naming `what`
+ * with `detail()` (the agent's last log lines, say) for the reader.
+ */
+export async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  ms: number,
+  detail: () => string,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what}; ${detail()}`);
+}
+
+/** The elements of one of buoy's nft maps (`ip buoy <name>`), key -> value; empty if absent. */
+export function readNftMap(name: string): Map<string, string> {
+  const listing = sh(["nft", "-j", "list", "map", "ip", "buoy", name]);
+  const map = new Map<string, string>();
+  if (listing.status !== 0) return map;
+  const parsed = JSON.parse(listing.stdout) as { nftables: { map?: { elem?: unknown[] } }[] };
+  for (const entry of parsed.nftables) {
+    for (const elem of entry.map?.elem ?? []) {
+      const [key, value] = elem as [unknown, unknown];
+      map.set(String(key), String(value));
+    }
+  }
+  return map;
+}
+
 // ---- the node agent as a process -------------------------------------------
 
 export interface AgentProcess {
