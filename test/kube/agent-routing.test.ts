@@ -236,7 +236,11 @@ describe("direct routing on the kubernetes datastore", () => {
       `${block} no longer routed`,
       () => !routes().some((r) => r.startsWith(`${block} `)),
     );
-    const gc = agent.log.find((line) => line.includes('"agent.gc"') && line.includes(block));
+    // The collector logs after its last write returns: the line may trail the route.
+    const gcLine = () =>
+      agent.log.find((line) => line.includes('"agent.gc"') && line.includes(block));
+    await until(`the agent.gc line for ${block}`, () => gcLine() !== undefined);
+    const gc = gcLine();
     expect(gc).toContain('"departedNode":"node-2"');
     expect(gc).toContain(node2Pod);
   }, 60_000);
