@@ -1,6 +1,14 @@
 // The `buoy` CLI executable, bundled by scripts/build.mjs into dist/buoy (run
 // with Node.js). Nothing here runs before main().
+import { readFileSync } from "node:fs";
+import {
+  EtcdCredentialsError,
+  etcdCredentialSourcesFromEnv,
+  readEtcdCredentials,
+} from "../etcd/etcd-credentials.js";
 import { EtcdKv } from "../etcd/etcd-kv.js";
+import { CliError } from "./cli-error.js";
+import type { EtcdDatastoreConfig } from "./datastore-config.js";
 import { runCli } from "./run-cli.js";
 
 export async function main(): Promise<void> {
@@ -13,7 +21,7 @@ export async function main(): Promise<void> {
     env: process.env,
     stdout: process.stdout,
     stderr: process.stderr,
-    openKv: (config) => new EtcdKv({ endpoints: config.endpoints }),
+    openKv,
     readStdin,
     onShutdown: (stop) => {
       process.once("SIGTERM", stop);
@@ -21,6 +29,20 @@ export async function main(): Promise<void> {
     },
     ...(process.stdout.isTTY ? { helpWidth: process.stdout.columns } : {}),
   });
+}
+
+/** etcd with the TLS files and user of ETCD_CA_CERT_FILE, ETCD_CERT_FILE, ETCD_KEY_FILE, ETCD_USERNAME, ETCD_PASSWORD. */
+function openKv(config: EtcdDatastoreConfig): EtcdKv {
+  try {
+    const sources = etcdCredentialSourcesFromEnv(process.env);
+    const credentials = readEtcdCredentials(sources, config.endpoints, (path) =>
+      readFileSync(path, "utf8"),
+    );
+    return new EtcdKv({ endpoints: config.endpoints, ...credentials });
+  } catch (error) {
+    if (error instanceof EtcdCredentialsError) throw new CliError(error.message);
+    throw error;
+  }
 }
 
 async function readStdin(): Promise<string> {

@@ -57,6 +57,9 @@ const NetConfSchema = v.looseObject({
   log_file_path: v.optional(v.string()),
   datastore_type: v.optional(v.string()),
   etcd_endpoints: v.optional(v.string()),
+  etcd_ca_cert_file: v.optional(v.string()),
+  etcd_cert_file: v.optional(v.string()),
+  etcd_key_file: v.optional(v.string()),
   nodename: v.optional(v.string()),
   mtu: v.optional(v.pipe(v.number(), v.integer(), v.minValue(68), v.maxValue(65535))),
   ipam: v.optional(IpamConf),
@@ -82,6 +85,8 @@ export interface NetConf {
   logFilePath: string;
   datastoreType: DatastoreType;
   etcdEndpoints: string[];
+  /** Calico's `etcd_ca_cert_file`, `etcd_cert_file`, `etcd_key_file` (empty: not set). */
+  etcdTlsFiles: { caCertFile: string; certFile: string; keyFile: string };
   nodename: string | undefined;
   mtu: number;
   ipam: {
@@ -167,6 +172,11 @@ export function parseNetConf(raw: Record<string, unknown>): NetConf {
       .split(",")
       .map((endpoint) => endpoint.trim())
       .filter(Boolean),
+    etcdTlsFiles: {
+      caCertFile: conf.etcd_ca_cert_file ?? "",
+      certFile: conf.etcd_cert_file ?? "",
+      keyFile: conf.etcd_key_file ?? "",
+    },
     nodename: conf.nodename,
     mtu: conf.mtu ?? DEFAULT_MTU,
     ipam: {

@@ -64,7 +64,12 @@ export interface CniResponse {
 
 export interface CniDeps {
   /** `node`: this node's name (Events name it as their source). */
-  openDatastore(conf: NetConf, node: string): Datastore | Promise<Datastore>;
+  /** `env`: the plugin's environment (etcd's ETCD_* credentials). */
+  openDatastore(
+    conf: NetConf,
+    node: string,
+    env: Readonly<Record<string, string | undefined>>,
+  ): Datastore | Promise<Datastore>;
   podNetwork: PodNetwork;
   execPlugin: ExecPlugin;
   hostname(): string;
@@ -106,7 +111,7 @@ export async function runCni(request: CniRequest, deps: CniDeps): Promise<CniRes
     const context: Context = {
       env,
       conf,
-      store: await deps.openDatastore(conf, node),
+      store: await deps.openDatastore(conf, node, request.env),
       node,
       logger,
       deps,

@@ -11,6 +11,7 @@ import {
   type WatchSignal,
   validateLeaseTtl,
 } from "../datastore/kv.js";
+import type { EtcdFetch, EtcdTls } from "./etcd-https.js";
 
 interface GatewayKv {
   key: string;
@@ -23,17 +24,33 @@ export interface EtcdKvOptions {
   /** Client URLs, tried in order until one answers. */
   endpoints: readonly string[];
   timeoutMs?: number;
+  /** For https:// endpoints: the CA and client certificate (PEM contents). */
+  tls?: EtcdTls;
+  /** etcd's own users: a token from /v3/auth/authenticate goes with every request. */
+  auth?: EtcdAuth;
+}
+
+export interface EtcdAuth {
+  username: string;
+  password: string;
 }
 
 export class EtcdKv implements Kv {
   readonly #endpoints: readonly string[];
   readonly #timeoutMs: number;
+  readonly #tls: EtcdTls | undefined;
+  readonly #auth: EtcdAuth | undefined;
+  /** Auth tokens by endpoint: etcd's simple tokens are known only to the member that issued them. */
+  readonly #tokens = new Map<string, string>();
+  #https: Promise<EtcdFetch> | undefined;
   #preferred = 0;
 
   constructor(options: EtcdKvOptions) {
     if (options.endpoints.length === 0) throw new Error("no etcd endpoints configured");
     this.#endpoints = options.endpoints.map((endpoint) => endpoint.replace(/\/+$/, ""));
     this.#timeoutMs = options.timeoutMs ?? 5000;
+    this.#tls = options.tls;
+    this.#auth = options.auth;
   }
 
   async get(key: string): Promise<KvEntry | undefined> {
@@ -151,13 +168,14 @@ export class EtcdKv implements Kv {
     const endpoint = this.#endpoints[this.#preferred] as string;
     let response: Response;
     try {
-      response = await fetch(`${endpoint}/v3/watch`, {
-        method: "POST",
-        body: JSON.stringify({
+      response = await this.#send(
+        endpoint,
+        "/v3/watch",
+        JSON.stringify({
           create_request: { key: encode(prefix), range_end: encode(prefixEnd(prefix)) },
         }),
         signal,
-      });
+      );
     } catch (error) {
       if (signal.aborted) return;
       this.#preferred = (this.#preferred + 1) % this.#endpoints.length;
@@ -225,15 +243,16 @@ export class EtcdKv implements Kv {
       let response: Response;
       let text: string;
       try {
-        response = await fetch(endpoint + path, {
-          method: "POST",
-          body: JSON.stringify(request),
-          headers: { "content-type": "application/json" },
-          signal: AbortSignal.timeout(this.#timeoutMs),
-        });
+        response = await this.#send(
+          endpoint,
+          path,
+          JSON.stringify(request),
+          AbortSignal.timeout(this.#timeoutMs),
+        );
         // Inside the try: a stream (keep-alive) that stalls times out here.
         text = await response.text();
       } catch (error) {
+        if (error instanceof EtcdAuthError) throw error;
         failures.push(`${endpoint}: ${describeFetchError(error)}`);
         continue;
       }
@@ -252,7 +271,77 @@ export class EtcdKv implements Kv {
     }
     throw new DatastoreUnavailableError(`cannot reach etcd (${failures.join("; ")})`);
   }
+
+  /**
+   * One POST to one endpoint, with the auth token when etcd has users: a
+   * token the member no longer knows (expired, the member restarted) is
+   * replaced once, then the answer is the caller's.
+   */
+  async #send(
+    endpoint: string,
+    path: string,
+    body: string,
+    signal: AbortSignal,
+  ): Promise<Response> {
+    const post = await this.#fetcher(endpoint);
+    const headers = async (): Promise<Record<string, string>> => ({
+      "content-type": "application/json",
+      ...(this.#auth ? { authorization: await this.#token(endpoint, post, signal) } : {}),
+    });
+    const response = await post(endpoint + path, {
+      method: "POST",
+      body,
+      headers: await headers(),
+      signal,
+    });
+    if (!this.#auth || response.status !== 401) return response;
+    await response.body?.cancel();
+    this.#tokens.delete(endpoint);
+    return post(endpoint + path, { method: "POST", body, headers: await headers(), signal });
+  }
+
+  async #fetcher(endpoint: string): Promise<EtcdFetch> {
+    if (!endpoint.startsWith("https:") || this.#tls === undefined) {
+      return (url, init) => fetch(url, init);
+    }
+    const tls = this.#tls;
+    this.#https ??= import("./etcd-https.js").then(({ createHttpsFetch }) => createHttpsFetch(tls));
+    return this.#https;
+  }
+
+  async #token(endpoint: string, post: EtcdFetch, signal: AbortSignal): Promise<string> {
+    const known = this.#tokens.get(endpoint);
+    if (known !== undefined) return known;
+    const { username, password } = this.#auth as EtcdAuth;
+    const response = await post(`${endpoint}/v3/auth/authenticate`, {
+      method: "POST",
+      body: JSON.stringify({ name: username, password }),
+      headers: { "content-type": "application/json" },
+      signal,
+    });
+    const text = await response.text();
+    let answer: { token?: unknown; error?: unknown; message?: unknown } = {};
+    try {
+      answer = JSON.parse(text) as typeof answer;
+    } catch {
+      // not JSON: reported below as it came
+    }
+    if (response.status >= 500) {
+      throw new Error(`HTTP ${response.status} ${text.trim()}`);
+    }
+    if (!response.ok || typeof answer.token !== "string") {
+      const why = String(
+        answer.message ?? answer.error ?? `HTTP ${response.status} ${text.trim()}`,
+      );
+      throw new EtcdAuthError(`etcd at ${endpoint} refused user '${username}': ${why}`);
+    }
+    this.#tokens.set(endpoint, answer.token);
+    return answer.token;
+  }
 }
+
+/** etcd refused the configured user: final, another member would refuse it too. */
+export class EtcdAuthError extends DatastoreUnavailableError {}
 
 /** etcd's answer to a lease ID it does not know: gRPC NotFound, HTTP 404. */
 function isLeaseNotFound(status: number, text: string): boolean {
@@ -261,8 +350,37 @@ function isLeaseNotFound(status: number, text: string): boolean {
 
 function describeFetchError(error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  if (cause?.code) return cause.code;
-  return (error as Error).message ?? String(error);
+  const code = cause?.code ?? (error as { code?: unknown }).code;
+  const message = cause?.message ?? (error as Error).message ?? String(error);
+  if (typeof code === "string" && isTlsError(code, message)) return describeTlsError(code, message);
+  if (typeof code === "string") return code;
+  return message;
+}
+
+/**
+ * OpenSSL's reason without its file and line, and which side refused:
+ * etcd refusing our certificate, or us refusing etcd's.
+ */
+function describeTlsError(code: string, message: string): string {
+  const reason = /SSL routines:[^:]*:([^:]+)/.exec(message)?.[1] ?? message.trim();
+  const side = /alert (bad certificate|certificate required|unknown ca|certificate unknown)/i.test(
+    reason,
+  )
+    ? "etcd refused the client certificate (etcd_cert_file, etcd_key_file)"
+    : /CERT|SELF_SIGNED|UNABLE_TO|HOSTNAME/.test(code)
+      ? "etcd's server certificate is not trusted (etcd_ca_cert_file)"
+      : undefined;
+  return `TLS handshake failed: ${reason}${side === undefined ? "" : `: ${side}`}`;
+}
+
+/** Node's and Bun's words for a refused or untrusted certificate, either side. */
+function isTlsError(code: string, message: string): boolean {
+  return (
+    code.startsWith("ERR_SSL") ||
+    code.startsWith("ERR_TLS") ||
+    /CERT|SELF_SIGNED|UNABLE_TO|HOSTNAME/.test(code) ||
+    (code === "EPROTO" && /ssl|tls|alert/i.test(message))
+  );
 }
 
 function encode(text: string | Buffer): string {

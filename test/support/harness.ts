@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EtcdKv } from "../../src/etcd/etcd-kv.js";
+import { EtcdKv, type EtcdKvOptions } from "../../src/etcd/etcd-kv.js";
 import { Store } from "../../src/etcd/store.js";
 import type { IpPool } from "../../src/model/records.js";
 import { validatePool } from "../../src/ipam/pool.js";
@@ -46,10 +46,28 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startEtcd(): Promise<Etcd> {
+export interface EtcdStartOptions {
+  /** Serve clients over https with this certificate, and require client certificates from this CA. */
+  tls?: { certFile: string; keyFile: string; trustedCaFile: string };
+  /** How the harness itself (and `store`) speaks to it. */
+  client?: Omit<EtcdKvOptions, "endpoints">;
+}
+
+export async function startEtcd(options: EtcdStartOptions = {}): Promise<Etcd> {
   const dir = mkdtempSync(join(tmpdir(), `${runPrefix()}-etcd-`));
   const [client, peer] = [await freePort(), await freePort()];
-  const endpoint = `http://127.0.0.1:${client}`;
+  const endpoint = `${options.tls ? "https" : "http"}://127.0.0.1:${client}`;
+  const tlsArgs = options.tls
+    ? [
+        "--cert-file",
+        options.tls.certFile,
+        "--key-file",
+        options.tls.keyFile,
+        "--client-cert-auth",
+        "--trusted-ca-file",
+        options.tls.trustedCaFile,
+      ]
+    : [];
   const child: ChildProcess = spawn(
     "etcd",
     [
@@ -69,10 +87,11 @@ export async function startEtcd(): Promise<Etcd> {
       `buoy-test=http://127.0.0.1:${peer}`,
       "--log-level",
       "error",
+      ...tlsArgs,
     ],
     { stdio: "ignore" },
   );
-  const kv = new EtcdKv({ endpoints: [endpoint], timeoutMs: 1000 });
+  const kv = new EtcdKv({ timeoutMs: 1000, ...options.client, endpoints: [endpoint] });
   const deadline = Date.now() + 15_000;
   for (;;) {
     try {
@@ -177,6 +196,8 @@ export interface PluginCall {
   pod?: { namespace: string; name: string };
   binary?: string;
   cniPath?: string;
+  /** More environment for the plugin (ETCD_USERNAME, ...). */
+  env?: Record<string, string>;
 }
 
 export interface PluginOutcome {
@@ -197,6 +218,7 @@ export async function runPlugin(call: PluginCall): Promise<PluginOutcome> {
     CNI_ARGS: call.pod
       ? `IgnoreUnknown=1;K8S_POD_NAMESPACE=${call.pod.namespace};K8S_POD_NAME=${call.pod.name};K8S_POD_INFRA_CONTAINER_ID=${call.containerID ?? ""}`
       : "",
+    ...call.env,
   };
   const binary = call.binary ?? join(CNI_DIR, "calico");
   return new Promise((resolve, reject) => {
