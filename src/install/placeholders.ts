@@ -69,11 +69,19 @@ export const PLACEHOLDERS: readonly Placeholder[] = [
   },
   {
     name: "ETCD_CERT_FILE",
-    meaning: "empty (buoy's etcd client has no TLS client certificates yet)",
+    meaning: "ETCD_CERT_FILE, the etcd client certificate's path on the host, default empty",
     required: false,
   },
-  { name: "ETCD_KEY_FILE", meaning: "empty, as ETCD_CERT_FILE", required: false },
-  { name: "ETCD_CA_CERT_FILE", meaning: "empty, as ETCD_CERT_FILE", required: false },
+  {
+    name: "ETCD_KEY_FILE",
+    meaning: "ETCD_KEY_FILE, its key's path, default empty",
+    required: false,
+  },
+  {
+    name: "ETCD_CA_CERT_FILE",
+    meaning: "ETCD_CA_CERT_FILE, the CA of etcd's server certificate, default empty",
+    required: false,
+  },
   { name: "LOG_LEVEL", meaning: "LOG_LEVEL, default info", required: true },
   {
     name: "LOG_FILE_PATH",

@@ -82,11 +82,18 @@ describe("planPlaceholderValues()", () => {
     { desc: "the token the plugin gets", env: {}, name: "SERVICEACCOUNT_TOKEN", value: "tok.en" },
     { desc: "log level info by default", env: {}, name: "LOG_LEVEL", value: "info" },
     { desc: "buoy's log file by default", env: {}, name: "LOG_FILE_PATH", value: DEFAULT_LOG_FILE },
+    { desc: "no etcd TLS files by default", env: {}, name: "ETCD_CERT_FILE", value: "" },
     {
-      desc: "empty etcd TLS files (no etcd TLS in buoy)",
-      env: {},
+      desc: "the etcd client certificate's host path",
+      env: { ETCD_CERT_FILE: "/etc/buoy/etcd-cert.pem" },
       name: "ETCD_CERT_FILE",
-      value: "",
+      value: "/etc/buoy/etcd-cert.pem",
+    },
+    {
+      desc: "the etcd CA's host path",
+      env: { ETCD_CA_CERT_FILE: "/etc/buoy/etcd-ca.pem" },
+      name: "ETCD_CA_CERT_FILE",
+      value: "/etc/buoy/etcd-ca.pem",
     },
   ])("gives $desc", ({ env, name, value }) => {
     expect(values(env).get(name)).toBe(value);

@@ -56,9 +56,10 @@ export function planPlaceholderValues(env: Env, facts: NodeFacts): PlaceholderVa
     ["DATASTORE_TYPE", text("DATASTORE_TYPE", "kubernetes")],
     ["ETCD_ENDPOINTS", text("ETCD_ENDPOINTS", "")],
     ["ETCD_DISCOVERY_SRV", text("ETCD_DISCOVERY_SRV", "")],
-    ["ETCD_CERT_FILE", ""],
-    ["ETCD_KEY_FILE", ""],
-    ["ETCD_CA_CERT_FILE", ""],
+    // Paths on the host, as the plugin reads them there (the operator puts the files in place).
+    ["ETCD_CERT_FILE", text("ETCD_CERT_FILE", "")],
+    ["ETCD_KEY_FILE", text("ETCD_KEY_FILE", "")],
+    ["ETCD_CA_CERT_FILE", text("ETCD_CA_CERT_FILE", "")],
     ["LOG_LEVEL", text("LOG_LEVEL", "info")],
     ["LOG_FILE_PATH", text("LOG_FILE_PATH", DEFAULT_LOG_FILE)],
     ["LOG_FILE_MAX_SIZE", text("LOG_FILE_MAX_SIZE", "100")],
