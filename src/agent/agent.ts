@@ -10,6 +10,7 @@ import type { RoutingMode } from "../dataplane/routing-plan.js";
 import type { Logger } from "../log/logger.js";
 import type { AgentSource } from "../datastore/agent-source.js";
 import { DEFAULT_MAX_FLOATING_IPS } from "../floating/validate.js";
+import { planFence } from "./fence.js";
 import { parseFloatingIpSwitch, type SwitchState } from "./feature-switch.js";
 import { createMetrics } from "./metrics.js";
 import { networkPolicyCheck } from "./network-policy-check.js";
@@ -40,6 +41,13 @@ export interface AgentOptions {
   bird?: Bird;
   /** TTL of this node's liveness (the source's lease; default 15 s): renewed every third of it. */
   statusTtlSeconds?: number;
+  /**
+   * Fencing (ADR 0009): withdraw this node's floating-IP announcements once
+   * its liveness has gone unrenewed this long (ms); default half the TTL.
+   */
+  fenceAfterMs?: number;
+  /** The clock fencing reads (ms); Date.now by default. */
+  now?: () => number;
   /** Called once the HTTP server listens, with its address. */
   onListening?: (address: string) => void;
 }
@@ -77,11 +85,68 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
       .finally(() => (sweeping = false));
   };
   const ttlMs = (options.statusTtlSeconds ?? 15) * 1000;
-  const keepAlive = setInterval(() => {
+  const now = options.now ?? Date.now;
+  const fenceAfterMs = options.fenceAfterMs ?? ttlMs / 2;
+  // Contact: when the last renewal that succeeded was sent (ADR 0009). The
+  // start counts as one: nothing of this agent's is announced before its
+  // first reconcile, which needs the datastore.
+  let lastContactAt = now();
+  let renewing = false;
+  const renew = () => {
+    if (renewing) return;
+    renewing = true;
+    const sentAt = now();
     reconciler
       .keepAlive()
-      .catch((error: Error) => logger.log("warn", "agent.lease", { error: error.message }));
-  }, ttlMs / 3);
+      .then((renewed) => {
+        if (renewed) lastContactAt = Math.max(lastContactAt, sentAt);
+        else retry();
+      })
+      .catch((error: Error) => {
+        logger.log("warn", "agent.lease", { error: error.message });
+        retry();
+      })
+      .finally(() => (renewing = false));
+  };
+  // A failed renewal is tried again soon, not a third of the TTL later: one
+  // lost request must not fence a healthy node.
+  let retryTimer: NodeJS.Timeout | undefined;
+  const retry = () => {
+    retryTimer ??= setTimeout(() => ((retryTimer = undefined), renew()), 500);
+  };
+  const keepAlive = setInterval(renew, ttlMs / 3);
+  let fencing = false;
+  const checkFence = () => {
+    const decision = planFence({ lastContactAt, now: now(), fenceAfterMs });
+    if (fencing || decision.fenced === reconciler.fenced) return;
+    fencing = true;
+    const started = now();
+    reconciler
+      .setFenced(decision.fenced)
+      .then(() => {
+        metrics.fenced.set(decision.fenced ? 1 : 0);
+        logger.log(
+          decision.fenced ? "warn" : "info",
+          decision.fenced ? "agent.fenced" : "agent.unfenced",
+          {
+            contactAgeMs: decision.ageMs,
+            fenceAfterMs,
+            ...(decision.fenced
+              ? {
+                  withdrawnInMs: now() - started,
+                  reason: "datastore not reached; floating IPs withdrawn",
+                }
+              : {}),
+          },
+        );
+      })
+      .catch((error: Error) =>
+        // Stays unfenced in the reconciler only if BIRD refused; tried again next tick.
+        logger.log("error", "agent.error", { phase: "fence", error: error.message }),
+      )
+      .finally(() => (fencing = false));
+  };
+  const fenceTimer = setInterval(checkFence, Math.min(100, fenceAfterMs / 10));
   let connected = false;
   const checkNetworkPolicies = networkPolicyCheck(source, logger, metrics.networkPolicies);
   void checkNetworkPolicies?.();
@@ -136,6 +201,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   const watching = source.watch(signal, {
     changed: () => reconciler.markDirty(),
     connected: (up) => {
+      if (up) lastContactAt = Math.max(lastContactAt, now());
       logger.log(up ? "info" : "warn", "agent.watch", { state: up ? "established" : "lost" });
       connected = up;
       metrics.datastoreUp.set(up ? 1 : 0);
@@ -152,6 +218,8 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   );
   clearInterval(resync);
   clearInterval(keepAlive);
+  clearInterval(fenceTimer);
+  clearTimeout(retryTimer);
   await Promise.allSettled([watching, reconciling]);
   await new Promise<void>((resolve) => server.close(() => resolve()));
   logger.log("info", "agent.stop", { node, dataplane: "left in place" });

@@ -33,6 +33,8 @@ export type LogEvent =
   | "agent.switch"
   | "agent.watch"
   | "agent.synced"
+  | "agent.fenced"
+  | "agent.unfenced"
   | "agent.refused"
   | "agent.networkpolicy"
   | "agent.pool"

@@ -3,6 +3,7 @@
 // (nft, routes, conntrack, BIRD) and the logger, and runs the agent until
 // shutdown; all of it is imported only when the command runs.
 import { Option, type Command } from "commander";
+import { validateFenceAfter } from "../../agent/fence.js";
 import { truncateEcho } from "../../floating/truncate-echo.js";
 import { nodeNameProblem } from "../../model/identifiers.js";
 import { UsageError } from "../cli-error.js";
@@ -19,6 +20,7 @@ interface AgentCliOptions {
   birdConfig: string;
   birdSocket: string;
   statusTtl: string;
+  fenceAfter?: string;
   claimGcGrace: string;
   leaseNamespace?: string;
 }
@@ -70,6 +72,11 @@ export function addAgentCommand(program: Command, session: Session): void {
       "15",
     )
     .option(
+      "--fence-after <seconds>",
+      "withdraw this node's floating-IP announcements when its liveness has " +
+        "not been renewed for this long; less than --status-ttl (default: half of it)",
+    )
+    .option(
       "--claim-gc-grace <seconds>",
       "release a claim whose pod's endpoint or node is gone after this long (0: never)",
       "60",
@@ -100,6 +107,18 @@ async function runAgentCommand(
   const statusTtl = positiveNumber("--status-ttl", options.statusTtl);
   if (!Number.isInteger(statusTtl))
     throw new UsageError(`--status-ttl must be whole seconds, got '${options.statusTtl}'`);
+  const fenceAfterSeconds =
+    options.fenceAfter === undefined ? statusTtl / 2 : Number(options.fenceAfter);
+  const fenceProblem = validateFenceAfter(
+    fenceAfterSeconds * 1000,
+    statusTtl * 1000,
+    (statusTtl * 1000) / 3,
+  );
+  if (fenceProblem !== undefined) {
+    throw new UsageError(
+      `--fence-after ${fenceProblem.replace(/got .*$/, `got '${options.fenceAfter}'`)}`,
+    );
+  }
   const gcGrace = Number(options.claimGcGrace);
   if (!(gcGrace >= 0))
     throw new UsageError(
@@ -181,6 +200,7 @@ async function runAgentCommand(
         ? { bird: new LinuxBird(options.birdConfig, options.birdSocket) }
         : {}),
       statusTtlSeconds: statusTtl,
+      fenceAfterMs: fenceAfterSeconds * 1000,
     },
     controller.signal,
   );
