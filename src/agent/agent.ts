@@ -91,11 +91,14 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   // start counts as one: nothing of this agent's is announced before its
   // first reconcile, which needs the datastore.
   let lastContactAt = now();
-  let renewing = false;
+  // One renewal at a time, unless one hangs past the renewal period (a
+  // client without a timeout): then another is sent, so a hung request
+  // cannot keep the node fenced once the datastore answers again.
+  let renewingSince: number | undefined;
   const renew = () => {
-    if (renewing) return;
-    renewing = true;
     const sentAt = now();
+    if (renewingSince !== undefined && sentAt - renewingSince < ttlMs / 3) return;
+    renewingSince = sentAt;
     reconciler
       .keepAlive()
       .then((renewed) => {
@@ -106,7 +109,9 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
         logger.log("warn", "agent.lease", { error: error.message });
         retry();
       })
-      .finally(() => (renewing = false));
+      .finally(() => {
+        if (renewingSince === sentAt) renewingSince = undefined;
+      });
   };
   // A failed renewal is tried again soon, not a third of the TTL later: one
   // lost request must not fence a healthy node.

@@ -129,5 +129,9 @@ describe("fencing, BGP lab", () => {
     // Withdrawn before the TTL (fence-after is half of it), announced after.
     expect(report.node1GoneAfterCutMs).toBeLessThan(TTL_SECONDS * 1000);
     expect(report.node2FirstAfterCutMs).toBeGreaterThan(report.node1GoneAfterCutMs as number);
+
+    // Back in contact, node-1 unfences: moved back, it announces again.
+    await lab.buoy(["floatingip", "move", FIP, "--to", "default/web"]);
+    await until(async () => (await routerHops(lab)).join() === NODE1, 20_000);
   }, 60_000);
 });
