@@ -4,7 +4,7 @@
 // start it reconciles against the kernel without flushing.
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { connect, type AddressInfo, type Socket } from "node:net";
 import type { Bird } from "../dataplane/shell/bird.js";
 import type { RoutingMode } from "../dataplane/routing-plan.js";
 import type { Logger } from "../log/logger.js";
@@ -46,6 +46,12 @@ export interface AgentOptions {
    * its liveness has gone unrenewed this long (ms); default half the TTL.
    */
   fenceAfterMs?: number;
+  /**
+   * BGP mode: the BIRD watchdog's unix socket (ADR 0009). The agent holds a
+   * connection to it; when the agent dies the watchdog withdraws its
+   * floating IPs from BIRD.
+   */
+  birdWatchdogPath?: string;
   /** The clock fencing reads (ms); Date.now by default. */
   now?: () => number;
   /** Called once the HTTP server listens, with its address. */
@@ -212,6 +218,11 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
       metrics.datastoreUp.set(up ? 1 : 0);
     },
   });
+  const holdingWatchdog = options.birdWatchdogPath
+    ? holdWatchdog(options.birdWatchdogPath, signal, logger, () =>
+        reconciler.birdWatchdogConnected(),
+      )
+    : Promise.resolve();
   const reconciling = (async () => {
     // Wait for the watch before the first reconcile.
     while (!connected && !signal.aborted) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -225,9 +236,37 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   clearInterval(keepAlive);
   clearInterval(fenceTimer);
   clearTimeout(retryTimer);
-  await Promise.allSettled([watching, reconciling]);
+  await Promise.allSettled([watching, reconciling, holdingWatchdog]);
   await new Promise<void>((resolve) => server.close(() => resolve()));
   logger.log("info", "agent.stop", { node, dataplane: "left in place" });
+}
+
+/** Keeps a connection to the BIRD watchdog, reconnecting every 500 ms, until `signal` aborts. */
+async function holdWatchdog(
+  path: string,
+  signal: AbortSignal,
+  logger: Logger,
+  connected: () => void,
+): Promise<void> {
+  let reported = false;
+  while (!signal.aborted) {
+    const socket: Socket = connect(path);
+    await new Promise<void>((resolve) => {
+      socket.once("connect", () => {
+        reported = false;
+        logger.log("info", "bird.watchdog", { state: "connected", path });
+        connected();
+      });
+      socket.on("error", (error) => {
+        if (!reported)
+          logger.log("warn", "bird.watchdog", { state: "unreachable", path, error: error.message });
+        reported = true;
+      });
+      socket.once("close", () => resolve());
+      signal.addEventListener("abort", () => socket.destroy(), { once: true });
+    });
+    if (!signal.aborted) await new Promise((resolve) => setTimeout(resolve, 500));
+  }
 }
 
 function readSwitch(options: AgentOptions): SwitchState {

@@ -300,6 +300,15 @@ export class Reconciler {
     this.#fenceApplied = true;
   }
 
+  /**
+   * The BIRD watchdog (re)connected: it may have loaded the fenced config
+   * while this agent was away, so the next reconcile configures BIRD again.
+   */
+  birdWatchdogConnected(): void {
+    this.options.bird?.forget?.();
+    this.markDirty();
+  }
+
   /** Fenced, and BIRD has been told (a failed withdrawal is not fenced yet: it is tried again). */
   get fenced(): boolean {
     return this.#fenced && this.#fenceApplied;
@@ -310,10 +319,14 @@ export class Reconciler {
     const run = this.#birdLane.then(async () => {
       const bird = this.#lastBird;
       if (!bird || !this.options.bird) return;
-      const exports = this.#fenced
-        ? withoutFloatingExports(bird.exports, this.#lastFloating)
-        : bird.exports;
-      await this.options.bird.apply(renderBirdNodeConfig({ ...bird, exports }));
+      const withdrawn = renderBirdNodeConfig({
+        ...bird,
+        exports: withoutFloatingExports(bird.exports, this.#lastFloating),
+      });
+      await this.options.bird.apply(
+        this.#fenced ? withdrawn : renderBirdNodeConfig(bird),
+        withdrawn,
+      );
     });
     this.#birdLane = run.catch(() => undefined);
     return run;

@@ -3,7 +3,8 @@
 // drop in node-1's namespace, so requests hang as in a partition) and the IP
 // is moved to a pod on node-2. A poller asks the router's BIRD every ~20 ms
 // which next hops it has for the IP: node-1's route must go before the status
-// TTL, node-2's come after it, and no sample may show both.
+// TTL, node-2's come after it, and no sample may show both. Then node-1's
+// agent is SIGKILLed: its BIRD watchdog withdraws the IP at once.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CommandError, runCommand } from "../../src/exec/command.js";
 import { labDown } from "../../src/lab/lab-down.js";
@@ -133,5 +134,34 @@ describe("fencing, BGP lab", () => {
     // Back in contact, node-1 unfences: moved back, it announces again.
     await lab.buoy(["floatingip", "move", FIP, "--to", "default/web"]);
     await until(async () => (await routerHops(lab)).join() === NODE1, 20_000);
+  }, 60_000);
+  // Last: it kills node-1's agent.
+  it("SIGKILL of the agent: the watchdog withdraws its floating IP at once; the new node announces after the TTL, never both", async () => {
+    await until(async () => (await routerHops(lab)).join() === NODE1, 20_000);
+    const poller = poll(lab);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const agent = lab.findProcess("agent-node-1");
+    expect(agent).toBeDefined();
+    process.kill((agent as { pid: number }).pid, "SIGKILL");
+    const killedAt = Date.now();
+    await lab.buoy(["floatingip", "move", FIP, "--to", "default/heir"]);
+    await until(async () => (await routerHops(lab)).includes(NODE2), 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const samples = await poller.stop();
+
+    const both = samples.filter((s) => s.hops.includes(NODE1) && s.hops.includes(NODE2));
+    const lastNode1 = samples.filter((s) => s.hops.includes(NODE1)).at(-1);
+    const firstNode2 = samples.find((s) => s.hops.includes(NODE2));
+    const report = {
+      samples: samples.length,
+      node1GoneAfterKillMs: lastNode1 ? lastNode1.at - killedAt : undefined,
+      node2FirstAfterKillMs: firstNode2 ? firstNode2.at - killedAt : undefined,
+      errors: samples.filter((s) => s.hops.includes("error")).length,
+    };
+    console.log(`fencing (agent SIGKILL): ${JSON.stringify(report)}`);
+    expect(both).toEqual([]);
+    expect(report.errors).toBe(0);
+    expect(report.node1GoneAfterKillMs).toBeLessThan(1000);
+    expect(report.node2FirstAfterKillMs).toBeGreaterThan(report.node1GoneAfterKillMs as number);
   }, 60_000);
 });

@@ -19,6 +19,7 @@ interface AgentCliOptions {
   routing: "none" | "direct" | "bgp";
   birdConfig: string;
   birdSocket: string;
+  birdWatchdog?: string;
   statusTtl: string;
   fenceAfter?: string;
   claimGcGrace: string;
@@ -65,6 +66,11 @@ export function addAgentCommand(program: Command, session: Session): void {
       "/etc/bird/bird.conf",
     )
     .option("--bird-socket <path>", "bgp: BIRD's control socket", "/run/bird/bird.ctl")
+    .option(
+      "--bird-watchdog <path>",
+      "bgp: the unix socket of `buoy bird-watchdog`, which withdraws this node's " +
+        "floating IPs from BIRD when the agent dies",
+    )
     .option(
       "--status-ttl <seconds>",
       "lease on this node's status records: how long another node waits for " +
@@ -201,6 +207,9 @@ async function runAgentCommand(
         : {}),
       statusTtlSeconds: statusTtl,
       fenceAfterMs: fenceAfterSeconds * 1000,
+      ...(options.routing === "bgp" && options.birdWatchdog
+        ? { birdWatchdogPath: options.birdWatchdog }
+        : {}),
     },
     controller.signal,
   );
