@@ -4,12 +4,13 @@
 // start it reconciles against the kernel without flushing.
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { connect, type AddressInfo, type Socket } from "node:net";
 import type { Bird } from "../dataplane/shell/bird.js";
 import type { RoutingMode } from "../dataplane/routing-plan.js";
 import type { Logger } from "../log/logger.js";
 import type { AgentSource } from "../datastore/agent-source.js";
 import { DEFAULT_MAX_FLOATING_IPS } from "../floating/validate.js";
+import { planFence } from "./fence.js";
 import { parseFloatingIpSwitch, type SwitchState } from "./feature-switch.js";
 import { createMetrics } from "./metrics.js";
 import { networkPolicyCheck } from "./network-policy-check.js";
@@ -40,6 +41,19 @@ export interface AgentOptions {
   bird?: Bird;
   /** TTL of this node's liveness (the source's lease; default 15 s): renewed every third of it. */
   statusTtlSeconds?: number;
+  /**
+   * Fencing (ADR 0009): withdraw this node's floating-IP announcements once
+   * its liveness has gone unrenewed this long (ms); default half the TTL.
+   */
+  fenceAfterMs?: number;
+  /**
+   * BGP mode: the BIRD watchdog's unix socket (ADR 0009). The agent holds a
+   * connection to it; when the agent dies the watchdog withdraws its
+   * floating IPs from BIRD.
+   */
+  birdWatchdogPath?: string;
+  /** The clock fencing reads (ms); Date.now by default. */
+  now?: () => number;
   /** Called once the HTTP server listens, with its address. */
   onListening?: (address: string) => void;
 }
@@ -77,11 +91,73 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
       .finally(() => (sweeping = false));
   };
   const ttlMs = (options.statusTtlSeconds ?? 15) * 1000;
-  const keepAlive = setInterval(() => {
+  const now = options.now ?? Date.now;
+  const fenceAfterMs = options.fenceAfterMs ?? ttlMs / 2;
+  // Contact: when the last renewal that succeeded was sent (ADR 0009). The
+  // start counts as one: nothing of this agent's is announced before its
+  // first reconcile, which needs the datastore.
+  let lastContactAt = now();
+  // One renewal at a time, unless one hangs past the renewal period (a
+  // client without a timeout): then another is sent, so a hung request
+  // cannot keep the node fenced once the datastore answers again.
+  let renewingSince: number | undefined;
+  const renew = () => {
+    const sentAt = now();
+    if (renewingSince !== undefined && sentAt - renewingSince < ttlMs / 3) return;
+    renewingSince = sentAt;
     reconciler
       .keepAlive()
-      .catch((error: Error) => logger.log("warn", "agent.lease", { error: error.message }));
-  }, ttlMs / 3);
+      .then((renewed) => {
+        if (renewed) lastContactAt = Math.max(lastContactAt, sentAt);
+        else retry();
+      })
+      .catch((error: Error) => {
+        logger.log("warn", "agent.lease", { error: error.message });
+        retry();
+      })
+      .finally(() => {
+        if (renewingSince === sentAt) renewingSince = undefined;
+      });
+  };
+  // A failed renewal is tried again soon, not a third of the TTL later: one
+  // lost request must not fence a healthy node.
+  let retryTimer: NodeJS.Timeout | undefined;
+  const retry = () => {
+    retryTimer ??= setTimeout(() => ((retryTimer = undefined), renew()), 500);
+  };
+  const keepAlive = setInterval(renew, ttlMs / 3);
+  let fencing = false;
+  const checkFence = () => {
+    const decision = planFence({ lastContactAt, now: now(), fenceAfterMs });
+    if (fencing || decision.fenced === reconciler.fenced) return;
+    fencing = true;
+    const started = now();
+    reconciler
+      .setFenced(decision.fenced)
+      .then(() => {
+        metrics.fenced.set(decision.fenced ? 1 : 0);
+        logger.log(
+          decision.fenced ? "warn" : "info",
+          decision.fenced ? "agent.fenced" : "agent.unfenced",
+          {
+            contactAgeMs: decision.ageMs,
+            fenceAfterMs,
+            ...(decision.fenced
+              ? {
+                  withdrawnInMs: now() - started,
+                  reason: "datastore not reached; floating IPs withdrawn",
+                }
+              : {}),
+          },
+        );
+      })
+      .catch((error: Error) =>
+        // Stays unfenced in the reconciler only if BIRD refused; tried again next tick.
+        logger.log("error", "agent.error", { phase: "fence", error: error.message }),
+      )
+      .finally(() => (fencing = false));
+  };
+  const fenceTimer = setInterval(checkFence, Math.min(100, fenceAfterMs / 10));
   let connected = false;
   const checkNetworkPolicies = networkPolicyCheck(source, logger, metrics.networkPolicies);
   void checkNetworkPolicies?.();
@@ -136,11 +212,17 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   const watching = source.watch(signal, {
     changed: () => reconciler.markDirty(),
     connected: (up) => {
+      if (up) lastContactAt = Math.max(lastContactAt, now());
       logger.log(up ? "info" : "warn", "agent.watch", { state: up ? "established" : "lost" });
       connected = up;
       metrics.datastoreUp.set(up ? 1 : 0);
     },
   });
+  const holdingWatchdog = options.birdWatchdogPath
+    ? holdWatchdog(options.birdWatchdogPath, signal, logger, () =>
+        reconciler.birdWatchdogConnected(),
+      )
+    : Promise.resolve();
   const reconciling = (async () => {
     // Wait for the watch before the first reconcile.
     while (!connected && !signal.aborted) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -152,9 +234,39 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   );
   clearInterval(resync);
   clearInterval(keepAlive);
-  await Promise.allSettled([watching, reconciling]);
+  clearInterval(fenceTimer);
+  clearTimeout(retryTimer);
+  await Promise.allSettled([watching, reconciling, holdingWatchdog]);
   await new Promise<void>((resolve) => server.close(() => resolve()));
   logger.log("info", "agent.stop", { node, dataplane: "left in place" });
+}
+
+/** Keeps a connection to the BIRD watchdog, reconnecting every 500 ms, until `signal` aborts. */
+async function holdWatchdog(
+  path: string,
+  signal: AbortSignal,
+  logger: Logger,
+  connected: () => void,
+): Promise<void> {
+  let reported = false;
+  while (!signal.aborted) {
+    const socket: Socket = connect(path);
+    await new Promise<void>((resolve) => {
+      socket.once("connect", () => {
+        reported = false;
+        logger.log("info", "bird.watchdog", { state: "connected", path });
+        connected();
+      });
+      socket.on("error", (error) => {
+        if (!reported)
+          logger.log("warn", "bird.watchdog", { state: "unreachable", path, error: error.message });
+        reported = true;
+      });
+      socket.once("close", () => resolve());
+      signal.addEventListener("abort", () => socket.destroy(), { once: true });
+    });
+    if (!signal.aborted) await new Promise((resolve) => setTimeout(resolve, 500));
+  }
 }
 
 function readSwitch(options: AgentOptions): SwitchState {

@@ -27,6 +27,11 @@ export function createMetrics(options: { networkPolicies?: boolean } = {}) {
       labelNames: ["reason"] as const,
       registers: [registry],
     }),
+    fenced: new Gauge({
+      name: "buoy_fenced",
+      help: "1 while this node has withdrawn its floating-IP announcements for want of datastore contact (ADR 0009)",
+      registers: [registry],
+    }),
     reconciles: new Counter({
       name: "buoy_reconciles_total",
       help: "Reconciles run, by result",

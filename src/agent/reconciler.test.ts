@@ -208,6 +208,79 @@ describe("BGP announcements", () => {
   });
 });
 
+describe("setFenced()", () => {
+  it("setFenced() withdraws the floating IPs from BIRD without reading the datastore, keeps the blocks, and a reconcile after unfencing announces again", async () => {
+    const { kv, agent } = await setup();
+    const configs: string[] = [];
+    const one = agent("node-1", {
+      apply: async (config) => void configs.push(config),
+      sessions: async () => [],
+    });
+    await kv.txn(
+      [],
+      [
+        {
+          put: keys.pool("pods"),
+          value: JSON.stringify({
+            name: "pods",
+            cidr: "10.244.0.0/16",
+            blockSize: 26,
+            disabled: false,
+            nodeSelector: "all()",
+            natOutgoing: false,
+            disableBGPExport: false,
+          }),
+        },
+        {
+          put: keys.affinity("node-1", "10.244.0.0/26"),
+          value: JSON.stringify({ cidr: "10.244.0.0/26", node: "node-1" }),
+        },
+      ],
+    );
+    await one.reconciler.reconcile();
+    expect(configs.at(-1)).toContain(`route ${FLOATING}/32 blackhole;`);
+    const reads = configs.length;
+    await one.reconciler.setFenced(true);
+    expect(one.reconciler.fenced).toBe(true);
+    expect(configs).toHaveLength(reads + 1);
+    expect(configs.at(-1)).not.toContain(FLOATING);
+    expect(configs.at(-1)).toContain("route 10.244.0.0/26 blackhole;");
+    // A reconcile while fenced (the datastore answers again before the
+    // renewal does) still leaves the floating IP out, and records it as not announced.
+    await one.reconciler.reconcile();
+    expect(configs.at(-1)).not.toContain(FLOATING);
+    const status = await kv.get(keys.status("node-1", FLOATING));
+    expect(JSON.parse(status?.value ?? "{}")).not.toHaveProperty("announced");
+    expect(one.kernel.nft.translates(FLOATING)).toBe("10.244.0.5");
+    await one.reconciler.setFenced(false);
+    await one.reconciler.reconcile();
+    expect(configs.at(-1)).toContain(`route ${FLOATING}/32 blackhole;`);
+    expect(
+      JSON.parse((await kv.get(keys.status("node-1", FLOATING)))?.value ?? "{}"),
+    ).toMatchObject({
+      announced: "bgp",
+    });
+  });
+
+  it("setFenced() that BIRD refuses is not fenced yet, so it is tried again", async () => {
+    const { agent } = await setup();
+    let refuse = false;
+    const one = agent("node-1", {
+      apply: async () => {
+        if (refuse) throw new Error("birdc: connection refused");
+      },
+      sessions: async () => [],
+    });
+    await one.reconciler.reconcile();
+    refuse = true;
+    await expect(one.reconciler.setFenced(true)).rejects.toThrow("birdc: connection refused");
+    expect(one.reconciler.fenced).toBe(false);
+    refuse = false;
+    await one.reconciler.setFenced(true);
+    expect(one.reconciler.fenced).toBe(true);
+  });
+});
+
 describe("a failing reconcile", () => {
   it("keeps the reason for /readyz until a reconcile succeeds", async () => {
     const { agent } = await setup();

@@ -12,6 +12,7 @@ import { planRouting, type RoutingMode, type RoutingPlan } from "../dataplane/ro
 import type { Logger } from "../log/logger.js";
 import type { Family } from "../net/address.js";
 import type { Metrics } from "./metrics.js";
+import { withoutFloatingExports } from "./fence.js";
 import { syncDataplane, type DataplanePorts, type KnownState } from "./sync-dataplane.js";
 
 export interface ReconcilerOptions {
@@ -51,6 +52,13 @@ export class Reconciler {
   #reportedWaits = new Set<string>();
   #lastBird: BirdNodeConfig | undefined;
   #reportedProblems = new Set<string>();
+  /** Fenced (ADR 0009): BIRD is told no floating IP, whatever the plan says. */
+  #fenced = false;
+  #fenceApplied = false;
+  /** The floating IPs of the last plan, left out of BIRD's exports while fenced. */
+  #lastFloating = new Set<string>();
+  /** One BIRD apply at a time: a reconcile's and the fence's never interleave. */
+  #birdLane: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: ReconcilerOptions) {}
 
@@ -154,13 +162,14 @@ export class Reconciler {
       if (routing === "bgp" && this.options.bird) {
         const bird =
           routingPlan.bird ?? (this.#lastBird && { ...this.#lastBird, neighbors: [], exports: [] });
-        if (bird) await this.options.bird.apply(renderBirdNodeConfig(bird));
+        this.#lastFloating = new Set(plan.bindings.map((binding) => binding.floating));
         this.#lastBird = bird;
+        if (bird) await this.#applyBird();
       }
       this.lastPlan = plan;
       this.synced = true;
       this.lastSuccessAt = Date.now();
-      const announcedByBird = new Set(routingPlan.bird?.exports ?? []);
+      const announcedByBird = new Set(this.#fenced ? [] : (routingPlan.bird?.exports ?? []));
       await this.#recordStatus(
         plan,
         statuses.filter((status) => status.node === node),
@@ -264,8 +273,63 @@ export class Reconciler {
    * Renews this node's liveness (the agent calls this every third of the
    * status TTL); a lapsed one is written again by the next reconcile.
    */
-  async keepAlive(): Promise<void> {
-    if (!(await this.options.source.keepAlive())) this.markDirty();
+  async keepAlive(): Promise<boolean> {
+    const renewed = await this.options.source.keepAlive();
+    if (!renewed) this.markDirty();
+    return renewed;
+  }
+
+  /**
+   * Fences (true) or unfences this node (ADR 0009). Fencing tells BIRD at
+   * once the last config without this node's floating IPs (no datastore read:
+   * the datastore is what is out of reach); unfencing marks the state dirty,
+   * so the next reconcile announces again what it then finds is still this
+   * node's. Resolves once BIRD has the config.
+   */
+  async setFenced(fenced: boolean): Promise<void> {
+    if (fenced === this.#fenced && (this.#fenceApplied || !fenced)) return;
+    this.#fenced = fenced;
+    this.#fenceApplied = false;
+    if (!fenced) {
+      this.markDirty();
+      return;
+    }
+    if ((this.options.routing ?? "none") === "bgp" && this.options.bird && this.#lastBird) {
+      await this.#applyBird();
+    }
+    this.#fenceApplied = true;
+  }
+
+  /**
+   * The BIRD watchdog (re)connected: it may have loaded the fenced config
+   * while this agent was away, so the next reconcile configures BIRD again.
+   */
+  birdWatchdogConnected(): void {
+    this.options.bird?.forget?.();
+    this.markDirty();
+  }
+
+  /** Fenced, and BIRD has been told (a failed withdrawal is not fenced yet: it is tried again). */
+  get fenced(): boolean {
+    return this.#fenced && this.#fenceApplied;
+  }
+
+  /** The last BIRD config, without floating IPs while fenced; queued behind any apply under way. */
+  #applyBird(): Promise<void> {
+    const run = this.#birdLane.then(async () => {
+      const bird = this.#lastBird;
+      if (!bird || !this.options.bird) return;
+      const withdrawn = renderBirdNodeConfig({
+        ...bird,
+        exports: withoutFloatingExports(bird.exports, this.#lastFloating),
+      });
+      await this.options.bird.apply(
+        this.#fenced ? withdrawn : renderBirdNodeConfig(bird),
+        withdrawn,
+      );
+    });
+    this.#birdLane = run.catch(() => undefined);
+    return run;
   }
 
   /** Moves waiting on another node, and routing problems: logged once each while they last. */

@@ -7,6 +7,7 @@ import { Command, CommanderError } from "commander";
 import { UsageError, renderError } from "./cli-error.js";
 import type { CliRequest } from "./cli-request.js";
 import { addAgentCommand } from "./commands/agent.js";
+import { addBirdWatchdogCommand } from "./commands/bird-watchdog.js";
 import { addApplyCommand } from "./commands/apply.js";
 import { addDeleteCommand } from "./commands/delete.js";
 import { addFloatingIpCommand } from "./commands/floatingip.js";
@@ -68,6 +69,7 @@ function createProgram(session: Session): Command {
   addDeleteCommand(program, session);
   addFloatingIpCommand(program, session);
   addAgentCommand(program, session);
+  addBirdWatchdogCommand(program, session);
   addRemoveDataplaneCommand(program, session);
   addLabCommand(program, session.request);
   addInstallCommand(program, session.request, VERSION);

@@ -177,6 +177,13 @@ export class EtcdAgentSource implements AgentSource {
    * TTL) is replaced on the next recordStatus, which writes every record again.
    */
   async keepAlive(): Promise<boolean> {
+    // Without a lease yet (none granted, or one just lost) one is granted
+    // here: a renewal that succeeds without reaching etcd would count as
+    // contact and keep a cut-off node from fencing (ADR 0009).
+    if (this.#lease === undefined && this.options.statusTtlSeconds !== undefined) {
+      await this.#currentLease();
+      return true;
+    }
     const lease = this.#lease;
     if (lease === undefined) return true;
     if (await this.options.kv.keepAliveLease(lease)) return true;

@@ -2,6 +2,7 @@
 // and the datastore, BIRD on the nodes and the external router (or static
 // routes there), the agents, then the BGP sessions. Each step reports when it
 // is done; every process it starts is recorded by the Lab (startProcess).
+import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runCommand } from "../exec/command.js";
@@ -276,9 +277,27 @@ export class LabBuilder {
           }),
         );
         await this.#startBird(`bird-${node.name}`, node.netns, dir);
+        // Withdraws the node's floating IPs from BIRD when its agent dies (ADR 0009).
+        const watchdog = join(dir, "buoy-agent.sock");
+        const started = await lab.startProcess(`bird-watchdog-${node.name}`, node.netns, [
+          lab.paths.node,
+          lab.paths.buoy,
+          "bird-watchdog",
+          "--listen",
+          watchdog,
+          "--bird-config",
+          join(dir, "bird.conf"),
+          "--bird-socket",
+          join(dir, "bird.ctl"),
+          "--birdc",
+          lab.paths.birdc,
+        ]);
+        await this.#waitFor(`bird-watchdog-${node.name}`, started, async () =>
+          existsSync(watchdog),
+        );
       }),
     );
-    return "running (the agents write their configs)";
+    return "running, with their watchdogs (the agents write their configs)";
   }
 
   async #startRouterBird(): Promise<string> {
@@ -349,6 +368,8 @@ export class LabBuilder {
                 join(lab.stateDir, node.name, "bird.conf"),
                 "--bird-socket",
                 join(lab.stateDir, node.name, "bird.ctl"),
+                "--bird-watchdog",
+                join(lab.stateDir, node.name, "buoy-agent.sock"),
               ]
             : [];
         const started = await lab.startProcess(`agent-${node.name}`, node.netns, [

@@ -3,6 +3,7 @@
 // (nft, routes, conntrack, BIRD) and the logger, and runs the agent until
 // shutdown; all of it is imported only when the command runs.
 import { Option, type Command } from "commander";
+import { validateFenceAfter } from "../../agent/fence.js";
 import { truncateEcho } from "../../floating/truncate-echo.js";
 import { nodeNameProblem } from "../../model/identifiers.js";
 import { UsageError } from "../cli-error.js";
@@ -18,7 +19,9 @@ interface AgentCliOptions {
   routing: "none" | "direct" | "bgp";
   birdConfig: string;
   birdSocket: string;
+  birdWatchdog?: string;
   statusTtl: string;
+  fenceAfter?: string;
   claimGcGrace: string;
   leaseNamespace?: string;
 }
@@ -64,10 +67,20 @@ export function addAgentCommand(program: Command, session: Session): void {
     )
     .option("--bird-socket <path>", "bgp: BIRD's control socket", "/run/bird/bird.ctl")
     .option(
+      "--bird-watchdog <path>",
+      "bgp: the unix socket of `buoy bird-watchdog`, which withdraws this node's " +
+        "floating IPs from BIRD when the agent dies",
+    )
+    .option(
       "--status-ttl <seconds>",
       "lease on this node's status records: how long another node waits for " +
         "a dead one before taking over its floating IPs",
       "15",
+    )
+    .option(
+      "--fence-after <seconds>",
+      "withdraw this node's floating-IP announcements when its liveness has " +
+        "not been renewed for this long; less than --status-ttl (default: half of it)",
     )
     .option(
       "--claim-gc-grace <seconds>",
@@ -100,6 +113,18 @@ async function runAgentCommand(
   const statusTtl = positiveNumber("--status-ttl", options.statusTtl);
   if (!Number.isInteger(statusTtl))
     throw new UsageError(`--status-ttl must be whole seconds, got '${options.statusTtl}'`);
+  const fenceAfterSeconds =
+    options.fenceAfter === undefined ? statusTtl / 2 : Number(options.fenceAfter);
+  const fenceProblem = validateFenceAfter(
+    fenceAfterSeconds * 1000,
+    statusTtl * 1000,
+    (statusTtl * 1000) / 3,
+  );
+  if (fenceProblem !== undefined) {
+    throw new UsageError(
+      `--fence-after ${fenceProblem.replace(/got .*$/, `got '${options.fenceAfter}'`)}`,
+    );
+  }
   const gcGrace = Number(options.claimGcGrace);
   if (!(gcGrace >= 0))
     throw new UsageError(
@@ -181,6 +206,10 @@ async function runAgentCommand(
         ? { bird: new LinuxBird(options.birdConfig, options.birdSocket) }
         : {}),
       statusTtlSeconds: statusTtl,
+      fenceAfterMs: fenceAfterSeconds * 1000,
+      ...(options.routing === "bgp" && options.birdWatchdog
+        ? { birdWatchdogPath: options.birdWatchdog }
+        : {}),
     },
     controller.signal,
   );

@@ -15,7 +15,9 @@ export interface Bird {
    * exactly this text and BIRD confirmed it earlier. Throws with birdc's
    * message on a parse error or when BIRD is not reachable.
    */
-  apply(config: string): Promise<void>;
+  apply(config: string, fenced?: string): Promise<void>;
+  /** Forgets what BIRD confirmed: the next apply configures even an unchanged file. */
+  forget?(): void;
   /** BGP protocols as `birdc -s <socket> show protocols` lists them. */
   sessions(): Promise<BgpSession[]>;
 }
@@ -45,7 +47,13 @@ export class LinuxBird implements Bird {
     }
   }
 
-  async apply(config: string): Promise<void> {
+  /**
+   * `fenced`: the same config without this node's floating IPs, written
+   * beside it (`<config>.fenced`) for the watchdog to load when the agent
+   * dies (ADR 0009).
+   */
+  async apply(config: string, fenced?: string): Promise<void> {
+    if (fenced !== undefined) await writeAtomically(`${this.#configPath}.fenced`, fenced);
     if (config === this.#confirmed && (await readText(this.#configPath)) === config) return;
     this.#confirmed = undefined;
     const tmp = `${this.#configPath}.${process.pid}.tmp`;
@@ -56,8 +64,13 @@ export class LinuxBird implements Bird {
     } finally {
       await rm(tmp, { force: true });
     }
-    await this.#configure();
+    // Named: the watchdog may have loaded the fenced twin meanwhile.
+    await this.#configure(`"${this.#configPath}"`);
     this.#confirmed = config;
+  }
+
+  forget(): void {
+    this.#confirmed = undefined;
   }
 
   async sessions(): Promise<BgpSession[]> {
@@ -83,6 +96,12 @@ export class LinuxBird implements Bird {
     const refusal = parseBirdConfigureReply(reply.stdout);
     if (refusal !== undefined) throw new CommandError(argv, reply.exitCode, reply.stdout, refusal);
   }
+}
+
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, text, { mode: 0o644 });
+  await rename(tmp, path);
 }
 
 async function readText(path: string): Promise<string | undefined> {
