@@ -70,6 +70,7 @@ const pureFiles = [
   "src/install/render.ts",
   "src/install/placeholders.ts",
   "src/install/buoy-crds.ts",
+  "src/admission/review.ts",
 ];
 const cliEntries = ["src/cli/main.ts", "src/cli/run-cli.ts"];
 
