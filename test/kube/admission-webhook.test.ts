@@ -11,6 +11,7 @@
 // (failurePolicy Fail) and pods are admitted (Ignore: ADD still refuses).
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -35,6 +36,7 @@ let kube: KubeApiserver;
 let tenant: KubeClient;
 let work: string;
 let webhook: { child: ChildProcess; log: string[] } | undefined;
+let webhookPort = 0;
 
 async function startWebhook(kubeconfig: string, port: number) {
   const log: string[] = [];
@@ -77,6 +79,7 @@ beforeAll(async () => {
   // This API server has no Service routing (no kube-proxy, no endpoints
   // controller): point the manifest's webhooks at the process directly.
   const port = await freePort();
+  webhookPort = port;
   const config = await kube.admin.json<{ webhooks: Record<string, unknown>[] }>("GET", VWC);
   for (const entry of config.webhooks) {
     const path = (entry.clientConfig as { service: { path: string } }).service.path;
@@ -146,6 +149,47 @@ describe("buoy webhook's TLS, set up by itself", () => {
     for (const entry of config.webhooks)
       expect(entry.clientConfig.caBundle).toBe(secret.data["ca.crt"]);
     expect(webhook?.log.join("\n")).toContain('"created":true');
+  });
+});
+
+/** A request straight to the webhook, trusting the CA it made (and nothing else). */
+async function callWebhook(method: string, path: string, body?: string) {
+  const secret = await kube.admin.json<{ data: Record<string, string> }>(
+    "GET",
+    "/api/v1/namespaces/kube-system/secrets/buoy-webhook-tls",
+  );
+  const ca = Buffer.from(secret.data["ca.crt"] ?? "", "base64").toString("utf8");
+  return new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: "127.0.0.1",
+        port: webhookPort,
+        method,
+        path,
+        ca,
+        headers: { "content-type": "application/json" },
+      },
+      (res) => {
+        let text = "";
+        res.on("data", (chunk: Buffer) => (text += chunk.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+describe("buoy webhook's HTTPS endpoints", () => {
+  it("answers /healthz over TLS its own CA vouches for, and refuses what is no AdmissionReview", async () => {
+    expect(await callWebhook("GET", "/healthz")).toEqual({ status: 200, text: '{"status":"ok"}' });
+    const notReview = await callWebhook("POST", "/validate-pod", '{"kind":"Pod"}');
+    expect(notReview).toEqual({
+      status: 400,
+      text: '{"message":"expected an AdmissionReview of admission.k8s.io/v1"}',
+    });
+    expect((await callWebhook("POST", "/validate-pod", "{")).status).toBe(400);
+    expect((await callWebhook("POST", "/nowhere", "{}")).status).toBe(404);
   });
 });
 
