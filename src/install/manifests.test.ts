@@ -577,6 +577,9 @@ describe("manifests/webhook.yaml", () => {
 
   it("runs on the host network, so it needs no pod network, with probes over HTTPS", () => {
     expect(podSpec.hostNetwork).toBe(true);
+    expect(container.envFrom).toEqual([
+      { configMapRef: { name: "kubernetes-services-endpoint", optional: true } },
+    ]);
     expect(container.command).toEqual(expect.arrayContaining(["buoy", "webhook"]));
     expect(at(container, "readinessProbe", "httpGet")).toEqual({
       path: "/healthz",
