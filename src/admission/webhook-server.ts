@@ -7,7 +7,9 @@
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { apiPaths } from "../kube/api-paths.js";
-import type { KubeHttp } from "../kube/http.js";
+import { KubeApiError, type KubeHttp } from "../kube/http.js";
+import { DEFAULT_MAX_FLOATING_IPS } from "../floating/validate.js";
+import { parseFloatingIpBound } from "./cni-config-bound.js";
 import {
   blockFromObject,
   poolFromObject,
@@ -41,7 +43,8 @@ export interface WebhookOptions {
   port: number;
   /** The API client, fresh credentials each call (tokens rotate). */
   kube: () => KubeHttp;
-  maxFloatingIps: number;
+  /** ADD's bound on floating IPs per pod, as the nodes' conflist has it now. */
+  maxFloatingIps: () => Promise<number>;
   logger: Logger;
 }
 
@@ -128,7 +131,8 @@ const REVIEWS: Record<string, Review> = {
   "/validate-pod": async (request, options) => {
     const value = floatingIpsToReview(request);
     if (value === undefined) return allow(request); // nothing read
-    const parsed = parsePodFloatingIps(value, options.maxFloatingIps);
+    const maxFloatingIps = await options.maxFloatingIps();
+    const parsed = parsePodFloatingIps(value, maxFloatingIps);
     if ("refusal" in parsed) return deny(request, parsed.refusal);
     const kube = options.kube();
     const pools = await readPools(kube);
@@ -136,12 +140,50 @@ const REVIEWS: Record<string, Review> = {
       ? await readNamespaceLabels(kube, request.namespace ?? "default")
       : undefined;
     return reviewPod(request, parsed.ips, {
-      maxFloatingIps: options.maxFloatingIps,
+      maxFloatingIps,
       pools,
       ...(labels ? { labels } : {}),
     });
   },
 };
+
+/**
+ * The bound from the ConfigMap the nodes' conflists are rendered from, read
+ * at most every `cacheMs`; a missing ConfigMap means the plugin's default.
+ */
+export function readFloatingIpBound(
+  kube: () => KubeHttp,
+  configMap: { namespace: string; name: string },
+  logger: Logger,
+  cacheMs = 30_000,
+): () => Promise<number> {
+  let cached: { max: number; at: number } | undefined;
+  return async () => {
+    if (cached && Date.now() - cached.at < cacheMs) return cached.max;
+    let template: string | undefined;
+    try {
+      const object = await kube().get<{ data?: Record<string, string> }>(
+        `/api/v1/namespaces/${encodeURIComponent(configMap.namespace)}/configmaps/${encodeURIComponent(configMap.name)}`,
+      );
+      template = object.data?.cni_network_config;
+    } catch (error) {
+      if (!(error instanceof KubeApiError && error.reason === "NotFound")) throw error;
+    }
+    const parsed =
+      template === undefined ? { max: DEFAULT_MAX_FLOATING_IPS } : parseFloatingIpBound(template);
+    if ("error" in parsed) {
+      throw new Error(`configmap ${configMap.namespace}/${configMap.name}: ${parsed.error}`);
+    }
+    if (cached?.max !== parsed.max) {
+      logger.log("info", "webhook.config", {
+        maxFloatingIpsPerPod: parsed.max,
+        from: template === undefined ? "default" : `${configMap.namespace}/${configMap.name}`,
+      });
+    }
+    cached = { max: parsed.max, at: Date.now() };
+    return parsed.max;
+  };
+}
 
 /** Every stored pool IPAM can read (one it cannot is no pool to IPAM either). */
 async function readPools(kube: KubeHttp): Promise<IpPool[]> {

@@ -329,6 +329,7 @@ describe("manifests/calico-config.yaml", () => {
         nodename: "node-1",
         mtu: 1450,
         floatingIps: true,
+        maxFloatingIps: 16,
         kubeconfig: "/etc/cni/net.d/calico-kubeconfig",
       },
     });
@@ -542,7 +543,7 @@ describe("manifests/webhook.yaml", () => {
     }
   });
 
-  it("patches its own configuration's caBundle and reads its own Secret, nothing more", () => {
+  it("patches its own configuration's caBundle, reads its own Secret and calico-config, nothing more", () => {
     expect(flag("webhook-configuration")).toBe("buoy");
     expect(flag("tls-secret")).toBe("kube-system/buoy-webhook-tls");
     const clusterRules = at(find("ClusterRole", "buoy-webhook"), "rules") as Json[];
@@ -557,8 +558,8 @@ describe("manifests/webhook.yaml", () => {
       if ((rule.apiGroups as string[]).includes(BUOY_API_GROUP))
         expect(rule.verbs).toEqual(["list"]);
     }
-    const secretRules = at(find("Role", "buoy-webhook"), "rules") as Json[];
-    expect(secretRules).toEqual([
+    const namespaced = at(find("Role", "buoy-webhook"), "rules") as Json[];
+    expect(namespaced).toEqual([
       {
         apiGroups: [""],
         resources: ["secrets"],
@@ -566,7 +567,15 @@ describe("manifests/webhook.yaml", () => {
         verbs: ["get"],
       },
       { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
+      {
+        apiGroups: [""],
+        resources: ["configmaps"],
+        resourceNames: ["calico-config"],
+        verbs: ["get"],
+      },
     ]);
+    expect(flag("calico-config")).toBe("kube-system/calico-config");
+    find("ConfigMap", "calico-config");
     for (const kind of ["ClusterRoleBinding", "RoleBinding"]) {
       expect(find(kind, "buoy-webhook").subjects).toEqual([
         { kind: "ServiceAccount", name: "buoy-webhook", namespace: "kube-system" },

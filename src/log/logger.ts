@@ -40,6 +40,7 @@ export type LogEvent =
   | "agent.listening"
   | "agent.stop"
   | "webhook.tls"
+  | "webhook.config"
   | "webhook.listening"
   | "webhook.review"
   | "webhook.error"

@@ -5,16 +5,18 @@
 // the admin, an overlapping pool and a blockSize change of a pool with
 // allocations are refused with the words of `buoy apply`, also through
 // kubectl. As a tenant whose static token may only edit pods in its own
-// namespace, a malformed, outside-every-pool or forbidden-pool floatingIPs
+// namespace, a malformed, over-bound (calico-config's
+// max_floating_ips_per_pod), outside-every-pool or forbidden-pool floatingIPs
 // annotation is refused at create and at update with ADD's words, and
 // nothing is left behind. With the webhook stopped, pool writes fail
 // (failurePolicy Fail) and pods are admitted (Ignore: ADD still refuses).
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { blockToObject } from "../../src/kube/objects.js";
 import { freePort, ROOT, runPrefix, sleep } from "../support/harness.js";
 import {
@@ -42,16 +44,7 @@ async function startWebhook(kubeconfig: string, port: number) {
   const log: string[] = [];
   const child = spawn(
     "node",
-    [
-      join(ROOT, "dist/buoy"),
-      "webhook",
-      "--listen",
-      `127.0.0.1:${port}`,
-      "--tls-san",
-      "127.0.0.1",
-      "--max-floating-ips-per-pod",
-      "4",
-    ],
+    [join(ROOT, "dist/buoy"), "webhook", "--listen", `127.0.0.1:${port}`, "--tls-san", "127.0.0.1"],
     { env: { ...process.env, KUBECONFIG: kubeconfig }, stdio: ["ignore", "pipe", "pipe"] },
   );
   child.stdout?.on("data", (chunk: Buffer) => log.push(...chunk.toString().split("\n")));
@@ -76,6 +69,17 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), `${prefix}-webhook-`));
   applyManifests(kube, ["crds.yaml", "webhook.yaml"]);
   await waitForBuoyCrds(kube);
+  // calico-config as shipped, the bound lowered to 4: the webhook reads it from there.
+  const calicoConfig = parse(readFileSync(join(ROOT, "manifests/calico-config.yaml"), "utf8")) as {
+    data: Record<string, string>;
+  };
+  const template = calicoConfig.data.cni_network_config ?? "";
+  calicoConfig.data.cni_network_config = template.replace(
+    '"feature_control": {',
+    '"max_floating_ips_per_pod": 4, "feature_control": {',
+  );
+  expect(calicoConfig.data.cni_network_config).not.toBe(template);
+  await kube.admin.json("POST", "/api/v1/namespaces/kube-system/configmaps", calicoConfig);
   // This API server has no Service routing (no kube-proxy, no endpoints
   // controller): point the manifest's webhooks at the process directly.
   const port = await freePort();

@@ -11,7 +11,8 @@ interface WebhookCliOptions {
   tlsSecret: string;
   tlsSan: string[];
   webhookConfiguration: string;
-  maxFloatingIpsPerPod: string;
+  maxFloatingIpsPerPod?: string;
+  calicoConfig: string;
   logLevel: string;
 }
 
@@ -43,9 +44,14 @@ export function addWebhookCommand(program: Command, session: Session): void {
       "buoy",
     )
     .option(
+      "--calico-config <namespace/name>",
+      "the ConfigMap whose cni_network_config gives max_floating_ips_per_pod (missing: " +
+        `${DEFAULT_MAX_FLOATING_IPS})`,
+      "kube-system/calico-config",
+    )
+    .option(
       "--max-floating-ips-per-pod <n>",
-      "the conflist's max_floating_ips_per_pod (keep the two equal)",
-      String(DEFAULT_MAX_FLOATING_IPS),
+      "use this bound instead of the ConfigMap's (keep it equal to the conflists')",
     )
     .option("--log-level <level>", "debug, info, warn or error", "info")
     .addHelpText("after", WEBHOOK_HELP)
@@ -58,19 +64,19 @@ async function runWebhook(options: WebhookCliOptions, session: Session): Promise
   const listen = /^(.*):(\d+)$/.exec(options.listen);
   if (!listen || Number(listen[2]) > 65535)
     throw new UsageError(`--listen must be host:port, got '${options.listen}'`);
-  const [namespace, name, ...rest] = options.tlsSecret.split("/");
-  if (!namespace || !name || rest.length > 0)
-    throw new UsageError(`--tls-secret must be namespace/name, got '${options.tlsSecret}'`);
-  const max = Number(options.maxFloatingIpsPerPod);
-  if (!Number.isInteger(max) || max < 0 || max > MAX_FLOATING_IPS_LIMIT)
+  const secret = namespacedName("--tls-secret", options.tlsSecret);
+  const calicoConfig = namespacedName("--calico-config", options.calicoConfig);
+  const fixedMax = options.maxFloatingIpsPerPod;
+  const max = fixedMax === undefined ? undefined : Number(fixedMax);
+  if (max !== undefined && (!Number.isInteger(max) || max < 0 || max > MAX_FLOATING_IPS_LIMIT))
     throw new UsageError(
-      `--max-floating-ips-per-pod must be a whole number from 0 to ${MAX_FLOATING_IPS_LIMIT}, got '${options.maxFloatingIpsPerPod}'`,
+      `--max-floating-ips-per-pod must be a whole number from 0 to ${MAX_FLOATING_IPS_LIMIT}, got '${fixedMax}'`,
     );
   const [
     { readKubeCredentials },
     { createKubeHttp },
     { setUpWebhookTls, patchCaBundle },
-    { startWebhook },
+    { startWebhook, readFloatingIpBound },
     log,
   ] = await Promise.all([
     import("../../admission/kube-credentials.js"),
@@ -96,7 +102,7 @@ async function runWebhook(options: WebhookCliOptions, session: Session): Promise
   };
   const sans = options.tlsSan.length > 0 ? options.tlsSan : DEFAULT_SANS;
   const { tls, created, patched } = await setUpWebhookTls(kube, {
-    secret: { namespace, name },
+    secret,
     sans,
     webhookConfiguration: options.webhookConfiguration || undefined,
   });
@@ -111,7 +117,10 @@ async function runWebhook(options: WebhookCliOptions, session: Session): Promise
     host: listen[1]!.replace(/^\[|\]$/g, ""),
     port: Number(listen[2]),
     kube: currentKube,
-    maxFloatingIps: max,
+    maxFloatingIps:
+      max === undefined
+        ? readFloatingIpBound(currentKube, calicoConfig, logger)
+        : () => Promise.resolve(max),
     logger,
   });
   logger.log("info", "webhook.listening", { host: listen[1], port: webhook.port });
@@ -134,6 +143,13 @@ async function runWebhook(options: WebhookCliOptions, session: Session): Promise
   logger.log("info", "webhook.stop", {});
 }
 
+function namespacedName(flag: string, text: string): { namespace: string; name: string } {
+  const [namespace, name, ...rest] = text.split("/");
+  if (!namespace || !name || rest.length > 0)
+    throw new UsageError(`${flag} must be namespace/name, got '${text}'`);
+  return { namespace, name };
+}
+
 const WEBHOOK_HELP = `
 Paths (AdmissionReview admission.k8s.io/v1, POST):
   /validate-ippool  IPPool create/update: the fields as 'buoy apply' checks them,
@@ -141,7 +157,8 @@ Paths (AdmissionReview admission.k8s.io/v1, POST):
                     while the pool's blocks hold addresses
   /validate-pod     Pod create/update with a changed cni.projectcalico.org/floatingIPs:
                     the CNI plugin's checks and words (JSON, each entry an IP
-                    that may float, at most --max-floating-ips-per-pod, 4 KiB,
+                    that may float, at most max_floating_ips_per_pod (the
+                    --calico-config template's, read every 30 s), 4 KiB,
                     inside a pool, a pool the namespace may use). Who holds an
                     address is left to the plugin: it changes from moment to moment
   /healthz          GET: 200 while serving
