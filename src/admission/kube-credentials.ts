@@ -11,8 +11,8 @@ export function readKubeCredentials(
 ): KubeCredentials {
   const kubeconfig = env.KUBECONFIG;
   if (kubeconfig) {
-    return parseKubeconfig(readFileSync(kubeconfig, "utf8"), kubeconfig, (path) =>
-      readFileSync(path, "utf8"),
+    return parseKubeconfig(readText(kubeconfig, "KUBECONFIG"), kubeconfig, (path) =>
+      readText(path, kubeconfig),
     );
   }
   const host = env.KUBERNETES_SERVICE_HOST;
@@ -22,9 +22,19 @@ export function readKubeCredentials(
   const server = `https://${host.includes(":") ? `[${host}]` : host}:${env.KUBERNETES_SERVICE_PORT ?? "443"}`;
   return {
     server,
-    ca: readFileSync(`${SERVICE_ACCOUNT_DIR}/ca.crt`, "utf8"),
+    ca: readText(`${SERVICE_ACCOUNT_DIR}/ca.crt`, "the service account"),
     // The kubelet rotates the projected token in place: callers re-read
     // (the webhook does every minute).
-    token: readFileSync(`${SERVICE_ACCOUNT_DIR}/token`, "utf8").trim(),
+    token: readText(`${SERVICE_ACCOUNT_DIR}/token`, "the service account").trim(),
   };
+}
+
+function readText(path: string, named: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    throw new Error(`cannot read ${path} (${named}): ${(error as NodeJS.ErrnoException).code}`, {
+      cause: error,
+    });
+  }
 }

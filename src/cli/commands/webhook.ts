@@ -1,7 +1,7 @@
 // `buoy webhook`: the validating admission webhook's composition root (ADR
 // 0010). Sets up its TLS (the Secret, the caBundle), serves AdmissionReview
 // over HTTPS until SIGTERM, then lets reviews in flight finish.
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { DEFAULT_MAX_FLOATING_IPS, MAX_FLOATING_IPS_LIMIT } from "../../floating/validate.js";
 import { UsageError } from "../cli-error.js";
 import type { Session } from "./session.js";
@@ -31,12 +31,13 @@ export function addWebhookCommand(program: Command, session: Session): void {
       "the Secret holding the CA and serving certificate; created when missing",
       "kube-system/buoy-webhook-tls",
     )
-    .option(
-      "--tls-san <name>",
-      "a DNS name or IP address for the serving certificate (repeatable; default: the " +
-        "buoy-webhook Service's names)",
-      (value: string, previous: string[]) => [...previous, value],
-      [],
+    .addOption(
+      new Option(
+        "--tls-san <name>",
+        "a DNS name or IP address for the serving certificate (repeatable)",
+      )
+        .argParser((value: string, previous: string[]) => [...previous, value])
+        .default([], DEFAULT_SANS.join(", ")),
     )
     .option(
       "--webhook-configuration <name>",
