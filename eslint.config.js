@@ -70,6 +70,8 @@ const pureFiles = [
   "src/install/render.ts",
   "src/install/placeholders.ts",
   "src/install/buoy-crds.ts",
+  "src/admission/review.ts",
+  "src/admission/cni-config-bound.ts",
 ];
 const cliEntries = ["src/cli/main.ts", "src/cli/run-cli.ts"];
 

@@ -43,12 +43,3 @@ function blockInPrefix(cidr: string, prefix: Prefix): boolean {
   const block = parsePrefix(cidr);
   return block !== undefined && prefixContains(prefix, { family: block.family, value: block.base });
 }
-
-/** Whether two prefixes share any address. */
-export function prefixesOverlap(a: Prefix, b: Prefix): boolean {
-  return (
-    a.family === b.family &&
-    (prefixContains(a, { family: b.family, value: b.base }) ||
-      prefixContains(b, { family: a.family, value: a.base }))
-  );
-}

@@ -16,6 +16,7 @@ import { addInstallCommand } from "./commands/install-cni.js";
 import { addLabCommand } from "./commands/lab.js";
 import { addRemoveDataplaneCommand } from "./commands/remove-dataplane.js";
 import { addVersionCommand, VERSION } from "./commands/version.js";
+import { addWebhookCommand } from "./commands/webhook.js";
 import { Session } from "./commands/session.js";
 
 export async function runCli(request: CliRequest): Promise<number> {
@@ -70,6 +71,7 @@ function createProgram(session: Session): Command {
   addFloatingIpCommand(program, session);
   addAgentCommand(program, session);
   addBirdWatchdogCommand(program, session);
+  addWebhookCommand(program, session);
   addRemoveDataplaneCommand(program, session);
   addLabCommand(program, session.request);
   addInstallCommand(program, session.request, VERSION);

@@ -16,22 +16,29 @@ import type { DatastoreState } from "../datastore/datastore-state.js";
 
 export type { DatastoreState } from "../datastore/datastore-state.js";
 
+/** The state, plus the revision of the key every pool write rewrites (absent: never written). */
+export interface EtcdDatastoreState extends DatastoreState {
+  poolWritesRevision?: string;
+}
+
 export interface Plan {
   compares: KvCompare[];
   ops: KvOp[];
 }
 
-export async function readDatastoreState(store: Store): Promise<DatastoreState> {
-  const [pools, blocks, claims, endpoints, nodes, peers, statuses, namespaces] = await Promise.all([
-    store.kv.list(keys.pools),
-    store.listBlocks(),
-    store.listClaims(),
-    store.listEndpoints(),
-    store.kv.list(keys.nodes),
-    store.kv.list(keys.bgpPeers),
-    store.kv.list(keys.statuses),
-    store.kv.list(keys.namespaces),
-  ]);
+export async function readDatastoreState(store: Store): Promise<EtcdDatastoreState> {
+  const [pools, blocks, claims, endpoints, nodes, peers, statuses, namespaces, poolWrites] =
+    await Promise.all([
+      store.kv.list(keys.pools),
+      store.listBlocks(),
+      store.listClaims(),
+      store.listEndpoints(),
+      store.kv.list(keys.nodes),
+      store.kv.list(keys.bgpPeers),
+      store.kv.list(keys.statuses),
+      store.kv.list(keys.namespaces),
+      store.kv.get(keys.poolWrites),
+    ]);
   return {
     pools: pools.map((entry) => versioned<IpPool>(entry)),
     blocks,
@@ -41,6 +48,7 @@ export async function readDatastoreState(store: Store): Promise<DatastoreState> 
     peers: peers.map((entry) => versioned<BgpPeer>(entry)),
     statuses: statuses.map((entry) => versioned<FloatingIpStatus>(entry).value),
     namespaces: namespaces.map((entry) => versioned<NamespaceRecord>(entry)),
+    ...(poolWrites ? { poolWritesRevision: String(poolWrites.modRevision) } : {}),
   };
 }
 
@@ -49,7 +57,7 @@ const MAX_ATTEMPTS = 5;
 /** Reads, plans and commits; plans throw to refuse. `action` names the command in messages. */
 export async function commitPlan(
   store: Store,
-  plan: (state: DatastoreState) => Plan,
+  plan: (state: EtcdDatastoreState) => Plan,
   action: string,
 ): Promise<void> {
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {

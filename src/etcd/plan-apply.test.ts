@@ -8,12 +8,12 @@ import type {
   Versioned,
 } from "../model/records.js";
 import { keys } from "./store.js";
-import type { DatastoreState } from "./etcd-state.js";
+import type { EtcdDatastoreState } from "./etcd-state.js";
 import type { Resource } from "../cli/manifest.js";
 import { planApply } from "./plan-apply.js";
 
 const at = <T>(value: T, revision = "7"): Versioned<T> => ({ value, revision });
-const state = (parts: Partial<DatastoreState>): DatastoreState => ({
+const state = (parts: Partial<EtcdDatastoreState>): EtcdDatastoreState => ({
   statuses: [],
   pools: [],
   blocks: [],
@@ -57,15 +57,25 @@ describe("planApply()", () => {
   it("planApply() creates a new pool only if nobody created it meanwhile", () => {
     const created = pool("a", "10.0.0.0/24");
     expect(planApply(state({}), [applyPool(created)])).toEqual({
-      compares: [{ key: keys.pool("a"), createRevision: 0 }],
-      ops: [{ put: keys.pool("a"), value: JSON.stringify(created) }],
+      compares: [
+        { key: keys.pool("a"), createRevision: 0 },
+        { key: keys.poolWrites, createRevision: 0 },
+      ],
+      ops: [
+        { put: keys.pool("a"), value: JSON.stringify(created) },
+        { put: keys.poolWrites, value: JSON.stringify({ pools: ["a"] }) },
+      ],
     });
   });
 
   it("planApply() updates a pool and a node against the revisions it read", () => {
     const node: NodeRecord = { name: "node-1", addresses: ["192.0.2.10"] };
     const plan = planApply(
-      state({ pools: [at(pool("a", "10.0.0.0/24"), "3")], nodes: [at(node, "4")] }),
+      state({
+        pools: [at(pool("a", "10.0.0.0/24"), "3")],
+        nodes: [at(node, "4")],
+        poolWritesRevision: "3",
+      }),
       [
         applyPool(pool("a", "10.0.0.0/24", { disabled: true })),
         { kind: "Node", node: { ...node, asNumber: 64512 }, source: "document 2" },
@@ -74,10 +84,12 @@ describe("planApply()", () => {
     expect(plan.compares).toEqual([
       { key: keys.pool("a"), modRevision: 3 },
       { key: keys.node("node-1"), modRevision: 4 },
+      { key: keys.poolWrites, modRevision: 3 },
     ]);
     expect(plan.ops.map((op) => ("put" in op ? op.put : op.delete))).toEqual([
       keys.pool("a"),
       keys.node("node-1"),
+      keys.poolWrites,
     ]);
   });
 
@@ -137,7 +149,7 @@ describe("planApply()", () => {
 
   const refused: {
     desc: string;
-    state: DatastoreState;
+    state: EtcdDatastoreState;
     resources: Resource[];
     message: string;
   }[] = [
@@ -224,6 +236,21 @@ describe("planApply()", () => {
     ).not.toThrow();
   });
 
+  it("planApply() has two applies of different pools compare one key, so one replans", () => {
+    const plan = planApply(state({ poolWritesRevision: "11" }), [
+      applyPool(pool("b", "10.1.0.0/24")),
+    ]);
+    expect(plan.compares).toContainEqual({ key: keys.poolWrites, modRevision: 11 });
+    expect(plan.ops).toContainEqual({
+      put: keys.poolWrites,
+      value: JSON.stringify({ pools: ["b"] }),
+    });
+    const nodeOnly = planApply(state({}), [
+      { kind: "Node", node: { name: "n", addresses: [] }, source: "d1" },
+    ]);
+    expect(nodeOnly.compares.map((compare) => compare.key)).toEqual([keys.node("n")]);
+  });
+
   it("planApply() deletes the old empty blocks when the geometry of an unused pool changes", () => {
     const plan = planApply(
       state({
@@ -235,6 +262,7 @@ describe("planApply()", () => {
     expect(plan.compares).toEqual([
       { key: keys.block("10.0.0.0/26"), modRevision: 5 },
       { key: keys.pool("a"), modRevision: 3 },
+      { key: keys.poolWrites, createRevision: 0 },
     ]);
     expect(plan.ops[0]).toEqual({ delete: keys.block("10.0.0.0/26") });
   });

@@ -1,17 +1,20 @@
 // What `buoy apply` writes, decided from the datastore's state: every resource
 // in one transaction, each record compared against the revision it was read at.
 // Refuses overlapping pools, and a cidr or blockSize change under allocated
-// addresses or floating-IP claims. Pure.
+// addresses or floating-IP claims (ipam/pool-change.ts); every plan that
+// writes a pool compares and rewrites one key, so two concurrent applies
+// cannot each pass the overlap check against the other's pool. Pure.
 import type { KvCompare, KvOp } from "../datastore/kv.js";
 import type { IpPool, IpamBlock, Versioned } from "../model/records.js";
 import { keys } from "./store.js";
 import { poolPrefix } from "../ipam/pool.js";
 import { CliError } from "../cli/cli-error.js";
-import type { DatastoreState, Plan } from "./etcd-state.js";
+import type { EtcdDatastoreState, Plan } from "./etcd-state.js";
 import { resourceName, type Resource } from "../cli/manifest.js";
-import { ipInPrefix, poolUsage, prefixesOverlap } from "../cli/pool-usage.js";
+import { ipInPrefix, poolUsage, type PoolUsage } from "../cli/pool-usage.js";
+import { validatePoolChange } from "../ipam/pool-change.js";
 
-export function planApply(state: DatastoreState, resources: readonly Resource[]): Plan {
+export function planApply(state: EtcdDatastoreState, resources: readonly Resource[]): Plan {
   refuseDuplicates(resources);
   const compares: KvCompare[] = [];
   const ops: KvOp[] = [];
@@ -31,10 +34,15 @@ export function planApply(state: DatastoreState, resources: readonly Resource[])
   for (const resource of resources) {
     if (resource.kind === "IPPool") {
       const pool = resource.pool;
-      refuseOverlap(pool, finalPools);
       const existing = existingPools.get(pool.name);
-      if (existing) {
-        const emptyBlocks = planGeometryChange(existing, pool, state);
+      const usage = existing && poolUsage(existing.value, state.blocks, state.claims);
+      const refusal = validatePoolChange(pool, finalPools, existing?.value, {
+        blocks: usage?.usedBlocks.length ?? 0,
+        addresses: usage?.allocatedCount ?? 0,
+      });
+      if (refusal !== undefined) throw new CliError(refusal);
+      if (existing && usage) {
+        const emptyBlocks = planGeometryChange(existing.value, pool, usage);
         for (const block of emptyBlocks) {
           const key = keys.block(block.value.cidr);
           compares.push({ key, modRevision: Number(block.revision) });
@@ -63,6 +71,15 @@ export function planApply(state: DatastoreState, resources: readonly Resource[])
       ops.push({ put: keys.bgpPeer(peer.name), value: JSON.stringify(peer) });
     }
   }
+  if (applied.length > 0) {
+    // Two applies writing different pools compare no common pool key; both
+    // compare and rewrite this one, so the later replans against the earlier.
+    compares.push(revisionCompare(keys.poolWrites, state.poolWritesRevision));
+    ops.push({
+      put: keys.poolWrites,
+      value: JSON.stringify({ pools: applied.map((pool) => pool.name) }),
+    });
+  }
   return { compares, ops };
 }
 
@@ -78,43 +95,13 @@ function refuseDuplicates(resources: readonly Resource[]): void {
   }
 }
 
-function refuseOverlap(pool: IpPool, pools: readonly IpPool[]): void {
-  const prefix = poolPrefix(pool);
-  const other = pools.find(
-    (candidate) => candidate.name !== pool.name && prefixesOverlap(prefix, poolPrefix(candidate)),
-  );
-  if (other) {
-    throw new CliError(
-      `IP pool ${pool.name} (${pool.cidr}) overlaps IP pool ${other.name} (${other.cidr})`,
-    );
-  }
-}
-
 /**
- * A changed cidr or blockSize is refused while the old pool has allocated
- * addresses, or floating-IP claims the new cidr would leave outside; otherwise
- * the old pool's empty blocks (carved for the old geometry) go with the change.
+ * A changed cidr is refused while floating-IP claims the new cidr would leave
+ * outside (allocated addresses are validatePoolChange()'s); otherwise the old
+ * pool's empty blocks (carved for the old geometry) go with the change.
  */
-function planGeometryChange(
-  existing: Versioned<IpPool>,
-  pool: IpPool,
-  state: DatastoreState,
-): Versioned<IpamBlock>[] {
-  const old = existing.value;
-  const changes = [
-    ...(old.cidr !== pool.cidr ? [`cidr ${old.cidr} -> ${pool.cidr}`] : []),
-    ...(old.blockSize !== pool.blockSize
-      ? [`blockSize ${old.blockSize} -> ${pool.blockSize}`]
-      : []),
-  ];
-  if (changes.length === 0) return [];
-  const usage = poolUsage(old, state.blocks, state.claims);
-  if (usage.usedBlocks.length > 0) {
-    throw new CliError(
-      `cannot change ${changes.join(" and ")} of IP pool ${pool.name}: ` +
-        `${usage.allocatedCount} address(es) are allocated in ${usage.usedBlocks.length} of its block(s)`,
-    );
-  }
+function planGeometryChange(old: IpPool, pool: IpPool, usage: PoolUsage): Versioned<IpamBlock>[] {
+  if (old.cidr === pool.cidr && old.blockSize === pool.blockSize) return [];
   const newPrefix = poolPrefix(pool);
   const stranded = usage.claims.filter((claim) => !ipInPrefix(claim.value.ip, newPrefix));
   if (stranded.length > 0) {

@@ -5,7 +5,7 @@
 import type { KvCompare, KvOp } from "../datastore/kv.js";
 import { keys } from "./store.js";
 import { CliError } from "../cli/cli-error.js";
-import type { DatastoreState, Plan } from "./etcd-state.js";
+import type { EtcdDatastoreState, Plan } from "./etcd-state.js";
 import type { ResourceKind } from "../cli/manifest.js";
 import { poolUsage } from "../cli/pool-usage.js";
 
@@ -14,7 +14,7 @@ export interface DeleteTarget {
   name: string;
 }
 
-export function planDelete(state: DatastoreState, targets: readonly DeleteTarget[]): Plan {
+export function planDelete(state: EtcdDatastoreState, targets: readonly DeleteTarget[]): Plan {
   const compares: KvCompare[] = [];
   const ops: KvOp[] = [];
   const seen = new Set<string>();
@@ -66,6 +66,13 @@ export function planDelete(state: DatastoreState, targets: readonly DeleteTarget
       compares.push({ key: keys.bgpPeer(target.name), modRevision: Number(peer.revision) });
       ops.push({ delete: keys.bgpPeer(target.name) });
     }
+  }
+  const deletesEveryPool =
+    state.pools.length > 0 && state.pools.every((pool) => seen.has(`IPPool ${pool.value.name}`));
+  if (deletesEveryPool && state.poolWritesRevision !== undefined) {
+    // The last pool takes apply's bookkeeping key with it: nothing is left behind.
+    compares.push({ key: keys.poolWrites, modRevision: Number(state.poolWritesRevision) });
+    ops.push({ delete: keys.poolWrites });
   }
   return { compares, ops };
 }

@@ -18,6 +18,8 @@ const ROOT = "/buoy/v1/";
 export const keys = {
   pools: `${ROOT}ippools/`,
   pool: (name: string) => `${ROOT}ippools/${name}`,
+  /** Rewritten by every apply that writes a pool: its compare serialises pool writes. */
+  poolWrites: `${ROOT}ippool-writes`,
   blocks: `${ROOT}ipam/blocks/`,
   block: (cidr: string) => `${ROOT}ipam/blocks/${cidr.replace("/", "-")}`,
   /**

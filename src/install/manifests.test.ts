@@ -53,7 +53,12 @@ describe("manifests/", () => {
   });
 
   it("namespaced objects live in kube-system", () => {
-    const clusterScoped = ["CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"];
+    const clusterScoped = [
+      "CustomResourceDefinition",
+      "ClusterRole",
+      "ClusterRoleBinding",
+      "ValidatingWebhookConfiguration",
+    ];
     for (const { file, object } of all) {
       if (clusterScoped.includes(object.kind as string)) continue;
       expect(at(object, "metadata", "namespace"), `${file} ${String(object.kind)}`).toBe(
@@ -324,6 +329,7 @@ describe("manifests/calico-config.yaml", () => {
         nodename: "node-1",
         mtu: 1450,
         floatingIps: true,
+        maxFloatingIps: 16,
         kubeconfig: "/etc/cni/net.d/calico-kubeconfig",
       },
     });
@@ -467,5 +473,127 @@ describe("manifests/daemonset.yaml", () => {
       }),
     );
     expect(images.size).toBe(1);
+  });
+});
+
+describe("manifests/webhook.yaml", () => {
+  const config = find("ValidatingWebhookConfiguration", "buoy", "webhook.yaml");
+  const webhooks = config.webhooks as Json[];
+  const webhook = (name: string) => {
+    const found = webhooks.find((entry) => entry.name === name);
+    if (!found) throw new Error(`no webhook ${name}`);
+    return found;
+  };
+  const deployment = find("Deployment", "buoy-webhook", "webhook.yaml");
+  const podSpec = at(deployment, "spec", "template", "spec") as Json;
+  const container = (podSpec.containers as Json[])[0] as Json;
+  const flag = (name: string) =>
+    (container.command as string[]).find((arg) => arg.startsWith(`--${name}=`))?.split("=")[1];
+
+  it("refuses pools unchecked never (Fail) and pods only as early feedback (Ignore)", () => {
+    expect(webhook("ippools.buoy.dev").failurePolicy).toBe("Fail");
+    expect(webhook("pods.buoy.dev").failurePolicy).toBe("Ignore");
+    for (const entry of webhooks) {
+      expect(entry.sideEffects, String(entry.name)).toBe("None");
+      expect(entry.admissionReviewVersions, String(entry.name)).toEqual(["v1"]);
+      expect(entry.timeoutSeconds as number, String(entry.name)).toBeLessThanOrEqual(5);
+    }
+  });
+
+  it("sends pool and pod writes to the paths buoy webhook serves, through its Service", () => {
+    expect(at(webhook("ippools.buoy.dev"), "rules", 0)).toMatchObject({
+      apiGroups: [BUOY_API_GROUP],
+      apiVersions: [BUOY_VERSION],
+      resources: ["ippools"],
+      operations: ["CREATE", "UPDATE"],
+    });
+    expect(at(webhook("pods.buoy.dev"), "rules", 0)).toMatchObject({
+      apiGroups: [""],
+      resources: ["pods"],
+      operations: ["CREATE", "UPDATE"],
+    });
+    const service = find("Service", "buoy-webhook", "webhook.yaml");
+    const port = at(service, "spec", "ports", 0) as Json;
+    expect(port.targetPort).toBe(9443);
+    expect(flag("listen")).toBe("0.0.0.0:9443");
+    expect(at(service, "spec", "selector")).toEqual(
+      at(deployment, "spec", "template", "metadata", "labels"),
+    );
+    for (const [name, path] of [
+      ["ippools.buoy.dev", "/validate-ippool"],
+      ["pods.buoy.dev", "/validate-pod"],
+    ] as const) {
+      expect(at(webhook(name), "clientConfig", "service")).toEqual({
+        namespace: "kube-system",
+        name: "buoy-webhook",
+        path,
+        port: port.port,
+      });
+    }
+  });
+
+  it("keeps buoy's own pods out of the pod webhook", () => {
+    const excluded = at(webhook("pods.buoy.dev"), "objectSelector", "matchExpressions", 0) as Json;
+    expect(excluded).toMatchObject({ key: "k8s-app", operator: "NotIn" });
+    for (const file of ["webhook.yaml", "daemonset.yaml", "uninstall.yaml"]) {
+      for (const { object } of all.filter((entry) => entry.file === file)) {
+        const label = at(object, "spec", "template", "metadata", "labels", "k8s-app");
+        if (label !== undefined) expect(excluded.values, file).toContain(label);
+      }
+    }
+  });
+
+  it("patches its own configuration's caBundle, reads its own Secret and calico-config, nothing more", () => {
+    expect(flag("webhook-configuration")).toBe("buoy");
+    expect(flag("tls-secret")).toBe("kube-system/buoy-webhook-tls");
+    const clusterRules = at(find("ClusterRole", "buoy-webhook"), "rules") as Json[];
+    expect(clusterRules).toContainEqual({
+      apiGroups: ["admissionregistration.k8s.io"],
+      resources: ["validatingwebhookconfigurations"],
+      resourceNames: ["buoy"],
+      verbs: ["get", "update"],
+    });
+    for (const rule of clusterRules) {
+      expect(rule.verbs).not.toContain("*");
+      if ((rule.apiGroups as string[]).includes(BUOY_API_GROUP))
+        expect(rule.verbs).toEqual(["list"]);
+    }
+    const namespaced = at(find("Role", "buoy-webhook"), "rules") as Json[];
+    expect(namespaced).toEqual([
+      {
+        apiGroups: [""],
+        resources: ["secrets"],
+        resourceNames: ["buoy-webhook-tls"],
+        verbs: ["get"],
+      },
+      { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
+      {
+        apiGroups: [""],
+        resources: ["configmaps"],
+        resourceNames: ["calico-config"],
+        verbs: ["get"],
+      },
+    ]);
+    expect(flag("calico-config")).toBe("kube-system/calico-config");
+    find("ConfigMap", "calico-config");
+    for (const kind of ["ClusterRoleBinding", "RoleBinding"]) {
+      expect(find(kind, "buoy-webhook").subjects).toEqual([
+        { kind: "ServiceAccount", name: "buoy-webhook", namespace: "kube-system" },
+      ]);
+    }
+    expect(podSpec.serviceAccountName).toBe("buoy-webhook");
+  });
+
+  it("runs on the host network, so it needs no pod network, with probes over HTTPS", () => {
+    expect(podSpec.hostNetwork).toBe(true);
+    expect(container.envFrom).toEqual([
+      { configMapRef: { name: "kubernetes-services-endpoint", optional: true } },
+    ]);
+    expect(container.command).toEqual(expect.arrayContaining(["buoy", "webhook"]));
+    expect(at(container, "readinessProbe", "httpGet")).toEqual({
+      path: "/healthz",
+      port: 9443,
+      scheme: "HTTPS",
+    });
   });
 });

@@ -223,6 +223,7 @@ describe("validateConflist()", () => {
         nodename: "node-1",
         mtu: 1500,
         floatingIps: true,
+        maxFloatingIps: 16,
         kubeconfig: "/etc/cni/net.d/calico-kubeconfig",
       },
     });

@@ -145,6 +145,8 @@ export interface ConflistSummary {
   nodename: string | undefined;
   mtu: number;
   floatingIps: boolean;
+  /** `max_floating_ips_per_pod` (its default when absent). */
+  maxFloatingIps: number;
   /** The kubeconfig path the main plugin is given, if any. */
   kubeconfig: string | undefined;
 }
@@ -228,6 +230,7 @@ export function validateConflist(text: string): ConflistCheck {
         nodename: conf.nodename,
         mtu: conf.mtu,
         floatingIps: conf.floatingIpsEnabled,
+        maxFloatingIps: conf.maxFloatingIps,
         kubeconfig: conf.kubeconfig,
       },
     };

@@ -43,7 +43,13 @@ export type LogEvent =
   | "agent.pool"
   | "agent.error"
   | "agent.listening"
-  | "agent.stop";
+  | "agent.stop"
+  | "webhook.tls"
+  | "webhook.config"
+  | "webhook.listening"
+  | "webhook.review"
+  | "webhook.error"
+  | "webhook.stop";
 
 export interface Logger {
   log(level: LogLevel, event: LogEvent, fields?: Record<string, unknown>): void;
