@@ -79,8 +79,6 @@ beforeAll(async () => {
       "5",
       "--claim-gc-grace",
       "1",
-      "--lease-namespace",
-      "kube-system",
       "--log-level",
       "debug",
     ]);
@@ -159,7 +157,7 @@ describe("the agent on the kubernetes datastore", () => {
     });
     const lease = await kube.admin.json<KubeObject & { spec: Record<string, unknown> }>(
       "GET",
-      `/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/buoy-node.${NODE}`,
+      `/apis/coordination.k8s.io/v1/namespaces/buoy-system/leases/buoy-node.${NODE}`,
     );
     expect(lease.spec.holderIdentity).toBe(NODE);
     expect(JSON.parse(lease.metadata?.annotations?.["buoy.dev/programmed"] ?? "[]")).toEqual([
