@@ -18,6 +18,13 @@ export const apiPaths = {
   endpoint: (name: string) => `${BUOY}/workloadendpoints/${name}`,
   pod: (namespace: string, name: string) =>
     `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`,
+  /**
+   * The pod's status subresource: where the plugin writes Calico's
+   * annotations, as Calico's plugin does (RBAC: patch on pods/status, none
+   * on pods, so its token cannot change a pod's spec).
+   */
+  podStatus: (namespace: string, name: string) =>
+    `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}/status`,
   events: (namespace: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`,
   node: (name: string) => `/api/v1/nodes/${encodeURIComponent(name)}`,
   namespace: (name: string) => `/api/v1/namespaces/${encodeURIComponent(name)}`,

@@ -12,7 +12,9 @@
 //   - the endpoint is a WorkloadEndpoint object, created at ADD once the
 //     claims are made and deleted first at DEL (ADR 0008): what the agents
 //     trust for a pod's addresses and sandbox. Calico's pod annotations are
-//     written alongside for compatibility and decide nothing.
+//     written alongside for compatibility and decide nothing, through the
+//     pod's status subresource as Calico's plugin writes them (the plugin's
+//     token may not patch pods themselves).
 import type {
   AllocationSnapshot,
   AttachedContainer,
@@ -152,7 +154,7 @@ export class KubernetesDatastore implements Datastore {
       then: async () => {
         await Promise.all([
           this.#writeEndpoint(recorded, nodeUID),
-          this.#http.patch(paths.pod(endpoint.namespace, endpoint.pod), {
+          this.#http.patch(paths.podStatus(endpoint.namespace, endpoint.pod), {
             metadata: { annotations: podAnnotationsFor(endpoint) },
           }),
         ]);
@@ -410,8 +412,9 @@ export class KubernetesDatastore implements Datastore {
    */
   async #clearPodAnnotations(target: ReleaseTarget): Promise<string[]> {
     const escape = (key: string) => key.replaceAll("~", "~0").replaceAll("/", "~1");
-    const path = paths.pod(target.namespace ?? "", target.pod ?? "");
-    const pod = await this.#getOrUndefined<PodObject>(path);
+    const namespace = target.namespace ?? "";
+    const name = target.pod ?? "";
+    const pod = await this.#getOrUndefined<PodObject>(paths.pod(namespace, name));
     const annotations = pod?.metadata.annotations ?? {};
     let requested: string[] = [];
     try {
@@ -425,7 +428,7 @@ export class KubernetesDatastore implements Datastore {
     );
     try {
       await this.#http.patch(
-        path,
+        paths.podStatus(namespace, name),
         [
           // Atomic with the removal: a new sandbox's ADD may have written its own.
           {

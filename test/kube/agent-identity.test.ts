@@ -106,8 +106,6 @@ beforeAll(async () => {
     "5",
     "--claim-gc-grace",
     "1",
-    "--lease-namespace",
-    "kube-system",
     "--log-level",
     "debug",
   ]);

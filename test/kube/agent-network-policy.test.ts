@@ -36,8 +36,6 @@ beforeAll(async () => {
     "on",
     "--resync",
     "1",
-    "--lease-namespace",
-    "kube-system",
   ]);
 }, 180_000);
 

@@ -91,7 +91,7 @@ beforeAll(async () => {
   const kubeconfig = kube.writeKubeconfig(join(work, "buoy-node.kubeconfig"), { token });
   agent = await startAgent({ env: { DATASTORE_TYPE: "kubernetes", KUBECONFIG: kubeconfig } }, [
     ...["--node", "node-1", "--routing", "direct", "--cni-conf", conflistPath],
-    ...["--resync", "1", "--status-ttl", "3", "--lease-namespace", "kube-system"],
+    ...["--resync", "1", "--status-ttl", "3"],
     ...["--claim-gc-grace", "2"],
   ]);
 }, 180_000);
@@ -148,7 +148,7 @@ describe("direct routing on the kubernetes datastore", () => {
 
   it("routes a floating IP node-2's Lease reports, and stops when the Lease is not renewed", async () => {
     const now = new Date().toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
-    await kube.admin.json("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases", {
+    await kube.admin.json("POST", "/apis/coordination.k8s.io/v1/namespaces/buoy-system/leases", {
       metadata: {
         name: "buoy-node.node-2",
         labels: { "buoy.dev/floating-ip-status": "true" },
@@ -180,7 +180,7 @@ describe("direct routing on the kubernetes datastore", () => {
 
   it("keeps routing to node-2 through an API server outage longer than the Lease duration", async () => {
     // node-2's agent, alive: renews its Lease every second.
-    const path = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/buoy-node.node-2";
+    const path = "/apis/coordination.k8s.io/v1/namespaces/buoy-system/leases/buoy-node.node-2";
     const annotation = programmed("10.96.0.51");
     let renewing = true;
     const renew = (async () => {

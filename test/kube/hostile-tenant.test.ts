@@ -124,8 +124,6 @@ beforeAll(async () => {
     "5",
     "--claim-gc-grace",
     "1",
-    "--lease-namespace",
-    "kube-system",
   ]);
 }, 180_000);
 
@@ -278,9 +276,14 @@ describe("a tenant attacking another namespace's floating IPs", () => {
       ["PATCH", `/api/v1/namespaces/${victimNs}/pods/victim`, { metadata: { labels: {} } }],
       ["DELETE", `/api/v1/namespaces/${victimNs}/pods/victim`],
       ["PATCH", `/api/v1/namespaces/${tenantNs}/pods/tenant/status`, { metadata: {} }],
-      [
+      ...["kube-system", "buoy-system"].map((namespace): [string, string, unknown] => [
         "POST",
-        `/apis/coordination.k8s.io/v1/namespaces/kube-system/leases`,
+        `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
+        { metadata: { name: NODE } },
+      ]),
+      [
+        "PUT",
+        `/apis/coordination.k8s.io/v1/namespaces/buoy-system/leases/${NODE}`,
         { metadata: { name: NODE } },
       ],
       ["POST", `/api/v1/namespaces/${victimNs}/events`, { metadata: { name: "forged" } }],

@@ -50,7 +50,7 @@ beforeAll(async () => {
   const kubeconfig = node.kube.writeKubeconfig(join(work, "buoy-node.kubeconfig"), { token });
   agent = await startAgent({ env: { DATASTORE_TYPE: "kubernetes", KUBECONFIG: kubeconfig } }, [
     ...["--node", node.nodeName, "--cni-conf", join(cniConf, "10-calico.conflist")],
-    ...["--resync", "2", "--lease-namespace", "kube-system"],
+    ...["--resync", "2"],
   ]);
 }, 300_000);
 

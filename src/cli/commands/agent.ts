@@ -7,6 +7,7 @@ import { validateFenceAfter } from "../../agent/fence.js";
 import { truncateEcho } from "../../floating/truncate-echo.js";
 import { nodeNameProblem } from "../../model/identifiers.js";
 import { UsageError } from "../cli-error.js";
+import { parseLeaseNamespace } from "../lease-namespace.js";
 import type { Session } from "./session.js";
 
 interface AgentCliOptions {
@@ -89,7 +90,8 @@ export function addAgentCommand(program: Command, session: Session): void {
     )
     .option(
       "--lease-namespace <name>",
-      "kubernetes datastore: the namespace of the nodes' status Leases (POD_NAMESPACE, else kube-system)",
+      "kubernetes datastore: the namespace of the nodes' status Leases, where only " +
+        "the agents may write (BUOY_LEASE_NAMESPACE, else buoy-system)",
     )
     .option("--log-level <level>", "debug, info, warn or error", "info")
     .action((options: AgentCliOptions, command: Command) =>
@@ -130,6 +132,8 @@ async function runAgentCommand(
     throw new UsageError(
       `--claim-gc-grace must be a number of seconds (0 or more), got '${options.claimGcGrace}'`,
     );
+  const leases = parseLeaseNamespace(options.leaseNamespace, session.request.env);
+  if (!leases.ok) throw new UsageError(leases.problem);
   const datastore = session.datastoreConfig(command);
   if (
     datastore.type === "kubernetes" &&
@@ -181,8 +185,7 @@ async function runAgentCommand(
                 datastore.type === "kubernetes" ? datastore.kubeconfig : undefined,
               ),
               node: options.node,
-              namespace:
-                options.leaseNamespace ?? session.request.env.POD_NAMESPACE ?? "kube-system",
+              namespace: leases.namespace,
               logger,
               leaseSeconds: statusTtl,
               claimGcGraceMs: gcGrace * 1000,

@@ -3,6 +3,7 @@
 import { Option, type Command } from "commander";
 import { readDatastoreState, type DatastoreState } from "../../etcd/etcd-state.js";
 import { UsageError } from "../cli-error.js";
+import { parseLeaseNamespace } from "../lease-namespace.js";
 import { renderGet, selectRecords, type OutputFormat } from "../render-get.js";
 import { describeResourceTypes, parseResourceType, unknownResourceType } from "../resource-type.js";
 import type { Session } from "./session.js";
@@ -53,6 +54,8 @@ async function readKubernetesState(
   kubeconfig: string | undefined,
 ): Promise<DatastoreState> {
   const { env } = session.request;
+  const leases = parseLeaseNamespace(undefined, env);
+  if (!leases.ok) throw new UsageError(leases.problem);
   if (kubeconfig === undefined && !env.KUBERNETES_SERVICE_HOST) {
     throw new UsageError(
       "DATASTORE_TYPE=kubernetes needs KUBECONFIG, or to run in a pod (KUBERNETES_SERVICE_HOST)",
@@ -62,7 +65,7 @@ async function readKubernetesState(
     import("../../kube/kube-agent-source.js"),
     import("../../kube/kube-state.js"),
   ]);
-  return readKubeState(loadKubeConfig(kubeconfig), env.POD_NAMESPACE ?? "kube-system");
+  return readKubeState(loadKubeConfig(kubeconfig), leases.namespace);
 }
 
 const GET_HELP = `
