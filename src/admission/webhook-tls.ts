@@ -1,10 +1,14 @@
 // The webhook's serving certificate, set up by the webhook itself on start
-// (ADR 0010): the Secret holds the CA certificate and the serving pair; when
-// it does not exist yet, openssl makes a CA and a serving certificate for the
-// Service's names, the CA's key is thrown away (nobody can sign another
-// certificate with it), and the Secret is created. A replica that loses the
-// create race reads the winner's. Then every webhook of the
-// ValidatingWebhookConfiguration gets the CA as its caBundle.
+// (ADR 0010): the Secret holds the CA certificate and the serving pair. The
+// manifests ship the Secret empty (an Opaque Secret with no data), so the
+// webhook needs only get and update on that one name, never `create` on
+// secrets (which RBAC cannot narrow by name, and which would let a
+// compromised webhook mint token Secrets). When it is empty, openssl makes a
+// CA and a serving certificate for the Service's names, the CA's key is
+// thrown away (nobody can sign another certificate with it), and the Secret
+// is filled, compared on its resourceVersion: a replica that loses the race
+// reads the winner's. Then every webhook of the ValidatingWebhookConfiguration
+// gets the CA as its caBundle.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,22 +34,22 @@ export interface WebhookTlsOptions {
 const VALIDITY_DAYS = 3650;
 const CA_BUNDLE_ATTEMPTS = 5;
 
-/** Reads or creates the Secret, then patches the caBundle. Returns what to serve with. */
+/** Reads or fills the Secret, then patches the caBundle. Returns what to serve with. */
 export async function setUpWebhookTls(
   kube: KubeHttp,
   options: WebhookTlsOptions,
 ): Promise<{ tls: ServingTls; created: boolean; patched: number }> {
-  const path = `/api/v1/namespaces/${encodeURIComponent(options.secret.namespace)}/secrets`;
-  let tls = await readSecret(kube, `${path}/${encodeURIComponent(options.secret.name)}`);
+  const { namespace, name } = options.secret;
+  const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`;
+  const secret = await readSecret(kube, path, `${namespace}/${name}`);
+  let tls = servingTlsOf(secret, path);
   let created = false;
   if (!tls) {
     const made = await createServingTls(options.sans);
     try {
-      await kube.create(path, {
-        apiVersion: "v1",
-        kind: "Secret",
-        type: "kubernetes.io/tls",
-        metadata: { name: options.secret.name, labels: { "app.kubernetes.io/name": "buoy" } },
+      // The read's resourceVersion rides along: a replica that filled it first makes this a Conflict.
+      await kube.replace(path, {
+        ...secret,
         data: {
           "tls.crt": base64(made.cert),
           "tls.key": base64(made.key),
@@ -55,10 +59,10 @@ export async function setUpWebhookTls(
       tls = made;
       created = true;
     } catch (error) {
-      if (!(error instanceof KubeApiError && error.reason === "AlreadyExists")) throw error;
-      tls = await readSecret(kube, `${path}/${encodeURIComponent(options.secret.name)}`);
+      if (!(error instanceof KubeApiError && error.reason === "Conflict")) throw error;
+      tls = servingTlsOf(await readSecret(kube, path, `${namespace}/${name}`), path);
       if (!tls)
-        throw new Error(`secret ${options.secret.namespace}/${options.secret.name} vanished`, {
+        throw new Error(`secret ${namespace}/${name} changed but holds no certificate`, {
           cause: error,
         });
     }
@@ -69,14 +73,28 @@ export async function setUpWebhookTls(
   return { tls, created, patched };
 }
 
-async function readSecret(kube: KubeHttp, path: string): Promise<ServingTls | undefined> {
-  let secret: { data?: Record<string, string> };
+interface SecretObject {
+  metadata?: Record<string, unknown>;
+  data?: Record<string, string>;
+}
+
+async function readSecret(kube: KubeHttp, path: string, name: string): Promise<SecretObject> {
   try {
-    secret = await kube.get(path);
+    return await kube.get<SecretObject>(path);
   } catch (error) {
-    if (error instanceof KubeApiError && error.reason === "NotFound") return undefined;
+    if (error instanceof KubeApiError && error.reason === "NotFound") {
+      throw new Error(
+        `secret ${name} does not exist: apply manifests/webhook.yaml, which creates it empty for the webhook to fill`,
+        { cause: error },
+      );
+    }
     throw error;
   }
+}
+
+/** The serving pair and CA the Secret holds; undefined while it is empty. */
+function servingTlsOf(secret: SecretObject, path: string): ServingTls | undefined {
+  if (Object.keys(secret.data ?? {}).length === 0) return undefined;
   const field = (key: string) => {
     const value = secret.data?.[key];
     if (!value) throw new Error(`secret ${path} has no ${key}`);

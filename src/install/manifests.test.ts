@@ -629,9 +629,8 @@ describe("manifests/webhook.yaml", () => {
         apiGroups: [""],
         resources: ["secrets"],
         resourceNames: ["buoy-webhook-tls"],
-        verbs: ["get"],
+        verbs: ["get", "update"],
       },
-      { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
       {
         apiGroups: [""],
         resources: ["configmaps"],

@@ -144,7 +144,7 @@ describe("buoy webhook's TLS, set up by itself", () => {
       "GET",
       "/api/v1/namespaces/kube-system/secrets/buoy-webhook-tls",
     );
-    expect(secret.type).toBe("kubernetes.io/tls");
+    expect(secret.type).toBe("Opaque");
     expect(Object.keys(secret.data).sort()).toEqual(["ca.crt", "tls.crt", "tls.key"]);
     const config = await kube.admin.json<{ webhooks: { clientConfig: { caBundle?: string } }[] }>(
       "GET",

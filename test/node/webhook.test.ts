@@ -87,7 +87,7 @@ describe("the webhook installed by manifests/webhook.yaml", () => {
       "-o",
       "jsonpath={.type}",
     );
-    expect(secret.stdout).toBe("kubernetes.io/tls");
+    expect(secret.stdout).toBe("Opaque");
     const bundle = node.kubectl(
       "get",
       "validatingwebhookconfiguration",
