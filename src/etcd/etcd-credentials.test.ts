@@ -45,6 +45,13 @@ describe("readEtcdCredentials()", () => {
       error: "etcd_ca_cert_file is set but etcd endpoint 'http://10.0.0.2:2379' is not https://",
     },
     {
+      desc: "a password for an http endpoint off this host",
+      sources: { username: from("buoy", "ETCD_USERNAME"), password: from("s", "ETCD_PASSWORD") },
+      endpoints: ["http://127.0.0.1:2379", "http://10.0.0.2:2379"],
+      error:
+        "ETCD_USERNAME is set but etcd endpoint 'http://10.0.0.2:2379' is not https://: the password would cross the network in the clear",
+    },
+    {
       desc: "a file that cannot be read",
       sources: { caCertFile: from("/absent", "ETCD_CA_CERT_FILE") },
       error: "cannot read ETCD_CA_CERT_FILE /absent: ENOENT",
@@ -65,6 +72,20 @@ describe("readEtcdCredentials()", () => {
       tls: { ca: "CA", cert: "CERT", key: "KEY" },
       auth: { username: "buoy", password: "secret" },
     });
+  });
+
+  it("takes a password for http endpoints on this host only", () => {
+    const sources = {
+      username: from("buoy", "ETCD_USERNAME"),
+      password: from("s", "ETCD_PASSWORD"),
+    };
+    for (const endpoint of [
+      "http://127.0.0.1:2379",
+      "http://localhost:2379",
+      "http://[::1]:2379",
+    ]) {
+      expect(readEtcdCredentials(sources, [endpoint], readFile).auth?.username).toBe("buoy");
+    }
   });
 
   it("is empty with nothing set, whatever the endpoints", () => {

@@ -61,6 +61,12 @@ export function readEtcdCredentials(
       `${files[0]?.from} is set but etcd endpoint '${plain[0]}' is not https://`,
     );
   }
+  const exposed = plain.find((endpoint) => !isLoopback(endpoint));
+  if (given(username) && exposed !== undefined) {
+    throw new EtcdCredentialsError(
+      `${username.from} is set but etcd endpoint '${exposed}' is not https://: the password would cross the network in the clear`,
+    );
+  }
   const read = (setting: Setting): string => {
     const path = setting.value.trim();
     try {
@@ -81,6 +87,13 @@ export function readEtcdCredentials(
       ? { auth: { username: username.value, password: password.value } }
       : {}),
   };
+}
+
+/** Whether an http:// endpoint stays on this host (127.0.0.0/8, ::1, localhost). */
+function isLoopback(endpoint: string): boolean {
+  if (!URL.canParse(endpoint)) return false;
+  const host = new URL(endpoint).hostname.replace(/^\[|\]$/g, "");
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
 }
 
 /**

@@ -208,6 +208,9 @@ export class EtcdKv implements Kv {
           };
           if (message.error || message.result?.canceled) {
             const reason = message.error?.message ?? message.result?.cancel_reason ?? "canceled";
+            // A stream answers 200 and says it here: a token etcd no longer knows is dropped, so
+            // the next watch authenticates again instead of failing with it forever.
+            if (/invalid auth token/i.test(reason)) this.#tokens.delete(endpoint);
             throw new DatastoreUnavailableError(`etcd ended the watch: ${reason}`);
           }
           if (message.result?.created) yield "ready";
