@@ -212,7 +212,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   const watching = source.watch(signal, {
     changed: () => reconciler.markDirty(),
     connected: (up) => {
-      if (up) lastContactAt = Math.max(lastContactAt, now());
+      // Not contact for fencing: only a renewed lease keeps other nodes from taking over.
       logger.log(up ? "info" : "warn", "agent.watch", { state: up ? "established" : "lost" });
       connected = up;
       metrics.datastoreUp.set(up ? 1 : 0);
