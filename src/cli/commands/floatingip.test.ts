@@ -1,12 +1,19 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { clusterWithPod, run } from "../../../test/support/cluster-with-pod.js";
 
-/** A conflist of the seed's shape with buoy's bound set, in a fresh directory. */
+const made: string[] = [];
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A conflist of the seed's shape with buoy's bound set, in a fresh directory (removed after). */
 function conflistWithBound(max: number): string {
-  const path = join(mkdtempSync(join(tmpdir(), "buoy-fip-")), "10-calico.conflist");
+  const dir = mkdtempSync(join(tmpdir(), "buoy-fip-"));
+  made.push(dir);
+  const path = join(dir, "10-calico.conflist");
   const plugin = { type: "calico", feature_control: { floating_ips: true } };
   writeFileSync(
     path,
