@@ -38,6 +38,7 @@ import {
   waitForBuoyCrds,
   createKubePools,
 } from "../support/buoy-install.js";
+import { grantTenant } from "../support/tenant.js";
 
 const NODE = "node-1";
 const FLOATING = "cni.projectcalico.org/floatingIPs";
@@ -79,20 +80,12 @@ beforeAll(async () => {
     await kube.admin.json("POST", "/api/v1/namespaces", { metadata: { name } });
   }
   // The tenant may edit the pods of its own namespace, and nothing else.
-  await kube.admin.json("POST", `/apis/rbac.authorization.k8s.io/v1/namespaces/${tenantNs}/roles`, {
-    metadata: { name: "pod-editor" },
+  tenant = await grantTenant(kube, {
+    user: TENANT,
+    namespace: tenantNs,
+    role: "pod-editor",
     rules: [{ apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "patch", "update"] }],
   });
-  await kube.admin.json(
-    "POST",
-    `/apis/rbac.authorization.k8s.io/v1/namespaces/${tenantNs}/rolebindings`,
-    {
-      metadata: { name: "pod-editor" },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "pod-editor" },
-      subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: TENANT }],
-    },
-  );
-  tenant = kube.client({ token: kube.tokens[TENANT] ?? "" });
   const token = await kube.serviceAccountToken("kube-system", "buoy-node");
   const kubeconfig = kube.writeKubeconfig(join(work, "buoy-node.kubeconfig"), { token });
   agent = await startAgent({ env: { DATASTORE_TYPE: "kubernetes", KUBECONFIG: kubeconfig } }, [

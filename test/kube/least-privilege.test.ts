@@ -31,6 +31,7 @@ import {
   installCniFromConfigMap,
   waitForBuoyCrds,
 } from "../support/buoy-install.js";
+import { grantTenant } from "../support/tenant.js";
 
 const NODE = "node-1";
 const FLOATING = "cni.projectcalico.org/floatingIPs";
@@ -72,8 +73,10 @@ beforeAll(async () => {
   }
   // The tenant may edit its pods and write Leases in its own namespace (so a
   // refusal below is about where, not about Leases), and nothing else.
-  await kube.admin.json("POST", `/apis/rbac.authorization.k8s.io/v1/namespaces/${tenantNs}/roles`, {
-    metadata: { name: "tenant" },
+  tenant = await grantTenant(kube, {
+    user: TENANT,
+    namespace: tenantNs,
+    role: "tenant",
     rules: [
       { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "patch", "update"] },
       {
@@ -83,16 +86,6 @@ beforeAll(async () => {
       },
     ],
   });
-  await kube.admin.json(
-    "POST",
-    `/apis/rbac.authorization.k8s.io/v1/namespaces/${tenantNs}/rolebindings`,
-    {
-      metadata: { name: "tenant" },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "tenant" },
-      subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: TENANT }],
-    },
-  );
-  tenant = kube.client({ token: kube.tokens[TENANT] ?? "" });
   const token = await kube.serviceAccountToken("kube-system", "buoy-node");
   node = kube.client({ token });
   const kubeconfig = kube.writeKubeconfig(join(work, "buoy-node.kubeconfig"), { token });
