@@ -267,7 +267,7 @@ async function addChecked(context: Context, holder: ClaimHolder): Promise<CniRes
       ? await store.readNamespaceLabels(holder.namespace)
       : undefined;
   validatePoolNamespaces(floatingIps, pools, holder.namespace, namespaceLabels ?? {});
-  if (snapshot) checkClaims(pools, floatingIps, holder, snapshotLookup(snapshot));
+  if (snapshot) checkClaims(floatingIps, holder, snapshotLookup(snapshot));
 
   const link: PodLinkPlan = {
     netns: env.netns,

@@ -8,6 +8,7 @@ import type {
   FloatingIpClaim,
   IpPool,
   IpamBlock,
+  IpamRegion,
   Versioned,
   WorkloadEndpoint,
 } from "../model/records.js";
@@ -17,7 +18,11 @@ export interface AllocationSnapshot {
   pools: IpPool[];
   blocks: Versioned<IpamBlock>[];
   claims: Versioned<FloatingIpClaim>[];
+  /** etcd: the region records (ipam/region.ts), whose revisions its transactions compare. */
+  regions?: Versioned<IpamRegion>[];
 }
+
+export type BlockWritten = "written" | "conflict" | "overlaps";
 
 /** One compare-and-swap of an IPAM block. */
 export interface BlockWrite {
@@ -83,13 +88,15 @@ export interface Datastore {
   readAllocationSnapshot(): Promise<AllocationSnapshot>;
   listBlocks(): Promise<Versioned<IpamBlock>[]>;
   /**
-   * Resolves to false when the block changed since `revision` or `assigned`
-   * is claimed, and the address is then not allocated. etcd writes nothing
-   * (one transaction compares the claim key); Kubernetes writes the block,
-   * sees the claim on a quorum read and takes the address back, so a new
-   * block stays, empty (the conformance suite states both).
+   * "conflict" when the block changed since `revision` or `assigned` is
+   * claimed, and the address is then not allocated. etcd writes nothing (one
+   * transaction compares the claim key); Kubernetes writes the block, sees
+   * the claim on a quorum read and takes the address back, so a new block
+   * stays, empty (the conformance suite states both). "overlaps": a new
+   * block that would overlap one its region's record lists (ipam/region.ts);
+   * nothing is written.
    */
-  writeBlock(write: BlockWrite): Promise<boolean>;
+  writeBlock(write: BlockWrite): Promise<BlockWritten>;
   /**
    * The namespace's labels, which pools' namespaceSelector reads: Kubernetes'
    * Namespace object, etcd's `namespaces/<name>` record; {} when there is none.

@@ -2,79 +2,107 @@
 // created with "must not exist" (or "unchanged since read" when this container
 // already holds it) in the same transaction that writes the endpoint and checks
 // the address is no pod's own: exclusivity comes from the datastore's atomic
-// compare, never from a check-then-write.
+// compare, never from a check-then-write. The address's blocks are found by
+// containment, from its region's record (ipam/region.ts), whose revision the
+// transaction also compares: a block made in the region meanwhile fails it.
 import type {
   FloatingIpClaim,
   IpPool,
   IpamBlock,
+  IpamRegion,
   Versioned,
   WorkloadEndpoint,
 } from "../model/records.js";
+import type { AllocationSnapshot } from "../datastore/datastore.js";
 import { keys, type Store } from "./store.js";
-import type { KvCompare, KvOp } from "../datastore/kv.js";
+import type { KvCompare, KvEntry, KvOp } from "../datastore/kv.js";
 import {
-  blockCidrOf,
+  blockCidrsToRead,
   checkClaims,
+  snapshotLookup,
   type ClaimHolder,
   type ClaimLookup,
 } from "../floating/claim-check.js";
+import { regionCidrOf } from "../ipam/region.js";
 
 const MAX_ATTEMPTS = 20;
 
-/** Reads, in one request, the claim and block of every floating IP. */
+/** A ClaimLookup that also has the region record of each address, for its revision. */
+export interface EtcdClaimLookup extends ClaimLookup {
+  region(ip: string): Versioned<IpamRegion> | undefined;
+}
+
+/** The lookup over a snapshot read in one request (pools, blocks, claims, regions). */
+export function etcdSnapshotLookup(snapshot: AllocationSnapshot): EtcdClaimLookup {
+  const regions = new Map((snapshot.regions ?? []).map((region) => [region.value.cidr, region]));
+  return {
+    ...snapshotLookup(snapshot),
+    region: (ip) => regions.get(regionCidrOf(ip) ?? ""),
+  };
+}
+
+/**
+ * Reads the claim and region of every floating IP in one request, then the
+ * blocks the regions list as holding them: a bounded read whatever the
+ * cluster's size.
+ */
 export async function readClaimLookup(
   store: Store,
   pools: readonly IpPool[],
   floatingIps: readonly string[],
-): Promise<ClaimLookup> {
-  const cidrs = floatingIps.map((ip) => blockCidrOf(ip, pools));
-  const results = await store.kv.readMany([
-    ...floatingIps.map((ip) => ({ key: keys.claim(ip) })),
-    ...cidrs.flatMap((cidr) => (cidr ? [{ key: keys.block(cidr) }] : [])),
+): Promise<EtcdClaimLookup> {
+  const regionCidrs = [...new Set(floatingIps.flatMap((ip) => regionCidrOf(ip) ?? []))];
+  const [claimEntries = [], regionEntries = []] = await readGroups(store, [
+    floatingIps.map((ip) => keys.claim(ip)),
+    regionCidrs.map((cidr) => keys.region(cidr)),
   ]);
-  const entries = results.flat();
-  const find = <T>(key: string): Versioned<T> | undefined => {
-    const entry = entries.find((candidate) => candidate.key === key);
-    return entry && { value: JSON.parse(entry.value) as T, revision: String(entry.modRevision) };
-  };
+  const claims = new Map(
+    claimEntries.map((entry) => [entry.key, versioned<FloatingIpClaim>(entry)]),
+  );
+  const regions = new Map(
+    regionEntries.map((entry) => {
+      const region = versioned<IpamRegion>(entry);
+      return [region.value.cidr, region];
+    }),
+  );
+  const holdingCidrs = (ip: string) =>
+    blockCidrsToRead(ip, regions.get(regionCidrOf(ip) ?? "")?.value, pools);
+  const blockCidrs = [...new Set(floatingIps.flatMap(holdingCidrs))];
+  const [blockEntries = []] = await readGroups(store, [blockCidrs.map((cidr) => keys.block(cidr))]);
+  const blocks = new Map(blockEntries.map((entry) => [entry.key, versioned<IpamBlock>(entry)]));
   return {
-    claim: (ip) => find<FloatingIpClaim>(keys.claim(ip)),
-    block: (cidr) => find<IpamBlock>(keys.block(cidr)),
+    claim: (ip) => claims.get(keys.claim(ip)),
+    blocksHolding: (ip) => holdingCidrs(ip).flatMap((cidr) => blocks.get(keys.block(cidr)) ?? []),
+    region: (ip) => regions.get(regionCidrOf(ip) ?? ""),
   };
 }
 
 /**
  * Throws FloatingIpError when any floating IP is held by another pod or is a
- * pod's own address; otherwise returns the etcd compares that keep that true.
+ * pod's own address; otherwise returns the etcd compares that keep that true:
+ * each claim, each block holding an address, and each address's region.
  */
 export function planClaimCompares(
-  pools: readonly IpPool[],
   floatingIps: readonly string[],
   holder: ClaimHolder,
-  lookup: ClaimLookup,
+  lookup: EtcdClaimLookup,
 ): KvCompare[] {
-  checkClaims(pools, floatingIps, holder, lookup);
-  const compares: KvCompare[] = [];
-  for (const externalIP of floatingIps) {
-    const claim = lookup.claim(externalIP);
-    const blockCidr = blockCidrOf(externalIP, pools);
-    const block = blockCidr ? lookup.block(blockCidr) : undefined;
-    const claimKey = keys.claim(externalIP);
-    compares.push(
-      claim
-        ? { key: claimKey, modRevision: Number(claim.revision) }
-        : { key: claimKey, createRevision: 0 },
+  checkClaims(floatingIps, holder, lookup);
+  const compares = new Map<string, KvCompare>();
+  const compare = (key: string, record: Versioned<unknown> | undefined) =>
+    compares.set(
+      key,
+      record ? { key, modRevision: Number(record.revision) } : { key, createRevision: 0 },
     );
-    if (blockCidr) {
-      const blockKey = keys.block(blockCidr);
-      compares.push(
-        block
-          ? { key: blockKey, modRevision: Number(block.revision) }
-          : { key: blockKey, createRevision: 0 },
-      );
+  for (const externalIP of floatingIps) {
+    compare(keys.claim(externalIP), lookup.claim(externalIP));
+    for (const block of lookup.blocksHolding(externalIP)) {
+      compare(keys.block(block.value.cidr), block);
     }
+    const region = regionCidrOf(externalIP);
+    if (region !== undefined) compare(keys.region(region), lookup.region(externalIP));
   }
-  return compares;
+  return [...compares.values()];
 }
 
 /**
@@ -102,7 +130,23 @@ export async function commitClaimsAndEndpoint(
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     if (await store.kv.txn(planned, ops)) return;
     const ips = claims.map((claim) => claim.ip);
-    planned = planClaimCompares(pools, ips, endpoint, await readClaimLookup(store, pools, ips));
+    planned = planClaimCompares(ips, endpoint, await readClaimLookup(store, pools, ips));
   }
   throw new Error(`recording floating IP claims kept conflicting after ${MAX_ATTEMPTS} attempts`);
+}
+
+/** Reads groups of keys in one request; each group's entries that exist. */
+async function readGroups(store: Store, groups: readonly string[][]): Promise<KvEntry[][]> {
+  if (groups.every((group) => group.length === 0)) return groups.map(() => []);
+  const results = await store.kv.readMany(groups.flat().map((key) => ({ key })));
+  let next = 0;
+  return groups.map((group) => {
+    const entries = results.slice(next, next + group.length).flat();
+    next += group.length;
+    return entries;
+  });
+}
+
+function versioned<T>(entry: KvEntry): Versioned<T> {
+  return { value: JSON.parse(entry.value) as T, revision: String(entry.modRevision) };
 }

@@ -12,6 +12,7 @@ datastoreConformance("EtcdDatastore over MemoryKv", async () => {
     datastore: new EtcdDatastore(store),
     namespace: "default",
     addPool: (pool) => store.putPool(pool),
+    changePool: (pool) => store.putPool(pool),
     labelNamespace: async (labels) => {
       await store.kv.txn(
         [],

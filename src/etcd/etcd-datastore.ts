@@ -2,17 +2,19 @@
 // endpoint are one transaction that also compares the blocks of its floating
 // IPs (ADR 0002); a block write is one transaction that also checks the
 // address it hands out is not claimed.
-import { snapshotLookup } from "../floating/claim-check.js";
 import {
   commitClaimsAndEndpoint,
+  etcdSnapshotLookup,
   planClaimCompares,
   readClaimLookup,
 } from "./claims-transaction.js";
+import { emptyRegion, overlappingCidr, regionCidrOf, withBlockCidr } from "../ipam/region.js";
 import type {
   AllocationSnapshot,
   AttachedContainer,
   Attachment,
   BlockWrite,
+  BlockWritten,
   Datastore,
   EndpointRef,
   PodInfo,
@@ -21,7 +23,13 @@ import type {
 } from "../datastore/datastore.js";
 import { releaseContainer } from "./etcd-release.js";
 import type { KvCompare, KvOp } from "../datastore/kv.js";
-import type { FloatingIpClaim, IpamBlock, Versioned, WorkloadEndpoint } from "../model/records.js";
+import type {
+  FloatingIpClaim,
+  IpamBlock,
+  IpamRegion,
+  Versioned,
+  WorkloadEndpoint,
+} from "../model/records.js";
 import { keys, Store } from "./store.js";
 
 export class EtcdDatastore implements Datastore {
@@ -35,13 +43,33 @@ export class EtcdDatastore implements Datastore {
     return this.store.listBlocks();
   }
 
-  writeBlock({ block, revision, assigned, released = [] }: BlockWrite): Promise<boolean> {
+  async writeBlock({
+    block,
+    revision,
+    assigned,
+    released = [],
+  }: BlockWrite): Promise<BlockWritten> {
     const key = keys.block(block.cidr);
     const compares: KvCompare[] = [
       revision === undefined ? { key, createRevision: 0 } : { key, modRevision: Number(revision) },
     ];
     const ops: KvOp[] = [{ put: key, value: JSON.stringify(block) }];
     if (revision === undefined) {
+      // A new block: listed in its region in the same transaction, which
+      // compares the region unchanged since it was read, so no block
+      // overlapping it can be made meanwhile.
+      const regionCidr = regionCidrOf(block.cidr);
+      if (regionCidr === undefined) throw new Error(`'${block.cidr}' is not a block CIDR`);
+      const regionKey = keys.region(regionCidr);
+      const entry = await this.store.kv.get(regionKey);
+      const region = entry ? (JSON.parse(entry.value) as IpamRegion) : emptyRegion(regionCidr);
+      if (overlappingCidr(region.blocks, block.cidr) !== undefined) return "overlaps";
+      compares.push(
+        entry
+          ? { key: regionKey, modRevision: entry.modRevision }
+          : { key: regionKey, createRevision: 0 },
+      );
+      ops.push({ put: regionKey, value: JSON.stringify(withBlockCidr(region, block.cidr)) });
       // The affinity record of a new block (see keys.affinity).
       ops.push({
         put: keys.affinity(block.affinity, block.cidr),
@@ -55,7 +83,7 @@ export class EtcdDatastore implements Datastore {
       }
     }
     for (const ip of released) ops.push({ delete: keys.borrowedAddress(ip) });
-    return this.store.kv.txn(compares, ops);
+    return (await this.store.kv.txn(compares, ops)) ? "written" : "conflict";
   }
 
   readNamespaceLabels(namespace: string): Promise<Record<string, string>> {
@@ -68,8 +96,8 @@ export class EtcdDatastore implements Datastore {
 
   async commitAttachment({ endpoint, claims, pools, seen }: Attachment): Promise<void> {
     const ips = claims.map((claim) => claim.ip);
-    const lookup = seen ? snapshotLookup(seen) : await readClaimLookup(this.store, pools, ips);
-    const compares = planClaimCompares(pools, ips, endpoint, lookup);
+    const lookup = seen ? etcdSnapshotLookup(seen) : await readClaimLookup(this.store, pools, ips);
+    const compares = planClaimCompares(ips, endpoint, lookup);
     await commitClaimsAndEndpoint(this.store, pools, claims, endpoint, compares);
   }
 

@@ -6,6 +6,7 @@ import type {
   BgpPeer,
   FloatingIpStatus,
   IpPool,
+  IpamRegion,
   NamespaceRecord,
   NodeRecord,
   Versioned,
@@ -19,6 +20,8 @@ export type { DatastoreState } from "../datastore/datastore-state.js";
 /** The state, plus the revision of the key every pool write rewrites (absent: never written). */
 export interface EtcdDatastoreState extends DatastoreState {
   poolWritesRevision?: string;
+  /** The region records (ipam/region.ts), rewritten with every block deleted. */
+  regions: Versioned<IpamRegion>[];
 }
 
 export interface Plan {
@@ -27,18 +30,29 @@ export interface Plan {
 }
 
 export async function readDatastoreState(store: Store): Promise<EtcdDatastoreState> {
-  const [pools, blocks, claims, endpoints, nodes, peers, statuses, namespaces, poolWrites] =
-    await Promise.all([
-      store.kv.list(keys.pools),
-      store.listBlocks(),
-      store.listClaims(),
-      store.listEndpoints(),
-      store.kv.list(keys.nodes),
-      store.kv.list(keys.bgpPeers),
-      store.kv.list(keys.statuses),
-      store.kv.list(keys.namespaces),
-      store.kv.get(keys.poolWrites),
-    ]);
+  const [
+    pools,
+    blocks,
+    claims,
+    endpoints,
+    nodes,
+    peers,
+    statuses,
+    namespaces,
+    poolWrites,
+    regions,
+  ] = await Promise.all([
+    store.kv.list(keys.pools),
+    store.listBlocks(),
+    store.listClaims(),
+    store.listEndpoints(),
+    store.kv.list(keys.nodes),
+    store.kv.list(keys.bgpPeers),
+    store.kv.list(keys.statuses),
+    store.kv.list(keys.namespaces),
+    store.kv.get(keys.poolWrites),
+    store.kv.list(keys.regions),
+  ]);
   return {
     pools: pools.map((entry) => versioned<IpPool>(entry)),
     blocks,
@@ -48,6 +62,7 @@ export async function readDatastoreState(store: Store): Promise<EtcdDatastoreSta
     peers: peers.map((entry) => versioned<BgpPeer>(entry)),
     statuses: statuses.map((entry) => versioned<FloatingIpStatus>(entry).value),
     namespaces: namespaces.map((entry) => versioned<NamespaceRecord>(entry)),
+    regions: regions.map((entry) => versioned<IpamRegion>(entry)),
     ...(poolWrites ? { poolWritesRevision: String(poolWrites.modRevision) } : {}),
   };
 }

@@ -14,8 +14,8 @@ import { podRef } from "../model/records.js";
 import type { KvCompare, KvOp } from "../datastore/kv.js";
 import { keys, type AllocationSnapshot } from "./store.js";
 import { canonicalFloatingIps, FloatingIpError } from "../floating/annotation.js";
-import { snapshotLookup, type ClaimHolder } from "../floating/claim-check.js";
-import { planClaimCompares } from "./claims-transaction.js";
+import type { ClaimHolder } from "../floating/claim-check.js";
+import { etcdSnapshotLookup, planClaimCompares } from "./claims-transaction.js";
 import {
   DEFAULT_MAX_FLOATING_IPS,
   planBindings,
@@ -86,7 +86,7 @@ export function planFloatingIpSet(
   const claimed = wanted.filter((ip) => !current.has(ip));
   const compares: KvCompare[] = [
     endpointCompare(endpoint),
-    ...planClaimCompares(state.pools, claimed, holder, snapshotLookup(state)),
+    ...planClaimCompares(claimed, holder, etcdSnapshotLookup(state)),
   ];
   const ops: KvOp[] = [];
   const now = new Date().toISOString();

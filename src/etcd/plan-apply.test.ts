@@ -15,6 +15,7 @@ import { planApply } from "./plan-apply.js";
 const at = <T>(value: T, revision = "7"): Versioned<T> => ({ value, revision });
 const state = (parts: Partial<EtcdDatastoreState>): EtcdDatastoreState => ({
   statuses: [],
+  regions: [],
   pools: [],
   blocks: [],
   claims: [],

@@ -7,6 +7,7 @@
 import type { KvCompare, KvOp } from "../datastore/kv.js";
 import type { IpPool, IpamBlock, Versioned } from "../model/records.js";
 import { keys } from "./store.js";
+import { planBlockDeletes } from "./plan-block-deletes.js";
 import { poolPrefix } from "../ipam/pool.js";
 import { CliError } from "../cli/cli-error.js";
 import type { EtcdDatastoreState, Plan } from "./etcd-state.js";
@@ -43,14 +44,9 @@ export function planApply(state: EtcdDatastoreState, resources: readonly Resourc
       if (refusal !== undefined) throw new CliError(refusal);
       if (existing && usage) {
         const emptyBlocks = planGeometryChange(existing.value, pool, usage);
-        for (const block of emptyBlocks) {
-          const key = keys.block(block.value.cidr);
-          compares.push({ key, modRevision: Number(block.revision) });
-          ops.push(
-            { delete: key },
-            { delete: keys.affinity(block.value.affinity, block.value.cidr) },
-          );
-        }
+        const deletes = planBlockDeletes(emptyBlocks, state.regions);
+        compares.push(...deletes.compares);
+        ops.push(...deletes.ops);
       }
       compares.push(revisionCompare(keys.pool(pool.name), existing?.revision));
       ops.push({ put: keys.pool(pool.name), value: JSON.stringify(pool) });

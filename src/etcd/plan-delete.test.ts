@@ -7,12 +7,13 @@ import type {
   WorkloadEndpoint,
 } from "../model/records.js";
 import { keys } from "./store.js";
-import type { DatastoreState } from "./etcd-state.js";
+import type { EtcdDatastoreState } from "./etcd-state.js";
 import { planDelete } from "./plan-delete.js";
 
 const at = <T>(value: T, revision = "7"): Versioned<T> => ({ value, revision });
-const state = (parts: Partial<DatastoreState>): DatastoreState => ({
+const state = (parts: Partial<EtcdDatastoreState>): EtcdDatastoreState => ({
   statuses: [],
+  regions: [],
   pools: [],
   blocks: [],
   claims: [],
@@ -68,6 +69,33 @@ describe("planDelete()", () => {
     });
   });
 
+  it("planDelete() takes a deleted block out of its region, and deletes a region left empty", () => {
+    const plan = planDelete(
+      state({
+        pools: [at(pool("a", "10.0.0.0/24"), "3")],
+        blocks: [at(block("10.0.0.0/26"), "5"), at(block("10.0.0.64/26"), "6")],
+        regions: [
+          at({ cidr: "10.0.0.0/20", blocks: ["10.0.0.0/26", "10.0.0.64/26", "10.0.1.0/26"] }, "8"),
+        ],
+      }),
+      [{ kind: "IPPool", name: "a" }],
+    );
+    expect(plan.compares).toContainEqual({ key: keys.region("10.0.0.0/20"), modRevision: 8 });
+    expect(plan.ops).toContainEqual({
+      put: keys.region("10.0.0.0/20"),
+      value: JSON.stringify({ cidr: "10.0.0.0/20", blocks: ["10.0.1.0/26"] }),
+    });
+    const emptied = planDelete(
+      state({
+        pools: [at(pool("a", "10.0.0.0/24"), "3")],
+        blocks: [at(block("10.0.0.0/26"), "5")],
+        regions: [at({ cidr: "10.0.0.0/20", blocks: ["10.0.0.0/26"] }, "8")],
+      }),
+      [{ kind: "IPPool", name: "a" }],
+    );
+    expect(emptied.ops).toContainEqual({ delete: keys.region("10.0.0.0/20") });
+  });
+
   it("planDelete() deletes a BGP peer against the revision it read", () => {
     const plan = planDelete(
       state({ peers: [at({ name: "tor", peerIP: "192.0.2.1", asNumber: 65001 }, "4")] }),
@@ -84,7 +112,7 @@ describe("planDelete()", () => {
 
   const refused: {
     desc: string;
-    state: DatastoreState;
+    state: EtcdDatastoreState;
     kind: "IPPool" | "Node" | "BGPPeer";
     message: string;
   }[] = [

@@ -4,6 +4,7 @@
 // endpoint is left on it. A BGP peer goes as it is. Pure.
 import type { KvCompare, KvOp } from "../datastore/kv.js";
 import { keys } from "./store.js";
+import { planBlockDeletes } from "./plan-block-deletes.js";
 import { CliError } from "../cli/cli-error.js";
 import type { EtcdDatastoreState, Plan } from "./etcd-state.js";
 import type { ResourceKind } from "../cli/manifest.js";
@@ -33,14 +34,9 @@ export function planDelete(state: EtcdDatastoreState, targets: readonly DeleteTa
             `and ${usage.claims.length} floating IP(s) are claimed inside it`,
         );
       }
-      for (const block of usage.emptyBlocks) {
-        const key = keys.block(block.value.cidr);
-        compares.push({ key, modRevision: Number(block.revision) });
-        ops.push(
-          { delete: key },
-          { delete: keys.affinity(block.value.affinity, block.value.cidr) },
-        );
-      }
+      const deletes = planBlockDeletes(usage.emptyBlocks, state.regions);
+      compares.push(...deletes.compares);
+      ops.push(...deletes.ops);
       compares.push({ key: keys.pool(target.name), modRevision: Number(pool.revision) });
       ops.push({ delete: keys.pool(target.name) });
     } else if (target.kind === "Node") {

@@ -2,11 +2,13 @@
 // shares an etcd cluster with anything else without touching its keys.
 import type { Kv, KvEntry } from "../datastore/kv.js";
 import { truncateEcho } from "../floating/truncate-echo.js";
+import { PoolError, storedPool } from "../ipam/pool.js";
 import type { AllocationSnapshot } from "../datastore/datastore.js";
 import type {
   FloatingIpClaim,
   IpPool,
   IpamBlock,
+  IpamRegion,
   NamespaceRecord,
   NodeRecord,
   Versioned,
@@ -21,6 +23,12 @@ export const keys = {
   /** Rewritten by every apply that writes a pool: its compare serialises pool writes. */
   poolWrites: `${ROOT}ippool-writes`,
   blocks: `${ROOT}ipam/blocks/`,
+  /**
+   * One key per region (ipam/region.ts): the CIDRs of its blocks. Every
+   * transaction that creates or deletes a block compares and rewrites it.
+   */
+  regions: `${ROOT}ipam/regions/`,
+  region: (cidr: string) => `${ROOT}ipam/regions/${cidr.replace("/", "-")}`,
   block: (cidr: string) => `${ROOT}ipam/blocks/${cidr.replace("/", "-")}`,
   /**
    * One key per block, written with the block when it is made and deleted
@@ -74,15 +82,17 @@ export class Store {
   constructor(readonly kv: Kv) {}
 
   async readAllocationSnapshot(): Promise<AllocationSnapshot> {
-    const [pools = [], blocks = [], claims = []] = await this.kv.readMany([
+    const [pools = [], blocks = [], claims = [], regions = []] = await this.kv.readMany([
       { prefix: keys.pools },
       { prefix: keys.blocks },
       { prefix: keys.claims },
+      { prefix: keys.regions },
     ]);
     return {
-      pools: pools.map((entry) => decode<IpPool>(entry)),
+      pools: validPools(pools),
       blocks: blocks.map((entry) => versioned<IpamBlock>(entry)),
       claims: claims.map((entry) => versioned<FloatingIpClaim>(entry)),
+      regions: regions.map((entry) => versioned<IpamRegion>(entry)),
     };
   }
 
@@ -96,16 +106,18 @@ export class Store {
       namespaces: NamespaceRecord[];
     }
   > {
-    const [pools = [], blocks = [], claims = [], endpoints = [], namespaces = []] =
+    const [pools = [], blocks = [], claims = [], endpoints = [], namespaces = [], regions = []] =
       await this.kv.readMany([
         { prefix: keys.pools },
         { prefix: keys.blocks },
         { prefix: keys.claims },
         { prefix: keys.endpoints },
         { prefix: keys.namespaces },
+        { prefix: keys.regions },
       ]);
     return {
-      pools: pools.map((entry) => decode<IpPool>(entry)),
+      pools: validPools(pools),
+      regions: regions.map((entry) => versioned<IpamRegion>(entry)),
       blocks: blocks.map((entry) => versioned<IpamBlock>(entry)),
       claims: claims.map((entry) => versioned<FloatingIpClaim>(entry)),
       endpoints: endpoints.map((entry) => versioned<WorkloadEndpoint>(entry)),
@@ -114,7 +126,7 @@ export class Store {
   }
 
   async listPools(): Promise<IpPool[]> {
-    return (await this.kv.list(keys.pools)).map((entry) => decode<IpPool>(entry));
+    return validPools(await this.kv.list(keys.pools));
   }
 
   async putPool(pool: IpPool): Promise<void> {
@@ -183,6 +195,23 @@ function decode<T>(entry: KvEntry): T {
       `record ${entry.key} is not valid JSON: ${(error as Error).message}`,
     );
   }
+}
+
+/**
+ * The pools as validatePool() reads them: one written past `buoy apply`
+ * (straight to etcd) with a field it refuses, say a blockSize outside
+ * 20..32, is no pool, as on Kubernetes (kube-datastore.ts).
+ */
+function validPools(entries: readonly KvEntry[]): IpPool[] {
+  return entries.flatMap((entry) => {
+    const pool = decode<Partial<IpPool>>(entry);
+    try {
+      return [storedPool(String(pool.name), pool)];
+    } catch (error) {
+      if (error instanceof PoolError) return [];
+      throw error;
+    }
+  });
 }
 
 function versioned<T>(entry: KvEntry): Versioned<T> {

@@ -3,9 +3,18 @@
 // read (a ClaimLookup), and each datastore makes the check binding in its own
 // way (etcd: compares in one transaction, ADR 0002; Kubernetes: create if absent).
 import type { AllocationSnapshot } from "../datastore/datastore.js";
-import type { FloatingIpClaim, IpPool, IpamBlock, Versioned } from "../model/records.js";
-import { blockCidrFor } from "../ipam/pool.js";
-import { checkClaimConflict, findPool } from "./validate.js";
+import type {
+  AllocationOwner,
+  FloatingIpClaim,
+  IpPool,
+  IpamBlock,
+  IpamRegion,
+  Versioned,
+} from "../model/records.js";
+import { BlockIndex, cidrsHolding } from "../ipam/region.js";
+import { poolPrefix } from "../ipam/pool.js";
+import { enclosingPrefix, formatPrefix, parseAddress, prefixContains } from "../net/address.js";
+import { checkClaimConflict } from "./validate.js";
 
 export interface ClaimHolder {
   namespace: string;
@@ -14,38 +23,63 @@ export interface ClaimHolder {
   node: string;
 }
 
-/** The records the claim checks look at: the claim of an IP and the block holding it. */
+/**
+ * The records the claim checks look at: the claim of an IP and the blocks
+ * holding it, found by containment (ipam/region.ts), never from a pool's
+ * current blockSize.
+ */
 export interface ClaimLookup {
   claim(ip: string): Versioned<FloatingIpClaim> | undefined;
-  block(cidr: string): Versioned<IpamBlock> | undefined;
+  blocksHolding(ip: string): Versioned<IpamBlock>[];
 }
 
 export function snapshotLookup(snapshot: AllocationSnapshot): ClaimLookup {
   const claims = new Map(snapshot.claims.map((claim) => [claim.value.ip, claim]));
-  const blocks = new Map(snapshot.blocks.map((block) => [block.value.cidr, block]));
-  return { claim: (ip) => claims.get(ip), block: (cidr) => blocks.get(cidr) };
+  const blocks = new BlockIndex(snapshot.blocks);
+  return { claim: (ip) => claims.get(ip), blocksHolding: (ip) => blocks.holding(ip) };
 }
 
 /** Throws FloatingIpError when any floating IP is held by another pod or is a pod's own address. */
 export function checkClaims(
-  pools: readonly IpPool[],
   floatingIps: readonly string[],
   holder: ClaimHolder,
   lookup: ClaimLookup,
 ): void {
   for (const externalIP of floatingIps) {
-    const blockCidr = blockCidrOf(externalIP, pools);
     checkClaimConflict(
       externalIP,
       holder,
       lookup.claim(externalIP)?.value,
-      blockCidr ? lookup.block(blockCidr)?.value.allocations[externalIP] : undefined,
+      podAllocation(
+        lookup.blocksHolding(externalIP).map((block) => block.value),
+        externalIP,
+      ),
     );
   }
 }
 
-/** The block CIDR that holds `ip`, if a pool holds it. */
-export function blockCidrOf(ip: string, pools: readonly IpPool[]): string | undefined {
-  const pool = findPool(ip, pools);
-  return pool && blockCidrFor(pool, ip);
+/**
+ * The CIDRs of the blocks that may hold `ip`, to read: those its region
+ * lists, and, for blocks made before regions (listed nowhere), the block of
+ * each pool holding it at the pool's blockSize.
+ */
+export function blockCidrsToRead(
+  ip: string,
+  region: IpamRegion | undefined,
+  pools: readonly IpPool[],
+): string[] {
+  const address = parseAddress(ip);
+  if (!address) return [];
+  const legacy = pools
+    .filter((pool) => prefixContains(poolPrefix(pool), address))
+    .map((pool) => formatPrefix(enclosingPrefix(address, pool.blockSize)));
+  return [...new Set([...cidrsHolding(region?.blocks ?? [], ip), ...legacy])];
+}
+
+/** The pod the address is allocated to, in any block holding it. */
+export function podAllocation(
+  blocks: readonly IpamBlock[],
+  ip: string,
+): AllocationOwner | undefined {
+  return blocks.find((block) => block.allocations[ip])?.allocations[ip];
 }

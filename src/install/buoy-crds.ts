@@ -31,6 +31,13 @@ export const BUOY_CRDS = [
     naming: "the block's CIDR with '.', ':' and '/' as '-' (10-0-0-64-26)",
   },
   {
+    kind: "IPAMRegion",
+    plural: "ipamregions",
+    singular: "ipamregion",
+    shortNames: [],
+    naming: "the region's CIDR, a /20 or /116, spelt as a block's (10-0-0-0-20)",
+  },
+  {
     kind: "BlockAffinity",
     plural: "blockaffinities",
     singular: "blockaffinity",

@@ -25,6 +25,7 @@ import {
   poolSelected,
   poolSelectsNamespace,
 } from "./pool.js";
+import { BlockIndex } from "./region.js";
 
 export class IpamExhaustedError extends Error {
   override readonly name = "IpamExhaustedError";
@@ -110,31 +111,44 @@ async function tryAssign(
   blocks: readonly Versioned<IpamBlock>[],
   claimed: ReadonlySet<string>,
 ): Promise<string | "conflict" | "exhausted"> {
-  const blocksByCidr = new Map(blocks.map((block) => [block.value.cidr, block]));
+  const index = new BlockIndex(blocks);
   const inPool = (pool: IpPool) =>
     blocks.filter((block) => poolOf(pools, block.value.cidr) === pool);
+  // An address allocated in an overlapping block (records older than
+  // regions) is taken too: two pods never get one address.
+  const freeIn = (block: IpamBlock) => {
+    const overlapping = index.allocatedInOverlapping(block.cidr);
+    return findFreeAddress(
+      block,
+      overlapping.length === 0 ? claimed : new Set([...claimed, ...overlapping]),
+    );
+  };
 
   // 1. A block already affine to this node.
   for (const pool of pools) {
     for (const block of inPool(pool).filter((b) => b.value.affinity === owner.node)) {
-      const ip = findFreeAddress(block.value, claimed);
+      const ip = freeIn(block.value);
       if (ip) return write(block.value, block.revision, ip);
     }
   }
-  // 2. A new block, affine to this node.
+  // 2. A new block, affine to this node, overlapping no block there is:
+  // whatever size the blocks were made with, and whatever the pool says now.
   for (const pool of pools) {
     for (const prefix of blockPrefixes(pool)) {
       const cidr = formatPrefix(prefix);
-      if (blocksByCidr.has(cidr)) continue;
+      if (index.overlaps(cidr) || blocks.some((block) => block.value.cidr === cidr)) continue;
       const block = emptyBlock(cidr, owner.node);
       const ip = findFreeAddress(block, claimed);
-      if (ip) return write(block, undefined, ip);
+      if (!ip) continue;
+      const outcome = await write(block, undefined, ip);
+      if (outcome !== "overlaps") return outcome;
+      // The region lists a block this snapshot did not have: try the next.
     }
   }
   // 3. Borrow a free address from another node's block.
   for (const pool of pools) {
     for (const block of inPool(pool)) {
-      const ip = findFreeAddress(block.value, claimed);
+      const ip = freeIn(block.value);
       if (ip) return write(block.value, block.revision, ip);
     }
   }
@@ -144,13 +158,13 @@ async function tryAssign(
     block: IpamBlock,
     revision: string | undefined,
     ip: string,
-  ): Promise<string | "conflict"> {
+  ): Promise<string | "conflict" | "overlaps"> {
     const written = await store.writeBlock({
       block: withAllocation(block, ip, owner),
       revision,
       assigned: { ip, node: owner.node },
     });
-    return written ? ip : "conflict";
+    return written === "written" ? ip : written;
   }
 }
 
@@ -178,7 +192,7 @@ export async function releaseHandle(store: Datastore, handle: string): Promise<s
         revision: block.revision,
         released: addresses,
       });
-      if (written) released.push(...addresses);
+      if (written === "written") released.push(...addresses);
     }
   }
   throw new IpamConflictError(

@@ -53,6 +53,15 @@ describe("validatePool()", () => {
       "IP pool p: spec.namespaceSelector must be a string",
     );
   });
+  it("validatePool() keeps blockSize within Calico's bounds, 20..32 and 116..128", () => {
+    expect(() => validatePool("p", { cidr: "10.0.0.0/8", blockSize: 19 })).toThrow(
+      "IP pool p: blockSize must be an integer between 20 and 32",
+    );
+    expect(() => validatePool("p", { cidr: "fd00::/48", blockSize: 64 })).toThrow(
+      "IP pool p: blockSize must be an integer between 116 and 128",
+    );
+    expect(validatePool("p", { cidr: "10.0.0.0/8", blockSize: 20 }).blockSize).toBe(20);
+  });
   it("validatePool() refuses a block size outside the pool", () => {
     expect(() => validatePool("p", { cidr: "10.0.0.0/24", blockSize: 20 })).toThrow(
       "blockSize must be an integer between 24 and 32",

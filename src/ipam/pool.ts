@@ -1,14 +1,7 @@
 // IP pool validation and block geometry.
-import {
-  enclosingPrefix,
-  familyBits,
-  formatPrefix,
-  parseAddress,
-  parsePrefix,
-  prefixSize,
-  type Prefix,
-} from "../net/address.js";
+import { familyBits, formatPrefix, parsePrefix, prefixSize, type Prefix } from "../net/address.js";
 import type { IpPool } from "../model/records.js";
+import { REGION_LENGTH } from "./region.js";
 import {
   parseSelector,
   selects,
@@ -42,14 +35,17 @@ export function validatePool(name: string, spec: PoolSpec): IpPool {
   const prefix = parsePrefix(spec.cidr, true);
   if (!prefix) throw new PoolError(`IP pool ${name}: '${spec.cidr}' is not a CIDR`);
   const blockSize = spec.blockSize ?? DEFAULT_BLOCK_SIZE[prefix.family];
+  // Calico's bounds (20..32, 116..128), and never larger than the pool: a
+  // block lies inside one region (region.ts), which finds it by containment.
+  const smallest = Math.max(prefix.length, REGION_LENGTH[prefix.family]);
   if (
     typeof blockSize !== "number" ||
     !Number.isInteger(blockSize) ||
-    blockSize < prefix.length ||
+    blockSize < smallest ||
     blockSize > familyBits(prefix.family)
   ) {
     throw new PoolError(
-      `IP pool ${name}: blockSize must be an integer between ${prefix.length} and ${familyBits(prefix.family)}`,
+      `IP pool ${name}: blockSize must be an integer between ${smallest} and ${familyBits(prefix.family)}`,
     );
   }
   const nodeSelector = typeof spec.nodeSelector === "string" ? spec.nodeSelector.trim() : "all()";
@@ -168,12 +164,6 @@ export function* blockPrefixes(pool: IpPool): Generator<Prefix> {
   for (let base = prefix.base; base < end; base += step) {
     yield { family: prefix.family, base, length: pool.blockSize };
   }
-}
-
-/** The block CIDR of `pool` that holds `ip`. */
-export function blockCidrFor(pool: IpPool, ip: string): string | undefined {
-  const address = parseAddress(ip);
-  return address && formatPrefix(enclosingPrefix(address, pool.blockSize));
 }
 
 /** Whether a pool name or CIDR list selects this pool (empty list selects all). */

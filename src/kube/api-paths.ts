@@ -10,6 +10,8 @@ export const apiPaths = {
   pools: `${BUOY}/ippools`,
   blocks: `${BUOY}/ipamblocks`,
   block: (cidr: string) => `${BUOY}/ipamblocks/${prefixObjectName(cidr) ?? cidr}`,
+  regions: `${BUOY}/ipamregions`,
+  region: (cidr: string) => `${BUOY}/ipamregions/${prefixObjectName(cidr) ?? cidr}`,
   affinities: `${BUOY}/blockaffinities`,
   claims: `${BUOY}/floatingipclaims`,
   claim: (ip: string) => `${BUOY}/floatingipclaims/${ipObjectName(ip) ?? ip}`,

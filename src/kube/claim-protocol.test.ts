@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { FloatingIpClaim, IpPool, IpamBlock } from "../model/records.js";
 import { claimAll, type ClaimOptions, type ClaimPort } from "./claim-protocol.js";
 import { claimFromObject, type KubeObject } from "./objects.js";
+import { regionCidrOf } from "../ipam/region.js";
 
 const pool: IpPool = {
   name: "floating",
@@ -52,6 +53,12 @@ function fakePort(blocks: IpamBlock[] = [], failDelete = false) {
     getBlock(cidr) {
       calls.push(`block ${cidr}`);
       return Promise.resolve(blocks.find((block) => block.cidr === cidr));
+    },
+    getRegion(cidr) {
+      const listed = blocks.filter((block) => regionCidrOf(block.cidr) === cidr);
+      return Promise.resolve(
+        listed.length > 0 ? { cidr, blocks: listed.map((block) => block.cidr) } : undefined,
+      );
     },
   };
   return { port, claims, calls };
@@ -113,6 +120,18 @@ describe("claimAll()", () => {
       "floating IP 10.96.0.1 is already held by pod shop/web",
     );
     expect(claimFromObject(claims.get("10.96.0.1") as KubeObject).containerID).toBe("c1");
+  });
+
+  it("finds a pod's address in a block of another size than the pool's blockSize", async () => {
+    // The pool says /26 now; the block was made as a /28 (or by a pool that
+    // overlapped this one): found through its region all the same.
+    const small = { ...podBlock, cidr: "10.96.0.0/28" };
+    const { port, claims, calls } = fakePort([small]);
+    await expect(claimAll(port, [claim("10.96.0.2")], options())).rejects.toThrow(
+      "floating IP 10.96.0.2 is the address of pod shop/db",
+    );
+    expect(claims.size).toBe(0);
+    expect(calls).toContain("block 10.96.0.0/28");
   });
 
   it("refuses a pod's address and deletes the claims it made, not the ones held before", async () => {

@@ -4,16 +4,18 @@
 // is claimed from one object's guarantees:
 //   - the FloatingIPClaim is created if absent; on AlreadyExists it is read
 //     again and its holder named (deleted meanwhile: created again);
-//   - then the IP is checked to be no pod's address, from its IPAM block read
-//     from the API server (a quorum read, not a cache);
+//   - then the IP is checked to be no pod's address, from the IPAM blocks
+//     holding it, found by containment through their region (ipam/region.ts)
+//     and read from the API server (quorum reads, not a cache);
 //   - a refusal deletes the claims this call created, on their uid.
 // A block write reads the claims after it writes (KubernetesDatastore
 // writeBlock): whichever side is second sees the first. The calls go through
 // ClaimPort, one adapter per client: http-claim-port.ts,
 // custom-objects-claim-port.ts.
-import { checkClaimConflict, findPool, type ClaimRequester } from "../floating/validate.js";
-import { blockCidrFor } from "../ipam/pool.js";
-import type { FloatingIpClaim, IpPool, IpamBlock } from "../model/records.js";
+import { checkClaimConflict, type ClaimRequester } from "../floating/validate.js";
+import { blockCidrsToRead, podAllocation } from "../floating/claim-check.js";
+import { regionCidrOf } from "../ipam/region.js";
+import type { FloatingIpClaim, IpPool, IpamBlock, IpamRegion } from "../model/records.js";
 import { claimFromObject, claimToObject, type KubeObject } from "./objects.js";
 
 /** The calls the protocol makes, on claims named by their IP and blocks by their CIDR. */
@@ -26,12 +28,14 @@ export interface ClaimPort {
   deleteClaim(ip: string, uid: string): Promise<void>;
   /** The IPAM block of `cidr`, undefined when there is none. */
   getBlock(cidr: string): Promise<IpamBlock | undefined>;
+  /** The IPAM region of `cidr` (its blocks), undefined when there is none. */
+  getRegion(cidr: string): Promise<IpamRegion | undefined>;
 }
 
 export interface ClaimOptions {
   /** The owner of the claims (ADR 0006): the node's Node uid, when known. */
   nodeUID: string | undefined;
-  /** The pools, to find each IP's block. */
+  /** The pools: a block made before regions is found at its pool's blockSize. */
   pools: readonly IpPool[];
   /** How often a claim is created again after it was deleted between create and read. */
   attempts: number;
@@ -97,16 +101,22 @@ async function createClaim(
   throw exhausted(claim.ip);
 }
 
-/** Refuses a floating IP that is a pod's address, by its block as the API server has it now. */
+/**
+ * Refuses a floating IP that is a pod's address, by the blocks holding it as
+ * the API server has them now, whatever size they were made with.
+ */
 async function checkNotPodAddress(
   port: ClaimPort,
   claim: FloatingIpClaim,
   pools: readonly IpPool[],
 ): Promise<void> {
-  const pool = findPool(claim.ip, pools);
-  const cidr = pool && blockCidrFor(pool, claim.ip);
-  const block = cidr ? await port.getBlock(cidr) : undefined;
-  checkClaimConflict(claim.ip, requesterOf(claim), undefined, block?.allocations[claim.ip]);
+  const regionCidr = regionCidrOf(claim.ip);
+  const region = regionCidr ? await port.getRegion(regionCidr) : undefined;
+  const blocks = await Promise.all(
+    blockCidrsToRead(claim.ip, region, pools).map((cidr) => port.getBlock(cidr)),
+  );
+  const held = blocks.filter((block): block is IpamBlock => block !== undefined);
+  checkClaimConflict(claim.ip, requesterOf(claim), undefined, podAllocation(held, claim.ip));
 }
 
 function requesterOf(claim: FloatingIpClaim): ClaimRequester {

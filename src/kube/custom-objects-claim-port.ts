@@ -6,7 +6,7 @@ import { BUOY_API_GROUP, BUOY_VERSION } from "../model/api-group.js";
 import type { ClaimPort } from "./claim-protocol.js";
 import { statusOf } from "./describe-kube-error.js";
 import { ipObjectName, prefixObjectName } from "./names.js";
-import { blockFromObject, type KubeObject } from "./objects.js";
+import { blockFromObject, regionFromObject, type KubeObject } from "./objects.js";
 
 /** A claim already gone or replaced (404, 409) counts as deleted. */
 export function customObjectsClaimPort(custom: CustomObjectsApi): ClaimPort {
@@ -47,6 +47,10 @@ export function customObjectsClaimPort(custom: CustomObjectsApi): ClaimPort {
     async getBlock(cidr) {
       const object = await getOrUndefined("ipamblocks", prefixObjectName(cidr) ?? cidr);
       return object && blockFromObject(object).value;
+    },
+    async getRegion(cidr) {
+      const object = await getOrUndefined("ipamregions", prefixObjectName(cidr) ?? cidr);
+      return object && regionFromObject(object).value;
     },
   };
 }

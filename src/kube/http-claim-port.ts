@@ -1,10 +1,10 @@
 // The claim protocol's port (claim-protocol.ts) over plain HTTPS (http.ts):
 // the CNI plugin's side, which must not load @kubernetes/client-node.
-import type { IpamBlock } from "../model/records.js";
+import type { IpamBlock, IpamRegion } from "../model/records.js";
 import { apiPaths } from "./api-paths.js";
 import type { ClaimPort } from "./claim-protocol.js";
 import { KubeApiError, type KubeHttp } from "./http.js";
-import { blockFromObject, type KubeObject } from "./objects.js";
+import { blockFromObject, regionFromObject, type KubeObject } from "./objects.js";
 
 /** Errors other than AlreadyExists (create) and NotFound (get) reach the caller as they are. */
 export function httpClaimPort(http: KubeHttp): ClaimPort {
@@ -30,6 +30,10 @@ export function httpClaimPort(http: KubeHttp): ClaimPort {
     async getBlock(cidr) {
       const object = await getOrUndefined<KubeObject<Partial<IpamBlock>>>(apiPaths.block(cidr));
       return object && blockFromObject(object).value;
+    },
+    async getRegion(cidr) {
+      const object = await getOrUndefined<KubeObject<Partial<IpamRegion>>>(apiPaths.region(cidr));
+      return object && regionFromObject(object).value;
     },
   };
 }

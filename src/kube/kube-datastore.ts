@@ -3,7 +3,8 @@
 // multi-object transaction, so each guarantee is built from one object's:
 //   - a block write is a compare-and-swap on its resourceVersion; the address
 //     it hands out is checked against the claims afterwards, and taken back if
-//     a claim exists;
+//     a claim exists; a new block is first listed in its region's object, on
+//     that object's resourceVersion, so no two blocks overlap (ipam/region.ts);
 //   - a claim is created if absent (AlreadyExists: another holder), then the
 //     address is checked against the blocks, and the claim deleted again if a
 //     pod holds it (claim-protocol.ts, shared with the agent). Both sides
@@ -20,6 +21,7 @@ import type {
   AttachedContainer,
   Attachment,
   BlockWrite,
+  BlockWritten,
   Datastore,
   EndpointRef,
   PodInfo,
@@ -31,6 +33,7 @@ import type {
   FloatingIpClaim,
   IpPool,
   IpamBlock,
+  IpamRegion,
   Versioned,
   WorkloadEndpoint,
 } from "../model/records.js";
@@ -43,6 +46,7 @@ import {
 } from "../floating/annotation.js";
 import { releaseHandle } from "../ipam/ipam.js";
 import { withoutHandle } from "../ipam/block.js";
+import { emptyRegion, overlappingCidr, regionCidrOf, withBlockCidr } from "../ipam/region.js";
 import { KubeApiError, KubeUnavailableError, type KubeHttp } from "./http.js";
 import {
   CONTAINER_ID_ANNOTATION,
@@ -65,6 +69,8 @@ import {
   endpointToObject,
   podAnnotationsFor,
   poolFromObject,
+  regionFromObject,
+  regionToObject,
   type KubeList,
   type KubeObject,
   type PodObject,
@@ -104,7 +110,11 @@ export class KubernetesDatastore implements Datastore {
     return list.items.map(blockFromObject);
   }
 
-  async writeBlock({ block, revision, assigned }: BlockWrite): Promise<boolean> {
+  async writeBlock({ block, revision, assigned }: BlockWrite): Promise<BlockWritten> {
+    if (revision === undefined) {
+      const listed = await this.#listInRegion(block.cidr);
+      if (listed !== "listed") return listed;
+    }
     let written: KubeObject;
     try {
       written =
@@ -115,7 +125,7 @@ export class KubernetesDatastore implements Datastore {
               blockToObject(block, revision),
             );
     } catch (error) {
-      if (isReason(error, "AlreadyExists", "Conflict", "NotFound")) return false;
+      if (isReason(error, "AlreadyExists", "Conflict", "NotFound")) return "conflict";
       throw error;
     }
     if (revision === undefined) {
@@ -123,10 +133,40 @@ export class KubernetesDatastore implements Datastore {
         if (!isReason(error, "AlreadyExists")) throw error;
       });
     }
-    if (!assigned || !(await this.#exists(paths.claim(assigned.ip)))) return true;
+    if (!assigned || !(await this.#exists(paths.claim(assigned.ip)))) return "written";
     // A claim for the address was created meanwhile: take the address back.
     await this.#takeBack(blockFromObject(written as KubeObject<Partial<IpamBlock>>), assigned.ip);
-    return false;
+    return "conflict";
+  }
+
+  /**
+   * Lists a new block's CIDR in its region (ipam/region.ts) before the block
+   * is created: the region object, updated on its resourceVersion, is what
+   * makes two overlapping blocks impossible. "overlaps" when the region lists
+   * one that overlaps it. A CIDR listed already (by a creator that stopped
+   * before creating the block, or a deleted block's) may be created again.
+   */
+  async #listInRegion(cidr: string): Promise<"listed" | "overlaps" | "conflict"> {
+    const regionCidr = regionCidrOf(cidr);
+    if (regionCidr === undefined) throw new Error(`'${cidr}' is not a block CIDR`);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const object = await this.#getOrUndefined<KubeObject<Partial<IpamRegion>>>(
+        paths.region(regionCidr),
+      );
+      const read = object ? regionFromObject(object) : undefined;
+      const region = read?.value ?? emptyRegion(regionCidr);
+      if (region.blocks.includes(cidr)) return "listed";
+      if (overlappingCidr(region.blocks, cidr) !== undefined) return "overlaps";
+      const after = regionToObject(withBlockCidr(region, cidr), read?.revision);
+      try {
+        if (read) await this.#http.replace(paths.region(regionCidr), after);
+        else await this.#http.create(paths.regions, after);
+        return "listed";
+      } catch (error) {
+        if (!isReason(error, "AlreadyExists", "Conflict", "NotFound")) throw error;
+      }
+    }
+    return "conflict";
   }
 
   async readNamespaceLabels(namespace: string): Promise<Record<string, string>> {

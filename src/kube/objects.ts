@@ -8,6 +8,7 @@ import type {
   NodeRecord,
   IpPool,
   IpamBlock,
+  IpamRegion,
   Versioned,
   WorkloadEndpoint,
 } from "../model/records.js";
@@ -94,6 +95,29 @@ export function blockFromObject(object: KubeObject<Partial<IpamBlock>>): Version
       affinity: spec.affinity ?? "",
       allocations: (spec.allocations ?? {}) as Record<string, AllocationOwner>,
     },
+    revision: object.metadata.resourceVersion ?? "",
+  };
+}
+
+export function regionToObject(
+  region: IpamRegion,
+  resourceVersion?: string,
+): KubeObject<IpamRegion> {
+  return {
+    apiVersion: BUOY_API_VERSION,
+    kind: "IPAMRegion",
+    metadata: {
+      name: prefixObjectName(region.cidr) ?? region.cidr,
+      ...(resourceVersion ? { resourceVersion } : {}),
+    },
+    spec: region,
+  };
+}
+
+export function regionFromObject(object: KubeObject<Partial<IpamRegion>>): Versioned<IpamRegion> {
+  const spec = object.spec ?? {};
+  return {
+    value: { cidr: spec.cidr ?? "", blocks: Array.isArray(spec.blocks) ? spec.blocks : [] },
     revision: object.metadata.resourceVersion ?? "",
   };
 }

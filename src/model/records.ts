@@ -47,6 +47,17 @@ export interface IpamBlock {
   allocations: Record<string, AllocationOwner>;
 }
 
+/**
+ * The blocks of one region (ipam/region.ts): the /20 (IPv4) or /116 (IPv6)
+ * that every block inside it lies in. A block is created only with its
+ * region's record changed in the same step, so no two blocks overlap.
+ */
+export interface IpamRegion {
+  cidr: string;
+  /** The CIDRs of the blocks in the region, sorted. */
+  blocks: string[];
+}
+
 export interface IpNat {
   internalIP: string;
   externalIP: string;

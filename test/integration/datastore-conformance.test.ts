@@ -32,6 +32,7 @@ datastoreConformance("EtcdDatastore (real etcd)", async () => {
     datastore: new EtcdDatastore(store),
     namespace: "default",
     addPool: (pool) => store.putPool(pool),
+    changePool: (pool) => store.putPool(pool),
     labelNamespace: async (labels) => {
       await kv.txn(
         [],

@@ -3,7 +3,7 @@
 // CNI plugin opens it: from the conflist install-cni renders out of the
 // cluster's calico-config ConfigMap, with the kubeconfig holding the plugin's
 // own service-account token (RBAC as manifests/rbac.yaml grants it). Each
-// case gets a namespace of its own; pools, blocks, affinities and claims
+// case gets a namespace of its own; pools, blocks, regions, affinities and claims
 // (cluster-wide) are deleted after it.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -78,6 +78,14 @@ datastoreConformance("KubernetesDatastore (real kube-apiserver)", async () => {
         },
       });
     },
+    async changePool(pool) {
+      await kube.admin.json(
+        "PATCH",
+        `${BUOY}/ippools/${pool.name}`,
+        { spec: { cidr: pool.cidr, blockSize: pool.blockSize } },
+        "application/merge-patch+json",
+      );
+    },
     async labelNamespace(labels) {
       await kube.admin.json(
         "PATCH",
@@ -115,6 +123,7 @@ datastoreConformance("KubernetesDatastore (real kube-apiserver)", async () => {
         "workloadendpoints",
         "floatingipclaims",
         "ipamblocks",
+        "ipamregions",
         "blockaffinities",
         "ippools",
       ]) {

@@ -21,6 +21,7 @@ import { FloatingIpError } from "../../src/floating/annotation.js";
 import { emptyBlock, withAllocation } from "../../src/ipam/block.js";
 import { assignAddress } from "../../src/ipam/ipam.js";
 import { validatePool } from "../../src/ipam/pool.js";
+import { parsePrefix, prefixSize } from "../../src/net/address.js";
 import type {
   FloatingIpClaim,
   IpPool,
@@ -33,8 +34,10 @@ export interface DatastoreUnderTest {
   datastore: Datastore;
   /** The namespace the suite's pods are in (it exists). */
   namespace: string;
-  /** Creates an IP pool, as the administrator does. */
+  /** Creates an IP pool, straight in the datastore (no `buoy apply`, no webhook). */
   addPool(pool: IpPool): Promise<void>;
+  /** Changes an IP pool's cidr and blockSize the same way, past every check. */
+  changePool(pool: IpPool): Promise<void>;
   /**
    * Gives the suite's namespace these labels, as the administrator does
    * (Kubernetes: the Namespace; etcd: buoy's namespaces/<name> record).
@@ -88,6 +91,8 @@ interface Container {
 interface ContainerOptions {
   node?: string;
   network?: string;
+  /** The pools IPAM may draw from (`ipv4_pools`); all when absent. */
+  pools?: string[];
 }
 
 export function datastoreConformance(name: string, setup: () => Promise<DatastoreUnderTest>): void {
@@ -120,7 +125,7 @@ export function datastoreConformance(name: string, setup: () => Promise<Datastor
       const ip = await assignAddress(store, {
         family: 4,
         owner: { handle, node, namespace: under.namespace, pod, network, containerID },
-        pools: [],
+        pools: options.pools ?? [],
       });
       const ref = { node, containerID, ifname: "eth0", namespace: under.namespace, pod };
       return {
@@ -268,7 +273,7 @@ export function datastoreConformance(name: string, setup: () => Promise<Datastor
       expect(await assignAddress(store, only)).toBe("10.245.0.0");
     });
 
-    it("writeBlock() is a compare-and-swap: creating a block that exists, or writing from a stale revision, returns false and changes nothing", async () => {
+    it("writeBlock() is a compare-and-swap: creating a block that exists, or writing from a stale revision, is a conflict and changes nothing", async () => {
       const cidr = "10.244.63.0/26";
       const owner = (handle: string) => ({ handle, node: NODE });
       const block = (...ips: string[]): IpamBlock =>
@@ -277,13 +282,13 @@ export function datastoreConformance(name: string, setup: () => Promise<Datastor
         (await store.listBlocks()).find((b) => b.value.cidr === cidr);
 
       expect(await store.writeBlock({ block: block("10.244.63.0"), revision: undefined })).toBe(
-        true,
+        "written",
       );
       const first = (await current())!;
       expect(Object.keys(first.value.allocations)).toEqual(["10.244.63.0"]);
       // "Must not exist yet": it does now.
       expect(await store.writeBlock({ block: block("10.244.63.9"), revision: undefined })).toBe(
-        false,
+        "conflict",
       );
       expect(await current()).toEqual(first);
 
@@ -292,7 +297,7 @@ export function datastoreConformance(name: string, setup: () => Promise<Datastor
           block: block("10.244.63.0", "10.244.63.1"),
           revision: first.revision,
         }),
-      ).toBe(true);
+      ).toBe("written");
       const second = (await current())!;
       expect(second.revision).not.toBe(first.revision);
       // The revision the first change was computed from is stale now.
@@ -301,7 +306,7 @@ export function datastoreConformance(name: string, setup: () => Promise<Datastor
           block: block("10.244.63.0", "10.244.63.2"),
           revision: first.revision,
         }),
-      ).toBe(false);
+      ).toBe("conflict");
       expect(await current()).toEqual(second);
       expect(Object.keys(second.value.allocations).sort()).toEqual(["10.244.63.0", "10.244.63.1"]);
     });
@@ -317,12 +322,91 @@ export function datastoreConformance(name: string, setup: () => Promise<Datastor
         revision: undefined,
         assigned: { ip: "203.0.113.40", node: NODE },
       });
-      expect(written).toBe(false);
+      expect(written).toBe("conflict");
       expect((await allocations())["203.0.113.40"]).toBeUndefined();
       expect((await store.getClaim("203.0.113.40"))?.containerID).toBe(holder.containerID);
       const block = (await store.listBlocks()).find((b) => b.value.cidr === cidr);
       if (under.claimedAddressWrite === "writes nothing") expect(block).toBeUndefined();
       else expect(block?.value.allocations).toEqual({});
+    });
+
+    // ---- IPAM stays right whatever pools reach the datastore ---------------------
+
+    it("writeBlock() never creates a block overlapping one there is, of any size", async () => {
+      const owner = { handle: "h", node: NODE };
+      const create = (cidr: string, ip: string) =>
+        store.writeBlock({
+          block: withAllocation(emptyBlock(cidr, NODE), ip, owner),
+          revision: undefined,
+        });
+      expect(await create("10.244.64.0/26", "10.244.64.1")).toBe("written");
+      // Inside it, around it, and sharing its first address: all refused.
+      expect(await create("10.244.64.16/28", "10.244.64.17")).toBe("overlaps");
+      expect(await create("10.244.64.0/24", "10.244.64.200")).toBe("overlaps");
+      expect(await create("10.244.64.0/28", "10.244.64.2")).toBe("overlaps");
+      // Beside it: fine.
+      expect(await create("10.244.64.64/28", "10.244.64.65")).toBe("written");
+      const cidrs = (await store.listBlocks()).map((block) => block.value.cidr).sort();
+      expect(cidrs).toEqual(["10.244.64.0/26", "10.244.64.64/28"]);
+      // Made at once, as two nodes reading two sizes of one pool would: one stands.
+      const race = await Promise.all([
+        create("10.244.65.0/26", "10.244.65.1"),
+        create("10.244.65.0/28", "10.244.65.2"),
+        create("10.244.65.0/24", "10.244.65.3"),
+      ]);
+      expect(race.filter((outcome) => outcome === "written")).toHaveLength(1);
+      expectNoOverlap((await store.listBlocks()).map((block) => block.value.cidr));
+    });
+
+    it("a pool's blockSize changed under allocations, straight in the datastore: no address is given twice", async () => {
+      const before = await Promise.all([0, 1, 2].map((i) => prepare(`old-${i}`)));
+      await under.changePool({ ...POD_POOL, blockSize: 28 });
+      // Another node: it needs a block of its own, made at the new size.
+      const after = await Promise.all(
+        [0, 1, 2, 3].map((i) => prepare(`new-${i}`, [], { node: "node-2" })),
+      );
+      const ips = [...before, ...after].map((container) => container.ip);
+      expect(new Set(ips).size).toBe(ips.length);
+      const owners = await allocations();
+      for (const container of [...before, ...after]) {
+        expect(owners[container.ip]).toBe(container.handle);
+      }
+      expectNoOverlap((await store.listBlocks()).map((block) => block.value.cidr));
+    });
+
+    it("overlapping pools straight in the datastore: no address is given twice, no block overlaps", async () => {
+      const outer = await Promise.all(
+        [0, 1, 2].map((i) => prepare(`outer-${i}`, [], { pools: ["pods"] })),
+      );
+      await under.addPool(validatePool("inner", { cidr: "10.244.0.0/24", blockSize: 28 }));
+      const inner = await Promise.all(
+        [0, 1, 2, 3].map((i) => prepare(`inner-${i}`, [], { node: "node-2", pools: ["inner"] })),
+      );
+      const containers = [...outer, ...inner];
+      const ips = containers.map((container) => container.ip);
+      expect(new Set(ips).size).toBe(ips.length);
+      expectNoOverlap((await store.listBlocks()).map((block) => block.value.cidr));
+    });
+
+    it("a pod's own address is no floating IP after its pool's blockSize changed", async () => {
+      const pod = await attach("pod");
+      await under.changePool({ ...POD_POOL, blockSize: 28 });
+      const pools = [{ ...POD_POOL, blockSize: 28 }, FLOATING_POOL];
+      const refused = await prepare("refused", [pod.ip]);
+      // Both the early check (the snapshot) and the commit's own read.
+      for (const seen of [await store.readAllocationSnapshot(), undefined]) {
+        await expect(
+          store.commitAttachment({
+            ...attachment(refused, seen as AllocationSnapshot),
+            pools,
+            seen,
+          }),
+        ).rejects.toThrow(
+          new FloatingIpError(`floating IP ${pod.ip} is the address of pod ${under.namespace}/pod`),
+        );
+      }
+      expect(await store.getClaim(pod.ip)).toBeUndefined();
+      expect(await store.getEndpoint(refused.ref)).toBeUndefined();
     });
 
     // ---- release by handle -------------------------------------------------------
@@ -449,4 +533,20 @@ export function datastoreConformance(name: string, setup: () => Promise<Datastor
       expect(await attachedIDs()).not.toContain(refused.containerID);
     });
   });
+}
+
+/** Fails when two of the block CIDRs overlap. */
+function expectNoOverlap(cidrs: readonly string[]): void {
+  const ranges = cidrs.map((cidr) => {
+    const prefix = parsePrefix(cidr);
+    if (!prefix) throw new Error(`'${cidr}' is not a CIDR`);
+    return { cidr, start: prefix.base, end: prefix.base + prefixSize(prefix) };
+  });
+  for (const a of ranges) {
+    for (const b of ranges) {
+      if (a !== b && a.start < b.end && b.start < a.end) {
+        throw new Error(`blocks ${a.cidr} and ${b.cidr} overlap`);
+      }
+    }
+  }
 }
