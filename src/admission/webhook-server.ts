@@ -36,6 +36,18 @@ import type { ServingTls } from "./webhook-tls.js";
 
 /** AdmissionReview bodies of pods can be large; the API server caps objects at 3 MiB. */
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
+/**
+ * What a caller that is not the API server (any pod can reach the host
+ * network's port) may hold of the webhook: bodies in flight together, open
+ * connections, and the time to send a request. The API server keeps a few
+ * connections and gives up on a review after its timeout (10 s by default).
+ */
+export const LIMITS = {
+  inFlightBodyBytes: 32 * 1024 * 1024,
+  connections: 128,
+  headersMs: 10_000,
+  requestMs: 15_000,
+};
 
 export interface WebhookOptions {
   tls: ServingTls;
@@ -55,13 +67,31 @@ export interface RunningWebhook {
   close(graceMs?: number): Promise<void>;
 }
 
-export async function startWebhook(options: WebhookOptions): Promise<RunningWebhook> {
-  const server = createServer({ cert: options.tls.cert, key: options.tls.key }, (req, res) => {
-    handle(req, res, options).catch((error: unknown) => {
-      options.logger.log("error", "webhook.error", { path: req.url, error: String(error) });
-      if (!res.headersSent) send(res, 500, { message: "internal error" });
-    });
-  });
+export async function startWebhook(
+  options: WebhookOptions,
+  limits = LIMITS,
+): Promise<RunningWebhook> {
+  const budget = { free: limits.inFlightBodyBytes };
+  const server = createServer(
+    {
+      cert: options.tls.cert,
+      key: options.tls.key,
+      headersTimeout: limits.headersMs,
+      requestTimeout: limits.requestMs,
+      handshakeTimeout: limits.headersMs,
+      // How often the two timeouts are checked (Node's default: 30 s).
+      connectionsCheckingInterval: Math.min(limits.headersMs, limits.requestMs) / 5,
+    },
+    (req, res) => {
+      handle(req, res, options, budget).catch((error: unknown) => {
+        options.logger.log("error", "webhook.error", { path: req.url, error: String(error) });
+        if (!res.headersSent) send(res, 500, { message: "internal error" });
+      });
+    },
+  );
+  server.maxConnections = limits.connections;
+  // A connection that sends nothing at all (no request yet) is closed too.
+  server.timeout = limits.headersMs;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, () => resolve());
@@ -83,7 +113,12 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
   };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, options: WebhookOptions) {
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: WebhookOptions,
+  budget: BodyBudget,
+) {
   const path = (req.url ?? "/").split("?")[0];
   if (req.method === "GET" && path === "/healthz") return send(res, 200, { status: "ok" });
   const review = REVIEWS[path ?? ""];
@@ -91,8 +126,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Webhoo
   if (req.method !== "POST") return send(res, 405, { message: "POST an AdmissionReview" });
   let request: AdmissionRequest;
   try {
-    request = parseAdmissionReview(JSON.parse(await readBody(req)));
+    request = parseAdmissionReview(JSON.parse(await readBody(req, budget)));
   } catch (error) {
+    if (error instanceof BusyError) {
+      res.setHeader("connection", "close");
+      return send(res, 503, { message: error.message });
+    }
     if (error instanceof AdmissionReviewError || error instanceof SyntaxError) {
       return send(res, 400, { message: error.message });
     }
@@ -204,21 +243,56 @@ async function readNamespaceLabels(kube: KubeHttp, name: string): Promise<Record
   return namespace.metadata?.labels ?? {};
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+/** Bytes all requests in flight may still buffer together. */
+interface BodyBudget {
+  free: number;
+}
+
+class BusyError extends Error {
+  override readonly name = "BusyError";
+}
+
+/**
+ * The body, buffered against the shared budget: a request that would take
+ * more than is free is refused (503) rather than let slow senders fill memory.
+ */
+function readBody(req: IncomingMessage, budget: BodyBudget): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let done = false;
+    const settle = () => {
+      if (done) return false;
+      done = true;
+      budget.free += size;
+      return true;
+    };
     req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new AdmissionReviewError(`the request body is over ${MAX_BODY_BYTES} bytes`));
+      if (done) return;
+      if (size + chunk.length > MAX_BODY_BYTES) {
+        if (settle())
+          reject(new AdmissionReviewError(`the request body is over ${MAX_BODY_BYTES} bytes`));
         req.destroy();
         return;
       }
+      if (chunk.length > budget.free) {
+        if (settle()) reject(new BusyError("the webhook is busy; try again"));
+        req.pause();
+        return;
+      }
+      budget.free -= chunk.length;
+      size += chunk.length;
       chunks.push(chunk);
     });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
+    req.on("end", () => {
+      if (settle()) resolve(Buffer.concat(chunks).toString("utf8"));
+    });
+    req.on("error", (error) => {
+      if (settle()) reject(error);
+    });
+    req.on("close", () => {
+      if (settle()) reject(new Error("the request was closed before its body ended"));
+    });
   });
 }
 
