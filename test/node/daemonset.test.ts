@@ -10,7 +10,6 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
 import { parsePingSamples, summarizePing } from "../../src/lab/ping-report.js";
 import {
   addClientNetns,
@@ -21,7 +20,7 @@ import {
   startIn,
   SYSTEM_CNI_DIR,
 } from "../support/harness.js";
-import { applyManifests, waitForBuoyCrds } from "../support/buoy-install.js";
+import { applyManifests, daemonSetFor, waitForBuoyCrds } from "../support/buoy-install.js";
 import { busyboxPod, startKubeNode, TEST_POOLS, type KubeNode } from "../support/kube-node.js";
 
 const prefix = runPrefix();
@@ -42,29 +41,9 @@ let cniBin: string;
 let cniConf: string;
 const stoppers: (() => void)[] = [];
 
-type Json = Record<string, unknown>;
-
-/** A DaemonSet as a manifest of manifests/ has it, its host paths the kubelet's CNI dirs. */
-function daemonSet(file = "daemonset.yaml", name = "buoy-node"): string {
-  const text = readFileSync(join(ROOT, "manifests", file), "utf8");
-  const objects = parseAllDocuments(text).map((doc) => doc.toJSON() as Json);
-  const set = objects.find(
-    (object) => object.kind === "DaemonSet" && (object.metadata as Json | undefined)?.name === name,
-  ) as Json;
-  const spec = ((set.spec as Json).template as Json).spec as Json;
-  for (const volume of spec.volumes as Json[]) {
-    const hostPath = volume.hostPath as Json | undefined;
-    if (volume.name === "cni-bin-dir" && hostPath) hostPath.path = cniBin;
-    if (volume.name === "cni-net-dir" && hostPath) hostPath.path = cniConf;
-  }
-  // The conf dir's host path, for the conflist's kubeconfig path (as the manifest says).
-  for (const container of spec.initContainers as Json[]) {
-    for (const variable of (container.env as Json[] | undefined) ?? []) {
-      if (variable.name === "CNI_NET_DIR") variable.value = cniConf;
-    }
-  }
-  return JSON.stringify(set);
-}
+/** The DaemonSet of manifests/`file`, its host paths this node's CNI dirs. */
+const daemonSet = (file = "daemonset.yaml", name = "buoy-node") =>
+  daemonSetFor(cniBin, cniConf, file, name);
 
 beforeAll(async () => {
   if (!existsSync(IMAGE)) throw new Error(`${IMAGE} missing: run npm run image`);

@@ -3,8 +3,9 @@
 // install-cni run as the DaemonSet's init container runs it, fed the
 // ConfigMap's template, with the buoy-node service account's token.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
 import { installCni, type InstallSettings } from "../../src/install/install-cni.js";
 import { ROOT, sleep } from "./harness.js";
 import { KUBE_BIN, type KubeApiserver } from "./kube.js";
@@ -20,6 +21,38 @@ export function kubectl(kubeconfig: string, ...args: string[]) {
     out: `${result.stdout}${result.stderr}`.trim(),
     answer: result.stdout.trim(),
   };
+}
+
+type Json = Record<string, unknown>;
+
+/**
+ * A DaemonSet as a file of manifests/ has it, as JSON for `kubectl apply -f -`,
+ * its CNI host paths (and the conflist's kubeconfig path) set to a node's
+ * kubelet CNI directories.
+ */
+export function daemonSetFor(
+  cniBin: string,
+  cniConf: string,
+  file = "daemonset.yaml",
+  name = "buoy-node",
+): string {
+  const text = readFileSync(join(ROOT, "manifests", file), "utf8");
+  const objects = parseAllDocuments(text).map((doc) => doc.toJSON() as Json);
+  const set = objects.find(
+    (object) => object.kind === "DaemonSet" && (object.metadata as Json | undefined)?.name === name,
+  ) as Json;
+  const spec = ((set.spec as Json).template as Json).spec as Json;
+  for (const volume of spec.volumes as Json[]) {
+    const hostPath = volume.hostPath as Json | undefined;
+    if (volume.name === "cni-bin-dir" && hostPath) hostPath.path = cniBin;
+    if (volume.name === "cni-net-dir" && hostPath) hostPath.path = cniConf;
+  }
+  for (const container of spec.initContainers as Json[]) {
+    for (const variable of (container.env as Json[] | undefined) ?? []) {
+      if (variable.name === "CNI_NET_DIR") variable.value = cniConf;
+    }
+  }
+  return JSON.stringify(set);
 }
 
 /** Applies `files` from manifests/; throws with kubectl's words when one fails. */

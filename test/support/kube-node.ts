@@ -64,6 +64,8 @@ export interface KubeNodeOptions {
   apiserverArgs?: string[];
   /** Mount service-account tokens in pods (the ServiceAccount admission plugin). */
   serviceAccountAdmission?: boolean;
+  /** Users with a static token each (startKubeApiserver's `users`). */
+  users?: { name: string; groups?: string[] }[];
   timeoutMs?: number;
 }
 
@@ -76,6 +78,12 @@ export interface KubeNode {
   kubectl(...args: string[]): { ok: boolean; out: string; stdout: string };
   /** kubectl with `input` on stdin (`kubectl apply -f -`). */
   kubectlIn(input: string, ...args: string[]): { ok: boolean; out: string; stdout: string };
+  /** kubectl with another kubeconfig (a tenant's), `input` on stdin when given. */
+  kubectlAs(
+    kubeconfig: string,
+    input: string | undefined,
+    ...args: string[]
+  ): { ok: boolean; out: string; stdout: string };
   /** ctr in containerd's k8s.io namespace. */
   ctr(...args: string[]): { ok: boolean; out: string };
   /** Resolves when the node is Ready (it is not while its CNI conf dir is empty). */
@@ -238,6 +246,7 @@ export async function startKubeNode(options: KubeNodeOptions): Promise<KubeNode>
       dir: kubeDir,
       controllerManager: true,
       ...(options.serviceAccountAdmission ? { serviceAccountAdmission: true } : {}),
+      ...(options.users ? { users: options.users } : {}),
       apiserverArgs: [
         `--kubelet-client-certificate=${join(kubeDir, "pki", "admin.crt")}`,
         `--kubelet-client-key=${join(kubeDir, "pki", "admin.key")}`,
@@ -394,6 +403,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     const kubectlBase = [join(KUBE_BIN, "kubectl"), "--kubeconfig", kube.kubeconfig];
     const kubectl = (...args: string[]) => run([...kubectlBase, ...args]);
     const kubectlIn = (input: string, ...args: string[]) => run([...kubectlBase, ...args], input);
+    const kubectlAs = (kubeconfig: string, input: string | undefined, ...args: string[]) =>
+      run([join(KUBE_BIN, "kubectl"), "--kubeconfig", kubeconfig, ...args], input);
     const waitReady = (ms = timeoutMs) =>
       until(
         `node ${NODE_NAME} Ready`,
@@ -423,6 +434,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       dir,
       kubectl,
       kubectlIn,
+      kubectlAs,
       ctr,
       logs: { containerd: containerdLog, kubelet: kubeletLog },
       stop,
@@ -436,14 +448,18 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 /** A pod of the test image on the node, sleeping; `annotations` and `labels` as given. */
 export function busyboxPod(
   name: string,
-  options: { annotations?: Record<string, string>; labels?: Record<string, string> } = {},
+  options: {
+    annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+    namespace?: string;
+  } = {},
 ): Record<string, unknown> {
   return {
     apiVersion: "v1",
     kind: "Pod",
     metadata: {
       name,
-      namespace: "default",
+      namespace: options.namespace ?? "default",
       ...(options.annotations ? { annotations: options.annotations } : {}),
       ...(options.labels ? { labels: options.labels } : {}),
     },
