@@ -262,8 +262,14 @@ async function holdWatchdog(
           logger.log("warn", "bird.watchdog", { state: "unreachable", path, error: error.message });
         reported = true;
       });
-      socket.once("close", () => resolve());
-      signal.addEventListener("abort", () => socket.destroy(), { once: true });
+      // One listener per connection, removed with it: reconnecting every
+      // 500 ms for hours must not pile listeners up on the signal.
+      const stop = () => socket.destroy();
+      signal.addEventListener("abort", stop, { once: true });
+      socket.once("close", () => {
+        signal.removeEventListener("abort", stop);
+        resolve();
+      });
     });
     if (!signal.aborted) await new Promise((resolve) => setTimeout(resolve, 500));
   }

@@ -5,6 +5,7 @@
 // which next hops it has for the IP: node-1's route must go before the status
 // TTL, node-2's come after it, and no sample may show both. Then node-1's
 // agent is SIGKILLed: its BIRD watchdog withdraws the IP at once.
+import { statSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CommandError, runCommand } from "../../src/exec/command.js";
 import { labDown } from "../../src/lab/lab-down.js";
@@ -138,6 +139,9 @@ describe("fencing, BGP lab", () => {
   // Last: it kills node-1's agent.
   it("SIGKILL of the agent: the watchdog withdraws its floating IP at once; the new node announces after the TTL, never both", async () => {
     await until(async () => (await routerHops(lab)).join() === NODE1, 20_000);
+    // Only root may connect, and so keep BIRD's announcements up.
+    const watchdogSocket = statSync(join(lab.stateDir, "node-1", "buoy-agent.sock"));
+    expect(watchdogSocket.mode & 0o777).toBe(0o600);
     const poller = poll(lab);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const agent = lab.findProcess("agent-node-1");

@@ -4,7 +4,7 @@
 // once) loads the config without floating IPs that the agent wrote beside
 // its own (`<config>.fenced`). The agent, back, reconfigures with its own.
 import { existsSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { chmod, rm } from "node:fs/promises";
 import { createServer, type Socket } from "node:net";
 import { runCommand } from "../../exec/command.js";
 import type { Logger } from "../../log/logger.js";
@@ -73,6 +73,9 @@ export async function runBirdWatchdog(options: BirdWatchdogOptions, signal: Abor
     server.once("error", reject);
     server.listen(options.listenPath, () => resolve());
   });
+  // Whoever connects keeps BIRD's announcements up: the agent (root) only,
+  // whatever the umask left.
+  await chmod(options.listenPath, 0o600);
   options.onListening?.();
   // Started (or restarted) with no agent yet: whatever BIRD loaded is not
   // known to be backed by a live agent. A live one reconnects within 500 ms
