@@ -145,7 +145,7 @@ const ping = (ip: string) => spawnSync("ping", ["-c", "1", "-W", "1", ip]).statu
 
 /** kubectl as the tenant, `input` on stdin when given. */
 const tenant = (input: string | undefined, ...args: string[]) =>
-  node.kubectlAs(tenantKubeconfig, input, ...args);
+  node.kubectlAs(tenantKubeconfig, input, "-n", TENANT_NS, ...args);
 
 const tenantPod = (name: string, annotations: Record<string, string> = {}, labels = {}) =>
   JSON.stringify(busyboxPod(name, { namespace: TENANT_NS, annotations, labels }));
@@ -293,22 +293,19 @@ describe("a tenant who may edit pods in its own namespace only", () => {
     }
   });
 
-  it("skipping the pods webhook with buoy's own label: ADD refuses all the same, leaving nothing", async () => {
-    must(
-      tenant(
-        tenantPod("sneaky", { [FLOATING]: '["10.96.1.6"]' }, { "k8s-app": "buoy-webhook" }),
-        "apply",
-        "-f",
-        "-",
-      ),
+  it("buoy's own label on its pod does not skip the pods webhook", () => {
+    const applied = tenant(
+      tenantPod("sneaky", { [FLOATING]: '["10.96.1.6"]' }, { "k8s-app": "buoy-webhook" }),
+      "apply",
+      "-f",
+      "-",
     );
-    await expectSandboxRefused(
-      "sneaky",
+    expect(applied.ok).toBe(false);
+    expect(applied.out).toContain(
       `floating IP 10.96.1.6 is in pool a-only, which namespace ${TENANT_NS} may not use`,
     );
     expect(claimedIps()).not.toContain("10.96.1.6");
-    must(tenant(undefined, "delete", "pod", "sneaky", "--wait=true", "--timeout=60s"));
-  }, 180_000);
+  });
 
   it("its own running pod: forged podIP annotations and a live grab of the victim's IP change no binding", async () => {
     must(tenant(tenantPod("own", { [FLOATING]: '["10.96.0.20"]' }), "apply", "-f", "-"));
@@ -364,7 +361,7 @@ describe("a tenant who may edit pods in its own namespace only", () => {
     pinger?.kill("SIGINT");
     await new Promise<void>((resolve) => pinger?.on("close", () => resolve()));
     const replies = [...pingOutput.matchAll(/icmp_seq=(\d+)/g)].map((match) => Number(match[1]));
-    expect(replies.length).toBeGreaterThan(50);
+    expect(replies.length).toBeGreaterThan(30);
     // No gap: every sequence number from the first reply to the last came back.
     const first = Math.min(...replies);
     const last = Math.max(...replies);
