@@ -58,6 +58,26 @@ export interface Kv {
   revokeLease(id: string): Promise<void>;
 }
 
+/**
+ * The most compares, and the most operations, one transaction (or one
+ * readMany) may hold: etcd's default --max-txn-ops. Both stores refuse more
+ * with TooManyOperationsError; callers split what may grow past it.
+ */
+export const MAX_TXN_OPS = 128;
+
+export class TooManyOperationsError extends Error {
+  override readonly name = "TooManyOperationsError";
+}
+
+/** Throws TooManyOperationsError when a list is longer than one transaction may be. */
+export function checkTxnSize(what: string, count: number): void {
+  if (count > MAX_TXN_OPS) {
+    throw new TooManyOperationsError(
+      `a transaction of ${count} ${what} is more than etcd accepts (${MAX_TXN_OPS})`,
+    );
+  }
+}
+
 /** Rejects what neither store accepts as a lease TTL, with the value in the message. */
 export function validateLeaseTtl(ttlSeconds: number): void {
   if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds <= 0) {

@@ -9,6 +9,7 @@ import {
   type KvOp,
   type KvRead,
   type WatchSignal,
+  checkTxnSize,
   validateLeaseTtl,
 } from "../datastore/kv.js";
 import type { EtcdFetch, EtcdTls } from "./etcd-https.js";
@@ -69,6 +70,7 @@ export class EtcdKv implements Kv {
 
   /** A transaction with no compares and only range operations: one request, one revision. */
   async readMany(reads: readonly KvRead[]): Promise<KvEntry[][]> {
+    checkTxnSize("reads", reads.length);
     const body = await this.#call<{ responses?: { response_range?: { kvs?: GatewayKv[] } }[] }>(
       "/v3/kv/txn",
       {
@@ -85,6 +87,8 @@ export class EtcdKv implements Kv {
   }
 
   async txn(compares: readonly KvCompare[], ops: readonly KvOp[]): Promise<boolean> {
+    checkTxnSize("compares", compares.length);
+    checkTxnSize("operations", ops.length);
     const body = await this.#call<{ succeeded?: boolean }>("/v3/kv/txn", {
       compare: compares.map((compare) =>
         "createRevision" in compare

@@ -7,6 +7,7 @@ import {
   type KvOp,
   type KvRead,
   type WatchSignal,
+  checkTxnSize,
   validateLeaseTtl,
 } from "../datastore/kv.js";
 
@@ -109,6 +110,7 @@ export class MemoryKv implements Kv {
   }
 
   async readMany(reads: readonly KvRead[]): Promise<KvEntry[][]> {
+    checkTxnSize("reads", reads.length);
     return Promise.all(
       reads.map(async (read) => {
         if ("prefix" in read) return this.list(read.prefix);
@@ -119,6 +121,8 @@ export class MemoryKv implements Kv {
   }
 
   async txn(compares: readonly KvCompare[], ops: readonly KvOp[]): Promise<boolean> {
+    checkTxnSize("compares", compares.length);
+    checkTxnSize("operations", ops.length);
     this.#expireDueLeases();
     const holds = compares.every((compare) => {
       const entry = this.#entries.get(compare.key);

@@ -1,7 +1,12 @@
 // One suite, two implementations: the in-memory fake (unit tests) and etcd
 // through its JSON gateway (integration tests) must behave the same.
 import { describe, expect, it } from "vitest";
-import type { Kv, WatchSignal } from "../../src/datastore/kv.js";
+import {
+  MAX_TXN_OPS,
+  TooManyOperationsError,
+  type Kv,
+  type WatchSignal,
+} from "../../src/datastore/kv.js";
 
 /** How the suite waits: real time for a real store, a clock moved by hand for a fake. */
 export interface ConformanceClock {
@@ -267,6 +272,23 @@ export function kvConformance(
       await kv.txn([], [{ put: key, value: "own" }]);
       await kv.revokeLease(lease);
       expect((await kv.get(key))?.value).toBe("own");
+    });
+
+    it(`txn() and readMany() take ${MAX_TXN_OPS} compares, operations or reads, and refuse one more`, async () => {
+      const kv = await fresh();
+      const base = unique();
+      const keysOf = (n: number) => Array.from({ length: n }, (_, i) => `${base}${i}`);
+      const puts = (n: number) => keysOf(n).map((key) => ({ put: key, value: "1" }));
+      const absent = (n: number) => keysOf(n).map((key) => ({ key, createRevision: 0 }));
+      await expect(kv.txn(absent(MAX_TXN_OPS + 1), [])).rejects.toThrow(TooManyOperationsError);
+      await expect(kv.txn([], puts(MAX_TXN_OPS + 1))).rejects.toThrow(TooManyOperationsError);
+      await expect(kv.readMany(keysOf(MAX_TXN_OPS + 1).map((key) => ({ key })))).rejects.toThrow(
+        TooManyOperationsError,
+      );
+      expect(await kv.list(base)).toEqual([]);
+      expect(await kv.txn(absent(MAX_TXN_OPS), puts(MAX_TXN_OPS))).toBe(true);
+      const read = await kv.readMany(keysOf(MAX_TXN_OPS).map((key) => ({ key })));
+      expect(read.flat()).toHaveLength(MAX_TXN_OPS);
     });
 
     it("txn() rejects a put on a lease that does not exist, applying nothing", async () => {

@@ -1,8 +1,8 @@
 // `buoy apply -f FILE`: create or update IP pools, nodes and BGP peers from a
-// manifest, in one transaction (etcdv3 datastore), and its help.
+// manifest, in one transaction when it fits in one (etcdv3 datastore), and
+// its help.
 import type { Command } from "commander";
-import { commitPlan } from "../../etcd/etcd-state.js";
-import { planApply } from "../../etcd/plan-apply.js";
+import { applyInParts } from "../../etcd/apply-in-parts.js";
 import { renderSummary } from "../manifest.js";
 import type { Session } from "./session.js";
 
@@ -19,7 +19,9 @@ export function addApplyCommand(program: Command, session: Session): void {
     .action(async (options: { filename: string }, command: Command) => {
       const { label, resources } = await session.readManifests(options.filename);
       const store = session.openStore(command);
-      await commitPlan(store, (state) => planApply(state, resources), `apply ${label}`);
+      await applyInParts(store, resources, `apply ${label}`, (applied, total) =>
+        session.request.stderr.write(`applied ${applied} of ${total}\n`),
+      );
       session.write(
         renderSummary(
           "applied",
@@ -48,9 +50,11 @@ Resources:
 
 AS numbers are integers from 1 to 4294967295, or dotted like '1.10'.
 
-Everything in the file is applied in one transaction, or nothing is. A pool
-that overlaps another pool is refused, and so is a change of cidr or
-blockSize while addresses are allocated from the pool.
+The whole file is checked before anything is written. A file that fits in
+one etcd transaction (128 operations) is applied in one, or not at all; a
+larger one is applied in parts, the IP pools all in the first, with
+progress on stderr. A pool that overlaps another pool is refused, and so is
+a change of cidr or blockSize while addresses are allocated from the pool.
 
 Examples:
   buoy apply -f pools.yaml
