@@ -409,6 +409,17 @@ export function datastoreConformance(name: string, setup: () => Promise<Datastor
       expect(await store.getEndpoint(refused.ref)).toBeUndefined();
     });
 
+    it("a pod with 100 floating IPs attaches, and releases them all (no transaction bound caps it)", async () => {
+      const ips = Array.from({ length: 100 }, (_, i) => `203.0.113.${100 + i}`);
+      const many = await attach("many", ips);
+      const claims = await Promise.all(ips.map((ip) => store.getClaim(ip)));
+      expect(claims.every((claim) => claim?.containerID === many.containerID)).toBe(true);
+      expect((await store.getEndpoint(many.ref))?.ipNATs).toHaveLength(100);
+      const released = await store.release(many.target);
+      expect(released.floatingIps.sort()).toEqual([...ips].sort());
+      expect((await Promise.all(ips.map((ip) => store.getClaim(ip)))).filter(Boolean)).toEqual([]);
+    });
+
     // ---- release by handle -------------------------------------------------------
 
     it("release() frees the container's addresses, claims and endpoint, and nothing of another's", async () => {
