@@ -66,9 +66,19 @@ export function withoutBlockCidr(region: IpamRegion, cidr: string): IpamRegion {
  */
 export class BlockIndex {
   readonly #byRegion = new Map<string, Versioned<IpamBlock>[]>();
+  /**
+   * Blocks wider than a region (an older buoy allowed a blockSize down to the
+   * pool's prefix): they span several regions, so every look scans them too.
+   */
+  readonly #wide: Versioned<IpamBlock>[] = [];
 
   constructor(blocks: readonly Versioned<IpamBlock>[]) {
     for (const block of blocks) {
+      const prefix = parsePrefix(block.value.cidr);
+      if (prefix && prefix.length < REGION_LENGTH[prefix.family]) {
+        this.#wide.push(block);
+        continue;
+      }
       const region = regionCidrOf(block.value.cidr);
       if (region === undefined) continue;
       const list = this.#byRegion.get(region);
@@ -79,8 +89,7 @@ export class BlockIndex {
 
   /** The blocks holding `ip`: one, or none; more only if older records overlap. */
   holding(ip: string): Versioned<IpamBlock>[] {
-    const region = regionCidrOf(ip);
-    const blocks = (region && this.#byRegion.get(region)) || [];
+    const blocks = this.#inRegionOf(ip);
     const held = new Set(
       cidrsHolding(
         blocks.map((block) => block.value.cidr),
@@ -101,14 +110,20 @@ export class BlockIndex {
   }
 
   #overlapping(cidr: string): Versioned<IpamBlock>[] {
-    const region = regionCidrOf(cidr);
-    const blocks = (region && this.#byRegion.get(region)) || [];
+    const blocks = this.#inRegionOf(cidr);
     const prefix = parsePrefix(cidr);
     if (!prefix) return [];
     return blocks.filter((block) => {
       const other = parsePrefix(block.value.cidr);
       return other !== undefined && block.value.cidr !== cidr && overlaps(prefix, other);
     });
+  }
+
+  /** The blocks of the region of an address or CIDR, and every block wider than a region. */
+  #inRegionOf(addressOrCidr: string): Versioned<IpamBlock>[] {
+    const region = regionCidrOf(addressOrCidr);
+    const blocks = (region && this.#byRegion.get(region)) || [];
+    return this.#wide.length === 0 ? blocks : [...blocks, ...this.#wide];
   }
 }
 
