@@ -15,7 +15,7 @@ import type {
 } from "../model/records.js";
 import type { AllocationSnapshot } from "../datastore/datastore.js";
 import { keys, type Store } from "./store.js";
-import type { KvCompare, KvEntry, KvOp } from "../datastore/kv.js";
+import { MAX_TXN_OPS, type KvCompare, type KvEntry, type KvOp } from "../datastore/kv.js";
 import {
   blockCidrsToRead,
   checkClaims,
@@ -65,8 +65,10 @@ export async function readClaimLookup(
       return [region.value.cidr, region];
     }),
   );
+  // Every size: a block made before regions is listed nowhere, and its
+  // pool's blockSize may have changed since.
   const holdingCidrs = (ip: string) =>
-    blockCidrsToRead(ip, regions.get(regionCidrOf(ip) ?? "")?.value, pools);
+    blockCidrsToRead(ip, regions.get(regionCidrOf(ip) ?? "")?.value, pools, true);
   const blockCidrs = [...new Set(floatingIps.flatMap(holdingCidrs))];
   const [blockEntries = []] = await readGroups(store, [blockCidrs.map((cidr) => keys.block(cidr))]);
   const blocks = new Map(blockEntries.map((entry) => [entry.key, versioned<IpamBlock>(entry)]));
@@ -96,11 +98,15 @@ export function planClaimCompares(
     );
   for (const externalIP of floatingIps) {
     compare(keys.claim(externalIP), lookup.claim(externalIP));
-    for (const block of lookup.blocksHolding(externalIP)) {
-      compare(keys.block(block.value.cidr), block);
-    }
-    const region = regionCidrOf(externalIP);
-    if (region !== undefined) compare(keys.region(region), lookup.region(externalIP));
+    const blocks = lookup.blocksHolding(externalIP);
+    for (const block of blocks) compare(keys.block(block.value.cidr), block);
+    // A block listed in the region holds the IP: no block overlapping it can
+    // be made, so its own compare is enough (and keeps a pod with many
+    // floating IPs inside etcd's 128 compares). Else the region's.
+    const region = lookup.region(externalIP);
+    const listed = blocks.some((block) => region?.value.blocks.includes(block.value.cidr));
+    const regionCidr = regionCidrOf(externalIP);
+    if (regionCidr !== undefined && !listed) compare(keys.region(regionCidr), region);
   }
   return [...compares.values()];
 }
@@ -135,10 +141,18 @@ export async function commitClaimsAndEndpoint(
   throw new Error(`recording floating IP claims kept conflicting after ${MAX_ATTEMPTS} attempts`);
 }
 
-/** Reads groups of keys in one request; each group's entries that exist. */
+/**
+ * Reads groups of keys, in requests of at most MAX_TXN_OPS keys (each at
+ * its own revision: the transaction's compares are what bind); each group's
+ * entries that exist.
+ */
 async function readGroups(store: Store, groups: readonly string[][]): Promise<KvEntry[][]> {
-  if (groups.every((group) => group.length === 0)) return groups.map(() => []);
-  const results = await store.kv.readMany(groups.flat().map((key) => ({ key })));
+  const all = groups.flat();
+  const results: KvEntry[][] = [];
+  for (let start = 0; start < all.length; start += MAX_TXN_OPS) {
+    const part = all.slice(start, start + MAX_TXN_OPS);
+    results.push(...(await store.kv.readMany(part.map((key) => ({ key })))));
+  }
   let next = 0;
   return groups.map((group) => {
     const entries = results.slice(next, next + group.length).flat();

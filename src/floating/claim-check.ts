@@ -11,9 +11,15 @@ import type {
   IpamRegion,
   Versioned,
 } from "../model/records.js";
-import { BlockIndex, cidrsHolding } from "../ipam/region.js";
+import { BlockIndex, cidrsHolding, REGION_LENGTH } from "../ipam/region.js";
 import { poolPrefix } from "../ipam/pool.js";
-import { enclosingPrefix, formatPrefix, parseAddress, prefixContains } from "../net/address.js";
+import {
+  enclosingPrefix,
+  familyBits,
+  formatPrefix,
+  parseAddress,
+  prefixContains,
+} from "../net/address.js";
 import { checkClaimConflict } from "./validate.js";
 
 export interface ClaimHolder {
@@ -61,18 +67,28 @@ export function checkClaims(
 /**
  * The CIDRs of the blocks that may hold `ip`, to read: those its region
  * lists, and, for blocks made before regions (listed nowhere), the block of
- * each pool holding it at the pool's blockSize.
+ * each pool holding it at the pool's blockSize, or, with `everySize`, the
+ * prefix around it at every block size there can be (13, more for an older
+ * block as wide as its pool: a pool's blockSize may have changed since).
  */
 export function blockCidrsToRead(
   ip: string,
   region: IpamRegion | undefined,
   pools: readonly IpPool[],
+  everySize = false,
 ): string[] {
   const address = parseAddress(ip);
   if (!address) return [];
-  const legacy = pools
-    .filter((pool) => prefixContains(poolPrefix(pool), address))
-    .map((pool) => formatPrefix(enclosingPrefix(address, pool.blockSize)));
+  const holding = pools.filter((pool) => prefixContains(poolPrefix(pool), address));
+  // An older buoy let a block be as wide as its pool: from there on.
+  const widest = Math.min(
+    REGION_LENGTH[address.family],
+    ...holding.map((pool) => poolPrefix(pool).length),
+  );
+  const lengths = everySize
+    ? Array.from({ length: familyBits(address.family) - widest + 1 }, (_, i) => widest + i)
+    : holding.map((pool) => pool.blockSize);
+  const legacy = lengths.map((length) => formatPrefix(enclosingPrefix(address, length)));
   return [...new Set([...cidrsHolding(region?.blocks ?? [], ip), ...legacy])];
 }
 

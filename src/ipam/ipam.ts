@@ -63,6 +63,7 @@ export async function assignAddress(
 ): Promise<string> {
   let state = snapshot;
   let labels = request.namespaceLabels;
+  let afterOverlap = false;
   const namespace = request.owner.namespace ?? "default";
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const { pools: allPools, blocks, claims } = state ?? (await store.readAllocationSnapshot());
@@ -92,13 +93,14 @@ export async function assignAddress(
     if (existing) return existing;
 
     const claimed = new Set([...claims.map((claim) => claim.value.ip), ...(request.exclude ?? [])]);
-    const outcome = await tryAssign(store, request.owner, pools, blocks, claimed);
+    const outcome = await tryAssign(store, request.owner, pools, blocks, claimed, afterOverlap);
+    if (outcome === "conflict-overlap") afterOverlap = true;
     if (outcome === "exhausted") {
       throw new IpamExhaustedError(
         `no free IPv${request.family} address in IP pools ${pools.map((pool) => pool.cidr).join(", ")}`,
       );
     }
-    if (outcome !== "conflict") return outcome;
+    if (outcome !== "conflict" && outcome !== "conflict-overlap") return outcome;
     await sleep(Math.random() * Math.min(50, 2 * (attempt + 1)));
   }
   throw new IpamConflictError(`address assignment kept conflicting after ${MAX_ATTEMPTS} attempts`);
@@ -110,7 +112,8 @@ async function tryAssign(
   pools: readonly IpPool[],
   blocks: readonly Versioned<IpamBlock>[],
   claimed: ReadonlySet<string>,
-): Promise<string | "conflict" | "exhausted"> {
+  afterOverlap: boolean,
+): Promise<string | "conflict" | "conflict-overlap" | "exhausted"> {
   const index = new BlockIndex(blocks);
   const inPool = (pool: IpPool) =>
     blocks.filter((block) => poolOf(pools, block.value.cidr) === pool);
@@ -133,6 +136,7 @@ async function tryAssign(
   }
   // 2. A new block, affine to this node, overlapping no block there is:
   // whatever size the blocks were made with, and whatever the pool says now.
+  let overlapped = false;
   for (const pool of pools) {
     for (const prefix of blockPrefixes(pool)) {
       const cidr = formatPrefix(prefix);
@@ -143,6 +147,7 @@ async function tryAssign(
       const outcome = await write(block, undefined, ip);
       if (outcome !== "overlaps") return outcome;
       // The region lists a block this snapshot did not have: try the next.
+      overlapped = true;
     }
   }
   // 3. Borrow a free address from another node's block.
@@ -152,7 +157,9 @@ async function tryAssign(
       if (ip) return write(block.value, block.revision, ip);
     }
   }
-  return "exhausted";
+  // Blocks this snapshot did not have may hold free addresses: read again,
+  // once (a region may also list blocks gone since, on Kubernetes).
+  return overlapped && !afterOverlap ? "conflict-overlap" : "exhausted";
 
   async function write(
     block: IpamBlock,
