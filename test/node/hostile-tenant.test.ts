@@ -13,7 +13,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT, runPrefix, sleep, SYSTEM_CNI_DIR } from "../support/harness.js";
 import { applyManifests, daemonSetFor, waitForBuoyCrds } from "../support/buoy-install.js";
-import { busyboxPod, startKubeNode, type KubeNode } from "../support/kube-node.js";
+import {
+  busyboxPod,
+  pointBuoyAtApiServer,
+  startKubeNode,
+  TEST_POOLS,
+  type KubeNode,
+} from "../support/kube-node.js";
 import { grantTenant } from "../support/tenant.js";
 
 const prefix = runPrefix();
@@ -29,16 +35,8 @@ let tenantKubeconfig: string;
 let victimIp: string;
 const stoppers: (() => void)[] = [];
 
-const POOLS = `apiVersion: buoy.dev/v1
-kind: IPPool
-metadata: { name: pods }
-spec: { cidr: 10.244.0.0/16 }
----
-apiVersion: buoy.dev/v1
-kind: IPPool
-metadata: { name: floating }
-spec: { cidr: 10.96.0.0/24, disabled: true }
----
+// The node tests' pools, and one that only namespaces of team a may use.
+const POOLS = `${TEST_POOLS}---
 apiVersion: buoy.dev/v1
 kind: IPPool
 metadata: { name: a-only }
@@ -67,20 +65,7 @@ beforeAll(async () => {
   applyManifests(node.kube, ["crds.yaml", "rbac.yaml", "calico-config.yaml"]);
   await waitForBuoyCrds(node.kube);
   // No kube-proxy: buoy's pods reach the API server directly.
-  const server = new URL(node.kube.server);
-  must(
-    node.kubectlIn(
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "ConfigMap",
-        metadata: { name: "kubernetes-services-endpoint", namespace: "kube-system" },
-        data: { KUBERNETES_SERVICE_HOST: server.hostname, KUBERNETES_SERVICE_PORT: server.port },
-      }),
-      "apply",
-      "-f",
-      "-",
-    ),
-  );
+  must(pointBuoyAtApiServer(node));
   must(node.kubectlIn(daemonSetFor(cniBin, cniConf), "apply", "-f", "-"));
   applyManifests(node.kube, ["webhook.yaml"]);
   for (const [name, team] of [

@@ -13,7 +13,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { join } from "node:path";
 import { ROOT, runPrefix, sleep } from "../support/harness.js";
 import { applyManifests, waitForBuoyCrds } from "../support/buoy-install.js";
-import { busyboxPod, startKubeNode, type KubeNode } from "../support/kube-node.js";
+import {
+  busyboxPod,
+  pointBuoyAtApiServer,
+  startKubeNode,
+  type KubeNode,
+} from "../support/kube-node.js";
 
 const FLOATING = "cni.projectcalico.org/floatingIPs";
 const IMAGE = join(ROOT, "dist/buoy-image.tar");
@@ -36,18 +41,7 @@ beforeAll(async () => {
   applyManifests(node.kube, ["crds.yaml"]);
   await waitForBuoyCrds(node.kube);
   // No kube-proxy: the webhook reaches the API server directly (daemonset.test.ts does the same).
-  const server = new URL(node.kube.server);
-  const endpoint = node.kubectlIn(
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "ConfigMap",
-      metadata: { name: "kubernetes-services-endpoint", namespace: "kube-system" },
-      data: { KUBERNETES_SERVICE_HOST: server.hostname, KUBERNETES_SERVICE_PORT: server.port },
-    }),
-    "apply",
-    "-f",
-    "-",
-  );
+  const endpoint = pointBuoyAtApiServer(node);
   expect(endpoint.ok, endpoint.out).toBe(true);
   applyManifests(node.kube, ["webhook.yaml"]);
 }, 300_000);

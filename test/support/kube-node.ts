@@ -489,3 +489,22 @@ kind: IPPool
 metadata: { name: floating }
 spec: { cidr: 10.96.0.0/24, disabled: true }
 `;
+
+/**
+ * Points buoy's pods at the API server directly, as Calico's manifests allow
+ * where no kube-proxy runs (the ConfigMap buoy's DaemonSet and webhook read).
+ */
+export function pointBuoyAtApiServer(node: KubeNode): { ok: boolean; out: string } {
+  const server = new URL(node.kube.server);
+  return node.kubectlIn(
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "kubernetes-services-endpoint", namespace: "kube-system" },
+      data: { KUBERNETES_SERVICE_HOST: server.hostname, KUBERNETES_SERVICE_PORT: server.port },
+    }),
+    "apply",
+    "-f",
+    "-",
+  );
+}
