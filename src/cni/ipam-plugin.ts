@@ -60,7 +60,7 @@ export async function ipamAdd(
       result.ips.push({ address: `${ip}/128` });
     }
   } catch (error) {
-    await releaseHandle(store, owner.handle);
+    await releaseHandle(store, owner.handle, node);
     throw error;
   }
   logger.log("info", "ipam.assign", {
@@ -74,9 +74,10 @@ export async function ipamDel(
   store: Datastore,
   conf: NetConf,
   env: CniEnv,
+  node: string,
   logger: Logger,
 ): Promise<void> {
   const handle = handleFor(conf, env.containerID);
-  const released = await releaseHandle(store, handle);
+  const released = await releaseHandle(store, handle, node);
   logger.log("info", "ipam.release", { handle, ips: released });
 }

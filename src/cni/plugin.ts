@@ -139,7 +139,7 @@ async function dispatch(role: CniRole, context: Context): Promise<unknown> {
       case "ADD":
         return renderResult(await ipamAdd(store, conf, env, node, logger), conf.cniVersion);
       case "DEL":
-        return ipamDel(store, conf, env, logger);
+        return ipamDel(store, conf, env, node, logger);
       case "CHECK":
         return undefined;
       case "STATUS":
@@ -243,9 +243,15 @@ async function add(context: Context): Promise<CniResult> {
 
 async function addChecked(context: Context, holder: ClaimHolder): Promise<CniResult> {
   const { env, conf, store, logger, deps } = context;
+  // What the runtime passed, read alongside the pod: the request where the
+  // datastore reads no pods (etcd), a first guess where it does (Kubernetes:
+  // the pod's own annotation decides, and its refusals are the ones given).
+  const passed = guessFloatingIps(conf, conf.podAnnotations);
   const [pod, early] = await Promise.all([
     env.args.pod ? store.readPod(holder.namespace, holder.pod) : undefined,
-    ownIpam(conf) ? store.readAllocationSnapshot() : undefined,
+    ownIpam(conf)
+      ? store.readAllocationSnapshot({ node: context.node, floatingIps: passed })
+      : undefined,
   ]);
   // The pod's own annotations where the datastore reads pods (Kubernetes),
   // else what the runtime passed in runtimeConfig.
@@ -253,8 +259,7 @@ async function addChecked(context: Context, holder: ClaimHolder): Promise<CniRes
   const floatingIps = requestedFloatingIps(conf, annotations);
   // Egress only means something with floating IPs to leave from.
   const egress = floatingIps.length > 0 && parseEgress(annotations[FLOATING_IP_EGRESS_ANNOTATION]);
-  const snapshot =
-    early ?? (floatingIps.length > 0 ? await store.readAllocationSnapshot() : undefined);
+  const snapshot = await withFloatingIps(store, early, passed, floatingIps);
   const pools = snapshot?.pools ?? [];
   validateInPools(floatingIps, pools);
   for (const problem of pools.map(namespaceSelectorProblem)) {
@@ -324,6 +329,35 @@ async function addChecked(context: Context, holder: ClaimHolder): Promise<CniRes
   }
 }
 
+/**
+ * The snapshot with the claims and blocks of `floatingIps` too: read again
+ * for those the first read did not ask about (the pod's annotation on
+ * Kubernetes differs from what the runtime passed), or read for the first
+ * time when IPAM is delegated. Undefined when nothing needs one.
+ */
+async function withFloatingIps(
+  store: Datastore,
+  early: AllocationSnapshot | undefined,
+  asked: readonly string[],
+  floatingIps: readonly string[],
+): Promise<AllocationSnapshot | undefined> {
+  const missing = early ? floatingIps.filter((ip) => !asked.includes(ip)) : floatingIps;
+  if (missing.length === 0) return early;
+  const more = await store.readAllocationSnapshot({ floatingIps: missing });
+  if (!early) return more;
+  const cidrs = new Set(early.blocks.map((block) => block.value.cidr));
+  const regions = new Set((early.regions ?? []).map((region) => region.value.cidr));
+  return {
+    pools: more.pools,
+    blocks: [...early.blocks, ...more.blocks.filter((block) => !cidrs.has(block.value.cidr))],
+    claims: [...early.claims, ...more.claims],
+    regions: [
+      ...(early.regions ?? []),
+      ...(more.regions ?? []).filter((region) => !regions.has(region.value.cidr)),
+    ],
+  };
+}
+
 /** Undoes a failed ADD: the pair, and the datastore records with the addresses. */
 async function rollback(
   context: Context,
@@ -359,6 +393,15 @@ function requestedFloatingIps(
   const ips = parseFloatingIps(value);
   validateFloatingIpCount(ips, conf.maxFloatingIps);
   return ips;
+}
+
+/** requestedFloatingIps(), or none where it would refuse: a read's guess, not a check. */
+function guessFloatingIps(conf: NetConf, annotations: Readonly<Record<string, string>>): string[] {
+  try {
+    return requestedFloatingIps(conf, annotations);
+  } catch {
+    return [];
+  }
 }
 
 function endpointRecord(
@@ -451,7 +494,7 @@ async function runIpam(
     if (command === "ADD") {
       return ipamAdd(store, conf, env, node, logger, snapshot, floatingIps, namespaceLabels);
     }
-    await ipamDel(store, conf, env, logger);
+    await ipamDel(store, conf, env, node, logger);
     return emptyResult();
   }
   const output = await deps.execPlugin(
@@ -565,7 +608,7 @@ async function gc(context: Context): Promise<void> {
     });
   };
   if (ownIpam(conf)) {
-    for (const { value: block } of await store.listBlocks()) {
+    for (const { value: block } of await store.listNodeBlocks(node)) {
       for (const owner of Object.values(block.allocations)) {
         if (owner.node !== node || owner.network !== conf.name || !owner.containerID) continue;
         add(owner.containerID, owner.namespace, owner.pod);

@@ -13,7 +13,21 @@ import type {
   WorkloadEndpoint,
 } from "../model/records.js";
 
-/** What IPAM and the floating-IP checks read before writing. */
+/**
+ * What ADD reads before writing (issue 14): bounded by what one pod touches,
+ * never by the cluster's size.
+ */
+export interface AllocationQuery {
+  /** The node whose blocks to read: those affine to it and those it borrowed from. */
+  node?: string;
+  /** Floating IPs whose claims and holding blocks to read. */
+  floatingIps: readonly string[];
+}
+
+/**
+ * What IPAM and the floating-IP checks read before writing: every pool, and
+ * the blocks and claims an AllocationQuery names (not every one there is).
+ */
 export interface AllocationSnapshot {
   pools: IpPool[];
   blocks: Versioned<IpamBlock>[];
@@ -22,7 +36,11 @@ export interface AllocationSnapshot {
   regions?: Versioned<IpamRegion>[];
 }
 
-export type BlockWritten = "written" | "conflict" | "overlaps";
+/**
+ * "claimed": the address the write hands out is a floating IP's claim, and
+ * is not allocated; the caller picks another.
+ */
+export type BlockWritten = "written" | "conflict" | "overlaps" | "claimed";
 
 /** One compare-and-swap of an IPAM block. */
 export interface BlockWrite {
@@ -32,8 +50,14 @@ export interface BlockWrite {
   revision: string | undefined;
   /** The address this write hands out: the write fails if a floating-IP claim holds it. */
   assigned?: { ip: string; node: string };
-  /** Addresses this write frees. */
-  released?: readonly string[];
+  /**
+   * A new block only: CIDRs that must not exist either, the prefixes around
+   * it from its pool's length on, where an older buoy's block listed in no
+   * region could be ("overlaps" if one does).
+   */
+  absent?: readonly string[];
+  /** Addresses this write frees, with the node each was given to. */
+  released?: readonly { ip: string; node: string }[];
 }
 
 /** A pod as the orchestrator holds it (Kubernetes datastore only). */
@@ -85,16 +109,26 @@ export interface EndpointRef {
 }
 
 export interface Datastore {
-  readAllocationSnapshot(): Promise<AllocationSnapshot>;
-  listBlocks(): Promise<Versioned<IpamBlock>[]>;
+  /** The pools, and the blocks and claims the query names, in a bounded number of requests. */
+  readAllocationSnapshot(query: AllocationQuery): Promise<AllocationSnapshot>;
   /**
-   * "conflict" when the block changed since `revision` or `assigned` is
-   * claimed, and the address is then not allocated. etcd writes nothing (one
-   * transaction compares the claim key); Kubernetes writes the block, sees
-   * the claim on a quorum read and takes the address back, so a new block
-   * stays, empty (the conformance suite states both). "overlaps": a new
-   * block that would overlap one its region's record lists (ipam/region.ts);
-   * nothing is written.
+   * The blocks holding anything of `node`: those affine to it and those it
+   * borrowed an address from, through an index (etcd: affinity and
+   * node-borrowed records; Kubernetes: a label per node), not a list of all.
+   */
+  listNodeBlocks(node: string): Promise<Versioned<IpamBlock>[]>;
+  /** The region records (ipam/region.ts) of these CIDRs, in order; undefined where there is none. */
+  readRegions(cidrs: readonly string[]): Promise<(Versioned<IpamRegion> | undefined)[]>;
+  /** The blocks of these CIDRs that exist. */
+  readBlocks(cidrs: readonly string[]): Promise<Versioned<IpamBlock>[]>;
+  /**
+   * "conflict" when the block changed since `revision`; "claimed" when
+   * `assigned` is claimed. Either way the address is not allocated: etcd
+   * writes nothing (one transaction compares the claim key); Kubernetes
+   * writes the block, sees the claim on a quorum read and takes the address
+   * back, so a new block stays, empty (the conformance suite states both).
+   * "overlaps": a new block that would overlap one its region's record
+   * lists (ipam/region.ts); nothing is written.
    */
   writeBlock(write: BlockWrite): Promise<BlockWritten>;
   /**

@@ -15,7 +15,8 @@ import type {
 } from "../model/records.js";
 import type { AllocationSnapshot } from "../datastore/datastore.js";
 import { keys, type Store } from "./store.js";
-import { MAX_TXN_OPS, type KvCompare, type KvEntry, type KvOp } from "../datastore/kv.js";
+import type { KvCompare, KvEntry, KvOp } from "../datastore/kv.js";
+import { readGroups } from "./allocation-reads.js";
 import {
   blockCidrsToRead,
   checkClaims,
@@ -53,8 +54,8 @@ export async function readClaimLookup(
 ): Promise<EtcdClaimLookup> {
   const regionCidrs = [...new Set(floatingIps.flatMap((ip) => regionCidrOf(ip) ?? []))];
   const [claimEntries = [], regionEntries = []] = await readGroups(store, [
-    floatingIps.map((ip) => keys.claim(ip)),
-    regionCidrs.map((cidr) => keys.region(cidr)),
+    floatingIps.map((ip) => ({ key: keys.claim(ip) })),
+    regionCidrs.map((cidr) => ({ key: keys.region(cidr) })),
   ]);
   const claims = new Map(
     claimEntries.map((entry) => [entry.key, versioned<FloatingIpClaim>(entry)]),
@@ -70,7 +71,9 @@ export async function readClaimLookup(
   const holdingCidrs = (ip: string) =>
     blockCidrsToRead(ip, regions.get(regionCidrOf(ip) ?? "")?.value, pools, true);
   const blockCidrs = [...new Set(floatingIps.flatMap(holdingCidrs))];
-  const [blockEntries = []] = await readGroups(store, [blockCidrs.map((cidr) => keys.block(cidr))]);
+  const [blockEntries = []] = await readGroups(store, [
+    blockCidrs.map((cidr) => ({ key: keys.block(cidr) })),
+  ]);
   const blocks = new Map(blockEntries.map((entry) => [entry.key, versioned<IpamBlock>(entry)]));
   return {
     claim: (ip) => claims.get(keys.claim(ip)),
@@ -139,26 +142,6 @@ export async function commitClaimsAndEndpoint(
     planned = planClaimCompares(ips, endpoint, await readClaimLookup(store, pools, ips));
   }
   throw new Error(`recording floating IP claims kept conflicting after ${MAX_ATTEMPTS} attempts`);
-}
-
-/**
- * Reads groups of keys, in requests of at most MAX_TXN_OPS keys (each at
- * its own revision: the transaction's compares are what bind); each group's
- * entries that exist.
- */
-async function readGroups(store: Store, groups: readonly string[][]): Promise<KvEntry[][]> {
-  const all = groups.flat();
-  const results: KvEntry[][] = [];
-  for (let start = 0; start < all.length; start += MAX_TXN_OPS) {
-    const part = all.slice(start, start + MAX_TXN_OPS);
-    results.push(...(await store.kv.readMany(part.map((key) => ({ key })))));
-  }
-  let next = 0;
-  return groups.map((group) => {
-    const entries = results.slice(next, next + group.length).flat();
-    next += group.length;
-    return entries;
-  });
 }
 
 function versioned<T>(entry: KvEntry): Versioned<T> {

@@ -9,7 +9,14 @@ import {
   readClaimLookup,
 } from "./claims-transaction.js";
 import { emptyRegion, overlappingCidr, regionCidrOf, withBlockCidr } from "../ipam/region.js";
+import {
+  listNodeBlocks,
+  readAllocationSnapshot,
+  readBlocks,
+  readRegions,
+} from "./allocation-reads.js";
 import type {
+  AllocationQuery,
   AllocationSnapshot,
   AttachedContainer,
   Attachment,
@@ -35,18 +42,32 @@ import { keys, Store } from "./store.js";
 export class EtcdDatastore implements Datastore {
   constructor(readonly store: Store) {}
 
-  readAllocationSnapshot(): Promise<AllocationSnapshot> {
-    return this.store.readAllocationSnapshot();
+  readAllocationSnapshot(query: AllocationQuery): Promise<AllocationSnapshot> {
+    return readAllocationSnapshot(this.store, query);
   }
 
+  /** Every block (`buoy get`, tests): not on ADD's or DEL's path. */
   listBlocks(): Promise<Versioned<IpamBlock>[]> {
     return this.store.listBlocks();
+  }
+
+  listNodeBlocks(node: string): Promise<Versioned<IpamBlock>[]> {
+    return listNodeBlocks(this.store, node);
+  }
+
+  readRegions(cidrs: readonly string[]): Promise<(Versioned<IpamRegion> | undefined)[]> {
+    return readRegions(this.store, cidrs);
+  }
+
+  readBlocks(cidrs: readonly string[]): Promise<Versioned<IpamBlock>[]> {
+    return readBlocks(this.store, cidrs);
   }
 
   async writeBlock({
     block,
     revision,
     assigned,
+    absent = [],
     released = [],
   }: BlockWrite): Promise<BlockWritten> {
     const key = keys.block(block.cidr);
@@ -70,6 +91,7 @@ export class EtcdDatastore implements Datastore {
           : { key: regionKey, createRevision: 0 },
       );
       ops.push({ put: regionKey, value: JSON.stringify(withBlockCidr(region, block.cidr)) });
+      for (const cidr of absent) compares.push({ key: keys.block(cidr), createRevision: 0 });
       // The affinity record of a new block (see keys.affinity).
       ops.push({
         put: keys.affinity(block.affinity, block.cidr),
@@ -79,11 +101,29 @@ export class EtcdDatastore implements Datastore {
     if (assigned) {
       compares.push({ key: keys.claim(assigned.ip), createRevision: 0 });
       if (assigned.node !== block.affinity) {
-        ops.push({ put: keys.borrowedAddress(assigned.ip), value: JSON.stringify(assigned) });
+        ops.push(
+          { put: keys.borrowedAddress(assigned.ip), value: JSON.stringify(assigned) },
+          {
+            put: keys.nodeBorrowedAddress(assigned.node, assigned.ip),
+            value: JSON.stringify({ ip: assigned.ip, cidr: block.cidr }),
+          },
+        );
       }
     }
-    for (const ip of released) ops.push({ delete: keys.borrowedAddress(ip) });
-    return (await this.store.kv.txn(compares, ops)) ? "written" : "conflict";
+    for (const { ip, node } of released) {
+      ops.push(
+        { delete: keys.borrowedAddress(ip) },
+        { delete: keys.nodeBorrowedAddress(node, ip) },
+      );
+    }
+    if (await this.store.kv.txn(compares, ops)) return "written";
+    if (revision === undefined && absent.length > 0) {
+      const found = await this.store.kv.readMany(absent.map((cidr) => ({ key: keys.block(cidr) })));
+      if (found.some((entries) => entries.length > 0)) return "overlaps";
+    }
+    // Which compare failed: a claim of the address is the caller's to
+    // learn (it picks another); anything else is a lost race.
+    return assigned && (await this.store.kv.get(keys.claim(assigned.ip))) ? "claimed" : "conflict";
   }
 
   readNamespaceLabels(namespace: string): Promise<Record<string, string>> {

@@ -1,12 +1,14 @@
 // Everything the datastore holds for one container (or one of its
 // interfaces), released together: its endpoint(s), its floating-IP claims and
-// (with buoy's own IPAM) its addresses. One read and one transaction; a lost race reads again. Idempotent.
+// (with buoy's own IPAM) its addresses. Two reads and one transaction, bounded by the container and its node;
+// a lost race reads again. Idempotent.
 import type { FloatingIpClaim, IpamBlock, WorkloadEndpoint } from "../model/records.js";
 import type { KvCompare, KvOp, KvRead } from "../datastore/kv.js";
 import { keys, type Store } from "./store.js";
 import type { ReleaseTarget, Released } from "../datastore/datastore.js";
 import { addressesOfHandle, withoutHandle } from "../ipam/block.js";
 import { canonicalAddress } from "../net/address.js";
+import { readGroups } from "./allocation-reads.js";
 
 const MAX_ATTEMPTS = 20;
 
@@ -22,11 +24,35 @@ export async function releaseContainer(store: Store, target: ReleaseTarget): Pro
   const endpointRead: KvRead = target.ifname
     ? { key: keys.endpoint(target.node, target.containerID, target.ifname) }
     : { prefix: `${keys.nodeEndpoints(target.node)}${target.containerID}/` };
-  const reads: KvRead[] = [endpointRead, { prefix: keys.claims }];
-  if (target.handle) reads.push({ prefix: keys.blocks });
+  const nodeReads: KvRead[] = target.handle
+    ? [{ prefix: keys.nodeAffinities(target.node) }, { prefix: keys.nodeBorrowed(target.node) }]
+    : [];
 
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const [endpoints = [], claims = [], blocks = []] = await store.kv.readMany(reads);
+    // What the container holds, by key (issue 14): its endpoints, the claims
+    // their ipNATs name (ADD and live changes write both in one transaction),
+    // and the node's blocks through its affinity and node-borrowed records.
+    const [endpoints = [], affinities = [], borrowed = []] = await store.kv.readMany([
+      endpointRead,
+      ...nodeReads,
+    ]);
+    const records = endpoints.flatMap(
+      (entry) => parseOrUndefined<WorkloadEndpoint>(entry.value) ?? [],
+    );
+    const claimIps = [
+      ...new Set(records.flatMap((endpoint) => endpoint.ipNATs.map((nat) => nat.externalIP))),
+    ];
+    const blockCidrs = [
+      ...new Set(
+        [...affinities, ...borrowed].flatMap(
+          (entry) => parseOrUndefined<{ cidr?: string }>(entry.value)?.cidr ?? [],
+        ),
+      ),
+    ];
+    const [claims = [], blocks = []] = await readGroups(store, [
+      claimIps.map((ip) => ({ key: keys.claim(ip) })),
+      blockCidrs.map((cidr) => ({ key: keys.block(cidr) })),
+    ]);
     const compares: KvCompare[] = [];
     const ops: KvOp[] = [];
     const released: Released = { addresses: [], floatingIps: [] };
@@ -39,11 +65,8 @@ export async function releaseContainer(store: Store, target: ReleaseTarget): Pro
     // interface's addresses, not its container's others (a pod on two networks).
     const interfaceAddresses = target.ifname
       ? new Set(
-          endpoints.flatMap(
-            (entry) =>
-              parseOrUndefined<WorkloadEndpoint>(entry.value)?.ipNetworks.map(
-                (net) => canonicalAddress(net.split("/")[0] ?? "") ?? net,
-              ) ?? [],
+          records.flatMap((endpoint) =>
+            endpoint.ipNetworks.map((net) => canonicalAddress(net.split("/")[0] ?? "") ?? net),
           ),
         )
       : undefined;
@@ -66,7 +89,12 @@ export async function releaseContainer(store: Store, target: ReleaseTarget): Pro
         put: entry.key,
         value: JSON.stringify(withoutHandle(block, target.handle as string)),
       });
-      for (const ip of addresses) ops.push({ delete: keys.borrowedAddress(ip) });
+      for (const ip of addresses) {
+        ops.push(
+          { delete: keys.borrowedAddress(ip) },
+          { delete: keys.nodeBorrowedAddress(block.allocations[ip]?.node ?? target.node, ip) },
+        );
+      }
       released.addresses.push(...addresses);
     }
     if (ops.length === 0 || (await store.kv.txn(compares, ops))) return released;

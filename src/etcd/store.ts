@@ -43,6 +43,15 @@ export const keys = {
    */
   borrowed: `${ROOT}ipam/borrowed/`,
   borrowedAddress: (ip: string) => `${ROOT}ipam/borrowed/${ip}`,
+  /**
+   * The same, under the node it was given to (value: the address and its
+   * block): how a node finds the blocks it borrowed from without a list of
+   * all (issue 14). Written and deleted with the allocation.
+   */
+  nodeBorrowed: (node: string) => `${ROOT}ipam/node-borrowed/${segment(node)}/`,
+  nodeBorrowedAddress: (node: string, ip: string) =>
+    `${ROOT}ipam/node-borrowed/${segment(node)}/${ip}`,
+  nodeAffinities: (node: string) => `${ROOT}ipam/affinities/${segment(node)}/`,
   affinity: (node: string, cidr: string) =>
     `${ROOT}ipam/affinities/${segment(node)}/${cidr.replace("/", "-")}`,
   endpoints: `${ROOT}workloadendpoints/`,
@@ -80,21 +89,6 @@ export type { AllocationSnapshot } from "../datastore/datastore.js";
 
 export class Store {
   constructor(readonly kv: Kv) {}
-
-  async readAllocationSnapshot(): Promise<AllocationSnapshot> {
-    const [pools = [], blocks = [], claims = [], regions = []] = await this.kv.readMany([
-      { prefix: keys.pools },
-      { prefix: keys.blocks },
-      { prefix: keys.claims },
-      { prefix: keys.regions },
-    ]);
-    return {
-      pools: validPools(pools),
-      blocks: blocks.map((entry) => versioned<IpamBlock>(entry)),
-      claims: claims.map((entry) => versioned<FloatingIpClaim>(entry)),
-      regions: regions.map((entry) => versioned<IpamRegion>(entry)),
-    };
-  }
 
   /**
    * Pools, blocks, claims, every endpoint and the namespaces' labels, in one
@@ -202,7 +196,7 @@ function decode<T>(entry: KvEntry): T {
  * (straight to etcd) with a field it refuses, say a blockSize outside
  * 20..32, is no pool, as on Kubernetes (kube-datastore.ts).
  */
-function validPools(entries: readonly KvEntry[]): IpPool[] {
+export function validPools(entries: readonly KvEntry[]): IpPool[] {
   return entries.flatMap((entry) => {
     const pool = decode<Partial<IpPool>>(entry);
     try {
@@ -214,6 +208,6 @@ function validPools(entries: readonly KvEntry[]): IpPool[] {
   });
 }
 
-function versioned<T>(entry: KvEntry): Versioned<T> {
+export function versioned<T>(entry: KvEntry): Versioned<T> {
   return { value: decode<T>(entry), revision: String(entry.modRevision) };
 }

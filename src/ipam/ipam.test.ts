@@ -155,7 +155,7 @@ describe("assignAddress()", () => {
     const records = await store.kv.list(keys.borrowed);
     // Only n3's address came from another node's block.
     expect(records.map((entry) => JSON.parse(entry.value))).toEqual([{ ip: borrowed, node: "n3" }]);
-    await releaseHandle(store, "d");
+    await releaseHandle(store, "d", "n3");
     expect(await store.kv.list(keys.borrowed)).toEqual([]);
   });
 
@@ -179,8 +179,8 @@ describe("releaseHandle()", () => {
     await assignAddress(store, { family: 4, owner: owner("a"), pools: [] });
     await assignAddress(store, { family: 6, owner: owner("a"), pools: [] });
     await assignAddress(store, { family: 4, owner: owner("b"), pools: [] });
-    expect((await releaseHandle(store, "a")).sort()).toEqual(["10.244.0.0", "fd00::"]);
-    expect(await releaseHandle(store, "a")).toEqual([]);
+    expect((await releaseHandle(store, "a", "n1")).sort()).toEqual(["10.244.0.0", "fd00::"]);
+    expect(await releaseHandle(store, "a", "n1")).toEqual([]);
     expect(await listNodeHandles(store, "n1")).toEqual(new Map([["b", ["10.244.0.1"]]]));
     expect(await assignAddress(store, { family: 4, owner: owner("c"), pools: [] })).toBe(
       "10.244.0.0",

@@ -3,13 +3,20 @@
 // claim exists for the chosen address, so two concurrent ADDs never get the
 // same address and IPAM never hands out a held floating IP.
 import {
+  enclosingPrefix,
   formatPrefix,
   parseAddress,
   parsePrefix,
   prefixContains,
   type Family,
 } from "../net/address.js";
-import type { AllocationOwner, IpPool, IpamBlock, Versioned } from "../model/records.js";
+import type {
+  AllocationOwner,
+  IpPool,
+  IpamBlock,
+  IpamRegion,
+  Versioned,
+} from "../model/records.js";
 import type { AllocationSnapshot, Datastore } from "../datastore/datastore.js";
 import {
   addressesOfHandle,
@@ -18,14 +25,9 @@ import {
   withAllocation,
   withoutHandle,
 } from "./block.js";
-import {
-  blockPrefixes,
-  poolPrefix,
-  poolRestrictsNamespaces,
-  poolSelected,
-  poolSelectsNamespace,
-} from "./pool.js";
-import { BlockIndex } from "./region.js";
+import { freeBlockCidrs, poolRegionCidrs } from "./new-block.js";
+import { poolPrefix, poolRestrictsNamespaces, poolSelected, poolSelectsNamespace } from "./pool.js";
+import { BlockIndex, emptyRegion } from "./region.js";
 
 export class IpamExhaustedError extends Error {
   override readonly name = "IpamExhaustedError";
@@ -51,10 +53,25 @@ export interface AssignRequest {
 
 const MAX_ATTEMPTS = 50;
 
+/** The most addresses one assignment skips because a floating IP's claim holds them. */
+const MAX_CLAIMED_SKIPS = 256;
+
+/** The most region records, and blocks, one read of the walk asks for. */
+const MAX_BATCH = 32;
+
+type Outcome =
+  | { ip: string }
+  | { claimed: string }
+  | { unlisted: Versioned<IpamBlock>[] }
+  | "conflict"
+  | "exhausted";
+
 /**
  * Assigns one address of `request.family`; an owner that already has one gets
  * it back. A snapshot read by the caller serves the first attempt; a conflict
- * re-reads.
+ * re-reads. What it reads is bounded by the node, not the cluster (issue 14):
+ * the node's blocks first, then region records up to the first with room for
+ * a new block, and only when there is none, the blocks those regions list.
  */
 export async function assignAddress(
   store: Datastore,
@@ -63,10 +80,23 @@ export async function assignAddress(
 ): Promise<string> {
   let state = snapshot;
   let labels = request.namespaceLabels;
-  let afterOverlap = false;
   const namespace = request.owner.namespace ?? "default";
-  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const { pools: allPools, blocks, claims } = state ?? (await store.readAllocationSnapshot());
+  // Addresses a write found claimed: the snapshot holds only the claims
+  // this ADD asks for, so others are learnt from the writes that meet them.
+  const learnt = new Set<string>();
+  // Blocks listed in no region (an older buoy's) that a new block met.
+  const unlisted = new Map<string, Versioned<IpamBlock>>();
+  let conflicts = 0;
+  while (conflicts < MAX_ATTEMPTS) {
+    const {
+      pools: allPools,
+      blocks,
+      claims,
+    } = state ??
+    (await store.readAllocationSnapshot({
+      node: request.owner.node,
+      floatingIps: request.exclude ?? [],
+    }));
     state = undefined;
     const enabled = allPools.filter(
       (pool) =>
@@ -92,16 +122,41 @@ export async function assignAddress(
       .find((ip) => parseAddress(ip)?.family === request.family);
     if (existing) return existing;
 
-    const claimed = new Set([...claims.map((claim) => claim.value.ip), ...(request.exclude ?? [])]);
-    const outcome = await tryAssign(store, request.owner, pools, blocks, claimed, afterOverlap);
-    if (outcome === "conflict-overlap") afterOverlap = true;
+    const claimed = new Set([
+      ...claims.map((claim) => claim.value.ip),
+      ...(request.exclude ?? []),
+      ...learnt,
+    ]);
+    const seen = new Set(blocks.map((block) => block.value.cidr));
+    const outcome = await tryAssign(
+      store,
+      request.owner,
+      pools,
+      [...blocks, ...[...unlisted.values()].filter((block) => !seen.has(block.value.cidr))],
+      claimed,
+    );
     if (outcome === "exhausted") {
       throw new IpamExhaustedError(
         `no free IPv${request.family} address in IP pools ${pools.map((pool) => pool.cidr).join(", ")}`,
       );
     }
-    if (outcome !== "conflict" && outcome !== "conflict-overlap") return outcome;
-    await sleep(Math.random() * Math.min(50, 2 * (attempt + 1)));
+    if (typeof outcome === "object" && "unlisted" in outcome) {
+      for (const block of outcome.unlisted) unlisted.set(block.value.cidr, block);
+      conflicts++;
+      continue;
+    }
+    if (outcome === "conflict") {
+      conflicts++;
+      await sleep(Math.random() * Math.min(50, 2 * conflicts));
+      continue;
+    }
+    if ("ip" in outcome) return outcome.ip;
+    learnt.add(outcome.claimed);
+    if (learnt.size > MAX_CLAIMED_SKIPS) {
+      throw new IpamExhaustedError(
+        `no free IPv${request.family} address: more than ${MAX_CLAIMED_SKIPS} were floating IPs' claims`,
+      );
+    }
   }
   throw new IpamConflictError(`address assignment kept conflicting after ${MAX_ATTEMPTS} attempts`);
 }
@@ -112,11 +167,9 @@ async function tryAssign(
   pools: readonly IpPool[],
   blocks: readonly Versioned<IpamBlock>[],
   claimed: ReadonlySet<string>,
-  afterOverlap: boolean,
-): Promise<string | "conflict" | "conflict-overlap" | "exhausted"> {
+): Promise<Outcome> {
   const index = new BlockIndex(blocks);
-  const inPool = (pool: IpPool) =>
-    blocks.filter((block) => poolOf(pools, block.value.cidr) === pool);
+  const known = blocks.map((block) => block.value.cidr);
   // An address allocated in an overlapping block (records older than
   // regions) is taken too: two pods never get one address.
   const freeIn = (block: IpamBlock) => {
@@ -129,49 +182,101 @@ async function tryAssign(
 
   // 1. A block already affine to this node.
   for (const pool of pools) {
-    for (const block of inPool(pool).filter((b) => b.value.affinity === owner.node)) {
+    for (const block of blocks) {
+      if (block.value.affinity !== owner.node || poolOf(pools, block.value.cidr) !== pool) continue;
       const ip = freeIn(block.value);
-      if (ip) return write(block.value, block.revision, ip);
+      if (ip) return settled(await write(block.value, block.revision, ip));
     }
   }
-  // 2. A new block, affine to this node, overlapping no block there is:
-  // whatever size the blocks were made with, and whatever the pool says now.
-  let overlapped = false;
+  // 2. A new block, affine to this node, in the first region with room:
+  // the region records say which CIDRs are free, whatever size the blocks
+  // there were made with and whatever the pool says now.
+  const walked: IpamRegion[] = [];
   for (const pool of pools) {
-    for (const prefix of blockPrefixes(pool)) {
-      const cidr = formatPrefix(prefix);
-      if (index.overlaps(cidr) || blocks.some((block) => block.value.cidr === cidr)) continue;
-      const block = emptyBlock(cidr, owner.node);
-      const ip = findFreeAddress(block, claimed);
-      if (!ip) continue;
-      const outcome = await write(block, undefined, ip);
-      if (outcome !== "overlaps") return outcome;
-      // The region lists a block this snapshot did not have: try the next.
-      overlapped = true;
+    for await (const region of walkRegions(store, pool)) {
+      walked.push(region);
+      for (const cidr of freeBlockCidrs(pool, region, known)) {
+        const block = emptyBlock(cidr, owner.node);
+        const ip = findFreeAddress(block, claimed);
+        if (!ip) continue;
+        const absent = enclosingCidrs(pool, cidr);
+        const outcome = await write(block, undefined, ip, absent);
+        if (outcome !== "overlaps") return outcome;
+        // An older buoy's block around it, or the region listed a new block
+        // since it was read: either way, read again, knowing the first.
+        return { unlisted: await store.readBlocks(absent) };
+      }
     }
   }
-  // 3. Borrow a free address from another node's block.
-  for (const pool of pools) {
-    for (const block of inPool(pool)) {
+  // 3. Borrow a free address from another node's block, reading the blocks
+  // the walked regions list, a batch at a time, up to the first with room.
+  const listed = walked.flatMap((region) => region.blocks).filter((cidr) => !known.includes(cidr));
+  let candidates = blocks.filter((block) => poolOf(pools, block.value.cidr));
+  for (let start = 0; ; start += MAX_BATCH) {
+    for (const block of candidates) {
       const ip = freeIn(block.value);
-      if (ip) return write(block.value, block.revision, ip);
+      if (ip) return settled(await write(block.value, block.revision, ip));
     }
+    if (start >= listed.length) break;
+    candidates = await store.readBlocks(listed.slice(start, start + MAX_BATCH));
   }
-  // Blocks this snapshot did not have may hold free addresses: read again,
-  // once (a region may also list blocks gone since, on Kubernetes).
-  return overlapped && !afterOverlap ? "conflict-overlap" : "exhausted";
+  return "exhausted";
 
   async function write(
     block: IpamBlock,
     revision: string | undefined,
     ip: string,
-  ): Promise<string | "conflict" | "overlaps"> {
+    absent?: readonly string[],
+  ): Promise<Outcome | "overlaps"> {
     const written = await store.writeBlock({
       block: withAllocation(block, ip, owner),
       revision,
       assigned: { ip, node: owner.node },
+      ...(absent ? { absent } : {}),
     });
-    return written === "written" ? ip : written;
+    if (written === "written") return { ip };
+    if (written === "claimed") return { claimed: ip };
+    return written;
+  }
+}
+
+/**
+ * The prefixes around a new block, from its pool's length up to (not
+ * including) the block's own: where an older buoy's block, listed in no
+ * region, could hold it (made when the pool's blockSize was shorter).
+ */
+function enclosingCidrs(pool: IpPool, cidr: string): string[] {
+  const block = parsePrefix(cidr);
+  if (!block) return [];
+  const from = poolPrefix(pool).length;
+  return Array.from({ length: Math.max(0, block.length - from) }, (_, i) =>
+    formatPrefix(enclosingPrefix({ family: block.family, value: block.base }, from + i)),
+  );
+}
+
+/** "overlaps" only answers a new block; elsewhere, and there too, it means: read again. */
+function settled(outcome: Outcome | "overlaps"): Outcome {
+  return outcome === "overlaps" ? "conflict" : outcome;
+}
+
+/**
+ * The pool's region records in address order (an empty record where there
+ * is none), read in batches that double from one: the first region with
+ * room costs one read, a full cluster a few.
+ */
+async function* walkRegions(store: Datastore, pool: IpPool): AsyncGenerator<IpamRegion> {
+  const cidrs = poolRegionCidrs(pool);
+  let size = 1;
+  for (;;) {
+    const batch: string[] = [];
+    for (let next = cidrs.next(); !next.done; next = cidrs.next()) {
+      batch.push(next.value);
+      if (batch.length === size) break;
+    }
+    if (batch.length === 0) return;
+    const regions = await store.readRegions(batch);
+    for (const [i, cidr] of batch.entries()) yield regions[i]?.value ?? emptyRegion(cidr);
+    size = Math.min(size * 2, MAX_BATCH);
   }
 }
 
@@ -185,11 +290,19 @@ function poolOf(pools: readonly IpPool[], blockCidr: string): IpPool | undefined
   );
 }
 
-/** Releases every address held by `handle`; resolves to the addresses released. Idempotent. */
-export async function releaseHandle(store: Datastore, handle: string): Promise<string[]> {
+/**
+ * Releases every address held by `handle`, which `node` allocated (in its
+ * blocks or ones it borrowed from); resolves to the addresses released.
+ * Idempotent.
+ */
+export async function releaseHandle(
+  store: Datastore,
+  handle: string,
+  node: string,
+): Promise<string[]> {
   const released: string[] = [];
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const blocks = await store.listBlocks();
+    const blocks = await store.listNodeBlocks(node);
     const holding = blocks.filter((block) => addressesOfHandle(block.value, handle).length > 0);
     if (holding.length === 0) return released;
     for (const block of holding) {
@@ -197,7 +310,7 @@ export async function releaseHandle(store: Datastore, handle: string): Promise<s
       const written = await store.writeBlock({
         block: withoutHandle(block.value, handle),
         revision: block.revision,
-        released: addresses,
+        released: addresses.map((ip) => ({ ip, node: block.value.allocations[ip]?.node ?? node })),
       });
       if (written === "written") released.push(...addresses);
     }
@@ -213,7 +326,7 @@ export async function listNodeHandles(
   node: string,
 ): Promise<Map<string, string[]>> {
   const handles = new Map<string, string[]>();
-  for (const { value: block } of await store.listBlocks()) {
+  for (const { value: block } of await store.listNodeBlocks(node)) {
     for (const [ip, owner] of Object.entries(block.allocations)) {
       if (owner.node !== node) continue;
       handles.set(owner.handle, [...(handles.get(owner.handle) ?? []), ip]);

@@ -129,7 +129,10 @@ describe("ADR 0011 under attack (etcd over MemoryKv)", () => {
       const pools = [pool, FLOATING_POOL];
       const { kv, datastore } = await setup(pools);
       await putLegacyBlock(kv, legacyWide());
-      const seen = read === "the snapshot" ? await datastore.readAllocationSnapshot() : undefined;
+      const seen =
+        read === "the snapshot"
+          ? await datastore.readAllocationSnapshot({ node: "node-2", floatingIps: ["10.244.16.0"] })
+          : undefined;
       {
         await expect(
           datastore.commitAttachment(
@@ -202,7 +205,7 @@ describe("ADR 0011 under attack (etcd over MemoryKv)", () => {
     // ADD read its snapshot (blockSize 25, no block yet).
     const stale = validatePool("pods", { cidr: "10.244.0.0/24", blockSize: 25 });
     const { datastore, store } = await setup([{ ...stale, blockSize: 24 }]);
-    const seen = await datastore.readAllocationSnapshot();
+    const seen = await datastore.readAllocationSnapshot({ node: "node-1", floatingIps: [] });
     expect(
       await datastore.writeBlock({
         block: {
@@ -233,7 +236,10 @@ describe("ADR 0011 under attack (etcd over MemoryKv)", () => {
     expect(new Set(all).size).toBe(all.length);
     const cidrs = (await store.listBlocks()).map((block) => block.value.cidr).sort();
     expect(cidrs).toEqual(["fd00:10::/122", "fd00:10::40/124"]);
-    for (const seen of [await datastore.readAllocationSnapshot(), undefined]) {
+    for (const seen of [
+      await datastore.readAllocationSnapshot({ node: "node-3", floatingIps: [before[0] ?? ""] }),
+      undefined,
+    ]) {
       await expect(
         datastore.commitAttachment(
           attachment(

@@ -8,7 +8,7 @@ import { BUOY_API_GROUP, BUOY_VERSION } from "../model/api-group.js";
 import type { IpamBlock } from "../model/records.js";
 import { statusOf } from "./describe-kube-error.js";
 import { objectsOf, type ListWatchCaches } from "./list-watch-caches.js";
-import { blockFromObject, blockToObject, type KubeObject } from "./objects.js";
+import { blockFromObject, blockNodeLabels, blockToObject, type KubeObject } from "./objects.js";
 
 export interface DepartedNodeCollectorOptions {
   core: CoreV1Api;
@@ -76,7 +76,11 @@ export class DepartedNodeCollector {
             version: BUOY_VERSION,
             plural: "ipamblocks",
             name: object.metadata.name,
-            body: { ...blockToObject(plan.after, revision), metadata: { ...object.metadata } },
+            body: {
+              ...blockToObject(plan.after, revision),
+              // Its node labels from what it holds now (objects.ts blockNodeLabels).
+              metadata: { ...object.metadata, labels: blockNodeLabels(plan.after) },
+            },
           });
         } else {
           await custom.deleteClusterCustomObject({

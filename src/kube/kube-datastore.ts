@@ -17,6 +17,7 @@
 //     pod's status subresource as Calico's plugin writes them (the plugin's
 //     token may not patch pods themselves).
 import type {
+  AllocationQuery,
   AllocationSnapshot,
   AttachedContainer,
   Attachment,
@@ -45,6 +46,7 @@ import {
   parseFloatingIps,
 } from "../floating/annotation.js";
 import { releaseHandle } from "../ipam/ipam.js";
+import { blockCidrsToRead } from "../floating/claim-check.js";
 import { withoutHandle } from "../ipam/block.js";
 import { emptyRegion, overlappingCidr, regionCidrOf, withBlockCidr } from "../ipam/region.js";
 import { KubeApiError, KubeUnavailableError, type KubeHttp } from "./http.js";
@@ -61,6 +63,7 @@ import { httpClaimPort } from "./http-claim-port.js";
 import {
   affinityObject,
   blockFromObject,
+  blockNodeLabel,
   blockToObject,
   claimFromObject,
   containerLabel,
@@ -90,28 +93,62 @@ export class KubernetesDatastore implements Datastore {
     this.#reporter = reporter;
   }
 
-  async readAllocationSnapshot(): Promise<AllocationSnapshot> {
-    // The claims from the API server's watch cache: from etcd, every ADD paid
-    // for every claim in the cluster (bench:cni-kube: 298 ms p50 with 2000).
-    // A claim the cache does not have yet only weakens the early checks; the
-    // binding ones stay: a claim is created only if absent (AlreadyExists
-    // names the holder), and a block write reads the assigned address's
-    // claim by name afterwards (writeBlock).
-    const [pools, blocks, claims] = await Promise.all([
+  async readAllocationSnapshot({
+    node,
+    floatingIps,
+  }: AllocationQuery): Promise<AllocationSnapshot> {
+    // Bounded by what this pod touches (issue 14): the pools, this node's
+    // blocks by their label from the API server's watch cache (a stale one
+    // only costs a retry: every block write is on its resourceVersion), and
+    // each floating IP's claim, region and holding blocks by name.
+    const [pools, nodeBlocks, claims, regions] = await Promise.all([
       this.#listPools(),
-      this.listBlocks(),
-      this.#listClaims("0"),
+      node === undefined ? [] : this.#listNodeBlocks(node, "0"),
+      Promise.all(floatingIps.map((ip) => this.#getClaim(ip))),
+      this.readRegions(floatingIps.map((ip) => regionCidrOf(ip) ?? "")),
     ]);
-    return { pools, blocks, claims };
+    const known = new Set(nodeBlocks.map((block) => block.value.cidr));
+    const holding = floatingIps
+      .flatMap((ip, i) => blockCidrsToRead(ip, regions[i]?.value, pools))
+      .filter((cidr) => !known.has(cidr));
+    return {
+      pools,
+      blocks: [...nodeBlocks, ...(await this.readBlocks([...new Set(holding)]))],
+      claims: claims.flatMap((claim) => claim ?? []),
+    };
   }
 
+  /** Every block (`buoy get`, tests): not on ADD's or DEL's path. */
   async listBlocks(): Promise<Versioned<IpamBlock>[]> {
     const list = await this.#http.get<KubeList<KubeObject<Partial<IpamBlock>>>>(paths.blocks);
     return list.items.map(blockFromObject);
   }
 
-  async writeBlock({ block, revision, assigned }: BlockWrite): Promise<BlockWritten> {
+  listNodeBlocks(node: string): Promise<Versioned<IpamBlock>[]> {
+    return this.#listNodeBlocks(node);
+  }
+
+  async readRegions(cidrs: readonly string[]): Promise<(Versioned<IpamRegion> | undefined)[]> {
+    return Promise.all(
+      cidrs.map(async (cidr) => {
+        const object =
+          cidr === ""
+            ? undefined
+            : await this.#getOrUndefined<KubeObject<Partial<IpamRegion>>>(paths.region(cidr));
+        return object && regionFromObject(object);
+      }),
+    );
+  }
+
+  async readBlocks(cidrs: readonly string[]): Promise<Versioned<IpamBlock>[]> {
+    return (await Promise.all(cidrs.map((cidr) => this.#getBlock(cidr)))).flatMap(
+      (block) => block ?? [],
+    );
+  }
+
+  async writeBlock({ block, revision, assigned, absent = [] }: BlockWrite): Promise<BlockWritten> {
     if (revision === undefined) {
+      if ((await this.readBlocks(absent)).length > 0) return "overlaps";
       const listed = await this.#listInRegion(block.cidr);
       if (listed !== "listed") return listed;
     }
@@ -136,7 +173,7 @@ export class KubernetesDatastore implements Datastore {
     if (!assigned || !(await this.#exists(paths.claim(assigned.ip)))) return "written";
     // A claim for the address was created meanwhile: take the address back.
     await this.#takeBack(blockFromObject(written as KubeObject<Partial<IpamBlock>>), assigned.ip);
-    return "conflict";
+    return "claimed";
   }
 
   /**
@@ -245,7 +282,9 @@ export class KubernetesDatastore implements Datastore {
         }
       }),
     );
-    if (target.handle) released.addresses = await releaseHandle(this, target.handle);
+    if (target.handle) {
+      released.addresses = await releaseHandle(this, target.handle, target.node);
+    }
     return released;
   }
 
@@ -417,6 +456,32 @@ export class KubernetesDatastore implements Datastore {
       value: claimFromObject(object),
       revision: object.metadata.resourceVersion ?? "",
     }));
+  }
+
+  /**
+   * The blocks labelled with `node` (objects.ts blockNodeLabels); every block
+   * for a node whose name cannot be a label. `resourceVersion` "0": from the
+   * API server's watch cache.
+   */
+  async #listNodeBlocks(node: string, resourceVersion?: string): Promise<Versioned<IpamBlock>[]> {
+    const label = blockNodeLabel(node);
+    const params = new URLSearchParams({
+      ...(label ? { labelSelector: label } : {}),
+      ...(resourceVersion ? { resourceVersion } : {}),
+    }).toString();
+    const list = await this.#http.get<KubeList<KubeObject<Partial<IpamBlock>>>>(
+      `${paths.blocks}${params ? `?${params}` : ""}`,
+    );
+    return list.items.map(blockFromObject);
+  }
+
+  async #getClaim(ip: string): Promise<Versioned<FloatingIpClaim> | undefined> {
+    const object = await this.#getOrUndefined<KubeObject<Partial<FloatingIpClaim>>>(
+      paths.claim(ip),
+    );
+    return (
+      object && { value: claimFromObject(object), revision: object.metadata.resourceVersion ?? "" }
+    );
   }
 
   async #getBlock(cidr: string): Promise<Versioned<IpamBlock> | undefined> {

@@ -26,3 +26,10 @@ export const STATUS_LABEL = `${BUOY_API_GROUP}/floating-ip-status`;
 
 /** A status Lease's annotation: the floating IPs its node translates, as JSON. */
 export const PROGRAMMED_ANNOTATION = `${BUOY_API_GROUP}/programmed`;
+
+/**
+ * The prefix of a block's node labels: `node.buoy.dev/<node>` on every
+ * IPAMBlock for its affine node and each node it lent an address to, so a
+ * node lists its own blocks by a selector, not every block (issue 14).
+ */
+export const BLOCK_NODE_LABEL_PREFIX = `node.${BUOY_API_GROUP}/`;

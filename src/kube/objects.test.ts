@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import type { FloatingIpClaim, WorkloadEndpoint } from "../model/records.js";
 import {
   blockFromObject,
+  blockNodeLabel,
+  blockNodeLabels,
   blockRoutes,
   nodeFromObject,
   blockToObject,
@@ -63,6 +65,24 @@ describe("claim objects", () => {
 });
 
 describe("block objects", () => {
+  it("blockNodeLabels() labels a block with its affine node and every node it lent an address to", () => {
+    const long = `n${"x".repeat(70)}`;
+    const labels = blockNodeLabels({
+      cidr: "10.244.0.64/26",
+      affinity: "node-1",
+      allocations: {
+        "10.244.0.65": { handle: "a", node: "node-1" },
+        "10.244.0.66": { handle: "b", node: "node-2" },
+        "10.244.0.67": { handle: "c", node: "node-2" },
+        "10.244.0.68": { handle: "d", node: long },
+      },
+    });
+    // A name too long for a label gets none (that node lists every block).
+    expect(labels).toEqual({ "node.buoy.dev/node-1": "", "node.buoy.dev/node-2": "" });
+    expect(blockNodeLabel(long)).toBeUndefined();
+    expect(blockNodeLabels({ cidr: "10.244.0.0/26", affinity: "", allocations: {} })).toEqual({});
+  });
+
   it("blockToObject() and blockFromObject() keep the block and carry the resourceVersion", () => {
     const block = {
       cidr: "10.244.0.64/26",
@@ -70,7 +90,11 @@ describe("block objects", () => {
       allocations: { "10.244.0.65": { handle: "net.c1", node: "node-1" } },
     };
     const object = blockToObject(block, "42");
-    expect(object.metadata).toEqual({ name: "10.244.0.64-26", resourceVersion: "42" });
+    expect(object.metadata).toEqual({
+      name: "10.244.0.64-26",
+      labels: { "node.buoy.dev/node-1": "" },
+      resourceVersion: "42",
+    });
     expect(blockFromObject(object)).toEqual({ value: block, revision: "42" });
     expect(blockFromObject({ metadata: { name: "x", resourceVersion: "1" } }).value).toEqual({
       cidr: "",

@@ -23,6 +23,7 @@ import { canonicalAddress } from "../net/address.js";
 import { BUOY_API_VERSION } from "../model/api-group.js";
 import {
   AS_NUMBER_ANNOTATION,
+  BLOCK_NODE_LABEL_PREFIX,
   CONTAINER_ID_ANNOTATION,
   CONTAINER_LABEL,
   NODE_LABEL,
@@ -81,10 +82,31 @@ export function blockToObject(block: IpamBlock, resourceVersion?: string): KubeO
     kind: "IPAMBlock",
     metadata: {
       name: prefixObjectName(block.cidr) ?? block.cidr,
+      labels: blockNodeLabels(block),
       ...(resourceVersion ? { resourceVersion } : {}),
     },
     spec: block,
   };
+}
+
+/**
+ * A block's node labels, from what it holds: its affine node and every node
+ * an address in it was given to (a node whose name is no label name has
+ * none, and lists every block).
+ */
+export function blockNodeLabels(block: IpamBlock): Record<string, string> {
+  const nodes = [block.affinity, ...Object.values(block.allocations).map((owner) => owner.node)];
+  return Object.fromEntries(
+    [...new Set(nodes)].flatMap((node) => {
+      const label = blockNodeLabel(node);
+      return label ? [[label, ""]] : [];
+    }),
+  );
+}
+
+/** The label key of `node` on blocks; undefined for a name that cannot be one. */
+export function blockNodeLabel(node: string): string | undefined {
+  return node !== "" && labelValue(node) ? `${BLOCK_NODE_LABEL_PREFIX}${node}` : undefined;
 }
 
 export function blockFromObject(object: KubeObject<Partial<IpamBlock>>): Versioned<IpamBlock> {

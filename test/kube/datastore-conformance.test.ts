@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll } from "vitest";
 import { openDatastore } from "../../src/cni/open-datastore.js";
 import { parseNetConf } from "../../src/cni/netconf.js";
-import type { Datastore } from "../../src/datastore/datastore.js";
+import type { KubernetesDatastore } from "../../src/kube/kube-datastore.js";
 import {
   applyManifests,
   installCniFromConfigMap,
@@ -27,7 +27,7 @@ const prefix = runPrefix();
 
 let kube: KubeApiserver;
 let work: string;
-let datastore: Datastore;
+let datastore: KubernetesDatastore;
 let cases = 0;
 
 beforeAll(async () => {
@@ -44,7 +44,7 @@ beforeAll(async () => {
     name: conflist.name,
     cniVersion: conflist.cniVersion,
   });
-  datastore = await openDatastore(conf, NODE);
+  datastore = (await openDatastore(conf, NODE)) as KubernetesDatastore;
   for (const name of [NODE, "node-2"]) {
     await kube.admin.json("POST", "/api/v1/nodes", {
       apiVersion: "v1",

@@ -31,7 +31,7 @@ import type {
 } from "../../src/model/records.js";
 
 export interface DatastoreUnderTest {
-  datastore: Datastore;
+  datastore: Datastore & { listBlocks(): Promise<Versioned<IpamBlock>[]> };
   /** The namespace the suite's pods are in (it exists). */
   namespace: string;
   /** Creates an IP pool, straight in the datastore (no `buoy apply`, no webhook). */
@@ -98,7 +98,7 @@ interface ContainerOptions {
 export function datastoreConformance(name: string, setup: () => Promise<DatastoreUnderTest>): void {
   describe(`${name}: Datastore conformance`, () => {
     let under: DatastoreUnderTest;
-    let store: Datastore;
+    let store: DatastoreUnderTest["datastore"];
     let sequence = 0;
 
     beforeEach(async () => {
@@ -187,7 +187,7 @@ export function datastoreConformance(name: string, setup: () => Promise<Datastor
       floatingIps: readonly string[] = [],
       options: ContainerOptions = {},
     ): Promise<Container> => {
-      const seen = await store.readAllocationSnapshot();
+      const seen = await store.readAllocationSnapshot({ node: NODE, floatingIps });
       const container = await prepare(pod, floatingIps, options);
       await store.commitAttachment(attachment(container, seen));
       return container;
@@ -225,7 +225,7 @@ export function datastoreConformance(name: string, setup: () => Promise<Datastor
       const floating = "203.0.113.10";
       const racers = 8;
       // Every racer read the IP free before any committed, as concurrent ADDs do.
-      const seen = await store.readAllocationSnapshot();
+      const seen = await store.readAllocationSnapshot({ node: NODE, floatingIps: [floating] });
       const containers = [];
       for (let i = 0; i < racers; i++) containers.push(await prepare(`racer-${i}`, [floating]));
       const outcomes = await Promise.allSettled(
@@ -253,6 +253,75 @@ export function datastoreConformance(name: string, setup: () => Promise<Datastor
       );
       // The winner holds a claim and has an endpoint: listed by either datastore.
       expect(await attachedIDs()).toEqual([winner.containerID]);
+    });
+
+    // ---- what ADD and DEL read: the node's and the pod's, not the cluster's (issue 14)
+
+    it("listNodeBlocks() gives a node its affine blocks and those it borrowed from, no other node's", async () => {
+      await under.addPool(validatePool("tiny", { cidr: "10.9.1.0/30", blockSize: 31 }));
+      const tiny = { pools: ["tiny"] };
+      const c = await prepare("c", [], { ...tiny, node: "node-c" });
+      const d = await prepare("d", [], { ...tiny, node: "node-d" });
+      // No block is left: node-a borrows from node-c's.
+      const lent = await prepare("lent", [], { ...tiny, node: "node-a" });
+      expect([c.ip, d.ip, lent.ip]).toEqual(["10.9.1.0", "10.9.1.2", "10.9.1.1"]);
+      const cidrs = async (node: string) =>
+        (await store.listNodeBlocks(node)).map((block) => block.value.cidr).sort();
+      expect(await cidrs("node-a")).toEqual(["10.9.1.0/31"]);
+      expect(await cidrs("node-c")).toEqual(["10.9.1.0/31"]);
+      expect(await cidrs("node-d")).toEqual(["10.9.1.2/31"]);
+      // Its lent address released, node-a no longer finds node-c's block.
+      await store.release(lent.target);
+      expect(await cidrs("node-a")).toEqual([]);
+      expect(await cidrs("node-none")).toEqual([]);
+    });
+
+    it("readAllocationSnapshot() reads the node's blocks and the asked floating IPs' claims and blocks only", async () => {
+      const mine = await attach("mine");
+      const elsewhere = await attach("elsewhere", ["203.0.113.50"], { node: "node-2" });
+      await attach("other", ["203.0.113.51"], { node: "node-3" });
+      expect([mine.ip, elsewhere.ip]).toEqual(["10.244.0.0", "10.244.0.64"]);
+      const read = () =>
+        store.readAllocationSnapshot({ node: NODE, floatingIps: ["203.0.113.50", elsewhere.ip] });
+      // This node's block (Kubernetes: from the watch cache, which may lag
+      // a moment) and the block holding the asked-about address; not node-3's.
+      await expect
+        .poll(async () => (await read()).blocks.map((block) => block.value.cidr).sort(), {
+          timeout: 5000,
+        })
+        .toEqual(["10.244.0.0/26", "10.244.0.64/26"]);
+      const seen = await read();
+      expect(seen.pools.map((pool) => pool.name).sort()).toEqual(["floating", "pods"]);
+      expect(seen.claims.map((claim) => claim.value.ip)).toEqual(["203.0.113.50"]);
+    });
+
+    it("assignAddress() passes over a claimed address in the node's block without knowing the claim beforehand", async () => {
+      const first = await attach("first");
+      // A floating IP inside node-1's block, claimed by a pod on another node.
+      const claimedIp = "10.244.0.1";
+      await attach("holder", [claimedIp], { node: "node-2" });
+      const next = await prepare("next");
+      expect(first.ip).toBe("10.244.0.0");
+      expect(next.ip).toBe("10.244.0.2");
+      expect((await allocations())[claimedIp]).toBeUndefined();
+      expect((await store.getClaim(claimedIp))?.pod).toBe("holder");
+    });
+
+    it("writeBlock() of a new block with a CIDR that must be absent but exists: 'overlaps', nothing written", async () => {
+      const made = await store.writeBlock({
+        block: emptyBlock("10.244.200.0/26", NODE),
+        revision: undefined,
+        absent: ["10.244.200.0/25"],
+      });
+      expect(made).toBe("written");
+      const refused = await store.writeBlock({
+        block: emptyBlock("10.244.210.0/26", NODE),
+        revision: undefined,
+        absent: ["10.244.208.0/21", "10.244.200.0/26"],
+      });
+      expect(refused).toBe("overlaps");
+      const cidrs = (await store.listBlocks()).map((block) => block.value.cidr);
+      expect(cidrs).toEqual(["10.244.200.0/26"]);
     });
 
     // ---- compare-and-swap blocks -----------------------------------------------
@@ -322,7 +391,7 @@ export function datastoreConformance(name: string, setup: () => Promise<Datastor
         revision: undefined,
         assigned: { ip: "203.0.113.40", node: NODE },
       });
-      expect(written).toBe("conflict");
+      expect(written).toBe("claimed");
       expect((await allocations())["203.0.113.40"]).toBeUndefined();
       expect((await store.getClaim("203.0.113.40"))?.containerID).toBe(holder.containerID);
       const block = (await store.listBlocks()).find((b) => b.value.cidr === cidr);
@@ -394,7 +463,10 @@ export function datastoreConformance(name: string, setup: () => Promise<Datastor
       const pools = [{ ...POD_POOL, blockSize: 28 }, FLOATING_POOL];
       const refused = await prepare("refused", [pod.ip]);
       // Both the early check (the snapshot) and the commit's own read.
-      for (const seen of [await store.readAllocationSnapshot(), undefined]) {
+      for (const seen of [
+        await store.readAllocationSnapshot({ node: NODE, floatingIps: [pod.ip] }),
+        undefined,
+      ]) {
         await expect(
           store.commitAttachment({
             ...attachment(refused, seen as AllocationSnapshot),
@@ -516,7 +588,10 @@ export function datastoreConformance(name: string, setup: () => Promise<Datastor
 
     it("a commitAttachment() refused for a held floating IP leaves none of its claims and no endpoint", async () => {
       // Read before the holder committed: the refusal is the commit's own, not the early check's.
-      const seen = await store.readAllocationSnapshot();
+      const seen = await store.readAllocationSnapshot({
+        node: NODE,
+        floatingIps: ["203.0.113.20", "203.0.113.10"],
+      });
       const holder = await attach("holder", ["203.0.113.10"]);
       // The free IP first: a datastore that claims one by one has claimed it when refused.
       const refused = await prepare("refused", ["203.0.113.20", "203.0.113.10"]);
@@ -532,7 +607,10 @@ export function datastoreConformance(name: string, setup: () => Promise<Datastor
     });
 
     it("a commitAttachment() refused for another pod's own address leaves none of its claims and no endpoint", async () => {
-      const seen = await store.readAllocationSnapshot();
+      const seen = await store.readAllocationSnapshot({
+        node: NODE,
+        floatingIps: ["203.0.113.21"],
+      });
       const pod = await attach("pod");
       const refused = await prepare("refused", ["203.0.113.21", pod.ip]);
       await expect(store.commitAttachment(attachment(refused, seen))).rejects.toThrow(
