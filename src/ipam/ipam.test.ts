@@ -159,6 +159,27 @@ describe("assignAddress()", () => {
     expect(await store.kv.list(keys.borrowed)).toEqual([]);
   });
 
+  it("assignAddress() makes a listed CIDR whose block is gone a block again (Kubernetes keeps deleted CIDRs listed)", async () => {
+    const store = await storeWith(["tiny", { cidr: "10.9.0.0/30", blockSize: 31 }]);
+    // Both CIDRs listed in the region, neither block there.
+    await store.kv.txn(
+      [],
+      [
+        {
+          put: keys.region("10.9.0.0/20"),
+          value: JSON.stringify({ cidr: "10.9.0.0/20", blocks: ["10.9.0.0/31", "10.9.0.2/31"] }),
+        },
+      ],
+    );
+    expect(await assignAddress(store, { family: 4, owner: owner("a", "n1"), pools: [] })).toBe(
+      "10.9.0.0",
+    );
+    const blocks = await store.listBlocks();
+    expect(blocks.map((block) => [block.value.cidr, block.value.affinity])).toEqual([
+      ["10.9.0.0/31", "n1"],
+    ]);
+  });
+
   it("assignAddress() gives 30 concurrent requests 30 distinct addresses", async () => {
     const store = await storeWith(["pods", { cidr: "10.244.0.0/16" }]);
     const ips = await Promise.all(

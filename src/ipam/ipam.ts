@@ -196,20 +196,15 @@ async function tryAssign(
     for await (const region of walkRegions(store, pool)) {
       walked.push(region);
       for (const cidr of freeBlockCidrs(pool, region, known)) {
-        const block = emptyBlock(cidr, owner.node);
-        const ip = findFreeAddress(block, claimed);
-        if (!ip) continue;
-        const absent = enclosingCidrs(pool, cidr);
-        const outcome = await write(block, undefined, ip, absent);
-        if (outcome !== "overlaps") return outcome;
-        // An older buoy's block around it, or the region listed a new block
-        // since it was read: either way, read again, knowing the first.
-        return { unlisted: await store.readBlocks(absent) };
+        const outcome = await create(pool, cidr);
+        if (outcome) return outcome;
       }
     }
   }
   // 3. Borrow a free address from another node's block, reading the blocks
   // the walked regions list, a batch at a time, up to the first with room.
+  // A listed CIDR whose block is gone (Kubernetes keeps a deleted block's
+  // CIDR listed, ADR 0011) is made a block again first.
   const listed = walked.flatMap((region) => region.blocks).filter((cidr) => !known.includes(cidr));
   let candidates = blocks.filter((block) => poolOf(pools, block.value.cidr));
   for (let start = 0; ; start += MAX_BATCH) {
@@ -218,9 +213,29 @@ async function tryAssign(
       if (ip) return settled(await write(block.value, block.revision, ip));
     }
     if (start >= listed.length) break;
-    candidates = await store.readBlocks(listed.slice(start, start + MAX_BATCH));
+    const batch = listed.slice(start, start + MAX_BATCH);
+    candidates = await store.readBlocks(batch);
+    const found = new Set(candidates.map((block) => block.value.cidr));
+    for (const cidr of batch) {
+      const pool = found.has(cidr) ? undefined : poolOfBlock(pools, cidr);
+      const outcome = pool && (await create(pool, cidr));
+      if (outcome) return outcome;
+    }
   }
   return "exhausted";
+
+  /** A new block at `cidr`, affine to this node; undefined when nothing in it is free. */
+  async function create(pool: IpPool, cidr: string): Promise<Outcome | undefined> {
+    const block = emptyBlock(cidr, owner.node);
+    const ip = findFreeAddress(block, claimed);
+    if (!ip) return undefined;
+    const absent = enclosingCidrs(pool, cidr);
+    const outcome = await write(block, undefined, ip, absent);
+    if (outcome !== "overlaps") return outcome;
+    // An older buoy's block around it, or the region listed a new block
+    // since it was read: either way, read again, knowing the first.
+    return { unlisted: await store.readBlocks(absent) };
+  }
 
   async function write(
     block: IpamBlock,
@@ -278,6 +293,12 @@ async function* walkRegions(store: Datastore, pool: IpPool): AsyncGenerator<Ipam
     for (const [i, cidr] of batch.entries()) yield regions[i]?.value ?? emptyRegion(cidr);
     size = Math.min(size * 2, MAX_BATCH);
   }
+}
+
+/** The pool `cidr` is a block of at the pool's blockSize now, if any. */
+function poolOfBlock(pools: readonly IpPool[], cidr: string): IpPool | undefined {
+  const pool = poolOf(pools, cidr);
+  return pool && parsePrefix(cidr)?.length === pool.blockSize ? pool : undefined;
 }
 
 function poolOf(pools: readonly IpPool[], blockCidr: string): IpPool | undefined {
