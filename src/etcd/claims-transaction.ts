@@ -15,7 +15,7 @@ import type {
 } from "../model/records.js";
 import type { AllocationSnapshot } from "../datastore/datastore.js";
 import { keys, type Store } from "./store.js";
-import type { KvCompare, KvEntry, KvOp } from "../datastore/kv.js";
+import { MAX_TXN_OPS, type KvCompare, type KvEntry, type KvOp } from "../datastore/kv.js";
 import { readGroups } from "./allocation-reads.js";
 import {
   blockCidrsToRead,
@@ -118,7 +118,8 @@ export function planClaimCompares(
  * Creates the claims and writes the endpoint in one transaction. The first
  * attempt uses `compares` planned by the caller; when the transaction loses a
  * race, the records are read again and the plan re-made, which throws the
- * SPEC §4 error naming the winner.
+ * SPEC §4 error naming the winner. More claims than one transaction holds
+ * (etcd's 128 operations) are made in parts (commitInParts).
  */
 export async function commitClaimsAndEndpoint(
   store: Store,
@@ -127,21 +128,92 @@ export async function commitClaimsAndEndpoint(
   endpoint: WorkloadEndpoint,
   compares: KvCompare[],
 ): Promise<void> {
+  if (compares.length > MAX_TXN_OPS || claims.length + 1 > MAX_TXN_OPS) {
+    return commitInParts(store, pools, claims, endpoint);
+  }
+  await commitPart(store, pools, claims, endpoint, endpoint, compares);
+}
+
+/** At most this many claims per part: each brings its key, its block's (or region's) compare and a put. */
+const CLAIMS_PER_PART = Math.floor((MAX_TXN_OPS - 1) / 3);
+
+/**
+ * The claims in parts, each one transaction binding for its own addresses
+ * (claim keys, their blocks or regions), the endpoint with the last. A
+ * refusal or failure deletes the claims the earlier parts made. Between the
+ * parts some claims exist without their endpoint: the claim collector's
+ * grace (seconds) is far longer than an ADD.
+ */
+async function commitInParts(
+  store: Store,
+  pools: readonly IpPool[],
+  claims: readonly FloatingIpClaim[],
+  endpoint: WorkloadEndpoint,
+): Promise<void> {
+  const made: string[] = [];
+  try {
+    for (let start = 0; start < claims.length; start += CLAIMS_PER_PART) {
+      const part = claims.slice(start, start + CLAIMS_PER_PART);
+      const last = start + CLAIMS_PER_PART >= claims.length;
+      await commitPart(store, pools, part, endpoint, last ? endpoint : undefined);
+      made.push(...part.map((claim) => claim.ip));
+    }
+  } catch (error) {
+    await deleteOwnClaims(store, made, endpoint.containerID);
+    throw error;
+  }
+}
+
+/** One transaction: `claims` (checked for `holder`), and `endpoint` when given; re-planned on a lost race. */
+async function commitPart(
+  store: Store,
+  pools: readonly IpPool[],
+  claims: readonly FloatingIpClaim[],
+  holder: ClaimHolder,
+  endpoint: WorkloadEndpoint | undefined,
+  compares?: KvCompare[],
+): Promise<void> {
   const ops: KvOp[] = claims.map((claim) => ({
     put: keys.claim(claim.ip),
     value: JSON.stringify(claim),
   }));
-  ops.push({
-    put: keys.endpoint(endpoint.node, endpoint.containerID, endpoint.endpoint),
-    value: JSON.stringify(endpoint),
-  });
-  let planned = compares;
+  if (endpoint) {
+    ops.push({
+      put: keys.endpoint(endpoint.node, endpoint.containerID, endpoint.endpoint),
+      value: JSON.stringify(endpoint),
+    });
+  }
+  const ips = claims.map((claim) => claim.ip);
+  let planned =
+    compares ?? planClaimCompares(ips, holder, await readClaimLookup(store, pools, ips));
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     if (await store.kv.txn(planned, ops)) return;
-    const ips = claims.map((claim) => claim.ip);
-    planned = planClaimCompares(ips, endpoint, await readClaimLookup(store, pools, ips));
+    planned = planClaimCompares(ips, holder, await readClaimLookup(store, pools, ips));
   }
   throw new Error(`recording floating IP claims kept conflicting after ${MAX_ATTEMPTS} attempts`);
+}
+
+/** Deletes the claims of `ips` this container still holds, each at the revision read. */
+async function deleteOwnClaims(
+  store: Store,
+  ips: readonly string[],
+  containerID: string,
+): Promise<void> {
+  const [entries = []] = await readGroups(store, [ips.map((ip) => ({ key: keys.claim(ip) }))]);
+  const own = entries.filter((entry) => {
+    try {
+      return (JSON.parse(entry.value) as FloatingIpClaim).containerID === containerID;
+    } catch {
+      return false;
+    }
+  });
+  for (const entry of own) {
+    // One at a time on its revision: a claim taken over since stays.
+    await store.kv.txn(
+      [{ key: entry.key, modRevision: entry.modRevision }],
+      [{ delete: entry.key }],
+    );
+  }
 }
 
 function versioned<T>(entry: KvEntry): Versioned<T> {

@@ -2,6 +2,7 @@
 // by EtcdDatastore against a real etcd, as the CNI plugin opens it. Each case
 // starts from an empty /buoy/ tree of the one etcd of this file.
 import { afterAll, beforeAll } from "vitest";
+import { MAX_TXN_OPS } from "../../src/datastore/kv.js";
 import { EtcdDatastore } from "../../src/etcd/etcd-datastore.js";
 import { EtcdKv } from "../../src/etcd/etcd-kv.js";
 import { keys, Store } from "../../src/etcd/store.js";
@@ -21,11 +22,14 @@ datastoreConformance("EtcdDatastore (real etcd)", async () => {
   const store = new Store(kv);
   const clear = async () => {
     const entries = await kv.list("/buoy/");
-    if (entries.length > 0)
+    // In parts: etcd takes 128 operations a transaction.
+    for (let start = 0; start < entries.length; start += MAX_TXN_OPS) {
+      const part = entries.slice(start, start + MAX_TXN_OPS);
       await kv.txn(
         [],
-        entries.map(({ key }) => ({ delete: key })),
+        part.map(({ key }) => ({ delete: key })),
       );
+    }
   };
   await clear();
   return {

@@ -492,6 +492,32 @@ export function datastoreConformance(name: string, setup: () => Promise<Datastor
       expect((await Promise.all(ips.map((ip) => store.getClaim(ip)))).filter(Boolean)).toEqual([]);
     });
 
+    it("a pod with 100 floating IPs, each inside another node's block, attaches; one held among them leaves none", async () => {
+      // 100 blocks of other nodes, empty; a floating IP in each (the pool's
+      // addresses, so each claim also checks its block).
+      const cidrs = Array.from(
+        { length: 100 },
+        (_, i) => `10.244.${64 + Math.floor(i / 4)}.${(i % 4) * 64}/26`,
+      );
+      for (const cidr of cidrs) {
+        expect(
+          await store.writeBlock({ block: emptyBlock(cidr, "node-9"), revision: undefined }),
+        ).toBe("written");
+      }
+      const ips = cidrs.map((cidr) =>
+        cidr.replace(/\.(\d+)\/26$/, (_, last: string) => `.${Number(last) + 5}`),
+      );
+      const many = await attach("many", ips);
+      expect((await store.getEndpoint(many.ref))?.ipNATs).toHaveLength(100);
+      const released = await store.release(many.target);
+      expect(released.floatingIps.sort()).toEqual([...ips].sort());
+      // Held by another pod, the 90th: the ADD is refused and none of the others stays claimed.
+      await attach("holder", [ips[89] ?? ""]);
+      await expect(attach("refused", ips)).rejects.toThrow(FloatingIpError);
+      const left = await Promise.all(ips.map((ip) => store.getClaim(ip)));
+      expect(left.filter(Boolean).map((claim) => claim?.pod)).toEqual(["holder"]);
+    }, 60_000);
+
     // ---- release by handle -------------------------------------------------------
 
     it("release() frees the container's addresses, claims and endpoint, and nothing of another's", async () => {
