@@ -121,6 +121,8 @@ export interface Datastore {
   readRegions(cidrs: readonly string[]): Promise<(Versioned<IpamRegion> | undefined)[]>;
   /** The blocks of these CIDRs that exist. */
   readBlocks(cidrs: readonly string[]): Promise<Versioned<IpamBlock>[]>;
+  /** Those of these addresses a floating-IP claim holds (by key: a bounded read). */
+  readClaimedAddresses(ips: readonly string[]): Promise<string[]>;
   /**
    * "conflict" when the block changed since `revision`; "claimed" when
    * `assigned` is claimed. Either way the address is not allocated: etcd

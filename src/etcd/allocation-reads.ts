@@ -107,3 +107,13 @@ export async function readRegions(
   }
   return results.map(([entry]) => entry && versioned<IpamRegion>(entry));
 }
+
+export async function readClaimedAddresses(
+  store: Store,
+  ips: readonly string[],
+): Promise<string[]> {
+  if (ips.length === 0) return [];
+  const [entries = []] = await readGroups(store, [byKey(ips.map((ip) => keys.claim(ip)))]);
+  const held = new Set(entries.map((entry) => entry.key));
+  return ips.filter((ip) => held.has(keys.claim(ip)));
+}

@@ -13,6 +13,7 @@ import {
   listNodeBlocks,
   readAllocationSnapshot,
   readBlocks,
+  readClaimedAddresses,
   readRegions,
 } from "./allocation-reads.js";
 import type {
@@ -61,6 +62,10 @@ export class EtcdDatastore implements Datastore {
 
   readBlocks(cidrs: readonly string[]): Promise<Versioned<IpamBlock>[]> {
     return readBlocks(this.store, cidrs);
+  }
+
+  readClaimedAddresses(ips: readonly string[]): Promise<string[]> {
+    return readClaimedAddresses(this.store, ips);
   }
 
   async writeBlock({

@@ -53,15 +53,22 @@ export interface AssignRequest {
 
 const MAX_ATTEMPTS = 50;
 
-/** The most addresses one assignment skips because a floating IP's claim holds them. */
+/** The most writes one assignment finds claimed (each learns up to CLAIM_LOOKAHEAD more). */
 const MAX_CLAIMED_SKIPS = 256;
+
+/**
+ * A write that meets a claim reads the claims of the block's next free
+ * addresses too, by key: floating IPs drawn from a pod pool cost one read
+ * per this many, not a write and a snapshot each.
+ */
+const CLAIM_LOOKAHEAD = 64;
 
 /** The most region records, and blocks, one read of the walk asks for. */
 const MAX_BATCH = 32;
 
 type Outcome =
   | { ip: string }
-  | { claimed: string }
+  | { claimed: string; block: IpamBlock }
   | { unlisted: Versioned<IpamBlock>[] }
   | "conflict"
   | "exhausted";
@@ -87,6 +94,7 @@ export async function assignAddress(
   // Blocks listed in no region (an older buoy's) that a new block met.
   const unlisted = new Map<string, Versioned<IpamBlock>>();
   let conflicts = 0;
+  let claimedWrites = 0;
   while (conflicts < MAX_ATTEMPTS) {
     const {
       pools: allPools,
@@ -152,11 +160,15 @@ export async function assignAddress(
     }
     if ("ip" in outcome) return outcome.ip;
     learnt.add(outcome.claimed);
-    if (learnt.size > MAX_CLAIMED_SKIPS) {
+    claimedWrites++;
+    if (claimedWrites > MAX_CLAIMED_SKIPS) {
       throw new IpamExhaustedError(
-        `no free IPv${request.family} address: more than ${MAX_CLAIMED_SKIPS} were floating IPs' claims`,
+        `no free IPv${request.family} address: more than ${MAX_CLAIMED_SKIPS} writes met floating IPs' claims`,
       );
     }
+    // The claims on the addresses the next attempts would pick, in one read.
+    const ahead = freeAddresses(outcome.block, new Set([...claimed, ...learnt]), CLAIM_LOOKAHEAD);
+    for (const ip of await store.readClaimedAddresses(ahead)) learnt.add(ip);
   }
   throw new IpamConflictError(`address assignment kept conflicting after ${MAX_ATTEMPTS} attempts`);
 }
@@ -250,7 +262,7 @@ async function tryAssign(
       ...(absent ? { absent } : {}),
     });
     if (written === "written") return { ip };
-    if (written === "claimed") return { claimed: ip };
+    if (written === "claimed") return { claimed: ip, block };
     return written;
   }
 }
@@ -267,6 +279,18 @@ function enclosingCidrs(pool: IpPool, cidr: string): string[] {
   return Array.from({ length: Math.max(0, block.length - from) }, (_, i) =>
     formatPrefix(enclosingPrefix({ family: block.family, value: block.base }, from + i)),
   );
+}
+
+/** Up to `count` addresses of `block` neither allocated nor in `excluded`, in order. */
+function freeAddresses(block: IpamBlock, excluded: ReadonlySet<string>, count: number): string[] {
+  const found: string[] = [];
+  const skip = new Set(excluded);
+  for (let ip = findFreeAddress(block, skip); ip && found.length < count;) {
+    found.push(ip);
+    skip.add(ip);
+    ip = findFreeAddress(block, skip);
+  }
+  return found;
 }
 
 /** "overlaps" only answers a new block; elsewhere, and there too, it means: read again. */

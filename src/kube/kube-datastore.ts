@@ -146,6 +146,11 @@ export class KubernetesDatastore implements Datastore {
     );
   }
 
+  async readClaimedAddresses(ips: readonly string[]): Promise<string[]> {
+    const held = await Promise.all(ips.map((ip) => this.#exists(paths.claim(ip))));
+    return ips.filter((_, i) => held[i]);
+  }
+
   async writeBlock({ block, revision, assigned, absent = [] }: BlockWrite): Promise<BlockWritten> {
     if (revision === undefined) {
       if ((await this.readBlocks(absent)).length > 0) return "overlaps";
