@@ -30,7 +30,7 @@ import type {
   Released,
 } from "../datastore/datastore.js";
 import { releaseContainer } from "./etcd-release.js";
-import type { KvCompare, KvOp } from "../datastore/kv.js";
+import { MAX_TXN_OPS, type KvCompare, type KvOp } from "../datastore/kv.js";
 import type {
   FloatingIpClaim,
   IpamBlock,
@@ -96,7 +96,15 @@ export class EtcdDatastore implements Datastore {
           : { key: regionKey, createRevision: 0 },
       );
       ops.push({ put: regionKey, value: JSON.stringify(withBlockCidr(region, block.cidr)) });
-      for (const cidr of absent) compares.push({ key: keys.block(cidr), createRevision: 0 });
+      // As many as the transaction has room for are compared; the widest
+      // of the rest (a wide IPv6 pool of long blocks) are read first: only
+      // an older buoy made blocks listed in no region, so none appears later.
+      const room = MAX_TXN_OPS - compares.length - (assigned ? 1 : 0);
+      const readFirst = absent.slice(0, Math.max(0, absent.length - room));
+      if ((await readBlocks(this.store, readFirst)).length > 0) return "overlaps";
+      for (const cidr of absent.slice(readFirst.length)) {
+        compares.push({ key: keys.block(cidr), createRevision: 0 });
+      }
       // The affinity record of a new block (see keys.affinity).
       ops.push({
         put: keys.affinity(block.affinity, block.cidr),
@@ -123,8 +131,7 @@ export class EtcdDatastore implements Datastore {
     }
     if (await this.store.kv.txn(compares, ops)) return "written";
     if (revision === undefined && absent.length > 0) {
-      const found = await this.store.kv.readMany(absent.map((cidr) => ({ key: keys.block(cidr) })));
-      if (found.some((entries) => entries.length > 0)) return "overlaps";
+      if ((await readBlocks(this.store, absent)).length > 0) return "overlaps";
     }
     // Which compare failed: a claim of the address is the caller's to
     // learn (it picks another); anything else is a lost race.

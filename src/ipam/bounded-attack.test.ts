@@ -134,3 +134,12 @@ describe("bounded ADD: an older buoy's block listed in no region", () => {
     },
   );
 });
+
+describe("bounded ADD: absent CIDRs on IPv6", () => {
+  it("assignAddress() makes a block in a wide IPv6 pool of /128 blocks (absent CIDRs fit one transaction)", async () => {
+    const { datastore } = await setup([validatePool("v6", { cidr: "8000::/1", blockSize: 128 })]);
+    expect(await assignAddress(datastore, { family: 6, owner: owner("a", "n1"), pools: [] })).toBe(
+      "8000::",
+    );
+  });
+});
