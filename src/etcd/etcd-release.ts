@@ -3,12 +3,13 @@
 // (with buoy's own IPAM) its addresses. Two reads and one transaction, bounded by the container and its node;
 // a lost race reads again. Idempotent.
 import type { FloatingIpClaim, IpamBlock, WorkloadEndpoint } from "../model/records.js";
-import type { KvCompare, KvOp, KvRead } from "../datastore/kv.js";
+import type { KvCompare, KvEntry, KvOp, KvRead } from "../datastore/kv.js";
 import { keys, type Store } from "./store.js";
 import type { ReleaseTarget, Released } from "../datastore/datastore.js";
 import { addressesOfHandle, withoutHandle } from "../ipam/block.js";
 import { canonicalAddress } from "../net/address.js";
-import { readGroups } from "./allocation-reads.js";
+import { readGroups, readRegions } from "./allocation-reads.js";
+import { BlockIndex, cidrsHolding, regionCidrOf } from "../ipam/region.js";
 
 const MAX_ATTEMPTS = 20;
 
@@ -49,10 +50,15 @@ export async function releaseContainer(store: Store, target: ReleaseTarget): Pro
         ),
       ),
     ];
-    const [claims = [], blocks = []] = await readGroups(store, [
+    const [claims = [], indexed = []] = await readGroups(store, [
       claimIps.map((ip) => ({ key: keys.claim(ip) })),
       blockCidrs.map((cidr) => ({ key: keys.block(cidr) })),
     ]);
+    // The endpoints' addresses in blocks the index does not name (borrowed
+    // before node-borrowed records existed): found through their regions.
+    const blocks = target.handle
+      ? [...indexed, ...(await readUnindexed(store, records, indexed))]
+      : indexed;
     const compares: KvCompare[] = [];
     const ops: KvOp[] = [];
     const released: Released = { addresses: [], floatingIps: [] };
@@ -102,4 +108,33 @@ export async function releaseContainer(store: Store, target: ReleaseTarget): Pro
   throw new Error(
     `releasing container ${target.containerID} kept conflicting after ${MAX_ATTEMPTS} attempts`,
   );
+}
+
+/** The blocks, by their region records, holding endpoint addresses no `indexed` block holds. */
+async function readUnindexed(
+  store: Store,
+  endpoints: readonly WorkloadEndpoint[],
+  indexed: readonly KvEntry[],
+): Promise<KvEntry[]> {
+  const known = new BlockIndex(
+    indexed.flatMap((entry) => {
+      const block = parseOrUndefined<IpamBlock>(entry.value);
+      return block ? [{ value: block, revision: String(entry.modRevision) }] : [];
+    }),
+  );
+  const missing = endpoints
+    .flatMap((endpoint) => endpoint.ipNetworks.map((network) => network.split("/")[0] ?? ""))
+    .filter((ip) => ip !== "" && known.holding(ip).length === 0);
+  if (missing.length === 0) return [];
+  const regionCidrs = [...new Set(missing.flatMap((ip) => regionCidrOf(ip) ?? []))];
+  const regions = await readRegions(store, regionCidrs);
+  const listed = regions.flatMap((region) => region?.value.blocks ?? []);
+  const taken = new Set(indexed.map((entry) => entry.key));
+  const cidrs = [...new Set(missing.flatMap((ip) => cidrsHolding(listed, ip)))].filter(
+    (cidr) => !taken.has(keys.block(cidr)),
+  );
+  const [entries = []] = await readGroups(store, [
+    cidrs.map((cidr) => ({ key: keys.block(cidr) })),
+  ]);
+  return entries;
 }

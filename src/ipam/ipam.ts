@@ -27,7 +27,7 @@ import {
 } from "./block.js";
 import { freeBlockCidrs, poolRegionCidrs } from "./new-block.js";
 import { poolPrefix, poolRestrictsNamespaces, poolSelected, poolSelectsNamespace } from "./pool.js";
-import { BlockIndex, emptyRegion } from "./region.js";
+import { BlockIndex, cidrsHolding, emptyRegion, regionCidrOf } from "./region.js";
 
 export class IpamExhaustedError extends Error {
   override readonly name = "IpamExhaustedError";
@@ -338,31 +338,58 @@ function poolOf(pools: readonly IpPool[], blockCidr: string): IpPool | undefined
 /**
  * Releases every address held by `handle`, which `node` allocated (in its
  * blocks or ones it borrowed from); resolves to the addresses released.
- * Idempotent.
+ * `addresses`, the container's as its endpoint records them, are also
+ * looked for by containment where the node's index does not name their
+ * block (an older buoy's: blocks without node labels, addresses borrowed
+ * before node-borrowed records). Idempotent.
  */
 export async function releaseHandle(
   store: Datastore,
   handle: string,
   node: string,
+  addresses: readonly string[] = [],
 ): Promise<string[]> {
   const released: string[] = [];
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const blocks = await store.listNodeBlocks(node);
+    const nodeBlocks = await store.listNodeBlocks(node);
+    const blocks = [...nodeBlocks, ...(await readBlocksHolding(store, addresses, nodeBlocks))];
     const holding = blocks.filter((block) => addressesOfHandle(block.value, handle).length > 0);
     if (holding.length === 0) return released;
     for (const block of holding) {
-      const addresses = addressesOfHandle(block.value, handle);
+      const ips = addressesOfHandle(block.value, handle);
       const written = await store.writeBlock({
         block: withoutHandle(block.value, handle),
         revision: block.revision,
-        released: addresses.map((ip) => ({ ip, node: block.value.allocations[ip]?.node ?? node })),
+        released: ips.map((ip) => ({ ip, node: block.value.allocations[ip]?.node ?? node })),
       });
-      if (written === "written") released.push(...addresses);
+      if (written === "written") released.push(...ips);
     }
   }
   throw new IpamConflictError(
     `releasing ${handle} kept conflicting after ${MAX_ATTEMPTS} attempts`,
   );
+}
+
+/**
+ * The blocks holding those of `addresses` that none of `known` holds, found
+ * through their regions' records: two bounded reads, none when all are known.
+ */
+export async function readBlocksHolding(
+  store: Datastore,
+  addresses: readonly string[],
+  known: readonly Versioned<IpamBlock>[],
+): Promise<Versioned<IpamBlock>[]> {
+  const index = new BlockIndex(known);
+  const missing = addresses.filter((ip) => index.holding(ip).length === 0);
+  if (missing.length === 0) return [];
+  const regionCidrs = [...new Set(missing.flatMap((ip) => regionCidrOf(ip) ?? []))];
+  const regions = await store.readRegions(regionCidrs);
+  const listed = regions.flatMap((region) => region?.value.blocks ?? []);
+  const knownCidrs = new Set(known.map((block) => block.value.cidr));
+  const cidrs = [...new Set(missing.flatMap((ip) => cidrsHolding(listed, ip)))].filter(
+    (cidr) => !knownCidrs.has(cidr),
+  );
+  return cidrs.length === 0 ? [] : store.readBlocks(cidrs);
 }
 
 /** Handles that hold addresses on `node`, with the addresses. */

@@ -247,7 +247,7 @@ export class KubernetesDatastore implements Datastore {
   async release(target: ReleaseTarget): Promise<Released> {
     // The endpoint goes first: while it exists, a node agent takes the
     // sandbox for set up and would claim its floating IPs again.
-    const [requested] = await Promise.all([
+    const [requested, endpoints] = await Promise.all([
       target.namespace && target.pod ? this.#clearPodAnnotations(target) : [],
       this.#deleteEndpoints(target),
     ]);
@@ -288,7 +288,11 @@ export class KubernetesDatastore implements Datastore {
       }),
     );
     if (target.handle) {
-      released.addresses = await releaseHandle(this, target.handle, target.node);
+      // The endpoints' addresses too: an older buoy's blocks carry no node label.
+      const addresses = endpoints.flatMap((endpoint) =>
+        endpoint.ipNetworks.map((network) => network.split("/")[0] ?? network),
+      );
+      released.addresses = await releaseHandle(this, target.handle, target.node, addresses);
     }
     return released;
   }
@@ -429,31 +433,32 @@ export class KubernetesDatastore implements Datastore {
   }
 
   /** Deletes the target's endpoint object (all of the container's without an interface: GC). */
-  async #deleteEndpoints(target: ReleaseTarget): Promise<void> {
-    let names: string[];
+  /** Deletes the target's endpoint objects; resolves to the endpoints they held. */
+  async #deleteEndpoints(target: ReleaseTarget): Promise<WorkloadEndpoint[]> {
+    let objects: KubeObject[];
     if (target.ifname) {
-      names = [await endpointObjectName(target.node, target.containerID, target.ifname)];
+      const name = await endpointObjectName(target.node, target.containerID, target.ifname);
+      const object = await this.#getOrUndefined<KubeObject>(paths.endpoint(name));
+      objects = object ? [object] : [];
     } else {
       const label = containerLabel(target.containerID);
-      const objects = await this.#listEndpointObjects(
-        label ? `${CONTAINER_LABEL}=${label}` : undefined,
-      );
-      names = objects
-        .filter((object) => {
-          const endpoint = endpointFromObject(object);
-          return endpoint.containerID === target.containerID && endpoint.node === target.node;
-        })
-        .map((object) => object.metadata.name);
+      objects = (
+        await this.#listEndpointObjects(label ? `${CONTAINER_LABEL}=${label}` : undefined)
+      ).filter((object) => {
+        const endpoint = endpointFromObject(object);
+        return endpoint.containerID === target.containerID && endpoint.node === target.node;
+      });
     }
     await Promise.all(
-      names.map(async (name) => {
+      objects.map(async (object) => {
         try {
-          await this.#http.delete(paths.endpoint(name));
+          await this.#http.delete(paths.endpoint(object.metadata.name));
         } catch (error) {
           if (!isReason(error, "NotFound")) throw error;
         }
       }),
     );
+    return objects.map(endpointFromObject);
   }
 
   async #listClaims(resourceVersion?: string): Promise<Versioned<FloatingIpClaim>[]> {
