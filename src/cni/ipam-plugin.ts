@@ -60,7 +60,9 @@ export async function ipamAdd(
       result.ips.push({ address: `${ip}/128` });
     }
   } catch (error) {
-    await releaseHandle(store, owner.handle, node);
+    // The addresses assigned so far, read by name: a cached list may not have them yet.
+    const assigned = result.ips.map((ip) => ip.address.split("/")[0] ?? ip.address);
+    await releaseHandle(store, owner.handle, node, assigned);
     throw error;
   }
   logger.log("info", "ipam.assign", {

@@ -289,6 +289,7 @@ async function addChecked(context: Context, holder: ClaimHolder): Promise<CniRes
     await rollback(context, link, {
       link: pair.status === "fulfilled",
       addresses: ipam.status === "fulfilled",
+      ips: ipam.status === "fulfilled" ? ipam.value.ips.map((ip) => addressOf(ip.address)) : [],
     });
     throw ipam.status === "rejected" ? ipam.reason : (pair as PromiseRejectedResult).reason;
   }
@@ -324,7 +325,11 @@ async function addChecked(context: Context, holder: ClaimHolder): Promise<CniRes
     });
     return podResult(env, link, podIps, ipam.value);
   } catch (error) {
-    await rollback(context, link, { link: true, addresses: true });
+    await rollback(context, link, {
+      link: true,
+      addresses: true,
+      ips: ipam.value.ips.map((ip) => addressOf(ip.address)),
+    });
     throw error;
   }
 }
@@ -362,10 +367,10 @@ async function withFloatingIps(
 async function rollback(
   context: Context,
   link: PodLinkPlan,
-  made: { link: boolean; addresses: boolean },
+  made: { link: boolean; addresses: boolean; ips: readonly string[] },
 ): Promise<void> {
   const { conf, env, store, node, logger, deps } = context;
-  logger.log("warn", "cni.rollback", made);
+  logger.log("warn", "cni.rollback", { link: made.link, addresses: made.addresses });
   const steps: Promise<unknown>[] = [];
   if (made.link) steps.push(deps.podNetwork.deleteHostInterface(link.hostIfname));
   steps.push(
@@ -373,7 +378,7 @@ async function rollback(
       ...releaseTarget(context, node),
       // Even when IPAM failed: it may have written a block before failing.
       // Releasing a handle that holds nothing is a no-op.
-      ...(ownIpam(conf) ? { handle: handleFor(conf, env.containerID) } : {}),
+      ...(ownIpam(conf) ? { handle: handleFor(conf, env.containerID), addresses: made.ips } : {}),
     }),
   );
   if (!ownIpam(conf) && made.addresses) steps.push(runIpam("DEL", context));

@@ -84,6 +84,8 @@ export interface ReleaseTarget {
   ifname?: string;
   /** The IPAM handle, when buoy's own IPAM holds the addresses. */
   handle?: string;
+  /** The handle's addresses, when the caller knows them (an ADD undoing itself): read by name. */
+  addresses?: readonly string[];
   /** The pod, when known (CNI_ARGS): its annotations are cleared in Kubernetes. */
   namespace?: string;
   pod?: string;
@@ -115,6 +117,9 @@ export interface Datastore {
    * The blocks holding anything of `node`: those affine to it and those it
    * borrowed an address from, through an index (etcd: affinity and
    * node-borrowed records; Kubernetes: a label per node), not a list of all.
+   * Kubernetes serves it from the API server's watch cache, a moment behind:
+   * a write from it is on the block's resourceVersion, and what must be
+   * current is read by name.
    */
   listNodeBlocks(node: string): Promise<Versioned<IpamBlock>[]>;
   /** The region records (ipam/region.ts) of these CIDRs, in order; undefined where there is none. */

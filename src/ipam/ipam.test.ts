@@ -192,6 +192,20 @@ describe("assignAddress()", () => {
 });
 
 describe("releaseHandle()", () => {
+  it("releaseHandle() frees the addresses it is told of even when the node's list is a moment behind (a cache)", async () => {
+    const store = await storeWith(["pods", { cidr: "10.244.0.0/16" }]);
+    await assignAddress(store, { family: 4, owner: owner("a"), pools: [] });
+    const behind = await store.listNodeBlocks("n1");
+    const ip = await assignAddress(store, { family: 4, owner: owner("b"), pools: [] });
+    // The list (as a watch cache may) still shows the block without b's address.
+    const cached = Object.assign(Object.create(store) as typeof store, {
+      listNodeBlocks: async () => behind,
+    });
+    expect(await releaseHandle(cached, "b", "n1")).toEqual([]);
+    expect(await releaseHandle(cached, "b", "n1", [ip])).toEqual([ip]);
+    expect(await listNodeHandles(store, "n1")).toEqual(new Map([["a", ["10.244.0.0"]]]));
+  });
+
   it("releaseHandle() frees every address of the handle and is idempotent", async () => {
     const store = await storeWith(
       ["pods", { cidr: "10.244.0.0/16" }],

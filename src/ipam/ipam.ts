@@ -349,13 +349,24 @@ export async function releaseHandle(
   node: string,
   addresses: readonly string[] = [],
 ): Promise<string[]> {
+  const listed = await store.listNodeBlocks(node);
+  // The blocks of the addresses the caller knows, read again by name: the
+  // node's list may come from a cache a moment behind (Kubernetes).
+  const index = new BlockIndex(listed);
+  const fresh = await store.readBlocks([
+    ...new Set(addresses.flatMap((ip) => index.holding(ip).map((block) => block.value.cidr))),
+  ]);
+  const byCidr = new Map(listed.map((block) => [block.value.cidr, block]));
+  for (const block of [...fresh, ...(await readBlocksHolding(store, addresses, listed))]) {
+    byCidr.set(block.value.cidr, block);
+  }
+  const holds = (block: Versioned<IpamBlock>) => addressesOfHandle(block.value, handle).length > 0;
+  let pending = [...byCidr.values()].filter(holds);
   const released: string[] = [];
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const nodeBlocks = await store.listNodeBlocks(node);
-    const blocks = [...nodeBlocks, ...(await readBlocksHolding(store, addresses, nodeBlocks))];
-    const holding = blocks.filter((block) => addressesOfHandle(block.value, handle).length > 0);
-    if (holding.length === 0) return released;
-    for (const block of holding) {
+    if (pending.length === 0) return released;
+    const conflicted: string[] = [];
+    for (const block of pending) {
       const ips = addressesOfHandle(block.value, handle);
       const written = await store.writeBlock({
         block: withoutHandle(block.value, handle),
@@ -363,7 +374,10 @@ export async function releaseHandle(
         released: ips.map((ip) => ({ ip, node: block.value.allocations[ip]?.node ?? node })),
       });
       if (written === "written") released.push(...ips);
+      else conflicted.push(block.value.cidr);
     }
+    // Only the blocks that changed under us are read again.
+    pending = (await store.readBlocks(conflicted)).filter(holds);
   }
   throw new IpamConflictError(
     `releasing ${handle} kept conflicting after ${MAX_ATTEMPTS} attempts`,

@@ -124,8 +124,13 @@ export class KubernetesDatastore implements Datastore {
     return list.items.map(blockFromObject);
   }
 
+  /**
+   * From the API server's watch cache: a list a moment behind only costs a
+   * conflict on write; what must be fresh (a DEL's own addresses) the
+   * callers read by name (ipam.ts releaseHandle).
+   */
   listNodeBlocks(node: string): Promise<Versioned<IpamBlock>[]> {
-    return this.#listNodeBlocks(node);
+    return this.#listNodeBlocks(node, "0");
   }
 
   async readRegions(cidrs: readonly string[]): Promise<(Versioned<IpamRegion> | undefined)[]> {
@@ -289,9 +294,12 @@ export class KubernetesDatastore implements Datastore {
     );
     if (target.handle) {
       // The endpoints' addresses too: an older buoy's blocks carry no node label.
-      const addresses = endpoints.flatMap((endpoint) =>
-        endpoint.ipNetworks.map((network) => network.split("/")[0] ?? network),
-      );
+      const addresses = [
+        ...(target.addresses ?? []),
+        ...endpoints.flatMap((endpoint) =>
+          endpoint.ipNetworks.map((network) => network.split("/")[0] ?? network),
+        ),
+      ];
       released.addresses = await releaseHandle(this, target.handle, target.node, addresses);
     }
     return released;

@@ -67,6 +67,8 @@ export interface DatastoreUnderTest {
 }
 
 const NODE = "node-1";
+/** How long a read from the API server's watch cache may lag behind a write. */
+const LAGS = { timeout: 5000 };
 const NETWORK = "k8s-pod-network";
 const POD_POOL = validatePool("pods", { cidr: "10.244.0.0/16", blockSize: 26 });
 const FLOATING_POOL = validatePool("floating", { cidr: "203.0.113.0/24", disabled: true });
@@ -265,15 +267,16 @@ export function datastoreConformance(name: string, setup: () => Promise<Datastor
       // No block is left: node-a borrows from node-c's.
       const lent = await prepare("lent", [], { ...tiny, node: "node-a" });
       expect([c.ip, d.ip, lent.ip]).toEqual(["10.9.1.0", "10.9.1.2", "10.9.1.1"]);
+      // Kubernetes lists from the API server's watch cache, which may lag a moment.
       const cidrs = async (node: string) =>
         (await store.listNodeBlocks(node)).map((block) => block.value.cidr).sort();
-      expect(await cidrs("node-a")).toEqual(["10.9.1.0/31"]);
-      expect(await cidrs("node-c")).toEqual(["10.9.1.0/31"]);
-      expect(await cidrs("node-d")).toEqual(["10.9.1.2/31"]);
+      await expect.poll(() => cidrs("node-a"), LAGS).toEqual(["10.9.1.0/31"]);
+      await expect.poll(() => cidrs("node-c"), LAGS).toEqual(["10.9.1.0/31"]);
+      await expect.poll(() => cidrs("node-d"), LAGS).toEqual(["10.9.1.2/31"]);
       // Its lent address released, node-a no longer finds node-c's block.
       await store.release(lent.target);
-      expect(await cidrs("node-a")).toEqual([]);
-      expect(await cidrs("node-none")).toEqual([]);
+      await expect.poll(() => cidrs("node-a"), LAGS).toEqual([]);
+      await expect.poll(() => cidrs("node-none"), LAGS).toEqual([]);
     });
 
     it("readAllocationSnapshot() reads the node's blocks and the asked floating IPs' claims and blocks only", async () => {
