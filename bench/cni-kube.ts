@@ -8,18 +8,29 @@
 // alone, no chained portmap) from spawn to exit:
 //   - etcd, and kubernetes (a real kube-apiserver v1.20.2), with no other
 //     floating IP held in the cluster;
-//   - both again with CLAIMS floating IPs held by pods on other nodes, as a
-//     busy cluster has: ADD reads every claim (IPAM must not hand a held IP
-//     to a pod), so this is what its cost grows with.
+//   - both again in a full cluster (bench/cluster-fill.ts): NODES other
+//     nodes with their Node objects, blocks of 20 pods, affinities and
+//     regions, and CLAIMS floating IPs held by pods on them. Issue 14: an
+//     ADD or DEL must cost the same in both.
+// Besides the wall time, the datastore's own counters (/metrics) give the
+// requests it served and the bytes it sent per ADD and per DEL.
+// `npm run bench:scale` runs it at 5,000 nodes and 20,000 claims.
 // Each pod asks for one floating IP. The etcd configuration with no claims is
 // the baseline. After the DELs nothing of the pods may be left (allocations,
-// their claims, interfaces). Prints a table and writes .bench/cni-kube.json.
+// their claims, interfaces). Prints a table and writes .bench/<BENCH_NAME>.json
+// (cni-kube).
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { claimToObject } from "../src/kube/objects.js";
-import { keys } from "../src/etcd/store.js";
+import {
+  PODS_POOL,
+  etcdCounters,
+  fillEtcd,
+  fillKube,
+  kubeCounters,
+  type ServedCounters,
+} from "./cluster-fill.js";
 import type { FloatingIpClaim } from "../src/model/records.js";
 import {
   formatTable,
@@ -54,6 +65,8 @@ import {
 const PODS = Number(process.env.BENCH_PODS ?? 50);
 const WARMUP = 3;
 const CLAIMS = Number(process.env.BENCH_CLAIMS ?? 2000);
+const NODES = Number(process.env.BENCH_NODES ?? 500);
+const NAME = process.env.BENCH_NAME ?? "cni-kube";
 const NODE = "bench-node";
 const NAMESPACE = "bench";
 const BUOY = "/apis/buoy.dev/v1";
@@ -67,7 +80,7 @@ const live = new Set<string>();
 interface Config {
   label: string;
   datastore: "etcd" | "kubernetes";
-  claims: number;
+  full: boolean;
 }
 
 interface Series {
@@ -75,6 +88,8 @@ interface Series {
   op: "ADD" | "DEL";
   samples: number[];
   stats: Stats;
+  /** What the datastore served per operation, by its /metrics. */
+  served: ServedCounters;
 }
 
 /** The floating IP pod `index` of a configuration asks for; held ones are 10.96.16.0 on. */
@@ -94,24 +109,22 @@ function heldClaim(index: number): FloatingIpClaim {
     namespace: "elsewhere",
     pod: `held-${index}`,
     containerID: `held-${index}`,
-    node: `other-${index % 20}`,
+    node: `other-${index % Math.max(NODES, 1)}`,
     internalIP: `10.245.${Math.floor(index / 256)}.${index % 256}`,
     createdAt: new Date().toISOString(),
   };
 }
 
-/** Holds `count` floating IPs for pods on other nodes, in the datastore a configuration uses. */
-async function holdClaims(config: Config, count: number): Promise<void> {
-  for (let index = 0; index < count; index++) {
-    const claim = heldClaim(index);
-    if (config.datastore === "etcd") {
-      await etcd!.store.kv.txn([], [{ put: keys.claim(claim.ip), value: JSON.stringify(claim) }]);
-    } else {
-      await kube!.admin.json("POST", `${BUOY}/floatingipclaims`, claimToObject(claim, undefined));
-    }
-    progress(`[${config.label}] holding ${index + 1}/${count} floating IPs elsewhere`);
-  }
-  progress(`[${config.label}] ${count} floating IPs held elsewhere`, true);
+/** The datastore's served requests and bytes so far. */
+function counters(config: Config): Promise<ServedCounters> {
+  return config.datastore === "etcd" ? etcdCounters(etcd!) : kubeCounters(kube!);
+}
+
+function perOp(before: ServedCounters, after: ServedCounters, ops: number): ServedCounters {
+  return {
+    requests: (after.requests - before.requests) / ops,
+    bytes: (after.bytes - before.bytes) / ops,
+  };
 }
 
 async function timed(call: PluginCall): Promise<number> {
@@ -131,7 +144,7 @@ async function runConfig(
   configIndex: number,
   pluginConf: (pod: string, floatingIp: string) => Record<string, unknown>,
   binary: string,
-): Promise<{ add: number[]; del: number[] }> {
+): Promise<{ add: number[]; del: number[]; addServed: ServedCounters; delServed: ServedCounters }> {
   const pods = Array.from({ length: WARMUP + PODS }, (_, index) => ({
     name: `c${configIndex}-${index}`,
     containerID: `bench-${configIndex}-${index}`,
@@ -168,23 +181,31 @@ async function runConfig(
     await timed(call(pod, "DEL"));
   }
   const measured = pods.slice(WARMUP);
+  for (const pod of measured) netns(pod);
   const add: number[] = [];
+  const beforeAdd = await counters(config);
   for (const pod of measured) {
-    netns(pod);
     add.push(await timed(call(pod, "ADD")));
     progress(`[${config.label}] ADD ${add.length}/${PODS}`, add.length === PODS);
   }
+  const afterAdd = await counters(config);
   const del: number[] = [];
   for (const pod of measured) {
     del.push(await timed(call(pod, "DEL")));
     progress(`[${config.label}] DEL ${del.length}/${PODS}`, del.length === PODS);
   }
+  const afterDel = await counters(config);
   await checkClean(config, configIndex);
   for (const name of [...live]) {
     deleteNetns(name);
     live.delete(name);
   }
-  return { add, del };
+  return {
+    add,
+    del,
+    addServed: perOp(beforeAdd, afterAdd, PODS),
+    delServed: perOp(afterAdd, afterDel, PODS),
+  };
 }
 
 /** Throws when this configuration's pods left an interface, an address or a claim behind. */
@@ -224,10 +245,12 @@ async function main(): Promise<void> {
   const cniDir = join(tmp, "cni");
   mkdirSync(cniDir);
   const calico = privatePlugin(join(CNI_DIR, "calico"), cniDir);
-  note(`bench:cni-kube  prefix ${prefix}, ${PODS} pods per configuration, ${CLAIMS} held claims`);
+  note(
+    `bench:${NAME}  prefix ${prefix}, ${PODS} pods per configuration, full: ${NODES} nodes, ${CLAIMS} held claims`,
+  );
   note("starting etcd and kube-apiserver...");
   etcd = await startEtcd();
-  await createPool(etcd.store, "pods", { cidr: "10.244.0.0/16" });
+  await createPool(etcd.store, "pods", { cidr: PODS_POOL });
   await createPool(etcd.store, "floating", { cidr: "10.96.0.0/16", disabled: true });
   kube = await startKubeApiserver();
   applyManifests(kube, ["crds.yaml", "rbac.yaml", "calico-config.yaml"]);
@@ -237,7 +260,7 @@ async function main(): Promise<void> {
     JSON.parse(readFileSync(conflistPath, "utf8")) as { plugins: Record<string, unknown>[] }
   ).plugins[0]!;
   await createKubePools(kube, {
-    pods: { cidr: "10.244.0.0/16" },
+    pods: { cidr: PODS_POOL },
     floating: { cidr: "10.96.0.0/16", disabled: true },
   });
   await kube.admin.json("POST", "/api/v1/nodes", { metadata: { name: NODE } });
@@ -267,22 +290,32 @@ async function main(): Promise<void> {
     // The plugin reads the annotation from the pod itself.
     kubernetes: () => ({ ...kubePlugin, ...common }),
   };
+  const full = `${NODES} nodes, ${CLAIMS} claims`;
   const configs: Config[] = [
-    { label: "etcd", datastore: "etcd", claims: 0 },
-    { label: "kubernetes", datastore: "kubernetes", claims: 0 },
-    { label: `etcd, ${CLAIMS} claims`, datastore: "etcd", claims: CLAIMS },
-    { label: `kubernetes, ${CLAIMS} claims`, datastore: "kubernetes", claims: CLAIMS },
+    { label: "etcd", datastore: "etcd", full: false },
+    { label: "kubernetes", datastore: "kubernetes", full: false },
+    { label: `etcd, ${full}`, datastore: "etcd", full: true },
+    { label: `kubernetes, ${full}`, datastore: "kubernetes", full: true },
   ];
+  const held = Array.from({ length: CLAIMS }, (_, index) => heldClaim(index));
   const series: Series[] = [];
   for (const [index, config] of configs.entries()) {
-    if (config.claims > 0) await holdClaims(config, config.claims);
-    const { add, del } = await runConfig(config, index, confs[config.datastore], calico);
-    series.push({ config: config.label, op: "ADD", samples: add, stats: stats(add) });
-    series.push({ config: config.label, op: "DEL", samples: del, stats: stats(del) });
+    if (config.full && config.datastore === "etcd") await fillEtcd(etcd, NODES, held);
+    if (config.full && config.datastore === "kubernetes") await fillKube(kube, NODES, held);
+    const run = await runConfig(config, index, confs[config.datastore], calico);
+    for (const [op, samples, served] of [
+      ["ADD", run.add, run.addServed],
+      ["DEL", run.del, run.delServed],
+    ] as const) {
+      series.push({ config: config.label, op, samples, stats: stats(samples), served });
+    }
   }
 
   const baseline = (op: "ADD" | "DEL") =>
     series.find((s) => s.config === "etcd" && s.op === op)!.stats.p50;
+  // The same datastore's empty configuration: what "full / empty" compares with.
+  const empty = (s: Series) =>
+    series.find((e) => e.config === s.config.split(",")[0] && e.op === s.op)!;
   const rows = series.map((s) => [
     s.config,
     s.op,
@@ -292,24 +325,44 @@ async function main(): Promise<void> {
     s.stats.mean.toFixed(2),
     s.stats.max.toFixed(2),
     `${(s.stats.p50 / baseline(s.op)).toFixed(2)}x`,
+    `${(s.stats.p50 / empty(s).stats.p50).toFixed(2)}x`,
+    s.served.requests.toFixed(1),
+    Math.round(s.served.bytes).toString(),
+    `${(s.served.bytes / Math.max(empty(s).served.bytes, 1)).toFixed(2)}x`,
   ]);
   console.log("");
   console.log(
     formatTable(
-      ["config", "op", "n", "p50 ms", "p95 ms", "mean ms", "max ms", "vs etcd p50"],
+      [
+        "config",
+        "op",
+        "n",
+        "p50 ms",
+        "p95 ms",
+        "mean ms",
+        "max ms",
+        "vs etcd p50",
+        "vs empty p50",
+        "requests/op",
+        "bytes/op",
+        "bytes vs empty",
+      ],
       rows,
       2,
     ),
   );
   const round = (x: number) => Math.round(x * 1000) / 1000;
   const report = {
-    benchmark: "cni-kube",
+    benchmark: NAME,
     timestamp: new Date().toISOString(),
     prefix,
     method: {
       pods: PODS,
       warmupPairs: WARMUP,
       heldClaims: CLAIMS,
+      otherNodes: NODES,
+      served:
+        "per operation, from the datastore's /metrics: kube-apiserver apiserver_request_total and apiserver_response_sizes_sum over resource requests; etcd grpc_server_handled_total (unary) and etcd_network_client_grpc_sent_bytes_total",
       timing: "wall time of each exec of the main plugin, spawn to exit, sequential",
       floatingIps: "each pod asks for one floating IP from the disabled pool 10.96.0.0/16",
       kubernetes:
@@ -321,19 +374,21 @@ async function main(): Promise<void> {
       op: s.op,
       stats: Object.fromEntries(Object.entries(s.stats).map(([k, v]) => [k, round(v)])),
       vsEtcdP50: round(s.stats.p50 / baseline(s.op)),
+      vsEmptyP50: round(s.stats.p50 / empty(s).stats.p50),
+      servedPerOp: { requests: round(s.served.requests), bytes: Math.round(s.served.bytes) },
       samplesMs: s.samples.map(round),
     })),
   };
   const outDir = join(ROOT, ".bench");
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, "cni-kube.json"), JSON.stringify(report, null, 2) + "\n");
-  note(`wrote ${join(outDir, "cni-kube.json")}`);
+  writeFileSync(join(outDir, `${NAME}.json`), JSON.stringify(report, null, 2) + "\n");
+  note(`wrote ${join(outDir, `${NAME}.json`)}`);
 }
 
 try {
   await main();
 } catch (error) {
-  note(`bench:cni-kube failed: ${(error as Error).message}`);
+  note(`bench:${NAME} failed: ${(error as Error).message}`);
   process.exitCode = 1;
 } finally {
   for (const name of live) deleteNetns(name);
