@@ -4,8 +4,8 @@
 // 2,000 claims; the requests and the bytes read are counted at the Kv port.
 import { describe, expect, it } from "vitest";
 import type { Kv, KvEntry, KvRead } from "../datastore/kv.js";
-import type { AllocationOwner, FloatingIpClaim, WorkloadEndpoint } from "../model/records.js";
-import { assignAddress } from "../ipam/ipam.js";
+import type { FloatingIpClaim } from "../model/records.js";
+import { addAndDelCounted, podOwner, type Reads } from "../../test/support/one-pod-add-del.js";
 import { validatePool } from "../ipam/pool.js";
 import { EtcdDatastore } from "./etcd-datastore.js";
 import { MemoryKv } from "./memory-kv.js";
@@ -16,11 +16,6 @@ const POOLS = [
   validatePool("pods", { cidr: "10.0.0.0/8", blockSize: 26 }),
   validatePool("floating", { cidr: "203.0.0.0/16", disabled: true }),
 ];
-
-interface Reads {
-  requests: number;
-  bytes: number;
-}
 
 /** A Kv that counts the read requests made through it and the bytes they return. */
 function counting(kv: Kv): { kv: Kv; reads: Reads } {
@@ -64,7 +59,7 @@ async function cluster(nodes: number, claims: number): Promise<MemoryKv> {
     const allocations = Object.fromEntries(
       Array.from({ length: 20 }, (_, p) => [
         base.replace(/\d+$/, String((n % 4) * 64 + p)),
-        owner(`${node}-${p}`, node),
+        podOwner(`${node}-${p}`, node),
       ]),
     );
     await kv.txn(
@@ -105,74 +100,18 @@ async function cluster(nodes: number, claims: number): Promise<MemoryKv> {
   return kv;
 }
 
-function owner(pod: string, node: string): AllocationOwner {
-  return { handle: `net.${pod}`, node, namespace: "ns", pod, network: "net", containerID: pod };
-}
-
-/** One pod's ADD with one floating IP, then its DEL, on node-1; the reads of each. */
+/** One pod's ADD and DEL on node-1, counted at the Kv port. */
 async function addAndDel(kv: MemoryKv): Promise<{ add: Reads; del: Reads }> {
   const counted = counting(kv);
-  const datastore = new EtcdDatastore(new Store(counted.kv));
-  // The node has run pods before: its block exists.
-  await assignAddress(datastore, { family: 4, owner: owner("earlier", "node-1"), pools: [] });
-  const start = { ...counted.reads };
-  const floating = "203.0.200.7";
-  const snapshot = await datastore.readAllocationSnapshot({
+  return addAndDelCounted({
+    datastore: new EtcdDatastore(new Store(counted.kv)),
+    reads: counted.reads,
     node: "node-1",
-    floatingIps: [floating],
-  });
-  const pod = owner("pod", "node-1");
-  const ip = await assignAddress(
-    datastore,
-    { family: 4, owner: pod, pools: [], exclude: [floating] },
-    snapshot,
-  );
-  const endpoint: WorkloadEndpoint = {
-    node: "node-1",
-    namespace: "ns",
     pod: "pod",
-    containerID: "pod",
-    endpoint: "eth0",
-    interfaceName: "calipod",
-    mac: "0a:58:0a:00:00:05",
-    ipNetworks: [`${ip}/32`],
-    ipNATs: [{ internalIP: ip, externalIP: floating }],
-    network: "net",
-    createdAt: "2026-12-02T00:00:00Z",
-  };
-  await datastore.commitAttachment({
-    endpoint,
-    claims: [
-      {
-        ip: floating,
-        namespace: "ns",
-        pod: "pod",
-        containerID: "pod",
-        node: "node-1",
-        internalIP: ip,
-        createdAt: endpoint.createdAt,
-      },
-    ],
+    namespace: "ns",
+    floating: "203.0.200.7",
     pools: POOLS,
-    seen: snapshot,
   });
-  const add = {
-    requests: counted.reads.requests - start.requests,
-    bytes: counted.reads.bytes - start.bytes,
-  };
-  const before = { ...counted.reads };
-  const released = await datastore.release({
-    node: "node-1",
-    containerID: "pod",
-    ifname: "eth0",
-    handle: pod.handle,
-  });
-  expect(released).toEqual({ addresses: [ip], floatingIps: [floating] });
-  const del = {
-    requests: counted.reads.requests - before.requests,
-    bytes: counted.reads.bytes - before.bytes,
-  };
-  return { add, del };
 }
 
 describe("ADD and DEL on etcd read the same whatever the cluster holds", () => {

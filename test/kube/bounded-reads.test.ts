@@ -7,24 +7,15 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseNetConf } from "../../src/cni/netconf.js";
-import type {
-  AllocationOwner,
-  FloatingIpClaim,
-  WorkloadEndpoint,
-} from "../../src/model/records.js";
-import { assignAddress } from "../../src/ipam/ipam.js";
+import type { FloatingIpClaim } from "../../src/model/records.js";
 import { validatePool } from "../../src/ipam/pool.js";
 import { createKubeHttp, type KubeHttp } from "../../src/kube/http.js";
 import { KubernetesDatastore } from "../../src/kube/kube-datastore.js";
 import { parseKubeconfig } from "../../src/kube/kubeconfig.js";
 import { blockToObject, claimToObject } from "../../src/kube/objects.js";
-import {
-  applyManifests,
-  installCniFromConfigMap,
-  waitForBuoyCrds,
-} from "../support/buoy-install.js";
-import { CNI_DIR, runPrefix, type Conflist } from "../support/harness.js";
+import { installPluginConf } from "../support/buoy-install.js";
+import { addAndDelCounted, podOwner, type Reads } from "../support/one-pod-add-del.js";
+import { runPrefix } from "../support/harness.js";
 import { startKubeApiserver, type KubeApiserver } from "../support/kube.js";
 
 const BUOY = "/apis/buoy.dev/v1";
@@ -39,11 +30,6 @@ const prefix = runPrefix();
 let kube: KubeApiserver;
 let work: string;
 let http: KubeHttp;
-
-interface Reads {
-  requests: number;
-  bytes: number;
-}
 
 /** The KubeHttp, counting its requests and the bytes of what they returned. */
 function counting(inner: KubeHttp): { http: KubeHttp; reads: Reads } {
@@ -67,17 +53,6 @@ function counting(inner: KubeHttp): { http: KubeHttp; reads: Reads } {
   };
 }
 
-function owner(pod: string, node: string): AllocationOwner {
-  return {
-    handle: `net.${pod}`,
-    node,
-    namespace: NAMESPACE,
-    pod,
-    network: "net",
-    containerID: pod,
-  };
-}
-
 /** POSTs in parallel, 16 at a time. */
 async function createAll(path: string, objects: readonly unknown[]): Promise<void> {
   for (let start = 0; start < objects.length; start += 16) {
@@ -98,7 +73,10 @@ async function fill(nodes: number, claims: number): Promise<void> {
     const region = `10.1.${Math.floor(n / 64) * 16}.0/20`;
     regions.set(region, [...(regions.get(region) ?? []), cidr]);
     const allocations = Object.fromEntries(
-      Array.from({ length: 20 }, (_, p) => [`${base}${first + p}`, owner(`${node}-${p}`, node)]),
+      Array.from({ length: 20 }, (_, p) => [
+        `${base}${first + p}`,
+        podOwner(`${node}-${p}`, node, NAMESPACE),
+      ]),
     );
     return blockToObject({ cidr, affinity: node, allocations });
   });
@@ -127,94 +105,32 @@ async function fill(nodes: number, claims: number): Promise<void> {
   );
 }
 
-/** One pod's ADD with one floating IP, then its DEL, on node-1; the requests of each. */
+/** One pod's ADD and DEL on node-1, with the plugin's token, counted at its KubeHttp. */
 async function addAndDel(pod: string): Promise<{ add: Reads; del: Reads }> {
   const counted = counting(http);
-  const datastore = new KubernetesDatastore(counted.http, NODE);
   await kube.admin.json("POST", `/api/v1/namespaces/${NAMESPACE}/pods`, {
     apiVersion: "v1",
     kind: "Pod",
     metadata: { name: pod },
     spec: { nodeName: NODE, containers: [{ name: "c", image: "busybox" }] },
   });
-  // The node has run pods before: its block exists.
-  await assignAddress(datastore, { family: 4, owner: owner(`${pod}-earlier`, NODE), pools: [] });
-  // The watch cache serves the node's blocks: let it see that one.
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  const start = { ...counted.reads };
-  const floating = "203.0.200.7";
-  const snapshot = await datastore.readAllocationSnapshot({ node: NODE, floatingIps: [floating] });
-  const podOwner = owner(pod, NODE);
-  const ip = await assignAddress(
-    datastore,
-    { family: 4, owner: podOwner, pools: [], exclude: [floating] },
-    snapshot,
-  );
-  const createdAt = new Date().toISOString();
-  const endpoint: WorkloadEndpoint = {
+  return addAndDelCounted({
+    datastore: new KubernetesDatastore(counted.http, NODE),
+    reads: counted.reads,
     node: NODE,
-    namespace: NAMESPACE,
     pod,
-    containerID: pod,
-    endpoint: "eth0",
-    interfaceName: "calipod",
-    mac: "0a:58:0a:00:00:05",
-    ipNetworks: [`${ip}/32`],
-    ipNATs: [{ internalIP: ip, externalIP: floating }],
-    network: "net",
-    createdAt,
-  };
-  await datastore.commitAttachment({
-    endpoint,
-    claims: [
-      {
-        ip: floating,
-        namespace: NAMESPACE,
-        pod,
-        containerID: pod,
-        node: NODE,
-        internalIP: ip,
-        createdAt,
-        endpoint: "eth0",
-        network: "net",
-      },
-    ],
+    namespace: NAMESPACE,
+    floating: "203.0.200.7",
     pools: POOLS,
-    seen: snapshot,
+    // The watch cache serves the node's blocks: let it see the first one.
+    settle: () => new Promise((resolve) => setTimeout(resolve, 500)),
   });
-  const add = {
-    requests: counted.reads.requests - start.requests,
-    bytes: counted.reads.bytes - start.bytes,
-  };
-  const before = { ...counted.reads };
-  const released = await datastore.release({
-    node: NODE,
-    containerID: pod,
-    ifname: "eth0",
-    handle: podOwner.handle,
-    namespace: NAMESPACE,
-    pod,
-  });
-  expect(released).toEqual({ addresses: [ip], floatingIps: [floating] });
-  const del = {
-    requests: counted.reads.requests - before.requests,
-    bytes: counted.reads.bytes - before.bytes,
-  };
-  return { add, del };
 }
 
 beforeAll(async () => {
   kube = await startKubeApiserver();
   work = mkdtempSync(join(tmpdir(), `${prefix}-bounded-`));
-  applyManifests(kube, ["crds.yaml", "rbac.yaml", "calico-config.yaml"]);
-  await waitForBuoyCrds(kube);
-  const path = await installCniFromConfigMap(kube, work, NODE, join(CNI_DIR, "buoy"));
-  const conflist = JSON.parse(readFileSync(path, "utf8")) as Conflist;
-  const conf = parseNetConf({
-    ...conflist.plugins[0],
-    name: conflist.name,
-    cniVersion: conflist.cniVersion,
-  });
+  const conf = await installPluginConf(kube, work, NODE);
   const kubeconfig = conf.kubeconfig ?? "";
   http = createKubeHttp(
     parseKubeconfig(readFileSync(kubeconfig, "utf8"), kubeconfig, (file) =>

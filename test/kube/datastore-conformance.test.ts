@@ -5,20 +5,15 @@
 // own service-account token (RBAC as manifests/rbac.yaml grants it). Each
 // case gets a namespace of its own; pools, blocks, regions, affinities and claims
 // (cluster-wide) are deleted after it.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll } from "vitest";
 import { openDatastore } from "../../src/cni/open-datastore.js";
-import { parseNetConf } from "../../src/cni/netconf.js";
 import type { KubernetesDatastore } from "../../src/kube/kube-datastore.js";
-import {
-  applyManifests,
-  installCniFromConfigMap,
-  waitForBuoyCrds,
-} from "../support/buoy-install.js";
+import { installPluginConf } from "../support/buoy-install.js";
 import { datastoreConformance } from "../support/datastore-conformance.js";
-import { CNI_DIR, runPrefix, type Conflist } from "../support/harness.js";
+import { runPrefix } from "../support/harness.js";
 import { startKubeApiserver, type KubeApiserver, type KubeObject } from "../support/kube.js";
 
 const NODE = "node-1";
@@ -33,17 +28,7 @@ let cases = 0;
 beforeAll(async () => {
   kube = await startKubeApiserver();
   work = mkdtempSync(join(tmpdir(), `${prefix}-datastore-`));
-  applyManifests(kube, ["crds.yaml", "rbac.yaml", "calico-config.yaml"]);
-  await waitForBuoyCrds(kube);
-  const path = await installCniFromConfigMap(kube, work, NODE, join(CNI_DIR, "buoy"));
-  const conflist = JSON.parse(readFileSync(path, "utf8")) as Conflist;
-  // The plugin's config as the runtime hands it over: the first plugin, with
-  // the list's name and version.
-  const conf = parseNetConf({
-    ...conflist.plugins[0],
-    name: conflist.name,
-    cniVersion: conflist.cniVersion,
-  });
+  const conf = await installPluginConf(kube, work, NODE);
   datastore = (await openDatastore(conf, NODE)) as KubernetesDatastore;
   for (const name of [NODE, "node-2"]) {
     await kube.admin.json("POST", "/api/v1/nodes", {

@@ -7,7 +7,8 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { installCni, type InstallSettings } from "../../src/install/install-cni.js";
-import { ROOT, sleep } from "./harness.js";
+import { parseNetConf, type NetConf } from "../../src/cni/netconf.js";
+import { CNI_DIR, ROOT, sleep, type Conflist } from "./harness.js";
 import { KUBE_BIN, type KubeApiserver } from "./kube.js";
 
 export const MANIFESTS = ["crds.yaml", "rbac.yaml", "calico-config.yaml", "daemonset.yaml"];
@@ -124,6 +125,28 @@ export async function installCniFromConfigMap(
   const settings = await installSettings(kube, work, node, pluginPath);
   await installCni(settings, "test");
   return join(settings.confDir, "10-calico.conflist");
+}
+
+/**
+ * Applies buoy's CRDs, RBAC and ConfigMap, installs the CNI for `node` into
+ * `work` as install-cni does, and resolves to the plugin's config as the
+ * runtime hands it over: the conflist's first plugin, with the list's name
+ * and version (its kubeconfig holds the plugin's own token).
+ */
+export async function installPluginConf(
+  kube: KubeApiserver,
+  work: string,
+  node: string,
+): Promise<NetConf> {
+  applyManifests(kube, ["crds.yaml", "rbac.yaml", "calico-config.yaml"]);
+  await waitForBuoyCrds(kube);
+  const path = await installCniFromConfigMap(kube, work, node, join(CNI_DIR, "buoy"));
+  const conflist = JSON.parse(readFileSync(path, "utf8")) as Conflist;
+  return parseNetConf({
+    ...conflist.plugins[0],
+    name: conflist.name,
+    cniVersion: conflist.cniVersion,
+  });
 }
 
 /**
