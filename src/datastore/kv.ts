@@ -20,7 +20,8 @@ export type KvCompare =
  */
 export type KvOp = { put: string; value: string; lease?: string } | { delete: string };
 
-export type WatchSignal = "ready" | "changed";
+/** "ready" once the watch is established; then, per change, the keys it touched. */
+export type WatchSignal = "ready" | { changed: readonly string[] };
 
 /** One key, or every key under a prefix. */
 export type KvRead = { key: string } | { prefix: string };
@@ -41,7 +42,8 @@ export interface Kv {
   ping(): Promise<void>;
   /**
    * Signals changes under `prefix`: "ready" once the watch is established
-   * (read after that and nothing is missed), then "changed" per change. Ends
+   * (read after that and nothing is missed), then `{ changed }` per change,
+   * with the keys under `prefix` it put or deleted. Ends
    * when `signal` aborts; rejects when the connection is lost (watch again).
    */
   watch(prefix: string, signal: AbortSignal): AsyncIterable<WatchSignal>;

@@ -1,7 +1,7 @@
 // The agent's datastore side over etcd: prefix watches, one readMany at one
 // revision, and status records written under a lease the agent keeps alive
 // (a dead node's records vanish with it).
-import type { Kv, KvEntry, KvOp } from "../datastore/kv.js";
+import { MAX_TXN_OPS, type Kv, type KvEntry, type KvOp } from "../datastore/kv.js";
 import type { FloatingIpStatus } from "../model/records.js";
 import { keys, Store } from "./store.js";
 import type { RoutingMode } from "../dataplane/routing-plan.js";
@@ -13,6 +13,7 @@ import type {
   WatchHandlers,
 } from "../datastore/agent-source.js";
 import { ClaimCollector } from "./claim-gc.js";
+import { canonicalAddress } from "../net/address.js";
 
 export interface EtcdAgentSourceOptions {
   kv: Kv;
@@ -46,15 +47,15 @@ export class EtcdAgentSource implements AgentSource {
   }
 
   /**
-   * Only what the plan reads: this node's endpoints, the claims, the pools and
+   * Only what the plan reads, by prefix: this node's endpoints, the pools and
    * the nodes' status records; when routing, also nodes, BGP peers, block
-   * affinities and borrowed addresses (not the blocks: every allocation rewrites one).
+   * affinities and borrowed addresses (not the blocks: every allocation
+   * rewrites one). Claims are read by key (#read).
    */
   #prefixes(): [keyof AgentState, string][] {
     const { node, routing } = this.options;
     return [
       ["endpoint", keys.nodeEndpoints(node)],
-      ["claim", keys.claims],
       ["pool", keys.pools],
       ["status", keys.statuses],
       ...(routing === "none"
@@ -68,9 +69,25 @@ export class EtcdAgentSource implements AgentSource {
     ];
   }
 
+  /**
+   * The claim keys of the floating IPs this node's endpoints ask for, as of
+   * the last read: the only claims the plan looks at, and the only claim
+   * changes that wake this node (issue 14: not every claim in the cluster).
+   */
+  #claimKeys = new Set<string>();
+
   async read(): Promise<AgentState> {
     const prefixes = this.#prefixes();
     const results = await this.options.kv.readMany(prefixes.map(([, prefix]) => ({ prefix })));
+    const endpoints = results[0] ?? [];
+    const claimKeys = [...new Set(endpoints.flatMap(requestedClaimKeys))];
+    // Set before reading, so a claim changed meanwhile wakes the next reconcile.
+    this.#claimKeys = new Set(claimKeys);
+    const claims: KvEntry[] = [];
+    for (let start = 0; start < claimKeys.length; start += MAX_TXN_OPS) {
+      const part = claimKeys.slice(start, start + MAX_TXN_OPS);
+      claims.push(...(await this.options.kv.readMany(part.map((key) => ({ key })))).flat());
+    }
     const state: AgentState = {
       endpoint: [],
       claim: [],
@@ -82,12 +99,13 @@ export class EtcdAgentSource implements AgentSource {
       borrowed: [],
     };
     prefixes.forEach(([kind], index) => (state[kind] = (results[index] ?? []).map(raw)));
+    state.claim = claims.map(raw);
     return state;
   }
 
   async watch(signal: AbortSignal, handlers: WatchHandlers): Promise<void> {
     const { kv, logger } = this.options;
-    const prefixes = this.#prefixes().map(([, prefix]) => prefix);
+    const prefixes = [...this.#prefixes().map(([, prefix]) => prefix), keys.claims];
     const established = prefixes.map(() => false);
     let connected = false;
     const update = () => {
@@ -104,6 +122,12 @@ export class EtcdAgentSource implements AgentSource {
               failures = 0;
               established[index] = true;
               update();
+            } else if (
+              prefix === keys.claims &&
+              !event.changed.some((key) => this.#claimKeys.has(key))
+            ) {
+              // Another node's floating IP: nothing this node programs.
+              continue;
             }
             handlers.changed();
           }
@@ -205,6 +229,22 @@ function sameStatus(a: FloatingIpStatus, b: FloatingIpStatus): boolean {
     a.programmedSince === b.programmedSince &&
     a.announced === b.announced
   );
+}
+
+/** The claim keys of the floating IPs an endpoint record's ipNATs name (none if it does not parse). */
+function requestedClaimKeys(entry: KvEntry): string[] {
+  try {
+    const { ipNATs } = JSON.parse(entry.value) as { ipNATs?: unknown };
+    if (!Array.isArray(ipNATs)) return [];
+    return ipNATs.flatMap((nat: unknown) => {
+      const ip = (nat as { externalIP?: unknown } | null)?.externalIP;
+      if (typeof ip !== "string" || ip === "" || ip.includes("/")) return [];
+      // The text as written and its canonical form (the claim's key is the latter).
+      return [...new Set([ip, canonicalAddress(ip) ?? ip])].map((text) => keys.claim(text));
+    });
+  } catch {
+    return [];
+  }
 }
 
 function raw(entry: KvEntry): RawRecord {

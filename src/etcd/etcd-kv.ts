@@ -205,7 +205,7 @@ export class EtcdKv implements Kv {
             result?: {
               created?: boolean;
               canceled?: boolean;
-              events?: unknown[];
+              events?: { kv?: { key?: string } }[];
               cancel_reason?: string;
             };
             error?: { message?: string };
@@ -218,7 +218,9 @@ export class EtcdKv implements Kv {
             throw new DatastoreUnavailableError(`etcd ended the watch: ${reason}`);
           }
           if (message.result?.created) yield "ready";
-          else if (message.result?.events?.length) yield "changed";
+          else if (message.result?.events?.length) {
+            yield { changed: message.result.events.map((event) => decode(event.kv?.key)) };
+          }
         }
       }
     } catch (error) {

@@ -14,7 +14,7 @@ describe("MemoryKv", () => {
     const startMs = performance.now();
     const controller = new AbortController();
     for await (const signal of kv.watch("/status/", controller.signal)) {
-      if (signal === "changed") controller.abort();
+      if (signal !== "ready") controller.abort();
     }
     expect(performance.now() - startMs).toBeLessThan(1500);
     expect(await kv.get("/status/node-a")).toBeUndefined();

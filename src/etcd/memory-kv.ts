@@ -161,11 +161,12 @@ export class MemoryKv implements Kv {
   async ping(): Promise<void> {}
 
   async *watch(prefix: string, signal: AbortSignal): AsyncIterable<WatchSignal> {
-    let pending = 0;
+    const pending: string[][] = [];
     let wake: (() => void) | undefined;
     const notify = (keys: readonly string[]) => {
-      if (!keys.some((key) => key.startsWith(prefix))) return;
-      pending += 1;
+      const under = keys.filter((key) => key.startsWith(prefix));
+      if (under.length === 0) return;
+      pending.push(under);
       wake?.();
     };
     const onAbort = () => wake?.();
@@ -174,9 +175,11 @@ export class MemoryKv implements Kv {
     try {
       yield "ready";
       while (!signal.aborted) {
-        if (pending === 0) await new Promise<void>((resolve) => (wake = resolve));
+        if (pending.length === 0) await new Promise<void>((resolve) => (wake = resolve));
         wake = undefined;
-        for (; pending > 0 && !signal.aborted; pending--) yield "changed";
+        for (let next = pending.shift(); next && !signal.aborted; next = pending.shift()) {
+          yield { changed: next };
+        }
       }
     } finally {
       this.#watchers.delete(notify);

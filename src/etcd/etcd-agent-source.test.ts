@@ -1,0 +1,87 @@
+// Issue 14: a node's agent reads, and wakes for, the claims of the floating
+// IPs its own endpoints ask for, not every claim in the cluster.
+import { describe, expect, it } from "vitest";
+import { createStreamLogger } from "../log/logger.js";
+import type { FloatingIpClaim, WorkloadEndpoint } from "../model/records.js";
+import { EtcdAgentSource } from "./etcd-agent-source.js";
+import { MemoryKv } from "./memory-kv.js";
+import { keys } from "./store.js";
+
+const endpoint = (node: string, container: string, floating: string): WorkloadEndpoint => ({
+  node,
+  namespace: "ns",
+  pod: container,
+  containerID: container,
+  endpoint: "eth0",
+  interfaceName: `cali${container}`,
+  mac: "0a:58:0a:00:00:05",
+  ipNetworks: ["10.0.0.5/32"],
+  ipNATs: [{ internalIP: "10.0.0.5", externalIP: floating }],
+  network: "net",
+  createdAt: "2026-12-02T00:00:00Z",
+});
+
+const claim = (ip: string, node: string, container: string): FloatingIpClaim => ({
+  ip,
+  namespace: "ns",
+  pod: container,
+  containerID: container,
+  node,
+  internalIP: "10.0.0.5",
+  createdAt: "2026-12-02T00:00:00Z",
+});
+
+async function cluster(): Promise<MemoryKv> {
+  const kv = new MemoryKv();
+  const put = (key: string, value: unknown) => ({ put: key, value: JSON.stringify(value) });
+  await kv.txn(
+    [],
+    [
+      put(keys.endpoint("n1", "mine", "eth0"), endpoint("n1", "mine", "203.0.113.10")),
+      put(keys.claim("203.0.113.10"), claim("203.0.113.10", "n1", "mine")),
+      put(keys.endpoint("n2", "theirs", "eth0"), endpoint("n2", "theirs", "203.0.113.20")),
+      put(keys.claim("203.0.113.20"), claim("203.0.113.20", "n2", "theirs")),
+    ],
+  );
+  return kv;
+}
+
+const source = (kv: MemoryKv) =>
+  new EtcdAgentSource({
+    kv,
+    node: "n1",
+    routing: "none",
+    logger: createStreamLogger(() => {}, "error"),
+  });
+
+describe("EtcdAgentSource", () => {
+  it("read() gives the claims this node's endpoints ask for, not another node's", async () => {
+    const state = await source(await cluster()).read();
+    expect(state.claim.map((record) => record.key)).toEqual([keys.claim("203.0.113.10")]);
+    expect(state.endpoint).toHaveLength(1);
+  });
+
+  it("watch() wakes for a change of this node's claim, not for another node's", async () => {
+    const kv = await cluster();
+    const agent = source(kv);
+    await agent.read();
+    const controller = new AbortController();
+    let changes = 0;
+    let up!: () => void;
+    const connected = new Promise<void>((resolve) => (up = resolve));
+    const watching = agent.watch(controller.signal, {
+      changed: () => changes++,
+      connected: (isUp) => isUp && up(),
+    });
+    await connected;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const before = changes;
+    await kv.txn([], [{ delete: keys.claim("203.0.113.20") }]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(changes).toBe(before);
+    await kv.txn([], [{ delete: keys.claim("203.0.113.10") }]);
+    await expect.poll(() => changes, { timeout: 1000 }).toBe(before + 1);
+    controller.abort();
+    await watching;
+  });
+});
