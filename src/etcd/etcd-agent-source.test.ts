@@ -61,6 +61,34 @@ describe("EtcdAgentSource", () => {
     expect(state.endpoint).toHaveLength(1);
   });
 
+  it("watch() wakes for a status record of one of its floating IPs, not another's (no direct routes)", async () => {
+    const kv = await cluster();
+    const agent = source(kv);
+    await agent.read();
+    const controller = new AbortController();
+    let changes = 0;
+    let up!: () => void;
+    const connected = new Promise<void>((resolve) => (up = resolve));
+    const watching = agent.watch(controller.signal, {
+      changed: () => changes++,
+      connected: (isUp) => isUp && up(),
+    });
+    await connected;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const before = changes;
+    const status = (ip: string) => ({
+      put: keys.status("n2", ip),
+      value: JSON.stringify({ ip, node: "n2", internalIP: "10.0.0.5", programmedSince: "" }),
+    });
+    await kv.txn([], [status("203.0.113.20")]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(changes).toBe(before);
+    await kv.txn([], [status("203.0.113.10")]);
+    await expect.poll(() => changes, { timeout: 1000 }).toBe(before + 1);
+    controller.abort();
+    await watching;
+  });
+
   it("watch() wakes for a change of this node's claim, not for another node's", async () => {
     const kv = await cluster();
     const agent = source(kv);

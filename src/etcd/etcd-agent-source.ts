@@ -76,6 +76,20 @@ export class EtcdAgentSource implements AgentSource {
    */
   #claimKeys = new Set<string>();
 
+  /**
+   * Whether a change under `prefix` can change this node's plan: a claim
+   * only if its own endpoints ask for it; a status record (another node
+   * translating an address) only if it is one of those addresses, except
+   * with direct routes, which route every node's floating IPs.
+   */
+  #concerns(prefix: string, changed: readonly string[]): boolean {
+    if (prefix === keys.claims) return changed.some((key) => this.#claimKeys.has(key));
+    if (prefix !== keys.statuses || this.options.routing === "direct") return true;
+    return changed.some((key) =>
+      this.#claimKeys.has(keys.claim(key.slice(key.lastIndexOf("/") + 1))),
+    );
+  }
+
   async read(): Promise<AgentState> {
     const prefixes = this.#prefixes();
     const results = await this.options.kv.readMany(prefixes.map(([, prefix]) => ({ prefix })));
@@ -122,11 +136,8 @@ export class EtcdAgentSource implements AgentSource {
               failures = 0;
               established[index] = true;
               update();
-            } else if (
-              prefix === keys.claims &&
-              !event.changed.some((key) => this.#claimKeys.has(key))
-            ) {
-              // Another node's floating IP: nothing this node programs.
+            } else if (!this.#concerns(prefix, event.changed)) {
+              // Another node's floating IP: nothing this node programs or routes.
               continue;
             }
             handlers.changed();
