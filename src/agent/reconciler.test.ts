@@ -1,7 +1,7 @@
 // The move protocol of ADR 0004 with two agents on one store: the new node
 // programs a floating IP only after the old node has withdrawn it (or its
 // agent's lease has expired), and each node's status record says so.
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { ManualClock, MemoryKv } from "../etcd/memory-kv.js";
 import type { FloatingIpClaim, WorkloadEndpoint } from "../model/records.js";
 import { keys } from "../etcd/store.js";
@@ -49,6 +49,11 @@ const claim = (node: string, containerID: string, internalIP: string): FloatingI
   createdAt: "",
 });
 
+const watches: AbortController[] = [];
+afterEach(() => {
+  for (const watch of watches.splice(0)) watch.abort();
+});
+
 async function setup() {
   const clock = new ManualClock();
   const kv = new MemoryKv({ clock });
@@ -86,8 +91,9 @@ async function setup() {
     const metrics = createMetrics();
     const logger = createStreamLogger(() => {}, "error");
     const routing = bird ? "bgp" : "direct";
+    const source = new EtcdAgentSource({ kv, node, routing, logger, statusTtlSeconds: 10 });
     const reconciler = new Reconciler({
-      source: new EtcdAgentSource({ kv, node, routing, logger, statusTtlSeconds: 10 }),
+      source,
       node,
       ports: kernel.ports,
       logger,
@@ -96,7 +102,16 @@ async function setup() {
       routing,
       ...(bird ? { bird } : {}),
     });
-    return { kernel, reconciler, metrics };
+    // The watch tells the source what changed, as in the agent.
+    const watching = new AbortController();
+    watches.push(watching);
+    void source.watch(watching.signal, { changed: () => {}, connected: () => {} });
+    /** One reconcile, once the watch has heard of every change made so far. */
+    const reconcile = async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      await reconciler.reconcile();
+    };
+    return { kernel, reconciler, metrics, reconcile };
   };
   /** `buoy floatingip move`: the claim and both endpoints in one transaction. */
   const move = () =>
@@ -122,8 +137,8 @@ async function setup() {
 describe("a floating IP moving between nodes", () => {
   it("is programmed on the new node only after the old node has withdrawn it", async () => {
     const { move, statusNodes, one, two } = await setup();
-    await one.reconciler.reconcile();
-    await two.reconciler.reconcile();
+    await one.reconcile();
+    await two.reconcile();
     expect(one.kernel.nft.translates(FLOATING)).toBe("10.244.0.5");
     expect(await statusNodes()).toEqual(["node-1"]);
     // node-2 routes it to node-1 (direct mode), by node-1's status record.
@@ -133,7 +148,7 @@ describe("a floating IP moving between nodes", () => {
 
     await move();
     // node-2 sees the move first: node-1 still translates, so it waits.
-    await two.reconciler.reconcile();
+    await two.reconcile();
     expect(two.kernel.nft.translates(FLOATING)).toBeUndefined();
     expect(two.reconciler.lastPlan?.waiting).toEqual([
       { floatingIP: FLOATING, pod: "default/b", node: "node-1" },
@@ -143,19 +158,19 @@ describe("a floating IP moving between nodes", () => {
     );
 
     // node-1 withdraws (element, route, conntrack) and then drops its record.
-    await one.reconciler.reconcile();
+    await one.reconcile();
     expect(one.kernel.nft.translates(FLOATING)).toBeUndefined();
     expect(await one.kernel.routes.read()).toEqual([]);
     expect(one.kernel.conntrack.flushed).toContain(FLOATING);
     expect(await statusNodes()).toEqual([]);
 
-    await two.reconciler.reconcile();
+    await two.reconcile();
     expect(two.kernel.nft.translates(FLOATING)).toBe("10.244.0.70");
     expect(await two.kernel.routes.read()).toEqual([
       { family: 4, dst: `${FLOATING}/32`, dev: "calib" },
     ]);
     expect(await statusNodes()).toEqual(["node-2"]);
-    await one.reconciler.reconcile();
+    await one.reconcile();
     expect(await one.kernel.routes.read()).toEqual([
       { family: 4, dst: `${FLOATING}/32`, via: "192.168.200.12" },
     ]);
@@ -163,24 +178,24 @@ describe("a floating IP moving between nodes", () => {
 
   it("moves away from a dead node once its agent's lease has expired", async () => {
     const { clock, move, statusNodes, one, two } = await setup();
-    await one.reconciler.reconcile();
+    await one.reconcile();
     await move();
     // node-1's agent is dead: it never reconciles or keeps its lease alive again.
-    await two.reconciler.reconcile();
+    await two.reconcile();
     expect(two.kernel.nft.translates(FLOATING)).toBeUndefined();
     clock.advance(9_000);
-    await two.reconciler.reconcile();
+    await two.reconcile();
     expect(two.kernel.nft.translates(FLOATING)).toBeUndefined();
     clock.advance(2_000);
     expect(await statusNodes()).toEqual([]);
     // node-2 did not keep its own lease alive either: it takes a new one.
-    await two.reconciler.reconcile();
+    await two.reconcile();
     expect(two.kernel.nft.translates(FLOATING)).toBe("10.244.0.70");
   });
 
   it("a live agent keeps its records past the TTL by keeping its lease alive", async () => {
     const { clock, statusNodes, one } = await setup();
-    await one.reconciler.reconcile();
+    await one.reconcile();
     for (let i = 0; i < 5; i++) {
       clock.advance(3_000);
       await one.reconciler.keepAlive();
@@ -197,10 +212,10 @@ describe("BGP announcements", () => {
       apply: async (config) => void configs.push(config),
       sessions: async () => [],
     });
-    await one.reconciler.reconcile();
+    await one.reconcile();
     expect(configs.at(-1)).toContain(`route ${FLOATING}/32 blackhole;`);
     await kv.txn([], [{ delete: keys.node("node-1") }]);
-    await one.reconciler.reconcile();
+    await one.reconcile();
     // Still translated here (the claim is node-1's), but no longer announced.
     expect(one.kernel.nft.translates(FLOATING)).toBe("10.244.0.5");
     expect(configs.at(-1)).not.toContain(FLOATING);
@@ -237,7 +252,7 @@ describe("setFenced()", () => {
         },
       ],
     );
-    await one.reconciler.reconcile();
+    await one.reconcile();
     expect(configs.at(-1)).toContain(`route ${FLOATING}/32 blackhole;`);
     const reads = configs.length;
     await one.reconciler.setFenced(true);
@@ -247,13 +262,13 @@ describe("setFenced()", () => {
     expect(configs.at(-1)).toContain("route 10.244.0.0/26 blackhole;");
     // A reconcile while fenced (the datastore answers again before the
     // renewal does) still leaves the floating IP out, and records it as not announced.
-    await one.reconciler.reconcile();
+    await one.reconcile();
     expect(configs.at(-1)).not.toContain(FLOATING);
     const status = await kv.get(keys.status("node-1", FLOATING));
     expect(JSON.parse(status?.value ?? "{}")).not.toHaveProperty("announced");
     expect(one.kernel.nft.translates(FLOATING)).toBe("10.244.0.5");
     await one.reconciler.setFenced(false);
-    await one.reconciler.reconcile();
+    await one.reconcile();
     expect(configs.at(-1)).toContain(`route ${FLOATING}/32 blackhole;`);
     expect(
       JSON.parse((await kv.get(keys.status("node-1", FLOATING)))?.value ?? "{}"),
@@ -271,7 +286,7 @@ describe("setFenced()", () => {
       },
       sessions: async () => [],
     });
-    await one.reconciler.reconcile();
+    await one.reconcile();
     refuse = true;
     await expect(one.reconciler.setFenced(true)).rejects.toThrow("birdc: connection refused");
     expect(one.reconciler.fenced).toBe(false);
@@ -338,7 +353,7 @@ describe("one bad record", () => {
       apply: async (config) => void configs.push(config),
       sessions: async () => [],
     });
-    await one.reconciler.reconcile();
+    await one.reconcile();
     expect(one.kernel.nft.translates(FLOATING)).toBe("10.244.0.5");
     expect(one.kernel.nft.translates(second)).toBe("10.244.0.5");
     expect(
@@ -352,7 +367,87 @@ describe("one bad record", () => {
     // Nothing is left to do: the next reconcile reads the kernel back and changes nothing.
     one.reconciler.markDirty("verify");
     const journal = one.kernel.nft.journal.length;
-    await one.reconciler.reconcile();
+    await one.reconcile();
     expect(one.kernel.nft.journal.length).toBe(journal);
+  });
+});
+
+describe("a change after the first sync (issue 14)", () => {
+  it("makes only what it touches: one element batch, one route, its own status; nothing read back", async () => {
+    const { kv, one } = await setup();
+    const put = (key: string, value: unknown) => ({ put: key, value: JSON.stringify(value) });
+    // node-1 holds 40 floating IPs; one more is the change.
+    const floating = (i: number) => `203.0.113.${100 + i}`;
+    const bind = (i: number) => [
+      put(keys.endpoint("node-1", `p${i}`, "eth0"), {
+        ...endpoint("node-1", `p${i}`, `10.244.1.${i}`, "calia", false),
+        ipNATs: [{ internalIP: `10.244.1.${i}`, externalIP: floating(i) }],
+      }),
+      put(keys.claim(floating(i)), {
+        ...claim("node-1", `p${i}`, `10.244.1.${i}`),
+        ip: floating(i),
+      }),
+    ];
+    await kv.txn([], Array.from({ length: 40 }, (_, i) => bind(i)).flat());
+    await one.reconcile();
+    expect(one.reconciler.lastPlan?.bindings).toHaveLength(41);
+    const statusRevision = (await kv.get(keys.status("node-1", floating(3))))?.modRevision;
+    const { nft, routes } = one.kernel;
+    nft.reads = 0;
+    nft.journal.length = 0;
+    const journal: string[] = [];
+    const apply = routes.apply.bind(routes);
+    routes.apply = async (added, removed) => {
+      journal.push(
+        `routes +${added.map((r) => r.dst).join()} -${removed.map((r) => r.dst).join()}`,
+      );
+      return apply(added, removed);
+    };
+
+    await kv.txn([], bind(40));
+    await one.reconcile();
+    await one.reconcile(); // its own status write comes back through the watch: nothing to do
+    expect(nft.reads).toBe(0);
+    expect(nft.journal).toEqual(["elements ipv4"]);
+    expect(journal).toEqual([`routes +${floating(40)}/32 -`]);
+    expect(nft.translates(floating(40))).toBe("10.244.1.40");
+    expect(JSON.parse((await kv.get(keys.status("node-1", floating(40))))!.value).internalIP).toBe(
+      "10.244.1.40",
+    );
+    expect((await kv.get(keys.status("node-1", floating(3))))?.modRevision).toBe(statusRevision);
+
+    // The claim taken away: the binding, its route and its status go, the rest stays.
+    await kv.txn([], [{ delete: keys.claim(floating(7)) }]);
+    await one.reconcile();
+    expect(nft.translates(floating(7))).toBeUndefined();
+    expect(nft.translates(floating(8))).toBe("10.244.1.8");
+    expect(journal.at(-1)).toBe(`routes + -${floating(7)}/32`);
+    expect(await kv.get(keys.status("node-1", floating(7)))).toBeUndefined();
+    expect(nft.reads).toBe(0);
+
+    // The resync timer reads the kernel back and finds nothing to change.
+    nft.journal.length = 0;
+    one.reconciler.markDirty("verify");
+    await one.reconcile();
+    expect(nft.reads).toBeGreaterThan(0);
+    expect(nft.journal).toEqual([]);
+  });
+
+  it("replaces the table when the kernel refuses the element batch, and keeps going", async () => {
+    const { kv, one } = await setup();
+    await one.reconcile();
+    one.kernel.nft.refuseElementChanges = true;
+    await kv.txn(
+      [],
+      [
+        {
+          put: keys.claim(FLOATING),
+          value: JSON.stringify(claim("node-1", "someone-else", "10.244.0.5")),
+        },
+      ],
+    );
+    await one.reconcile();
+    expect(one.kernel.nft.translates(FLOATING)).toBeUndefined();
+    expect(one.kernel.nft.journal.at(-1)).toBe("replace ipv4");
   });
 });

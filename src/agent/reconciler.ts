@@ -1,19 +1,37 @@
-// Events mark the state dirty; one reconcile at a time reads this node's
-// records, plans (pure) and brings the kernel in line. A failed reconcile
+// Events mark the state dirty; one reconcile at a time brings this node's
+// model up to date (only the records that changed, when the source can tell),
+// re-plans what they touch (pure) and makes only those kernel changes; the
+// resync timer plans everything and reads the kernel back. A failed reconcile
 // stays dirty and is retried with backoff; bad records are refused, logged
 // once, and never stop the others.
-import type { FloatingIpStatus } from "../model/records.js";
-import { fitRecord } from "../model/record-shapes.js";
+import type { FloatingIpStatus, IpPool } from "../model/records.js";
 import type { AgentSource, RawRecord, RecordKind } from "../datastore/agent-source.js";
 import { renderBirdNodeConfig, type BirdNodeConfig } from "../dataplane/bird-config.js";
 import type { Bird } from "../dataplane/shell/bird.js";
-import { planNat, planNatOutgoing, type NatBinding, type NatPlan } from "../dataplane/nat-plan.js";
+import {
+  planNatOutgoing,
+  sortBindings,
+  type NatBinding,
+  type NatPlan,
+} from "../dataplane/nat-plan.js";
 import { planRouting, type RoutingMode, type RoutingPlan } from "../dataplane/routing-plan.js";
+import { diffByKey, routeKey, type NodeRoute } from "../dataplane/node-routes.js";
+import { findPool } from "../floating/validate.js";
 import type { Logger } from "../log/logger.js";
-import type { Family } from "../net/address.js";
+import { canonicalAddress, type Family } from "../net/address.js";
 import type { Metrics } from "./metrics.js";
 import { withoutFloatingExports } from "./fence.js";
-import { syncDataplane, type DataplanePorts, type KnownState } from "./sync-dataplane.js";
+import { AgentModel, nothingTouched, type Touched } from "./agent-model.js";
+import { NatState, type PlanInputs } from "./nat-state.js";
+import { ReconcileReport } from "./reconcile-report.js";
+import {
+  syncChanges,
+  syncDataplane,
+  type DataplanePorts,
+  type DesiredDataplane,
+  type KnownState,
+  type SyncOutcome,
+} from "./sync-dataplane.js";
 
 export interface ReconcilerOptions {
   source: AgentSource;
@@ -36,22 +54,32 @@ export class Reconciler {
   #dirty = true;
   #wake: (() => void) | undefined;
   #failures = 0;
-  #reported = new Set<string>();
   readonly #corrupt = new Set<string>();
-  #malformed = 0;
   readonly #pendingFlush = new Map<string, Family>();
-  /** The kernel state after the last successful sync; undefined: read it back. */
+  /** The records the plan reads, kept up to date change by change (issue 14). */
+  #model: AgentModel | undefined;
+  readonly #nat = new NatState();
+  /** The kernel state after the last successful sync; undefined: sync whole. */
   #known: KnownState | undefined;
+  /** The resync timer asked for the kernel to be read back. */
+  #verify = false;
+  /** Plan and write everything next time (a lapsed status lease, BIRD to be told again). */
+  #complete = false;
+  #enabled = false;
+  #interfaces: ReadonlySet<string> = new Set();
+  /** The last complete routing plan, and the destinations of its routes other than bindings'. */
+  #routingPlan: RoutingPlan | undefined;
+  #contested: ReadonlySet<string> = new Set();
+  readonly #report: ReconcileReport;
   /** True once a reconcile has been applied completely. */
   synced = false;
   /** When the last reconcile succeeded (ms since the epoch), 0 before the first. */
   lastSuccessAt = 0;
   /** Why the last reconcile failed (BIRD refusing its config, etcd away, ...); undefined after a success. */
   lastError: string | undefined;
-  lastPlan: NatPlan | undefined;
-  #reportedWaits = new Set<string>();
   #lastBird: BirdNodeConfig | undefined;
-  #reportedProblems = new Set<string>();
+  /** bgp: the last plan's exports other than floating IPs (blocks, borrowed addresses). */
+  #birdBase: string[] | undefined;
   /** Fenced (ADR 0009): BIRD is told no floating IP, whatever the plan says. */
   #fenced = false;
   #fenceApplied = false;
@@ -60,14 +88,19 @@ export class Reconciler {
   /** One BIRD apply at a time: a reconcile's and the fence's never interleave. */
   #birdLane: Promise<void> = Promise.resolve();
 
-  constructor(private readonly options: ReconcilerOptions) {}
+  constructor(private readonly options: ReconcilerOptions) {
+    this.#report = new ReconcileReport(options.logger, options.metrics);
+  }
 
   /**
-   * A datastore event diffs against what the agent last applied; "verify"
-   * (the resync timer) reads the kernel back first, which repairs drift.
+   * "event": a datastore change, applied as changes against what the agent
+   * last applied; "complete": plan and sync everything from the model;
+   * "verify" (the resync timer): that, with the kernel read back first,
+   * which repairs drift.
    */
-  markDirty(kind: "event" | "verify" = "event"): void {
-    if (kind === "verify") this.#known = undefined;
+  markDirty(kind: "event" | "complete" | "verify" = "event"): void {
+    if (kind === "verify") this.#verify = true;
+    if (kind === "complete") this.#complete = true;
     this.#dirty = true;
     this.#wake?.();
   }
@@ -102,138 +135,33 @@ export class Reconciler {
   }
 
   async reconcile(): Promise<void> {
-    const { source, node, ports, logger, metrics } = this.options;
-    const routing = this.options.routing ?? "none";
+    const { ports, metrics } = this.options;
     const timer = metrics.reconcileSeconds.startTimer();
     try {
-      const [state, hostInterfaces] = await Promise.all([
-        source.read(),
+      const verify = this.#verify;
+      this.#verify = false;
+      const [touched, hostInterfaces] = await Promise.all([
+        this.#refresh(),
         ports.routes.readInterfaces(),
       ]);
-      const endpoints = this.#decode("endpoint", state.endpoint);
-      const claims = this.#decode("claim", state.claim);
-      const pools = this.#decode("pool", state.pool);
-      const statuses = this.#decode("status", state.status);
       const enabled = this.options.floatingIpsEnabled();
       metrics.floatingIpsEnabled.set(enabled ? 1 : 0);
-      const hostedBy = new Map<string, string>();
-      for (const status of statuses) {
-        if (status.node !== node && !hostedBy.has(status.ip)) hostedBy.set(status.ip, status.node);
-      }
-      const plan: NatPlan = enabled
-        ? planNat(endpoints, node, claims, pools, hostInterfaces, hostedBy)
-        : { bindings: [], refused: [] };
-      const routingPlan = planRouting({
-        node,
-        mode: routing,
-        bindings: plan.bindings,
-        nodes: this.#decode("node", state.node),
-        blocks: this.#decode("affinity", state.affinity).map(({ cidr, node: owner }) => ({
-          cidr,
-          affinity: owner,
-        })),
-        // Routes to floating IPs hosted elsewhere serve this node's pods even
-        // when this node programs none itself.
-        hosted: statuses,
-        pools,
-        peers: this.#decode("peer", state.peer),
-        borrowed: this.#decode("borrowed", state.borrowed),
-      });
-      const known = this.#known;
-      this.#known = undefined; // until this sync has succeeded
-      const outcome = await syncDataplane(
-        {
-          bindings: plan.bindings,
-          natOutgoing: planNatOutgoing(pools),
-          routes: routingPlan.routes,
-        },
-        ports,
-        this.#pendingFlush,
-        known,
-      );
-      this.#known = outcome.known;
-      if (this.#pendingFlush.size > 0) {
-        throw new Error(`conntrack flush failed for ${[...this.#pendingFlush.keys()].join(", ")}`);
-      }
-      // Announce only what is programmed: BIRD is told after the kernel
-      // translates. Without a config to render (this node's Node record gone,
-      // or without an IPv4 address), BIRD is told to announce nothing rather
-      // than left announcing what was withdrawn.
-      if (routing === "bgp" && this.options.bird) {
-        const bird =
-          routingPlan.bird ?? (this.#lastBird && { ...this.#lastBird, neighbors: [], exports: [] });
-        this.#lastFloating = new Set(plan.bindings.map((binding) => binding.floating));
-        this.#lastBird = bird;
-        if (bird) await this.#applyBird();
-      }
-      this.lastPlan = plan;
-      this.synced = true;
-      this.lastSuccessAt = Date.now();
-      const announcedByBird = new Set(this.#fenced ? [] : (routingPlan.bird?.exports ?? []));
-      await this.#recordStatus(
-        plan,
-        statuses.filter((status) => status.node === node),
-        (binding) =>
-          routing === "direct"
-            ? "direct"
-            : routing === "bgp" &&
-                announcedByBird.has(`${binding.floating}/${binding.family === 4 ? 32 : 128}`)
-              ? "bgp"
-              : undefined,
-      );
-      this.#reportWaits(plan, {
-        ...routingPlan,
-        problems: [
-          ...routingPlan.problems,
-          ...outcome.routeFailures.map((line) => `route refused by the kernel: ${line.trim()}`),
-        ],
-      });
-      metrics.waiting.set(plan.waiting?.length ?? 0);
-      for (const kind of ["pod", "via", "blackhole"] as const) {
-        metrics.routes.set(
-          { kind },
-          routingPlan.routes.filter((route) =>
-            kind === "blackhole" ? route.blackhole : kind === "via" ? route.via : route.dev,
-          ).length,
-        );
-      }
-      metrics.lastApplyError.set(0);
-      metrics.reconciles.inc({ result: "ok" });
-      metrics.changes.inc({ kind: "binding_added" }, outcome.added.length);
-      metrics.changes.inc({ kind: "binding_removed" }, outcome.removed.length);
-      metrics.changes.inc({ kind: "table_replaced" }, outcome.replaced.length);
-      metrics.changes.inc({ kind: "conntrack_flushed" }, outcome.flushed.length);
-      for (const family of [4, 6] as const) {
-        const ofFamily = plan.bindings.filter((b) => b.family === family);
-        metrics.bindings.set({ family: `ipv${family}` }, ofFamily.length);
-        metrics.egress.set({ family: `ipv${family}` }, ofFamily.filter((b) => b.egress).length);
-      }
-      metrics.refused.reset();
-      for (const refusal of plan.refused) metrics.refused.inc({ reason: refusal.reason });
-      // Routes and BGP neighbors skipped so the rest applies (logged as routing problems).
-      for (const refusal of routingPlan.refused) metrics.refused.inc({ reason: refusal.reason });
-      if (this.#malformed > 0) metrics.refused.inc({ reason: "malformed record" }, this.#malformed);
-      this.#malformed = 0;
-      this.#reportRefusals(plan);
-      const changed =
-        outcome.added.length +
-          outcome.removed.length +
-          outcome.replaced.length +
-          outcome.routesAdded +
-          outcome.routesRemoved >
-        0;
-      if (changed) {
-        logger.log("info", "agent.synced", {
-          bindings: plan.bindings.length,
-          added: sample(outcome.added.map((b) => `${b.floating}>${b.pod}`)),
-          removed: sample(outcome.removed.map((b) => `${b.floating}>${b.pod}`)),
-          replacedTables: outcome.replaced.map((family) => `ipv${family}`),
-          routesAdded: outcome.routesAdded,
-          routesRemoved: outcome.routesRemoved,
-          conntrackFlushed: sample(outcome.flushed),
-        });
-      }
+      const interfaces = changedNames(this.#interfaces, hostInterfaces);
+      this.#interfaces = hostInterfaces;
+      const complete =
+        verify ||
+        this.#known === undefined ||
+        this.#complete ||
+        enabled !== this.#enabled ||
+        touched.global.size > 0 ||
+        (this.#routing === "direct" && touched.othersStatus);
+      this.#enabled = enabled;
+      if (complete) await this.#reconcileAll(hostInterfaces, verify);
+      else await this.#reconcileChanges(touched, interfaces, hostInterfaces);
     } catch (error) {
+      // What failed may have changed the kernel in part: the next reconcile
+      // reads it back and syncs everything.
+      this.#known = undefined;
       metrics.lastApplyError.set(1);
       metrics.reconciles.inc({ result: "error" });
       throw error;
@@ -242,19 +170,234 @@ export class Reconciler {
     }
   }
 
+  get #routing(): RoutingMode {
+    return this.options.routing ?? "none";
+  }
+
+  /** Brings the model up to date: only the changes when the source can tell them, else a complete read. */
+  async #refresh(): Promise<Touched> {
+    const { source } = this.options;
+    if (this.#model && source.readChanges) {
+      const changes = await source.readChanges();
+      if (changes) {
+        const touched = nothingTouched();
+        for (const change of changes)
+          this.#model.apply(change.kind, change.key, change.record, touched);
+        return touched;
+      }
+    }
+    const state = await source.read();
+    this.#model ??= new AgentModel(this.options.node, (kind, record) =>
+      this.#reportMalformed(kind, record),
+    );
+    return this.#model.replaceAll(state);
+  }
+
+  #inputs(hostInterfaces: ReadonlySet<string>): PlanInputs {
+    return { node: this.options.node, pools: this.#model?.all("pool") ?? [], hostInterfaces };
+  }
+
   /**
-   * Records what this node now translates (SPEC 3.8: programmed, and since
-   * when), keeping the time while a binding is unchanged.
+   * Plans everything from the model and syncs it whole: the first reconcile,
+   * a change to what every plan reads, and the resync timer (`verify`: the
+   * kernel read back first, which repairs drift and writes nothing when none).
    */
-  async #recordStatus(
-    plan: NatPlan,
-    recorded: readonly FloatingIpStatus[],
-    announcedAs: (binding: NatBinding) => "bgp" | "direct" | undefined,
+  async #reconcileAll(hostInterfaces: ReadonlySet<string>, verify: boolean): Promise<void> {
+    const { node, ports } = this.options;
+    const model = this.#model as AgentModel;
+    const routing = this.#routing;
+    const inputs = this.#inputs(hostInterfaces);
+    this.#nat.planAll(model, inputs, this.#enabled);
+    const plan = this.#nat.plan();
+    const statuses = model.all("status");
+    const routingPlan = planRouting({
+      node,
+      mode: routing,
+      bindings: plan.bindings,
+      nodes: model.all("node"),
+      blocks: model.all("affinity").map(({ cidr, node: owner }) => ({ cidr, affinity: owner })),
+      // Routes to floating IPs hosted elsewhere serve this node's pods even
+      // when this node programs none itself.
+      hosted: statuses,
+      pools: inputs.pools,
+      peers: model.all("peer"),
+      borrowed: model.all("borrowed"),
+    });
+    this.#routingPlan = routingPlan;
+    this.#contested = contestedDestinations(routingPlan, (address) => this.#nat.binding(address));
+    const known = verify ? undefined : this.#known;
+    this.#known = undefined; // until this sync has succeeded
+    const outcome = await syncDataplane(
+      {
+        bindings: plan.bindings,
+        natOutgoing: planNatOutgoing(inputs.pools),
+        routes: routingPlan.routes,
+      },
+      ports,
+      this.#pendingFlush,
+      known,
+    );
+    this.#known = outcome.known;
+    this.#checkFlushed();
+    // Announce only what is programmed: BIRD is told after the kernel
+    // translates. Without a config to render (this node's Node record gone,
+    // or without an IPv4 address), BIRD is told to announce nothing rather
+    // than left announcing what was withdrawn.
+    if (routing === "bgp" && this.options.bird) {
+      const bird =
+        routingPlan.bird ?? (this.#lastBird && { ...this.#lastBird, neighbors: [], exports: [] });
+      this.#lastFloating = new Set(plan.bindings.map((binding) => binding.floating));
+      this.#lastBird = bird;
+      this.#birdBase = routingPlan.bird
+        ? withoutFloatingExports(routingPlan.bird.exports, this.#lastFloating)
+        : undefined;
+      if (bird) await this.#applyBird();
+    }
+    const recorded = statuses.filter((status) => status.node === node);
+    await this.options.source.recordStatus(this.#statusesOf(plan.bindings, recorded), recorded);
+    this.#complete = false;
+    this.#finish(outcome, [
+      ...routingPlan.problems,
+      ...outcome.routeFailures.map((line) => `route refused by the kernel: ${line.trim()}`),
+    ]);
+  }
+
+  /**
+   * Re-plans only what `touched` (and the host interfaces that came or went)
+   * reaches, and makes only those changes: one element batch, one route
+   * batch, the statuses of those floating IPs. A binding whose route another
+   * route contests (direct and bgp modes) is planned whole instead.
+   */
+  async #reconcileChanges(
+    touched: Touched,
+    interfaces: ReadonlySet<string>,
+    hostInterfaces: ReadonlySet<string>,
   ): Promise<void> {
-    const { source, node, now } = this.options;
+    const { node, ports, source } = this.options;
+    const model = this.#model as AgentModel;
+    const changes = this.#nat.replan(model, this.#inputs(hostInterfaces), touched, interfaces);
+    const routeChanges = diffByKey(
+      changes.added.map(bindingRoute),
+      changes.removed.map(bindingRoute),
+      routeKey,
+    );
+    const removedRoutes = diffByKey(
+      changes.removed.map(bindingRoute),
+      changes.added.map(bindingRoute),
+      routeKey,
+    ).added;
+    if (
+      this.#routing !== "none" &&
+      [...routeChanges.added, ...removedRoutes].some((route) => this.#contested.has(route.dst))
+    ) {
+      return this.#reconcileAll(hostInterfaces, false);
+    }
+    const outcome = await syncChanges(
+      {
+        added: changes.added,
+        removed: changes.removed,
+        routesAdded: routeChanges.added,
+        routesRemoved: removedRoutes,
+      },
+      () => this.#desired(),
+      ports,
+      this.#pendingFlush,
+      this.#known as KnownState,
+    );
+    this.#checkFlushed();
+    if (this.#routing === "bgp" && this.options.bird && this.#birdBase && this.#lastBird) {
+      const bindings = [...this.#nat.bindings()];
+      const exports = [
+        ...this.#birdBase,
+        ...sortBindings(
+          bindings.filter((binding) => exportedBinding(binding, model.all("pool"))),
+        ).map((binding) => hostPrefix(binding.floating, binding.family)),
+      ];
+      if (exports.join() !== this.#lastBird.exports.join()) {
+        this.#lastFloating = new Set(bindings.map((binding) => binding.floating));
+        this.#lastBird = { ...this.#lastBird, exports };
+        await this.#applyBird();
+      }
+    }
+    const addresses = [...changes.addresses].filter(
+      (address) => canonicalAddress(address) === address,
+    );
+    const recorded = addresses.flatMap((address) =>
+      model.statuses(address).filter((status) => status.node === node),
+    );
+    const desired = this.#statusesOf(
+      addresses.flatMap((address) => this.#nat.binding(address) ?? []),
+      recorded,
+    );
+    if (!(await source.recordStatusChanges?.(desired, recorded))) {
+      const all = model.all("status").filter((status) => status.node === node);
+      await source.recordStatus(this.#statusesOf([...this.#nat.bindings()], all), all);
+    }
+    this.#finish(outcome, [
+      ...(this.#routingPlan?.problems ?? []),
+      ...outcome.routeFailures.map((line) => `route refused by the kernel: ${line.trim()}`),
+    ]);
+  }
+
+  /** What the node should hold, whole (a refused element batch replaces a table with it). */
+  #desired(): DesiredDataplane {
+    const pools = this.#model?.all("pool") ?? [];
+    return {
+      bindings: this.#nat.plan().bindings,
+      natOutgoing: planNatOutgoing(pools),
+      routes: [...(this.#known?.routes.values() ?? [])],
+    };
+  }
+
+  #checkFlushed(): void {
+    if (this.#pendingFlush.size > 0) {
+      throw new Error(`conntrack flush failed for ${[...this.#pendingFlush.keys()].join(", ")}`);
+    }
+  }
+
+  /** After a successful sync: the state, the reports and the gauges. */
+  #finish(outcome: SyncOutcome, problems: readonly string[]): void {
+    this.synced = true;
+    this.lastSuccessAt = Date.now();
+    const refused = this.#nat.refusals();
+    const waiting = this.#nat.waits();
+    this.#report.log(refused, waiting, problems);
+    this.#report.record(
+      this.#nat.bindings(),
+      refused,
+      waiting.length,
+      this.#known?.routes.values() ?? [],
+      this.#routingPlan?.refused ?? [],
+      outcome,
+      this.#model?.malformed ?? 0,
+    );
+    this.#report.synced(this.#nat.size, outcome);
+  }
+
+  /** The last plan, whole and sorted (for tests and reports: O(n log n)). */
+  get lastPlan(): NatPlan | undefined {
+    return this.synced ? this.#nat.plan() : undefined;
+  }
+
+  /**
+   * What this node translates, as status records (SPEC 3.8: programmed, and
+   * since when), keeping the time while a binding is unchanged.
+   */
+  #statusesOf(
+    bindings: readonly NatBinding[],
+    recorded: readonly FloatingIpStatus[],
+  ): FloatingIpStatus[] {
+    const { node, now } = this.options;
     const previous = new Map(recorded.map((status) => [status.ip, status]));
     const stamp = new Date(now ? now() : Date.now()).toISOString();
-    const desired = plan.bindings.map((binding): FloatingIpStatus => {
+    const exported = new Set(this.#fenced ? [] : (this.#lastBird?.exports ?? []));
+    const announcedAs = (binding: NatBinding) =>
+      this.#routing === "direct"
+        ? "direct"
+        : this.#routing === "bgp" && exported.has(hostPrefix(binding.floating, binding.family))
+          ? "bgp"
+          : undefined;
+    return bindings.map((binding): FloatingIpStatus => {
       const before = previous.get(binding.floating);
       const announced = announcedAs(binding);
       const same = before?.internalIP === binding.pod && before.announced === announced;
@@ -266,7 +409,6 @@ export class Reconciler {
         ...(announced ? { announced } : {}),
       };
     });
-    await source.recordStatus(desired, recorded);
   }
 
   /**
@@ -275,7 +417,7 @@ export class Reconciler {
    */
   async keepAlive(): Promise<boolean> {
     const renewed = await this.options.source.keepAlive();
-    if (!renewed) this.markDirty();
+    if (!renewed) this.markDirty("complete");
     return renewed;
   }
 
@@ -291,7 +433,7 @@ export class Reconciler {
     this.#fenced = fenced;
     this.#fenceApplied = false;
     if (!fenced) {
-      this.markDirty();
+      this.markDirty("complete");
       return;
     }
     if ((this.options.routing ?? "none") === "bgp" && this.options.bird && this.#lastBird) {
@@ -306,12 +448,23 @@ export class Reconciler {
    */
   birdWatchdogConnected(): void {
     this.options.bird?.forget?.();
-    this.markDirty();
+    this.markDirty("complete");
   }
 
   /** Fenced, and BIRD has been told (a failed withdrawal is not fenced yet: it is tried again). */
   get fenced(): boolean {
     return this.#fenced && this.#fenceApplied;
+  }
+
+  /** A record that does not fit its kind: reported once per version, planned as absent. */
+  #reportMalformed(kind: RecordKind, record: RawRecord): void {
+    const key = `${record.key}@${record.version}`;
+    if (this.#corrupt.has(key)) return;
+    this.#corrupt.add(key);
+    this.options.logger.log("warn", "agent.refused", {
+      key: record.key,
+      reason: `not a valid ${kind} record`,
+    });
   }
 
   /** The last BIRD config, without floating IPs while fenced; queued behind any apply under way. */
@@ -331,66 +484,51 @@ export class Reconciler {
     this.#birdLane = run.catch(() => undefined);
     return run;
   }
-
-  /** Moves waiting on another node, and routing problems: logged once each while they last. */
-  #reportWaits(plan: NatPlan, routing: RoutingPlan): void {
-    const waits = new Set<string>();
-    for (const wait of plan.waiting ?? []) {
-      const key = `${wait.floatingIP}|${wait.pod}|${wait.node}`;
-      waits.add(key);
-      if (!this.#reportedWaits.has(key))
-        this.options.logger.log("info", "agent.waiting", {
-          ...wait,
-          reason: `node ${wait.node} still translates it; programming once it withdraws`,
-        });
-    }
-    this.#reportedWaits = waits;
-    const problems = new Set(routing.problems);
-    for (const problem of problems) {
-      if (!this.#reportedProblems.has(problem))
-        this.options.logger.log("warn", "agent.routing", { problem });
-    }
-    this.#reportedProblems = problems;
-  }
-
-  /** Each refusal is logged once while it lasts. */
-  #reportRefusals(plan: NatPlan): void {
-    const current = new Set<string>();
-    for (const refusal of plan.refused) {
-      const key = `${refusal.floatingIP}|${refusal.pod}|${refusal.reason}`;
-      current.add(key);
-      if (!this.#reported.has(key))
-        this.options.logger.log("warn", "agent.refused", { ...refusal });
-    }
-    this.#reported = current;
-  }
-
-  /** Records that have the expected shape; the rest are reported once and skipped. */
-  #decode<K extends RecordKind>(kind: K, records: readonly RawRecord[]) {
-    const values: NonNullable<ReturnType<typeof fitRecord<K>>>[] = [];
-    for (const record of records) {
-      const fitted = record.value === undefined ? undefined : fitRecord(kind, record.value);
-      if (fitted) {
-        values.push(fitted);
-        continue;
-      }
-      this.#malformed += 1;
-      const key = `${record.key}@${record.version}`;
-      if (!this.#corrupt.has(key)) {
-        this.#corrupt.add(key);
-        this.options.logger.log("warn", "agent.refused", {
-          key: record.key,
-          reason: `not a valid ${kind} record`,
-        });
-      }
-    }
-    return values;
-  }
 }
 
-/** At most 20 items of a list for a log line, with the count of the rest. */
-function sample(items: string[]): string[] {
-  return items.length <= 20 ? items : [...items.slice(0, 20), `... and ${items.length - 20} more`];
+/** The route a binding's floating IP takes to its pod. */
+function bindingRoute(binding: NatBinding): NodeRoute {
+  return {
+    family: binding.family,
+    dst: hostPrefix(binding.floating, binding.family),
+    dev: binding.hostIfname,
+  };
+}
+
+function hostPrefix(address: string, family: Family): string {
+  return `${address}/${family === 4 ? 32 : 128}`;
+}
+
+function exportedBinding(binding: NatBinding, pools: readonly IpPool[]): boolean {
+  const pool = findPool(binding.floating, pools);
+  return pool !== undefined && !pool.disableBGPExport;
+}
+
+/**
+ * The destinations of a routing plan a binding's route would contest: its
+ * routes other than the bindings' own, and those it skipped as duplicates.
+ */
+function contestedDestinations(
+  plan: RoutingPlan,
+  bindingOf: (address: string) => NatBinding | undefined,
+): Set<string> {
+  const contested = new Set<string>();
+  for (const route of plan.routes) {
+    const binding = bindingOf(route.dst.slice(0, route.dst.lastIndexOf("/")));
+    if (!binding || route.dev !== binding.hostIfname) contested.add(route.dst);
+  }
+  for (const refusal of plan.refused) {
+    if (refusal.reason === "duplicate route") contested.add(refusal.item);
+  }
+  return contested;
+}
+
+/** Names in one set and not the other. */
+function changedNames(before: ReadonlySet<string>, after: ReadonlySet<string>): Set<string> {
+  const changed = new Set<string>();
+  for (const name of before) if (!after.has(name)) changed.add(name);
+  for (const name of after) if (!before.has(name)) changed.add(name);
+  return changed;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

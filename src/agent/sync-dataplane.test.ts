@@ -128,7 +128,7 @@ describe("syncDataplane()", () => {
     );
     expect(nft.reads).toBe(0);
     expect(journal).toEqual(["elements ipv4", "routes +1 -0", "flush 10.96.0.2"]);
-    expect(strip(next.known.tables.get(4)!.bindings)).toEqual([
+    expect(strip([...next.known.tables.get(4)!.bindings.values()])).toEqual([
       "10.96.0.1>10.244.0.5",
       "10.96.0.2>10.244.0.6",
     ]);

@@ -19,6 +19,13 @@ export type RecordKind =
 
 export type AgentState = Record<RecordKind, RawRecord[]>;
 
+/** One record put (`record`) or deleted (undefined) since the last read. */
+export interface RecordChange {
+  kind: RecordKind;
+  key: string;
+  record: RawRecord | undefined;
+}
+
 export interface WatchHandlers {
   /** Something the plan reads changed. */
   changed(): void;
@@ -29,6 +36,13 @@ export interface WatchHandlers {
 export interface AgentSource {
   /** What the node's plan reads, complete as of some moment after the last changed(). */
   read(): Promise<AgentState>;
+  /**
+   * Only the records changed since the last read() or readChanges(), read
+   * by key (issue 14: a change costs the same whatever the cluster holds);
+   * undefined when the source cannot tell which (a watch re-established
+   * after a gap): read() then. Without this method, read() every time.
+   */
+  readChanges?(): Promise<RecordChange[] | undefined>;
   /** Runs the watches until `signal` aborts. */
   watch(signal: AbortSignal, handlers: WatchHandlers): Promise<void>;
   /**
@@ -39,6 +53,17 @@ export interface AgentSource {
     desired: readonly FloatingIpStatus[],
     recorded: readonly FloatingIpStatus[],
   ): Promise<void>;
+  /**
+   * recordStatus for some floating IPs only: `recorded` is what this node
+   * has recorded for them, `desired` what it should; the records of every
+   * other floating IP are left as they are. Resolves to false,
+   * writing nothing, when every record must be written again (a new lease):
+   * call recordStatus then.
+   */
+  recordStatusChanges?(
+    desired: readonly FloatingIpStatus[],
+    recorded: readonly FloatingIpStatus[],
+  ): Promise<boolean>;
   /** Renews this node's liveness; false when it had lapsed (the next recordStatus writes everything again). */
   keepAlive(): Promise<boolean>;
   /** One pass of the claim collector; resolves to the floating IPs released. */

@@ -112,4 +112,65 @@ describe("EtcdAgentSource", () => {
     controller.abort();
     await watching;
   });
+
+  it("readChanges() reads by key only what changed, the claims an endpoint comes to ask for, and forgets the rest", async () => {
+    const kv = await cluster();
+    const agent = source(kv);
+    const controller = new AbortController();
+    let up!: () => void;
+    const connected = new Promise<void>((resolve) => (up = resolve));
+    const watching = agent.watch(controller.signal, {
+      changed: () => {},
+      connected: (isUp) => isUp && up(),
+    });
+    await connected;
+    // A watch that has just been (re)established: what it missed is unknown.
+    expect(await agent.readChanges()).toBeUndefined();
+    await agent.read();
+    expect(await agent.readChanges()).toEqual([]);
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+    const put = (key: string, value: unknown) => ({ put: key, value: JSON.stringify(value) });
+
+    // "mine" comes to ask for another floating IP; another node's claim changes meanwhile.
+    await kv.txn([], [put(keys.claim("203.0.113.11"), claim("203.0.113.11", "n1", "mine"))]);
+    await kv.txn([], [put(keys.claim("203.0.113.20"), claim("203.0.113.20", "n2", "other"))]);
+    await kv.txn(
+      [],
+      [
+        put(keys.endpoint("n1", "mine", "eth0"), {
+          ...endpoint("n1", "mine", "203.0.113.10"),
+          ipNATs: [{ internalIP: "10.0.0.5", externalIP: "203.0.113.11" }],
+        }),
+      ],
+    );
+    await settle();
+    const summary = (changes: Awaited<ReturnType<EtcdAgentSource["readChanges"]>>) =>
+      changes?.map(({ kind, key, record }) => `${kind} ${key} ${record ? "put" : "gone"}`);
+    expect(summary(await agent.readChanges())).toEqual([
+      `endpoint ${keys.endpoint("n1", "mine", "eth0")} put`,
+      // No endpoint asks for .10 any more: forgotten; .11 is read because one does now.
+      `claim ${keys.claim("203.0.113.10")} gone`,
+      `claim ${keys.claim("203.0.113.11")} put`,
+    ]);
+    expect(await agent.readChanges()).toEqual([]);
+
+    // A status record anywhere is kept (who hosts an address), read by its key.
+    await kv.txn(
+      [],
+      [
+        put(keys.status("n2", "203.0.113.30"), {
+          ip: "203.0.113.30",
+          node: "n2",
+          internalIP: "10.0.0.9",
+          programmedSince: "",
+        }),
+      ],
+    );
+    await settle();
+    expect(summary(await agent.readChanges())).toEqual([
+      `status ${keys.status("n2", "203.0.113.30")} put`,
+    ]);
+    controller.abort();
+    await watching;
+  });
 });

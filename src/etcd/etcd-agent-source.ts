@@ -10,6 +10,8 @@ import type {
   AgentSource,
   AgentState,
   RawRecord,
+  RecordChange,
+  RecordKind,
   WatchHandlers,
 } from "../datastore/agent-source.js";
 import { ClaimCollector } from "./claim-gc.js";
@@ -70,11 +72,18 @@ export class EtcdAgentSource implements AgentSource {
   }
 
   /**
-   * The claim keys of the floating IPs this node's endpoints ask for, as of
-   * the last read: the only claims the plan looks at, and the only claim
-   * changes that wake this node (issue 14: not every claim in the cluster).
+   * The claim keys of the floating IPs this node's endpoints ask for (each
+   * with how many endpoints ask), as of the last read: the only claims the
+   * plan looks at, and the only claim changes that wake this node (issue 14:
+   * not every claim in the cluster).
    */
-  #claimKeys = new Set<string>();
+  #claimKeys = new Map<string, number>();
+  /** The claim keys each endpoint (by key) asks for. */
+  #claimKeysOf = new Map<string, string[]>();
+  /** Keys changed since the last read, by kind (readChanges reads them by key). */
+  #pending = new Map<RecordKind, Set<string>>();
+  /** A watch was (re-)established: what it missed is unknown, so the next read is complete. */
+  #gap = true;
 
   /**
    * Whether a change under `prefix` can change this node's plan: a claim
@@ -91,12 +100,17 @@ export class EtcdAgentSource implements AgentSource {
   }
 
   async read(): Promise<AgentState> {
+    // Cleared before reading: a change made meanwhile is read again by the next readChanges.
+    this.#gap = false;
+    this.#pending = new Map();
     const prefixes = this.#prefixes();
     const results = await this.options.kv.readMany(prefixes.map(([, prefix]) => ({ prefix })));
     const endpoints = results[0] ?? [];
-    const claimKeys = [...new Set(endpoints.flatMap(requestedClaimKeys))];
     // Set before reading, so a claim changed meanwhile wakes the next reconcile.
-    this.#claimKeys = new Set(claimKeys);
+    this.#claimKeys = new Map();
+    this.#claimKeysOf = new Map();
+    for (const entry of endpoints) this.#setClaimKeys(entry.key, requestedClaimKeys(entry));
+    const claimKeys = [...this.#claimKeys.keys()];
     const claims: KvEntry[] = [];
     for (let start = 0; start < claimKeys.length; start += MAX_TXN_OPS) {
       const part = claimKeys.slice(start, start + MAX_TXN_OPS);
@@ -117,9 +131,82 @@ export class EtcdAgentSource implements AgentSource {
     return state;
   }
 
+  /**
+   * The records changed since the last read, each read by key: endpoints
+   * first (they say which claims are wanted), then claims newly wanted or
+   * changed, then the rest. A claim no endpoint asks for any more is
+   * reported deleted.
+   */
+  async readChanges(): Promise<RecordChange[] | undefined> {
+    if (this.#gap) return undefined;
+    const pending = this.#pending;
+    this.#pending = new Map();
+    const changes: RecordChange[] = [];
+    const endpointKeys = [...(pending.get("endpoint") ?? [])];
+    const endpoints = await this.#readKeys(endpointKeys);
+    const claimKeys = new Set(pending.get("claim") ?? []);
+    const wantedBefore = new Map<string, boolean>();
+    for (const key of endpointKeys) {
+      const entry = endpoints.get(key);
+      changes.push({ kind: "endpoint", key, record: entry && raw(entry) });
+      const wanted = entry ? requestedClaimKeys(entry) : [];
+      for (const claim of [...(this.#claimKeysOf.get(key) ?? []), ...wanted]) {
+        if (!wantedBefore.has(claim)) wantedBefore.set(claim, this.#claimKeys.has(claim));
+      }
+      this.#setClaimKeys(key, wanted);
+    }
+    for (const [claim, before] of wantedBefore) {
+      const now = this.#claimKeys.has(claim);
+      if (now && !before) claimKeys.add(claim);
+      if (!now) {
+        claimKeys.delete(claim);
+        if (before) changes.push({ kind: "claim", key: claim, record: undefined });
+      }
+    }
+    const reads: [RecordKind, string[]][] = [
+      ["claim", [...claimKeys].filter((key) => this.#claimKeys.has(key))],
+      ...[...pending]
+        .filter(([kind]) => kind !== "endpoint" && kind !== "claim")
+        .map(([kind, keys]): [RecordKind, string[]] => [kind, [...keys]]),
+    ];
+    for (const [kind, keys] of reads) {
+      const entries = await this.#readKeys(keys);
+      for (const key of keys) {
+        const entry = entries.get(key);
+        changes.push({ kind, key, record: entry && raw(entry) });
+      }
+    }
+    return changes;
+  }
+
+  /** Reads keys by key, at most one transaction's worth per request. */
+  async #readKeys(names: readonly string[]): Promise<Map<string, KvEntry>> {
+    const entries = new Map<string, KvEntry>();
+    for (let start = 0; start < names.length; start += MAX_TXN_OPS) {
+      const part = names.slice(start, start + MAX_TXN_OPS);
+      for (const entry of (await this.options.kv.readMany(part.map((key) => ({ key })))).flat()) {
+        entries.set(entry.key, entry);
+      }
+    }
+    return entries;
+  }
+
+  /** Records which claim keys an endpoint asks for (none: forgotten). */
+  #setClaimKeys(endpoint: string, wanted: readonly string[]): void {
+    for (const key of this.#claimKeysOf.get(endpoint) ?? []) {
+      const count = (this.#claimKeys.get(key) ?? 1) - 1;
+      if (count > 0) this.#claimKeys.set(key, count);
+      else this.#claimKeys.delete(key);
+    }
+    if (wanted.length === 0) this.#claimKeysOf.delete(endpoint);
+    else this.#claimKeysOf.set(endpoint, [...wanted]);
+    for (const key of wanted) this.#claimKeys.set(key, (this.#claimKeys.get(key) ?? 0) + 1);
+  }
+
   async watch(signal: AbortSignal, handlers: WatchHandlers): Promise<void> {
     const { kv, logger } = this.options;
-    const prefixes = [...this.#prefixes().map(([, prefix]) => prefix), keys.claims];
+    const kinds: [RecordKind, string][] = [...this.#prefixes(), ["claim", keys.claims]];
+    const prefixes = kinds.map(([, prefix]) => prefix);
     const established = prefixes.map(() => false);
     let connected = false;
     const update = () => {
@@ -128,6 +215,7 @@ export class EtcdAgentSource implements AgentSource {
       connected = now;
     };
     const watchOne = async (prefix: string, index: number) => {
+      const kind = (kinds[index] as [RecordKind, string])[0];
       let failures = 0;
       while (!signal.aborted) {
         try {
@@ -135,10 +223,13 @@ export class EtcdAgentSource implements AgentSource {
             if (event === "ready") {
               failures = 0;
               established[index] = true;
+              // What changed while it was not watching is unknown.
+              this.#gap = true;
               update();
-            } else if (!this.#concerns(prefix, event.changed)) {
+            } else {
+              this.#note(kind, event.changed);
               // Another node's floating IP: nothing this node programs or routes.
-              continue;
+              if (!this.#concerns(prefix, event.changed)) continue;
             }
             handlers.changed();
           }
@@ -160,15 +251,71 @@ export class EtcdAgentSource implements AgentSource {
     await Promise.all(prefixes.map((prefix, index) => watchOne(prefix, index)));
   }
 
+  /**
+   * Keeps the keys readChanges reads: every status (the plan needs who
+   * hosts an address when one of this node's endpoints comes to ask for
+   * it), only the wanted claims, everything else under the prefixes read.
+   */
+  #note(kind: RecordKind, changed: readonly string[]): void {
+    let pending = this.#pending.get(kind);
+    if (!pending) this.#pending.set(kind, (pending = new Set()));
+    for (const key of changed) {
+      if (kind !== "claim" || this.#claimKeys.has(key)) pending.add(key);
+    }
+  }
+
+  async recordStatusChanges(
+    desired: readonly FloatingIpStatus[],
+    recorded: readonly FloatingIpStatus[],
+  ): Promise<boolean> {
+    const lease = await this.#currentLease();
+    if (lease !== this.#statusLease) return false;
+    try {
+      await this.#writeStatus(this.#statusOps(desired, recorded, false, lease));
+      return true;
+    } catch (error) {
+      if (lease === undefined || (await this.options.kv.keepAliveLease(lease))) throw error;
+      this.#lease = undefined;
+      return false;
+    }
+  }
+
   async recordStatus(
     desired: readonly FloatingIpStatus[],
     recorded: readonly FloatingIpStatus[],
     retried = false,
   ): Promise<void> {
-    const { kv, node } = this.options;
+    const { kv } = this.options;
     const lease = await this.#currentLease();
     // Records from an earlier lease (a restart, or a lease lost) are all written again.
     const rewrite = lease !== this.#statusLease;
+    try {
+      await this.#writeStatus(this.#statusOps(desired, recorded, rewrite, lease));
+    } catch (error) {
+      // The lease expired under us (the datastore was out of reach for longer
+      // than the TTL): take a new one and write every record again, once.
+      if (lease === undefined || retried || (await kv.keepAliveLease(lease))) throw error;
+      this.options.logger.log("warn", "agent.lease", { lease, state: "expired, granting another" });
+      this.#lease = undefined;
+      return this.recordStatus(desired, recorded, true);
+    }
+    this.#statusLease = lease;
+  }
+
+  /** etcd refuses a transaction of more than 128 operations (--max-txn-ops). */
+  async #writeStatus(ops: readonly KvOp[]): Promise<void> {
+    for (let start = 0; start < ops.length; start += STATUS_BATCH) {
+      await this.options.kv.txn([], ops.slice(start, start + STATUS_BATCH));
+    }
+  }
+
+  #statusOps(
+    desired: readonly FloatingIpStatus[],
+    recorded: readonly FloatingIpStatus[],
+    rewrite: boolean,
+    lease: string | undefined,
+  ): KvOp[] {
+    const { node } = this.options;
     const previous = new Map(recorded.map((status) => [status.ip, status]));
     const ops: KvOp[] = [];
     for (const status of desired) {
@@ -183,20 +330,7 @@ export class EtcdAgentSource implements AgentSource {
       );
     }
     for (const stale of previous.keys()) ops.push({ delete: keys.status(node, stale) });
-    // etcd refuses a transaction of more than 128 operations (--max-txn-ops).
-    try {
-      for (let start = 0; start < ops.length; start += STATUS_BATCH) {
-        await kv.txn([], ops.slice(start, start + STATUS_BATCH));
-      }
-    } catch (error) {
-      // The lease expired under us (the datastore was out of reach for longer
-      // than the TTL): take a new one and write every record again, once.
-      if (lease === undefined || retried || (await kv.keepAliveLease(lease))) throw error;
-      this.options.logger.log("warn", "agent.lease", { lease, state: "expired, granting another" });
-      this.#lease = undefined;
-      return this.recordStatus(desired, recorded, true);
-    }
-    this.#statusLease = lease;
+    return ops;
   }
 
   /** The status lease, granted on first use; undefined when status records need none (no TTL). */
