@@ -1,8 +1,10 @@
+import ipaddr from "ipaddr.js";
 import { describe, expect, it } from "vitest";
 import {
   addressRange,
   canonicalAddress,
   enclosingPrefix,
+  formatAddress,
   formatPrefix,
   parseAddress,
   parsePrefix,
@@ -69,5 +71,52 @@ describe("address math", () => {
   it("enclosingPrefix() finds the block of an address", () => {
     expect(formatPrefix(enclosingPrefix(parseAddress("10.244.1.77")!, 26))).toBe("10.244.1.64/26");
     expect(formatPrefix(enclosingPrefix(parseAddress("fd00::1:ff")!, 122))).toBe("fd00::1:c0/122");
+  });
+});
+
+describe("parseAddress() of IPv4 text", () => {
+  it("accepts exactly what ipaddr.js's four-part decimal check accepts, with the same value", () => {
+    const texts = [
+      "0.0.0.0",
+      "255.255.255.255",
+      "10.0.0.1",
+      "1.2.3.4",
+      "256.0.0.1",
+      "1.2.3",
+      "1.2.3.4.5",
+      "01.2.3.4",
+      "1.02.3.4",
+      "1.2.3.04",
+      "00.0.0.0",
+      "1..2.3",
+      ".1.2.3",
+      "1.2.3.",
+      "1.2.3.4 ",
+      " 1.2.3.4",
+      "0x1.2.3.4",
+      "1.2.3.-4",
+      "1.2.3.1000",
+      "999.1.1.1",
+      "",
+      "1",
+      "a.b.c.d",
+      "1.2.3.4/32",
+    ];
+    for (let i = 0; i < 2000; i++) {
+      // Random short strings of digits and dots.
+      let text = "";
+      for (let n = 0; n < 1 + ((i * 7919) % 15); n++)
+        text += "0123456789.."[(i * 31 + n * 17) % 12];
+      texts.push(text);
+    }
+    for (const text of texts) {
+      const valid = ipaddr.IPv4.isValidFourPartDecimal(text);
+      const parsed = parseAddress(text);
+      expect(parsed !== undefined, text).toBe(valid);
+      if (valid) {
+        expect(formatAddress(parsed!), text).toBe(ipaddr.IPv4.parse(text).toString());
+        expect(canonicalAddress(text), text).toBe(ipaddr.IPv4.parse(text).toString());
+      }
+    }
   });
 });
