@@ -145,10 +145,12 @@ export class KubeAgentSource implements AgentSource {
       const pod = pods.get(`${endpoint.namespace}/${endpoint.pod}`);
       // A pod that is gone, finished or replaced has no endpoint here.
       if (!pod || !isPodOf(endpoint, pod)) continue;
+      const value = withRequest(endpoint, pod, claimValues);
       endpoints.push({
         key: `workloadendpoints/${object.metadata.name}`,
-        version: `${object.metadata.resourceVersion ?? ""}/${pod.metadata.resourceVersion ?? ""}`,
-        value: withRequest(endpoint, pod, claimValues),
+        // Its ipNATs come from the claims: the version covers what they gave.
+        version: `${object.metadata.resourceVersion ?? ""}/${pod.metadata.resourceVersion ?? ""}/${JSON.stringify(value.ipNATs)}`,
+        value,
       });
     }
     const pools = objectsOf<KubeObject>(this.#caches.pools).map((object) => {
