@@ -7,8 +7,16 @@ import type { RawRecord, RecordKind } from "../datastore/agent-source.js";
 import { fitRecord } from "../model/record-shapes.js";
 import type { FloatingIpClaim, FloatingIpStatus, WorkloadEndpoint } from "../model/records.js";
 import { canonicalAddress } from "../net/address.js";
+import type { PlannedEndpoint } from "../dataplane/nat-plan.js";
 
-type Decoded<K extends RecordKind> = NonNullable<ReturnType<typeof fitRecord<K>>>;
+/** What the model keeps of an endpoint and of a claim: what planNat reads. */
+export type PlannedClaim = Pick<FloatingIpClaim, "ip" | "containerID" | "node">;
+
+type Decoded<K extends RecordKind> = K extends "endpoint"
+  ? PlannedEndpoint
+  : K extends "claim"
+    ? PlannedClaim
+    : NonNullable<ReturnType<typeof fitRecord<K>>>;
 
 interface Entry {
   version: string;
@@ -47,10 +55,10 @@ export class AgentModel {
   readonly #records = new Map<RecordKind, Map<string, Entry>>(
     KINDS.map((kind) => [kind, new Map()]),
   );
-  readonly #byAddress = new Map<string, Set<string>>();
-  readonly #byInterface = new Map<string, Set<string>>();
-  readonly #claims = new Map<string, Map<string, FloatingIpClaim>>();
-  readonly #statuses = new Map<string, Map<string, FloatingIpStatus>>();
+  readonly #byAddress = new Index<true>();
+  readonly #byInterface = new Index<true>();
+  readonly #claims = new Index<PlannedClaim>();
+  readonly #statuses = new Index<FloatingIpStatus>();
   /** Records held that do not fit their kind. */
   malformed = 0;
 
@@ -69,6 +77,7 @@ export class AgentModel {
     if (record) {
       value = record.value === undefined ? undefined : fitRecord(kind, record.value);
       if (value === undefined) this.onMalformed(kind, record);
+      else value = slim(kind, value);
     }
     if (before && before.value === undefined) this.malformed -= 1;
     if (record && value === undefined) this.malformed += 1;
@@ -105,38 +114,38 @@ export class AgentModel {
     return values;
   }
 
-  endpoint(key: string): WorkloadEndpoint | undefined {
-    return this.#records.get("endpoint")?.get(key)?.value as WorkloadEndpoint | undefined;
+  endpoint(key: string): PlannedEndpoint | undefined {
+    return this.#records.get("endpoint")?.get(key)?.value as PlannedEndpoint | undefined;
   }
 
   /** Keys of the endpoints whose ipNATs name `address` (either side, any spelling). */
-  endpointsNaming(address: string): ReadonlySet<string> {
-    return this.#byAddress.get(address) ?? EMPTY;
+  endpointsNaming(address: string): Iterable<string> {
+    return this.#byAddress.keys(address);
   }
 
   /** Keys of the endpoints whose host-side interface is `name`. */
-  endpointsOn(name: string): ReadonlySet<string> {
-    return this.#byInterface.get(name) ?? EMPTY;
+  endpointsOn(name: string): Iterable<string> {
+    return this.#byInterface.keys(name);
   }
 
   /** The claim of an address (canonical); of two records for one address, the last by key, as a complete read has it. */
-  claim(address: string): FloatingIpClaim | undefined {
-    const claims = this.#claims.get(address);
-    if (!claims) return undefined;
-    let last: string | undefined;
-    for (const key of claims.keys()) if (last === undefined || key > last) last = key;
-    return claims.get(last as string);
+  claim(address: string): PlannedClaim | undefined {
+    let last: [string, PlannedClaim] | undefined;
+    for (const entry of this.#claims.entries(address)) {
+      if (last === undefined || entry[0] > last[0]) last = entry;
+    }
+    return last?.[1];
   }
 
   /** The statuses recorded for an address (canonical), by any node. */
   statuses(address: string): FloatingIpStatus[] {
-    return [...(this.#statuses.get(address)?.values() ?? [])];
+    return [...this.#statuses.entries(address)].map(([, status]) => status);
   }
 
   /** The node, other than this one, that reports translating `address`: the first by name. */
   hostedElsewhere(address: string): string | undefined {
     let first: string | undefined;
-    for (const status of this.#statuses.get(address)?.values() ?? []) {
+    for (const [, status] of this.#statuses.entries(address)) {
       if (status.node !== this.node && (first === undefined || status.node < first)) {
         first = status.node;
       }
@@ -147,58 +156,77 @@ export class AgentModel {
   #index(kind: RecordKind, key: string, value: unknown, touched: Touched): void {
     if (value === undefined) return;
     if (kind === "endpoint") {
-      const endpoint = value as WorkloadEndpoint;
+      const endpoint = value as PlannedEndpoint;
       touched.endpoints.add(key);
       for (const address of endpointAddresses(endpoint)) {
         touched.addresses.add(address);
-        addTo(this.#byAddress, address, key);
+        this.#byAddress.add(address, key, true);
       }
-      addTo(this.#byInterface, endpoint.interfaceName, key);
+      this.#byInterface.add(endpoint.interfaceName, key, true);
     } else if (kind === "claim") {
-      const claim = value as FloatingIpClaim;
+      const claim = value as PlannedClaim;
       const address = canonicalAddress(claim.ip) ?? claim.ip;
       touched.addresses.add(address);
-      let claims = this.#claims.get(address);
-      if (!claims) this.#claims.set(address, (claims = new Map()));
-      claims.set(key, claim);
+      this.#claims.add(address, key, claim);
     } else if (kind === "status") {
       const status = value as FloatingIpStatus;
       const address = canonicalAddress(status.ip) ?? status.ip;
       touched.addresses.add(address);
       if (status.node !== this.node) touched.othersStatus = true;
-      let statuses = this.#statuses.get(address);
-      if (!statuses) this.#statuses.set(address, (statuses = new Map()));
-      statuses.set(key, status);
+      this.#statuses.add(address, key, status);
     }
   }
 
   #unindex(kind: RecordKind, key: string, value: unknown, touched: Touched): void {
     if (value === undefined) return;
     if (kind === "endpoint") {
-      const endpoint = value as WorkloadEndpoint;
+      const endpoint = value as PlannedEndpoint;
       touched.endpoints.add(key);
       for (const address of endpointAddresses(endpoint)) {
         touched.addresses.add(address);
-        removeFrom(this.#byAddress, address, key);
+        this.#byAddress.delete(address, key);
       }
-      removeFrom(this.#byInterface, endpoint.interfaceName, key);
+      this.#byInterface.delete(endpoint.interfaceName, key);
     } else if (kind === "claim" || kind === "status") {
       const record = value as { ip: string; node: string };
       const address = canonicalAddress(record.ip) ?? record.ip;
       touched.addresses.add(address);
       if (kind === "status" && record.node !== this.node) touched.othersStatus = true;
-      const index = kind === "claim" ? this.#claims : this.#statuses;
-      const byKey = index.get(address);
-      byKey?.delete(key);
-      if (byKey?.size === 0) index.delete(address);
+      (kind === "claim" ? this.#claims : this.#statuses).delete(address, key);
     }
   }
 }
 
-const EMPTY: ReadonlySet<string> = new Set();
+/**
+ * Only what the plans read of an endpoint or a claim: at 100k bindings the
+ * records as written (MAC, network, timestamps, pod UID) are most of the
+ * agent's memory.
+ */
+function slim(kind: RecordKind, value: unknown): unknown {
+  if (kind === "endpoint") {
+    const e = value as WorkloadEndpoint;
+    const endpoint: PlannedEndpoint = {
+      node: e.node,
+      namespace: e.namespace,
+      pod: e.pod,
+      containerID: e.containerID,
+      endpoint: e.endpoint,
+      interfaceName: e.interfaceName,
+      ipNetworks: e.ipNetworks,
+      ipNATs: e.ipNATs.map(({ internalIP, externalIP }) => ({ internalIP, externalIP })),
+      ...(e.egress === true ? { egress: true } : {}),
+    };
+    return endpoint;
+  }
+  if (kind === "claim") {
+    const { ip, containerID, node } = value as FloatingIpClaim;
+    return { ip, containerID, node } satisfies PlannedClaim;
+  }
+  return value;
+}
 
 /** Both sides of every ipNAT of an endpoint, as written and canonical. */
-export function endpointAddresses(endpoint: WorkloadEndpoint): Set<string> {
+export function endpointAddresses(endpoint: Pick<WorkloadEndpoint, "ipNATs">): Set<string> {
   const addresses = new Set<string>();
   for (const nat of endpoint.ipNATs) {
     for (const text of [nat.externalIP, nat.internalIP]) {
@@ -210,14 +238,44 @@ export function endpointAddresses(endpoint: WorkloadEndpoint): Set<string> {
   return addresses;
 }
 
-function addTo(index: Map<string, Set<string>>, name: string, key: string): void {
-  let keys = index.get(name);
-  if (!keys) index.set(name, (keys = new Set()));
-  keys.add(key);
-}
+/**
+ * Values by name, then by record key. Almost every name has one record, so
+ * that one is held without a Map of its own (a Map per address was a third
+ * of the model's memory at 100k bindings).
+ */
+class Index<V> {
+  readonly #names = new Map<string, [string, V] | Map<string, V>>();
 
-function removeFrom(index: Map<string, Set<string>>, name: string, key: string): void {
-  const keys = index.get(name);
-  keys?.delete(key);
-  if (keys?.size === 0) index.delete(name);
+  add(name: string, key: string, value: V): void {
+    const held = this.#names.get(name);
+    if (held === undefined || (Array.isArray(held) && held[0] === key)) {
+      this.#names.set(name, [key, value]);
+    } else if (Array.isArray(held)) {
+      this.#names.set(name, new Map([held, [key, value]]));
+    } else {
+      held.set(key, value);
+    }
+  }
+
+  delete(name: string, key: string): void {
+    const held = this.#names.get(name);
+    if (held === undefined) return;
+    if (Array.isArray(held)) {
+      if (held[0] === key) this.#names.delete(name);
+      return;
+    }
+    held.delete(key);
+    if (held.size === 1) this.#names.set(name, [...held][0] as [string, V]);
+  }
+
+  *entries(name: string): IterableIterator<[string, V]> {
+    const held = this.#names.get(name);
+    if (held === undefined) return;
+    if (Array.isArray(held)) yield held;
+    else yield* held;
+  }
+
+  *keys(name: string): IterableIterator<string> {
+    for (const [key] of this.entries(name)) yield key;
+  }
 }

@@ -16,6 +16,9 @@ import {
   type Prefix,
 } from "../net/address.js";
 
+/** What planNat reads of an endpoint. */
+export type PlannedEndpoint = Omit<WorkloadEndpoint, "mac" | "network" | "createdAt" | "podUID">;
+
 /** One floating IP standing for one pod address on this node. */
 export interface NatBinding {
   family: Family;
@@ -78,9 +81,9 @@ export interface NatWaiting {
  * floating IP another node still translates waits until that node withdraws.
  */
 export function planNat(
-  endpoints: readonly WorkloadEndpoint[],
+  endpoints: readonly PlannedEndpoint[],
   node: string,
-  claims: readonly FloatingIpClaim[],
+  claims: readonly Pick<FloatingIpClaim, "ip" | "containerID">[],
   pools?: readonly IpPool[],
   hostInterfaces?: ReadonlySet<string>,
   hostedBy?: ReadonlyMap<string, string>,
@@ -185,7 +188,7 @@ export function sortBindings<T extends Pick<NatBinding, "family" | "floating">>(
   return keyed.map((entry) => entry.binding);
 }
 
-function compareEndpoints(a: WorkloadEndpoint, b: WorkloadEndpoint): number {
+function compareEndpoints(a: PlannedEndpoint, b: PlannedEndpoint): number {
   return (
     compareText(a.namespace, b.namespace) ||
     compareText(a.pod, b.pod) ||
