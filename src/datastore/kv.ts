@@ -20,8 +20,13 @@ export type KvCompare =
  */
 export type KvOp = { put: string; value: string; lease?: string } | { delete: string };
 
-/** "ready" once the watch is established; then, per change, the keys it touched. */
-export type WatchSignal = "ready" | { changed: readonly string[] };
+/**
+ * "ready" once the watch is established; then, per change, the keys it
+ * touched and, key by key in the same order, what each now holds
+ * (undefined: deleted).
+ */
+export type WatchSignal =
+  "ready" | { changed: readonly string[]; entries: readonly (KvEntry | undefined)[] };
 
 /** One key, or every key under a prefix. */
 export type KvRead = { key: string } | { prefix: string };
@@ -42,8 +47,9 @@ export interface Kv {
   ping(): Promise<void>;
   /**
    * Signals changes under `prefix`: "ready" once the watch is established
-   * (read after that and nothing is missed), then `{ changed }` per change,
-   * with the keys under `prefix` it put or deleted. Ends
+   * (read after that and nothing is missed), then `{ changed, entries }` per
+   * change, with the keys under `prefix` it put or deleted and their entries
+   * after it, in revision order. Ends
    * when `signal` aborts; rejects when the connection is lost (watch again).
    */
   watch(prefix: string, signal: AbortSignal): AsyncIterable<WatchSignal>;

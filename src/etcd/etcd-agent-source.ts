@@ -80,8 +80,8 @@ export class EtcdAgentSource implements AgentSource {
   #claimKeys = new Map<string, number>();
   /** The claim keys each endpoint (by key) asks for. */
   #claimKeysOf = new Map<string, string[]>();
-  /** Keys changed since the last read, by kind (readChanges reads them by key). */
-  #pending = new Map<RecordKind, Set<string>>();
+  /** What the watches said changed since the last read, by kind and key (undefined: deleted). */
+  #pending = new Map<RecordKind, Map<string, KvEntry | undefined>>();
   /** A watch was (re-)established: what it missed is unknown, so the next read is complete. */
   #gap = true;
 
@@ -132,22 +132,20 @@ export class EtcdAgentSource implements AgentSource {
   }
 
   /**
-   * The records changed since the last read, each read by key: endpoints
-   * first (they say which claims are wanted), then claims newly wanted or
-   * changed, then the rest. A claim no endpoint asks for any more is
-   * reported deleted.
+   * The records changed since the last read, as the watches delivered them:
+   * nothing is read but the claims an endpoint comes to ask for (by key).
+   * A claim no endpoint asks for any more is reported deleted. Events come in
+   * revision order, so a claim read here and changed meanwhile ends as its
+   * last event says.
    */
   async readChanges(): Promise<RecordChange[] | undefined> {
     if (this.#gap) return undefined;
     const pending = this.#pending;
     this.#pending = new Map();
     const changes: RecordChange[] = [];
-    const endpointKeys = [...(pending.get("endpoint") ?? [])];
-    const endpoints = await this.#readKeys(endpointKeys);
-    const claimKeys = new Set(pending.get("claim") ?? []);
+    const claims = new Map(pending.get("claim") ?? []);
     const wantedBefore = new Map<string, boolean>();
-    for (const key of endpointKeys) {
-      const entry = endpoints.get(key);
+    for (const [key, entry] of pending.get("endpoint") ?? []) {
       changes.push({ kind: "endpoint", key, record: entry && raw(entry) });
       const wanted = entry ? requestedClaimKeys(entry) : [];
       for (const claim of [...(this.#claimKeysOf.get(key) ?? []), ...wanted]) {
@@ -155,26 +153,24 @@ export class EtcdAgentSource implements AgentSource {
       }
       this.#setClaimKeys(key, wanted);
     }
+    const newlyWanted: string[] = [];
     for (const [claim, before] of wantedBefore) {
       const now = this.#claimKeys.has(claim);
-      if (now && !before) claimKeys.add(claim);
+      if (now && !before && !claims.has(claim)) newlyWanted.push(claim);
       if (!now) {
-        claimKeys.delete(claim);
+        claims.delete(claim);
         if (before) changes.push({ kind: "claim", key: claim, record: undefined });
       }
     }
-    const reads: [RecordKind, string[]][] = [
-      ["claim", [...claimKeys].filter((key) => this.#claimKeys.has(key))],
-      ...[...pending]
-        .filter(([kind]) => kind !== "endpoint" && kind !== "claim")
-        .map(([kind, keys]): [RecordKind, string[]] => [kind, [...keys]]),
-    ];
-    for (const [kind, keys] of reads) {
-      const entries = await this.#readKeys(keys);
-      for (const key of keys) {
-        const entry = entries.get(key);
-        changes.push({ kind, key, record: entry && raw(entry) });
-      }
+    const read = await this.#readKeys(newlyWanted);
+    for (const key of newlyWanted) claims.set(key, read.get(key));
+    for (const [key, entry] of claims) {
+      if (this.#claimKeys.has(key))
+        changes.push({ kind: "claim", key, record: entry && raw(entry) });
+    }
+    for (const [kind, entries] of pending) {
+      if (kind === "endpoint" || kind === "claim") continue;
+      for (const [key, entry] of entries) changes.push({ kind, key, record: entry && raw(entry) });
     }
     return changes;
   }
@@ -227,7 +223,7 @@ export class EtcdAgentSource implements AgentSource {
               this.#gap = true;
               update();
             } else {
-              this.#note(kind, event.changed);
+              this.#note(kind, event.changed, event.entries);
               // Another node's floating IP: nothing this node programs or routes.
               if (!this.#concerns(prefix, event.changed)) continue;
             }
@@ -252,16 +248,20 @@ export class EtcdAgentSource implements AgentSource {
   }
 
   /**
-   * Keeps the keys readChanges reads: every status (the plan needs who
+   * Keeps what readChanges reports: every status (the plan needs who
    * hosts an address when one of this node's endpoints comes to ask for
    * it), only the wanted claims, everything else under the prefixes read.
    */
-  #note(kind: RecordKind, changed: readonly string[]): void {
+  #note(
+    kind: RecordKind,
+    changed: readonly string[],
+    entries: readonly (KvEntry | undefined)[],
+  ): void {
     let pending = this.#pending.get(kind);
-    if (!pending) this.#pending.set(kind, (pending = new Set()));
-    for (const key of changed) {
-      if (kind !== "claim" || this.#claimKeys.has(key)) pending.add(key);
-    }
+    if (!pending) this.#pending.set(kind, (pending = new Map()));
+    changed.forEach((key, index) => {
+      if (kind !== "claim" || this.#claimKeys.has(key)) pending.set(key, entries[index]);
+    });
   }
 
   async recordStatusChanges(

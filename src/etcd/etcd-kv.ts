@@ -205,7 +205,7 @@ export class EtcdKv implements Kv {
             result?: {
               created?: boolean;
               canceled?: boolean;
-              events?: { kv?: { key?: string } }[];
+              events?: { type?: string; kv?: GatewayKv }[];
               cancel_reason?: string;
             };
             error?: { message?: string };
@@ -219,7 +219,13 @@ export class EtcdKv implements Kv {
           }
           if (message.result?.created) yield "ready";
           else if (message.result?.events?.length) {
-            yield { changed: message.result.events.map((event) => decode(event.kv?.key)) };
+            const { events } = message.result;
+            yield {
+              changed: events.map((event) => decode(event.kv?.key)),
+              entries: events.map((event) =>
+                event.type === "DELETE" || !event.kv ? undefined : decodeEntry(event.kv),
+              ),
+            };
           }
         }
       }

@@ -83,7 +83,9 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export class MemoryKv implements Kv {
   #revision = 1;
   readonly #entries = new Map<string, KvEntry>();
-  readonly #watchers = new Set<(keys: readonly string[]) => void>();
+  readonly #watchers = new Set<
+    (keys: readonly string[], entries: readonly (KvEntry | undefined)[]) => void
+  >();
   readonly #clock: MemoryKvClock;
   readonly #leases = new Map<string, Lease>();
   /** Key → the lease it is attached to. */
@@ -139,7 +141,6 @@ export class MemoryKv implements Kv {
     if (ops.length === 0) return true;
     this.#revision += 1;
     const changed = ops.map((op) => ("delete" in op ? op.delete : op.put));
-    this.#notify(changed);
     for (const op of ops) {
       if ("delete" in op) {
         this.#entries.delete(op.delete);
@@ -155,18 +156,22 @@ export class MemoryKv implements Kv {
       });
       this.#attach(op.put, op.lease);
     }
+    this.#notify(changed);
     return true;
   }
 
   async ping(): Promise<void> {}
 
   async *watch(prefix: string, signal: AbortSignal): AsyncIterable<WatchSignal> {
-    const pending: string[][] = [];
+    const pending: { changed: string[]; entries: (KvEntry | undefined)[] }[] = [];
     let wake: (() => void) | undefined;
-    const notify = (keys: readonly string[]) => {
-      const under = keys.filter((key) => key.startsWith(prefix));
+    const notify = (keys: readonly string[], entries: readonly (KvEntry | undefined)[]) => {
+      const under = keys.flatMap((key, index) => (key.startsWith(prefix) ? [index] : []));
       if (under.length === 0) return;
-      pending.push(under);
+      pending.push({
+        changed: under.map((index) => keys[index] as string),
+        entries: under.map((index) => entries[index]),
+      });
       wake?.();
     };
     const onAbort = () => wake?.();
@@ -178,7 +183,7 @@ export class MemoryKv implements Kv {
         if (pending.length === 0) await new Promise<void>((resolve) => (wake = resolve));
         wake = undefined;
         for (let next = pending.shift(); next && !signal.aborted; next = pending.shift()) {
-          yield { changed: next };
+          yield next;
         }
       }
     } finally {
@@ -216,8 +221,13 @@ export class MemoryKv implements Kv {
     if (lease) this.#deleteLease(id, lease);
   }
 
+  /** After a change is applied: each key with what it holds now (copies), heard a microtask later. */
   #notify(keys: readonly string[]): void {
-    queueMicrotask(() => this.#watchers.forEach((notify) => notify(keys)));
+    const entries = keys.map((key) => {
+      const entry = this.#entries.get(key);
+      return entry && { ...entry };
+    });
+    queueMicrotask(() => this.#watchers.forEach((notify) => notify(keys, entries)));
   }
 
   /** Moves `key` to `leaseId`'s key set (none: detached). */

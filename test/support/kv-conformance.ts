@@ -178,7 +178,25 @@ export function kvConformance(
         }
       })();
       await watching;
-      expect(seen).toEqual(["ready", { changed: [`${base}w/a`] }, { changed: [`${base}w/a`] }]);
+      expect(seen).toEqual([
+        "ready",
+        {
+          changed: [`${base}w/a`],
+          entries: [
+            {
+              key: `${base}w/a`,
+              value: "1",
+              createRevision: expect.any(Number),
+              modRevision: expect.any(Number),
+            },
+          ],
+        },
+        { changed: [`${base}w/a`], entries: [undefined] },
+      ]);
+      const [, put] = seen as unknown as {
+        entries: { createRevision: number; modRevision: number }[];
+      }[];
+      expect(put?.entries[0]?.modRevision).toBe(put?.entries[0]?.createRevision);
     });
 
     it("ping() resolves when the store answers", async () => {
@@ -211,7 +229,7 @@ export function kvConformance(
       );
       const leased = (await kv.get(`${base}s/leased`))!;
       const seen = await watchWhile(kv, `${base}s/`, () => kv.revokeLease(lease));
-      expect(seen).toEqual(["ready", { changed: [`${base}s/leased`] }]);
+      expect(seen).toEqual(["ready", { changed: [`${base}s/leased`], entries: [undefined] }]);
       expect((await kv.list(`${base}s/`)).map((entry) => entry.key)).toEqual([`${base}s/kept`]);
       await kv.txn([], [{ put: `${base}later`, value: "3" }]);
       // The revoke took a revision of its own, as a delete would.
@@ -244,7 +262,7 @@ export function kvConformance(
       const seen = await watchWhile(kv, `${base}e/`, async () => {
         goneMs = await waitUntilGone(kv, `${base}e/status`, startMs);
       });
-      expect(seen).toEqual(["ready", { changed: [`${base}e/status`] }]);
+      expect(seen).toEqual(["ready", { changed: [`${base}e/status`], entries: [undefined] }]);
       // Never before its TTL; the upper bound is waitUntilGone's limit.
       expect(goneMs - startMs).toBeGreaterThanOrEqual(1000);
       expect(await kv.keepAliveLease(lease)).toBe(false);
