@@ -34,10 +34,22 @@ export interface Touched {
   global: Set<RecordKind>;
   /** Whether a status of another node changed: direct routing routes every one. */
   othersStatus: boolean;
+  /**
+   * Addresses (canonical) whose status record of this node changed: no plan
+   * reads them (its own writes coming back), the record is only compared
+   * with what it should say.
+   */
+  ownStatuses: Set<string>;
 }
 
 export function nothingTouched(): Touched {
-  return { addresses: new Set(), endpoints: new Set(), global: new Set(), othersStatus: false };
+  return {
+    addresses: new Set(),
+    endpoints: new Set(),
+    global: new Set(),
+    othersStatus: false,
+    ownStatuses: new Set(),
+  };
 }
 
 const KINDS: readonly RecordKind[] = [
@@ -171,9 +183,17 @@ export class AgentModel {
     } else if (kind === "status") {
       const status = value as FloatingIpStatus;
       const address = canonicalAddress(status.ip) ?? status.ip;
-      touched.addresses.add(address);
-      if (status.node !== this.node) touched.othersStatus = true;
+      this.#touchStatus(status.node, address, touched);
       this.#statuses.add(address, key, status);
+    }
+  }
+
+  #touchStatus(node: string, address: string, touched: Touched): void {
+    if (node === this.node) {
+      touched.ownStatuses.add(address);
+    } else {
+      touched.addresses.add(address);
+      touched.othersStatus = true;
     }
   }
 
@@ -190,8 +210,8 @@ export class AgentModel {
     } else if (kind === "claim" || kind === "status") {
       const record = value as { ip: string; node: string };
       const address = canonicalAddress(record.ip) ?? record.ip;
-      touched.addresses.add(address);
-      if (kind === "status" && record.node !== this.node) touched.othersStatus = true;
+      if (kind === "status") this.#touchStatus(record.node, address, touched);
+      else touched.addresses.add(address);
       (kind === "claim" ? this.#claims : this.#statuses).delete(address, key);
     }
   }

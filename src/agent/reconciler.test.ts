@@ -433,6 +433,19 @@ describe("a change after the first sync (issue 14)", () => {
     expect(nft.journal).toEqual([]);
   });
 
+  it("writes its status record again when someone else deletes it, touching nothing else", async () => {
+    const { kv, one } = await setup();
+    await one.reconcile();
+    await one.reconcile(); // its own writes coming back
+    const journal = one.kernel.nft.journal.length;
+    await kv.txn([], [{ delete: keys.status("node-1", FLOATING) }]);
+    await one.reconcile();
+    expect(JSON.parse((await kv.get(keys.status("node-1", FLOATING)))!.value).internalIP).toBe(
+      "10.244.0.5",
+    );
+    expect(one.kernel.nft.journal.length).toBe(journal);
+  });
+
   it("replaces the table when the kernel refuses the element batch, and keeps going", async () => {
     const { kv, one } = await setup();
     await one.reconcile();

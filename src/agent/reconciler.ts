@@ -71,6 +71,8 @@ export class Reconciler {
   #routingPlan: RoutingPlan | undefined;
   #contested: ReadonlySet<string> = new Set();
   readonly #report: ReconcileReport;
+  /** Where the last reconcile of changes spent its time, for the debug log. */
+  #phases: { planMs: number; kernelMs: number; statusMs: number } | undefined;
   /** True once a reconcile has been applied completely. */
   synced = false;
   /** When the last reconcile succeeded (ms since the epoch), 0 before the first. */
@@ -140,6 +142,7 @@ export class Reconciler {
     try {
       const verify = this.#verify;
       this.#verify = false;
+      const started = performance.now();
       const [touched, hostInterfaces] = await Promise.all([
         this.#refresh(),
         ports.routes.readInterfaces(),
@@ -156,8 +159,19 @@ export class Reconciler {
         touched.global.size > 0 ||
         (this.#routing === "direct" && touched.othersStatus);
       this.#enabled = enabled;
+      const refreshed = performance.now();
       if (complete) await this.#reconcileAll(hostInterfaces, verify);
       else await this.#reconcileChanges(touched, interfaces, hostInterfaces);
+      // Where a reconcile's time went (--log-level debug).
+      this.options.logger.log("debug", "agent.reconciled", {
+        complete,
+        verify,
+        touchedAddresses: touched.addresses.size,
+        refreshMs: Math.round(refreshed - started),
+        applyMs: Math.round(performance.now() - refreshed),
+        ...this.#phases,
+      });
+      this.#phases = undefined;
     } catch (error) {
       // What failed may have changed the kernel in part: the next reconcile
       // reads it back and syncs everything.
@@ -274,6 +288,7 @@ export class Reconciler {
     hostInterfaces: ReadonlySet<string>,
   ): Promise<void> {
     const { node, ports, source } = this.options;
+    const started = performance.now();
     const model = this.#model as AgentModel;
     const changes = this.#nat.replan(model, this.#inputs(hostInterfaces), touched, interfaces);
     const routeChanges = diffByKey(
@@ -292,6 +307,7 @@ export class Reconciler {
     ) {
       return this.#reconcileAll(hostInterfaces, false);
     }
+    const planned = performance.now();
     const outcome = await syncChanges(
       {
         added: changes.added,
@@ -319,7 +335,9 @@ export class Reconciler {
         await this.#applyBird();
       }
     }
-    const addresses = [...changes.addresses].filter(
+    // Those re-planned, and those whose own record changed (its own writes
+    // coming back, or someone else's): each compared with what it should say.
+    const addresses = [...new Set([...changes.addresses, ...touched.ownStatuses])].filter(
       (address) => canonicalAddress(address) === address,
     );
     const recorded = addresses.flatMap((address) =>
@@ -329,10 +347,17 @@ export class Reconciler {
       addresses.flatMap((address) => this.#nat.binding(address) ?? []),
       recorded,
     );
+    const synced = performance.now();
     if (!(await source.recordStatusChanges?.(desired, recorded))) {
       const all = model.all("status").filter((status) => status.node === node);
       await source.recordStatus(this.#statusesOf([...this.#nat.bindings()], all), all);
     }
+    const recordedAt = performance.now();
+    this.#phases = {
+      planMs: Math.round(planned - started),
+      kernelMs: Math.round(synced - planned),
+      statusMs: Math.round(recordedAt - synced),
+    };
     this.#finish(outcome, [
       ...(this.#routingPlan?.problems ?? []),
       ...outcome.routeFailures.map((line) => `route refused by the kernel: ${line.trim()}`),

@@ -33,6 +33,7 @@ export type LogEvent =
   | "agent.switch"
   | "agent.watch"
   | "agent.synced"
+  | "agent.reconciled"
   | "agent.fenced"
   | "agent.unfenced"
   | "bird.fenced"
