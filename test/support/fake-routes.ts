@@ -19,7 +19,8 @@ export interface FakeRoutesOptions {
 export class FakeRoutes implements Routes {
   readonly journal: string[];
   readonly interfaces: Set<string>;
-  #routes: NodeRoute[] = [];
+  /** By family and destination, as the kernel keys buoy's routes. */
+  #routes = new Map<string, NodeRoute>();
 
   constructor(options: FakeRoutesOptions = {}) {
     this.interfaces = new Set(options.interfaces ?? []);
@@ -27,19 +28,23 @@ export class FakeRoutes implements Routes {
   }
 
   async read(): Promise<NodeRoute[]> {
-    return this.#routes.map((route) => ({ ...route }));
+    return [...this.#routes.values()].map((route) => ({ ...route }));
   }
 
   async apply(added: readonly NodeRoute[], removed: readonly NodeRoute[]): Promise<string[]> {
     this.journal.push(`routes +${added.length} -${removed.length}`);
-    const gone = new Set(removed.map(routeKey));
-    let routes = this.#routes.filter((route) => !gone.has(routeKey(route)));
+    for (const route of removed) {
+      const slot = `${route.family} ${route.dst}`;
+      const held = this.#routes.get(slot);
+      if (held && routeKey(held) === routeKey(route)) this.#routes.delete(slot);
+    }
     for (const route of added) {
       if (route.dev !== undefined && !this.interfaces.has(route.dev)) continue;
-      routes = routes.filter((held) => held.family !== route.family || held.dst !== route.dst);
-      routes.push({ ...route });
+      const slot = `${route.family} ${route.dst}`;
+      // `replace` moves the route to the end, as the filter-and-push did.
+      this.#routes.delete(slot);
+      this.#routes.set(slot, { ...route });
     }
-    this.#routes = routes;
     return [];
   }
 
