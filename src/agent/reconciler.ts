@@ -97,8 +97,8 @@ export class Reconciler {
   /**
    * "event": a datastore change, applied as changes against what the agent
    * last applied; "complete": plan and sync everything from the model;
-   * "verify" (the resync timer): that, with the kernel read back first,
-   * which repairs drift.
+   * "verify" (the resync timer): the kernel read back and brought in line
+   * with the plan, which repairs drift.
    */
   markDirty(kind: "event" | "complete" | "verify" = "event"): void {
     if (kind === "verify") this.#verify = true;
@@ -152,7 +152,6 @@ export class Reconciler {
       const interfaces = changedNames(this.#interfaces, hostInterfaces);
       this.#interfaces = hostInterfaces;
       const complete =
-        verify ||
         this.#known === undefined ||
         this.#complete ||
         enabled !== this.#enabled ||
@@ -161,7 +160,10 @@ export class Reconciler {
       this.#enabled = enabled;
       const refreshed = performance.now();
       if (complete) await this.#reconcileAll(hostInterfaces, verify);
-      else await this.#reconcileChanges(touched, interfaces, hostInterfaces);
+      else {
+        await this.#reconcileChanges(touched, interfaces, hostInterfaces);
+        if (verify) await this.#verifyKernel();
+      }
       // Where a reconcile's time went (--log-level debug).
       this.options.logger.log("debug", "agent.reconciled", {
         complete,
@@ -213,8 +215,9 @@ export class Reconciler {
 
   /**
    * Plans everything from the model and syncs it whole: the first reconcile,
-   * a change to what every plan reads, and the resync timer (`verify`: the
-   * kernel read back first, which repairs drift and writes nothing when none).
+   * one after a failure, a change to what every plan reads (`verify`: the
+   * resync timer came too; the kernel is read back first, which repairs
+   * drift and writes nothing when none).
    */
   async #reconcileAll(hostInterfaces: ReadonlySet<string>, verify: boolean): Promise<void> {
     const { node, ports } = this.options;
@@ -364,11 +367,27 @@ export class Reconciler {
     ]);
   }
 
+  /**
+   * The resync timer: the kernel read back and brought in line with what
+   * the agent holds as planned, which no change since has altered (the
+   * model and the plans are kept by changes; a complete plan runs only when
+   * something every plan reads changed). Writes nothing when nothing drifted.
+   */
+  async #verifyKernel(): Promise<void> {
+    const desired = this.#desired();
+    this.#known = undefined; // until this sync has succeeded
+    const outcome = await syncDataplane(desired, this.options.ports, this.#pendingFlush);
+    this.#known = outcome.known;
+    this.#checkFlushed();
+    this.#finish(outcome, this.#routingPlan?.problems ?? []);
+  }
+
   /** What the node should hold, whole (a refused element batch replaces a table with it). */
   #desired(): DesiredDataplane {
     const pools = this.#model?.all("pool") ?? [];
     return {
-      bindings: this.#nat.plan().bindings,
+      // In no order: nft sets have none, and sorting 100k costs ~0.1 s.
+      bindings: [...this.#nat.bindings()],
       natOutgoing: planNatOutgoing(pools),
       routes: [...(this.#known?.routes.values() ?? [])],
     };
