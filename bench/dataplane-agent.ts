@@ -3,29 +3,29 @@
 // the kernel show them all, its memory and CPU, a no-op reconcile and one
 // live change; the same agent with no bindings as the reference.
 // agentTable() prints both.
-import { readdirSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { formatTable, note, progress } from "./report.js";
-import type { KvOp } from "../src/datastore/kv.js";
-import type { FloatingIpClaim, WorkloadEndpoint } from "../src/model/records.js";
-import { keys } from "../src/etcd/store.js";
 import { runCommand } from "../src/exec/command.js";
 import { createPool, must, sh, sleep, startEtcd } from "../test/support/harness.js";
 import {
+  cpuSeconds,
+  endpointOps,
+  metricValue,
+  procStatus,
+  sampleChildren,
+  startAgent,
+  writeBindings,
+} from "./agent-process.js";
+import {
   AGENT_BINDINGS,
-  AGENT_EXECUTABLE,
   AGENT_RESYNC_S,
   AGENT_SYNC_TIMEOUT_S,
   NODE_NAME,
-  bindingAt,
   dropBuoyTables,
   dropNatTable,
   ifname,
   live,
   nft,
-  startProcess,
-  stopProcess,
-  timed,
 } from "./dataplane-run.js";
 
 export interface AgentResult {
@@ -57,24 +57,6 @@ export interface AgentResult {
   agentErrors: { count: number; last?: string };
 }
 
-function procStatus(pid: number): { rss: number; hwm: number } {
-  const text = readFileSync(`/proc/${pid}/status`, "utf8");
-  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text)?.[1]);
-  return { rss: field("VmRSS"), hwm: field("VmHWM") };
-}
-
-function cpuSeconds(pid: number): number {
-  // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function metricValue(text: string, name: string): number | undefined {
-  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
-  return line === undefined ? undefined : Number(line.slice(name.length + 1));
-}
-
 /**
  * Runs the agent for `node` until it has programmed `expected` bindings and made
  * one more (no-op) reconcile; then, with `addOne`, writes one more binding to
@@ -85,46 +67,10 @@ async function runAgent(
   expected: number,
   addOne?: () => Promise<void>,
 ): Promise<AgentResult> {
-  const started = performance.now();
-  const agent = startProcess(
-    [
-      "node",
-      AGENT_EXECUTABLE,
-      "agent",
-      "--node",
-      node,
-      "--floating-ips",
-      "on",
-      "--listen",
-      "127.0.0.1:0",
-      "--resync",
-      String(AGENT_RESYNC_S),
-    ],
-    { ...process.env, ETCD_ENDPOINTS: live.etcd!.endpoint },
-  );
-  const pid = agent.child.pid!;
-  const events = () =>
-    agent.output.stdout
-      .split("\n")
-      .filter((line) => line.startsWith("{"))
-      .flatMap((line) => {
-        try {
-          return [JSON.parse(line) as { event?: string; address?: string; error?: string }];
-        } catch {
-          return []; // a line still being written
-        }
-      });
+  const agent = await startAgent(node, AGENT_RESYNC_S);
+  const { pid, events, metrics } = agent;
+  const started = agent.spawnedAt;
   try {
-    let address = "";
-    for (let i = 0; !address; i++) {
-      address = events().find((e) => e.event === "agent.listening")?.address ?? "";
-      if (address) break;
-      if (i > 300 || agent.child.exitCode !== null) {
-        throw new Error(`agent did not start: ${agent.output.stderr}${agent.output.stdout}`);
-      }
-      await sleep(50);
-    }
-    const metrics = async () => (await fetch(`http://${address}/metrics`)).text();
     const gauge = `buoy_floating_ip_bindings{family="ipv4"}`;
     const count = (text: string) => metricValue(text, "buoy_reconcile_duration_seconds_count") ?? 0;
     const sum = (text: string) => metricValue(text, "buoy_reconcile_duration_seconds_sum") ?? NaN;
@@ -162,11 +108,7 @@ async function runAgent(
     let afterNoop: { rss: number; hwm: number } | undefined;
     let msChangeToProgrammed: number | undefined;
     if (!firstSyncDone) {
-      childrenAtTimeout = [];
-      for (let sample = 0; sample < 3; sample++) {
-        childrenAtTimeout.push(...childCommands(pid));
-        await sleep(200);
-      }
+      childrenAtTimeout = await sampleChildren(pid);
     } else {
       // One more reconcile (the resync timer) with nothing to change.
       const deadline = performance.now() + AGENT_RESYNC_S * 1000 * 3 + 60_000;
@@ -235,61 +177,8 @@ async function runAgent(
       agentErrors: { count: errors.length, ...(last !== undefined ? { last } : {}) },
     };
   } finally {
-    await stopProcess(agent, "SIGTERM", 10_000);
+    await agent.stop();
   }
-}
-
-/** The command lines of a process's children (every thread's), e.g. what the agent is waiting for. */
-function childCommands(pid: number): string[] {
-  const commands: string[] = [];
-  try {
-    for (const task of readdirSync(`/proc/${pid}/task`)) {
-      const children = readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim();
-      for (const child of children ? children.split(" ") : []) {
-        try {
-          const command = readFileSync(`/proc/${child}/cmdline`, "utf8").split("\0").join(" ");
-          if (command.trim()) commands.push(command.trim()); // empty: exited, not yet reaped
-        } catch {
-          // Exited in between.
-        }
-      }
-    }
-  } catch {
-    // The agent exited in between.
-  }
-  return commands;
-}
-
-/** The endpoint and the claim of binding i on NODE_NAME, as etcd puts. */
-function endpointOps(i: number, hostIf: string, createdAt: string): KvOp[] {
-  const binding = bindingAt(i, hostIf);
-  const containerID = `bench-${i}`;
-  const endpoint: WorkloadEndpoint = {
-    node: NODE_NAME,
-    namespace: "bench",
-    pod: `pod-${i}`,
-    containerID,
-    endpoint: "eth0",
-    interfaceName: hostIf,
-    mac: "ee:ee:ee:ee:ee:ee",
-    ipNetworks: [`${binding.pod}/32`],
-    ipNATs: [{ internalIP: binding.pod, externalIP: binding.floating }],
-    network: "k8s-pod-network",
-    createdAt,
-  };
-  const claim: FloatingIpClaim = {
-    ip: binding.floating,
-    namespace: "bench",
-    pod: `pod-${i}`,
-    containerID,
-    node: NODE_NAME,
-    internalIP: binding.pod,
-    createdAt,
-  };
-  return [
-    { put: keys.endpoint(NODE_NAME, containerID, "eth0"), value: JSON.stringify(endpoint) },
-    { put: keys.claim(binding.floating), value: JSON.stringify(claim) },
-  ];
 }
 
 export async function measureAgent(): Promise<{
@@ -309,18 +198,8 @@ export async function measureAgent(): Promise<{
   must(["ip", "link", "set", hostIf, "up"]);
   must(["ip", "link", "set", ifname("agp"), "up"]);
 
-  // 64 endpoints and 64 claims per transaction: etcd's default --max-txn-ops is 128.
   const createdAt = new Date().toISOString();
-  const writeMs = await timed(async () => {
-    for (let first = 0; first < AGENT_BINDINGS; first += 64) {
-      const last = Math.min(first + 64, AGENT_BINDINGS);
-      const ops = Array.from({ length: last - first }, (_, k) =>
-        endpointOps(first + k, hostIf, createdAt),
-      ).flat();
-      if (!(await store.kv.txn([], ops))) throw new Error("etcd refused a batch");
-      progress(`[agent] wrote ${last}/${AGENT_BINDINGS} endpoints + claims`);
-    }
-  });
+  const writeMs = await writeBindings(store, 0, AGENT_BINDINGS, hostIf, createdAt);
   progress(`[agent] wrote ${AGENT_BINDINGS} endpoints + claims in ${writeMs.toFixed(0)} ms`, true);
 
   progress("[agent] agent with no bindings...", true);

@@ -70,26 +70,32 @@ const inPrefix = (value: bigint, base: bigint, length: number): boolean =>
   value >> BigInt(32 - length) === base >> BigInt(32 - length);
 
 /**
- * Distinct floating IPs: even positions count up from 10.96.0.0 (inside
- * 10.96.0.0/15), odd ones are scattered over 10.0.0.0/8 by a fixed xorshift,
- * outside 10.96.0.0/15 and the pod addresses' 10.244.0.0/14.
+ * Distinct floating IPs, made as far as asked for (the sequence is fixed, so
+ * binding i is the same whatever size a run reaches): even positions count up
+ * from 10.96.0.0 (inside 10.96.0.0/15), odd ones are scattered over
+ * 10.0.0.0/8 by a fixed xorshift, outside 10.96.0.0/15 and the pod
+ * addresses' 10.244.0.0/14.
  */
-function floatingAddresses(count: number): string[] {
-  const out: string[] = [];
-  const seen = new Set<bigint>();
-  let sequential = v4("10.96.0.0");
+const floating = {
+  out: [] as string[],
+  seen: new Set<bigint>(),
+  sequential: v4("10.96.0.0"),
+  state: 0x9e3779b9,
+};
+
+function floatingAt(i: number): string {
   const [scattered, floatingRange, podRange] = [v4("10.0.0.0"), v4("10.96.0.0"), v4("10.244.0.0")];
-  let state = 0x9e3779b9;
   const next = (): number => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return state >>> 0;
+    floating.state ^= floating.state << 13;
+    floating.state ^= floating.state >>> 17;
+    floating.state ^= floating.state << 5;
+    return floating.state >>> 0;
   };
-  while (out.length < count) {
+  const { out, seen } = floating;
+  while (out.length <= i) {
     let value: bigint;
     if (out.length % 2 === 0) {
-      value = sequential++;
+      value = floating.sequential++;
     } else {
       do {
         value = scattered + BigInt(next() & 0xffffff);
@@ -102,16 +108,14 @@ function floatingAddresses(count: number): string[] {
     seen.add(value);
     out.push(format(value));
   }
-  return out;
+  return out[i]!;
 }
 
-/** Enough for the largest size plus every binding the change series add (5 series, warm-ups included). */
-const FLOATING = floatingAddresses(Math.max(...APPLY_SIZES) + 6 * CHANGE_REPS + 16);
 const POD_BASE = v4("10.244.0.2");
 
-/** Binding i: FLOATING[i] to pod 10.244.0.2 + i (past 10.244.255.255 into 10.245/16 beyond 65534). */
+/** Binding i: floating IP i to pod 10.244.0.2 + i (past 10.244.255.255 into 10.245/16 beyond 65534). */
 export function bindingAt(i: number, hostIfname = "bench0"): NatBinding {
-  return { family: 4, floating: FLOATING[i]!, pod: format(POD_BASE + BigInt(i)), hostIfname };
+  return { family: 4, floating: floatingAt(i), pod: format(POD_BASE + BigInt(i)), hostIfname };
 }
 
 export function bindingsOf(count: number, hostIfname?: string): NatBinding[] {
