@@ -1,4 +1,5 @@
-// What the three parts of bench:dataplane share: the knobs (environment),
+// What the three parts of bench:dataplane (and bench:scale's agent half,
+// agent-scale.ts) share: the knobs (environment),
 // this run's prefix and everything it creates (namespaces, processes, links,
 // etcd) so that cleanup() removes it all, the synthetic bindings, buoy's
 // table, and starting and stopping processes by PID.
