@@ -9,11 +9,12 @@ import { progress } from "./report.js";
 import type { KvOp } from "../src/datastore/kv.js";
 import type { FloatingIpClaim, WorkloadEndpoint } from "../src/model/records.js";
 import { keys } from "../src/etcd/store.js";
-import { sleep, type Etcd } from "../test/support/harness.js";
+import { createPool, must, sh, sleep, startEtcd, type Etcd } from "../test/support/harness.js";
 import {
   AGENT_EXECUTABLE,
   NODE_NAME,
   bindingAt,
+  ifname,
   live,
   startProcess,
   stopProcess,
@@ -79,6 +80,28 @@ export async function sampleChildren(pid: number): Promise<string[]> {
     await sleep(200);
   }
   return seen;
+}
+
+/**
+ * Starts this run's etcd (live.etcd) with the disabled floating pool
+ * 10.0.0.0/8, and makes the veth (ends `tag` and `tag`p) every endpoint
+ * names as its interface. Resolves to the veth's node end.
+ */
+export async function prepareAgentRun(tag: string): Promise<string> {
+  progress("[agent] starting etcd...", true);
+  live.etcd = await startEtcd();
+  await createPool(live.etcd.store, "bench-floating", { cidr: "10.0.0.0/8", disabled: true });
+  const hostIf = ifname(tag);
+  must(["ip", "link", "add", hostIf, "type", "veth", "peer", "name", ifname(`${tag}p`)]);
+  live.links.add(hostIf);
+  must(["ip", "link", "set", hostIf, "up"]);
+  must(["ip", "link", "set", ifname(`${tag}p`), "up"]);
+  return hostIf;
+}
+
+export function removeLink(hostIf: string): void {
+  sh(["ip", "link", "del", hostIf]);
+  live.links.delete(hostIf);
 }
 
 /** The endpoint and the claim of binding i on NODE_NAME, as etcd puts. */

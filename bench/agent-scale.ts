@@ -57,11 +57,12 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { formatTable, machineInfo, note, progress, stats, type Stats } from "./report.js";
 import { runCommand } from "../src/exec/command.js";
-import { ROOT, createPool, must, sh, sleep, startEtcd } from "../test/support/harness.js";
+import { ROOT, sh, sleep } from "../test/support/harness.js";
 import {
   endpointDeleteOps,
   endpointOps,
   metricValue,
+  prepareAgentRun,
   procCpu,
   procStatus,
   sampleChildren,
@@ -75,7 +76,6 @@ import {
   bindingAt,
   cleanup,
   dropBuoyTables,
-  ifname,
   live,
   prefix,
 } from "./dataplane-run.js";
@@ -129,6 +129,8 @@ interface SizeResult {
     childCpuSeconds: number;
     wallSeconds: number;
     reconciles: number;
+    /** Of those, failed (e.g. an etcd read that timed out): the figures are then a failure's. */
+    failed: number;
   };
   change?: {
     samplesMs: ChangeSample[];
@@ -144,6 +146,8 @@ interface SizeResult {
   };
   vmHwmKiB?: number;
   reconciles: { ok: number; error: number };
+  /** The agent's agent.error log lines: how many, and the last (cut to 300 characters). */
+  agentErrors: { count: number; last?: string };
   kernelAtEnd?: { routes: number; nftElements: number; expected: number };
   stuck?: Stuck;
 }
@@ -312,6 +316,7 @@ async function noopResync(agent: RunningAgent, size: number): Promise<SizeResult
         childCpuSeconds: children,
         wallSeconds: after.sum - before.sum,
         reconciles: after.count - before.count,
+        failed: after.error - before.error,
       };
     }
   }
@@ -415,7 +420,13 @@ async function measureSize(
   flushBuoyState();
   progress(`[agent] ${size}: starting the agent`, true);
   const agent = await startAgent(NODE_NAME, RESYNC_S);
-  const result: SizeResult = { size, etcdWriteMs, coldStart: {}, reconciles: { ok: 0, error: 0 } };
+  const result: SizeResult = {
+    size,
+    etcdWriteMs,
+    coldStart: {},
+    reconciles: { ok: 0, error: 0 },
+    agentErrors: { count: 0 },
+  };
   let added: number[] = [];
   try {
     result.coldStart = await coldStart(agent, size);
@@ -452,6 +463,12 @@ async function measureSize(
     result.vmHwmKiB = procStatus(agent.pid).hwm;
     const end = await counters(agent);
     result.reconciles = { ok: end.ok, error: end.error };
+    const errors = agent.events().filter((e) => e.event === "agent.error");
+    const last = errors.at(-1);
+    result.agentErrors = {
+      count: errors.length,
+      ...(last ? { last: JSON.stringify(last).slice(0, 300) } : {}),
+    };
   } finally {
     await agent.stop();
     // What the change series left in etcd goes: the next size starts from exactly its own.
@@ -534,7 +551,11 @@ function table(results: SizeResult[]): string {
           ? `${r.noopResync.cpuSeconds.toFixed(2)} (${r.noopResync.agentCpuSeconds.toFixed(2)} + ${r.noopResync.childCpuSeconds.toFixed(2)})`
           : "-",
       ),
-      row("no-op resync: wall (histogram), s", (r) => num(r.noopResync?.wallSeconds, 2)),
+      row("no-op resync: wall (histogram), s", (r) =>
+        r.noopResync
+          ? `${r.noopResync.wallSeconds.toFixed(2)}${r.noopResync.failed > 0 ? " (failed)" : ""}`
+          : "-",
+      ),
       row("VmRSS after cold start, MiB", (r) => mib(r.vmRssKiBAfterColdStart)),
       row("VmHWM (peak RSS) at the end, MiB", (r) => mib(r.vmHwmKiB)),
       row("reconciles ok / failed", (r) => `${r.reconciles.ok} / ${r.reconciles.error}`),
@@ -655,14 +676,7 @@ async function main(): Promise<void> {
   );
   const started = performance.now();
   flushBuoyState();
-  progress("[agent] starting etcd...", true);
-  live.etcd = await startEtcd();
-  await createPool(live.etcd.store, "bench-floating", { cidr: "10.0.0.0/8", disabled: true });
-  const hostIf = ifname("as");
-  must(["ip", "link", "add", hostIf, "type", "veth", "peer", "name", ifname("asp")]);
-  live.links.add(hostIf);
-  must(["ip", "link", "set", hostIf, "up"]);
-  must(["ip", "link", "set", ifname("asp"), "up"]);
+  const hostIf = await prepareAgentRun("as");
 
   const createdAt = new Date().toISOString();
   const results: SizeResult[] = [];
@@ -682,6 +696,11 @@ async function main(): Promise<void> {
     console.log(
       `${r.size}: gave up in ${r.stuck!.step} after ${r.stuck!.afterS.toFixed(0)} s; running then: ` +
         `${r.stuck!.running.slice(0, 2).join(" | ") || "nothing"}`,
+    );
+  }
+  for (const r of results.filter((r) => r.agentErrors.count > 0)) {
+    console.log(
+      `${r.size}: the agent logged ${r.agentErrors.count} errors; last: ${r.agentErrors.last}`,
     );
   }
   console.log(`total ${totalSeconds.toFixed(0)} s`);

@@ -6,12 +6,14 @@
 import { performance } from "node:perf_hooks";
 import { formatTable, note, progress } from "./report.js";
 import { runCommand } from "../src/exec/command.js";
-import { createPool, must, sh, sleep, startEtcd } from "../test/support/harness.js";
+import { sleep } from "../test/support/harness.js";
 import {
   cpuSeconds,
   endpointOps,
   metricValue,
+  prepareAgentRun,
   procStatus,
+  removeLink,
   sampleChildren,
   startAgent,
   writeBindings,
@@ -23,7 +25,6 @@ import {
   NODE_NAME,
   dropBuoyTables,
   dropNatTable,
-  ifname,
   live,
   nft,
 } from "./dataplane-run.js";
@@ -188,15 +189,8 @@ export async function measureAgent(): Promise<{
 }> {
   dropBuoyTables();
   dropNatTable();
-  progress("[agent] starting etcd...", true);
-  live.etcd = await startEtcd();
-  const store = live.etcd.store;
-  await createPool(store, "bench-floating", { cidr: "10.0.0.0/8", disabled: true });
-  const hostIf = ifname("ag");
-  must(["ip", "link", "add", hostIf, "type", "veth", "peer", "name", ifname("agp")]);
-  live.links.add(hostIf);
-  must(["ip", "link", "set", hostIf, "up"]);
-  must(["ip", "link", "set", ifname("agp"), "up"]);
+  const hostIf = await prepareAgentRun("ag");
+  const store = live.etcd!.store;
 
   const createdAt = new Date().toISOString();
   const writeMs = await writeBindings(store, 0, AGENT_BINDINGS, hostIf, createdAt);
@@ -226,8 +220,7 @@ export async function measureAgent(): Promise<{
     );
   }
   dropBuoyTables();
-  sh(["ip", "link", "del", hostIf]);
-  live.links.delete(hostIf);
+  removeLink(hostIf);
   progress("[agent] done", true);
   return { empty, full, writeMs };
 }
