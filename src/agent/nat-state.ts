@@ -35,6 +35,8 @@ export class NatState {
   readonly #bindings = new Map<string, NatBinding>();
   readonly #refused = new Map<string, NatRefusal[]>();
   readonly #waiting = new Map<string, NatWaiting>();
+  /** Bindings, and those with egress, per family (for the gauges, without a walk of them all). */
+  readonly counts = { bindings: { 4: 0, 6: 0 }, egress: { 4: 0, 6: 0 } };
 
   /** Plans every endpoint of the model (`enabled` false: nothing is bound). */
   planAll(model: AgentModel, inputs: PlanInputs, enabled: boolean): BindingChanges {
@@ -55,6 +57,7 @@ export class NatState {
         )
       : { bindings: [], refused: [] };
     const before = new Map(this.#bindings);
+    for (const binding of before.values()) this.#count(binding, -1);
     this.#bindings.clear();
     this.#refused.clear();
     this.#waiting.clear();
@@ -114,7 +117,10 @@ export class NatState {
     const before = new Map<string, NatBinding>();
     for (const address of addresses) {
       const binding = this.#bindings.get(address);
-      if (binding) before.set(address, binding);
+      if (binding) {
+        before.set(address, binding);
+        this.#count(binding, -1);
+      }
       this.#bindings.delete(address);
       this.#refused.delete(address);
       this.#waiting.delete(address);
@@ -156,8 +162,16 @@ export class NatState {
     return [...this.#waiting.values()];
   }
 
+  #count(binding: NatBinding, by: 1 | -1): void {
+    this.counts.bindings[binding.family] += by;
+    if (binding.egress) this.counts.egress[binding.family] += by;
+  }
+
   #take(plan: NatPlan): void {
-    for (const binding of plan.bindings) this.#bindings.set(binding.floating, binding);
+    for (const binding of plan.bindings) {
+      this.#bindings.set(binding.floating, binding);
+      this.#count(binding, 1);
+    }
     for (const refusal of plan.refused) {
       const list = this.#refused.get(refusal.floatingIP);
       if (list) list.push(refusal);

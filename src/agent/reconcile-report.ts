@@ -1,12 +1,31 @@
 // What a reconcile tells the operator: refusals, moves waiting on another
 // node and routing problems logged once each while they last, and the
 // gauges of /metrics set from the plan.
-import type { NatBinding, NatRefusal, NatWaiting } from "../dataplane/nat-plan.js";
+import type { NatRefusal, NatWaiting } from "../dataplane/nat-plan.js";
+import type { Family } from "../net/address.js";
 import type { NodeRoute } from "../dataplane/node-routes.js";
 import type { RoutingRefusal } from "../dataplane/routing-plan.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "./metrics.js";
 import type { SyncOutcome } from "./sync-dataplane.js";
+
+/** What the gauges show, kept by the reconciler as it changes (no walk of 100k bindings per change). */
+export interface GaugeCounts {
+  bindings: Record<Family, number>;
+  egress: Record<Family, number>;
+  routes: Record<RouteKind, number>;
+}
+
+export type RouteKind = "pod" | "via" | "blackhole";
+
+/** The routes of each kind. */
+export function countRoutes(routes: Iterable<NodeRoute>): Record<RouteKind, number> {
+  const kinds = { pod: 0, via: 0, blackhole: 0 };
+  for (const route of routes) {
+    kinds[route.blackhole ? "blackhole" : route.via !== undefined ? "via" : "pod"] += 1;
+  }
+  return kinds;
+}
 
 export class ReconcileReport {
   #refusals = new Set<string>();
@@ -51,37 +70,26 @@ export class ReconcileReport {
 
   /** Sets the gauges and counts the changes of one successful reconcile. */
   record(
-    bindings: Iterable<NatBinding>,
+    counts: GaugeCounts,
     refused: readonly NatRefusal[],
     waiting: number,
-    routes: Iterable<NodeRoute>,
     routingRefused: readonly RoutingRefusal[],
     outcome: SyncOutcome,
     malformed: number,
   ): void {
     const { metrics } = this;
     metrics.waiting.set(waiting);
-    const kinds = { pod: 0, via: 0, blackhole: 0 };
-    for (const route of routes) {
-      kinds[route.blackhole ? "blackhole" : route.via !== undefined ? "via" : "pod"] += 1;
-    }
     for (const kind of ["pod", "via", "blackhole"] as const)
-      metrics.routes.set({ kind }, kinds[kind]);
+      metrics.routes.set({ kind }, counts.routes[kind]);
     metrics.lastApplyError.set(0);
     metrics.reconciles.inc({ result: "ok" });
     metrics.changes.inc({ kind: "binding_added" }, outcome.added.length);
     metrics.changes.inc({ kind: "binding_removed" }, outcome.removed.length);
     metrics.changes.inc({ kind: "table_replaced" }, outcome.replaced.length);
     metrics.changes.inc({ kind: "conntrack_flushed" }, outcome.flushed.length);
-    const counts = { 4: 0, 6: 0 };
-    const egress = { 4: 0, 6: 0 };
-    for (const binding of bindings) {
-      counts[binding.family] += 1;
-      if (binding.egress) egress[binding.family] += 1;
-    }
     for (const family of [4, 6] as const) {
-      metrics.bindings.set({ family: `ipv${family}` }, counts[family]);
-      metrics.egress.set({ family: `ipv${family}` }, egress[family]);
+      metrics.bindings.set({ family: `ipv${family}` }, counts.bindings[family]);
+      metrics.egress.set({ family: `ipv${family}` }, counts.egress[family]);
     }
     metrics.refused.reset();
     for (const refusal of refused) metrics.refused.inc({ reason: refusal.reason });

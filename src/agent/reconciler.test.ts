@@ -422,6 +422,9 @@ describe("a change after the first sync (issue 14)", () => {
     expect(nft.translates(floating(7))).toBeUndefined();
     expect(nft.translates(floating(8))).toBe("10.244.1.8");
     expect(journal.at(-1)).toBe(`routes + -${floating(7)}/32`);
+    const gauges = async (name: string) => one.metrics.registry.getSingleMetricAsString(name);
+    expect(await gauges("buoy_routes")).toMatch(/kind="pod"} 41$/m);
+    expect(await gauges("buoy_floating_ip_bindings")).toMatch(/family="ipv4"} 41$/m);
     expect(await kv.get(keys.status("node-1", floating(7)))).toBeUndefined();
     expect(nft.reads).toBe(0);
 

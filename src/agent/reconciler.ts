@@ -23,7 +23,7 @@ import type { Metrics } from "./metrics.js";
 import { withoutFloatingExports } from "./fence.js";
 import { AgentModel, nothingTouched, type Touched } from "./agent-model.js";
 import { NatState, type PlanInputs } from "./nat-state.js";
-import { ReconcileReport } from "./reconcile-report.js";
+import { countRoutes, ReconcileReport } from "./reconcile-report.js";
 import {
   syncChanges,
   syncDataplane,
@@ -71,6 +71,9 @@ export class Reconciler {
   #routingPlan: RoutingPlan | undefined;
   #contested: ReadonlySet<string> = new Set();
   readonly #report: ReconcileReport;
+  /** The routes of each kind, and the known state they were counted in. */
+  #routeCounts = { pod: 0, via: 0, blackhole: 0 };
+  #countedRoutes: KnownState | undefined;
   /** Where the last reconcile of changes spent its time, for the debug log. */
   #phases: { planMs: number; kernelMs: number; statusMs: number } | undefined;
   /** True once a reconcile has been applied completely. */
@@ -406,11 +409,17 @@ export class Reconciler {
     const refused = this.#nat.refusals();
     const waiting = this.#nat.waits();
     this.#report.log(refused, waiting, problems);
+    // Counted whole after a complete sync; a change moves only pod routes.
+    if (outcome.known !== this.#countedRoutes) {
+      this.#routeCounts = countRoutes(this.#known?.routes.values() ?? []);
+      this.#countedRoutes = outcome.known;
+    } else {
+      this.#routeCounts.pod += outcome.routesAdded - outcome.routesRemoved;
+    }
     this.#report.record(
-      this.#nat.bindings(),
+      { ...this.#nat.counts, routes: this.#routeCounts },
       refused,
       waiting.length,
-      this.#known?.routes.values() ?? [],
       this.#routingPlan?.refused ?? [],
       outcome,
       this.#model?.malformed ?? 0,
