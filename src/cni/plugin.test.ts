@@ -478,6 +478,7 @@ describe("runCni() ADD", () => {
     const down: Kv = {
       get: refuse,
       list: refuse,
+      listPage: refuse,
       txn: refuse,
       ping: refuse,
       readMany: refuse,

@@ -35,6 +35,12 @@ export interface Kv {
   get(key: string): Promise<KvEntry | undefined>;
   /** Every key starting with `prefix`, in key order. */
   list(prefix: string): Promise<KvEntry[]>;
+  /**
+   * At most `limit` keys starting with `prefix` and sorting after `after`
+   * (undefined: from the first), in key order: one page of a prefix too
+   * large to read at once.
+   */
+  listPage(prefix: string, after: string | undefined, limit: number): Promise<KvEntry[]>;
   /** Several reads in one request, at one revision; one result list per read. */
   readMany(reads: readonly KvRead[]): Promise<KvEntry[][]>;
   /**

@@ -68,6 +68,16 @@ export class EtcdKv implements Kv {
     return (body.kvs ?? []).map(decodeEntry);
   }
 
+  async listPage(prefix: string, after: string | undefined, limit: number): Promise<KvEntry[]> {
+    const body = await this.#call<{ kvs?: GatewayKv[] }>("/v3/kv/range", {
+      // The first key after `after` is `after` and a NUL.
+      key: encode(after === undefined ? prefix : `${after}\0`),
+      range_end: encode(prefixEnd(prefix)),
+      limit: String(limit),
+    });
+    return (body.kvs ?? []).map(decodeEntry);
+  }
+
   /** A transaction with no compares and only range operations: one request, one revision. */
   async readMany(reads: readonly KvRead[]): Promise<KvEntry[][]> {
     checkTxnSize("reads", reads.length);

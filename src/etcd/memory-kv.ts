@@ -111,6 +111,11 @@ export class MemoryKv implements Kv {
       .map((entry) => ({ ...entry }));
   }
 
+  async listPage(prefix: string, after: string | undefined, limit: number): Promise<KvEntry[]> {
+    const listed = await this.list(prefix);
+    return listed.filter((entry) => after === undefined || entry.key > after).slice(0, limit);
+  }
+
   async readMany(reads: readonly KvRead[]): Promise<KvEntry[][]> {
     checkTxnSize("reads", reads.length);
     return Promise.all(

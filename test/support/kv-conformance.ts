@@ -128,6 +128,27 @@ export function kvConformance(
       expect(listed.map((entry) => entry.value)).toEqual(["a", "b", "c/d"]);
     });
 
+    it("listPage() pages through a prefix in key order, each key once", async () => {
+      const kv = await fresh();
+      const base = unique();
+      for (const key of ["e", "a", "d", "b", "c", "b/x"])
+        await kv.txn([], [{ put: `${base}x/${key}`, value: key }]);
+      await kv.txn([], [{ put: `${base}y`, value: "outside" }]);
+      const pages: string[][] = [];
+      let after: string | undefined;
+      for (;;) {
+        const page = await kv.listPage(`${base}x/`, after, 2);
+        if (page.length === 0) break;
+        pages.push(page.map((entry) => entry.value));
+        after = page.at(-1)?.key;
+      }
+      expect(pages).toEqual([
+        ["a", "b"],
+        ["b/x", "c"],
+        ["d", "e"],
+      ]);
+    });
+
     it("readMany() answers keys and prefixes in order, empty when missing", async () => {
       const kv = await fresh();
       const base = unique();
