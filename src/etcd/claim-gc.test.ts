@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MemoryKv } from "./memory-kv.js";
+import type { Kv } from "../datastore/kv.js";
 import type { FloatingIpClaim, WorkloadEndpoint } from "../model/records.js";
 import { keys, Store } from "./store.js";
 import { createStreamLogger } from "../log/logger.js";
@@ -104,5 +105,75 @@ describe("ClaimCollector", () => {
     expect(await collector.sweep()).toEqual([]);
     advance(10_000);
     expect(await collector.sweep()).toEqual(["203.0.113.2"]);
+  });
+});
+
+describe("ClaimCollector, a page at a time (issue 14)", () => {
+  it("looks at a bounded page per sweep, reads only its holders' endpoints, and gets round to every claim", async () => {
+    const kv = new MemoryKv();
+    const ops = [];
+    for (let i = 1; i <= 10; i++) {
+      ops.push({
+        put: keys.claim(`203.0.113.${i}`),
+        value: JSON.stringify(claim(`203.0.113.${i}`, "node-1", `c${i}`)),
+      });
+      // Every holder but c9's has its endpoint.
+      if (i !== 9)
+        ops.push({
+          put: keys.endpoint("node-1", `c${i}`, "eth0"),
+          value: JSON.stringify(endpoint("node-1", `c${i}`)),
+        });
+    }
+    // An endpoint of another container whose ID starts like c9's: not c9's.
+    ops.push({
+      put: keys.endpoint("node-1", "c90", "eth0"),
+      value: JSON.stringify(endpoint("node-1", "c90")),
+    });
+    await kv.txn([], ops);
+    const reads: string[] = [];
+    const counting: Kv = {
+      get: (key) => kv.get(key),
+      list: () => Promise.reject(new Error("a sweep lists no whole prefix")),
+      listPage: (prefix, after, limit) => {
+        reads.push(`page after ${after ?? "start"}`);
+        return kv.listPage(prefix, after, limit);
+      },
+      readMany: (many) => {
+        reads.push(`readMany ${many.length}`);
+        return kv.readMany(many);
+      },
+      txn: (compares, ops) => kv.txn(compares, ops),
+      ping: () => kv.ping(),
+      watch: (prefix, signal) => kv.watch(prefix, signal),
+      grantLease: (ttl) => kv.grantLease(ttl),
+      keepAliveLease: (id) => kv.keepAliveLease(id),
+      revokeLease: (id) => kv.revokeLease(id),
+    };
+    let now = 0;
+    const collector = new ClaimCollector({
+      store: new Store(counting),
+      graceMs: 1000,
+      logger: createStreamLogger(() => {}, "error"),
+      now: () => now,
+      pageSize: 4,
+    });
+    const released: string[] = [];
+    for (let sweep = 0; sweep < 6; sweep++) {
+      released.push(...(await collector.sweep()));
+      now += 600;
+    }
+    // Pages of 4 (claim keys sort as text: .1, .10, .2, .3 | .4 ... .7 | .8, .9), each
+    // with one read of at most 4 holders; c9's claim seen at 1200 ms, released at 3000.
+    expect(reads.slice(0, 6)).toEqual([
+      "page after start",
+      "readMany 4",
+      `page after ${keys.claim("203.0.113.3")}`,
+      "readMany 4",
+      `page after ${keys.claim("203.0.113.7")}`,
+      "readMany 2",
+    ]);
+    expect(released).toEqual(["203.0.113.9"]);
+    expect(await kv.get(keys.claim("203.0.113.9"))).toBeUndefined();
+    expect(await kv.get(keys.claim("203.0.113.8"))).toBeDefined();
   });
 });

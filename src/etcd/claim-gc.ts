@@ -9,7 +9,8 @@
 import type { FloatingIpClaim, Versioned, WorkloadEndpoint } from "../model/records.js";
 import { fitRecord } from "../model/record-shapes.js";
 import { keys, type Store } from "./store.js";
-import type { KvEntry } from "../datastore/kv.js";
+import { MAX_TXN_OPS, type KvEntry } from "../datastore/kv.js";
+import { inParts } from "../datastore/in-parts.js";
 import type { Logger } from "../log/logger.js";
 
 export interface OrphanClaim {
@@ -43,35 +44,65 @@ export interface ClaimCollectorOptions {
   logger: Logger;
   /** Monotonic milliseconds. */
   now?: () => number;
+  /** Claims per sweep (SWEEP_PAGE). */
+  pageSize?: number;
 }
+
+/**
+ * Claims looked at per sweep (issue 14: a sweep costs the same in any
+ * cluster). Every claim is looked at again after claims / SWEEP_PAGE sweeps:
+ * with 100k claims and the default 10 s resync, about every 8 minutes.
+ */
+export const SWEEP_PAGE = 2048;
 
 export class ClaimCollector {
   /** First time each orphan was seen, by `ip@revision`. */
   #seen = new Map<string, number>();
+  /** The last claim key of the previous page; undefined: start from the first. */
+  #cursor: string | undefined;
+  /** Orphans seen since the pass over every page began (the rest are gone: forgotten at its end). */
+  #pass = new Set<string>();
 
   constructor(private readonly options: ClaimCollectorOptions) {}
 
-  /** One pass; resolves to the floating IPs released. */
+  /**
+   * One pass over the next page of claims, each holder's endpoint read by
+   * its node and container; resolves to the floating IPs released.
+   */
   async sweep(): Promise<string[]> {
     const { store, graceMs, logger } = this.options;
     const now = (this.options.now ?? performance.now.bind(performance))();
-    const [claimEntries = [], endpointEntries = []] = await store.kv.readMany([
-      { prefix: keys.claims },
-      { prefix: keys.endpoints },
-    ]);
-    const claims = fitted("claim", claimEntries).map(({ value, entry }) => ({
+    const size = this.options.pageSize ?? SWEEP_PAGE;
+    const page = await store.kv.listPage(keys.claims, this.#cursor, size);
+    const lastPage = page.length < size;
+    this.#cursor = lastPage ? undefined : page.at(-1)?.key;
+    const claims = fitted("claim", page).map(({ value, entry }) => ({
       value,
       revision: String(entry.modRevision),
     }));
+    const holders = [
+      ...new Set(claims.flatMap(({ value }) => holderPrefix(value.node, value.containerID) ?? [])),
+    ];
+    const found = await inParts(holders, MAX_TXN_OPS, 4, (part) =>
+      store.kv.readMany(part.map((prefix) => ({ prefix }))),
+    );
     const orphans = findOrphanClaims(
       claims,
-      fitted("endpoint", endpointEntries).map(({ value }) => value),
+      fitted("endpoint", found.flat(2)).map(({ value }) => value),
     );
+    // What this page says replaces what earlier passes saw of its claims.
+    const paged = new Set(claims.map(({ value }) => value.ip));
+    const earlier = new Map<string, number>();
+    for (const [key, since] of this.#seen) {
+      if (!paged.has(key.slice(0, key.lastIndexOf("@")))) continue;
+      earlier.set(key, since);
+      this.#seen.delete(key);
+    }
     const seen = new Map<string, number>();
     const released: string[] = [];
     for (const orphan of orphans) {
       const key = `${orphan.claim.ip}@${orphan.revision}`;
-      const since = this.#seen.get(key) ?? now;
+      const since = earlier.get(key) ?? now;
       seen.set(key, since);
       if (now - since < graceMs) continue;
       const claimKey = keys.claim(orphan.claim.ip);
@@ -89,8 +120,25 @@ export class ClaimCollector {
         orphanedForMs: Math.round(now - since),
       });
     }
-    this.#seen = seen;
+    for (const [key, since] of seen) {
+      this.#seen.set(key, since);
+      this.#pass.add(key);
+    }
+    if (lastPage) {
+      for (const key of this.#seen.keys()) if (!this.#pass.has(key)) this.#seen.delete(key);
+      this.#pass = new Set();
+    }
     return released;
+  }
+}
+
+/** The key prefix of a container's endpoints; undefined when no endpoint can have these names. */
+function holderPrefix(node: string, containerID: string): string | undefined {
+  try {
+    const key = keys.endpoint(node, containerID, "x");
+    return key.slice(0, -1);
+  } catch {
+    return undefined;
   }
 }
 
