@@ -93,10 +93,10 @@ export class AgentModel {
     }
     if (before && before.value === undefined) this.malformed -= 1;
     if (record && value === undefined) this.malformed += 1;
-    this.#unindex(kind, key, before?.value, touched);
+    this.#link(kind, key, before?.value, touched, false);
     if (record) records.set(key, { version: record.version, value });
     else records.delete(key);
-    this.#index(kind, key, value, touched);
+    this.#link(kind, key, value, touched, true);
     if (kind !== "endpoint" && kind !== "claim" && kind !== "status") touched.global.add(kind);
   }
 
@@ -165,26 +165,27 @@ export class AgentModel {
     return first;
   }
 
-  #index(kind: RecordKind, key: string, value: unknown, touched: Touched): void {
+  /** Adds a record to the indexes (`adding`) or takes it out, noting what it touched. */
+  #link(kind: RecordKind, key: string, value: unknown, touched: Touched, adding: boolean): void {
     if (value === undefined) return;
     if (kind === "endpoint") {
       const endpoint = value as PlannedEndpoint;
       touched.endpoints.add(key);
       for (const address of endpointAddresses(endpoint)) {
         touched.addresses.add(address);
-        this.#byAddress.add(address, key, true);
+        if (adding) this.#byAddress.add(address, key, true);
+        else this.#byAddress.delete(address, key);
       }
-      this.#byInterface.add(endpoint.interfaceName, key, true);
-    } else if (kind === "claim") {
-      const claim = value as PlannedClaim;
-      const address = canonicalAddress(claim.ip) ?? claim.ip;
-      touched.addresses.add(address);
-      this.#claims.add(address, key, claim);
-    } else if (kind === "status") {
-      const status = value as FloatingIpStatus;
-      const address = canonicalAddress(status.ip) ?? status.ip;
-      this.#touchStatus(status.node, address, touched);
-      this.#statuses.add(address, key, status);
+      if (adding) this.#byInterface.add(endpoint.interfaceName, key, true);
+      else this.#byInterface.delete(endpoint.interfaceName, key);
+    } else if (kind === "claim" || kind === "status") {
+      const record = value as { ip: string; node: string };
+      const address = canonicalAddress(record.ip) ?? record.ip;
+      if (kind === "status") this.#touchStatus(record.node, address, touched);
+      else touched.addresses.add(address);
+      if (!adding) (kind === "claim" ? this.#claims : this.#statuses).delete(address, key);
+      else if (kind === "claim") this.#claims.add(address, key, value as PlannedClaim);
+      else this.#statuses.add(address, key, value as FloatingIpStatus);
     }
   }
 
@@ -194,25 +195,6 @@ export class AgentModel {
     } else {
       touched.addresses.add(address);
       touched.othersStatus = true;
-    }
-  }
-
-  #unindex(kind: RecordKind, key: string, value: unknown, touched: Touched): void {
-    if (value === undefined) return;
-    if (kind === "endpoint") {
-      const endpoint = value as PlannedEndpoint;
-      touched.endpoints.add(key);
-      for (const address of endpointAddresses(endpoint)) {
-        touched.addresses.add(address);
-        this.#byAddress.delete(address, key);
-      }
-      this.#byInterface.delete(endpoint.interfaceName, key);
-    } else if (kind === "claim" || kind === "status") {
-      const record = value as { ip: string; node: string };
-      const address = canonicalAddress(record.ip) ?? record.ip;
-      if (kind === "status") this.#touchStatus(record.node, address, touched);
-      else touched.addresses.add(address);
-      (kind === "claim" ? this.#claims : this.#statuses).delete(address, key);
     }
   }
 }
