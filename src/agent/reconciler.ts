@@ -154,7 +154,9 @@ export class Reconciler {
       metrics.floatingIpsEnabled.set(enabled ? 1 : 0);
       const interfaces = changedNames(this.#interfaces, hostInterfaces);
       this.#interfaces = hostInterfaces;
+      // Switched off, nothing is bound: only a complete plan knows that.
       const complete =
+        !enabled ||
         this.#known === undefined ||
         this.#complete ||
         enabled !== this.#enabled ||
