@@ -106,9 +106,19 @@ export class EtcdAgentSource implements AgentSource {
   }
 
   async read(): Promise<AgentState> {
-    // Cleared before reading: a change made meanwhile is read again by the next readChanges.
+    // Cleared before reading: a change made meanwhile is read again by the
+    // next readChanges. A read that fails leaves a gap: the next is complete.
     this.#gap = false;
     this.#pending = new Map();
+    try {
+      return await this.#readAll();
+    } catch (error) {
+      this.#gap = true;
+      throw error;
+    }
+  }
+
+  async #readAll(): Promise<AgentState> {
     const prefixes = this.#prefixes();
     const results = await this.options.kv.readMany(prefixes.map(([, prefix]) => ({ prefix })));
     const endpoints = results[0] ?? [];
@@ -142,6 +152,16 @@ export class EtcdAgentSource implements AgentSource {
    */
   async readChanges(): Promise<RecordChange[] | undefined> {
     if (this.#gap) return undefined;
+    try {
+      return await this.#takeChanges();
+    } catch (error) {
+      // What was taken is lost with the failure: the next read is complete.
+      this.#gap = true;
+      throw error;
+    }
+  }
+
+  async #takeChanges(): Promise<RecordChange[]> {
     const pending = this.#pending;
     this.#pending = new Map();
     const changes: RecordChange[] = [];
