@@ -177,3 +177,30 @@ describe("ClaimCollector, a page at a time (issue 14)", () => {
     expect(await kv.get(keys.claim("203.0.113.8"))).toBeDefined();
   });
 });
+
+describe("ClaimCollector, a record whose ip does not match its key", () => {
+  it("releases it by the key it is stored under", async () => {
+    const kv = new MemoryKv();
+    // Written past buoy: the key names .7, the record says .8.
+    await kv.txn(
+      [],
+      [
+        {
+          put: keys.claim("203.0.113.7"),
+          value: JSON.stringify(claim("203.0.113.8", "node-1", "gone")),
+        },
+      ],
+    );
+    let now = 0;
+    const collector = new ClaimCollector({
+      store: new Store(kv),
+      graceMs: 1000,
+      logger: createStreamLogger(() => {}, "error"),
+      now: () => now,
+    });
+    await collector.sweep();
+    now = 2000;
+    expect(await collector.sweep()).toEqual(["203.0.113.8"]);
+    expect(await kv.get(keys.claim("203.0.113.7"))).toBeUndefined();
+  });
+});

@@ -76,10 +76,14 @@ export class ClaimCollector {
     const page = await store.kv.listPage(keys.claims, this.#cursor, size);
     const lastPage = page.length < size;
     this.#cursor = lastPage ? undefined : page.at(-1)?.key;
-    const claims = fitted("claim", page).map(({ value, entry }) => ({
+    const listed = fitted("claim", page);
+    const claims = listed.map(({ value, entry }) => ({
       value,
       revision: String(entry.modRevision),
     }));
+    // Deleted by the key it was listed under: a record whose ip does not
+    // match its key (written past buoy) still goes.
+    const keyOf = new Map(listed.map(({ value, entry }) => [value, entry.key]));
     const holders = [
       ...new Set(claims.flatMap(({ value }) => holderPrefix(value.node, value.containerID) ?? [])),
     ];
@@ -105,7 +109,7 @@ export class ClaimCollector {
       const since = earlier.get(key) ?? now;
       seen.set(key, since);
       if (now - since < graceMs) continue;
-      const claimKey = keys.claim(orphan.claim.ip);
+      const claimKey = keyOf.get(orphan.claim) ?? keys.claim(orphan.claim.ip);
       const done = await store.kv.txn(
         [{ key: claimKey, modRevision: Number(orphan.revision) }],
         [{ delete: claimKey }],
