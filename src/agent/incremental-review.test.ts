@@ -2,6 +2,7 @@
 // agent's kernel differs from what a complete plan from the datastore gives,
 // and stays so (the resync timer only reads the kernel back against the plan
 // the agent holds).
+import { FLOATING_POOL } from "../../test/support/agent-records.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryKv } from "../etcd/memory-kv.js";
 import type { Kv, KvRead, WatchSignal } from "../datastore/kv.js";
@@ -54,15 +55,17 @@ const claim = (
   createdAt: "",
 });
 
-const POOL = put(keys.pool("floating"), {
-  name: "floating",
-  cidr: "203.0.113.0/24",
-  blockSize: 26,
-  disabled: true,
-  nodeSelector: "all()",
-  natOutgoing: false,
-  disableBGPExport: false,
-});
+const POOL = put(keys.pool("floating"), FLOATING_POOL);
+
+/** The store holds the pool and pod `a` on n1, asking for .10 and holding its claim. */
+const podA = () => [
+  POOL,
+  put(
+    keys.endpoint("n1", "a", "eth0"),
+    endpoint("n1", "a", "10.244.0.5", "calia", ["203.0.113.10"]),
+  ),
+  put(keys.claim("203.0.113.10"), claim("203.0.113.10", "n1", "a", "10.244.0.5")),
+];
 
 /** A MemoryKv whose key reads can be made to fail and whose watches can be cut. */
 class FlakyKv {
@@ -172,17 +175,7 @@ describe("incremental agent vs a complete plan", () => {
   it("a readChanges that fails reading a newly wanted claim loses the endpoint change for good", async () => {
     const flaky = new FlakyKv();
     const kv = flaky.kv();
-    await kv.txn(
-      [],
-      [
-        POOL,
-        put(
-          keys.endpoint("n1", "a", "eth0"),
-          endpoint("n1", "a", "10.244.0.5", "calia", ["203.0.113.10"]),
-        ),
-        put(keys.claim("203.0.113.10"), claim("203.0.113.10", "n1", "a", "10.244.0.5")),
-      ],
-    );
+    await kv.txn([], podA());
     const one = agentOn(kv, "n1");
     await one.reconcile();
     expect(one.nft.translates("203.0.113.10")).toBe("10.244.0.5");
@@ -212,17 +205,7 @@ describe("incremental agent vs a complete plan", () => {
   it("a complete read after a re-established watch that fails leaves what the watch missed unread for good", async () => {
     const flaky = new FlakyKv();
     const kv = flaky.kv();
-    await kv.txn(
-      [],
-      [
-        POOL,
-        put(
-          keys.endpoint("n1", "a", "eth0"),
-          endpoint("n1", "a", "10.244.0.5", "calia", ["203.0.113.10"]),
-        ),
-        put(keys.claim("203.0.113.10"), claim("203.0.113.10", "n1", "a", "10.244.0.5")),
-      ],
-    );
+    await kv.txn([], podA());
     const one = agentOn(kv, "n1");
     await one.reconcile();
     expect(one.nft.translates("203.0.113.10")).toBe("10.244.0.5");
@@ -245,17 +228,7 @@ describe("incremental agent vs a complete plan", () => {
 
   it("with floating IPs switched off, a change programs the endpoint it touches", async () => {
     const kv = new MemoryKv();
-    await kv.txn(
-      [],
-      [
-        POOL,
-        put(
-          keys.endpoint("n1", "a", "eth0"),
-          endpoint("n1", "a", "10.244.0.5", "calia", ["203.0.113.10"]),
-        ),
-        put(keys.claim("203.0.113.10"), claim("203.0.113.10", "n1", "a", "10.244.0.5")),
-      ],
-    );
+    await kv.txn([], podA());
     const off = () => false;
     const one = agentOn(kv, "n1", "none", undefined, off);
     await one.reconcile();

@@ -1,6 +1,7 @@
 // The incremental plan must be the complete plan: random records, changed
 // one at a time, re-planned only where a change reaches, compared after every
 // change with a plan of everything from scratch.
+import { FLOATING_POOL } from "../../test/support/agent-records.js";
 import { describe, expect, it } from "vitest";
 import type { RawRecord, RecordKind } from "../datastore/agent-source.js";
 import type { IpPool } from "../model/records.js";
@@ -8,17 +9,7 @@ import { AgentModel, nothingTouched } from "./agent-model.js";
 import { NatState, type PlanInputs } from "./nat-state.js";
 
 const NODE = "node-1";
-const POOLS: IpPool[] = [
-  {
-    name: "floating",
-    cidr: "203.0.113.0/24",
-    blockSize: 26,
-    disabled: true,
-    nodeSelector: "all()",
-    natOutgoing: false,
-    disableBGPExport: false,
-  },
-];
+const POOLS: IpPool[] = [FLOATING_POOL];
 
 /** A small deterministic generator (mulberry32), so a failure replays. */
 function random(seed: number) {

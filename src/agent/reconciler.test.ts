@@ -1,6 +1,7 @@
 // The move protocol of ADR 0004 with two agents on one store: the new node
 // programs a floating IP only after the old node has withdrawn it (or its
 // agent's lease has expired), and each node's status record says so.
+import { FLOATING_POOL } from "../../test/support/agent-records.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { ManualClock, MemoryKv } from "../etcd/memory-kv.js";
 import type { FloatingIpClaim, WorkloadEndpoint } from "../model/records.js";
@@ -61,15 +62,7 @@ async function setup() {
   await kv.txn(
     [],
     [
-      put(keys.pool("floating"), {
-        name: "floating",
-        cidr: "203.0.113.0/24",
-        blockSize: 26,
-        disabled: true,
-        nodeSelector: "all()",
-        natOutgoing: false,
-        disableBGPExport: false,
-      }),
+      put(keys.pool("floating"), FLOATING_POOL),
       put(
         keys.endpoint("node-1", "a", "eth0"),
         endpoint("node-1", "a", "10.244.0.5", "calia", true),
