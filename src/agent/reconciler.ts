@@ -331,11 +331,12 @@ export class Reconciler {
     this.#checkFlushed();
     if (this.#routing === "bgp" && this.options.bird && this.#birdBase && this.#lastBird) {
       const bindings = [...this.#nat.bindings()];
+      const pools = model.all("pool");
       const exports = [
         ...this.#birdBase,
-        ...sortBindings(
-          bindings.filter((binding) => exportedBinding(binding, model.all("pool"))),
-        ).map((binding) => hostPrefix(binding.floating, binding.family)),
+        ...sortBindings(bindings.filter((binding) => exportedBinding(binding, pools))).map(
+          (binding) => hostPrefix(binding.floating, binding.family),
+        ),
       ];
       if (exports.join() !== this.#lastBird.exports.join()) {
         this.#lastFloating = new Set(bindings.map((binding) => binding.floating));
