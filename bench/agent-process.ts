@@ -183,6 +183,8 @@ export interface RunningAgent {
   listeningAt: number;
   metrics(): Promise<string>;
   events(): AgentEvent[];
+  /** Its standard output so far (JSON lines). */
+  log(): string;
   exited(): boolean;
   stop(): Promise<void>;
 }
@@ -206,6 +208,10 @@ export async function startAgent(node: string, resyncSeconds: number): Promise<R
       "127.0.0.1:0",
       "--resync",
       String(resyncSeconds),
+      // BENCH_AGENT_LOG_LEVEL=debug: an agent.reconciled line per reconcile, with its phases.
+      ...(process.env.BENCH_AGENT_LOG_LEVEL
+        ? ["--log-level", process.env.BENCH_AGENT_LOG_LEVEL]
+        : []),
     ],
     { ...process.env, ETCD_ENDPOINTS: live.etcd!.endpoint },
   );
@@ -237,6 +243,7 @@ export async function startAgent(node: string, resyncSeconds: number): Promise<R
       listeningAt: performance.now(),
       metrics: async () => (await fetch(`http://${address}/metrics`)).text(),
       events,
+      log: () => agent.output.stdout,
       exited: () => agent.child.exitCode !== null || agent.child.signalCode !== null,
       stop,
     };

@@ -51,7 +51,8 @@
 //
 // Knobs: BENCH_AGENT_SIZES (1000,10000,100000), BENCH_AGENT_CHANGES (20),
 // BENCH_AGENT_TIMEOUT_S (20, per 10k bindings), BENCH_AGENT_RESYNC_S (30),
-// BENCH_AGENT_POLL_MS (3), BENCH_AGENT_BUOY (another build's dist/buoy).
+// BENCH_AGENT_POLL_MS (3), BENCH_AGENT_BUOY (another build's dist/buoy),
+// BENCH_AGENT_LOG_LEVEL (debug: the agent's log per size in .bench/scale-agent-SIZE.log).
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -419,6 +420,9 @@ async function measureSize(
     };
   } finally {
     await agent.stop();
+    if (process.env.BENCH_AGENT_LOG_LEVEL) {
+      writeFileSync(join(ROOT, ".bench", `scale-agent-${size}.log`), agent.log());
+    }
     // What the change series left in etcd goes: the next size starts from exactly its own.
     for (const index of added) await store.kv.txn([], endpointDeleteOps(index));
     flushBuoyState();
