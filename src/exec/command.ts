@@ -138,3 +138,61 @@ async function startWithNode(argv: readonly string[], options: RunOptions): Prom
   child.stdin.end(options.input ?? "");
   return { finished, kill: () => child.kill("SIGKILL") };
 }
+
+export interface StreamOptions {
+  /** Each line of standard output, as it comes. */
+  onLine(line: string): void;
+  /** The process ended (or could not start), with what it said on standard error. */
+  onExit(detail: string): void;
+  /** It wrote to standard error while running (a monitor that fell behind says so there). */
+  onStderr?(text: string): void;
+}
+
+export interface Stream {
+  /** Stops the process (SIGTERM); onExit is not called for a stop. */
+  stop(): void;
+}
+
+/**
+ * A long-running command read line by line (`nft monitor`, `ip monitor`);
+ * Node only (the agent's). Standard error is kept, the last 4 KiB, for onExit.
+ */
+export async function startStream(
+  argv: readonly string[],
+  options: StreamOptions,
+): Promise<Stream> {
+  if (argv.length === 0) throw new Error("startStream: empty argv");
+  const { spawn } = await import("node:child_process");
+  const [file, ...args] = argv as [string, ...string[]];
+  const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let stopped = false;
+  let rest = "";
+  let stderr = "";
+  let ended = false;
+  const end = (detail: string) => {
+    if (ended || stopped) return;
+    ended = true;
+    options.onExit(`${argv.join(" ")}: ${detail}`);
+  };
+  child.stdout.setEncoding("utf8");
+  child.stdout.on("data", (chunk: string) => {
+    const lines = (rest + chunk).split("\n");
+    rest = lines.pop() ?? "";
+    for (const line of lines) if (!stopped) options.onLine(line);
+  });
+  child.stderr.setEncoding("utf8");
+  child.stderr.on("data", (chunk: string) => {
+    stderr = (stderr + chunk).slice(-4096);
+    if (!stopped) options.onStderr?.(chunk);
+  });
+  child.on("error", (error) => end(error.message));
+  child.on("close", (code, signal) =>
+    end(stderr.trim() || (signal ? `killed by ${signal}` : `exit code ${code}`)),
+  );
+  return {
+    stop: () => {
+      stopped = true;
+      child.kill("SIGTERM");
+    },
+  };
+}
