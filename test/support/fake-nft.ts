@@ -16,6 +16,7 @@ import {
   type NftTableState,
 } from "../../src/dataplane/nft-script.js";
 import type { Nft } from "../../src/dataplane/shell/nft.js";
+import type { KernelEvent } from "../../src/dataplane/kernel-events.js";
 
 const MAPS = ["fip_dnat", "fip_hairpin", "fip_egress"] as const;
 const SETS = ["nat_sources", "pool_cidrs"] as const;
@@ -55,6 +56,8 @@ export class FakeNft implements Nft {
   reads = 0;
   /** Refuse every element change, as the kernel does when an element changed under buoy. */
   refuseElementChanges = false;
+  /** Hears what `nft monitor` would print of each change (FakeKernelMonitor). */
+  onNotice: ((events: KernelEvent[]) => void) | undefined;
   #tables = new Map<Family, Table>();
 
   constructor(options: FakeNftOptions = {}) {
@@ -90,8 +93,15 @@ export class FakeNft implements Nft {
         if (!notes.has(family)) notes.set(family, "elements");
       }
     }
+    const before = this.#tables;
     this.#tables = tables;
     for (const [family, note] of notes) this.journal.push(`${note} ipv${family}`);
+    const events: KernelEvent[] = [];
+    for (const [family, note] of notes) {
+      if (note !== "elements") events.push({ kind: "table" });
+      else events.push(...elementNotices(family, before.get(family), tables.get(family)));
+    }
+    if (events.length > 0) this.onNotice?.(events);
   }
 
   async readTable(family: Family): Promise<NftTableState | undefined> {
@@ -154,12 +164,46 @@ export class FakeNft implements Nft {
   alter(family: Family): void {
     const table = this.#tables.get(family);
     if (table) table.altered = true;
+    this.onNotice?.([{ kind: "table" }]);
   }
 
   /** Someone deletes the table (`nft delete table ip buoy`). */
   deleteTable(family: Family): void {
     this.#tables.delete(family);
+    this.onNotice?.([{ kind: "table" }]);
   }
+
+  /** Someone deletes a floating IP's translation (`nft delete element ip buoy fip_dnat { F }`). */
+  deleteTranslation(family: Family, floating: string): void {
+    const dnat = this.#tables.get(family)?.maps.fip_dnat;
+    const pod = dnat?.get(floating);
+    if (pod === undefined) return;
+    dnat?.delete(floating);
+    this.onNotice?.([
+      { kind: "element", family, map: "fip_dnat", key: floating, value: pod, present: false },
+    ]);
+  }
+}
+
+/** The element notices of one family's maps going from `before` to `after`. */
+function elementNotices(
+  family: Family,
+  before: Table | undefined,
+  after: Table | undefined,
+): KernelEvent[] {
+  const events: KernelEvent[] = [];
+  for (const map of MAPS) {
+    const [old, now] = [before?.maps[map] ?? new Map(), after?.maps[map] ?? new Map()];
+    for (const [key, value] of old) {
+      if (now.get(key) !== value)
+        events.push({ kind: "element", family, map, key, value, present: false });
+    }
+    for (const [key, value] of now) {
+      if (old.get(key) !== value)
+        events.push({ kind: "element", family, map, key, value, present: true });
+    }
+  }
+  return events;
 }
 
 // ---- the script -----------------------------------------------------------------

@@ -8,6 +8,7 @@
 import type { Family } from "../../src/net/address.js";
 import { routeKey, type NodeRoute } from "../../src/dataplane/node-routes.js";
 import type { Conntrack, Routes } from "../../src/dataplane/shell/linux-routes.js";
+import type { KernelEvent } from "../../src/dataplane/kernel-events.js";
 
 export interface FakeRoutesOptions {
   /** The node's network interfaces; routes can only point at these. */
@@ -21,6 +22,13 @@ export class FakeRoutes implements Routes {
   readonly interfaces: Set<string>;
   /** By family and destination, as the kernel keys buoy's routes. */
   #routes = new Map<string, NodeRoute>();
+  /** Hears what `ip monitor` would print of each change (FakeKernelMonitor). */
+  onNotice: ((events: KernelEvent[]) => void) | undefined;
+  /** Interface indexes, as the kernel numbers them. */
+  readonly indexes = new Map<string, number>();
+  /** How many times readInterfaces() was called. */
+  interfaceReads = 0;
+  #nextIndex = 2;
 
   constructor(options: FakeRoutesOptions = {}) {
     this.interfaces = new Set(options.interfaces ?? []);
@@ -33,22 +41,69 @@ export class FakeRoutes implements Routes {
 
   async apply(added: readonly NodeRoute[], removed: readonly NodeRoute[]): Promise<string[]> {
     this.journal.push(`routes +${added.length} -${removed.length}`);
+    const events: KernelEvent[] = [];
+    const drop = (slot: string) => {
+      const held = this.#routes.get(slot);
+      if (held) events.push({ kind: "route", key: routeKey(held), present: false });
+      this.#routes.delete(slot);
+    };
     for (const route of removed) {
       const slot = `${route.family} ${route.dst}`;
       const held = this.#routes.get(slot);
-      if (held && routeKey(held) === routeKey(route)) this.#routes.delete(slot);
+      if (held && routeKey(held) === routeKey(route)) drop(slot);
     }
     for (const route of added) {
       if (route.dev !== undefined && !this.interfaces.has(route.dev)) continue;
       const slot = `${route.family} ${route.dst}`;
       // `replace` moves the route to the end, as the filter-and-push did.
-      this.#routes.delete(slot);
+      drop(slot);
       this.#routes.set(slot, { ...route });
+      events.push({ kind: "route", key: routeKey(route), present: true });
     }
+    if (events.length > 0) this.onNotice?.(events);
     return [];
   }
 
+  /** The interfaces by index (FakeKernelMonitor's listing). */
+  links(): Map<number, string> {
+    return new Map([...this.interfaces].map((name) => [this.#index(name), name]));
+  }
+
+  /** An interface comes (a pod's veth): the kernel says so. */
+  addInterface(name: string): void {
+    this.interfaces.add(name);
+    this.onNotice?.([{ kind: "link", index: this.#index(name), name, present: true }]);
+  }
+
+  /** An interface goes, and the routes through it with it. */
+  removeInterface(name: string): void {
+    const index = this.#index(name);
+    this.interfaces.delete(name);
+    const events: KernelEvent[] = [{ kind: "link", index, name, present: false }];
+    for (const [slot, route] of this.#routes) {
+      if (route.dev !== name) continue;
+      this.#routes.delete(slot);
+      events.push({ kind: "route", key: routeKey(route), present: false });
+    }
+    this.onNotice?.(events);
+  }
+
+  /** Someone deletes one of buoy's routes (`ip route del`). */
+  deleteRoute(family: Family, dst: string): void {
+    const route = this.#routes.get(`${family} ${dst}`);
+    if (!route) return;
+    this.#routes.delete(`${family} ${dst}`);
+    this.onNotice?.([{ kind: "route", key: routeKey(route), present: false }]);
+  }
+
+  #index(name: string): number {
+    let index = this.indexes.get(name);
+    if (index === undefined) this.indexes.set(name, (index = this.#nextIndex++));
+    return index;
+  }
+
   async readInterfaces(): Promise<Set<string>> {
+    this.interfaceReads += 1;
     return new Set(this.interfaces);
   }
 }
