@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { connect, type AddressInfo, type Socket } from "node:net";
 import type { Bird } from "../dataplane/shell/bird.js";
+import type { KernelMonitor } from "../dataplane/shell/kernel-monitor.js";
 import type { RoutingMode } from "../dataplane/routing-plan.js";
 import type { Logger } from "../log/logger.js";
 import type { AgentSource } from "../datastore/agent-source.js";
@@ -28,6 +29,8 @@ export interface AgentOptions {
   }) => AgentSource;
   node: string;
   ports: DataplanePorts;
+  /** The kernel's change notices (nft and ip monitors): a resync reads back only what they cannot vouch for. */
+  monitor?: KernelMonitor;
   logger: Logger;
   /** "on"/"off" as told; "auto" follows the CNI config at `cniConfPath`. */
   floatingIps: "auto" | "on" | "off";
@@ -78,6 +81,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     floatingIpsEnabled: () => feature.enabled,
     routing: options.routing ?? "none",
     ...(options.bird ? { bird: options.bird } : {}),
+    ...(options.monitor ? { monitor: options.monitor } : {}),
   });
   let sweeping = false;
   const sweep = () => {

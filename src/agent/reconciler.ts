@@ -8,6 +8,7 @@ import type { FloatingIpStatus, IpPool } from "../model/records.js";
 import type { AgentSource, RawRecord, RecordKind } from "../datastore/agent-source.js";
 import { renderBirdNodeConfig, type BirdNodeConfig } from "../dataplane/bird-config.js";
 import type { Bird } from "../dataplane/shell/bird.js";
+import type { KernelMonitor } from "../dataplane/shell/kernel-monitor.js";
 import {
   planNatOutgoing,
   sortBindings,
@@ -22,6 +23,7 @@ import { canonicalAddress, type Family } from "../net/address.js";
 import type { Metrics } from "./metrics.js";
 import { withoutFloatingExports } from "./fence.js";
 import { AgentModel, nothingTouched, type Touched } from "./agent-model.js";
+import { keepWatching, KernelWatch, type HeldDataplane } from "./kernel-watch.js";
 import { NatState, type PlanInputs } from "./nat-state.js";
 import { countRoutes, ReconcileReport } from "./reconcile-report.js";
 import {
@@ -45,6 +47,8 @@ export interface ReconcilerOptions {
   routing?: RoutingMode;
   /** BGP mode: the node's BIRD. */
   bird?: Bird;
+  /** The kernel's change notices: the resync reads back only what they cannot vouch for. */
+  monitor?: KernelMonitor;
   now?: () => number;
 }
 
@@ -59,6 +63,8 @@ export class Reconciler {
   /** The records the plan reads, kept up to date change by change (issue 14). */
   #model: AgentModel | undefined;
   readonly #nat = new NatState();
+  /** What the kernel's notices said since the last read-back, and its interfaces. */
+  readonly #watch = new KernelWatch();
   /** The kernel state after the last successful sync; undefined: sync whole. */
   #known: KnownState | undefined;
   /** The resync timer asked for the kernel to be read back. */
@@ -113,6 +119,10 @@ export class Reconciler {
   /** Runs until `signal` aborts. Never touches the kernel before the first complete read. */
   async run(signal: AbortSignal): Promise<void> {
     signal.addEventListener("abort", () => this.#wake?.(), { once: true });
+    const { monitor, logger } = this.options;
+    const watching = monitor
+      ? keepWatching(monitor, this.#watch, { logger, signal, changed: () => this.markDirty() })
+      : undefined;
     while (!signal.aborted) {
       if (!this.#dirty) {
         await new Promise<void>((resolve) => (this.#wake = resolve));
@@ -137,19 +147,29 @@ export class Reconciler {
         await sleep(delay, signal);
       }
     }
+    await watching;
   }
 
   async reconcile(): Promise<void> {
     const { ports, metrics } = this.options;
     const timer = metrics.reconcileSeconds.startTimer();
     try {
-      const verify = this.#verify;
+      // The resync tick reads the kernel back unless its notices vouch for it.
+      const verify = this.#verify && this.#watch.mustReadBack(this.#held());
       this.#verify = false;
       const started = performance.now();
-      const [touched, hostInterfaces] = await Promise.all([
+      const generation = this.#watch.generation;
+      const watched = verify ? undefined : this.#watch.interfaces();
+      const [touched, listed] = await Promise.all([
         this.#refresh(),
-        ports.routes.readInterfaces(),
+        watched ? undefined : this.#listInterfaces(),
       ]);
+      // An interface the notices have not shown (yet): ask the kernel.
+      const hostInterfaces =
+        listed ??
+        (this.#namesUnknown(touched, watched as ReadonlySet<string>)
+          ? await ports.routes.readInterfaces()
+          : (watched as ReadonlySet<string>));
       const enabled = this.options.floatingIpsEnabled();
       metrics.floatingIpsEnabled.set(enabled ? 1 : 0);
       const interfaces = changedNames(this.#interfaces, hostInterfaces);
@@ -164,11 +184,13 @@ export class Reconciler {
         (this.#routing === "direct" && touched.othersStatus);
       this.#enabled = enabled;
       const refreshed = performance.now();
+      const readBack = verify || this.#known === undefined;
       if (complete) await this.#reconcileAll(hostInterfaces, verify);
       else {
         await this.#reconcileChanges(touched, interfaces, hostInterfaces);
         if (verify) await this.#verifyKernel();
       }
+      if (readBack) this.#watch.readBack(generation);
       // Where a reconcile's time went (--log-level debug).
       this.options.logger.log("debug", "agent.reconciled", {
         complete,
@@ -189,6 +211,32 @@ export class Reconciler {
     } finally {
       timer();
     }
+  }
+
+  /** The node's interfaces from the kernel; the monitor's baseline set again while it runs. */
+  async #listInterfaces(): Promise<ReadonlySet<string>> {
+    const { monitor, ports } = this.options;
+    if (!monitor || !this.#watch.interfaces()) return ports.routes.readInterfaces();
+    this.#watch.relist(await monitor.links());
+    return this.#watch.interfaces() ?? ports.routes.readInterfaces();
+  }
+
+  /** Whether a changed endpoint names an interface not in `names`. */
+  #namesUnknown(touched: Touched, names: ReadonlySet<string>): boolean {
+    for (const key of touched.endpoints) {
+      const name = this.#model?.endpoint(key)?.interfaceName;
+      if (name !== undefined && !names.has(name)) return true;
+    }
+    return false;
+  }
+
+  /** What the kernel's notices are compared with: the plan the last sync applied. */
+  #held(): HeldDataplane {
+    const known = this.#known;
+    return {
+      binding: (floating) => (known ? this.#nat.binding(floating) : undefined),
+      hasRoute: (key) => known?.routes.has(key) ?? false,
+    };
   }
 
   get #routing(): RoutingMode {

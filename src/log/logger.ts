@@ -34,6 +34,7 @@ export type LogEvent =
   | "agent.watch"
   | "agent.synced"
   | "agent.reconciled"
+  | "agent.kernel-monitor"
   | "agent.fenced"
   | "agent.unfenced"
   | "bird.fenced"

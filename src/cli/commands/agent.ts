@@ -153,6 +153,7 @@ async function runAgentCommand(
     log,
     { LinuxBird },
     kube,
+    { LinuxKernelMonitor },
   ] = await Promise.all([
     import("../../agent/agent.js"),
     import("../../etcd/etcd-agent-source.js"),
@@ -161,6 +162,7 @@ async function runAgentCommand(
     import("../../log/logger.js"),
     import("../../dataplane/shell/bird.js"),
     import("../../kube/kube-agent-source.js"),
+    import("../../dataplane/shell/kernel-monitor.js"),
   ]);
   const controller = new AbortController();
   session.request.onShutdown?.(() => controller.abort());
@@ -199,6 +201,7 @@ async function runAgentCommand(
         routes: new LinuxRoutes(),
         conntrack: new LinuxConntrack(),
       },
+      monitor: new LinuxKernelMonitor(),
       logger,
       floatingIps: options.floatingIps,
       cniConfPath: options.cniConf,
