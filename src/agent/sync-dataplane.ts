@@ -179,6 +179,14 @@ export async function syncChanges(
     flushed: [],
     known,
   };
+  // The routes are written while nft runs: neither reads the other (after
+  // DNAT the pod's own route carries the packet; BIRD is told afterwards), and
+  // the conntrack flush still waits for nft, so no entry made meanwhile keeps
+  // an old translation.
+  const routing =
+    changes.routesAdded.length + changes.routesRemoved.length > 0
+      ? settle(ports.routes.apply(changes.routesAdded, changes.routesRemoved))
+      : undefined;
   try {
     for (const family of [4, 6] as const) {
       const added = changes.added.filter((binding) => binding.family === family).map(nftBinding);
@@ -206,22 +214,29 @@ export async function syncChanges(
       for (const binding of [...added, ...removed]) pendingFlush.set(binding.floating, family);
     }
   } catch (error) {
-    await flushPending(ports, pendingFlush, outcome);
+    await Promise.all([routing, flushPending(ports, pendingFlush, outcome)]);
     throw error;
   }
   // The flush (~11 ms even with an empty table: the kernel walks its whole
   // conntrack hash) runs while the routes are written, not before them.
   const flushing = flushPending(ports, pendingFlush, outcome);
-  try {
-    if (changes.routesAdded.length + changes.routesRemoved.length > 0) {
-      outcome.routeFailures = await ports.routes.apply(changes.routesAdded, changes.routesRemoved);
-      for (const route of changes.routesRemoved) known.routes.delete(routeKey(route));
-      for (const route of changes.routesAdded) known.routes.set(routeKey(route), route);
-    }
-  } finally {
-    await flushing;
+  const routed = await routing;
+  await flushing;
+  if (routed && "error" in routed) throw routed.error;
+  if (routed) {
+    outcome.routeFailures = routed.value;
+    for (const route of changes.routesRemoved) known.routes.delete(routeKey(route));
+    for (const route of changes.routesAdded) known.routes.set(routeKey(route), route);
   }
   return outcome;
+}
+
+/** A promise that never rejects: its value or its error, to await later. */
+function settle<T>(promise: Promise<T>): Promise<{ value: T } | { error: unknown }> {
+  return promise.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
 }
 
 /**
