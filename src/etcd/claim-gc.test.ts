@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MemoryKv } from "./memory-kv.js";
+import { ManualClock, MemoryKv } from "./memory-kv.js";
 import type { Kv } from "../datastore/kv.js";
 import type { FloatingIpClaim, WorkloadEndpoint } from "../model/records.js";
 import { keys, Store } from "./store.js";
@@ -108,6 +108,87 @@ describe("ClaimCollector", () => {
   });
 });
 
+describe("ClaimCollector, a container with a claim intent (ADR 0012)", () => {
+  it("leaves the claims of an ADD in parts alone while its intent lives, and releases them once its lease ends", async () => {
+    const clock = new ManualClock();
+    const kv = new MemoryKv({ clock });
+    const lease = await kv.grantLease(30);
+    // An ADD that wrote its first part (intent and a claim) and stopped there.
+    await kv.txn(
+      [],
+      [
+        {
+          put: keys.claimIntent("node-1", "adding"),
+          value: JSON.stringify({ node: "node-1", containerID: "adding" }),
+          lease,
+        },
+        {
+          put: keys.claim("203.0.113.4"),
+          value: JSON.stringify(claim("203.0.113.4", "node-1", "adding")),
+        },
+      ],
+    );
+    let now = 0;
+    const collector = new ClaimCollector({
+      store: new Store(kv),
+      graceMs: 10_000,
+      logger: createStreamLogger(() => {}, "error"),
+      now: () => now,
+    });
+    for (let sweep = 0; sweep < 3; sweep++) {
+      expect(await collector.sweep()).toEqual([]);
+      now += 10_000;
+      clock.advance(10_000);
+    }
+    // 30 s: the lease has ended and the intent with it; then the grace runs.
+    expect(await kv.get(keys.claimIntent("node-1", "adding"))).toBeUndefined();
+    expect(await collector.sweep()).toEqual([]);
+    now += 10_000;
+    expect(await collector.sweep()).toEqual(["203.0.113.4"]);
+  });
+
+  it("does not delete a claim whose holder wrote an intent after the sweep read it", async () => {
+    const kv = new MemoryKv();
+    const gone = claim("203.0.113.5", "node-1", "again");
+    await kv.txn([], [{ put: keys.claim(gone.ip), value: JSON.stringify(gone) }]);
+    let now = 0;
+    let reads = 0;
+    const store = new Store({
+      ...kv,
+      get: (key) => kv.get(key),
+      list: (prefix) => kv.list(prefix),
+      listPage: (prefix, after, limit) => kv.listPage(prefix, after, limit),
+      readMany: async (many) => {
+        const read = await kv.readMany(many);
+        // The second sweep's read done, the container's ADD in parts begins.
+        if (++reads === 2) {
+          await kv.txn(
+            [],
+            [{ put: keys.claimIntent("node-1", "again"), value: JSON.stringify({}) }],
+          );
+        }
+        return read;
+      },
+      txn: (compares, ops) => kv.txn(compares, ops),
+      ping: () => kv.ping(),
+      watch: (prefix, signal) => kv.watch(prefix, signal),
+      grantLease: (ttl) => kv.grantLease(ttl),
+      keepAliveLease: (id) => kv.keepAliveLease(id),
+      revokeLease: (id) => kv.revokeLease(id),
+    });
+    const collector = new ClaimCollector({
+      store,
+      graceMs: 1000,
+      logger: createStreamLogger(() => {}, "error"),
+      now: () => now,
+    });
+    expect(await collector.sweep()).toEqual([]);
+    now += 1000;
+    expect(await collector.sweep()).toEqual([]);
+    expect(await kv.get(keys.claim(gone.ip))).toBeDefined();
+  });
+});
+
 describe("ClaimCollector, a page at a time (issue 14)", () => {
   it("looks at a bounded page per sweep, reads only its holders' endpoints, and gets round to every claim", async () => {
     const kv = new MemoryKv();
@@ -163,14 +244,15 @@ describe("ClaimCollector, a page at a time (issue 14)", () => {
       now += 600;
     }
     // Pages of 4 (claim keys sort as text: .1, .10, .2, .3 | .4 ... .7 | .8, .9), each
-    // with one read of at most 4 holders; c9's claim seen at 1200 ms, released at 3000.
+    // with one read of at most 4 holders (endpoints and claim intent each); c9's
+    // claim seen at 1200 ms, released at 3000.
     expect(reads.slice(0, 6)).toEqual([
       "page after start",
-      "readMany 4",
+      "readMany 8",
       `page after ${keys.claim("203.0.113.3")}`,
-      "readMany 4",
+      "readMany 8",
       `page after ${keys.claim("203.0.113.7")}`,
-      "readMany 2",
+      "readMany 4",
     ]);
     expect(released).toEqual(["203.0.113.9"]);
     expect(await kv.get(keys.claim("203.0.113.9"))).toBeUndefined();

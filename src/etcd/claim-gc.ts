@@ -6,6 +6,9 @@
 // seen orphaned, unchanged, for a grace period before it goes, and it is
 // deleted only at the revision it was seen at, so a claim taken over
 // meanwhile is never touched. Every agent sweeps; the compare makes that safe.
+// A container with a claim intent (an ADD making its claims in parts, ADR
+// 0012) counts as a holder until the intent's lease ends, and a claim is
+// deleted only if no intent of its holder exists at that revision.
 import type { FloatingIpClaim, Versioned, WorkloadEndpoint } from "../model/records.js";
 import { fitRecord } from "../model/record-shapes.js";
 import { keys, type Store } from "./store.js";
@@ -85,15 +88,25 @@ export class ClaimCollector {
     // match its key (written past buoy) still goes.
     const keyOf = new Map(listed.map(({ value, entry }) => [value, entry.key]));
     const holders = [
-      ...new Set(claims.flatMap(({ value }) => holderPrefix(value.node, value.containerID) ?? [])),
+      ...new Map(
+        claims.flatMap(({ value }) => {
+          const holder = holderKeys(value.node, value.containerID);
+          return holder ? [[holder.endpoints, holder] as const] : [];
+        }),
+      ).values(),
     ];
-    const found = await inParts(holders, MAX_TXN_OPS, 4, (part) =>
-      store.kv.readMany(part.map((prefix) => ({ prefix }))),
+    // Each holder's endpoints and claim intent, at one revision: an ADD in
+    // parts (ADR 0012) has its intent until the part that writes its endpoint.
+    const found = await inParts(holders, Math.floor(MAX_TXN_OPS / 2), 4, (part) =>
+      store.kv.readMany(
+        part.flatMap(({ endpoints, intent }) => [{ prefix: endpoints }, { key: intent }]),
+      ),
     );
-    const orphans = findOrphanClaims(
-      claims,
-      fitted("endpoint", found.flat(2)).map(({ value }) => value),
-    );
+    const entries = found.flat(2);
+    const orphans = findOrphanClaims(claims, [
+      ...fitted("endpoint", entries).map(({ value }) => value),
+      ...intentHolders(entries),
+    ]);
     // What this page says replaces what earlier passes saw of its claims.
     const paged = new Set(claims.map(({ value }) => value.ip));
     const earlier = new Map<string, number>();
@@ -110,8 +123,13 @@ export class ClaimCollector {
       seen.set(key, since);
       if (now - since < graceMs) continue;
       const claimKey = keyOf.get(orphan.claim) ?? keys.claim(orphan.claim.ip);
+      // Only if no claim intent appeared meanwhile (an ADD reusing the container's claims).
+      const intentKey = holderKeys(orphan.claim.node, orphan.claim.containerID)?.intent;
       const done = await store.kv.txn(
-        [{ key: claimKey, modRevision: Number(orphan.revision) }],
+        [
+          { key: claimKey, modRevision: Number(orphan.revision) },
+          ...(intentKey ? [{ key: intentKey, createRevision: 0 }] : []),
+        ],
         [{ delete: claimKey }],
       );
       seen.delete(key);
@@ -136,11 +154,19 @@ export class ClaimCollector {
   }
 }
 
-/** The key prefix of a container's endpoints; undefined when no endpoint can have these names. */
-function holderPrefix(node: string, containerID: string): string | undefined {
+/**
+ * The key prefix of a container's endpoints and the key of its claim
+ * intent; undefined when no endpoint can have these names.
+ */
+function holderKeys(
+  node: string,
+  containerID: string,
+): { endpoints: string; intent: string } | undefined {
   try {
-    const key = keys.endpoint(node, containerID, "x");
-    return key.slice(0, -1);
+    return {
+      endpoints: keys.endpoint(node, containerID, "x").slice(0, -1),
+      intent: keys.claimIntent(node, containerID),
+    };
   } catch {
     return undefined;
   }
@@ -155,5 +181,16 @@ function fitted<K extends "claim" | "endpoint">(kind: K, entries: readonly KvEnt
       value = undefined;
     }
     return value ? [{ value, entry }] : [];
+  });
+}
+
+/** The holders whose claim intents are among `entries` (by key: node and container). */
+function intentHolders(
+  entries: readonly KvEntry[],
+): Pick<WorkloadEndpoint, "node" | "containerID">[] {
+  return entries.flatMap((entry) => {
+    if (!entry.key.startsWith(keys.claimIntents)) return [];
+    const [node, containerID] = entry.key.slice(keys.claimIntents.length).split("/");
+    return node && containerID ? [{ node, containerID }] : [];
   });
 }

@@ -25,6 +25,8 @@ import {
   type ClaimLookup,
 } from "../floating/claim-check.js";
 import { regionCidrOf } from "../ipam/region.js";
+import { planParts } from "./plan-parts.js";
+import { commitParts } from "./commit-parts.js";
 
 const MAX_ATTEMPTS = 20;
 
@@ -119,7 +121,7 @@ export function planClaimCompares(
  * attempt uses `compares` planned by the caller; when the transaction loses a
  * race, the records are read again and the plan re-made, which throws the
  * SPEC §4 error naming the winner. More claims than one transaction holds
- * (etcd's 128 operations) are made in parts (commitInParts).
+ * (etcd's 128 operations) are made in parts (commitInParts, ADR 0012).
  */
 export async function commitClaimsAndEndpoint(
   store: Store,
@@ -131,18 +133,20 @@ export async function commitClaimsAndEndpoint(
   if (compares.length > MAX_TXN_OPS || claims.length + 1 > MAX_TXN_OPS) {
     return commitInParts(store, pools, claims, endpoint);
   }
-  await commitPart(store, pools, claims, endpoint, endpoint, compares);
+  await commitOne(store, pools, claims, endpoint, compares);
 }
 
-/** At most this many claims per part: each brings its key, its block's (or region's) compare and a put. */
-const CLAIMS_PER_PART = Math.floor((MAX_TXN_OPS - 1) / 3);
+/** How long a claim intent lives (s): an ADD in parts must reach its endpoint within it. */
+const INTENT_TTL_SECONDS = 30;
 
 /**
- * The claims in parts, each one transaction binding for its own addresses
- * (claim keys, their blocks or regions), the endpoint with the last. A
- * refusal or failure deletes the claims the earlier parts made. Between the
- * parts some claims exist without their endpoint: the claim collector's
- * grace (seconds) is far longer than an ADD.
+ * The claims in parts (ADR 0012), in address order, each part binding for
+ * its own claim keys and blocks or regions; the endpoint in the part after
+ * the last claim. The first part writes the container's claim intent with a
+ * lease, and the endpoint's part writes it again with that lease, so it
+ * fails if the lease expired; while the intent exists the claim collector
+ * leaves the container's claims alone. A refusal undoes the parts before
+ * it and plans again from a fresh read, which throws the SPEC §4 error.
  */
 async function commitInParts(
   store: Store,
@@ -150,70 +154,82 @@ async function commitInParts(
   claims: readonly FloatingIpClaim[],
   endpoint: WorkloadEndpoint,
 ): Promise<void> {
-  const made: string[] = [];
+  const ordered = [...claims].sort((a, b) => compareKeys(keys.claim(a.ip), keys.claim(b.ip)));
+  const ips = ordered.map((claim) => claim.ip);
+  const intentKey = keys.claimIntent(endpoint.node, endpoint.containerID);
+  const ours = (value: string) => parsedClaim(value)?.containerID === endpoint.containerID;
+  const lease = await store.kv.grantLease(INTENT_TTL_SECONDS);
   try {
-    for (let start = 0; start < claims.length; start += CLAIMS_PER_PART) {
-      const part = claims.slice(start, start + CLAIMS_PER_PART);
-      const last = start + CLAIMS_PER_PART >= claims.length;
-      await commitPart(store, pools, part, endpoint, last ? endpoint : undefined);
-      made.push(...part.map((claim) => claim.ip));
+    const intent: KvOp = {
+      put: intentKey,
+      value: JSON.stringify({ node: endpoint.node, containerID: endpoint.containerID }),
+      lease,
+    };
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const lookup = await readClaimLookup(store, pools, ips);
+      const previous = new Map<string, string | undefined>();
+      const writes = ordered.map((claim) => {
+        const key = keys.claim(claim.ip);
+        const held = lookup.claim(claim.ip);
+        previous.set(key, held && JSON.stringify(held.value));
+        return {
+          compares: planClaimCompares([claim.ip], endpoint, lookup),
+          ops: [{ put: key, value: JSON.stringify(claim) }],
+        };
+      });
+      const plan = planParts({
+        writes: [{ compares: [], ops: [intent] }, ...writes],
+        anchor: { compares: [], ops: [endpointPut(endpoint), intent] },
+        removals: [],
+      });
+      if (await commitParts(store.kv, { plan, previous, ours })) return;
     }
-  } catch (error) {
-    await deleteOwnClaims(store, made, endpoint.containerID);
-    throw error;
+    throw new Error(`recording floating IP claims kept conflicting after ${MAX_ATTEMPTS} attempts`);
+  } finally {
+    // Deletes the intent; had it been left, it would expire.
+    await store.kv.revokeLease(lease).catch(() => undefined);
   }
 }
 
-/** One transaction: `claims` (checked for `holder`), and `endpoint` when given; re-planned on a lost race. */
-async function commitPart(
+function endpointPut(endpoint: WorkloadEndpoint): KvOp {
+  return {
+    put: keys.endpoint(endpoint.node, endpoint.containerID, endpoint.endpoint),
+    value: JSON.stringify(endpoint),
+  };
+}
+
+function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function parsedClaim(value: string): FloatingIpClaim | undefined {
+  try {
+    return JSON.parse(value) as FloatingIpClaim;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Claims and endpoint in one transaction; re-planned from a fresh read on a lost race. */
+async function commitOne(
   store: Store,
   pools: readonly IpPool[],
   claims: readonly FloatingIpClaim[],
-  holder: ClaimHolder,
-  endpoint: WorkloadEndpoint | undefined,
-  compares?: KvCompare[],
+  endpoint: WorkloadEndpoint,
+  compares: KvCompare[],
 ): Promise<void> {
   const ops: KvOp[] = claims.map((claim) => ({
     put: keys.claim(claim.ip),
     value: JSON.stringify(claim),
   }));
-  if (endpoint) {
-    ops.push({
-      put: keys.endpoint(endpoint.node, endpoint.containerID, endpoint.endpoint),
-      value: JSON.stringify(endpoint),
-    });
-  }
+  ops.push(endpointPut(endpoint));
   const ips = claims.map((claim) => claim.ip);
-  let planned =
-    compares ?? planClaimCompares(ips, holder, await readClaimLookup(store, pools, ips));
+  let planned = compares;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     if (await store.kv.txn(planned, ops)) return;
-    planned = planClaimCompares(ips, holder, await readClaimLookup(store, pools, ips));
+    planned = planClaimCompares(ips, endpoint, await readClaimLookup(store, pools, ips));
   }
   throw new Error(`recording floating IP claims kept conflicting after ${MAX_ATTEMPTS} attempts`);
-}
-
-/** Deletes the claims of `ips` this container still holds, each at the revision read. */
-async function deleteOwnClaims(
-  store: Store,
-  ips: readonly string[],
-  containerID: string,
-): Promise<void> {
-  const [entries = []] = await readGroups(store, [ips.map((ip) => ({ key: keys.claim(ip) }))]);
-  const own = entries.filter((entry) => {
-    try {
-      return (JSON.parse(entry.value) as FloatingIpClaim).containerID === containerID;
-    } catch {
-      return false;
-    }
-  });
-  for (const entry of own) {
-    // One at a time on its revision: a claim taken over since stays.
-    await store.kv.txn(
-      [{ key: entry.key, modRevision: entry.modRevision }],
-      [{ delete: entry.key }],
-    );
-  }
 }
 
 function versioned<T>(entry: KvEntry): Versioned<T> {

@@ -1,7 +1,9 @@
 // Everything the datastore holds for one container (or one of its
 // interfaces), released together: its endpoint(s), its floating-IP claims and
 // (with buoy's own IPAM) its addresses. Two reads and one transaction, bounded by the container and its node;
-// a lost race reads again. Idempotent.
+// a lost race reads again. Idempotent. A container with more floating IPs
+// than one transaction holds lets its claims go in parts after the one that
+// deletes its endpoints (ADR 0012).
 import type { FloatingIpClaim, IpamBlock, WorkloadEndpoint } from "../model/records.js";
 import type { KvCompare, KvEntry, KvOp, KvRead } from "../datastore/kv.js";
 import { keys, type Store } from "./store.js";
@@ -10,6 +12,8 @@ import { addressesOfHandle, withoutHandle } from "../ipam/block.js";
 import { canonicalAddress } from "../net/address.js";
 import { readGroups, readRegions } from "./allocation-reads.js";
 import { BlockIndex, cidrsHolding, regionCidrOf } from "../ipam/region.js";
+import { fitsOneTransaction, planParts, type TxnUnit } from "./plan-parts.js";
+import { commitParts } from "./commit-parts.js";
 
 const MAX_ATTEMPTS = 20;
 
@@ -59,8 +63,11 @@ export async function releaseContainer(store: Store, target: ReleaseTarget): Pro
     const blocks = target.handle
       ? [...indexed, ...(await readUnindexed(store, records, indexed))]
       : indexed;
+    // The endpoints and addresses together (the anchor); the claims after
+    // them, in the same transaction when it holds them (ADR 0012).
     const compares: KvCompare[] = [];
     const ops: KvOp[] = [];
+    const removals: TxnUnit[] = [];
     const released: Released = { addresses: [], floatingIps: [] };
     const remove = (key: string, modRevision: number) => {
       compares.push({ key, modRevision });
@@ -83,7 +90,10 @@ export async function releaseContainer(store: Store, target: ReleaseTarget): Pro
       if (interfaceAddresses && !interfaceAddresses.has(canonicalAddress(claim.internalIP) ?? "")) {
         continue;
       }
-      remove(entry.key, entry.modRevision);
+      removals.push({
+        compares: [{ key: entry.key, modRevision: entry.modRevision }],
+        ops: [{ delete: entry.key }],
+      });
       released.floatingIps.push(claim.ip);
     }
     for (const entry of target.handle ? blocks : []) {
@@ -103,7 +113,22 @@ export async function releaseContainer(store: Store, target: ReleaseTarget): Pro
       }
       released.addresses.push(...addresses);
     }
-    if (ops.length === 0 || (await store.kv.txn(compares, ops))) return released;
+    const change = { writes: [], anchor: { compares, ops }, removals };
+    if (ops.length === 0 && removals.length === 0) return released;
+    if (fitsOneTransaction(change)) {
+      const all = [...compares, ...removals.flatMap((unit) => unit.compares)];
+      if (await store.kv.txn(all, [...ops, ...removals.flatMap((unit) => unit.ops)])) {
+        return released;
+      }
+      continue;
+    }
+    // Endpoints first: from then on no agent programs the floating IPs,
+    // and a claim left by a DEL stopped between parts has no endpoint
+    // (the claim collector's case).
+    const ours = (value: string) =>
+      parseOrUndefined<FloatingIpClaim>(value)?.containerID === target.containerID;
+    const plan = planParts(change);
+    if (await commitParts(store.kv, { plan, previous: new Map(), ours })) return released;
   }
   throw new Error(
     `releasing container ${target.containerID} kept conflicting after ${MAX_ATTEMPTS} attempts`,

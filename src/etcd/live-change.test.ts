@@ -10,6 +10,7 @@ import {
   planFloatingIpSet,
   type ChangePlan,
 } from "./live-change.js";
+import { commitLiveChange } from "./commit-live-change.js";
 
 let store: Store;
 
@@ -255,6 +256,50 @@ describe("planFloatingIpEgress()", () => {
     expect(await store.kv.txn(change.compares, change.ops)).toBe(false);
     expect(() => planFloatingIpEgress(stale, "shop/nobody", true)).toThrow(
       "no workload endpoint for pod shop/nobody",
+    );
+  });
+});
+
+describe("a live change past one transaction (ADR 0012)", () => {
+  const range = (first: number, count: number) =>
+    Array.from({ length: count }, (_, i) => `10.96.0.${first + i}`);
+  const change = async (pod: string, ips: string[]) =>
+    commitLiveChange(
+      store.kv,
+      planFloatingIpSet(await store.readLiveState(), `shop/${pod}`, ips, 240),
+    );
+
+  it("commitLiveChange() grows a pod from 1 to 200 floating IPs and back, claims and endpoint together", async () => {
+    expect(await change("a", range(1, 1))).toBe(true);
+    expect(await change("a", range(1, 200))).toBe(true);
+    const grown = (await held()).a ?? [];
+    expect(grown).toHaveLength(200);
+    expect(grown.every((entry) => entry.endsWith(":a"))).toBe(true);
+    expect(await change("a", range(200, 1))).toBe(true);
+    expect((await held()).a).toEqual(["10.96.0.200>10.244.0.1:a"]);
+    expect((await store.readLiveState()).claims.map((claim) => claim.value.ip)).toEqual([
+      "10.96.0.200",
+    ]);
+  });
+
+  it("commitLiveChange() refuses a growth whose addresses another pod takes meanwhile, and leaves nothing of it", async () => {
+    expect(await change("a", range(1, 1))).toBe(true);
+    const plan = planFloatingIpSet(await store.readLiveState(), "shop/a", range(1, 200), 240);
+    // b takes the 150th after a's read: a's part holding it loses its compares.
+    expect(await change("b", ["10.96.0.150"])).toBe(true);
+    expect(await commitLiveChange(store.kv, plan)).toBe(false);
+    const claims = (await store.readLiveState()).claims.map((claim) => [
+      claim.value.ip,
+      claim.value.pod,
+    ]);
+    expect(claims.sort()).toEqual([
+      ["10.96.0.1", "a"],
+      ["10.96.0.150", "b"],
+    ]);
+    expect((await held()).a).toEqual(["10.96.0.1>10.244.0.1:a"]);
+    // Read again, the plan names the holder.
+    await expect(change("a", range(1, 200))).rejects.toThrow(
+      "floating IP 10.96.0.150 is already held by pod shop/b",
     );
   });
 });

@@ -2,7 +2,9 @@
 // will feed the same planner from annotation edits). Pure: takes what was read
 // in one request and returns one transaction (compares + operations) that
 // updates the claims and the endpoint(s) together, with the same checks as at
-// ADD. The node agent sees the changed endpoint and reprograms.
+// ADD, and the same change as units for when it is more than one transaction
+// holds (ADR 0012: new claims, the endpoint, released claims). The node agent
+// sees the changed endpoint and reprograms.
 import type {
   FloatingIpClaim,
   IpNat,
@@ -16,6 +18,7 @@ import { keys, type AllocationSnapshot } from "./store.js";
 import { canonicalFloatingIps, FloatingIpError } from "../floating/annotation.js";
 import type { ClaimHolder } from "../floating/claim-check.js";
 import { etcdSnapshotLookup, planClaimCompares } from "./claims-transaction.js";
+import type { PartedChange, TxnUnit } from "./plan-parts.js";
 import {
   DEFAULT_MAX_FLOATING_IPS,
   planBindings,
@@ -37,6 +40,15 @@ export interface ChangePlan {
   ipNATs: IpNat[];
   /** Whether it leaves from them afterwards (set by planFloatingIpEgress). */
   egress?: boolean;
+  /**
+   * The same change as units (ADR 0012), for when it is more than one
+   * transaction holds: new claims in key order, the endpoint, released claims.
+   */
+  parted?: PartedChange;
+  /** Each new claim's key with what it held before (a leftover of this container's). */
+  previous?: Map<string, string | undefined>;
+  /** The container whose claims the change writes. */
+  containerID?: string;
 }
 
 /** The pod's current endpoint; `ref` is `namespace/pod` (or a pod in default). */
@@ -84,11 +96,15 @@ export function planFloatingIpSet(
   const holder = holderOf(endpoint.value);
   const current = new Set(endpoint.value.ipNATs.map((nat) => nat.externalIP));
   const claimed = wanted.filter((ip) => !current.has(ip));
+  const lookup = etcdSnapshotLookup(state);
   const compares: KvCompare[] = [
     endpointCompare(endpoint),
-    ...planClaimCompares(claimed, holder, etcdSnapshotLookup(state)),
+    ...planClaimCompares(claimed, holder, lookup),
   ];
   const ops: KvOp[] = [];
+  const writes: TxnUnit[] = [];
+  const removals: TxnUnit[] = [];
+  const previous = new Map<string, string | undefined>();
   const now = new Date().toISOString();
   for (const binding of bindings.filter((b) => claimed.includes(b.externalIP))) {
     const claim: FloatingIpClaim = {
@@ -97,7 +113,11 @@ export function planFloatingIpSet(
       internalIP: binding.internalIP,
       createdAt: now,
     };
-    ops.push({ put: keys.claim(binding.externalIP), value: JSON.stringify(claim) });
+    const put: KvOp = { put: keys.claim(binding.externalIP), value: JSON.stringify(claim) };
+    ops.push(put);
+    const held = lookup.claim(binding.externalIP);
+    previous.set(put.put, held && JSON.stringify(held.value));
+    writes.push({ compares: planClaimCompares([binding.externalIP], holder, lookup), ops: [put] });
   }
   for (const ip of current) {
     if (wanted.includes(ip)) continue;
@@ -105,12 +125,29 @@ export function planFloatingIpSet(
       (c) => c.value.ip === ip && c.value.containerID === holder.containerID,
     );
     if (!claim) continue;
-    compares.push({ key: keys.claim(ip), modRevision: Number(claim.revision) });
+    const compare: KvCompare = { key: keys.claim(ip), modRevision: Number(claim.revision) };
+    compares.push(compare);
     ops.push({ delete: keys.claim(ip) });
+    removals.push({ compares: [compare], ops: [{ delete: keys.claim(ip) }] });
   }
   const ipNATs = bindings.map(({ internalIP, externalIP }) => ({ internalIP, externalIP }));
-  ops.push(endpointPut(endpoint.value, ipNATs));
-  return { compares, ops, ipNATs };
+  const put = endpointPut(endpoint.value, ipNATs);
+  ops.push(put);
+  const byKey = (a: TxnUnit, b: TxnUnit) => {
+    const [x, y] = [firstKey(a), firstKey(b)];
+    return x < y ? -1 : x > y ? 1 : 0;
+  };
+  const parted: PartedChange = {
+    writes: writes.sort(byKey),
+    anchor: { compares: [endpointCompare(endpoint)], ops: [put] },
+    removals,
+  };
+  return { compares, ops, ipNATs, parted, previous, containerID: holder.containerID };
+}
+
+function firstKey(unit: TxnUnit): string {
+  const [op] = unit.ops;
+  return op === undefined ? "" : "put" in op ? op.put : op.delete;
 }
 
 /**

@@ -60,6 +60,15 @@ export const keys = {
     `${ROOT}workloadendpoints/${segment(node)}/${segment(containerID)}/${segment(ifname)}`,
   claims: `${ROOT}floatingipclaims/`,
   claim: (ip: string) => `${ROOT}floatingipclaims/${ip}`,
+  /**
+   * A container's claims being made in parts (ADR 0012): written with a
+   * lease in the first part and again in the part that writes the endpoint,
+   * so that part fails if it expired. While it exists the claim collector
+   * leaves the container's claims alone.
+   */
+  claimIntents: `${ROOT}floatingipclaim-intents/`,
+  claimIntent: (node: string, containerID: string) =>
+    `${ROOT}floatingipclaim-intents/${segment(node)}/${segment(containerID)}`,
   statuses: `${ROOT}floatingipstatus/`,
   nodeStatuses: (node: string) => `${ROOT}floatingipstatus/${segment(node)}/`,
   status: (node: string, ip: string) => `${ROOT}floatingipstatus/${segment(node)}/${ip}`,

@@ -397,6 +397,47 @@ describe("exclusive ownership", () => {
   });
 });
 
+describe("as many floating IPs as the bounds allow (ADR 0012)", () => {
+  it("attaches 240 floating IPs with max_floating_ips_per_pod raised, and DEL frees them all", async () => {
+    const call = podCall({
+      name: "many",
+      annotation: floatingIps(240),
+      conf: { max_floating_ips_per_pod: 240 },
+    });
+    const started = performance.now();
+    const added = await runPlugin({ command: "ADD", ...call });
+    const addMs = performance.now() - started;
+    expect(added.exitCode, added.raw).toBe(0);
+    const after = await state();
+    expect(after.claims).toHaveLength(240);
+    expect(after.claims.every((claim) => claim.endsWith("=many"))).toBe(true);
+    expect(after.endpoints).toEqual(["many"]);
+    const deleting = performance.now();
+    expect((await runPlugin({ command: "DEL", ...call })).exitCode).toBe(0);
+    const delMs = performance.now() - deleting;
+    expect(await state()).toEqual(empty);
+    console.info(
+      `real plugin and etcd: ADD of 240 floating IPs in ${addMs.toFixed(0)} ms, DEL in ${delMs.toFixed(0)} ms`,
+    );
+  }, 60_000);
+
+  it("refuses 200 floating IPs when one is held, naming the holder and leaving nothing", async () => {
+    const holder = podCall({ name: "holder", annotation: '["10.96.0.150"]' });
+    expect((await runPlugin({ command: "ADD", ...holder })).exitCode).toBe(0);
+    const before = await state();
+    const call = podCall({
+      name: "refused",
+      annotation: floatingIps(200),
+      conf: { max_floating_ips_per_pod: 240 },
+    });
+    const refused = await runPlugin({ command: "ADD", ...call });
+    expect(refused.output.msg).toBe("floating IP 10.96.0.150 is already held by pod shop/holder");
+    expect(await state()).toEqual(before);
+    expect((await runPlugin({ command: "DEL", ...holder })).exitCode).toBe(0);
+    expect(await state()).toEqual(empty);
+  }, 60_000);
+});
+
 describe("concurrency and idempotent DEL", () => {
   it("gives 20 concurrent ADDs on one node 20 distinct addresses, and DEL frees them all", async () => {
     const calls = Array.from({ length: 20 }, (_, i) => podCall({ name: `c${i}` }));

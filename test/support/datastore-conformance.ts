@@ -521,6 +521,78 @@ export function datastoreConformance(name: string, setup: () => Promise<Datastor
       expect(left.filter(Boolean).map((claim) => claim?.pod)).toEqual(["holder"]);
     }, 60_000);
 
+    // ---- as many floating IPs as the bounds allow (ADR 0012) ------------------------
+
+    /** `count` addresses of the floating pool from 203.0.113.<first>. */
+    const floatingRange = (first: number, count: number) =>
+      Array.from({ length: count }, (_, i) => `203.0.113.${first + i}`);
+
+    it("a pod with 240 floating IPs (what a 4 KiB annotation holds) attaches, and releases them all", async () => {
+      const ips = floatingRange(1, 240);
+      const started = performance.now();
+      const many = await attach("many", ips);
+      const attachedMs = performance.now() - started;
+      const claims = await Promise.all(ips.map((ip) => store.getClaim(ip)));
+      expect(claims.every((claim) => claim?.containerID === many.containerID)).toBe(true);
+      expect((await store.getEndpoint(many.ref))?.ipNATs).toHaveLength(240);
+      const releasing = performance.now();
+      const released = await store.release(many.target);
+      const releasedMs = performance.now() - releasing;
+      expect(sorted(released)).toEqual({ addresses: [many.ip], floatingIps: [...ips].sort() });
+      expect((await Promise.all(ips.map((ip) => store.getClaim(ip)))).filter(Boolean)).toEqual([]);
+      expect(await store.getEndpoint(many.ref)).toBeUndefined();
+      expect((await allocations())[many.ip]).toBeUndefined();
+      // What it costs, for the record (ADR 0012).
+      console.info(
+        `${name}: 240 floating IPs attached in ${attachedMs.toFixed(0)} ms, released in ${releasedMs.toFixed(0)} ms`,
+      );
+    }, 60_000);
+
+    it("one address among 200 held by another pod: the ADD is refused naming it, and leaves nothing", async () => {
+      const ips = floatingRange(1, 200);
+      await attach("holder", ["203.0.113.150"]);
+      const refused = await prepare("refused", ips);
+      await expect(
+        store.commitAttachment(
+          attachment(refused, await store.readAllocationSnapshot({ node: NODE, floatingIps: ips })),
+        ),
+      ).rejects.toThrow(
+        new FloatingIpError(
+          `floating IP 203.0.113.150 is already held by pod ${under.namespace}/holder`,
+        ),
+      );
+      const left = await Promise.all(ips.map((ip) => store.getClaim(ip)));
+      expect(left.filter(Boolean).map((claim) => claim?.pod)).toEqual(["holder"]);
+      expect(await store.getEndpoint(refused.ref)).toBeUndefined();
+      // The plugin's rollback of its address (as on every refused ADD) leaves no allocation.
+      await store.release(refused.target);
+      expect((await allocations())[refused.ip]).toBeUndefined();
+    }, 60_000);
+
+    it("two pods of 200 floating IPs racing over 160 of them: one gets them all, the other leaves nothing", async () => {
+      const sets = [floatingRange(1, 200), floatingRange(41, 200)];
+      const seen = await store.readAllocationSnapshot({ node: NODE, floatingIps: sets.flat() });
+      const racers = await Promise.all(sets.map((ips, i) => prepare(`racer-${i}`, ips)));
+      const outcomes = await Promise.allSettled(
+        racers.map((racer) => store.commitAttachment(attachment(racer, seen))),
+      );
+      const won = outcomes.flatMap((outcome, i) => (outcome.status === "fulfilled" ? [i] : []));
+      expect(won).toHaveLength(1);
+      const winner = racers[won[0] as number] as Container;
+      const loser = racers[1 - (won[0] as number)] as Container;
+      const failure = outcomes[1 - (won[0] as number)] as PromiseRejectedResult;
+      expect(failure.reason).toBeInstanceOf(FloatingIpError);
+      expect(String(failure.reason)).toContain(`held by pod ${under.namespace}/${winner.pod}`);
+      const claims = await Promise.all(
+        floatingRange(1, 240).map(async (ip) => [ip, (await store.getClaim(ip))?.pod] as const),
+      );
+      expect(claims.filter(([, pod]) => pod !== undefined)).toEqual(
+        winner.floatingIps.map((ip) => [ip, winner.pod]),
+      );
+      expect((await store.getEndpoint(winner.ref))?.ipNATs).toHaveLength(200);
+      expect(await store.getEndpoint(loser.ref)).toBeUndefined();
+    }, 60_000);
+
     // ---- release by handle -------------------------------------------------------
 
     it("release() frees the container's addresses, claims and endpoint, and nothing of another's", async () => {

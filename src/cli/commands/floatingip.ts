@@ -1,6 +1,6 @@
 // `buoy floatingip set|add|remove|egress|move`: change a running pod's
 // floating IPs (etcdv3 datastore), each change planned against a fresh read
-// and committed in one transaction.
+// and committed in one transaction (in parts past etcd's bound, ADR 0012).
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parseFloatingIpSwitch } from "../../agent/feature-switch.js";
@@ -13,6 +13,7 @@ import {
   type ChangePlan,
   type LiveState,
 } from "../../etcd/live-change.js";
+import { commitLiveChange } from "../../etcd/commit-live-change.js";
 import { canonicalAddress } from "../../net/address.js";
 import { CliError, UsageError } from "../cli-error.js";
 import type { Session } from "./session.js";
@@ -107,7 +108,7 @@ async function changeFloatingIps(
   const store = session.openStore(command);
   for (let attempt = 0; attempt < 5; attempt++) {
     const change = plan(await store.readLiveState());
-    if (await store.kv.txn(change.compares, change.ops)) {
+    if (await commitLiveChange(store.kv, change)) {
       const held = change.ipNATs.map((nat) => `${nat.externalIP} -> ${nat.internalIP}`);
       session.write(`pod ${pod} holds ${held.length > 0 ? held.join(", ") : "no floating IPs"}\n`);
       if (change.egress !== undefined) {
