@@ -28,17 +28,51 @@ export function procStatus(pid: number): { rss: number; hwm: number } {
 
 /** CPU seconds (user + system) of a process itself, and of its children it has reaped. */
 export function procCpu(pid: number): { self: number; children: number } {
-  // Fields after the command's closing parenthesis: utime, stime, cutime, cstime are the 12th to 15th.
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat
-    .slice(stat.lastIndexOf(")") + 2)
-    .split(" ")
-    .map(Number);
+  const fields = statFields(pid);
   const ticks = 100; // USER_HZ
   return {
     self: (fields[11]! + fields[12]!) / ticks,
-    children: (fields[13]! + fields[14]!) / ticks,
+    // Reaped children (nft, ip, conntrack runs), and the resident monitors
+    // (nft monitor, ip monitor), which are never reaped while it runs.
+    children: (fields[13]! + fields[14]! + residentTicks(pid)) / ticks,
   };
+}
+
+/** Fields after the command's closing parenthesis: utime, stime, cutime, cstime are the 12th to 15th. */
+function statFields(pid: number): number[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat
+    .slice(stat.lastIndexOf(")") + 2)
+    .split(" ")
+    .map(Number);
+}
+
+/** utime + stime of the agent's running `... monitor ...` children. */
+function residentTicks(pid: number): number {
+  let ticks = 0;
+  for (const child of childPids(pid)) {
+    try {
+      if (!readFileSync(`/proc/${child}/cmdline`, "utf8").split("\0").includes("monitor")) continue;
+      const fields = statFields(Number(child));
+      ticks += fields[11]! + fields[12]!;
+    } catch {
+      // Exited in between.
+    }
+  }
+  return ticks;
+}
+
+function childPids(pid: number): string[] {
+  const pids: string[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const children = readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim();
+      if (children) pids.push(...children.split(" "));
+    }
+  } catch {
+    // The agent exited in between.
+  }
+  return pids;
 }
 
 /** The agent's own CPU seconds, the way dataplane-agent has always reported it. */
@@ -54,20 +88,13 @@ export function metricValue(text: string, name: string): number | undefined {
 /** The command lines of a process's children (every thread's), e.g. what the agent is waiting for. */
 export function childCommands(pid: number): string[] {
   const commands: string[] = [];
-  try {
-    for (const task of readdirSync(`/proc/${pid}/task`)) {
-      const children = readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim();
-      for (const child of children ? children.split(" ") : []) {
-        try {
-          const command = readFileSync(`/proc/${child}/cmdline`, "utf8").split("\0").join(" ");
-          if (command.trim()) commands.push(command.trim()); // empty: exited, not yet reaped
-        } catch {
-          // Exited in between.
-        }
-      }
+  for (const child of childPids(pid)) {
+    try {
+      const command = readFileSync(`/proc/${child}/cmdline`, "utf8").split("\0").join(" ");
+      if (command.trim()) commands.push(command.trim()); // empty: exited, not yet reaped
+    } catch {
+      // Exited in between.
     }
-  } catch {
-    // The agent exited in between.
   }
   return commands;
 }

@@ -36,6 +36,8 @@ export interface SizeResult {
   etcdWriteMs: number;
   coldStart: { msToKernel?: number; msToMetrics?: number };
   vmRssKiBAfterColdStart?: number;
+  /** The first tick after start: a read-back of everything (the kernel monitor's baseline). */
+  firstResync?: SizeResult["noopResync"];
   noopResync?: {
     cpuSeconds: number;
     agentCpuSeconds: number;
@@ -122,6 +124,11 @@ export function table(results: SizeResult[]): string {
       row("  CPU per change, agent + children, s", (r) =>
         r.change
           ? `${r.change.cpuP50.self.toFixed(2)} + ${r.change.cpuP50.children.toFixed(2)}`
+          : "-",
+      ),
+      row("first resync (reads back): CPU, agent + children, s", (r) =>
+        r.firstResync
+          ? `${r.firstResync.cpuSeconds.toFixed(2)} (${r.firstResync.agentCpuSeconds.toFixed(2)} + ${r.firstResync.childCpuSeconds.toFixed(2)})`
           : "-",
       ),
       row("no-op resync: CPU, agent + children, s", (r) =>

@@ -27,14 +27,14 @@
 // - change to kernel: BENCH_AGENT_CHANGES single changes, alternately one
 //   endpoint + claim added (the next unused binding) in one etcd transaction
 //   and the one just added deleted, each timed from just before the
-//   transaction is sent until the kernel has it. The probe is `ip -4 route
-//   get fibmatch <floating IP>` every BENCH_AGENT_POLL_MS (3) ms: one FIB
-//   lookup, ~1.5 ms per spawn at any size, where `ip route show <ip>/32`
-//   dumps every route (~44 ms at 100k) and `nft get element` loads the
-//   whole map (~0.5 s at 100k). The route is the last kernel step of a
-//   change both ways (syncDataplane writes the nft elements, then the
-//   routes), so it implies the map; the map's count is checked once after
-//   the series. Between changes the agent is let settle (no reconcile for
+//   transaction is sent until the kernel has it: both its fip_dnat element
+//   and its route, as the kernel's own notices (`nft -j monitor`, `ip -o
+//   monitor route`, bench/kernel-probe.ts) tell them, the later of the two
+//   (the agent writes them in parallel); then `ip -4 route get fibmatch`
+//   confirms the route once. Polling instead (a spawn every few ms) loaded
+//   the cores the agent runs on, and `nft get element` loads the whole map
+//   (~0.5 s at 100k); the map's count is checked once after the series.
+//   Between changes the agent is let settle (no reconcile for
 //   200 ms), and a change is not started within a guard time of a resync
 //   tick; one that still overlapped a tick is counted. Per change also: the
 //   reconciles /metrics counted by the time the kernel had it and once the
@@ -51,7 +51,7 @@
 //
 // Knobs: BENCH_AGENT_SIZES (1000,10000,100000), BENCH_AGENT_CHANGES (20),
 // BENCH_AGENT_TIMEOUT_S (20, per 10k bindings), BENCH_AGENT_RESYNC_S (30),
-// BENCH_AGENT_POLL_MS (3), BENCH_AGENT_BUOY (another build's dist/buoy),
+// BENCH_AGENT_BUOY (another build's dist/buoy),
 // BENCH_AGENT_LOG_LEVEL (debug: the agent's log per size in .bench/scale-agent-SIZE.log).
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -68,6 +68,7 @@ import {
   type Stuck,
 } from "./agent-scale-report.js";
 import { runCommand } from "../src/exec/command.js";
+import { KernelProbe } from "./kernel-probe.js";
 import { ROOT, sh, sleep } from "../test/support/harness.js";
 import {
   endpointDeleteOps,
@@ -97,7 +98,6 @@ const SIZES = (process.env.BENCH_AGENT_SIZES ?? "1000,10000,100000")
   .sort((a, b) => a - b);
 const CHANGES = Number(process.env.BENCH_AGENT_CHANGES ?? 20);
 const RESYNC_S = Number(process.env.BENCH_AGENT_RESYNC_S ?? 30);
-const POLL_MS = Number(process.env.BENCH_AGENT_POLL_MS ?? 3);
 const ROUTE_PROTOCOL = "202";
 const GAUGE = `buoy_floating_ip_bindings{family="ipv4"}`;
 
@@ -282,60 +282,67 @@ async function changes(
   const samples: ChangeSample[] = [];
   const added: number[] = []; // still in etcd
   let next = size;
-  for (let k = 0; k < CHANGES; k++) {
-    const op = k % 2 === 0 || added.length === 0 ? "add" : "delete";
-    // Not within a guard time of the resync timer: its verify reconcile would be in the figure.
-    const guard = Math.max(1000, 3 * Math.max(0, ...samples.map((s) => s.ms)));
-    const tick = nextTick(agent, performance.now());
-    if (tick - performance.now() < guard) {
-      await sleep(tick - performance.now() + 50);
-      await settle(agent, 200, timeoutMs(size));
-    }
-    const index = op === "add" ? next++ : added.pop()!;
-    const ip = bindingAt(index).floating;
-    const ops = op === "add" ? endpointOps(index, hostIf, createdAt) : endpointDeleteOps(index);
-    const want = op === "add";
-    const before = await counters(agent);
-    const cpuBefore = procCpu(agent.pid);
-    const written = performance.now();
-    if (!(await store.kv.txn([], ops))) throw new Error(`etcd refused change ${k}`);
-    let done: number | undefined;
-    const deadline = written + timeoutMs(size);
-    while (performance.now() < deadline) {
-      if ((await hasRoute(ip)) === want) {
-        done = performance.now();
-        break;
-      }
-      await sleep(POLL_MS);
-    }
-    if (op === "add") added.push(index);
-    if (done === undefined) {
-      note(
-        `[agent] ${size}: change ${k + 1} (${op} ${ip}) not in the kernel after ${timeoutMs(size) / 1000} s`,
-      );
-      return { result: summary(samples), added };
-    }
-    const atKernel = await counters(agent);
-    const settled = await settle(agent, 200, timeoutMs(size));
-    const cpuAfter = procCpu(agent.pid);
-    samples.push({
-      op,
-      ms: done - written,
-      overlappedResync: nextTick(agent, written) <= done,
-      reconcilesToKernel: atKernel.count - before.count,
-      reconciles: settled.count - before.count,
-      reconcileSeconds: settled.sum - before.sum,
-      cpu: {
-        self: cpuAfter.self - cpuBefore.self,
-        children: cpuAfter.children - cpuBefore.children,
-      },
-    });
-    progress(
-      `[agent] ${size}: change ${k + 1}/${CHANGES} (${op}) ${(done - written).toFixed(1)} ms`,
-      k + 1 === CHANGES,
-    );
+  const probe = new KernelProbe();
+  probe.start(ROUTE_PROTOCOL);
+  await sleep(500); // until both monitors have subscribed: a notice before that is never heard
+  try {
+    return await changeSeries();
+  } finally {
+    probe.stop();
   }
-  return { result: summary(samples), added };
+
+  async function changeSeries(): Promise<{ result: SizeResult["change"]; added: number[] }> {
+    for (let k = 0; k < CHANGES; k++) {
+      const op = k % 2 === 0 || added.length === 0 ? "add" : "delete";
+      // Not within a guard time of the resync timer: its verify reconcile would be in the figure.
+      const guard = Math.max(1000, 3 * Math.max(0, ...samples.map((s) => s.ms)));
+      const tick = nextTick(agent, performance.now());
+      if (tick - performance.now() < guard) {
+        await sleep(tick - performance.now() + 50);
+        await settle(agent, 200, timeoutMs(size));
+      }
+      const index = op === "add" ? next++ : added.pop()!;
+      const ip = bindingAt(index).floating;
+      const ops = op === "add" ? endpointOps(index, hostIf, createdAt) : endpointDeleteOps(index);
+      const want = op === "add";
+      const before = await counters(agent);
+      const cpuBefore = procCpu(agent.pid);
+      probe.clear();
+      const written = performance.now();
+      if (!(await store.kv.txn([], ops))) throw new Error(`etcd refused change ${k}`);
+      const done = await probe.both(ip, want, written + timeoutMs(size));
+      if (done !== undefined && (await hasRoute(ip)) !== want) {
+        throw new Error(`change ${k}: the kernel told of ${ip}'s route, but it is not as told`);
+      }
+      if (op === "add") added.push(index);
+      if (done === undefined) {
+        note(
+          `[agent] ${size}: change ${k + 1} (${op} ${ip}) not in the kernel after ${timeoutMs(size) / 1000} s`,
+        );
+        return { result: summary(samples), added };
+      }
+      const atKernel = await counters(agent);
+      const settled = await settle(agent, 200, timeoutMs(size));
+      const cpuAfter = procCpu(agent.pid);
+      samples.push({
+        op,
+        ms: done - written,
+        overlappedResync: nextTick(agent, written) <= done,
+        reconcilesToKernel: atKernel.count - before.count,
+        reconciles: settled.count - before.count,
+        reconcileSeconds: settled.sum - before.sum,
+        cpu: {
+          self: cpuAfter.self - cpuBefore.self,
+          children: cpuAfter.children - cpuBefore.children,
+        },
+      });
+      progress(
+        `[agent] ${size}: change ${k + 1}/${CHANGES} (${op}) ${(done - written).toFixed(1)} ms`,
+        k + 1 === CHANGES,
+      );
+    }
+    return { result: summary(samples), added };
+  }
 }
 
 function summary(samples: ChangeSample[]) {
@@ -389,7 +396,11 @@ async function measureSize(
       );
       await settle(agent, 1000, timeoutMs(size));
       result.vmRssKiBAfterColdStart = procStatus(agent.pid).rss;
-      const noop = await noopResync(agent, size);
+      // The first tick after the kernel monitor started reads everything
+      // back (its baseline); the next is what every later tick costs.
+      const first = await noopResync(agent, size);
+      if (first) result.firstResync = first;
+      const noop = first && (await noopResync(agent, size));
       if (noop) result.noopResync = noop;
       else result.stuck = await stuckReport(agent, "no-op resync", performance.now());
       if (noop) {
@@ -440,7 +451,7 @@ async function measureSize(
 async function main(): Promise<void> {
   note(
     `bench:scale agent half  prefix ${prefix}; sizes ${SIZES.join("/")}, ${CHANGES} changes each, ` +
-      `resync ${RESYNC_S} s, timeout ${TIMEOUT_S_PER_10K} s per 10k bindings, probe every ${POLL_MS} ms`,
+      `resync ${RESYNC_S} s, timeout ${TIMEOUT_S_PER_10K} s per 10k bindings`,
   );
   const started = performance.now();
   flushBuoyState();
@@ -485,8 +496,8 @@ async function main(): Promise<void> {
       coldStart:
         'spawn until the kernel holds N bindings (every 50 ms: `ip route get fibmatch` of three floating IPs, then `ip -4 route show proto 202` counted until N, then the fip_dnat map\'s elements; the time of the complete route count) and until /metrics shows buoy_floating_ip_bindings{family="ipv4"} = N',
       noopResync:
-        "over the first resync tick after cold start settled (no reconcile for 1 s): CPU from /proc/PID/stat utime+stime+cutime+cstime, 200 ms before the tick until /metrics counts the reconcile; wall from buoy_reconcile_duration_seconds_sum",
-      change: `${CHANGES} changes, alternately one endpoint + claim added (one transaction) and the one just added deleted; from just before the transaction until \`ip -4 route get fibmatch IP\` shows (or no longer shows) buoy's route, polled every ${POLL_MS} ms; the agent settled (no reconcile for 200 ms) before each; none started within max(1 s, 3x the slowest so far) of a resync tick`,
+        "over the second resync tick after cold start settled (no reconcile for 1 s; the first, also reported, reads the kernel back whole to set the kernel monitor's baseline): CPU from /proc/PID/stat utime+stime+cutime+cstime plus the utime+stime of the agent's resident nft/ip monitor children, 200 ms before the tick until /metrics counts the reconcile; wall from buoy_reconcile_duration_seconds_sum",
+      change: `${CHANGES} changes, alternately one endpoint + claim added (one transaction) and the one just added deleted; from just before the transaction until the kernel's notices (nft -j monitor, ip -o monitor route) told of both its fip_dnat element and its route, added or deleted (the later of the two), then \`ip -4 route get fibmatch IP\` confirming the route; the agent settled (no reconcile for 200 ms) before each; none started within max(1 s, 3x the slowest so far) of a resync tick`,
       memory: "/proc/PID/status VmRSS after cold start settled, VmHWM at the end",
       timeout: `${TIMEOUT_S_PER_10K} s per 10k bindings (at least ${TIMEOUT_S_PER_10K} s) for each wait`,
     },
