@@ -5,7 +5,7 @@ import { DatastoreUnavailableError } from "../datastore/unavailable-error.js";
 import { keys, Store } from "../etcd/store.js";
 import { EtcdDatastore } from "../etcd/etcd-datastore.js";
 import { openDatastore } from "./open-datastore.js";
-import type { PodNetwork } from "../dataplane/shell/linux-pod-network.js";
+import { LinkExistsError, type PodNetwork } from "../dataplane/shell/linux-pod-network.js";
 import type { PodLinkPlan, PodNetworkPlan } from "../dataplane/pod-network.js";
 import { silentLogger } from "../log/logger.js";
 import { validatePool } from "../ipam/pool.js";
@@ -16,10 +16,13 @@ class FakePodNetwork implements PodNetwork {
   readonly interfaces = new Map<string, PodNetworkPlan>();
   failNextCreate = false;
   failNextConfigure = false;
-  async createLink(plan: PodLinkPlan): Promise<void> {
+  async createLink(plan: PodLinkPlan, options: { replace?: boolean } = {}): Promise<void> {
     if (this.failNextCreate) {
       this.failNextCreate = false;
       throw new Error("ip: RTNETLINK answers: Operation not permitted");
+    }
+    if (options.replace === false && this.interfaces.has(plan.hostIfname)) {
+      throw new LinkExistsError(`${plan.hostIfname} exists`);
     }
     this.interfaces.set(plan.hostIfname, { ...plan, addresses: [] });
   }
@@ -456,6 +459,28 @@ describe("runCni() ADD", () => {
     const left = await leftovers();
     expect(left.claims).toEqual(["10.244.0.0"]);
     expect(left.allocations).toEqual(["10.244.0.1"]);
+  });
+
+  it("runCni() ADD refused while an earlier sandbox's host side is there leaves that side alone", async () => {
+    expect((await cni({ command: "ADD", containerID: "old", pod: "web" })).exitCode).toBe(0);
+    const before = [...net.interfaces];
+    const { exitCode } = await cni({
+      command: "ADD",
+      containerID: "new",
+      pod: "web",
+      annotation: '["192.0.2.1"]',
+    });
+    expect(exitCode).toBe(1);
+    expect(before).toHaveLength(1);
+    expect([...net.interfaces]).toEqual(before);
+  });
+
+  it("runCni() ADD replaces an earlier sandbox's host side once it goes ahead", async () => {
+    expect((await cni({ command: "ADD", containerID: "old", pod: "web" })).exitCode).toBe(0);
+    expect((await cni({ command: "ADD", containerID: "new", pod: "web" })).exitCode).toBe(0);
+    const plans = [...net.interfaces.values()];
+    expect(plans).toHaveLength(1);
+    expect(plans[0]?.netns).toBe("/var/run/netns/new");
   });
 
   it("runCni() ADD undoes the allocation when the interface cannot be made", async () => {

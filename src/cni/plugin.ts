@@ -31,7 +31,7 @@ import {
   type PodLinkPlan,
   type PodNetworkPlan,
 } from "../dataplane/pod-network.js";
-import type { PodNetwork } from "../dataplane/shell/linux-pod-network.js";
+import { LinkExistsError, type PodNetwork } from "../dataplane/shell/linux-pod-network.js";
 import { createFileLogger, parseLogLevel, silentLogger, type Logger } from "../log/logger.js";
 import { nodeNameProblem } from "../model/identifiers.js";
 import { truncateEcho } from "../floating/truncate-echo.js";
@@ -46,6 +46,7 @@ import {
   LATEST_VERSION,
   SUPPORTED_VERSIONS,
   compareVersions,
+  configVersion,
   isSupportedVersion,
 } from "./versions.js";
 
@@ -76,6 +77,8 @@ export interface CniDeps {
   now(): Date;
   /** Overrides the log file from the config (tests). */
   logger?: Logger;
+  /** Set when the resident agent does the work for the executable (ADR 0013); logged as `via`. */
+  served?: "agent";
 }
 
 interface Context {
@@ -105,6 +108,7 @@ export async function runCni(request: CniRequest, deps: CniDeps): Promise<CniRes
         command: env.command,
         containerID: env.containerID,
         role: request.role,
+        ...(deps.served ? { via: deps.served } : {}),
       });
     requireVersion(env.command, conf.cniVersion);
     const node = conf.nodename || hostnameAsNode(deps.hostname());
@@ -193,16 +197,6 @@ function hostnameAsNode(hostname: string): string {
   return name;
 }
 
-/** The config's `cniVersion` if stdin is JSON that has one (for errors only). */
-function configVersion(stdin: string): string | undefined {
-  try {
-    const parsed = JSON.parse(stdin) as { cniVersion?: unknown } | null;
-    return typeof parsed?.cniVersion === "string" ? parsed.cniVersion : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function requireVersion(command: string, version: string): void {
   const since: Record<string, string> = { CHECK: "0.4.0", GC: "1.1.0", STATUS: "1.1.0" };
   const minimum = since[command];
@@ -219,7 +213,8 @@ function requireVersion(command: string, version: string): void {
 /**
  * ADD runs in three steps, each as parallel as its dependencies allow:
  *   1. one datastore read; every refusal that needs no address (SPEC §4) happens here;
- *   2. IPAM's write alongside creating the veth pair (which needs no address);
+ *      the veth pair (which needs no address) is created meanwhile;
+ *   2. IPAM's write (and the replacement of a stale pair found in step 1);
  *   3. configuring both sides alongside the one transaction for claims and endpoint.
  * A failure in any part undoes every part that succeeded, once all have settled.
  */
@@ -243,37 +238,6 @@ async function add(context: Context): Promise<CniResult> {
 
 async function addChecked(context: Context, holder: ClaimHolder): Promise<CniResult> {
   const { env, conf, store, logger, deps } = context;
-  // What the runtime passed, read alongside the pod: the request where the
-  // datastore reads no pods (etcd), a first guess where it does (Kubernetes:
-  // the pod's own annotation decides, and its refusals are the ones given).
-  const passed = guessFloatingIps(conf, conf.podAnnotations);
-  const [pod, early] = await Promise.all([
-    env.args.pod ? store.readPod(holder.namespace, holder.pod) : undefined,
-    ownIpam(conf)
-      ? store.readAllocationSnapshot({ node: context.node, floatingIps: passed })
-      : undefined,
-  ]);
-  // The pod's own annotations where the datastore reads pods (Kubernetes),
-  // else what the runtime passed in runtimeConfig.
-  const annotations = pod?.annotations ?? conf.podAnnotations;
-  const floatingIps = requestedFloatingIps(conf, annotations);
-  // Egress only means something with floating IPs to leave from.
-  const egress = floatingIps.length > 0 && parseEgress(annotations[FLOATING_IP_EGRESS_ANNOTATION]);
-  const snapshot = await withFloatingIps(store, early, passed, floatingIps);
-  const pools = snapshot?.pools ?? [];
-  validateInPools(floatingIps, pools);
-  for (const problem of pools.map(namespaceSelectorProblem)) {
-    if (problem) logger.log("warn", "cni.pool", { problem });
-  }
-  // The namespace's labels, read only when a pool the pod may draw from asks.
-  const namespaceLabels =
-    poolNamespacesMatter(floatingIps, pools) ||
-    (ownIpam(conf) && pools.some(poolRestrictsNamespaces))
-      ? await store.readNamespaceLabels(holder.namespace)
-      : undefined;
-  validatePoolNamespaces(floatingIps, pools, holder.namespace, namespaceLabels ?? {});
-  if (snapshot) checkClaims(floatingIps, holder, snapshotLookup(snapshot));
-
   const link: PodLinkPlan = {
     netns: env.netns,
     ifname: env.ifname,
@@ -281,13 +245,36 @@ async function addChecked(context: Context, holder: ClaimHolder): Promise<CniRes
     mtu: conf.mtu,
     podMac: await podMacAddress(env.containerID, env.ifname),
   };
+  // The pair needs no address: it is made while the datastore is read. A host
+  // side found there (an earlier sandbox's) is replaced only once the ADD is
+  // known to go ahead; a refused ADD removes only the pair it made itself.
+  const early = deps.podNetwork.createLink(link, { replace: false }).then(
+    () => "made" as const,
+    (error: unknown) => (error instanceof LinkExistsError ? ("stale" as const) : { error }),
+  );
+  let checked;
+  try {
+    checked = await checkAdd(context, holder);
+  } catch (error) {
+    if ((await early) === "made") {
+      await deps.podNetwork.deleteHostInterface(link.hostIfname).catch(() => {});
+    }
+    throw error;
+  }
+  const { pod, snapshot, pools, floatingIps, egress, namespaceLabels } = checked;
   const [ipam, pair] = await Promise.allSettled([
     runIpam("ADD", context, snapshot, floatingIps, namespaceLabels),
-    deps.podNetwork.createLink(link),
+    early.then((state) =>
+      state === "made"
+        ? undefined
+        : state === "stale"
+          ? deps.podNetwork.createLink(link)
+          : Promise.reject(state.error),
+    ),
   ]);
   if (ipam.status === "rejected" || pair.status === "rejected") {
     await rollback(context, link, {
-      link: pair.status === "fulfilled",
+      link: pair.status === "fulfilled" || (await early) === "made",
       addresses: ipam.status === "fulfilled",
       ips: ipam.status === "fulfilled" ? ipam.value.ips.map((ip) => addressOf(ip.address)) : [],
     });
@@ -364,6 +351,43 @@ async function withFloatingIps(
 }
 
 /** Undoes a failed ADD: the pair, and the datastore records with the addresses. */
+/** Step 1: the datastore read and every refusal that needs no address (SPEC §4). */
+async function checkAdd(context: Context, holder: ClaimHolder) {
+  const { env, conf, store, logger } = context;
+  // What the runtime passed, read alongside the pod: the request where the
+  // datastore reads no pods (etcd), a first guess where it does (Kubernetes:
+  // the pod's own annotation decides, and its refusals are the ones given).
+  const passed = guessFloatingIps(conf, conf.podAnnotations);
+  const [pod, seen] = await Promise.all([
+    env.args.pod ? store.readPod(holder.namespace, holder.pod) : undefined,
+    ownIpam(conf)
+      ? store.readAllocationSnapshot({ node: context.node, floatingIps: passed })
+      : undefined,
+  ]);
+  // The pod's own annotations where the datastore reads pods (Kubernetes),
+  // else what the runtime passed in runtimeConfig.
+  const annotations = pod?.annotations ?? conf.podAnnotations;
+  const floatingIps = requestedFloatingIps(conf, annotations);
+  // Egress only means something with floating IPs to leave from.
+  const egress = floatingIps.length > 0 && parseEgress(annotations[FLOATING_IP_EGRESS_ANNOTATION]);
+  const snapshot = await withFloatingIps(store, seen, passed, floatingIps);
+  const pools = snapshot?.pools ?? [];
+  validateInPools(floatingIps, pools);
+  for (const problem of pools.map(namespaceSelectorProblem)) {
+    if (problem) logger.log("warn", "cni.pool", { problem });
+  }
+  // The namespace's labels, read only when a pool the pod may draw from asks.
+  const namespaceLabels =
+    poolNamespacesMatter(floatingIps, pools) ||
+    (ownIpam(conf) && pools.some(poolRestrictsNamespaces))
+      ? await store.readNamespaceLabels(holder.namespace)
+      : undefined;
+  validatePoolNamespaces(floatingIps, pools, holder.namespace, namespaceLabels ?? {});
+  if (snapshot) checkClaims(floatingIps, holder, snapshotLookup(snapshot));
+
+  return { pod, snapshot, pools, floatingIps, egress, namespaceLabels };
+}
+
 async function rollback(
   context: Context,
   link: PodLinkPlan,

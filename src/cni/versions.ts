@@ -28,3 +28,13 @@ export function compareVersions(a: string, b: string): number {
   }
   return 0;
 }
+
+/** The config's `cniVersion` if stdin is JSON that has one (for errors only). */
+export function configVersion(stdin: string): string | undefined {
+  try {
+    const parsed = JSON.parse(stdin) as { cniVersion?: unknown } | null;
+    return typeof parsed?.cniVersion === "string" ? parsed.cniVersion : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -15,9 +15,18 @@ import {
 } from "../pod-network.js";
 import { parseAddress } from "../../net/address.js";
 
+/** createLink found a host side of the same name and was told not to replace it. */
+export class LinkExistsError extends Error {
+  override readonly name = "LinkExistsError";
+}
+
 export interface PodNetwork {
-  /** Creates the veth pair, the peer inside the pod, replacing a stale host side of the same name. */
-  createLink(plan: PodLinkPlan): Promise<void>;
+  /**
+   * Creates the veth pair, the peer inside the pod. A stale host side of the
+   * same name (an earlier sandbox of the pod) is replaced, or with
+   * `replace: false` left alone and reported as LinkExistsError.
+   */
+  createLink(plan: PodLinkPlan, options?: { replace?: boolean }): Promise<void>;
   /** Configures both sides of an existing pair (addresses, neighbours, routes). */
   configure(plan: PodNetworkPlan): Promise<void>;
   /** Removes the pod's interface from inside its namespace; no-op when either is gone. */
@@ -51,11 +60,12 @@ const NO_DEVICE = /Cannot find device|does not exist|No such device/;
 const NO_NAMESPACE = /Invalid argument|No such file or directory|cannot open network namespace/i;
 
 export class LinuxPodNetwork implements PodNetwork {
-  async createLink(plan: PodLinkPlan): Promise<void> {
+  async createLink(plan: PodLinkPlan, options: { replace?: boolean } = {}): Promise<void> {
     try {
       await runCommand(["ip", ...linkAddArgs(plan)]);
     } catch (error) {
       if (!(error instanceof CommandError) || !/File exists/.test(error.stderr)) throw error;
+      if (options.replace === false) throw new LinkExistsError(`${plan.hostIfname} exists`);
       // A stale host side from an earlier sandbox of the same pod: replace it, as Calico does.
       await this.deleteHostInterface(plan.hostIfname);
       await runCommand(["ip", ...linkAddArgs(plan)]);
