@@ -67,6 +67,12 @@ const NetConfSchema = v.looseObject({
   kubernetes: v.optional(plain(v.looseObject({ kubeconfig: v.optional(v.string()) }))),
   feature_control: v.optional(plain(v.looseObject({ floating_ips: v.optional(v.boolean()) }))),
   max_floating_ips_per_pod: v.optional(MaxFloatingIps),
+  agent_socket: v.optional(
+    v.pipe(
+      v.string(),
+      v.check((path) => path === "" || path.startsWith("/"), "an absolute path"),
+    ),
+  ),
   capabilities: v.optional(plain(v.record(v.string(), v.boolean()))),
   runtimeConfig: v.optional(RuntimeConfig),
   prevResult: v.optional(plain(v.looseObject({}))),
@@ -97,6 +103,8 @@ export interface NetConf {
     ipv6Pools: string[];
   };
   floatingIpsEnabled: boolean;
+  /** `agent_socket`: the resident agent's socket the executable hands its work to ("" none; ADR 0013). */
+  agentSocket: string;
   /** `max_floating_ips_per_pod`: the most floating IPs one pod may ask for. */
   maxFloatingIps: number;
   podAnnotations: Record<string, string>;
@@ -187,6 +195,7 @@ export function parseNetConf(raw: Record<string, unknown>): NetConf {
       ipv6Pools: conf.ipam?.ipv6_pools ?? [],
     },
     floatingIpsEnabled: conf.feature_control?.floating_ips ?? false,
+    agentSocket: conf.agent_socket ?? "",
     maxFloatingIps: conf.max_floating_ips_per_pod ?? DEFAULT_MAX_FLOATING_IPS,
     podAnnotations: conf.runtimeConfig?.["io.kubernetes.cri.pod-annotations"] ?? {},
     prevResult: conf.prevResult,

@@ -146,12 +146,22 @@ export interface StreamOptions {
   onExit(detail: string): void;
   /** It wrote to standard error while running (a monitor that fell behind says so there). */
   onStderr?(text: string): void;
+  /**
+   * Keep the process's standard input open while it runs: it reads end-of-file
+   * when this process dies, however it dies, and can stop then.
+   */
+  holdStdin?: boolean;
 }
 
 export interface Stream {
-  /** Stops the process (SIGTERM); onExit is not called for a stop. */
-  stop(): void;
+  /**
+   * Stops the process (SIGTERM, SIGKILL after 10 s) and resolves once it has
+   * exited; onExit is not called for a stop.
+   */
+  stop(): Promise<void>;
 }
+
+const STOP_GRACE_MS = 10_000;
 
 /**
  * A long-running command read line by line (`nft monitor`, `ip monitor`);
@@ -164,7 +174,11 @@ export async function startStream(
   if (argv.length === 0) throw new Error("startStream: empty argv");
   const { spawn } = await import("node:child_process");
   const [file, ...args] = argv as [string, ...string[]];
-  const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const child = options.holdStdin
+    ? spawn(file, args, { stdio: ["pipe", "pipe", "pipe"] })
+    : spawn(file, args, { stdio: ["ignore", "pipe", "pipe"] });
+  child.stdin?.on("error", () => {});
+  const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
   let stopped = false;
   let rest = "";
   let stderr = "";
@@ -190,9 +204,13 @@ export async function startStream(
     end(stderr.trim() || (signal ? `killed by ${signal}` : `exit code ${code}`)),
   );
   return {
-    stop: () => {
+    stop: async () => {
       stopped = true;
+      if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS);
+      await exited;
+      clearTimeout(timer);
     },
   };
 }

@@ -46,6 +46,8 @@ export type LogEvent =
   | "agent.error"
   | "agent.listening"
   | "agent.stop"
+  | "cni.server"
+  | "agent.cni-server"
   | "webhook.tls"
   | "webhook.config"
   | "webhook.listening"

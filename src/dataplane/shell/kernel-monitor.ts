@@ -72,6 +72,6 @@ export class LinuxKernelMonitor implements KernelMonitor {
   }
 
   stop(): void {
-    for (const stream of this.#streams.splice(0)) stream.stop();
+    for (const stream of this.#streams.splice(0)) void stream.stop();
   }
 }
