@@ -10,6 +10,7 @@ import type { KernelMonitor } from "../dataplane/shell/kernel-monitor.js";
 import type { RoutingMode } from "../dataplane/routing-plan.js";
 import type { Logger } from "../log/logger.js";
 import type { AgentSource } from "../datastore/agent-source.js";
+import { startCniServer, type CniServerOptions } from "./cni-server-process.js";
 import { DEFAULT_MAX_FLOATING_IPS } from "../floating/validate.js";
 import { planFence } from "./fence.js";
 import { parseFloatingIpSwitch, type SwitchState } from "./feature-switch.js";
@@ -59,10 +60,16 @@ export interface AgentOptions {
   now?: () => number;
   /** Called once the HTTP server listens, with its address. */
   onListening?: (address: string) => void;
+  /** Run the CNI executable as a resident server on a unix socket (ADR 0013). */
+  cniServer?: CniServerOptions;
 }
 
 export async function runAgent(options: AgentOptions, signal: AbortSignal): Promise<void> {
   const { node, logger } = options;
+  // First: a CNI server that cannot listen safely stops the agent before it starts anything.
+  const cniServer = options.cniServer
+    ? await startCniServer(options.cniServer, logger, signal)
+    : undefined;
   let feature = readSwitch(options);
   const source = options.openSource({
     floatingIpsEnabled: () => feature.enabled,
@@ -242,6 +249,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   clearTimeout(retryTimer);
   await Promise.allSettled([watching, reconciling, holdingWatchdog]);
   await new Promise<void>((resolve) => server.close(() => resolve()));
+  await cniServer?.stopped;
   logger.log("info", "agent.stop", { node, dataplane: "left in place" });
 }
 

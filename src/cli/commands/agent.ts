@@ -25,6 +25,8 @@ interface AgentCliOptions {
   fenceAfter?: string;
   claimGcGrace: string;
   leaseNamespace?: string;
+  cniSocket?: string;
+  cniBin?: string;
 }
 
 /** Adds `agent` to the program. */
@@ -92,6 +94,16 @@ export function addAgentCommand(program: Command, session: Session): void {
       "--lease-namespace <name>",
       "kubernetes datastore: the namespace of the nodes' status Leases, where only " +
         "the agents may write (BUOY_LEASE_NAMESPACE, else buoy-system)",
+    )
+    .option(
+      "--cni-socket <path>",
+      "keep the CNI executable running as a server on this unix socket (the " +
+        "conflist's agent_socket), so that a pod's ADD skips its start-up and " +
+        "cold connections; its directory must be this user's alone",
+    )
+    .option(
+      "--cni-bin <path>",
+      "the CNI executable --cni-socket runs (default: cni/buoy beside this program)",
     )
     .option("--log-level <level>", "debug, info, warn or error", "info")
     .action((options: AgentCliOptions, command: Command) =>
@@ -164,6 +176,9 @@ async function runAgentCommand(
     import("../../kube/kube-agent-source.js"),
     import("../../dataplane/shell/kernel-monitor.js"),
   ]);
+  if (options.cniSocket !== undefined && !options.cniSocket.startsWith("/")) {
+    throw new UsageError(`--cni-socket must be an absolute path, got '${options.cniSocket}'`);
+  }
   const controller = new AbortController();
   session.request.onShutdown?.(() => controller.abort());
   const logger = log.createStreamLogger(
@@ -216,9 +231,24 @@ async function runAgentCommand(
       ...(options.routing === "bgp" && options.birdWatchdog
         ? { birdWatchdogPath: options.birdWatchdog }
         : {}),
+      ...(options.cniSocket
+        ? {
+            cniServer: {
+              binary: options.cniBin ?? defaultCniBinary(),
+              socket: options.cniSocket,
+              logLevel: options.logLevel,
+            },
+          }
+        : {}),
     },
     controller.signal,
   );
+}
+
+/** dist/cni/buoy beside dist/buoy; /opt/buoy/cni/buoy in the image. */
+function defaultCniBinary(): string {
+  const program = process.argv[1] ?? "";
+  return `${program.slice(0, program.lastIndexOf("/") + 1)}cni/buoy`;
 }
 
 function positiveNumber(flag: string, text: string): number {
