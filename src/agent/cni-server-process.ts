@@ -69,7 +69,15 @@ async function launch(options: CniServerOptions, logger: Logger): Promise<Child>
   const exited = new Promise<string>((resolve) => (exit = resolve));
   const ready = new Promise<void>((resolve) => (listening = resolve));
   const stream = await startStream(
-    [options.binary, "serve", "--socket", options.socket, "--log-level", options.logLevel],
+    [
+      options.binary,
+      "serve",
+      "--socket",
+      options.socket,
+      "--log-level",
+      options.logLevel,
+      "--with-parent",
+    ],
     {
       holdStdin: true,
       // The child logs in the agent's format: its events are passed on as they are.

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  DEFAULT_AGENT_SOCKET,
   agentSocketOf,
   decodeReply,
   decodeRequest,
@@ -57,13 +58,18 @@ describe("agent_socket", () => {
     expect(agentSocketOf('{"agent_socket":"/run/buoy/cni.sock"}')).toBe("/run/buoy/cni.sock");
   });
 
+  it("is buoy's DaemonSet's path when the config names none", () => {
+    expect(agentSocketOf("{}")).toBe(DEFAULT_AGENT_SOCKET);
+    expect(DEFAULT_AGENT_SOCKET).toBe("/var/run/buoy/cni/cni.sock");
+  });
+
   it.each([
     '{"agent_socket":""}',
     '{"agent_socket":"rel/path"}',
     '{"agent_socket":1}',
-    "{}",
     "nope",
     "null",
+    "[]",
   ])("means no agent in %s", (stdin) => {
     expect(agentSocketOf(stdin)).toBeUndefined();
   });

@@ -2,7 +2,8 @@
 // one JSON line each way over a unix socket. Pure: the client (cni/forward.ts)
 // and the server (agent/cni-socket.ts) encode and decode with these, and the
 // server trusts nothing it decodes beyond its shape.
-import type { CniRole } from "./plugin.js";
+/** The main plugin (`calico`, `buoy`) or the IPAM plugin (`calico-ipam`, `buoy-ipam`). */
+export type CniRole = "plugin" | "ipam";
 
 /** What the executable received, as it received it, plus what only it can see. */
 export interface ForwardRequest {
@@ -78,16 +79,21 @@ export function decodeReply(line: string): ForwardReply {
   throw new Error("the agent's reply is not a CNI result");
 }
 
+/** Where buoy's DaemonSet runs the server; a conflist without `agent_socket` tries it. */
+export const DEFAULT_AGENT_SOCKET = "/var/run/buoy/cni/cni.sock";
+
 /**
- * The conflist's `agent_socket` (buoy's key): where the resident agent
- * listens. Absent or empty: the executable does all the work itself. Read
- * with JSON.parse alone, before anything else is loaded; the full config
- * check (a non-string is code 7) happens where the work is done.
+ * The conflist's `agent_socket` (buoy's key): where the resident server
+ * listens; absent, DEFAULT_AGENT_SOCKET; "" (or anything but an absolute
+ * path): none, the executable does all the work itself. Read with JSON.parse
+ * alone, before anything else is loaded; the full config check (a
+ * non-string is code 7) happens where the work is done.
  */
 export function agentSocketOf(stdin: string): string | undefined {
   try {
     const parsed = JSON.parse(stdin) as { agent_socket?: unknown } | null;
-    const path = parsed?.agent_socket;
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return undefined;
+    const path = parsed.agent_socket ?? DEFAULT_AGENT_SOCKET;
     return typeof path === "string" && path.startsWith("/") ? path : undefined;
   } catch {
     return undefined;

@@ -5,6 +5,7 @@ import * as v from "valibot";
 import { DEFAULT_MAX_FLOATING_IPS, MAX_FLOATING_IPS_LIMIT } from "../floating/validate.js";
 import { truncateEcho } from "../floating/truncate-echo.js";
 import { nodeNameProblem } from "../model/identifiers.js";
+import { DEFAULT_AGENT_SOCKET } from "./agent-wire.js";
 import { CniCode, CniError } from "./errors.js";
 import {
   IMPLICIT_VERSION,
@@ -103,7 +104,7 @@ export interface NetConf {
     ipv6Pools: string[];
   };
   floatingIpsEnabled: boolean;
-  /** `agent_socket`: the resident agent's socket the executable hands its work to ("" none; ADR 0013). */
+  /** `agent_socket`: the resident server's socket the executable hands its work to ("" none; ADR 0013). */
   agentSocket: string;
   /** `max_floating_ips_per_pod`: the most floating IPs one pod may ask for. */
   maxFloatingIps: number;
@@ -195,7 +196,7 @@ export function parseNetConf(raw: Record<string, unknown>): NetConf {
       ipv6Pools: conf.ipam?.ipv6_pools ?? [],
     },
     floatingIpsEnabled: conf.feature_control?.floating_ips ?? false,
-    agentSocket: conf.agent_socket ?? "",
+    agentSocket: conf.agent_socket ?? DEFAULT_AGENT_SOCKET,
     maxFloatingIps: conf.max_floating_ips_per_pod ?? DEFAULT_MAX_FLOATING_IPS,
     podAnnotations: conf.runtimeConfig?.["io.kubernetes.cri.pod-annotations"] ?? {},
     prevResult: conf.prevResult,

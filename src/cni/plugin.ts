@@ -36,6 +36,7 @@ import { createFileLogger, parseLogLevel, silentLogger, type Logger } from "../l
 import { nodeNameProblem } from "../model/identifiers.js";
 import { truncateEcho } from "../floating/truncate-echo.js";
 import { parseAddress } from "../net/address.js";
+import type { CniRole } from "./agent-wire.js";
 import { CniCode, CniError } from "./errors.js";
 import { parseCniEnv, type CniEnv } from "./env.js";
 import type { ExecPlugin } from "./delegate.js";
@@ -50,7 +51,7 @@ import {
   isSupportedVersion,
 } from "./versions.js";
 
-export type CniRole = "plugin" | "ipam";
+export type { CniRole } from "./agent-wire.js";
 
 export interface CniRequest {
   role: CniRole;

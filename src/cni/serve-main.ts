@@ -3,8 +3,8 @@
 // under bun, as the executable does, because bun starts the `ip` processes
 // and makes the datastore requests of an ADD in about half Node's time
 // (measured: spawn 1.1 against 2.0-2.6 ms, an etcd read 0.3 against 0.9 ms).
-// It stops when its parent closes its stdin (the agent died) or on SIGTERM,
-// after the requests in flight.
+// It stops on SIGTERM, after the requests in flight, and with
+// `--with-parent` also when its stdin closes (the agent that started it died).
 import { existsSync, readlinkSync } from "node:fs";
 import { LinuxPodNetwork } from "../dataplane/shell/linux-pod-network.js";
 import { createStreamLogger, parseLogLevel } from "../log/logger.js";
@@ -13,7 +13,7 @@ import { openDatastore } from "./open-datastore.js";
 import { serveCni } from "./serve.js";
 import { listenCniSocket } from "./socket-server.js";
 
-export const SERVE_USAGE = "usage: buoy serve --socket PATH [--log-level LEVEL]";
+export const SERVE_USAGE = "usage: buoy serve --socket PATH [--log-level LEVEL] [--with-parent]";
 
 /** Runs until told to stop; resolves with the process's exit code. */
 export async function serveMain(args: readonly string[]): Promise<number> {
@@ -47,12 +47,14 @@ export async function serveMain(args: readonly string[]): Promise<number> {
   await new Promise<void>((resolve) => {
     process.once("SIGTERM", () => resolve());
     process.once("SIGINT", () => resolve());
-    process.stdin.on("end", () => resolve());
-    process.stdin.on("close", () => resolve());
-    process.stdin.resume();
+    if (options.withParent) {
+      process.stdin.on("end", () => resolve());
+      process.stdin.on("close", () => resolve());
+      process.stdin.resume();
+    }
   });
   // Reading stdin keeps the process alive: let go of it.
-  process.stdin.destroy();
+  if (options.withParent) process.stdin.destroy();
   await server.close();
   logger.log("info", "cni.server", { path: options.socket, state: "stopped" });
   return 0;
@@ -60,11 +62,24 @@ export async function serveMain(args: readonly string[]): Promise<number> {
 
 export function parseServeArgs(
   args: readonly string[],
-): { socket: string; logLevel: string } | { problem: string } {
+): { socket: string; logLevel: string; withParent: boolean } | { problem: string } {
   let socket: string | undefined;
   let logLevel = "info";
-  for (let i = 0; i < args.length; i += 2) {
-    const [flag, value] = [args[i], args[i + 1]];
+  let withParent = false;
+  // --flag value and --flag=value alike.
+  const words = args.flatMap((arg) => {
+    const equals = arg.indexOf("=");
+    return arg.startsWith("--") && equals > 0
+      ? [arg.slice(0, equals), arg.slice(equals + 1)]
+      : [arg];
+  });
+  for (let i = 0; i < words.length; i += 2) {
+    const [flag, value] = [words[i], words[i + 1]];
+    if (flag === "--with-parent") {
+      withParent = true;
+      i -= 1;
+      continue;
+    }
     if (value === undefined) return { problem: `${flag} needs a value` };
     if (flag === "--socket") socket = value;
     else if (flag === "--log-level") logLevel = value;
@@ -73,5 +88,5 @@ export function parseServeArgs(
   if (socket === undefined) return { problem: "--socket is required" };
   if (!socket.startsWith("/"))
     return { problem: `--socket must be an absolute path, got ${socket}` };
-  return { socket, logLevel };
+  return { socket, logLevel, withParent };
 }

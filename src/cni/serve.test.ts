@@ -75,6 +75,13 @@ describe("buoy serve's arguments", () => {
     expect(parseServeArgs(["--socket", "/run/b/cni.sock", "--log-level", "debug"])).toEqual({
       socket: "/run/b/cni.sock",
       logLevel: "debug",
+      withParent: false,
+    });
+    expect(parseServeArgs(["--with-parent", "--socket", "/run/b/cni.sock"])).toMatchObject({
+      withParent: true,
+    });
+    expect(parseServeArgs(["--socket=/run/b/cni.sock"])).toMatchObject({
+      socket: "/run/b/cni.sock",
     });
   });
 
