@@ -386,6 +386,8 @@ export class LabBuilder {
           lab.conflistPath(node),
           "--resync",
           resync,
+          "--cni-socket",
+          lab.agentSocketPath(node),
           ...(features.agentRouting
             ? [
                 "--status-ttl",

@@ -347,7 +347,13 @@ export class Lab {
       etcdEndpoint: this.topology.etcd.endpoint,
       logFilePath: join(this.stateDir, node.name, "cni.log"),
       ipv6: this.topology.ipv6,
+      agentSocket: this.agentSocketPath(node),
     });
+  }
+
+  /** @internal The node agent's CNI server socket, in a directory only root may enter. */
+  agentSocketPath(node: LabNodePlan): string {
+    return join(this.stateDir, node.name, "cni", "agent.sock");
   }
 
   /** @internal Starts a process inside a lab namespace and records it (state and pid file). */

@@ -52,4 +52,15 @@ describe("the seed conflist, as the lab renders it", () => {
       assign_ipv6: "true",
     });
   });
+
+  it("renderLabConflist() with the agent's socket has the plugin hand its work there", () => {
+    const conflist = renderLabConflist({
+      nodeName: "node-1",
+      etcdEndpoint: "http://192.168.200.1:2379",
+      logFilePath: "/run/buoy-lab/lab1/node-1/cni.log",
+      agentSocket: "/run/buoy-lab/lab1/node-1/cni/agent.sock",
+    });
+    expect(conflist.plugins[0]?.agent_socket).toBe("/run/buoy-lab/lab1/node-1/cni/agent.sock");
+    expect(conflist.plugins[1]?.agent_socket).toBeUndefined();
+  });
 });

@@ -53,6 +53,8 @@ export interface LabConflistValues {
   mtu?: number;
   /** Dual-stack pods: the IPAM assigns an IPv6 address too (Calico's assign_ipv6). */
   ipv6?: boolean;
+  /** The node agent's CNI server (`agent_socket`, ADR 0013). */
+  agentSocket?: string;
 }
 
 /**
@@ -61,7 +63,8 @@ export interface LabConflistValues {
  * (`datastore_type: etcdv3`, no kubeconfig), told where to log, and given the
  * capability that makes a runtime pass the pod's annotations in runtimeConfig.
  * For dual-stack pods the IPAM gets `assign_ipv4`/`assign_ipv6` "true", as in
- * Calico's dual-stack manifests.
+ * Calico's dual-stack manifests; with `agentSocket` the plugin hands its work
+ * to the node's agent.
  */
 export function renderLabConflist(values: LabConflistValues): Conflist {
   const rendered = renderCniNetworkConfig(
@@ -85,6 +88,7 @@ export function renderLabConflist(values: LabConflistValues): Conflist {
       datastore_type: "etcdv3",
       etcd_endpoints: values.etcdEndpoint,
       log_file_path: values.logFilePath,
+      ...(values.agentSocket ? { agent_socket: values.agentSocket } : {}),
       ...(values.ipv6
         ? { ipam: { ...(rest.ipam as object), assign_ipv4: "true", assign_ipv6: "true" } }
         : {}),
