@@ -2,8 +2,11 @@
 // BUOY_CRDS, RBAC that grants each of them, the ConfigMap's conflist rendered
 // by install-cni's own renderer, and a DaemonSet whose references resolve.
 import { readFileSync, readdirSync } from "node:fs";
+import { dirname } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
+import { DEFAULT_AGENT_SOCKET } from "../cni/agent-wire.js";
+import { DEFAULT_LOG_FILE } from "../cni/netconf.js";
 import { BUOY_API_GROUP, BUOY_VERSION } from "../model/api-group.js";
 import { BUOY_CRDS, crdName } from "./buoy-crds.js";
 import { planPlaceholderValues, renderCniNetworkConfig, validateConflist } from "./render.js";
@@ -490,6 +493,30 @@ describe("manifests/daemonset.yaml", () => {
     expect(at(daemonSet, "spec", "updateStrategy")).toEqual({
       type: "RollingUpdate",
       rollingUpdate: { maxUnavailable: 1 },
+    });
+  });
+
+  it("runs the CNI server where the executable looks for it, seeing the host's paths as they are", () => {
+    const server = container("buoy-cni");
+    expect(server.command).toEqual([
+      "/opt/buoy/cni/buoy",
+      "serve",
+      `--socket=${DEFAULT_AGENT_SOCKET}`,
+    ]);
+    expect(at(server, "securityContext", "privileged")).toBe(true);
+    expect(at(container("buoy-agent"), "securityContext", "privileged")).toBeUndefined();
+    const volumes = new Map((pod.volumes as Json[]).map((v) => [v.name, v]));
+    const mounts = Object.fromEntries(
+      (server.volumeMounts as Json[]).map((m) => [
+        m.mountPath,
+        [at(volumes.get(m.name as string), "hostPath", "path"), m.mountPropagation ?? "None"],
+      ]),
+    );
+    expect(mounts).toEqual({
+      "/etc/cni/net.d": ["/etc/cni/net.d", "None"],
+      [dirname(dirname(DEFAULT_AGENT_SOCKET))]: [dirname(dirname(DEFAULT_AGENT_SOCKET)), "None"],
+      "/var/run/netns": ["/var/run/netns", "HostToContainer"],
+      [dirname(DEFAULT_LOG_FILE)]: [dirname(DEFAULT_LOG_FILE), "None"],
     });
   });
 

@@ -6,10 +6,11 @@
 // DaemonSet's pod (host network: the node's namespace), and a pod applied
 // with the seed's annotation gets its floating IP.
 import { spawn, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_LOG_FILE } from "../../src/cni/netconf.js";
 import { parsePingSamples, summarizePing } from "../../src/lab/ping-report.js";
 import {
   addClientNetns,
@@ -20,7 +21,13 @@ import {
   startIn,
   SYSTEM_CNI_DIR,
 } from "../support/harness.js";
-import { applyManifests, daemonSetFor, waitForBuoyCrds } from "../support/buoy-install.js";
+import {
+  applyManifests,
+  calicoConfigWithServer,
+  cniServerSocketFor,
+  daemonSetFor,
+  waitForBuoyCrds,
+} from "../support/buoy-install.js";
 import { busyboxPod, startKubeNode, TEST_POOLS, type KubeNode } from "../support/kube-node.js";
 
 const prefix = runPrefix();
@@ -37,6 +44,9 @@ const CLIENT = {
   link: `bc${prefix.split("-").at(-1) ?? ""}`.slice(0, 12),
 };
 let node: KubeNode;
+/** The plugin's log (the conflist names none: buoy's default), read from where this run began. */
+const CNI_LOG = DEFAULT_LOG_FILE;
+let cniLogStart = 0;
 let cniBin: string;
 let cniConf: string;
 const stoppers: (() => void)[] = [];
@@ -64,7 +74,16 @@ beforeAll(async () => {
   });
   const imported = node.ctr("images", "import", "--snapshotter", "native", IMAGE);
   expect(imported.ok, imported.out).toBe(true);
-  applyManifests(node.kube, ["crds.yaml", "rbac.yaml", "calico-config.yaml"]);
+  applyManifests(node.kube, ["crds.yaml", "rbac.yaml"]);
+  // The seed's conflist, told where this run's CNI server listens (ADR 0013).
+  const config = node.kubectlIn(
+    calicoConfigWithServer(cniServerSocketFor(cniConf)),
+    "apply",
+    "-f",
+    "-",
+  );
+  expect(config.ok, config.out).toBe(true);
+  cniLogStart = existsSync(CNI_LOG) ? statSync(CNI_LOG).size : 0;
   await waitForBuoyCrds(node.kube);
   // No kube-proxy on this node: the pods reach the API server directly, the
   // way Calico's manifests allow (the ConfigMap the DaemonSet reads).
@@ -98,7 +117,7 @@ async function until(what: string, check: () => boolean, ms = 120_000) {
   }
   const pods = node.kubectl("get", "pods", "-A", "-o", "wide").out;
   const events = node.kubectl("get", "events", "-A").out.split("\n").slice(-25).join("\n");
-  const logs = ["install-cni", "buoy-agent", "cni-token", "bird"]
+  const logs = ["install-cni", "buoy-agent", "cni-token", "bird", "buoy-cni"]
     .map((container) => {
       const args = ["logs", "-n", "kube-system", "-l", "k8s-app=buoy-node", "-c", container];
       const now = node.kubectl(...args, "--tail=15").out;
@@ -173,6 +192,17 @@ describe("buoy installed by its manifests", () => {
       "jsonpath={.status.programmed}",
     );
     expect(programmed.stdout).toBe("true");
+    // Done by the DaemonSet's buoy-cni container, not by the executable itself.
+    const added = readFileSync(CNI_LOG)
+      .subarray(cniLogStart)
+      .toString("utf8")
+      .split("\n")
+      .filter((line) => line.includes('"event":"cni.add"') && line.includes('"pod":"default/web"'));
+    expect(added.length).toBeGreaterThan(0);
+    expect(
+      added.every((line) => line.includes('"via":"agent"')),
+      added.join("\n"),
+    ).toBe(true);
   }, 180_000);
 
   it("kubectl annotate --overwrite moves the floating IP live; an invalid value is an Event, the binding stays", async () => {

@@ -4,7 +4,7 @@
 // ConfigMap's template, with the buoy-node service account's token.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { installCni, type InstallSettings } from "../../src/install/install-cni.js";
 import { parseNetConf, type NetConf } from "../../src/cni/netconf.js";
@@ -26,10 +26,17 @@ export function kubectl(kubeconfig: string, ...args: string[]) {
 
 type Json = Record<string, unknown>;
 
+/** Where daemonSetFor puts the CNI server's socket, beside a node's CNI directories. */
+export function cniServerSocketFor(cniConf: string): string {
+  return join(dirname(cniConf), "buoy-run", "cni", "cni.sock");
+}
+
 /**
  * A DaemonSet as a file of manifests/ has it, as JSON for `kubectl apply -f -`,
  * its CNI host paths (and the conflist's kubeconfig path) set to a node's
- * kubelet CNI directories.
+ * kubelet CNI directories, and the CNI server's socket directory to one of
+ * this run's (cniServerSocketFor: a conflist finds it there only when told,
+ * calicoConfigWithServer).
  */
 export function daemonSetFor(
   cniBin: string,
@@ -43,10 +50,24 @@ export function daemonSetFor(
     (object) => object.kind === "DaemonSet" && (object.metadata as Json | undefined)?.name === name,
   ) as Json;
   const spec = ((set.spec as Json).template as Json).spec as Json;
+  const socket = cniServerSocketFor(cniConf);
+  const runDir = dirname(dirname(socket));
   for (const volume of spec.volumes as Json[]) {
     const hostPath = volume.hostPath as Json | undefined;
     if (volume.name === "cni-bin-dir" && hostPath) hostPath.path = cniBin;
     if (volume.name === "cni-net-dir" && hostPath) hostPath.path = cniConf;
+    if (volume.name === "buoy-run" && hostPath) hostPath.path = runDir;
+  }
+  for (const container of spec.containers as Json[]) {
+    if (container.name !== "buoy-cni") continue;
+    // The server sees the conflist's paths where the host has them.
+    for (const mount of container.volumeMounts as Json[]) {
+      if (mount.name === "cni-net-dir") mount.mountPath = cniConf;
+      if (mount.name === "buoy-run") mount.mountPath = runDir;
+    }
+    container.command = (container.command as string[]).map((word) =>
+      word.startsWith("--socket=") ? `--socket=${socket}` : word,
+    );
   }
   for (const container of spec.initContainers as Json[]) {
     for (const variable of (container.env as Json[] | undefined) ?? []) {
@@ -54,6 +75,20 @@ export function daemonSetFor(
     }
   }
   return JSON.stringify(set);
+}
+
+/** manifests/calico-config.yaml with its conflist naming `socket` as agent_socket, as JSON. */
+export function calicoConfigWithServer(socket: string): string {
+  const text = readFileSync(join(ROOT, "manifests", "calico-config.yaml"), "utf8");
+  const config = parseAllDocuments(text)
+    .map((doc) => doc.toJSON() as Json)
+    .find((object) => object.kind === "ConfigMap") as Json;
+  const data = config.data as Record<string, string>;
+  data.cni_network_config = (data.cni_network_config ?? "").replace(
+    '"type": "calico",',
+    `"type": "calico",\n          "agent_socket": ${JSON.stringify(socket)},`,
+  );
+  return JSON.stringify(config);
 }
 
 /** Applies `files` from manifests/; throws with kubectl's words when one fails. */
