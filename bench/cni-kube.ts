@@ -19,6 +19,7 @@
 // the baseline. After the DELs nothing of the pods may be left (allocations,
 // their claims, interfaces). Prints a table and writes .bench/<BENCH_NAME>.json
 // (cni-kube).
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -75,12 +76,15 @@ const prefix = runPrefix();
 const tmp = mkdtempSync(join(tmpdir(), `${prefix}-bench-kube-`));
 let etcd: Etcd | undefined;
 let kube: KubeApiserver | undefined;
+let server: ChildProcess | undefined;
 const live = new Set<string>();
 
 interface Config {
   label: string;
   datastore: "etcd" | "kubernetes";
   full: boolean;
+  /** Through `buoy serve` (the conflist's agent_socket, ADR 0013). */
+  served?: boolean;
 }
 
 interface Series {
@@ -290,10 +294,15 @@ async function main(): Promise<void> {
     // The plugin reads the annotation from the pod itself.
     kubernetes: () => ({ ...kubePlugin, ...common }),
   };
+  const socket = join(tmp, "server", "cni.sock");
+  server = await startServer(calico, socket);
+  const cniLog = common.log_file_path;
   const full = `${NODES} nodes, ${CLAIMS} claims`;
   const configs: Config[] = [
     { label: "etcd", datastore: "etcd", full: false },
     { label: "kubernetes", datastore: "kubernetes", full: false },
+    { label: "etcd, served", datastore: "etcd", full: false, served: true },
+    { label: "kubernetes, served", datastore: "kubernetes", full: false, served: true },
     { label: `etcd, ${full}`, datastore: "etcd", full: true },
     { label: `kubernetes, ${full}`, datastore: "kubernetes", full: true },
   ];
@@ -302,7 +311,14 @@ async function main(): Promise<void> {
   for (const [index, config] of configs.entries()) {
     if (config.full && config.datastore === "etcd") await fillEtcd(etcd, NODES, held);
     if (config.full && config.datastore === "kubernetes") await fillKube(kube, NODES, held);
-    const run = await runConfig(config, index, confs[config.datastore], calico);
+    const conf = confs[config.datastore];
+    const run = await runConfig(
+      config,
+      index,
+      (pod, ip) => ({ ...conf(pod, ip), ...(config.served ? { agent_socket: socket } : {}) }),
+      calico,
+    );
+    if (config.served) checkServed(cniLog, index);
     for (const [op, samples, served] of [
       ["ADD", run.add, run.addServed],
       ["DEL", run.del, run.delServed],
@@ -385,6 +401,33 @@ async function main(): Promise<void> {
   note(`wrote ${join(outDir, `${NAME}.json`)}`);
 }
 
+/** `buoy serve` on `socket`, once it listens. */
+async function startServer(binary: string, socket: string): Promise<ChildProcess> {
+  const child = spawn(binary, ["serve", "--socket", socket], { stdio: ["ignore", "pipe", "pipe"] });
+  let said = "";
+  child.stderr!.on("data", (chunk: Buffer) => (said += chunk.toString()));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on("data", (chunk: Buffer) => {
+      if (chunk.toString().includes('"state":"listening"')) resolve();
+    });
+    child.once("exit", () => reject(new Error(`buoy serve exited: ${said}`)));
+  });
+  return child;
+}
+
+/** A silent fallback would time the executable: every call of config `index` must say `via: agent`. */
+function checkServed(cniLog: string, index: number): void {
+  const lines = readFileSync(cniLog, "utf8")
+    .split("\n")
+    .filter((line) => line.includes(`"bench-${index}-`));
+  const served = lines.filter((line) => line.includes('"via":"agent"')).length;
+  if (served === 0 || served < lines.length) {
+    throw new Error(
+      `config ${index}: ${lines.length - served} of ${lines.length} calls not served`,
+    );
+  }
+}
+
 try {
   await main();
 } catch (error) {
@@ -392,6 +435,7 @@ try {
   process.exitCode = 1;
 } finally {
   for (const name of live) deleteNetns(name);
+  server?.kill("SIGTERM");
   await kube?.stop();
   await etcd?.stop();
   rmSync(tmp, { recursive: true, force: true });
