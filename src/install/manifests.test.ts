@@ -515,7 +515,7 @@ describe("manifests/daemonset.yaml", () => {
     expect(mounts).toEqual({
       "/etc/cni/net.d": ["/etc/cni/net.d", "None"],
       [dirname(dirname(DEFAULT_AGENT_SOCKET))]: [dirname(dirname(DEFAULT_AGENT_SOCKET)), "None"],
-      "/var/run/netns": ["/var/run/netns", "HostToContainer"],
+      "/var/run/netns": ["/run/netns", "HostToContainer"],
       [dirname(DEFAULT_LOG_FILE)]: [dirname(DEFAULT_LOG_FILE), "None"],
     });
   });
