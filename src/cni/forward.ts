@@ -57,6 +57,18 @@ export async function forwardToAgent(
   return reply.kind === "done" ? reply : undefined;
 }
 
+/**
+ * Whether a server answers at `path` within `timeoutMs`: any line back (a
+ * non-request gets a fallback reply) means its loop runs. For a liveness probe.
+ */
+export async function serverAnswers(path: string, timeoutMs: number): Promise<boolean> {
+  try {
+    return (await exchange(path, "probe\n", timeoutMs)) !== undefined;
+  } catch {
+    return false;
+  }
+}
+
 /** Sends `line`, returns the first line back; undefined when the connection never opened. */
 function exchange(path: string, line: string, timeoutMs: number): Promise<string | undefined> {
   const bun = (globalThis as { Bun?: BunConnect }).Bun;

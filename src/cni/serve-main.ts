@@ -10,10 +10,15 @@ import { LinuxPodNetwork } from "../dataplane/shell/linux-pod-network.js";
 import { createStreamLogger, parseLogLevel } from "../log/logger.js";
 import { execPlugin } from "./delegate.js";
 import { openDatastore } from "./open-datastore.js";
+import { serverAnswers } from "./forward.js";
 import { serveCni } from "./serve.js";
 import { listenCniSocket } from "./socket-server.js";
 
-export const SERVE_USAGE = "usage: buoy serve --socket PATH [--log-level LEVEL] [--with-parent]";
+export const SERVE_USAGE =
+  "usage: buoy serve --socket PATH [--log-level LEVEL] [--with-parent]\n" +
+  "       buoy serve --socket PATH --probe   (exit 0 when the server there answers within 2 s)";
+
+const PROBE_TIMEOUT_MS = 2000;
 
 /** Runs until told to stop; resolves with the process's exit code. */
 export async function serveMain(args: readonly string[]): Promise<number> {
@@ -21,6 +26,13 @@ export async function serveMain(args: readonly string[]): Promise<number> {
   if ("problem" in options) {
     process.stderr.write(`buoy serve: ${options.problem}\n${SERVE_USAGE}\n`);
     return 2;
+  }
+  if (options.probe) {
+    if (await serverAnswers(options.socket, PROBE_TIMEOUT_MS)) return 0;
+    process.stderr.write(
+      `buoy serve: no answer at ${options.socket} within ${PROBE_TIMEOUT_MS} ms\n`,
+    );
+    return 1;
   }
   const logger = createStreamLogger(
     (line) => process.stdout.write(line),
@@ -62,10 +74,11 @@ export async function serveMain(args: readonly string[]): Promise<number> {
 
 export function parseServeArgs(
   args: readonly string[],
-): { socket: string; logLevel: string; withParent: boolean } | { problem: string } {
+): { socket: string; logLevel: string; withParent: boolean; probe: boolean } | { problem: string } {
   let socket: string | undefined;
   let logLevel = "info";
   let withParent = false;
+  let probe = false;
   // --flag value and --flag=value alike.
   const words = args.flatMap((arg) => {
     const equals = arg.indexOf("=");
@@ -75,8 +88,9 @@ export function parseServeArgs(
   });
   for (let i = 0; i < words.length; i += 2) {
     const [flag, value] = [words[i], words[i + 1]];
-    if (flag === "--with-parent") {
-      withParent = true;
+    if (flag === "--with-parent" || flag === "--probe") {
+      if (flag === "--probe") probe = true;
+      else withParent = true;
       i -= 1;
       continue;
     }
@@ -88,5 +102,5 @@ export function parseServeArgs(
   if (socket === undefined) return { problem: "--socket is required" };
   if (!socket.startsWith("/"))
     return { problem: `--socket must be an absolute path, got ${socket}` };
-  return { socket, logLevel, withParent };
+  return { socket, logLevel, withParent, probe };
 }

@@ -76,12 +76,16 @@ describe("buoy serve's arguments", () => {
       socket: "/run/b/cni.sock",
       logLevel: "debug",
       withParent: false,
+      probe: false,
     });
     expect(parseServeArgs(["--with-parent", "--socket", "/run/b/cni.sock"])).toMatchObject({
       withParent: true,
     });
     expect(parseServeArgs(["--socket=/run/b/cni.sock"])).toMatchObject({
       socket: "/run/b/cni.sock",
+    });
+    expect(parseServeArgs(["--socket=/run/b/cni.sock", "--probe"])).toMatchObject({
+      probe: true,
     });
   });
 

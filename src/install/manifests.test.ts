@@ -504,6 +504,10 @@ describe("manifests/daemonset.yaml", () => {
       `--socket=${DEFAULT_AGENT_SOCKET}`,
     ]);
     expect(at(server, "securityContext", "privileged")).toBe(true);
+    expect(at(server, "livenessProbe", "exec", "command")).toEqual([
+      ...(server.command as string[]),
+      "--probe",
+    ]);
     expect(at(container("buoy-agent"), "securityContext", "privileged")).toBeUndefined();
     const volumes = new Map((pod.volumes as Json[]).map((v) => [v.name, v]));
     const mounts = Object.fromEntries(

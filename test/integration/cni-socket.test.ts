@@ -228,6 +228,17 @@ describe("the CNI executable and the resident agent", () => {
     expect(attempt.stdout.trim()).toBe("EACCES");
   });
 
+  it("buoy serve --probe says whether a server answers", () => {
+    const probe = (path: string) =>
+      sh([`${ROOT}/dist/cni/buoy`, "serve", `--socket=${path}`, "--probe"]);
+    expect(probe(socket).status).toBe(0);
+    const none = probe(`${socketDir}/nobody.sock`);
+    expect(none.status).toBe(1);
+    expect(none.stderr).toContain(
+      `buoy serve: no answer at ${socketDir}/nobody.sock within 2000 ms`,
+    );
+  });
+
   it("garbage, an unknown wire version and an oversized request get a fallback and do nothing", async () => {
     const before = hostInterfaces();
     expect(JSON.parse(await rawExchange("not json\n"))).toEqual({

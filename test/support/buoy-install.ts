@@ -65,9 +65,11 @@ export function daemonSetFor(
       if (mount.name === "cni-net-dir") mount.mountPath = cniConf;
       if (mount.name === "buoy-run") mount.mountPath = runDir;
     }
-    container.command = (container.command as string[]).map((word) =>
-      word.startsWith("--socket=") ? `--socket=${socket}` : word,
-    );
+    const resocket = (words: string[]) =>
+      words.map((word) => (word.startsWith("--socket=") ? `--socket=${socket}` : word));
+    container.command = resocket(container.command as string[]);
+    const probe = (container.livenessProbe as Json | undefined)?.exec as Json | undefined;
+    if (probe) probe.command = resocket(probe.command as string[]);
   }
   for (const container of spec.initContainers as Json[]) {
     for (const variable of (container.env as Json[] | undefined) ?? []) {
