@@ -160,6 +160,12 @@ describe("parseNetConf()", () => {
       patch: { max_floating_ips_per_pod: 1025 },
       key: "max_floating_ips_per_pod",
     },
+    { desc: "agent_socket a number", patch: { agent_socket: 1 }, key: "agent_socket" },
+    {
+      desc: "agent_socket a relative path",
+      patch: { agent_socket: "run/cni.sock" },
+      key: "agent_socket",
+    },
     { desc: "ipam without type", patch: { ipam: {} }, key: "ipam.type" },
     {
       desc: "assign_ipv6 as a number",
