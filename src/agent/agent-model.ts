@@ -42,6 +42,13 @@ export interface Touched {
   ownStatuses: Set<string>;
 }
 
+/** A complete read being applied page by page (AgentModel.replacing). */
+export interface Replacement {
+  take(kind: RecordKind, records: readonly RawRecord[]): void;
+  /** Deletes what no page held; what the whole read touched. */
+  finish(): Touched;
+}
+
 export function nothingTouched(): Touched {
   return {
     addresses: new Set(),
@@ -102,19 +109,36 @@ export class AgentModel {
 
   /** Makes the model `state` (a complete read): what differs is applied and touched. */
   replaceAll(state: Record<RecordKind, readonly RawRecord[]>): Touched {
+    const replacing = this.replacing();
+    for (const kind of KINDS) replacing.take(kind, state[kind]);
+    return replacing.finish();
+  }
+
+  /**
+   * A complete read that arrives in pages: each page is applied as it comes
+   * (what differs is touched), and `finish` deletes what no page held.
+   */
+  replacing(): Replacement {
     const touched = nothingTouched();
-    for (const kind of KINDS) {
-      const records = this.#records.get(kind) as Map<string, Entry>;
-      const seen = new Set<string>();
-      for (const record of state[kind]) {
-        seen.add(record.key);
-        this.apply(kind, record.key, record, touched);
-      }
-      for (const key of [...records.keys()]) {
-        if (!seen.has(key)) this.apply(kind, key, undefined, touched);
-      }
-    }
-    return touched;
+    const seen = new Map<RecordKind, Set<string>>(KINDS.map((kind) => [kind, new Set()]));
+    return {
+      take: (kind, records) => {
+        const keys = seen.get(kind) as Set<string>;
+        for (const record of records) {
+          keys.add(record.key);
+          this.apply(kind, record.key, record, touched);
+        }
+      },
+      finish: () => {
+        for (const kind of KINDS) {
+          const keys = seen.get(kind) as Set<string>;
+          for (const key of [...(this.#records.get(kind) as Map<string, Entry>).keys()]) {
+            if (!keys.has(key)) this.apply(kind, key, undefined, touched);
+          }
+        }
+        return touched;
+      },
+    };
   }
 
   /** The decoded records of a kind, in key order of arrival (complete plans read these). */

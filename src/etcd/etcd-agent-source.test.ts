@@ -61,6 +61,46 @@ describe("EtcdAgentSource", () => {
     expect(state.endpoint).toHaveLength(1);
   });
 
+  it("readInPages() hands over each prefix in pages of at most the page size, and the claims each page of endpoints asks for", async () => {
+    const kv = await cluster();
+    const put = (key: string, value: unknown) => ({ put: key, value: JSON.stringify(value) });
+    const more = ["a", "b", "c", "d"].map((container, index) => [
+      put(
+        keys.endpoint("n1", container, "eth0"),
+        endpoint("n1", container, `203.0.113.${index + 1}`),
+      ),
+      put(keys.claim(`203.0.113.${index + 1}`), claim(`203.0.113.${index + 1}`, "n1", container)),
+    ]);
+    await kv.txn([], more.flat());
+    const agent = new EtcdAgentSource({
+      kv,
+      node: "n1",
+      routing: "none",
+      logger: createStreamLogger(() => {}, "error"),
+      readPageSize: 2,
+    });
+    const pages: string[] = [];
+    await agent.readInPages((kind, records) => pages.push(`${kind} ${records.length}`));
+    expect(pages.filter((page) => page.startsWith("endpoint"))).toEqual([
+      "endpoint 2",
+      "endpoint 2",
+      "endpoint 1",
+    ]);
+    expect(pages.filter((page) => page.startsWith("claim"))).toEqual([
+      "claim 2",
+      "claim 2",
+      "claim 1",
+    ]);
+    // read() is the same pages, gathered.
+    const state = await agent.read();
+    expect(state.endpoint.map((record) => record.key)).toEqual(
+      ["a", "b", "c", "d", "mine"].map((container) => keys.endpoint("n1", container, "eth0")),
+    );
+    expect(state.claim.map((record) => record.key).sort()).toEqual(
+      ["1", "10", "2", "3", "4"].map((last) => keys.claim(`203.0.113.${last}`)).sort(),
+    );
+  });
+
   it("watch() wakes for a status record of one of its floating IPs, not another's (no direct routes)", async () => {
     const kv = await cluster();
     const agent = source(kv);

@@ -27,9 +27,17 @@ export interface EtcdAgentSourceOptions {
   statusTtlSeconds?: number;
   /** Release claims whose holder is gone after this long (ms); 0 turns the collector off. */
   claimGcGraceMs?: number;
+  /** Keys per page of a complete read (READ_PAGE; tests make it small). */
+  readPageSize?: number;
 }
 
 const STATUS_BATCH = 100;
+/**
+ * Keys per page of a complete read (issue 14: 100k endpoints in one etcd
+ * response, and their copies while decoded, were most of the agent's peak
+ * memory; a page of 1,000 endpoints is ~0.7 MB of JSON).
+ */
+const READ_PAGE = 1000;
 /**
  * Requests in flight at once when a read or a write takes many (100k
  * bindings: 782 claim reads and 1,000 status writes at a cold start).
@@ -106,28 +114,6 @@ export class EtcdAgentSource implements AgentSource {
   }
 
   async read(): Promise<AgentState> {
-    // Cleared before reading: a change made meanwhile is read again by the
-    // next readChanges. A read that fails leaves a gap: the next is complete.
-    this.#gap = false;
-    this.#pending = new Map();
-    try {
-      return await this.#readAll();
-    } catch (error) {
-      this.#gap = true;
-      throw error;
-    }
-  }
-
-  async #readAll(): Promise<AgentState> {
-    const prefixes = this.#prefixes();
-    const results = await this.options.kv.readMany(prefixes.map(([, prefix]) => ({ prefix })));
-    const endpoints = results[0] ?? [];
-    // Set before reading, so a claim changed meanwhile wakes the next reconcile.
-    this.#claimKeys = new Map();
-    this.#claimKeysOf = new Map();
-    for (const entry of endpoints) this.#setClaimKeys(entry.key, requestedClaimKeys(entry));
-    const claimKeys = [...this.#claimKeys.keys()];
-    const claims = [...(await this.#readKeys(claimKeys)).values()];
     const state: AgentState = {
       endpoint: [],
       claim: [],
@@ -138,9 +124,84 @@ export class EtcdAgentSource implements AgentSource {
       peer: [],
       borrowed: [],
     };
-    prefixes.forEach(([kind], index) => (state[kind] = (results[index] ?? []).map(raw)));
-    state.claim = claims.map(raw);
+    await this.readInPages((kind, records) => {
+      for (const record of records) state[kind].push(record);
+    });
     return state;
+  }
+
+  async readInPages(
+    take: (kind: RecordKind, records: readonly RawRecord[]) => void,
+  ): Promise<void> {
+    // Cleared before reading: a change made meanwhile is read again by the
+    // next readChanges. A read that fails leaves a gap: the next is complete.
+    this.#gap = false;
+    this.#pending = new Map();
+    try {
+      await this.#readAll(take);
+    } catch (error) {
+      this.#gap = true;
+      throw error;
+    }
+  }
+
+  /**
+   * Each prefix page by page, the prefixes side by side, and the claims the
+   * endpoints ask for by key, those of each page of endpoints while the next
+   * is read. Pages are read at different revisions; what changes meanwhile
+   * comes from the watches, which were established first.
+   */
+  async #readAll(take: (kind: RecordKind, records: readonly RawRecord[]) => void): Promise<void> {
+    // Set before reading, so a claim changed meanwhile wakes the next reconcile.
+    this.#claimKeys = new Map();
+    this.#claimKeysOf = new Map();
+    // One page's claims after another's: a few requests in flight, not a pile.
+    let claims: Promise<void> = Promise.resolve();
+    const readClaims = (names: string[]) => {
+      claims = claims.then(() =>
+        this.#readKeys(names, (entries) => take("claim", entries.map(raw))),
+      );
+    };
+    const paging = Promise.all(
+      this.#prefixes().map(([kind, prefix]) =>
+        this.#readPrefix(prefix, (entries) => {
+          const records = entries.map(raw);
+          if (kind === "endpoint") {
+            const wanted: string[] = [];
+            for (const record of records) {
+              const asked = requestedClaimKeys(record.value);
+              for (const key of asked) if (!this.#claimKeys.has(key)) wanted.push(key);
+              this.#setClaimKeys(record.key, asked);
+            }
+            if (wanted.length > 0) readClaims([...new Set(wanted)]);
+          }
+          take(kind, records);
+        }),
+      ),
+    );
+    const [paged] = await Promise.allSettled([paging]);
+    // Every page is in: `claims` is the last of the chain.
+    const [claimed] = await Promise.allSettled([claims]);
+    if (paged.status === "rejected") throw paged.reason;
+    if (claimed.status === "rejected") throw claimed.reason;
+  }
+
+  /**
+   * Every record under `prefix`, in pages (READ_PAGE keys), the next page
+   * asked for while `each` decodes the last.
+   */
+  async #readPrefix(prefix: string, each: (entries: KvEntry[]) => void): Promise<void> {
+    const { kv } = this.options;
+    const size = this.options.readPageSize ?? READ_PAGE;
+    let page = await kv.listPage(prefix, undefined, size);
+    while (page.length > 0) {
+      const last = page.length < size ? undefined : (page.at(-1) as KvEntry).key;
+      const next = last === undefined ? undefined : kv.listPage(prefix, last, size);
+      // A failure while decoding must not leave the next page's rejection unhandled.
+      next?.catch(() => undefined);
+      each(page);
+      page = next ? await next : [];
+    }
   }
 
   /**
@@ -168,8 +229,9 @@ export class EtcdAgentSource implements AgentSource {
     const claims = new Map(pending.get("claim") ?? []);
     const wantedBefore = new Map<string, boolean>();
     for (const [key, entry] of pending.get("endpoint") ?? []) {
-      changes.push({ kind: "endpoint", key, record: entry && raw(entry) });
-      const wanted = entry ? requestedClaimKeys(entry) : [];
+      const record = entry && raw(entry);
+      changes.push({ kind: "endpoint", key, record });
+      const wanted = record ? requestedClaimKeys(record.value) : [];
       for (const claim of [...(this.#claimKeysOf.get(key) ?? []), ...wanted]) {
         if (!wantedBefore.has(claim)) wantedBefore.set(claim, this.#claimKeys.has(claim));
       }
@@ -184,7 +246,10 @@ export class EtcdAgentSource implements AgentSource {
         if (before) changes.push({ kind: "claim", key: claim, record: undefined });
       }
     }
-    const read = await this.#readKeys(newlyWanted);
+    const read = new Map<string, KvEntry>();
+    await this.#readKeys(newlyWanted, (entries) => {
+      for (const entry of entries) read.set(entry.key, entry);
+    });
     for (const key of newlyWanted) claims.set(key, read.get(key));
     for (const [key, entry] of claims) {
       if (this.#claimKeys.has(key))
@@ -197,12 +262,15 @@ export class EtcdAgentSource implements AgentSource {
     return changes;
   }
 
-  /** Reads keys by key, at most one transaction's worth per request, a few requests at once. */
-  async #readKeys(names: readonly string[]): Promise<Map<string, KvEntry>> {
-    const parts = await inParts(names, MAX_TXN_OPS, IN_FLIGHT, (part) =>
-      this.options.kv.readMany(part.map((key) => ({ key }))),
-    );
-    return new Map(parts.flat(2).map((entry) => [entry.key, entry]));
+  /**
+   * Reads keys by key, at most one transaction's worth per request, a few
+   * requests at once; `each` takes what each request found.
+   */
+  async #readKeys(names: readonly string[], each: (entries: KvEntry[]) => void): Promise<void> {
+    await inParts(names, MAX_TXN_OPS, IN_FLIGHT, async (part) => {
+      const found = await this.options.kv.readMany(part.map((key) => ({ key })));
+      each(found.flat());
+    });
   }
 
   /** Records which claim keys an endpoint asks for (none: forgotten). */
@@ -392,20 +460,16 @@ function sameStatus(a: FloatingIpStatus, b: FloatingIpStatus): boolean {
   );
 }
 
-/** The claim keys of the floating IPs an endpoint record's ipNATs name (none if it does not parse). */
-function requestedClaimKeys(entry: KvEntry): string[] {
-  try {
-    const { ipNATs } = JSON.parse(entry.value) as { ipNATs?: unknown };
-    if (!Array.isArray(ipNATs)) return [];
-    return ipNATs.flatMap((nat: unknown) => {
-      const ip = (nat as { externalIP?: unknown } | null)?.externalIP;
-      if (typeof ip !== "string" || ip === "" || ip.includes("/")) return [];
-      // The text as written and its canonical form (the claim's key is the latter).
-      return [...new Set([ip, canonicalAddress(ip) ?? ip])].map((text) => keys.claim(text));
-    });
-  } catch {
-    return [];
-  }
+/** The claim keys of the floating IPs an endpoint record's ipNATs name (none if it has no such list). */
+function requestedClaimKeys(value: unknown): string[] {
+  const { ipNATs } = (value ?? {}) as { ipNATs?: unknown };
+  if (!Array.isArray(ipNATs)) return [];
+  return ipNATs.flatMap((nat: unknown) => {
+    const ip = (nat as { externalIP?: unknown } | null)?.externalIP;
+    if (typeof ip !== "string" || ip === "" || ip.includes("/")) return [];
+    // The text as written and its canonical form (the claim's key is the latter).
+    return [...new Set([ip, canonicalAddress(ip) ?? ip])].map((text) => keys.claim(text));
+  });
 }
 
 function raw(entry: KvEntry): RawRecord {
