@@ -32,6 +32,8 @@ export interface EtcdAgentSourceOptions {
 }
 
 const STATUS_BATCH = 100;
+/** A status record to put, or the floating IP of one to delete. */
+type StatusWrite = FloatingIpStatus | string;
 /**
  * Keys per page of a complete read (issue 14: 100k endpoints in one etcd
  * response, and their copies while decoded, were most of the agent's peak
@@ -358,7 +360,7 @@ export class EtcdAgentSource implements AgentSource {
     const lease = await this.#currentLease();
     if (lease !== this.#statusLease) return false;
     try {
-      await this.#writeStatus(this.#statusOps(desired, recorded, false, lease));
+      await this.#writeStatus(this.#statusWrites(desired, recorded, false), lease);
       return true;
     } catch (error) {
       if (lease === undefined || (await this.options.kv.keepAliveLease(lease))) throw error;
@@ -377,7 +379,7 @@ export class EtcdAgentSource implements AgentSource {
     // Records from an earlier lease (a restart, or a lease lost) are all written again.
     const rewrite = lease !== this.#statusLease;
     try {
-      await this.#writeStatus(this.#statusOps(desired, recorded, rewrite, lease));
+      await this.#writeStatus(this.#statusWrites(desired, recorded, rewrite), lease);
     } catch (error) {
       // The lease expired under us (the datastore was out of reach for longer
       // than the TTL): take a new one and write every record again, once.
@@ -389,33 +391,43 @@ export class EtcdAgentSource implements AgentSource {
     this.#statusLease = lease;
   }
 
-  /** etcd refuses a transaction of more than 128 operations (--max-txn-ops). */
-  async #writeStatus(ops: readonly KvOp[]): Promise<void> {
-    await inParts(ops, STATUS_BATCH, IN_FLIGHT, (part) => this.options.kv.txn([], part));
+  /**
+   * The writes in transactions of STATUS_BATCH (etcd refuses more than 128
+   * operations, --max-txn-ops), each part's operations made only when it is
+   * sent: at 100k bindings they were all made (keys, JSON values) before the
+   * first was sent, and held until the last was written.
+   */
+  async #writeStatus(writes: readonly StatusWrite[], lease: string | undefined): Promise<void> {
+    const { node, kv } = this.options;
+    await inParts(writes, STATUS_BATCH, IN_FLIGHT, (part) =>
+      kv.txn(
+        [],
+        part.map((write): KvOp => {
+          if (typeof write === "string") return { delete: keys.status(node, write) };
+          const put = keys.status(node, write.ip);
+          const value = JSON.stringify(write);
+          return lease ? { put, value, lease } : { put, value };
+        }),
+      ),
+    );
   }
 
-  #statusOps(
+  /** The records to write (those that differ, or all with `rewrite`) and the IPs of those to delete. */
+  #statusWrites(
     desired: readonly FloatingIpStatus[],
     recorded: readonly FloatingIpStatus[],
     rewrite: boolean,
-    lease: string | undefined,
-  ): KvOp[] {
-    const { node } = this.options;
+  ): StatusWrite[] {
     const previous = new Map(recorded.map((status) => [status.ip, status]));
-    const ops: KvOp[] = [];
+    const writes: StatusWrite[] = [];
     for (const status of desired) {
       const before = previous.get(status.ip);
       previous.delete(status.ip);
       if (!rewrite && before && sameStatus(before, status)) continue;
-      const value = JSON.stringify(status);
-      ops.push(
-        lease
-          ? { put: keys.status(node, status.ip), value, lease }
-          : { put: keys.status(node, status.ip), value },
-      );
+      writes.push(status);
     }
-    for (const stale of previous.keys()) ops.push({ delete: keys.status(node, stale) });
-    return ops;
+    for (const stale of previous.keys()) writes.push(stale);
+    return writes;
   }
 
   /** The status lease, granted on first use; undefined when status records need none (no TTL). */
