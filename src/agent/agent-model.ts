@@ -74,8 +74,8 @@ export class AgentModel {
   readonly #records = new Map<RecordKind, Map<string, Entry>>(
     KINDS.map((kind) => [kind, new Map()]),
   );
-  readonly #byAddress = new Index<true>();
-  readonly #byInterface = new Index<true>();
+  readonly #byAddress = new KeyIndex();
+  readonly #byInterface = new KeyIndex();
   readonly #claims = new Index<PlannedClaim>();
   readonly #statuses = new Index<FloatingIpStatus>();
   /** Records held that do not fit their kind. */
@@ -197,10 +197,10 @@ export class AgentModel {
       touched.endpoints.add(key);
       for (const address of endpointAddresses(endpoint)) {
         touched.addresses.add(address);
-        if (adding) this.#byAddress.add(address, key, true);
+        if (adding) this.#byAddress.add(address, key);
         else this.#byAddress.delete(address, key);
       }
-      if (adding) this.#byInterface.add(endpoint.interfaceName, key, true);
+      if (adding) this.#byInterface.add(endpoint.interfaceName, key);
       else this.#byInterface.delete(endpoint.interfaceName, key);
     } else if (kind === "claim" || kind === "status") {
       const record = value as { ip: string; node: string };
@@ -303,5 +303,39 @@ class Index<V> {
 
   *keys(name: string): IterableIterator<string> {
     for (const [key] of this.entries(name)) yield key;
+  }
+}
+
+/**
+ * Record keys by name, like Index without values: a name with one key holds
+ * the key itself (Index's [key, value] pair was 64 bytes per address and
+ * binding, ~13 MB at 100k bindings).
+ */
+class KeyIndex {
+  readonly #names = new Map<string, string | Set<string>>();
+
+  add(name: string, key: string): void {
+    const held = this.#names.get(name);
+    if (held === undefined || held === key) this.#names.set(name, key);
+    else if (typeof held === "string") this.#names.set(name, new Set([held, key]));
+    else held.add(key);
+  }
+
+  delete(name: string, key: string): void {
+    const held = this.#names.get(name);
+    if (held === undefined) return;
+    if (typeof held === "string") {
+      if (held === key) this.#names.delete(name);
+      return;
+    }
+    held.delete(key);
+    if (held.size === 1) this.#names.set(name, [...held][0] as string);
+  }
+
+  *keys(name: string): IterableIterator<string> {
+    const held = this.#names.get(name);
+    if (held === undefined) return;
+    if (typeof held === "string") yield held;
+    else yield* held;
   }
 }

@@ -96,8 +96,8 @@ export class EtcdAgentSource implements AgentSource {
    * not every claim in the cluster).
    */
   #claimKeys = new Map<string, number>();
-  /** The claim keys each endpoint (by key) asks for. */
-  #claimKeysOf = new Map<string, string[]>();
+  /** The claim keys each endpoint (by key) asks for: one as itself, more in an array. */
+  #claimKeysOf = new Map<string, string | string[]>();
   /** What the watches said changed since the last read, by kind and key (undefined: deleted). */
   #pending = new Map<RecordKind, Map<string, KvEntry | undefined>>();
   /** A watch was (re-)established: what it missed is unknown, so the next read is complete. */
@@ -235,7 +235,7 @@ export class EtcdAgentSource implements AgentSource {
       const record = entry && raw(entry);
       changes.push({ kind: "endpoint", key, record });
       const wanted = record ? requestedClaimKeys(record.value) : [];
-      for (const claim of [...(this.#claimKeysOf.get(key) ?? []), ...wanted]) {
+      for (const claim of [...this.#claimKeysOfEndpoint(key), ...wanted]) {
         if (!wantedBefore.has(claim)) wantedBefore.set(claim, this.#claimKeys.has(claim));
       }
       this.#setClaimKeys(key, wanted);
@@ -276,15 +276,21 @@ export class EtcdAgentSource implements AgentSource {
     });
   }
 
+  #claimKeysOfEndpoint(endpoint: string): readonly string[] {
+    const held = this.#claimKeysOf.get(endpoint);
+    return held === undefined ? [] : typeof held === "string" ? [held] : held;
+  }
+
   /** Records which claim keys an endpoint asks for (none: forgotten). */
   #setClaimKeys(endpoint: string, wanted: readonly string[]): void {
-    for (const key of this.#claimKeysOf.get(endpoint) ?? []) {
+    for (const key of this.#claimKeysOfEndpoint(endpoint)) {
       const count = (this.#claimKeys.get(key) ?? 1) - 1;
       if (count > 0) this.#claimKeys.set(key, count);
       else this.#claimKeys.delete(key);
     }
     if (wanted.length === 0) this.#claimKeysOf.delete(endpoint);
-    else this.#claimKeysOf.set(endpoint, [...wanted]);
+    // One key (almost every endpoint) is held as itself, not in an array.
+    else this.#claimKeysOf.set(endpoint, wanted.length === 1 ? (wanted[0] as string) : [...wanted]);
     for (const key of wanted) this.#claimKeys.set(key, (this.#claimKeys.get(key) ?? 0) + 1);
   }
 
