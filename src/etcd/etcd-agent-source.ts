@@ -152,13 +152,22 @@ export class EtcdAgentSource implements AgentSource {
   /**
    * Each prefix page by page, the prefixes side by side, then the claims the
    * endpoints ask for: by key, or the whole claims prefix in pages when it
-   * holds at most CLAIMS_BY_PREFIX times as many (a page of 1,000 claims costs
-   * about what 3 requests of 128 keys do; 100k claims by key were 8 s of a
-   * cold start). Pages are read at different revisions; what changes
+   * holds at most CLAIMS_BY_PREFIX times as many (100k claims against etcd
+   * 3.4: by key 7.6-9.5 s, the prefix in pages of 1,000 3.0-4.2 s). Pages
+   * are read at different revisions; what changes
    * meanwhile comes from the watches, which were established first.
    */
   async #readAll(take: (kind: RecordKind, records: readonly RawRecord[]) => void): Promise<void> {
-    const { kv } = this.options;
+    const { kv, logger } = this.options;
+    const started = performance.now();
+    // Where a complete read's time goes (--log-level debug): the agent's own
+    // decoding and model updates, within the wall time of each part.
+    let decodeMs = 0;
+    const timed = (work: () => void) => {
+      const at = performance.now();
+      work();
+      decodeMs += performance.now() - at;
+    };
     // Set before reading, so a claim changed meanwhile wakes the next reconcile.
     this.#claimKeys = new Map();
     this.#claimKeysOf = new Map();
@@ -167,26 +176,39 @@ export class EtcdAgentSource implements AgentSource {
     counting?.catch(() => undefined);
     await Promise.all(
       this.#prefixes().map(([kind, prefix]) =>
-        this.#readPrefix(prefix, (entries) => {
-          const records = entries.map(raw);
-          if (kind === "endpoint") {
-            for (const record of records)
-              this.#setClaimKeys(record.key, requestedClaimKeys(record.value));
-          }
-          take(kind, records);
-        }),
+        this.#readPrefix(prefix, (entries) =>
+          timed(() => {
+            const records = entries.map(raw);
+            if (kind === "endpoint") {
+              for (const record of records)
+                this.#setClaimKeys(record.key, requestedClaimKeys(record.value));
+            }
+            take(kind, records);
+          }),
+        ),
       ),
     );
+    const paged = performance.now();
     const claims = await counting;
-    if (claims !== undefined && claims <= CLAIMS_BY_PREFIX * this.#claimKeys.size) {
+    const byPrefix = claims !== undefined && claims <= CLAIMS_BY_PREFIX * this.#claimKeys.size;
+    if (byPrefix) {
       await this.#readPrefix(keys.claims, (entries) =>
-        take("claim", entries.filter((entry) => this.#claimKeys.has(entry.key)).map(raw)),
+        timed(() =>
+          take("claim", entries.filter((entry) => this.#claimKeys.has(entry.key)).map(raw)),
+        ),
       );
     } else {
       await this.#readKeys([...this.#claimKeys.keys()], (entries) =>
-        take("claim", entries.map(raw)),
+        timed(() => take("claim", entries.map(raw))),
       );
     }
+    logger.log("debug", "agent.read", {
+      pagesMs: Math.round(paged - started),
+      claimsMs: Math.round(performance.now() - paged),
+      claims: byPrefix ? "prefix" : "keys",
+      claimsWanted: this.#claimKeys.size,
+      decodeMs: Math.round(decodeMs),
+    });
   }
 
   /**
