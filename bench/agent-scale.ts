@@ -432,6 +432,8 @@ async function measureSize(
   } finally {
     await agent.stop();
     if (process.env.BENCH_AGENT_LOG_LEVEL) {
+      // Before the report (which makes .bench/ too): a fresh tree has none yet.
+      mkdirSync(join(ROOT, ".bench"), { recursive: true });
       writeFileSync(join(ROOT, ".bench", `scale-agent-${size}.log`), agent.log());
     }
     // What the change series left in etcd goes: the next size starts from exactly its own.

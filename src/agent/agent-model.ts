@@ -42,6 +42,13 @@ export interface Touched {
   ownStatuses: Set<string>;
 }
 
+/** A complete read being applied page by page (AgentModel.replacing). */
+export interface Replacement {
+  take(kind: RecordKind, records: readonly RawRecord[]): void;
+  /** Deletes what no page held; what the whole read touched. */
+  finish(): Touched;
+}
+
 export function nothingTouched(): Touched {
   return {
     addresses: new Set(),
@@ -67,8 +74,8 @@ export class AgentModel {
   readonly #records = new Map<RecordKind, Map<string, Entry>>(
     KINDS.map((kind) => [kind, new Map()]),
   );
-  readonly #byAddress = new Index<true>();
-  readonly #byInterface = new Index<true>();
+  readonly #byAddress = new KeyIndex();
+  readonly #byInterface = new KeyIndex();
   readonly #claims = new Index<PlannedClaim>();
   readonly #statuses = new Index<FloatingIpStatus>();
   /** Records held that do not fit their kind. */
@@ -102,19 +109,36 @@ export class AgentModel {
 
   /** Makes the model `state` (a complete read): what differs is applied and touched. */
   replaceAll(state: Record<RecordKind, readonly RawRecord[]>): Touched {
+    const replacing = this.replacing();
+    for (const kind of KINDS) replacing.take(kind, state[kind]);
+    return replacing.finish();
+  }
+
+  /**
+   * A complete read that arrives in pages: each page is applied as it comes
+   * (what differs is touched), and `finish` deletes what no page held.
+   */
+  replacing(): Replacement {
     const touched = nothingTouched();
-    for (const kind of KINDS) {
-      const records = this.#records.get(kind) as Map<string, Entry>;
-      const seen = new Set<string>();
-      for (const record of state[kind]) {
-        seen.add(record.key);
-        this.apply(kind, record.key, record, touched);
-      }
-      for (const key of [...records.keys()]) {
-        if (!seen.has(key)) this.apply(kind, key, undefined, touched);
-      }
-    }
-    return touched;
+    const seen = new Map<RecordKind, Set<string>>(KINDS.map((kind) => [kind, new Set()]));
+    return {
+      take: (kind, records) => {
+        const keys = seen.get(kind) as Set<string>;
+        for (const record of records) {
+          keys.add(record.key);
+          this.apply(kind, record.key, record, touched);
+        }
+      },
+      finish: () => {
+        for (const kind of KINDS) {
+          const keys = seen.get(kind) as Set<string>;
+          for (const key of [...(this.#records.get(kind) as Map<string, Entry>).keys()]) {
+            if (!keys.has(key)) this.apply(kind, key, undefined, touched);
+          }
+        }
+        return touched;
+      },
+    };
   }
 
   /** The decoded records of a kind, in key order of arrival (complete plans read these). */
@@ -173,10 +197,10 @@ export class AgentModel {
       touched.endpoints.add(key);
       for (const address of endpointAddresses(endpoint)) {
         touched.addresses.add(address);
-        if (adding) this.#byAddress.add(address, key, true);
+        if (adding) this.#byAddress.add(address, key);
         else this.#byAddress.delete(address, key);
       }
-      if (adding) this.#byInterface.add(endpoint.interfaceName, key, true);
+      if (adding) this.#byInterface.add(endpoint.interfaceName, key);
       else this.#byInterface.delete(endpoint.interfaceName, key);
     } else if (kind === "claim" || kind === "status") {
       const record = value as { ip: string; node: string };
@@ -279,5 +303,39 @@ class Index<V> {
 
   *keys(name: string): IterableIterator<string> {
     for (const [key] of this.entries(name)) yield key;
+  }
+}
+
+/**
+ * Record keys by name, like Index without values: a name with one key holds
+ * the key itself (Index's [key, value] pair was 64 bytes per address and
+ * binding, ~13 MB at 100k bindings).
+ */
+class KeyIndex {
+  readonly #names = new Map<string, string | Set<string>>();
+
+  add(name: string, key: string): void {
+    const held = this.#names.get(name);
+    if (held === undefined || held === key) this.#names.set(name, key);
+    else if (typeof held === "string") this.#names.set(name, new Set([held, key]));
+    else held.add(key);
+  }
+
+  delete(name: string, key: string): void {
+    const held = this.#names.get(name);
+    if (held === undefined) return;
+    if (typeof held === "string") {
+      if (held === key) this.#names.delete(name);
+      return;
+    }
+    held.delete(key);
+    if (held.size === 1) this.#names.set(name, [...held][0] as string);
+  }
+
+  *keys(name: string): IterableIterator<string> {
+    const held = this.#names.get(name);
+    if (held === undefined) return;
+    if (typeof held === "string") yield held;
+    else yield* held;
   }
 }

@@ -255,11 +255,22 @@ export class Reconciler {
         return touched;
       }
     }
-    const state = await source.read();
-    this.#model ??= new AgentModel(this.options.node, (kind, record) =>
+    if (!source.readInPages) {
+      const state = await source.read();
+      return this.#ensureModel().replaceAll(state);
+    }
+    // Applied page by page: a read that fails part-way leaves the model in
+    // part updated, and the reconcile failing, so the next one is complete.
+    const replacing = this.#ensureModel().replacing();
+    await source.readInPages((kind, records) => replacing.take(kind, records));
+    return replacing.finish();
+  }
+
+  /** The model, made by the first complete read. */
+  #ensureModel(): AgentModel {
+    return (this.#model ??= new AgentModel(this.options.node, (kind, record) =>
       this.#reportMalformed(kind, record),
-    );
-    return this.#model.replaceAll(state);
+    ));
   }
 
   #inputs(hostInterfaces: ReadonlySet<string>): PlanInputs {
@@ -274,6 +285,7 @@ export class Reconciler {
    */
   async #reconcileAll(hostInterfaces: ReadonlySet<string>, verify: boolean): Promise<void> {
     const { node, ports } = this.options;
+    const started = performance.now();
     const model = this.#model as AgentModel;
     const routing = this.#routing;
     const inputs = this.#inputs(hostInterfaces);
@@ -297,6 +309,7 @@ export class Reconciler {
     this.#contested = contestedDestinations(routingPlan, (address) => this.#nat.binding(address));
     const known = verify ? undefined : this.#known;
     this.#known = undefined; // until this sync has succeeded
+    const planned = performance.now();
     const outcome = await syncDataplane(
       {
         bindings: plan.bindings,
@@ -323,9 +336,15 @@ export class Reconciler {
         : undefined;
       if (bird) await this.#applyBird();
     }
+    const synced = performance.now();
     const recorded = statuses.filter((status) => status.node === node);
     await this.options.source.recordStatus(this.#statusesOf(plan.bindings, recorded), recorded);
     this.#complete = false;
+    this.#phases = {
+      planMs: Math.round(planned - started),
+      kernelMs: Math.round(synced - planned),
+      statusMs: Math.round(performance.now() - synced),
+    };
     this.#finish(outcome, [
       ...routingPlan.problems,
       ...outcome.routeFailures.map((line) => `route refused by the kernel: ${line.trim()}`),

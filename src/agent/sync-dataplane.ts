@@ -90,6 +90,9 @@ export async function syncDataplane(
     flushed: [],
     known: { tables: new Map(), routes: new Map() },
   };
+  // The routes are read and written while nft runs, as in syncChanges:
+  // neither reads the other (at 100k bindings each is seconds of a cold start).
+  const routing = settle(syncRoutes(plan.routes, ports, known, outcome));
   try {
     for (const family of [4, 6] as const) {
       const desired = plan.bindings.filter((binding) => binding.family === family);
@@ -129,23 +132,32 @@ export async function syncDataplane(
         natOutgoing,
       });
     }
-
-    const desiredRoutes = [...plan.routes];
-    const routes = diffByKey(
-      desiredRoutes,
-      known ? [...known.routes.values()] : await ports.routes.read(),
-      routeKey,
-    );
-    if (routes.added.length + routes.removed.length > 0) {
-      outcome.routeFailures = await ports.routes.apply(routes.added, routes.removed);
-    }
-    outcome.routesAdded = routes.added.length;
-    outcome.routesRemoved = routes.removed.length;
-    outcome.known.routes = new Map(desiredRoutes.map((route) => [routeKey(route), route]));
   } finally {
-    await flushPending(ports, pendingFlush, outcome);
+    await Promise.all([routing, flushPending(ports, pendingFlush, outcome)]);
   }
+  const routed = await routing;
+  if ("error" in routed) throw routed.error;
   return outcome;
+}
+
+/** The routes part of syncDataplane: read back (unless `known`), diffed, the difference applied. */
+async function syncRoutes(
+  desiredRoutes: readonly NodeRoute[],
+  ports: DataplanePorts,
+  known: KnownState | undefined,
+  outcome: SyncOutcome,
+): Promise<void> {
+  const routes = diffByKey(
+    desiredRoutes,
+    known ? [...known.routes.values()] : await ports.routes.read(),
+    routeKey,
+  );
+  if (routes.added.length + routes.removed.length > 0) {
+    outcome.routeFailures = await ports.routes.apply(routes.added, routes.removed);
+  }
+  outcome.routesAdded = routes.added.length;
+  outcome.routesRemoved = routes.removed.length;
+  outcome.known.routes = new Map(desiredRoutes.map((route) => [routeKey(route), route]));
 }
 
 /** Changes to make, each computed by the caller from what it changed. */

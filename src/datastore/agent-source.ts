@@ -37,6 +37,13 @@ export interface AgentSource {
   /** What the node's plan reads, complete as of some moment after the last changed(). */
   read(): Promise<AgentState>;
   /**
+   * read(), handed to `take` in pages as they arrive, so that the whole read
+   * is never held at once (issue 14: 100k endpoints in one response, and
+   * their copies while decoded, were most of the agent's peak memory).
+   * Without this method, read().
+   */
+  readInPages?(take: (kind: RecordKind, records: readonly RawRecord[]) => void): Promise<void>;
+  /**
    * Only the records changed since the last read() or readChanges(), read
    * by key (issue 14: a change costs the same whatever the cluster holds);
    * undefined when the source cannot tell which (a watch re-established

@@ -41,6 +41,11 @@ export interface Kv {
    * large to read at once.
    */
   listPage(prefix: string, after: string | undefined, limit: number): Promise<KvEntry[]>;
+  /**
+   * How many keys start with `prefix`, without their values (etcd's
+   * count_only range). Optional: without it, a caller reads by key.
+   */
+  count?(prefix: string): Promise<number>;
   /** Several reads in one request, at one revision; one result list per read. */
   readMany(reads: readonly KvRead[]): Promise<KvEntry[][]>;
   /**

@@ -46,6 +46,45 @@ async function cluster(): Promise<MemoryKv> {
   return kv;
 }
 
+/** Endpoints and claims of this node (n1), floating IPs 203.0.113.1 and on. */
+const mine = (containers: readonly string[]) =>
+  containers.flatMap((container, index) => [
+    {
+      put: keys.endpoint("n1", container, "eth0"),
+      value: JSON.stringify(endpoint("n1", container, `203.0.113.${index + 1}`)),
+    },
+    {
+      put: keys.claim(`203.0.113.${index + 1}`),
+      value: JSON.stringify(claim(`203.0.113.${index + 1}`, "n1", container)),
+    },
+  ]);
+
+/** A MemoryKv that notes its reads of the claims: pages of the prefix, or keys read. */
+class CountingKv extends MemoryKv {
+  readonly reads: string[] = [];
+
+  override listPage(prefix: string, after: string | undefined, limit: number) {
+    if (prefix === keys.claims) this.reads.push("claims page");
+    return super.listPage(prefix, after, limit);
+  }
+
+  override readMany(reads: Parameters<MemoryKv["readMany"]>[0]) {
+    const claims = reads.filter((read) => "key" in read && read.key.startsWith(keys.claims));
+    if (claims.length > 0) this.reads.push(`claims readMany ${claims.length}`);
+    return super.readMany(reads);
+  }
+}
+
+/** A source over `kv` for n1 that reads in pages of 2. */
+const paged = (kv: MemoryKv) =>
+  new EtcdAgentSource({
+    kv,
+    node: "n1",
+    routing: "none",
+    logger: createStreamLogger(() => {}, "error"),
+    readPageSize: 2,
+  });
+
 const source = (kv: MemoryKv) =>
   new EtcdAgentSource({
     kv,
@@ -60,6 +99,55 @@ describe("EtcdAgentSource", () => {
     expect(state.claim.map((record) => record.key)).toEqual([keys.claim("203.0.113.10")]);
     expect(state.endpoint).toHaveLength(1);
   });
+
+  it("readInPages() hands over each prefix in pages of at most the page size, and the claims asked for", async () => {
+    const kv = await cluster();
+    await kv.txn([], mine(["a", "b", "c", "d"]));
+    const pages: string[] = [];
+    await paged(kv).readInPages((kind, records) => pages.push(`${kind} ${records.length}`));
+    expect(pages.filter((page) => page.startsWith("endpoint"))).toEqual([
+      "endpoint 2",
+      "endpoint 2",
+      "endpoint 1",
+    ]);
+    // read() is the same pages, gathered: this node's claims only.
+    const state = await paged(kv).read();
+    expect(state.endpoint.map((record) => record.key)).toEqual(
+      ["a", "b", "c", "d", "mine"].map((container) => keys.endpoint("n1", container, "eth0")),
+    );
+    expect(state.claim.map((record) => record.key).sort()).toEqual(
+      ["1", "10", "2", "3", "4"].map((last) => keys.claim(`203.0.113.${last}`)).sort(),
+    );
+  });
+
+  for (const { desc, others, claimReads } of [
+    {
+      desc: "pages through the claims prefix when it holds at most twice the claims asked for",
+      others: 0,
+      claimReads: ["page", "page", "page"],
+    },
+    {
+      desc: "reads the claims by key when the prefix holds more than twice as many",
+      others: 12,
+      claimReads: ["readMany 5"],
+    },
+  ]) {
+    it(`readInPages() ${desc}`, async () => {
+      const kv = new CountingKv();
+      await kv.txn([], mine(["a", "b", "c", "d", "e"]));
+      const theirs = Array.from({ length: others }, (_, index) => ({
+        put: keys.claim(`198.51.100.${index + 1}`),
+        value: JSON.stringify(claim(`198.51.100.${index + 1}`, "n2", `c${index}`)),
+      }));
+      if (theirs.length > 0) await kv.txn([], theirs);
+      kv.reads.length = 0;
+      const state = await paged(kv).read();
+      expect(kv.reads.filter((read) => read.startsWith("claims"))).toEqual(
+        claimReads.map((read) => `claims ${read}`),
+      );
+      expect(state.claim).toHaveLength(5);
+    });
+  }
 
   it("watch() wakes for a status record of one of its floating IPs, not another's (no direct routes)", async () => {
     const kv = await cluster();

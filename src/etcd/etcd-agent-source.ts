@@ -27,9 +27,23 @@ export interface EtcdAgentSourceOptions {
   statusTtlSeconds?: number;
   /** Release claims whose holder is gone after this long (ms); 0 turns the collector off. */
   claimGcGraceMs?: number;
+  /** Keys per page of a complete read (READ_PAGE; tests make it small). */
+  readPageSize?: number;
 }
 
 const STATUS_BATCH = 100;
+/** A status record to put, or the floating IP of one to delete. */
+type StatusWrite = FloatingIpStatus | string;
+/**
+ * Keys per page of a complete read (issue 14: 100k endpoints in one etcd
+ * response, and their copies while decoded, were most of the agent's peak
+ * memory). Not fewer: etcd 3.4 walks the rest of the range's index for every
+ * limited range (its count), so 100k endpoints took 3.0-3.5 s in pages of
+ * 1,000, 1.9 s in pages of 5,000 and 1.6-1.7 s in one range.
+ */
+const READ_PAGE = 5000;
+/** Claims read as the whole prefix, not by key, when it holds at most this many times the wanted. */
+const CLAIMS_BY_PREFIX = 2;
 /**
  * Requests in flight at once when a read or a write takes many (100k
  * bindings: 782 claim reads and 1,000 status writes at a cold start).
@@ -84,8 +98,8 @@ export class EtcdAgentSource implements AgentSource {
    * not every claim in the cluster).
    */
   #claimKeys = new Map<string, number>();
-  /** The claim keys each endpoint (by key) asks for. */
-  #claimKeysOf = new Map<string, string[]>();
+  /** The claim keys each endpoint (by key) asks for: one as itself, more in an array. */
+  #claimKeysOf = new Map<string, string | string[]>();
   /** What the watches said changed since the last read, by kind and key (undefined: deleted). */
   #pending = new Map<RecordKind, Map<string, KvEntry | undefined>>();
   /** A watch was (re-)established: what it missed is unknown, so the next read is complete. */
@@ -106,28 +120,6 @@ export class EtcdAgentSource implements AgentSource {
   }
 
   async read(): Promise<AgentState> {
-    // Cleared before reading: a change made meanwhile is read again by the
-    // next readChanges. A read that fails leaves a gap: the next is complete.
-    this.#gap = false;
-    this.#pending = new Map();
-    try {
-      return await this.#readAll();
-    } catch (error) {
-      this.#gap = true;
-      throw error;
-    }
-  }
-
-  async #readAll(): Promise<AgentState> {
-    const prefixes = this.#prefixes();
-    const results = await this.options.kv.readMany(prefixes.map(([, prefix]) => ({ prefix })));
-    const endpoints = results[0] ?? [];
-    // Set before reading, so a claim changed meanwhile wakes the next reconcile.
-    this.#claimKeys = new Map();
-    this.#claimKeysOf = new Map();
-    for (const entry of endpoints) this.#setClaimKeys(entry.key, requestedClaimKeys(entry));
-    const claimKeys = [...this.#claimKeys.keys()];
-    const claims = [...(await this.#readKeys(claimKeys)).values()];
     const state: AgentState = {
       endpoint: [],
       claim: [],
@@ -138,9 +130,105 @@ export class EtcdAgentSource implements AgentSource {
       peer: [],
       borrowed: [],
     };
-    prefixes.forEach(([kind], index) => (state[kind] = (results[index] ?? []).map(raw)));
-    state.claim = claims.map(raw);
+    await this.readInPages((kind, records) => {
+      for (const record of records) state[kind].push(record);
+    });
     return state;
+  }
+
+  async readInPages(
+    take: (kind: RecordKind, records: readonly RawRecord[]) => void,
+  ): Promise<void> {
+    // Cleared before reading: a change made meanwhile is read again by the
+    // next readChanges. A read that fails leaves a gap: the next is complete.
+    this.#gap = false;
+    this.#pending = new Map();
+    try {
+      await this.#readAll(take);
+    } catch (error) {
+      this.#gap = true;
+      throw error;
+    }
+  }
+
+  /**
+   * Each prefix page by page, the prefixes side by side, then the claims the
+   * endpoints ask for: by key, or the whole claims prefix in pages when it
+   * holds at most CLAIMS_BY_PREFIX times as many (100k claims against etcd
+   * 3.4: by key 7.6-9.5 s, the prefix in pages of 1,000 3.0-4.2 s). Pages
+   * are read at different revisions; what changes
+   * meanwhile comes from the watches, which were established first.
+   */
+  async #readAll(take: (kind: RecordKind, records: readonly RawRecord[]) => void): Promise<void> {
+    const { kv, logger } = this.options;
+    const started = performance.now();
+    // Where a complete read's time goes (--log-level debug): the agent's own
+    // decoding and model updates, within the wall time of each part.
+    let decodeMs = 0;
+    const timed = (work: () => void) => {
+      const at = performance.now();
+      work();
+      decodeMs += performance.now() - at;
+    };
+    // Set before reading, so a claim changed meanwhile wakes the next reconcile.
+    this.#claimKeys = new Map();
+    this.#claimKeysOf = new Map();
+    const counting = kv.count?.(keys.claims);
+    // Awaited below; a failed page read must not leave its rejection unhandled.
+    counting?.catch(() => undefined);
+    await Promise.all(
+      this.#prefixes().map(([kind, prefix]) =>
+        this.#readPrefix(prefix, (entries) =>
+          timed(() => {
+            const records = entries.map(raw);
+            if (kind === "endpoint") {
+              for (const record of records)
+                this.#setClaimKeys(record.key, requestedClaimKeys(record.value));
+            }
+            take(kind, records);
+          }),
+        ),
+      ),
+    );
+    const paged = performance.now();
+    const claims = await counting;
+    const byPrefix = claims !== undefined && claims <= CLAIMS_BY_PREFIX * this.#claimKeys.size;
+    if (byPrefix) {
+      await this.#readPrefix(keys.claims, (entries) =>
+        timed(() =>
+          take("claim", entries.filter((entry) => this.#claimKeys.has(entry.key)).map(raw)),
+        ),
+      );
+    } else {
+      await this.#readKeys([...this.#claimKeys.keys()], (entries) =>
+        timed(() => take("claim", entries.map(raw))),
+      );
+    }
+    logger.log("debug", "agent.read", {
+      pagesMs: Math.round(paged - started),
+      claimsMs: Math.round(performance.now() - paged),
+      claims: byPrefix ? "prefix" : "keys",
+      claimsWanted: this.#claimKeys.size,
+      decodeMs: Math.round(decodeMs),
+    });
+  }
+
+  /**
+   * Every record under `prefix`, in pages (READ_PAGE keys), the next page
+   * asked for while `each` decodes the last.
+   */
+  async #readPrefix(prefix: string, each: (entries: KvEntry[]) => void): Promise<void> {
+    const { kv } = this.options;
+    const size = this.options.readPageSize ?? READ_PAGE;
+    let page = await kv.listPage(prefix, undefined, size);
+    while (page.length > 0) {
+      const last = page.length < size ? undefined : (page.at(-1) as KvEntry).key;
+      const next = last === undefined ? undefined : kv.listPage(prefix, last, size);
+      // A failure while decoding must not leave the next page's rejection unhandled.
+      next?.catch(() => undefined);
+      each(page);
+      page = next ? await next : [];
+    }
   }
 
   /**
@@ -168,9 +256,10 @@ export class EtcdAgentSource implements AgentSource {
     const claims = new Map(pending.get("claim") ?? []);
     const wantedBefore = new Map<string, boolean>();
     for (const [key, entry] of pending.get("endpoint") ?? []) {
-      changes.push({ kind: "endpoint", key, record: entry && raw(entry) });
-      const wanted = entry ? requestedClaimKeys(entry) : [];
-      for (const claim of [...(this.#claimKeysOf.get(key) ?? []), ...wanted]) {
+      const record = entry && raw(entry);
+      changes.push({ kind: "endpoint", key, record });
+      const wanted = record ? requestedClaimKeys(record.value) : [];
+      for (const claim of [...this.#claimKeysOfEndpoint(key), ...wanted]) {
         if (!wantedBefore.has(claim)) wantedBefore.set(claim, this.#claimKeys.has(claim));
       }
       this.#setClaimKeys(key, wanted);
@@ -184,7 +273,10 @@ export class EtcdAgentSource implements AgentSource {
         if (before) changes.push({ kind: "claim", key: claim, record: undefined });
       }
     }
-    const read = await this.#readKeys(newlyWanted);
+    const read = new Map<string, KvEntry>();
+    await this.#readKeys(newlyWanted, (entries) => {
+      for (const entry of entries) read.set(entry.key, entry);
+    });
     for (const key of newlyWanted) claims.set(key, read.get(key));
     for (const [key, entry] of claims) {
       if (this.#claimKeys.has(key))
@@ -197,23 +289,32 @@ export class EtcdAgentSource implements AgentSource {
     return changes;
   }
 
-  /** Reads keys by key, at most one transaction's worth per request, a few requests at once. */
-  async #readKeys(names: readonly string[]): Promise<Map<string, KvEntry>> {
-    const parts = await inParts(names, MAX_TXN_OPS, IN_FLIGHT, (part) =>
-      this.options.kv.readMany(part.map((key) => ({ key }))),
-    );
-    return new Map(parts.flat(2).map((entry) => [entry.key, entry]));
+  /**
+   * Reads keys by key, at most one transaction's worth per request, a few
+   * requests at once; `each` takes what each request found.
+   */
+  async #readKeys(names: readonly string[], each: (entries: KvEntry[]) => void): Promise<void> {
+    await inParts(names, MAX_TXN_OPS, IN_FLIGHT, async (part) => {
+      const found = await this.options.kv.readMany(part.map((key) => ({ key })));
+      each(found.flat());
+    });
+  }
+
+  #claimKeysOfEndpoint(endpoint: string): readonly string[] {
+    const held = this.#claimKeysOf.get(endpoint);
+    return held === undefined ? [] : typeof held === "string" ? [held] : held;
   }
 
   /** Records which claim keys an endpoint asks for (none: forgotten). */
   #setClaimKeys(endpoint: string, wanted: readonly string[]): void {
-    for (const key of this.#claimKeysOf.get(endpoint) ?? []) {
+    for (const key of this.#claimKeysOfEndpoint(endpoint)) {
       const count = (this.#claimKeys.get(key) ?? 1) - 1;
       if (count > 0) this.#claimKeys.set(key, count);
       else this.#claimKeys.delete(key);
     }
     if (wanted.length === 0) this.#claimKeysOf.delete(endpoint);
-    else this.#claimKeysOf.set(endpoint, [...wanted]);
+    // One key (almost every endpoint) is held as itself, not in an array.
+    else this.#claimKeysOf.set(endpoint, wanted.length === 1 ? (wanted[0] as string) : [...wanted]);
     for (const key of wanted) this.#claimKeys.set(key, (this.#claimKeys.get(key) ?? 0) + 1);
   }
 
@@ -289,7 +390,7 @@ export class EtcdAgentSource implements AgentSource {
     const lease = await this.#currentLease();
     if (lease !== this.#statusLease) return false;
     try {
-      await this.#writeStatus(this.#statusOps(desired, recorded, false, lease));
+      await this.#writeStatus(this.#statusWrites(desired, recorded, false), lease);
       return true;
     } catch (error) {
       if (lease === undefined || (await this.options.kv.keepAliveLease(lease))) throw error;
@@ -308,7 +409,7 @@ export class EtcdAgentSource implements AgentSource {
     // Records from an earlier lease (a restart, or a lease lost) are all written again.
     const rewrite = lease !== this.#statusLease;
     try {
-      await this.#writeStatus(this.#statusOps(desired, recorded, rewrite, lease));
+      await this.#writeStatus(this.#statusWrites(desired, recorded, rewrite), lease);
     } catch (error) {
       // The lease expired under us (the datastore was out of reach for longer
       // than the TTL): take a new one and write every record again, once.
@@ -320,33 +421,43 @@ export class EtcdAgentSource implements AgentSource {
     this.#statusLease = lease;
   }
 
-  /** etcd refuses a transaction of more than 128 operations (--max-txn-ops). */
-  async #writeStatus(ops: readonly KvOp[]): Promise<void> {
-    await inParts(ops, STATUS_BATCH, IN_FLIGHT, (part) => this.options.kv.txn([], part));
+  /**
+   * The writes in transactions of STATUS_BATCH (etcd refuses more than 128
+   * operations, --max-txn-ops), each part's operations made only when it is
+   * sent: at 100k bindings they were all made (keys, JSON values) before the
+   * first was sent, and held until the last was written.
+   */
+  async #writeStatus(writes: readonly StatusWrite[], lease: string | undefined): Promise<void> {
+    const { node, kv } = this.options;
+    await inParts(writes, STATUS_BATCH, IN_FLIGHT, (part) =>
+      kv.txn(
+        [],
+        part.map((write): KvOp => {
+          if (typeof write === "string") return { delete: keys.status(node, write) };
+          const put = keys.status(node, write.ip);
+          const value = JSON.stringify(write);
+          return lease ? { put, value, lease } : { put, value };
+        }),
+      ),
+    );
   }
 
-  #statusOps(
+  /** The records to write (those that differ, or all with `rewrite`) and the IPs of those to delete. */
+  #statusWrites(
     desired: readonly FloatingIpStatus[],
     recorded: readonly FloatingIpStatus[],
     rewrite: boolean,
-    lease: string | undefined,
-  ): KvOp[] {
-    const { node } = this.options;
+  ): StatusWrite[] {
     const previous = new Map(recorded.map((status) => [status.ip, status]));
-    const ops: KvOp[] = [];
+    const writes: StatusWrite[] = [];
     for (const status of desired) {
       const before = previous.get(status.ip);
       previous.delete(status.ip);
       if (!rewrite && before && sameStatus(before, status)) continue;
-      const value = JSON.stringify(status);
-      ops.push(
-        lease
-          ? { put: keys.status(node, status.ip), value, lease }
-          : { put: keys.status(node, status.ip), value },
-      );
+      writes.push(status);
     }
-    for (const stale of previous.keys()) ops.push({ delete: keys.status(node, stale) });
-    return ops;
+    for (const stale of previous.keys()) writes.push(stale);
+    return writes;
   }
 
   /** The status lease, granted on first use; undefined when status records need none (no TTL). */
@@ -392,20 +503,16 @@ function sameStatus(a: FloatingIpStatus, b: FloatingIpStatus): boolean {
   );
 }
 
-/** The claim keys of the floating IPs an endpoint record's ipNATs name (none if it does not parse). */
-function requestedClaimKeys(entry: KvEntry): string[] {
-  try {
-    const { ipNATs } = JSON.parse(entry.value) as { ipNATs?: unknown };
-    if (!Array.isArray(ipNATs)) return [];
-    return ipNATs.flatMap((nat: unknown) => {
-      const ip = (nat as { externalIP?: unknown } | null)?.externalIP;
-      if (typeof ip !== "string" || ip === "" || ip.includes("/")) return [];
-      // The text as written and its canonical form (the claim's key is the latter).
-      return [...new Set([ip, canonicalAddress(ip) ?? ip])].map((text) => keys.claim(text));
-    });
-  } catch {
-    return [];
-  }
+/** The claim keys of the floating IPs an endpoint record's ipNATs name (none if it has no such list). */
+function requestedClaimKeys(value: unknown): string[] {
+  const { ipNATs } = (value ?? {}) as { ipNATs?: unknown };
+  if (!Array.isArray(ipNATs)) return [];
+  return ipNATs.flatMap((nat: unknown) => {
+    const ip = (nat as { externalIP?: unknown } | null)?.externalIP;
+    if (typeof ip !== "string" || ip === "" || ip.includes("/")) return [];
+    // The text as written and its canonical form (the claim's key is the latter).
+    return [...new Set([ip, canonicalAddress(ip) ?? ip])].map((text) => keys.claim(text));
+  });
 }
 
 function raw(entry: KvEntry): RawRecord {

@@ -78,6 +78,15 @@ export class EtcdKv implements Kv {
     return (body.kvs ?? []).map(decodeEntry);
   }
 
+  async count(prefix: string): Promise<number> {
+    const body = await this.#call<{ count?: string }>("/v3/kv/range", {
+      key: encode(prefix),
+      range_end: encode(prefixEnd(prefix)),
+      count_only: true,
+    });
+    return Number(body.count ?? 0);
+  }
+
   /** A transaction with no compares and only range operations: one request, one revision. */
   async readMany(reads: readonly KvRead[]): Promise<KvEntry[][]> {
     checkTxnSize("reads", reads.length);

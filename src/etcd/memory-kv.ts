@@ -116,6 +116,10 @@ export class MemoryKv implements Kv {
     return listed.filter((entry) => after === undefined || entry.key > after).slice(0, limit);
   }
 
+  async count(prefix: string): Promise<number> {
+    return (await this.list(prefix)).length;
+  }
+
   async readMany(reads: readonly KvRead[]): Promise<KvEntry[][]> {
     checkTxnSize("reads", reads.length);
     return Promise.all(

@@ -34,6 +34,7 @@ export type LogEvent =
   | "agent.watch"
   | "agent.synced"
   | "agent.reconciled"
+  | "agent.read"
   | "agent.kernel-monitor"
   | "agent.fenced"
   | "agent.unfenced"

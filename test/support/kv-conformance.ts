@@ -149,6 +149,16 @@ export function kvConformance(
       ]);
     });
 
+    it("count() counts the keys under a prefix and no other", async () => {
+      const kv = await fresh();
+      const base = unique();
+      for (const key of ["a", "b", "b/x"])
+        await kv.txn([], [{ put: `${base}x/${key}`, value: key }]);
+      await kv.txn([], [{ put: `${base}y`, value: "outside" }]);
+      expect(await kv.count?.(`${base}x/`)).toBe(3);
+      expect(await kv.count?.(`${base}z/`)).toBe(0);
+    });
+
     it("readMany() answers keys and prefixes in order, empty when missing", async () => {
       const kv = await fresh();
       const base = unique();
