@@ -41,10 +41,24 @@ export interface KubeHttp {
   delete(path: string, preconditions?: { uid?: string; resourceVersion?: string }): Promise<void>;
 }
 
-export function createKubeHttp(credentials: KubeCredentials, timeoutMs = 10_000): KubeHttp {
+/**
+ * At most this many requests of one client at once, the rest queued: a pod's
+ * 1,024 floating IPs must not become 2,048 concurrent GETs, which the API
+ * server answers with 429 past its --max-requests-inflight.
+ */
+export const MAX_IN_FLIGHT = 16;
+
+export function createKubeHttp(
+  credentials: KubeCredentials,
+  timeoutMs = 10_000,
+  maxInFlight = MAX_IN_FLIGHT,
+): KubeHttp {
   const base = new URL(credentials.server);
   const secure = base.protocol === "https:";
-  const call = <T>(
+  const slots = inFlightLimit(maxInFlight);
+  const call = <T>(method: string, path: string, body?: unknown, contentType?: string) =>
+    slots.run(() => send<T>(method, path, body, contentType));
+  const send = <T>(
     method: string,
     path: string,
     body?: unknown,
@@ -120,6 +134,25 @@ export function createKubeHttp(credentials: KubeCredentials, timeoutMs = 10_000)
       ),
     );
   }
+}
+
+/** A counting semaphore; a released slot goes straight to the next in line. */
+export function inFlightLimit(max: number): { run<T>(work: () => Promise<T>): Promise<T> } {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return {
+    async run(work) {
+      if (active < max) active += 1;
+      else await new Promise<void>((resolve) => waiting.push(resolve));
+      try {
+        return await work();
+      } finally {
+        const next = waiting.shift();
+        if (next) next();
+        else active -= 1;
+      }
+    },
+  };
 }
 
 function apiError(method: string, path: string, status: number, text: string): KubeApiError {
