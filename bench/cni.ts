@@ -10,11 +10,12 @@
 // plugin (start-up cost). Every ADD/DEL must exit 0, and after the DELs
 // nothing may be left behind (interfaces, IPAM allocations, claims,
 // endpoints, host-local leases). Prints a table and writes .bench/cni.json.
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import {
+  checkServed,
   formatTable,
   machineInfo,
   note,
@@ -327,7 +328,7 @@ async function main(): Promise<void> {
       conf: buoyConf(false, true),
       checkClean: async () => {
         await checkBuoyClean(store);
-        checkServedByAgent(cniLog, "agent");
+        checkServed(cniLog, "agent", PODS * 2);
       },
     },
     {
@@ -338,7 +339,7 @@ async function main(): Promise<void> {
       conf: buoyConf(true, true),
       checkClean: async () => {
         await checkBuoyClean(store);
-        checkServedByAgent(cniLog, "afip");
+        checkServed(cniLog, "afip", PODS * 2);
       },
     },
     {
@@ -450,21 +451,6 @@ async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, "cni.json"), JSON.stringify(report, null, 2) + "\n");
   note(`wrote ${join(outDir, "cni.json")}`);
-}
-
-/** A silent fallback would time the executable instead: every ADD and DEL of `key` must say `via: agent`. */
-function checkServedByAgent(cniLog: string, key: string): void {
-  const lines = readFileSync(cniLog, "utf8")
-    .split("\n")
-    .filter((line) => line.includes(`"bench-${key}-`));
-  const served = lines.filter((line) => line.includes('"via":"agent"')).length;
-  if (served < lines.length) {
-    throw new Error(
-      `${lines.length - served} of ${lines.length} log lines of ${key} were not served by the agent`,
-    );
-  }
-  if (lines.length < PODS * 2)
-    throw new Error(`only ${lines.length} log lines of ${key}: expected ${PODS * 2}`);
 }
 
 async function cleanup(): Promise<void> {

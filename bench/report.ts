@@ -101,3 +101,21 @@ export function privatePlugin(built: string, dir: string): string {
   }
   return path;
 }
+
+/**
+ * Throws unless every line of the CNI log naming a container `bench-<key>-…`
+ * says `via: agent`, and there are at least `expected` of them: a silent
+ * fallback would time the executable instead of the resident server.
+ */
+export function checkServed(cniLog: string, key: string, expected = 1): void {
+  const lines = readFileSync(cniLog, "utf8")
+    .split("\n")
+    .filter((line) => line.includes(`"bench-${key}-`));
+  const served = lines.filter((line) => line.includes('"via":"agent"')).length;
+  if (served < lines.length) {
+    throw new Error(`${key}: ${lines.length - served} of ${lines.length} calls not served`);
+  }
+  if (lines.length < expected) {
+    throw new Error(`${key}: only ${lines.length} calls logged, expected ${expected}`);
+  }
+}
