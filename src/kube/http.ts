@@ -41,6 +41,19 @@ export interface KubeHttp {
   delete(path: string, preconditions?: { uid?: string; resourceVersion?: string }): Promise<void>;
 }
 
+/** A long-running GET (a watch), its body handed on line by line. */
+export interface KubeStream {
+  /** Resolves when the server ends the answer; rejects as a call would (KubeApiError, KubeUnavailableError). */
+  done: Promise<void>;
+  abort(): void;
+}
+
+/** createKubeHttp()'s client, which can also stream (watches: kube-watch.ts). */
+export interface KubeStreamingHttp extends KubeHttp {
+  /** Outside the in-flight limit: a watch holds its request open. `idleMs`: no byte for this long fails it. */
+  stream(path: string, onLine: (line: string) => void, idleMs: number): KubeStream;
+}
+
 /**
  * At most this many requests of one client at once, the rest queued: a pod's
  * 1,024 floating IPs must not become 2,048 concurrent GETs, which the API
@@ -52,7 +65,7 @@ export function createKubeHttp(
   credentials: KubeCredentials,
   timeoutMs = 10_000,
   maxInFlight = MAX_IN_FLIGHT,
-): KubeHttp {
+): KubeStreamingHttp {
   const base = new URL(credentials.server);
   const secure = base.protocol === "https:";
   const slots = inFlightLimit(maxInFlight);
@@ -66,28 +79,12 @@ export function createKubeHttp(
   ) =>
     new Promise<T>((resolve, reject) => {
       const payload = body === undefined ? undefined : JSON.stringify(body);
-      const headers: Record<string, string> = { accept: "application/json" };
+      const headers: Record<string, string> = {};
       if (payload !== undefined) {
         headers["content-type"] = contentType;
         headers["content-length"] = String(Buffer.byteLength(payload));
       }
-      if (credentials.token) headers.authorization = `Bearer ${credentials.token}`;
-      const options = {
-        method,
-        host: base.hostname.replace(/^\[|\]$/g, ""),
-        port: base.port || (secure ? 443 : 80),
-        path: `${base.pathname.replace(/\/$/, "")}${path}`,
-        headers,
-        timeout: timeoutMs,
-        ...(secure
-          ? {
-              ...(credentials.ca ? { ca: credentials.ca } : {}),
-              ...(credentials.clientCert ? { cert: credentials.clientCert } : {}),
-              ...(credentials.clientKey ? { key: credentials.clientKey } : {}),
-              rejectUnauthorized: credentials.insecureSkipTlsVerify !== true,
-            }
-          : {}),
-      };
+      const options = requestOptions(method, path, headers, timeoutMs);
       const req = (secure ? httpsRequest : httpRequest)(options, (response) => {
         const chunks: Buffer[] = [];
         response.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -111,8 +108,67 @@ export function createKubeHttp(
       req.on("error", (error) => reject(unavailable(method, path, error)));
       req.end(payload);
     });
+  const requestOptions = (
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    timeout: number,
+  ) => ({
+    method,
+    host: base.hostname.replace(/^\[|\]$/g, ""),
+    port: base.port || (secure ? 443 : 80),
+    path: `${base.pathname.replace(/\/$/, "")}${path}`,
+    headers: {
+      accept: "application/json",
+      ...headers,
+      ...(credentials.token ? { authorization: `Bearer ${credentials.token}` } : {}),
+    },
+    timeout,
+    ...(secure
+      ? {
+          ...(credentials.ca ? { ca: credentials.ca } : {}),
+          ...(credentials.clientCert ? { cert: credentials.clientCert } : {}),
+          ...(credentials.clientKey ? { key: credentials.clientKey } : {}),
+          rejectUnauthorized: credentials.insecureSkipTlsVerify !== true,
+        }
+      : {}),
+  });
+  const stream = (path: string, onLine: (line: string) => void, idleMs: number): KubeStream => {
+    let abort = () => {};
+    const done = new Promise<void>((resolve, reject) => {
+      const req = (secure ? httpsRequest : httpRequest)(
+        requestOptions("GET", path, {}, idleMs),
+        (response) => {
+          const status = response.statusCode ?? 0;
+          let text = "";
+          response.setEncoding("utf8");
+          response.on("data", (chunk: string) => {
+            text += chunk;
+            if (status >= 400) return;
+            for (let end = text.indexOf("\n"); end >= 0; end = text.indexOf("\n")) {
+              const line = text.slice(0, end);
+              text = text.slice(end + 1);
+              if (line.trim() !== "") onLine(line);
+            }
+          });
+          response.on("error", (error) => reject(unavailable("GET", path, error)));
+          response.on("end", () => {
+            if (status >= 400) return reject(apiError("GET", path, status, text));
+            if (text.trim() !== "") onLine(text);
+            resolve();
+          });
+        },
+      );
+      req.on("timeout", () => req.destroy(new Error(`nothing received for ${idleMs} ms`)));
+      req.on("error", (error) => reject(unavailable("GET", path, error)));
+      req.end();
+      abort = () => req.destroy(new Error("stopped"));
+    });
+    return { done, abort: () => abort() };
+  };
   return {
     server: credentials.server,
+    stream,
     get: (path) => call("GET", path),
     create: (path, body) => call("POST", path, body),
     replace: (path, body) => call("PUT", path, body),

@@ -48,6 +48,7 @@ export type LogEvent =
   | "agent.listening"
   | "agent.stop"
   | "cni.server"
+  | "cni.watch"
   | "agent.cni-server"
   | "webhook.tls"
   | "webhook.config"
