@@ -111,10 +111,16 @@ async function checkNotPodAddress(
   pools: readonly IpPool[],
 ): Promise<void> {
   const regionCidr = regionCidrOf(claim.ip);
-  const region = regionCidr ? await port.getRegion(regionCidr) : undefined;
-  const blocks = await Promise.all(
-    blockCidrsToRead(claim.ip, region, pools).map((cidr) => port.getBlock(cidr)),
-  );
+  // The block at each pool's blockSize alongside the region, the rest of
+  // what the region lists after it: one round trip where the region lists
+  // no other block holding the IP. All of them after the claim's write.
+  const guessed = blockCidrsToRead(claim.ip, undefined, pools);
+  const [region, first] = await Promise.all([
+    regionCidr ? port.getRegion(regionCidr) : undefined,
+    Promise.all(guessed.map((cidr) => port.getBlock(cidr))),
+  ]);
+  const rest = blockCidrsToRead(claim.ip, region, pools).filter((cidr) => !guessed.includes(cidr));
+  const blocks = [...first, ...(await Promise.all(rest.map((cidr) => port.getBlock(cidr))))];
   const held = blocks.filter((block): block is IpamBlock => block !== undefined);
   checkClaimConflict(claim.ip, requesterOf(claim), undefined, podAllocation(held, claim.ip));
 }
