@@ -336,7 +336,10 @@ async function withFloatingIps(
 ): Promise<AllocationSnapshot | undefined> {
   const missing = early ? floatingIps.filter((ip) => !asked.includes(ip)) : floatingIps;
   if (missing.length === 0) return early;
-  const more = await store.readAllocationSnapshot({ floatingIps: missing });
+  const more = await store.readAllocationSnapshot({
+    floatingIps: missing,
+    ...(early ? { pools: early.pools } : {}),
+  });
   if (!early) return more;
   const cidrs = new Set(early.blocks.map((block) => block.value.cidr));
   const regions = new Set((early.regions ?? []).map((region) => region.value.cidr));

@@ -9,7 +9,7 @@ import { existsSync, readlinkSync } from "node:fs";
 import { LinuxPodNetwork } from "../dataplane/shell/linux-pod-network.js";
 import { createStreamLogger, parseLogLevel } from "../log/logger.js";
 import { execPlugin } from "./delegate.js";
-import { openDatastore } from "./open-datastore.js";
+import { residentDatastores } from "./open-datastore.js";
 import { serverAnswers } from "./forward.js";
 import { serveCni } from "./serve.js";
 import { listenCniSocket } from "./socket-server.js";
@@ -39,8 +39,10 @@ export async function serveMain(args: readonly string[]): Promise<number> {
     parseLogLevel(options.logLevel),
   );
   const view = { netns: readlinkSync("/proc/self/ns/net"), exists: existsSync };
+  // Kept across requests, with the watch cache a served ADD reads (ADR 0013).
+  const datastores = residentDatastores(logger);
   const deps = {
-    openDatastore,
+    openDatastore: datastores.open,
     podNetwork: new LinuxPodNetwork(),
     execPlugin,
     now: () => new Date(),
@@ -53,6 +55,7 @@ export async function serveMain(args: readonly string[]): Promise<number> {
       logger,
     );
   } catch (error) {
+    datastores.stop();
     process.stderr.write(`buoy serve: ${(error as Error).message}\n`);
     return 1;
   }
@@ -68,6 +71,7 @@ export async function serveMain(args: readonly string[]): Promise<number> {
   // Reading stdin keeps the process alive: let go of it.
   if (options.withParent) process.stdin.destroy();
   await server.close();
+  datastores.stop();
   logger.log("info", "cni.server", { path: options.socket, state: "stopped" });
   return 0;
 }

@@ -22,6 +22,8 @@ export interface AllocationQuery {
   node?: string;
   /** Floating IPs whose claims and holding blocks to read. */
   floatingIps: readonly string[];
+  /** The pools, when this ADD read them already: returned as they are, not read again. */
+  pools?: readonly IpPool[];
 }
 
 /**

@@ -254,13 +254,13 @@ describe("manifests/rbac.yaml", () => {
     expect(grants("ClusterRole", "buoy-cni-plugin")).toEqual({
       "buoy.dev/blockaffinities": "create",
       "buoy.dev/floatingipclaims": "create delete get list",
-      "buoy.dev/ipamblocks": "create get list update",
+      "buoy.dev/ipamblocks": "create get list update watch",
       "buoy.dev/ipamregions": "create get update",
       "buoy.dev/ippools": "list",
       "buoy.dev/workloadendpoints": "create delete get list update",
       "core/events": "create",
       "core/namespaces": "get",
-      "core/nodes": "get",
+      "core/nodes": "get list watch",
       "core/pods": "get",
       "core/pods/status": "patch",
     });

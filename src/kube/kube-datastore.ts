@@ -56,10 +56,11 @@ import {
   POD_IPS_ANNOTATION,
   POD_IP_ANNOTATION,
 } from "./labels.js";
-import { endpointObjectName } from "./names.js";
+import { endpointObjectName, prefixObjectName } from "./names.js";
 import { apiPaths as paths } from "./api-paths.js";
 import { claimAll, type ClaimPort } from "./claim-protocol.js";
 import { httpClaimPort } from "./http-claim-port.js";
+import type { KubeReadCache } from "./node-cache.js";
 import {
   affinityObject,
   blockFromObject,
@@ -85,35 +86,52 @@ export class KubernetesDatastore implements Datastore {
   readonly #http: KubeHttp;
   readonly #claims: ClaimPort;
   readonly #reporter: string;
+  readonly #cache: KubeReadCache | undefined;
 
-  /** `reporter` names this node in Events' source. */
-  constructor(http: KubeHttp, reporter: string) {
+  /**
+   * `reporter` names this node in Events' source. `cache`: the resident
+   * server's pools, node blocks and Node (node-cache.ts); the executable has none.
+   */
+  constructor(http: KubeHttp, reporter: string, cache?: KubeReadCache) {
     this.#http = unavailableAsDatastoreError(http);
     this.#claims = httpClaimPort(this.#http);
     this.#reporter = reporter;
+    this.#cache = cache;
   }
 
   async readAllocationSnapshot({
     node,
     floatingIps,
+    pools: known,
   }: AllocationQuery): Promise<AllocationSnapshot> {
     // Bounded by what this pod touches (issue 14): the pools, this node's
     // blocks by their label from the API server's watch cache (a stale one
     // only costs a retry: every block write is on its resourceVersion), and
     // each floating IP's claim, region and holding blocks by name.
-    const [pools, nodeBlocks, claims, regions] = await Promise.all([
-      this.#listPools(),
+    // With the pools at hand (read by this ADD already), the block at each
+    // pool's blockSize is read alongside the region, not after it.
+    const guessed = known
+      ? [...new Set(floatingIps.flatMap((ip) => blockCidrsToRead(ip, undefined, known)))]
+      : [];
+    const [pools, nodeBlocks, claims, regions, guessedBlocks] = await Promise.all([
+      known ?? this.#listPools(),
       node === undefined ? [] : this.#listNodeBlocks(node, "0"),
       Promise.all(floatingIps.map((ip) => this.#getClaim(ip))),
       this.readRegions(floatingIps.map((ip) => regionCidrOf(ip) ?? "")),
+      this.readBlocks(guessed),
     ]);
-    const known = new Set(nodeBlocks.map((block) => block.value.cidr));
+    const read = new Set([...nodeBlocks.map((block) => block.value.cidr), ...guessed]);
     const holding = floatingIps
       .flatMap((ip, i) => blockCidrsToRead(ip, regions[i]?.value, pools))
-      .filter((cidr) => !known.has(cidr));
+      .filter((cidr) => !read.has(cidr));
+    const inNode = new Set(nodeBlocks.map((block) => block.value.cidr));
     return {
-      pools,
-      blocks: [...nodeBlocks, ...(await this.readBlocks([...new Set(holding)]))],
+      pools: [...pools],
+      blocks: [
+        ...nodeBlocks,
+        ...guessedBlocks.filter((block) => !inNode.has(block.value.cidr)),
+        ...(await this.readBlocks([...new Set(holding)])),
+      ],
       claims: claims.flatMap((claim) => claim ?? []),
     };
   }
@@ -131,6 +149,14 @@ export class KubernetesDatastore implements Datastore {
    */
   listNodeBlocks(node: string): Promise<Versioned<IpamBlock>[]> {
     return this.#listNodeBlocks(node, "0");
+  }
+
+  /** The block as the API server has it now, into the cache as well (after a conflict). */
+  async #readBlockAfterConflict(cidr: string, supersedes: string | undefined): Promise<void> {
+    if (!this.#cache) return;
+    const name = prefixObjectName(cidr) ?? cidr;
+    const object = await this.#getOrUndefined<KubeObject>(paths.block(cidr));
+    this.#cache.blockSeen(name, object, supersedes);
   }
 
   async readRegions(cidrs: readonly string[]): Promise<(Versioned<IpamRegion> | undefined)[]> {
@@ -172,9 +198,14 @@ export class KubernetesDatastore implements Datastore {
               blockToObject(block, revision),
             );
     } catch (error) {
-      if (isReason(error, "AlreadyExists", "Conflict", "NotFound")) return "conflict";
+      if (isReason(error, "AlreadyExists", "Conflict", "NotFound")) {
+        // A cache a moment behind: what IPAM retries with is read by name.
+        await this.#readBlockAfterConflict(block.cidr, revision);
+        return "conflict";
+      }
       throw error;
     }
+    this.#cache?.blockSeen(written.metadata.name, written, revision);
     if (revision === undefined) {
       await this.#http.create(paths.affinities, affinityObject(block)).catch((error: unknown) => {
         if (!isReason(error, "AlreadyExists")) throw error;
@@ -381,15 +412,7 @@ export class KubernetesDatastore implements Datastore {
   // ---- helpers ------------------------------------------------------------
 
   async #listPools(): Promise<IpPool[]> {
-    const list = await this.#http.get<KubeList<KubeObject>>(paths.pools);
-    // An invalid pool object (the CRD's schema lets few through) is no pool.
-    return list.items.flatMap((object) => {
-      try {
-        return [poolFromObject(object)];
-      } catch {
-        return [];
-      }
-    });
+    return validPools((await this.#http.get<KubeList<KubeObject>>(paths.pools)).items);
   }
 
   /** Claims, all or by label; `resourceVersion` "0": from the API server's watch cache. */
@@ -482,6 +505,8 @@ export class KubernetesDatastore implements Datastore {
    * API server's watch cache.
    */
   async #listNodeBlocks(node: string, resourceVersion?: string): Promise<Versioned<IpamBlock>[]> {
+    const cached = this.#cache?.nodeBlocks(node);
+    if (cached) return cached.map(blockFromObject);
     const label = blockNodeLabel(node);
     const params = new URLSearchParams({
       ...(label ? { labelSelector: label } : {}),
@@ -514,10 +539,11 @@ export class KubernetesDatastore implements Datastore {
     for (let attempt = 0; attempt < MAX_ATTEMPTS && current; attempt++) {
       if (handle === undefined || current.value.allocations[ip]?.handle !== handle) return;
       try {
-        await this.#http.replace(
+        const written = await this.#http.replace<KubeObject>(
           paths.block(current.value.cidr),
           blockToObject(withoutHandle(current.value, handle), current.revision),
         );
+        this.#cache?.blockSeen(written.metadata.name, written, current.revision);
         return;
       } catch (error) {
         if (!isReason(error, "Conflict")) throw error;
@@ -571,6 +597,8 @@ export class KubernetesDatastore implements Datastore {
   }
 
   async #nodeUID(node: string): Promise<string | undefined> {
+    const cached = this.#cache?.nodeUID(node);
+    if (cached !== undefined) return cached ?? undefined;
     return (await this.#getOrUndefined<PodObject>(paths.node(node)))?.metadata.uid;
   }
 
@@ -586,6 +614,17 @@ export class KubernetesDatastore implements Datastore {
       throw error;
     }
   }
+}
+
+/** An invalid pool object (the CRD's schema lets few through) is no pool. */
+function validPools(objects: readonly KubeObject[]): IpPool[] {
+  return objects.flatMap((object) => {
+    try {
+      return [poolFromObject(object)];
+    } catch {
+      return [];
+    }
+  });
 }
 
 function isReason(error: unknown, ...reasons: string[]): boolean {
