@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll } from "vitest";
+import { poolManifest } from "../../src/cli/manifest.js";
 import { openDatastore, residentDatastores } from "../../src/cni/open-datastore.js";
 import { silentLogger } from "../../src/log/logger.js";
 import type { KubernetesDatastore } from "../../src/kube/kube-datastore.js";
@@ -61,17 +62,7 @@ for (const [name, opened] of [
       datastore: opened(),
       namespace,
       async addPool(pool) {
-        await kube.admin.json("POST", `${BUOY}/ippools`, {
-          apiVersion: "buoy.dev/v1",
-          kind: "IPPool",
-          metadata: { name: pool.name },
-          spec: {
-            cidr: pool.cidr,
-            blockSize: pool.blockSize,
-            disabled: pool.disabled,
-            ...(pool.namespaceSelector ? { namespaceSelector: pool.namespaceSelector } : {}),
-          },
-        });
+        await kube.admin.json("POST", `${BUOY}/ippools`, poolManifest(pool));
       },
       async changePool(pool) {
         await kube.admin.json(
