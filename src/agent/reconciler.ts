@@ -49,6 +49,12 @@ export interface ReconcilerOptions {
   bird?: Bird;
   /** The kernel's change notices: the resync reads back only what they cannot vouch for. */
   monitor?: KernelMonitor;
+  /**
+   * A full garbage collection, run after a complete read, before a whole
+   * read-back and after either is applied (agent/collect-garbage.ts); none
+   * by default.
+   */
+  collectGarbage?: () => void;
   now?: () => number;
 }
 
@@ -82,6 +88,10 @@ export class Reconciler {
   #countedRoutes: KnownState | undefined;
   /** Where the last reconcile of changes spent its time, for the debug log. */
   #phases: { planMs: number; kernelMs: number; statusMs: number } | undefined;
+  /** The last #refresh read everything (not only the changes). */
+  #readWhole = false;
+  /** Time in collectGarbage this reconcile, for the debug log. */
+  #gcMs = 0;
   /** True once a reconcile has been applied completely. */
   synced = false;
   /** When the last reconcile succeeded (ms since the epoch), 0 before the first. */
@@ -164,6 +174,7 @@ export class Reconciler {
         this.#refresh(),
         watched ? undefined : this.#listInterfaces(),
       ]);
+      if (this.#readWhole) this.#collectGarbage();
       // An interface the notices have not shown (yet): ask the kernel.
       const hostInterfaces =
         listed ??
@@ -185,12 +196,14 @@ export class Reconciler {
       this.#enabled = enabled;
       const refreshed = performance.now();
       const readBack = verify || this.#known === undefined;
+      if (verify) this.#collectGarbage();
       if (complete) await this.#reconcileAll(hostInterfaces, verify);
       else {
         await this.#reconcileChanges(touched, interfaces, hostInterfaces);
         if (verify) await this.#verifyKernel();
       }
       if (readBack) this.#watch.readBack(generation);
+      if (complete || readBack) this.#collectGarbage();
       // Where a reconcile's time went (--log-level debug).
       this.options.logger.log("debug", "agent.reconciled", {
         complete,
@@ -199,8 +212,10 @@ export class Reconciler {
         refreshMs: Math.round(refreshed - started),
         applyMs: Math.round(performance.now() - refreshed),
         ...this.#phases,
+        ...(this.#gcMs > 0 ? { gcMs: Math.round(this.#gcMs) } : {}),
       });
       this.#phases = undefined;
+      this.#gcMs = 0;
     } catch (error) {
       // What failed may have changed the kernel in part: the next reconcile
       // reads it back and syncs everything.
@@ -211,6 +226,15 @@ export class Reconciler {
     } finally {
       timer();
     }
+  }
+
+  /** A full collection, when the agent was given one (the phases that call it leave most of the garbage). */
+  #collectGarbage(): void {
+    const collect = this.options.collectGarbage;
+    if (!collect) return;
+    const started = performance.now();
+    collect();
+    this.#gcMs += performance.now() - started;
   }
 
   /** The node's interfaces from the kernel; the monitor's baseline set again while it runs. */
@@ -246,6 +270,7 @@ export class Reconciler {
   /** Brings the model up to date: only the changes when the source can tell them, else a complete read. */
   async #refresh(): Promise<Touched> {
     const { source } = this.options;
+    this.#readWhole = false;
     if (this.#model && source.readChanges) {
       const changes = await source.readChanges();
       if (changes) {
@@ -255,6 +280,7 @@ export class Reconciler {
         return touched;
       }
     }
+    this.#readWhole = true;
     if (!source.readInPages) {
       const state = await source.read();
       return this.#ensureModel().replaceAll(state);
