@@ -368,19 +368,19 @@ describe("one bad record", () => {
 });
 
 describe("collectGarbage", () => {
-  it("runs after a complete read and after the sync that applies it, not for a change", async () => {
+  it("runs after a complete read, between its kernel sync and its status writes and at its end; around a read-back; not for a change", async () => {
     const { kv, agent } = await setup();
     let collections = 0;
     const one = agent("node-1", undefined, () => (collections += 1));
     await one.reconcile();
-    expect(collections).toBe(2);
+    expect(collections).toBe(3);
     await kv.txn([], [{ delete: keys.endpoint("node-1", "a", "eth0") }]);
     await one.reconcile();
-    expect(collections).toBe(2);
+    expect(collections).toBe(3);
     // The resync timer's read-back: before and after it.
     one.reconciler.markDirty("verify");
     await one.reconcile();
-    expect(collections).toBe(4);
+    expect(collections).toBe(5);
   });
 });
 

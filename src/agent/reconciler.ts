@@ -362,6 +362,9 @@ export class Reconciler {
         : undefined;
       if (bird) await this.#applyBird();
     }
+    // What the plan and the kernel sync left is garbage before the status
+    // records are made (at 100k bindings ~100 MiB of it).
+    if (!known) this.#collectGarbage();
     const synced = performance.now();
     const recorded = statuses.filter((status) => status.node === node);
     await this.options.source.recordStatus(this.#statusesOf(plan.bindings, recorded), recorded);
