@@ -228,6 +228,9 @@ export class Reconciler {
     }
   }
 
+  /** A read-back on the resync tick: the tables, a collection, then the routes. */
+  readonly #inTurn = { between: () => this.#collectGarbage() };
+
   /** A full collection, when the agent was given one (the phases that call it leave most of the garbage). */
   #collectGarbage(): void {
     const collect = this.options.collectGarbage;
@@ -345,6 +348,7 @@ export class Reconciler {
       ports,
       this.#pendingFlush,
       known,
+      verify ? this.#inTurn : undefined,
     );
     this.#known = outcome.known;
     this.#checkFlushed();
@@ -478,7 +482,13 @@ export class Reconciler {
   async #verifyKernel(): Promise<void> {
     const desired = this.#desired();
     this.#known = undefined; // until this sync has succeeded
-    const outcome = await syncDataplane(desired, this.options.ports, this.#pendingFlush);
+    const outcome = await syncDataplane(
+      desired,
+      this.options.ports,
+      this.#pendingFlush,
+      undefined,
+      this.#inTurn,
+    );
     this.#known = outcome.known;
     this.#checkFlushed();
     this.#finish(outcome, this.#routingPlan?.problems ?? []);
