@@ -368,19 +368,19 @@ describe("one bad record", () => {
 });
 
 describe("collectGarbage", () => {
-  it("runs after a complete read, between its kernel sync and its status writes and at its end; before, within (between the tables and the routes) and after a read-back; not for a change", async () => {
+  it("runs after a complete read, after its plan, between its kernel sync and its status writes and at its end; before, within (between the tables and the routes) and after a read-back; not for a change", async () => {
     const { kv, agent } = await setup();
     let collections = 0;
     const one = agent("node-1", undefined, () => (collections += 1));
     await one.reconcile();
-    expect(collections).toBe(3);
+    expect(collections).toBe(4);
     await kv.txn([], [{ delete: keys.endpoint("node-1", "a", "eth0") }]);
     await one.reconcile();
-    expect(collections).toBe(3);
+    expect(collections).toBe(4);
     // The resync timer's read-back: before, between its two listings, after.
     one.reconciler.markDirty("verify");
     await one.reconcile();
-    expect(collections).toBe(6);
+    expect(collections).toBe(7);
   });
 });
 

@@ -338,6 +338,8 @@ export class Reconciler {
     this.#contested = contestedDestinations(routingPlan, (address) => this.#nat.binding(address));
     const known = verify ? undefined : this.#known;
     this.#known = undefined; // until this sync has succeeded
+    // A sync that reads the kernel whole: planning's garbage goes first.
+    if (!known) this.#collectGarbage();
     const planned = performance.now();
     const outcome = await syncDataplane(
       {
