@@ -30,7 +30,8 @@
 //   transaction is sent until the kernel has it: both its fip_dnat element
 //   and its route, as the kernel's own notices (`nft -j monitor`, `ip -o
 //   monitor route`, bench/kernel-probe.ts) tell them, the later of the two
-//   (the agent writes them in parallel); then `ip -4 route get fibmatch`
+//   (the agent writes them in parallel; the series starts once both monitors
+//   have printed a canary of the probe's own); then `ip -4 route get fibmatch`
 //   confirms the route once. Polling instead (a spawn every few ms) loaded
 //   the cores the agent runs on, and `nft get element` loads the whole map
 //   (~0.5 s at 100k); the map's count is checked once after the series.
@@ -284,8 +285,10 @@ async function changes(
   let next = size;
   const probe = new KernelProbe();
   probe.start(ROUTE_PROTOCOL);
-  await sleep(500); // until both monitors have subscribed: a notice before that is never heard
   try {
+    // Until both monitors print: a change before that is never heard (kernel-probe.ts).
+    const readyMs = await probe.ready(timeoutMs(size));
+    progress(`[agent] ${size}: kernel probe listening after ${readyMs.toFixed(0)} ms`, true);
     return await changeSeries();
   } finally {
     probe.stop();

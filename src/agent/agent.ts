@@ -11,6 +11,7 @@ import type { RoutingMode } from "../dataplane/routing-plan.js";
 import type { Logger } from "../log/logger.js";
 import type { AgentSource } from "../datastore/agent-source.js";
 import { startCniServer, type CniServerOptions } from "./cni-server-process.js";
+import { collectGarbage } from "./collect-garbage.js";
 import { DEFAULT_MAX_FLOATING_IPS } from "../floating/validate.js";
 import { planFence } from "./fence.js";
 import { parseFloatingIpSwitch, type SwitchState } from "./feature-switch.js";
@@ -89,6 +90,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     routing: options.routing ?? "none",
     ...(options.bird ? { bird: options.bird } : {}),
     ...(options.monitor ? { monitor: options.monitor } : {}),
+    collectGarbage,
   });
   let sweeping = false;
   const sweep = () => {

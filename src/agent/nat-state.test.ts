@@ -151,7 +151,8 @@ describe("NatState", () => {
       );
     }
     const inputs = { node: NODE, pools: POOLS, hostInterfaces: new Set(["calia"]) };
-    expect(state.planAll(model, inputs, true).added).toHaveLength(100);
+    state.planAll(model, inputs, true);
+    expect(state.size).toBe(100);
     const change = nothingTouched();
     model.apply("claim", "/claim/203.0.113.5", undefined, change);
     const changes = state.replan(model, inputs, change);

@@ -38,8 +38,12 @@ export class NatState {
   /** Bindings, and those with egress, per family (for the gauges, without a walk of them all). */
   readonly counts = { bindings: { 4: 0, 6: 0 }, egress: { 4: 0, 6: 0 } };
 
-  /** Plans every endpoint of the model (`enabled` false: nothing is bound). */
-  planAll(model: AgentModel, inputs: PlanInputs, enabled: boolean): BindingChanges {
+  /**
+   * Plans every endpoint of the model (`enabled` false: nothing is bound).
+   * Says nothing of what changed: the complete sync that follows diffs
+   * against the kernel (a diff here was two more maps of every binding).
+   */
+  planAll(model: AgentModel, inputs: PlanInputs, enabled: boolean): void {
     const hostedBy = new Map<string, string>();
     for (const status of model.all("status")) {
       const address = canonicalAddress(status.ip) ?? status.ip;
@@ -56,17 +60,14 @@ export class NatState {
           hostedBy,
         )
       : { bindings: [], refused: [] };
-    const before = new Map(this.#bindings);
-    for (const binding of before.values()) this.#count(binding, -1);
+    for (const family of [4, 6] as const) {
+      this.counts.bindings[family] = 0;
+      this.counts.egress[family] = 0;
+    }
     this.#bindings.clear();
     this.#refused.clear();
     this.#waiting.clear();
     this.#take(plan);
-    return diffBindings(
-      before,
-      this.#bindings,
-      new Set([...before.keys(), ...this.#bindings.keys()]),
-    );
   }
 
   /**

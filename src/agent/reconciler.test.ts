@@ -79,6 +79,7 @@ async function setup() {
   const agent = (
     node: string,
     bird?: { apply(config: string): Promise<void>; sessions(): Promise<never[]> },
+    collectGarbage?: () => void,
   ) => {
     const kernel = fakeNode();
     const metrics = createMetrics();
@@ -94,6 +95,7 @@ async function setup() {
       floatingIpsEnabled: () => true,
       routing,
       ...(bird ? { bird } : {}),
+      ...(collectGarbage ? { collectGarbage } : {}),
     });
     // The watch tells the source what changed, as in the agent.
     const watching = new AbortController();
@@ -362,6 +364,23 @@ describe("one bad record", () => {
     const journal = one.kernel.nft.journal.length;
     await one.reconcile();
     expect(one.kernel.nft.journal.length).toBe(journal);
+  });
+});
+
+describe("collectGarbage", () => {
+  it("runs after a complete read, after its plan, between its kernel sync and its status writes and at its end; before, within (between the tables and the routes) and after a read-back; not for a change", async () => {
+    const { kv, agent } = await setup();
+    let collections = 0;
+    const one = agent("node-1", undefined, () => (collections += 1));
+    await one.reconcile();
+    expect(collections).toBe(4);
+    await kv.txn([], [{ delete: keys.endpoint("node-1", "a", "eth0") }]);
+    await one.reconcile();
+    expect(collections).toBe(4);
+    // The resync timer's read-back: before, between its two listings, after.
+    one.reconciler.markDirty("verify");
+    await one.reconcile();
+    expect(collections).toBe(7);
   });
 });
 

@@ -49,6 +49,12 @@ export interface ReconcilerOptions {
   bird?: Bird;
   /** The kernel's change notices: the resync reads back only what they cannot vouch for. */
   monitor?: KernelMonitor;
+  /**
+   * A full garbage collection, run after a complete read, before a whole
+   * read-back and after either is applied (agent/collect-garbage.ts); none
+   * by default.
+   */
+  collectGarbage?: () => void;
   now?: () => number;
 }
 
@@ -82,6 +88,10 @@ export class Reconciler {
   #countedRoutes: KnownState | undefined;
   /** Where the last reconcile of changes spent its time, for the debug log. */
   #phases: { planMs: number; kernelMs: number; statusMs: number } | undefined;
+  /** The last #refresh read everything (not only the changes). */
+  #readWhole = false;
+  /** Time in collectGarbage this reconcile, for the debug log. */
+  #gcMs = 0;
   /** True once a reconcile has been applied completely. */
   synced = false;
   /** When the last reconcile succeeded (ms since the epoch), 0 before the first. */
@@ -164,6 +174,7 @@ export class Reconciler {
         this.#refresh(),
         watched ? undefined : this.#listInterfaces(),
       ]);
+      if (this.#readWhole) this.#collectGarbage();
       // An interface the notices have not shown (yet): ask the kernel.
       const hostInterfaces =
         listed ??
@@ -185,12 +196,14 @@ export class Reconciler {
       this.#enabled = enabled;
       const refreshed = performance.now();
       const readBack = verify || this.#known === undefined;
+      if (verify) this.#collectGarbage();
       if (complete) await this.#reconcileAll(hostInterfaces, verify);
       else {
         await this.#reconcileChanges(touched, interfaces, hostInterfaces);
         if (verify) await this.#verifyKernel();
       }
       if (readBack) this.#watch.readBack(generation);
+      if (complete || readBack) this.#collectGarbage();
       // Where a reconcile's time went (--log-level debug).
       this.options.logger.log("debug", "agent.reconciled", {
         complete,
@@ -199,8 +212,10 @@ export class Reconciler {
         refreshMs: Math.round(refreshed - started),
         applyMs: Math.round(performance.now() - refreshed),
         ...this.#phases,
+        ...(this.#gcMs > 0 ? { gcMs: Math.round(this.#gcMs) } : {}),
       });
       this.#phases = undefined;
+      this.#gcMs = 0;
     } catch (error) {
       // What failed may have changed the kernel in part: the next reconcile
       // reads it back and syncs everything.
@@ -211,6 +226,18 @@ export class Reconciler {
     } finally {
       timer();
     }
+  }
+
+  /** A read-back on the resync tick: the tables, a collection, then the routes. */
+  readonly #inTurn = { between: () => this.#collectGarbage() };
+
+  /** A full collection, when the agent was given one (the phases that call it leave most of the garbage). */
+  #collectGarbage(): void {
+    const collect = this.options.collectGarbage;
+    if (!collect) return;
+    const started = performance.now();
+    collect();
+    this.#gcMs += performance.now() - started;
   }
 
   /** The node's interfaces from the kernel; the monitor's baseline set again while it runs. */
@@ -246,6 +273,7 @@ export class Reconciler {
   /** Brings the model up to date: only the changes when the source can tell them, else a complete read. */
   async #refresh(): Promise<Touched> {
     const { source } = this.options;
+    this.#readWhole = false;
     if (this.#model && source.readChanges) {
       const changes = await source.readChanges();
       if (changes) {
@@ -255,6 +283,7 @@ export class Reconciler {
         return touched;
       }
     }
+    this.#readWhole = true;
     if (!source.readInPages) {
       const state = await source.read();
       return this.#ensureModel().replaceAll(state);
@@ -309,6 +338,8 @@ export class Reconciler {
     this.#contested = contestedDestinations(routingPlan, (address) => this.#nat.binding(address));
     const known = verify ? undefined : this.#known;
     this.#known = undefined; // until this sync has succeeded
+    // A sync that reads the kernel whole: planning's garbage goes first.
+    if (!known) this.#collectGarbage();
     const planned = performance.now();
     const outcome = await syncDataplane(
       {
@@ -319,6 +350,7 @@ export class Reconciler {
       ports,
       this.#pendingFlush,
       known,
+      verify ? this.#inTurn : undefined,
     );
     this.#known = outcome.known;
     this.#checkFlushed();
@@ -336,6 +368,9 @@ export class Reconciler {
         : undefined;
       if (bird) await this.#applyBird();
     }
+    // What the plan and the kernel sync left is garbage before the status
+    // records are made (at 100k bindings ~100 MiB of it).
+    if (!known) this.#collectGarbage();
     const synced = performance.now();
     const recorded = statuses.filter((status) => status.node === node);
     await this.options.source.recordStatus(this.#statusesOf(plan.bindings, recorded), recorded);
@@ -449,7 +484,13 @@ export class Reconciler {
   async #verifyKernel(): Promise<void> {
     const desired = this.#desired();
     this.#known = undefined; // until this sync has succeeded
-    const outcome = await syncDataplane(desired, this.options.ports, this.#pendingFlush);
+    const outcome = await syncDataplane(
+      desired,
+      this.options.ports,
+      this.#pendingFlush,
+      undefined,
+      this.#inTurn,
+    );
     this.#known = outcome.known;
     this.#checkFlushed();
     this.#finish(outcome, this.#routingPlan?.problems ?? []);

@@ -79,6 +79,13 @@ export async function syncDataplane(
   ports: DataplanePorts,
   pendingFlush: Map<string, Family> = new Map(),
   known?: KnownState,
+  /**
+   * Routes after the tables, with `between()` run between them, not side by
+   * side: a read-back that no one waits for (the resync tick) holds one
+   * kernel listing at a time (at 100k bindings each is ~100 MiB of heap
+   * while parsed and diffed).
+   */
+  inTurn?: { between: () => void },
 ): Promise<SyncOutcome> {
   const outcome: SyncOutcome = {
     added: [],
@@ -92,7 +99,7 @@ export async function syncDataplane(
   };
   // The routes are read and written while nft runs, as in syncChanges:
   // neither reads the other (at 100k bindings each is seconds of a cold start).
-  const routing = settle(syncRoutes(plan.routes, ports, known, outcome));
+  let routing = inTurn ? undefined : settle(syncRoutes(plan.routes, ports, known, outcome));
   try {
     for (const family of [4, 6] as const) {
       const desired = plan.bindings.filter((binding) => binding.family === family);
@@ -132,10 +139,14 @@ export async function syncDataplane(
         natOutgoing,
       });
     }
+    if (inTurn) {
+      inTurn.between();
+      routing = settle(syncRoutes(plan.routes, ports, known, outcome));
+    }
   } finally {
     await Promise.all([routing, flushPending(ports, pendingFlush, outcome)]);
   }
-  const routed = await routing;
+  const routed = await (routing as Promise<{ value: void } | { error: unknown }>);
   if ("error" in routed) throw routed.error;
   return outcome;
 }

@@ -5,7 +5,7 @@
 // runs the two monitors.
 import { canonicalAddress, type Family } from "../net/address.js";
 import { NFT_TABLE } from "./nft-script.js";
-import { BUOY_ROUTE_PROTOCOL, parseIpRoutes, routeKey } from "./node-routes.js";
+import { BUOY_ROUTE_PROTOCOL, parseIpRouteLine, routeKey } from "./node-routes.js";
 
 /** The maps whose elements are compared one by one; any other change to buoy's tables is read back whole. */
 export type WatchedMap = "fip_dnat" | "fip_hairpin" | "fip_egress";
@@ -110,17 +110,11 @@ export function parseIpMonitorLine(line: string): KernelEvent[] {
   let words = line.slice("[ROUTE]".length).trim().split(/\s+/);
   const present = words[0] !== "Deleted";
   if (!present) words = words.slice(1);
-  const field = (name: string) => {
-    const at = words.indexOf(name);
-    return at >= 0 ? words[at + 1] : undefined;
-  };
   // Only the main table's (what `ip route show proto 202` reads back).
-  if ((field("table") ?? "main") !== "main") return [];
-  const type = words[0] === "blackhole" ? "blackhole" : undefined;
-  const dst = type ? words[1] : words[0];
-  if (dst === undefined) return [];
-  const entry = { dst, type, gateway: field("via"), dev: field("dev") };
-  const [route] = parseIpRoutes([entry], dst.includes(":") ? 6 : 4);
+  const table = words.indexOf("table");
+  if (table >= 0 && words[table + 1] !== "main") return [];
+  const dst = words[0] === "blackhole" ? words[1] : words[0];
+  const route = parseIpRouteLine(words, dst?.includes(":") ? 6 : 4);
   return route ? [{ kind: "route", key: routeKey(route), present }] : [];
 }
 

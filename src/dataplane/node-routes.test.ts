@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   diffByKey,
+  parseIpRouteLine,
   parseIpRoutes,
   renderRouteChanges,
   routeKey,
@@ -61,4 +62,49 @@ describe("node routes", () => {
     ).toEqual([{ family: 6, dst: "fd00:244::/122", via: "fd00:200::12" }]);
     expect(parseIpRoutes("garbage", 4)).toEqual([]);
   });
+
+  const lines: { desc: string; line: string; family: 4 | 6; route: NodeRoute | undefined }[] = [
+    {
+      desc: "a floating IP's route to its pod",
+      line: "203.0.113.10 dev cali0123456789a proto 202 scope link metric 10 ",
+      family: 4,
+      route: dev("203.0.113.10/32", "cali0123456789a"),
+    },
+    {
+      desc: "another node's block",
+      line: "10.244.1.0/26 via 192.168.200.12 dev eth0 proto 202 metric 10",
+      family: 4,
+      route: { family: 4, dst: "10.244.1.0/26", via: "192.168.200.12" },
+    },
+    {
+      desc: "a blackhole",
+      line: "blackhole 10.244.0.0/26 proto 202 metric 10",
+      family: 4,
+      route: { family: 4, dst: "10.244.0.0/26", blackhole: true },
+    },
+    {
+      desc: "IPv6, gateway made canonical",
+      line: "fd00:244::/122 via FD00:200::12 dev eth0 proto 202 metric 10 pref medium",
+      family: 6,
+      route: { family: 6, dst: "fd00:244::/122", via: "fd00:200::12" },
+    },
+    {
+      desc: "a multipath route, skipped as in the JSON",
+      line: "10.0.0.0/24 proto 202 \tnexthop via 192.168.0.1 dev eth0 weight 1",
+      family: 4,
+      route: undefined,
+    },
+    {
+      desc: "the default route",
+      line: "default via 192.168.0.1 dev eth0",
+      family: 4,
+      route: undefined,
+    },
+    { desc: "an empty line", line: "  ", family: 4, route: undefined },
+  ];
+  for (const { desc, line, family, route } of lines) {
+    it(`parseIpRouteLine() reads ${desc} as ip -o route show prints it`, () => {
+      expect(parseIpRouteLine(line, family)).toEqual(route);
+    });
+  }
 });

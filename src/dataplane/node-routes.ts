@@ -71,16 +71,44 @@ export function parseIpRoutes(listing: unknown, family: Family): NodeRoute[] {
   return routes;
 }
 
+/**
+ * One line of `ip -o -4|-6 route show proto 202` (issue 14: read line by
+ * line, 100k routes never make one parsed listing), or the words of a route
+ * notice of `ip monitor`: as parseIpRoutes reads its JSON entry. A multipath
+ * route (its `nexthop`s), which the JSON lists without a top-level gateway or
+ * device, is skipped as there.
+ */
+export function parseIpRouteLine(
+  line: string | readonly string[],
+  family: Family,
+): NodeRoute | undefined {
+  const words = typeof line === "string" ? line.trim().split(/\s+/) : line;
+  if (words.includes("nexthop")) return undefined;
+  const field = (name: string) => {
+    const at = words.indexOf(name);
+    return at >= 0 ? words[at + 1] : undefined;
+  };
+  const type = words[0] === "blackhole" ? "blackhole" : undefined;
+  const dst = type ? words[1] : words[0];
+  if (dst === undefined || dst === "") return undefined;
+  return parseIpRoutes([{ dst, type, gateway: field("via"), dev: field("dev") }], family)[0];
+}
+
 /** What to add and remove to turn `current` into `desired`, by a key of each item. */
 export function diffByKey<T>(
   desired: readonly T[],
   current: readonly T[],
   key: (item: T) => string,
 ): { added: T[]; removed: T[] } {
-  const want = new Set(desired.map(key));
-  const have = new Set(current.map(key));
-  return {
-    added: desired.filter((item) => !have.has(key(item))),
-    removed: current.filter((item) => !want.has(key(item))),
-  };
+  // Each key made once (at 100k bindings, each pass makes 100k strings).
+  const currentKeys = current.map(key);
+  const have = new Set(currentKeys);
+  const want = new Set<string>();
+  const added: T[] = [];
+  for (const item of desired) {
+    const itemKey = key(item);
+    want.add(itemKey);
+    if (!have.has(itemKey)) added.push(item);
+  }
+  return { added, removed: current.filter((_, index) => !want.has(currentKeys[index] as string)) };
 }

@@ -54,6 +54,13 @@ export interface Kv {
    * that does not exist (expired or revoked).
    */
   txn(compares: readonly KvCompare[], ops: readonly KvOp[]): Promise<boolean>;
+  /**
+   * txn, resolving to the revision it was applied at (every put in it has
+   * that modRevision; the store's revision when it changed nothing), or
+   * undefined when a compare failed. Optional: a caller that only uses it to
+   * recognise its own writes coming back through a watch does without.
+   */
+  txnAt?(compares: readonly KvCompare[], ops: readonly KvOp[]): Promise<number | undefined>;
   /** Resolves when the store answers; rejects with the reason when it does not. */
   ping(): Promise<void>;
   /**

@@ -201,6 +201,59 @@ describe("EtcdAgentSource", () => {
     await watching;
   });
 
+  it("readChanges() gives its own status writes as written, at their revision, and wakes for none of their echoes", async () => {
+    const kv = await cluster();
+    const agent = source(kv);
+    const controller = new AbortController();
+    let changes = 0;
+    let up!: () => void;
+    const connected = new Promise<void>((resolve) => (up = resolve));
+    const watching = agent.watch(controller.signal, {
+      changed: () => changes++,
+      connected: (isUp) => isUp && up(),
+    });
+    await connected;
+    await agent.read();
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+    await settle();
+    const before = changes;
+    const status = { ip: "203.0.113.10", node: "n1", internalIP: "10.0.0.5", programmedSince: "t" };
+    await agent.recordStatus([status], []);
+    await settle();
+    expect(changes).toBe(before);
+    const written = await kv.get(keys.status("n1", "203.0.113.10"));
+    const own = await agent.readChanges();
+    expect(own).toEqual([
+      {
+        kind: "status",
+        key: keys.status("n1", "203.0.113.10"),
+        record: {
+          key: keys.status("n1", "203.0.113.10"),
+          version: String(written?.modRevision),
+          value: status,
+        },
+      },
+    ]);
+    expect(own?.[0]?.record?.value).toBe(status);
+    expect(await agent.readChanges()).toEqual([]);
+    // Someone else's write of the same record is kept, and wakes the agent.
+    await kv.txn(
+      [],
+      [
+        {
+          put: keys.status("n1", "203.0.113.10"),
+          value: JSON.stringify({ ...status, internalIP: "10.0.0.6" }),
+        },
+      ],
+    );
+    await expect.poll(() => changes, { timeout: 1000 }).toBe(before + 1);
+    expect((await agent.readChanges())?.map((change) => change.record?.value)).toEqual([
+      { ...status, internalIP: "10.0.0.6" },
+    ]);
+    controller.abort();
+    await watching;
+  });
+
   it("readChanges() reads by key only what changed, the claims an endpoint comes to ask for, and forgets the rest", async () => {
     const kv = await cluster();
     const agent = source(kv);

@@ -34,6 +34,13 @@ export interface EtcdAgentSourceOptions {
 const STATUS_BATCH = 100;
 /** A status record to put, or the floating IP of one to delete. */
 type StatusWrite = FloatingIpStatus | string;
+/** A status record this agent wrote, and the revision etcd applied it at. */
+interface OwnWrite {
+  own: FloatingIpStatus;
+  revision: number;
+}
+/** What the watches said of a key since the last read (undefined: deleted), or what this agent wrote. */
+type Pending = KvEntry | OwnWrite | undefined;
 /**
  * Keys per page of a complete read (issue 14: 100k endpoints in one etcd
  * response, and their copies while decoded, were most of the agent's peak
@@ -100,8 +107,18 @@ export class EtcdAgentSource implements AgentSource {
   #claimKeys = new Map<string, number>();
   /** The claim keys each endpoint (by key) asks for: one as itself, more in an array. */
   #claimKeysOf = new Map<string, string | string[]>();
-  /** What the watches said changed since the last read, by kind and key (undefined: deleted). */
-  #pending = new Map<RecordKind, Map<string, KvEntry | undefined>>();
+  /**
+   * What the watches said changed since the last read, by kind and key
+   * (undefined: deleted), and the status records this agent wrote since.
+   */
+  #pending = new Map<RecordKind, Map<string, Pending>>();
+  /**
+   * Revisions of this agent's status transactions whose watch events may
+   * still come (issue 14): a put at one of them is its own write coming back,
+   * already in #pending as it was written, and is dropped (at 100k bindings
+   * 100k echoes, each a decoded entry, were held until the next reconcile).
+   */
+  #ownRevisions = new Set<number>();
   /** A watch was (re-)established: what it missed is unknown, so the next read is complete. */
   #gap = true;
 
@@ -143,6 +160,7 @@ export class EtcdAgentSource implements AgentSource {
     // next readChanges. A read that fails leaves a gap: the next is complete.
     this.#gap = false;
     this.#pending = new Map();
+    this.#ownRevisions.clear();
     try {
       await this.#readAll(take);
     } catch (error) {
@@ -253,10 +271,12 @@ export class EtcdAgentSource implements AgentSource {
     const pending = this.#pending;
     this.#pending = new Map();
     const changes: RecordChange[] = [];
-    const claims = new Map(pending.get("claim") ?? []);
+    const claims = new Map(
+      [...(pending.get("claim") ?? [])].map(([key, held]) => [key, held as KvEntry | undefined]),
+    );
     const wantedBefore = new Map<string, boolean>();
     for (const [key, entry] of pending.get("endpoint") ?? []) {
-      const record = entry && raw(entry);
+      const record = entry && raw(entry as KvEntry);
       changes.push({ kind: "endpoint", key, record });
       const wanted = record ? requestedClaimKeys(record.value) : [];
       for (const claim of [...this.#claimKeysOfEndpoint(key), ...wanted]) {
@@ -284,7 +304,15 @@ export class EtcdAgentSource implements AgentSource {
     }
     for (const [kind, entries] of pending) {
       if (kind === "endpoint" || kind === "claim") continue;
-      for (const [key, entry] of entries) changes.push({ kind, key, record: entry && raw(entry) });
+      for (const [key, held] of entries) {
+        // Its own write, as written: compared again with what it should say
+        // (fencing or BIRD may have changed that meanwhile), not parsed again.
+        const record =
+          held && "own" in held
+            ? { key, version: String(held.revision), value: held.own }
+            : held && raw(held);
+        changes.push({ kind, key, record });
+      }
     }
     return changes;
   }
@@ -342,9 +370,10 @@ export class EtcdAgentSource implements AgentSource {
               this.#gap = true;
               update();
             } else {
-              this.#note(kind, event.changed, event.entries);
-              // Another node's floating IP: nothing this node programs or routes.
-              if (!this.#concerns(prefix, event.changed)) continue;
+              // Its own status writes coming back, or another node's floating
+              // IP: nothing to plan again.
+              const kept = this.#note(kind, event.changed, event.entries);
+              if (!kept || !this.#concerns(prefix, event.changed)) continue;
             }
             handlers.changed();
           }
@@ -375,12 +404,50 @@ export class EtcdAgentSource implements AgentSource {
     kind: RecordKind,
     changed: readonly string[],
     entries: readonly (KvEntry | undefined)[],
-  ): void {
+  ): boolean {
     let pending = this.#pending.get(kind);
     if (!pending) this.#pending.set(kind, (pending = new Map()));
+    let kept = false;
+    let latest = 0;
     changed.forEach((key, index) => {
-      if (kind !== "claim" || this.#claimKeys.has(key)) pending.set(key, entries[index]);
+      const entry = entries[index];
+      if (kind === "claim" && !this.#claimKeys.has(key)) return;
+      if (kind === "status" && entry) {
+        latest = Math.max(latest, entry.modRevision);
+        if (this.#ownRevisions.has(entry.modRevision)) return;
+        const held = pending.get(key);
+        if (held && "own" in held && held.revision >= entry.modRevision) return;
+      }
+      pending.set(key, entry);
+      kept = true;
     });
+    // Events come in revision order: none of an earlier revision is to come.
+    for (const revision of this.#ownRevisions) {
+      if (revision < latest) this.#ownRevisions.delete(revision);
+    }
+    return kept;
+  }
+
+  /**
+   * Status records this agent wrote at `revision`, kept for readChanges as
+   * written (their echoes are then dropped), unless the watch already told
+   * of something later for the key, or of its deletion.
+   */
+  #wrote(part: readonly StatusWrite[], revision: number): void {
+    this.#ownRevisions.add(revision);
+    let pending = this.#pending.get("status");
+    if (!pending) this.#pending.set("status", (pending = new Map()));
+    for (const write of part) {
+      if (typeof write === "string") continue;
+      const key = keys.status(this.options.node, write.ip);
+      const held = pending.get(key);
+      if (
+        pending.has(key) &&
+        (held === undefined || ("own" in held ? held.revision : held.modRevision) > revision)
+      )
+        continue;
+      pending.set(key, { own: write, revision });
+    }
   }
 
   async recordStatusChanges(
@@ -429,17 +496,17 @@ export class EtcdAgentSource implements AgentSource {
    */
   async #writeStatus(writes: readonly StatusWrite[], lease: string | undefined): Promise<void> {
     const { node, kv } = this.options;
-    await inParts(writes, STATUS_BATCH, IN_FLIGHT, (part) =>
-      kv.txn(
-        [],
-        part.map((write): KvOp => {
-          if (typeof write === "string") return { delete: keys.status(node, write) };
-          const put = keys.status(node, write.ip);
-          const value = JSON.stringify(write);
-          return lease ? { put, value, lease } : { put, value };
-        }),
-      ),
-    );
+    await inParts(writes, STATUS_BATCH, IN_FLIGHT, async (part) => {
+      const ops = part.map((write): KvOp => {
+        if (typeof write === "string") return { delete: keys.status(node, write) };
+        const put = keys.status(node, write.ip);
+        const value = JSON.stringify(write);
+        return lease ? { put, value, lease } : { put, value };
+      });
+      if (!kv.txnAt) return void (await kv.txn([], ops));
+      const revision = await kv.txnAt([], ops);
+      if (revision !== undefined) this.#wrote(part, revision);
+    });
   }
 
   /** The records to write (those that differ, or all with `rewrite`) and the IPs of those to delete. */

@@ -106,9 +106,21 @@ export class EtcdKv implements Kv {
   }
 
   async txn(compares: readonly KvCompare[], ops: readonly KvOp[]): Promise<boolean> {
+    return (await this.#txn(compares, ops)).succeeded === true;
+  }
+
+  async txnAt(compares: readonly KvCompare[], ops: readonly KvOp[]): Promise<number | undefined> {
+    const body = await this.#txn(compares, ops);
+    return body.succeeded === true ? Number(body.header?.revision ?? 0) : undefined;
+  }
+
+  async #txn(
+    compares: readonly KvCompare[],
+    ops: readonly KvOp[],
+  ): Promise<{ succeeded?: boolean; header?: { revision?: string } }> {
     checkTxnSize("compares", compares.length);
     checkTxnSize("operations", ops.length);
-    const body = await this.#call<{ succeeded?: boolean }>("/v3/kv/txn", {
+    return this.#call<{ succeeded?: boolean; header?: { revision?: string } }>("/v3/kv/txn", {
       compare: compares.map((compare) =>
         "createRevision" in compare
           ? {
@@ -136,7 +148,6 @@ export class EtcdKv implements Kv {
             },
       ),
     });
-    return body.succeeded === true;
   }
 
   async ping(): Promise<void> {

@@ -132,6 +132,10 @@ export class MemoryKv implements Kv {
   }
 
   async txn(compares: readonly KvCompare[], ops: readonly KvOp[]): Promise<boolean> {
+    return (await this.txnAt(compares, ops)) !== undefined;
+  }
+
+  async txnAt(compares: readonly KvCompare[], ops: readonly KvOp[]): Promise<number | undefined> {
     checkTxnSize("compares", compares.length);
     checkTxnSize("operations", ops.length);
     this.#expireDueLeases();
@@ -141,13 +145,13 @@ export class MemoryKv implements Kv {
         ? (entry?.createRevision ?? 0) === compare.createRevision
         : (entry?.modRevision ?? 0) === compare.modRevision;
     });
-    if (!holds) return false;
+    if (!holds) return undefined;
     for (const op of ops) {
       if ("put" in op && op.lease !== undefined && !this.#leases.has(op.lease)) {
         throw new DatastoreUnavailableError(`requested lease ${op.lease} not found`);
       }
     }
-    if (ops.length === 0) return true;
+    if (ops.length === 0) return this.#revision;
     this.#revision += 1;
     const changed = ops.map((op) => ("delete" in op ? op.delete : op.put));
     for (const op of ops) {
@@ -166,7 +170,7 @@ export class MemoryKv implements Kv {
       this.#attach(op.put, op.lease);
     }
     this.#notify(changed);
-    return true;
+    return this.#revision;
   }
 
   async ping(): Promise<void> {}

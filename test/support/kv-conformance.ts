@@ -118,6 +118,18 @@ export function kvConformance(
       expect((await kv.list(base)).map((entry) => entry.key)).toEqual([`${base}new`]);
     });
 
+    it("txnAt() resolves to the modRevision of its puts, undefined when a compare fails", async () => {
+      const kv = await fresh();
+      const base = unique();
+      const ops = [
+        { put: `${base}a`, value: "1" },
+        { put: `${base}b`, value: "2" },
+      ];
+      const revision = await kv.txnAt?.([], ops);
+      expect((await kv.list(base)).map((entry) => entry.modRevision)).toEqual([revision, revision]);
+      expect(await kv.txnAt?.([{ key: `${base}a`, createRevision: 0 }], ops)).toBeUndefined();
+    });
+
     it("list() returns exactly the prefix, in key order", async () => {
       const kv = await fresh();
       const base = unique();
