@@ -4,7 +4,7 @@
 // resync timer plans everything and reads the kernel back. A failed reconcile
 // stays dirty and is retried with backoff; bad records are refused, logged
 // once, and never stop the others.
-import type { FloatingIpStatus, IpPool } from "../model/records.js";
+import type { FloatingIpStatus } from "../model/records.js";
 import type { AgentSource, RawRecord, RecordKind } from "../datastore/agent-source.js";
 import { renderBirdNodeConfig, type BirdNodeConfig } from "../dataplane/bird-config.js";
 import type { Bird } from "../dataplane/shell/bird.js";
@@ -16,8 +16,7 @@ import {
   type NatPlan,
 } from "../dataplane/nat-plan.js";
 import { planRouting, type RoutingMode, type RoutingPlan } from "../dataplane/routing-plan.js";
-import { diffByKey, routeKey, type NodeRoute } from "../dataplane/node-routes.js";
-import { findPool } from "../floating/validate.js";
+import { diffByKey, routeKey } from "../dataplane/node-routes.js";
 import type { Logger } from "../log/logger.js";
 import { canonicalAddress, type Family } from "../net/address.js";
 import type { Metrics } from "./metrics.js";
@@ -26,6 +25,12 @@ import { AgentModel, nothingTouched, type Touched } from "./agent-model.js";
 import { keepWatching, KernelWatch, type HeldDataplane } from "./kernel-watch.js";
 import { NatState, type PlanInputs } from "./nat-state.js";
 import { countRoutes, ReconcileReport } from "./reconcile-report.js";
+import {
+  bindingRoute,
+  contestedDestinations,
+  exportedBinding,
+  hostPrefix,
+} from "./binding-routes.js";
 import {
   syncChanges,
   syncDataplane,
@@ -648,43 +653,6 @@ export class Reconciler {
     this.#birdLane = run.catch(() => undefined);
     return run;
   }
-}
-
-/** The route a binding's floating IP takes to its pod. */
-function bindingRoute(binding: NatBinding): NodeRoute {
-  return {
-    family: binding.family,
-    dst: hostPrefix(binding.floating, binding.family),
-    dev: binding.hostIfname,
-  };
-}
-
-function hostPrefix(address: string, family: Family): string {
-  return `${address}/${family === 4 ? 32 : 128}`;
-}
-
-function exportedBinding(binding: NatBinding, pools: readonly IpPool[]): boolean {
-  const pool = findPool(binding.floating, pools);
-  return pool !== undefined && !pool.disableBGPExport;
-}
-
-/**
- * The destinations of a routing plan a binding's route would contest: its
- * routes other than the bindings' own, and those it skipped as duplicates.
- */
-function contestedDestinations(
-  plan: RoutingPlan,
-  bindingOf: (address: string) => NatBinding | undefined,
-): Set<string> {
-  const contested = new Set<string>();
-  for (const route of plan.routes) {
-    const binding = bindingOf(route.dst.slice(0, route.dst.lastIndexOf("/")));
-    if (!binding || route.dev !== binding.hostIfname) contested.add(route.dst);
-  }
-  for (const refusal of plan.refused) {
-    if (refusal.reason === "duplicate route") contested.add(refusal.item);
-  }
-  return contested;
 }
 
 /** Names in one set and not the other. */
