@@ -93,6 +93,26 @@ const source = (kv: MemoryKv) =>
     logger: createStreamLogger(() => {}, "error"),
   });
 
+/** Watches `agent`, counting its wake-ups, once the watch is connected. */
+async function watchCounting(agent: EtcdAgentSource) {
+  const controller = new AbortController();
+  let changes = 0;
+  let up!: () => void;
+  const connected = new Promise<void>((resolve) => (up = resolve));
+  const watching = agent.watch(controller.signal, {
+    changed: () => changes++,
+    connected: (isUp) => isUp && up(),
+  });
+  await connected;
+  return {
+    changes: () => changes,
+    stop: async () => {
+      controller.abort();
+      await watching;
+    },
+  };
+}
+
 describe("EtcdAgentSource", () => {
   it("read() gives the claims this node's endpoints ask for, not another node's", async () => {
     const state = await source(await cluster()).read();
@@ -153,74 +173,48 @@ describe("EtcdAgentSource", () => {
     const kv = await cluster();
     const agent = source(kv);
     await agent.read();
-    const controller = new AbortController();
-    let changes = 0;
-    let up!: () => void;
-    const connected = new Promise<void>((resolve) => (up = resolve));
-    const watching = agent.watch(controller.signal, {
-      changed: () => changes++,
-      connected: (isUp) => isUp && up(),
-    });
-    await connected;
+    const watch = await watchCounting(agent);
     await new Promise((resolve) => setTimeout(resolve, 20));
-    const before = changes;
+    const before = watch.changes();
     const status = (ip: string) => ({
       put: keys.status("n2", ip),
       value: JSON.stringify({ ip, node: "n2", internalIP: "10.0.0.5", programmedSince: "" }),
     });
     await kv.txn([], [status("203.0.113.20")]);
     await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(changes).toBe(before);
+    expect(watch.changes()).toBe(before);
     await kv.txn([], [status("203.0.113.10")]);
-    await expect.poll(() => changes, { timeout: 1000 }).toBe(before + 1);
-    controller.abort();
-    await watching;
+    await expect.poll(watch.changes, { timeout: 1000 }).toBe(before + 1);
+    await watch.stop();
   });
 
   it("watch() wakes for a change of this node's claim, not for another node's", async () => {
     const kv = await cluster();
     const agent = source(kv);
     await agent.read();
-    const controller = new AbortController();
-    let changes = 0;
-    let up!: () => void;
-    const connected = new Promise<void>((resolve) => (up = resolve));
-    const watching = agent.watch(controller.signal, {
-      changed: () => changes++,
-      connected: (isUp) => isUp && up(),
-    });
-    await connected;
+    const watch = await watchCounting(agent);
     await new Promise((resolve) => setTimeout(resolve, 20));
-    const before = changes;
+    const before = watch.changes();
     await kv.txn([], [{ delete: keys.claim("203.0.113.20") }]);
     await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(changes).toBe(before);
+    expect(watch.changes()).toBe(before);
     await kv.txn([], [{ delete: keys.claim("203.0.113.10") }]);
-    await expect.poll(() => changes, { timeout: 1000 }).toBe(before + 1);
-    controller.abort();
-    await watching;
+    await expect.poll(watch.changes, { timeout: 1000 }).toBe(before + 1);
+    await watch.stop();
   });
 
   it("readChanges() gives its own status writes as written, at their revision, and wakes for none of their echoes", async () => {
     const kv = await cluster();
     const agent = source(kv);
-    const controller = new AbortController();
-    let changes = 0;
-    let up!: () => void;
-    const connected = new Promise<void>((resolve) => (up = resolve));
-    const watching = agent.watch(controller.signal, {
-      changed: () => changes++,
-      connected: (isUp) => isUp && up(),
-    });
-    await connected;
+    const watch = await watchCounting(agent);
     await agent.read();
     const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
     await settle();
-    const before = changes;
+    const before = watch.changes();
     const status = { ip: "203.0.113.10", node: "n1", internalIP: "10.0.0.5", programmedSince: "t" };
     await agent.recordStatus([status], []);
     await settle();
-    expect(changes).toBe(before);
+    expect(watch.changes()).toBe(before);
     const written = await kv.get(keys.status("n1", "203.0.113.10"));
     const own = await agent.readChanges();
     expect(own).toEqual([
@@ -246,12 +240,11 @@ describe("EtcdAgentSource", () => {
         },
       ],
     );
-    await expect.poll(() => changes, { timeout: 1000 }).toBe(before + 1);
+    await expect.poll(watch.changes, { timeout: 1000 }).toBe(before + 1);
     expect((await agent.readChanges())?.map((change) => change.record?.value)).toEqual([
       { ...status, internalIP: "10.0.0.6" },
     ]);
-    controller.abort();
-    await watching;
+    await watch.stop();
   });
 
   it("readChanges() reads by key only what changed, the claims an endpoint comes to ask for, and forgets the rest", async () => {
