@@ -23,7 +23,7 @@ import type { RawRecord } from "../datastore/agent-source.js";
 import type { Logger } from "../log/logger.js";
 import { BUOY_API_GROUP, BUOY_API_VERSION, BUOY_VERSION } from "../model/api-group.js";
 import type { IpPool, WorkloadEndpoint } from "../model/records.js";
-import { describeKubeError } from "./describe-kube-error.js";
+import { keepWatching } from "./keep-watching.js";
 import { STATUS_LABEL } from "./labels.js";
 import {
   claimFromObject,
@@ -33,8 +33,6 @@ import {
   type KubeObject,
   type PodObject,
 } from "./objects.js";
-
-const RESTART_MS = [200, 500, 1000, 2000, 5000];
 
 export interface ListWatchCachesOptions {
   kubeConfig: KubeConfig;
@@ -221,77 +219,32 @@ export class ListWatchCaches {
       if (now !== connected) hooks.connected(now);
       connected = now;
     };
-    const timers = new Set<NodeJS.Timeout>();
-    const stopped = new Promise<void>((resolve) =>
-      signal.addEventListener("abort", () => resolve(), { once: true }),
-    );
-    signal.addEventListener(
-      "abort",
-      () => {
-        for (const timer of timers) clearTimeout(timer);
+    // A Lease renewal changes only its renewTime: no reason to reconcile
+    // (liveness is looked at once a second: kube-agent-source.ts). Its list of IPs is.
+    const leaseContent = new Map<string, string>();
+    await keepWatching(caches, signal, this.options.logger, {
+      logEvent: "agent.watch",
+      state: (name, up) => {
+        this.#up.set(name, up);
+        update();
+        if (!up) return;
+        if (name === "leases") hooks.leasesStarted();
+        hooks.changed();
       },
-      { once: true },
-    );
-    for (const [name, cache] of caches) {
-      let failures = 0;
-      let failed = false;
-      let timer: NodeJS.Timeout | undefined;
-      // A Lease renewal changes only its renewTime: no reason to reconcile
-      // (liveness is looked at once a second: kube-agent-source.ts). Its list of IPs is.
-      const leaseContent = new Map<string, string>();
-      const onChange = (object: KubernetesObject) => {
-        if (cache === this.leases) {
+      event: (name, type, object) => {
+        if (name === "leases") {
           const lease = object as unknown as KubeObject;
-          const content = hooks.leaseContent(lease);
-          if (leaseContent.get(lease.metadata.name) === content) return;
-          leaseContent.set(lease.metadata.name, content);
+          if (type === "delete") {
+            leaseContent.delete(lease.metadata.name);
+          } else {
+            const content = hooks.leaseContent(lease);
+            if (leaseContent.get(lease.metadata.name) === content) return;
+            leaseContent.set(lease.metadata.name, content);
+          }
         }
         hooks.changed();
-      };
-      cache.on("add", onChange);
-      cache.on("update", onChange);
-      cache.on("delete", (object) => {
-        if (cache === this.leases) leaseContent.delete(object.metadata?.name ?? "");
-        hooks.changed();
-      });
-      const fail = (error: unknown) => {
-        failed = true;
-        this.#up.set(name, false);
-        update();
-        failures += 1;
-        const delay = RESTART_MS[Math.min(failures - 1, RESTART_MS.length - 1)] as number;
-        this.options.logger.log("warn", "agent.watch", {
-          resource: name,
-          error: describeKubeError(error),
-          retryInMs: delay,
-        });
-        if (timer) timers.delete(timer);
-        clearTimeout(timer);
-        if (signal.aborted) return;
-        timer = setTimeout(() => void start(), delay);
-        timers.add(timer);
-      };
-      cache.on("error", fail);
-      const start = async () => {
-        if (signal.aborted) return;
-        failed = false;
-        try {
-          await cache.start();
-        } catch (error) {
-          if (!failed) fail(error); // thrown outside the library's own error path
-          return;
-        }
-        if (failed || signal.aborted) return;
-        failures = 0;
-        if (cache === this.leases) hooks.leasesStarted();
-        this.#up.set(name, true);
-        update();
-        hooks.changed();
-      };
-      void start();
-    }
-    await stopped;
-    await Promise.all(caches.map(([, cache]) => cache.stop()));
+      },
+    });
   }
 }
 
