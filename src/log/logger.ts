@@ -55,7 +55,17 @@ export type LogEvent =
   | "webhook.listening"
   | "webhook.review"
   | "webhook.error"
-  | "webhook.stop";
+  | "webhook.stop"
+  | "controller.start"
+  | "controller.leader"
+  | "controller.watch"
+  | "controller.assigned"
+  | "controller.moved"
+  | "controller.released"
+  | "controller.refused"
+  | "controller.error"
+  | "controller.listening"
+  | "controller.stop";
 
 export interface Logger {
   log(level: LogLevel, event: LogEvent, fields?: Record<string, unknown>): void;
