@@ -1,8 +1,9 @@
 // The custom resources buoy keeps in the Kubernetes API: one list, read by the
 // Kubernetes datastore, the manifests' tests (manifests/crds.yaml defines each,
-// manifests/rbac.yaml grants each) and the docs. All are cluster-scoped, in
-// the API group buoy.dev, version v1; each spec holds the fields of the
-// datastore record of the same name (src/model/records.ts).
+// manifests/rbac.yaml grants each) and the docs. All are in the API group
+// buoy.dev, version v1, and cluster-scoped but FloatingIP, the one tenants
+// write (issue 15); each other spec holds the fields of the datastore record
+// of the same name (src/model/records.ts).
 
 import { BUOY_API_GROUP } from "../model/api-group.js";
 
@@ -11,6 +12,7 @@ export interface BuoyCrd {
   plural: string;
   singular: string;
   shortNames: readonly string[];
+  scope: "Cluster" | "Namespaced";
   /** How an object of this kind is named. */
   naming: string;
 }
@@ -21,6 +23,7 @@ export const BUOY_CRDS = [
     plural: "ippools",
     singular: "ippool",
     shortNames: [],
+    scope: "Cluster",
     naming: "any name; IP pools as `buoy apply` and calicoctl name them",
   },
   {
@@ -28,6 +31,7 @@ export const BUOY_CRDS = [
     plural: "ipamblocks",
     singular: "ipamblock",
     shortNames: [],
+    scope: "Cluster",
     naming: "the block's CIDR with '.', ':' and '/' as '-' (10-0-0-64-26)",
   },
   {
@@ -35,6 +39,7 @@ export const BUOY_CRDS = [
     plural: "ipamregions",
     singular: "ipamregion",
     shortNames: [],
+    scope: "Cluster",
     naming: "the region's CIDR, a /20 or /116, spelt as a block's (10-0-0-0-20)",
   },
   {
@@ -42,6 +47,7 @@ export const BUOY_CRDS = [
     plural: "blockaffinities",
     singular: "blockaffinity",
     shortNames: [],
+    scope: "Cluster",
     naming: "<node>-<block name>",
   },
   {
@@ -49,6 +55,7 @@ export const BUOY_CRDS = [
     plural: "floatingipclaims",
     singular: "floatingipclaim",
     shortNames: ["fip", "fips"],
+    scope: "Cluster",
     naming: "the floating IP with '.' and ':' as '-' (10-0-0-7)",
   },
   {
@@ -56,6 +63,7 @@ export const BUOY_CRDS = [
     plural: "workloadendpoints",
     singular: "workloadendpoint",
     shortNames: ["wep", "weps"],
+    scope: "Cluster",
     naming: "sha256 of <node>/<container>/<interface>, 40 hex digits",
   },
   {
@@ -63,6 +71,7 @@ export const BUOY_CRDS = [
     plural: "bgppeers",
     singular: "bgppeer",
     shortNames: [],
+    scope: "Cluster",
     naming: "any name",
   },
   {
@@ -70,7 +79,16 @@ export const BUOY_CRDS = [
     plural: "nodes",
     singular: "node",
     shortNames: [],
+    scope: "Cluster",
     naming: "the Kubernetes node's name",
+  },
+  {
+    kind: "FloatingIP",
+    plural: "floatingips",
+    singular: "floatingip",
+    shortNames: ["vip", "vips"],
+    scope: "Namespaced",
+    naming: "any name, in the namespace of the pods it follows",
   },
 ] as const satisfies readonly BuoyCrd[];
 

@@ -66,7 +66,7 @@ describe("manifests/", () => {
     for (const { file, object } of all) {
       if (clusterScoped.includes(object.kind as string)) continue;
       const inBuoySystem =
-        file === "rbac.yaml" &&
+        ["rbac.yaml", "controller.yaml"].includes(file) &&
         ["Role", "RoleBinding"].includes(object.kind as string) &&
         at(object, "metadata", "namespace") === "buoy-system";
       if (inBuoySystem) continue;
@@ -88,12 +88,12 @@ describe("manifests/crds.yaml", () => {
   });
 
   it.each(BUOY_CRDS.map((crd) => ({ ...crd, desc: crd.kind })))(
-    "$desc: named as in BUOY_CRDS, cluster-scoped, one served and stored v1",
-    ({ kind, plural, singular, shortNames }) => {
+    "$desc: named as in BUOY_CRDS, scoped as it says, one served and stored v1",
+    ({ kind, plural, singular, shortNames, scope }) => {
       const crd = find("CustomResourceDefinition", crdName(plural));
       expect(crd.apiVersion).toBe("apiextensions.k8s.io/v1");
       expect(at(crd, "spec", "group")).toBe(BUOY_API_GROUP);
-      expect(at(crd, "spec", "scope")).toBe("Cluster");
+      expect(at(crd, "spec", "scope")).toBe(scope);
       expect(at(crd, "spec", "names")).toEqual({
         kind,
         listKind: `${kind}List`,
@@ -124,7 +124,7 @@ describe("manifests/crds.yaml", () => {
           "kind",
           "metadata",
           "spec",
-          ...(plural === "floatingipclaims" ? ["status"] : []),
+          ...(plural === "floatingipclaims" || plural === "floatingips" ? ["status"] : []),
         ].sort(),
       );
     },
@@ -311,7 +311,7 @@ describe("manifests/rbac.yaml", () => {
     }
   });
 
-  it("keeps the status Leases in buoy-system, writable by buoy-node alone", () => {
+  it("keeps the status Leases in buoy-system, writable by buoy-node alone, read by the controller", () => {
     expect(grants("Role", "buoy-node", "buoy-system")).toEqual({
       "coordination.k8s.io/leases": "create get list update watch",
     });
@@ -324,13 +324,52 @@ describe("manifests/rbac.yaml", () => {
     expect(binding.subjects).toEqual([
       { kind: "ServiceAccount", name: "buoy-node", namespace: "kube-system" },
     ]);
+    expect(grants("Role", "buoy-controller", "buoy-system")).toEqual({
+      "coordination.k8s.io/leases": "list watch",
+    });
+    expect(roleIn("RoleBinding", "buoy-controller", "buoy-system").subjects).toEqual([
+      { kind: "ServiceAccount", name: "buoy-controller", namespace: "kube-system" },
+    ]);
     // No other binding in the manifests reaches into buoy-system.
     const intoBuoySystem = all.filter(
       ({ object }) =>
         ["Role", "RoleBinding"].includes(object.kind as string) &&
         at(object, "metadata", "namespace") === "buoy-system",
     );
-    expect(intoBuoySystem).toHaveLength(2);
+    expect(intoBuoySystem).toHaveLength(4);
+  });
+
+  it("grants the FloatingIP controller exactly the verbs it calls, its own Lease by name", () => {
+    expect(grants("ClusterRole", "buoy-controller")).toEqual({
+      "buoy.dev/floatingipclaims": "create delete get list update watch",
+      "buoy.dev/floatingips": "list watch",
+      "buoy.dev/floatingips/status": "update",
+      "buoy.dev/ipamblocks": "get",
+      "buoy.dev/ipamregions": "get",
+      "buoy.dev/ippools": "list watch",
+      "buoy.dev/workloadendpoints": "list watch",
+      "core/events": "create",
+      "core/namespaces": "get",
+      "core/pods": "list watch",
+    });
+    expect(rules("Role", "buoy-controller", "kube-system")).toEqual([
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
+      {
+        apiGroups: ["coordination.k8s.io"],
+        resources: ["leases"],
+        resourceNames: ["buoy-controller"],
+        verbs: ["get", "update"],
+      },
+    ]);
+  });
+
+  it("gives tenants FloatingIPs through the aggregated roles, never their status", () => {
+    expect(grants("ClusterRole", "buoy-floatingips-edit")).toEqual({
+      "buoy.dev/floatingips": "create delete deletecollection get list patch update watch",
+    });
+    expect(grants("ClusterRole", "buoy-floatingips-view")).toEqual({
+      "buoy.dev/floatingips": "get list watch",
+    });
   });
 
   it("lets buoy-node ask for a token for the plugin's account, and nothing else in kube-system", () => {
