@@ -17,6 +17,7 @@ import { addLabCommand } from "./commands/lab.js";
 import { addRemoveDataplaneCommand } from "./commands/remove-dataplane.js";
 import { addVersionCommand, VERSION } from "./commands/version.js";
 import { addWebhookCommand } from "./commands/webhook.js";
+import { addControllerCommand } from "./commands/controller.js";
 import { Session } from "./commands/session.js";
 
 export async function runCli(request: CliRequest): Promise<number> {
@@ -72,6 +73,7 @@ function createProgram(session: Session): Command {
   addAgentCommand(program, session);
   addBirdWatchdogCommand(program, session);
   addWebhookCommand(program, session);
+  addControllerCommand(program, session);
   addRemoveDataplaneCommand(program, session);
   addLabCommand(program, session.request);
   addInstallCommand(program, session.request, VERSION);

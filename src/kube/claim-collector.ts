@@ -52,6 +52,8 @@ export class ClaimCollector {
     for (const object of objectsOf<KubeObject>(caches.claims)) {
       const claim = claimFromObject(object);
       if (claim.node !== this.options.node) continue;
+      // A FloatingIP's claim is its controller's to release (it moves it first).
+      if (claim.floatingIP !== undefined) continue;
       const cached = pods.get(`${claim.namespace}/${claim.pod}`);
       if (cached && !orphanReason(claim, cached, endpoints)) continue;
       const key = `${object.metadata.name}@${object.metadata.resourceVersion}`;

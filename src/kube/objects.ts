@@ -37,6 +37,8 @@ export interface ObjectMeta {
   namespace?: string;
   uid?: string;
   resourceVersion?: string;
+  /** Bumped by the API server on every spec change of an object with a status subresource. */
+  generation?: number;
   creationTimestamp?: string | Date;
   annotations?: Record<string, string>;
   labels?: Record<string, string>;
@@ -205,6 +207,7 @@ export function claimFromObject(object: KubeObject<Partial<ClaimSpec>>): Floatin
     ...(spec.endpoint !== undefined ? { endpoint: spec.endpoint } : {}),
     ...(spec.network !== undefined ? { network: spec.network } : {}),
     ...(spec.podUID !== undefined ? { podUID: spec.podUID } : {}),
+    ...(spec.floatingIP !== undefined ? { floatingIP: spec.floatingIP } : {}),
   };
 }
 

@@ -124,7 +124,10 @@ export class PodClaimController {
         const message = `ignored ${clip(forged)}: not what buoy recorded for the pod's sandbox`;
         await report(pod, `${pod.metadata.uid}|${message}`, "PodAnnotationIgnored", message);
       }
-      const held = values.filter((claim) => claim.containerID === containerID);
+      // A FloatingIP's claim is its controller's to move and release, not the annotation's.
+      const held = values.filter(
+        (claim) => claim.containerID === containerID && claim.floatingIP === undefined,
+      );
       try {
         await this.#settle(pod, endpoint, held, values, pools);
         // The opt-in to egress, checked as ADD checks it (the agent leaves

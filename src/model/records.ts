@@ -101,6 +101,12 @@ export interface FloatingIpClaim {
   network?: string;
   /** The holder pod's uid (Kubernetes datastore): a pod of the same name later is another holder. */
   podUID?: string;
+  /**
+   * The namespaced FloatingIP (namespace/name) that holds this claim for its
+   * selected pod (Kubernetes datastore, issue 15); absent for an annotation's
+   * claim. Only the FloatingIP controller makes, moves and releases these.
+   */
+  floatingIP?: string;
 }
 
 /** Written by the agent of the node that programmed a floating IP: what the kernel holds. */

@@ -1,0 +1,115 @@
+// `buoy controller`: the FloatingIP controller's composition root (issue 15,
+// Kubernetes datastore). Waits to hold the controller's Lease, then watches
+// and reconciles until SIGTERM or until it cannot renew the Lease in time
+// (then it exits non-zero: its Deployment starts it again as a standby).
+import { hostname } from "node:os";
+import { performance } from "node:perf_hooks";
+import type { Command } from "commander";
+import { UsageError } from "../cli-error.js";
+import type { Session } from "./session.js";
+
+interface ControllerCliOptions {
+  namespace: string;
+  lease: string;
+  leaseDuration: string;
+  listen: string;
+  logLevel: string;
+}
+
+const DEFAULT_LEASE_SECONDS = 5;
+
+export function addControllerCommand(program: Command, session: Session): void {
+  program
+    .command("controller")
+    .description(
+      "Run the FloatingIP controller (Kubernetes datastore): each FloatingIP follows one Ready " +
+        "pod it selects, moved when that pod is deleted, turns NotReady or loses its node",
+    )
+    .option(
+      "--namespace <name>",
+      "where the nodes' status Leases live (the agents' --lease-namespace)",
+      "buoy-system",
+    )
+    .option(
+      "--lease <namespace/name>",
+      "the Lease the replicas elect one acting controller by, where no node may write Leases",
+      "kube-system/buoy-controller",
+    )
+    .option(
+      "--lease-duration <seconds>",
+      "how long a replica's Lease counts unrenewed before another takes over",
+      String(DEFAULT_LEASE_SECONDS),
+    )
+    .option(
+      "--listen <host:port>",
+      "address for /healthz and /metrics; port 0 picks one",
+      "0.0.0.0:9096",
+    )
+    .option("--log-level <level>", "debug, info, warn or error", "info")
+    .addHelpText("after", CONTROLLER_HELP)
+    .action(async (options: ControllerCliOptions) => {
+      await runController(options, session);
+    });
+}
+
+async function runController(options: ControllerCliOptions, session: Session): Promise<void> {
+  const listen = /^(.*):(\d+)$/.exec(options.listen);
+  if (!listen || Number(listen[2]) > 65535)
+    throw new UsageError(`--listen must be host:port, got '${options.listen}'`);
+  const [leaseNamespace, leaseName, ...extra] = options.lease.split("/");
+  if (!leaseNamespace || !leaseName || extra.length > 0)
+    throw new UsageError(`--lease must be namespace/name, got '${options.lease}'`);
+  const duration = Number(options.leaseDuration);
+  if (!Number.isInteger(duration) || duration < 2 || duration > 300)
+    throw new UsageError(
+      `--lease-duration must be whole seconds from 2 to 300, got '${options.leaseDuration}'`,
+    );
+  const [{ runFloatingIpController }, log] = await Promise.all([
+    import("../../kube/run-controller.js"),
+    import("../../log/logger.js"),
+  ]);
+  const { env, stdout } = session.request;
+  const logger = log.createStreamLogger(
+    (line) => stdout.write(line),
+    log.parseLogLevel(options.logLevel),
+  );
+  const stop = new AbortController();
+  session.request.onShutdown?.(() => stop.abort());
+  const exitCode = await runFloatingIpController({
+    kubeconfig: env.KUBECONFIG,
+    namespace: options.namespace,
+    leaseNamespace,
+    leaseName,
+    leaseSeconds: duration,
+    identity: `${env.POD_NAME ?? hostname()}_${process.pid}`,
+    host: listen[1]!.replace(/^\[|\]$/g, ""),
+    port: Number(listen[2]),
+    logger,
+    now: () => performance.now(),
+    signal: stop.signal,
+  });
+  if (exitCode !== 0) process.exitCode = exitCode;
+}
+
+const CONTROLLER_HELP = `
+What it does: for each FloatingIP (buoy.dev/v1, namespaced), one pod among the
+Ready pods its spec.podSelector picks in its own namespace holds
+spec.address, through the address's FloatingIPClaim, as an annotation's pod
+would (the two never hold one address at once). Sticky: a holder keeps it
+while it is Ready, not being deleted and its node's status Lease is renewed;
+otherwise the pod Ready longest takes it. The nodes' agents program the move,
+the old node first (ADR 0004).
+
+One acting replica: the replicas elect one on --lease; the one acting exits
+when it could not renew for 80% of --lease-duration. A node is lost when its
+status Lease in --namespace was not seen renewed for its duration (time
+counts only while that watch delivers renewals).
+
+Paths: /healthz (200 while the process runs), /readyz (200 while acting or a
+healthy standby), /metrics (buoy_floating_ip_failovers_total,
+buoy_floating_ip_failover_seconds, buoy_controller_leader).
+
+Credentials: KUBECONFIG, or the pod's service account. Logs: JSON lines on stdout.
+
+Example (manifests/controller.yaml runs it so):
+  buoy controller --namespace buoy-system`;

@@ -1,0 +1,541 @@
+// The FloatingIP controller (issue 15): for each namespaced FloatingIP, one
+// Ready pod among those it selects holds its address, through the same
+// FloatingIPClaim an annotation's pod would hold (so the two never hold one
+// address at once), and the agents program it as any claim: the old node
+// withdraws first (ADR 0004), the new node waits for its acknowledgement to
+// go. It runs as its own Deployment and ServiceAccount, one replica acting at
+// a time (leader-lease.ts), never in the agents: a node's token must not
+// decide where another node's traffic goes.
+//
+// Work per event is bounded by what the event touches: a pod or endpoint
+// event re-plans the FloatingIPs of its namespace, a claim event its
+// FloatingIP, a node's Lease lapsing those held on it.
+import { randomUUID } from "node:crypto";
+import type { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+import type { Candidate } from "../failover/choose-holder.js";
+import { chooseHolder, currentCandidate, lossReason } from "../failover/choose-holder.js";
+import { FloatingIpError } from "../floating/annotation.js";
+import {
+  poolNamespacesMatter,
+  validateInPools,
+  validatePoolNamespaces,
+} from "../floating/validate.js";
+import {
+  floatingIpKey,
+  FLOATING_IP_LABEL,
+  parseFloatingIpSpec,
+  type FloatingIpStatusShape,
+} from "../failover/floating-ip.js";
+import { planFloatingIpStatus, type Assignment } from "../failover/floating-ip-status.js";
+import { LeaseClock } from "../failover/lease-clock.js";
+import type { Logger } from "../log/logger.js";
+import { BUOY_API_GROUP, BUOY_API_VERSION, BUOY_VERSION } from "../model/api-group.js";
+import type { FloatingIpClaim } from "../model/records.js";
+import { claimAll, type ClaimPort } from "./claim-protocol.js";
+import { customObjectsClaimPort } from "./custom-objects-claim-port.js";
+import { describeKubeError, statusOf } from "./describe-kube-error.js";
+import { FailoverCaches, type FloatingIpObject } from "./failover-caches.js";
+import type { ControllerMetrics } from "./controller-metrics.js";
+import { CONTAINER_LABEL } from "./labels.js";
+import { ipObjectName } from "./names.js";
+import { claimToObject, containerLabel, type KubeObject } from "./objects.js";
+
+export interface FloatingIpControllerOptions {
+  kubeConfig: KubeConfig;
+  core: CoreV1Api;
+  custom: CustomObjectsApi;
+  /** Where the nodes' status Leases live. */
+  namespace: string;
+  /** How long past the last Lease change heard time still runs (ms): over a node's renewal period. */
+  clockGraceMs: number;
+  /** A node Lease's duration when it states none (s). */
+  nodeLeaseSeconds: number;
+  logger: Logger;
+  metrics: ControllerMetrics;
+  /** Monotonic milliseconds. */
+  now: () => number;
+}
+
+const RETRY_MS = 1000;
+/** A refused address is tried again after this, doubling up to the most. */
+const REFUSED_RETRY_MS = 2000;
+const REFUSED_RETRY_MAX_MS = 30_000;
+const TICK_MS = 100;
+
+export class FloatingIpController {
+  readonly #caches: FailoverCaches;
+  readonly #clock: LeaseClock;
+  readonly #claims: ClaimPort;
+  readonly #dirty = new Set<string>();
+  #running = false;
+  #synced = false;
+  /** Each node's liveness as last acted on. */
+  readonly #nodeLive = new Map<string, boolean>();
+  /** When each FloatingIP's holder was found lost, for the failover time: by key. */
+  readonly #lostAt = new Map<string, { at: number; reason: string; generation: number }>();
+  /** FloatingIPs whose address was refused: not tried again before `until` for that generation. */
+  readonly #refused = new Map<
+    string,
+    { generation: number | undefined; until: number; delay: number }
+  >();
+
+  constructor(private readonly options: FloatingIpControllerOptions) {
+    this.#clock = new LeaseClock(options.clockGraceMs);
+    this.#caches = new FailoverCaches(options);
+    this.#claims = customObjectsClaimPort(options.custom);
+  }
+
+  /** Watches and reconciles until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    const ticker = setInterval(() => this.#tick(), TICK_MS);
+    signal.addEventListener("abort", () => clearInterval(ticker), { once: true });
+    await this.#caches.run(signal, {
+      synced: (up) => {
+        this.#synced = up;
+        if (up) for (const key of this.#caches.floatingIpKeys()) this.#schedule(key);
+        if (up) this.#collectOrphans();
+      },
+      leasesStarted: () => this.#clock.started(this.options.now()),
+      lease: (name, version) =>
+        version === undefined
+          ? this.#clock.forget(name)
+          : this.#clock.seen(name, version, this.options.now()),
+      touched: (keys) => {
+        for (const key of keys) this.#schedule(key);
+      },
+    });
+  }
+
+  /** Nodes whose liveness changed: the FloatingIPs held on them, and those without a holder. */
+  #tick(): void {
+    if (!this.#synced) return;
+    const now = this.options.now();
+    for (const node of this.#caches.nodesWithLeases()) {
+      const live = this.#clock.live(`buoy-node.${node}`, this.#nodeLeaseMs(node), now);
+      if (this.#nodeLive.get(node) === live) continue;
+      this.#nodeLive.set(node, live);
+      for (const key of this.#caches.keysHeldOn(node)) this.#schedule(key);
+      for (const key of this.#caches.unassignedKeys()) this.#schedule(key);
+    }
+  }
+
+  #nodeLeaseMs(node: string): number {
+    return (this.#caches.nodeLeaseSeconds(node) ?? this.options.nodeLeaseSeconds) * 1000;
+  }
+
+  #live(node: string): boolean {
+    return this.#clock.live(`buoy-node.${node}`, this.#nodeLeaseMs(node), this.options.now());
+  }
+
+  #schedule(key: string): void {
+    this.#dirty.add(key);
+    if (this.#running || !this.#synced) return;
+    this.#running = true;
+    void (async () => {
+      while (this.#dirty.size > 0 && this.#synced) {
+        const [next] = this.#dirty;
+        if (next === undefined) break;
+        this.#dirty.delete(next);
+        try {
+          await this.#reconcile(next);
+        } catch (error) {
+          this.options.logger.log("warn", "controller.error", {
+            floatingIP: next,
+            error: describeKubeError(error),
+            retryInMs: RETRY_MS,
+          });
+          setTimeout(() => this.#schedule(next), RETRY_MS).unref();
+        }
+      }
+      this.#running = false;
+    })();
+  }
+
+  /** One FloatingIP: choose its holder, make the claim say so, write its status. */
+  async #reconcile(key: string): Promise<void> {
+    const fip = this.#caches.floatingIp(key);
+    // Claims of a FloatingIP deleted (or made again) meanwhile go.
+    for (const orphan of this.#caches.claimsNamed(key)) await this.#deleteClaim(orphan, key);
+    if (!fip) return;
+    const namespace = fip.metadata.namespace ?? "default";
+    const spec = parseFloatingIpSpec(fip.spec);
+    const address = "problem" in spec ? undefined : spec.address;
+    // One claim: of its address now (an edited address releases the old one).
+    let claim: KubeObject | undefined;
+    for (const held of this.#caches.claimsOf(fip.metadata.uid ?? "")) {
+      if (held.spec?.ip === address && !claim) claim = held;
+      else await this.#deleteClaim(held, key);
+    }
+    const refuse = async (reason: string, message: string, address?: string) => {
+      if (claim) await this.#deleteClaim(claim, key);
+      await this.#writeStatus(fip, address, { holder: undefined, reason, message }, undefined);
+    };
+    if ("problem" in spec || address === undefined) {
+      return refuse("InvalidSpec", "problem" in spec ? spec.problem : "no address");
+    }
+    try {
+      validateInPools([address], this.#caches.pools());
+      if (poolNamespacesMatter([address], this.#caches.pools())) {
+        const labels = await this.#namespaceLabels(namespace);
+        validatePoolNamespaces([address], this.#caches.pools(), namespace, labels);
+      }
+    } catch (error) {
+      if (error instanceof FloatingIpError) return refuse("AddressRefused", error.message, address);
+      throw error;
+    }
+    const candidates = this.#caches.candidates(address, spec.podSelector, namespace, (node) =>
+      this.#live(node),
+    );
+    const held = claim ? claimFromSpec(claim) : undefined;
+    const choice = chooseHolder(candidates, held);
+    const was = held && currentCandidate(candidates, held);
+    const lost = held ? lossReason(was) : undefined;
+    if (lost && !this.#lostAt.has(key)) {
+      this.#lostAt.set(key, {
+        at: this.options.now(),
+        reason: lost,
+        generation: claim?.metadata.generation ?? 0,
+      });
+    }
+    if (!choice.holder) {
+      const message =
+        choice.why === "NoPodSelected"
+          ? "no pod with an address of its family matches spec.podSelector"
+          : "no pod it selects is Ready";
+      if (claim) await this.#deleteClaim(claim, key);
+      return this.#writeStatus(fip, address, { holder: undefined, reason: choice.why, message });
+    }
+    const holder = choice.holder;
+    let object = claim;
+    if (!claim) {
+      // Refused a moment ago, for the same spec: try again only after the
+      // backoff (the holder elsewhere is not watched; its release is found so).
+      const refused = this.#refused.get(key);
+      const now = this.options.now();
+      if (refused && refused.generation === fip.metadata.generation && now < refused.until) return;
+      try {
+        object = await this.#createClaim(fip, address, holder);
+      } catch (error) {
+        if (error instanceof FloatingIpError) {
+          const delay = Math.min(
+            refused && refused.generation === fip.metadata.generation
+              ? refused.delay * 2
+              : REFUSED_RETRY_MS,
+            REFUSED_RETRY_MAX_MS,
+          );
+          this.#refused.set(key, {
+            generation: fip.metadata.generation,
+            until: now + delay,
+            delay,
+          });
+          setTimeout(() => this.#schedule(key), delay).unref();
+          return refuse("AddressInUse", error.message, address);
+        }
+        throw error;
+      }
+      this.#refused.delete(key);
+      this.#event(
+        fip,
+        "Normal",
+        "Assigned",
+        `${address} held by pod ${holder.pod} on node ${holder.node}`,
+      );
+      this.#podEvent(
+        holder,
+        "Normal",
+        "FloatingIPAssigned",
+        `holds ${address} (FloatingIP ${fip.metadata.name})`,
+      );
+      this.options.logger.log("info", "controller.assigned", {
+        floatingIP: key,
+        address,
+        pod: holder.pod,
+        node: holder.node,
+      });
+    } else if (!choice.kept) {
+      object = await this.#moveClaim(claim, fip, holder);
+      const from = was ?? (held && { pod: held.pod, node: held.node });
+      const reason = this.#lostAt.get(key)?.reason ?? "Deleted";
+      this.options.metrics.failovers.inc({ reason });
+      const message = `${address} moved from pod ${from?.pod ?? "?"} (node ${from?.node ?? "?"}) to pod ${holder.pod} (node ${holder.node}): ${reason}`;
+      this.#event(fip, "Normal", "HolderChanged", message);
+      if (was) this.#podEvent(was, "Normal", "FloatingIPReleased", message);
+      this.#podEvent(holder, "Normal", "FloatingIPAssigned", message);
+      this.options.logger.log("info", "controller.moved", {
+        floatingIP: key,
+        address,
+        from: from?.pod,
+        to: holder.pod,
+        node: holder.node,
+        reason,
+      });
+    }
+    const since =
+      choice.kept && typeof fip.status?.since === "string"
+        ? fip.status.since
+        : new Date().toISOString();
+    const report = object && claimReport(object);
+    const lostAt = this.#lostAt.get(key);
+    if (
+      lostAt &&
+      report?.programmed &&
+      report.node === holder.node &&
+      report.observedGeneration === report.generation &&
+      (report.generation ?? 0) > lostAt.generation
+    ) {
+      this.options.metrics.failoverSeconds.observe(
+        { reason: lostAt.reason },
+        (this.options.now() - lostAt.at) / 1000,
+      );
+      this.#lostAt.delete(key);
+    }
+    if (choice.kept && !lost) this.#lostAt.delete(key);
+    await this.#writeStatus(fip, address, { holder, since }, report);
+  }
+
+  async #createClaim(
+    fip: FloatingIpObject,
+    address: string,
+    holder: Candidate,
+  ): Promise<KubeObject> {
+    const key = floatingIpKey(fip.metadata.namespace ?? "default", fip.metadata.name);
+    const port: ClaimPort = {
+      ...this.#claims,
+      createClaim: (object) =>
+        this.#claims.createClaim(decorate(object, key, fip.metadata.uid ?? "")),
+    };
+    await claimAll(port, [claimFor(address, holder)], {
+      nodeUID: undefined,
+      pools: this.#caches.pools(),
+      attempts: 5,
+      exhausted: (ip) => new Error(`the claim of ${ip} kept disappearing`),
+      checkEach: true,
+    });
+    const created = await this.#claims.getClaim(address);
+    if (!created) throw new Error(`the claim of ${address} is gone right after its creation`);
+    return created;
+  }
+
+  /** Points the claim at `holder`, in place (same uid: a DEL of the old pod leaves it alone). */
+  async #moveClaim(
+    claim: KubeObject,
+    fip: FloatingIpObject,
+    holder: Candidate,
+  ): Promise<KubeObject> {
+    const key = floatingIpKey(fip.metadata.namespace ?? "default", fip.metadata.name);
+    const address = String(claim.spec?.ip ?? "");
+    const next = decorate(
+      claimToObject(claimFor(address, holder), undefined),
+      key,
+      fip.metadata.uid ?? "",
+    );
+    return (await this.options.custom.replaceClusterCustomObject({
+      group: BUOY_API_GROUP,
+      version: BUOY_VERSION,
+      plural: "floatingipclaims",
+      name: claim.metadata.name,
+      body: {
+        ...next,
+        metadata: { ...next.metadata, resourceVersion: claim.metadata.resourceVersion ?? "" },
+      },
+    })) as KubeObject;
+  }
+
+  async #deleteClaim(claim: KubeObject, key: string): Promise<void> {
+    try {
+      await this.options.custom.deleteClusterCustomObject({
+        group: BUOY_API_GROUP,
+        version: BUOY_VERSION,
+        plural: "floatingipclaims",
+        name: claim.metadata.name,
+        body: { preconditions: { uid: claim.metadata.uid ?? "" } },
+      });
+    } catch (error) {
+      if (statusOf(error) !== 404 && statusOf(error) !== 409) throw error;
+    }
+    this.options.logger.log("info", "controller.released", {
+      floatingIP: key,
+      address: claim.spec?.ip,
+    });
+  }
+
+  /** Claims labelled for a FloatingIP that no longer exists (deleted while no controller ran). */
+  #collectOrphans(): void {
+    for (const key of this.#caches.orphanClaimKeys()) this.#schedule(key);
+  }
+
+  async #namespaceLabels(namespace: string): Promise<Record<string, string>> {
+    const object = await this.options.core.readNamespace({ name: namespace });
+    return object.metadata?.labels ?? {};
+  }
+
+  async #writeStatus(
+    fip: FloatingIpObject,
+    address: string | undefined,
+    assignment: Assignment,
+    report?: ReturnType<typeof claimReport>,
+  ): Promise<void> {
+    const previous = (fip.status ?? {}) as FloatingIpStatusShape;
+    const now = new Date().toISOString();
+    const next = planFloatingIpStatus(
+      previous,
+      fip.metadata.generation ?? 0,
+      address,
+      assignment,
+      report,
+      now,
+    );
+    if (JSON.stringify(next) === JSON.stringify(previous)) return;
+    const before = previous.conditions?.find((c) => c.type === "Assigned");
+    const after = next.conditions?.find((c) => c.type === "Assigned");
+    if (
+      after?.status === "False" &&
+      (before?.reason !== after.reason || before.message !== after.message)
+    ) {
+      this.#event(fip, "Warning", after.reason, after.message);
+      this.options.logger.log("warn", "controller.refused", {
+        floatingIP: floatingIpKey(fip.metadata.namespace ?? "default", fip.metadata.name),
+        reason: after.reason,
+        message: after.message,
+      });
+    }
+    try {
+      await this.options.custom.replaceNamespacedCustomObjectStatus({
+        group: BUOY_API_GROUP,
+        version: BUOY_VERSION,
+        namespace: fip.metadata.namespace ?? "default",
+        plural: "floatingips",
+        name: fip.metadata.name,
+        body: { ...fip, status: next },
+      });
+    } catch (error) {
+      // Changed meanwhile: its event brings it back here.
+      if (statusOf(error) !== 409 && statusOf(error) !== 404) throw error;
+    }
+  }
+
+  #event(fip: FloatingIpObject, type: string, reason: string, message: string): void {
+    this.#writeEvent(
+      fip.metadata.namespace ?? "default",
+      {
+        apiVersion: BUOY_API_VERSION,
+        kind: "FloatingIP",
+        name: fip.metadata.name,
+        uid: fip.metadata.uid,
+      },
+      type,
+      reason,
+      message,
+    );
+  }
+
+  #podEvent(pod: Candidate, type: string, reason: string, message: string): void {
+    this.#writeEvent(
+      pod.namespace,
+      { apiVersion: "v1", kind: "Pod", name: pod.pod, uid: pod.podUID },
+      type,
+      reason,
+      message,
+    );
+  }
+
+  #writeEvent(
+    namespace: string,
+    involved: { apiVersion: string; kind: string; name: string; uid: string | undefined },
+    type: string,
+    reason: string,
+    message: string,
+  ): void {
+    const now = new Date();
+    void this.options.core
+      .createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: {
+            name: `${involved.name.slice(0, 200)}.${randomUUID().slice(0, 13)}`,
+            namespace,
+          },
+          involvedObject: {
+            apiVersion: involved.apiVersion,
+            kind: involved.kind,
+            name: involved.name,
+            namespace,
+            ...(involved.uid ? { uid: involved.uid } : {}),
+          },
+          reason,
+          message,
+          type,
+          source: { component: "buoy-controller" },
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+        },
+      })
+      .catch((error: unknown) =>
+        this.options.logger.log("warn", "controller.error", {
+          phase: "event",
+          reason,
+          error: describeKubeError(error),
+        }),
+      );
+  }
+}
+
+/** The claim a holder makes: its sandbox and address, as its endpoint object has them. */
+function claimFor(address: string, holder: Candidate): FloatingIpClaim {
+  return {
+    ip: address,
+    namespace: holder.namespace,
+    pod: holder.pod,
+    podUID: holder.podUID,
+    containerID: holder.containerID,
+    node: holder.node,
+    internalIP: holder.internalIP,
+    endpoint: holder.endpoint,
+    ...(holder.network !== undefined ? { network: holder.network } : {}),
+    createdAt: "",
+  };
+}
+
+/** A claim object marked as the FloatingIP's: its key in the spec, its uid as a label. */
+function decorate(object: KubeObject, key: string, uid: string): KubeObject {
+  const labels: Record<string, string> = { ...object.metadata.labels, [FLOATING_IP_LABEL]: uid };
+  const container = containerLabel(String(object.spec?.containerID ?? ""));
+  if (container) labels[CONTAINER_LABEL] = container;
+  return {
+    ...object,
+    metadata: {
+      ...object.metadata,
+      name: object.metadata.name || (ipObjectName(String(object.spec?.ip ?? "")) ?? ""),
+      labels,
+    },
+    spec: { ...object.spec, floatingIP: key },
+  };
+}
+
+function claimFromSpec(claim: KubeObject): {
+  podUID?: string;
+  containerID: string;
+  node: string;
+  pod: string;
+} {
+  const spec = claim.spec ?? {};
+  return {
+    ...(typeof spec.podUID === "string" ? { podUID: spec.podUID } : {}),
+    containerID: String(spec.containerID ?? ""),
+    node: String(spec.node ?? ""),
+    pod: String(spec.pod ?? ""),
+  };
+}
+
+function claimReport(claim: KubeObject) {
+  const status = claim.status ?? {};
+  return {
+    node: String(claim.spec?.node ?? ""),
+    generation: claim.metadata.generation,
+    observedGeneration:
+      typeof status.observedGeneration === "number" ? status.observedGeneration : undefined,
+    programmed: status.programmed === true,
+    announced: typeof status.announced === "string" ? status.announced : undefined,
+  };
+}
