@@ -112,6 +112,7 @@ describe("parseFloatingIpSpec", () => {
     expect(parseFloatingIpSpec({ address: "2001:DB8::0:1", podSelector: {} })).toEqual({
       address: "2001:db8::1",
       podSelector: {},
+      egress: false,
     });
   });
 
@@ -126,6 +127,7 @@ describe("parseFloatingIpSpec", () => {
       "invalid floating IP '127.0.0.1': loopback address",
     ],
     [{ address: "10.0.0.1" }, "podSelector must be an object"],
+    [{ address: "10.0.0.1", podSelector: {}, egress: "yes" }, "spec.egress must be true or false"],
   ])("%j: %s", (spec, problem) => {
     expect(parseFloatingIpSpec(spec)).toEqual({ problem });
   });

@@ -15,6 +15,8 @@ export interface FloatingIpSpec {
   /** The floating IP, canonical. */
   address: string;
   podSelector: LabelSelector;
+  /** The holder leaves from it (SPEC 3.7's egress), as the annotation's opt-in. */
+  egress: boolean;
 }
 
 /** A FloatingIP as the controller reads it. */
@@ -56,7 +58,7 @@ export function floatingIpKey(namespace: string, name: string): string {
 
 /** The spec of a FloatingIP object: what the controller acts on, or the problem with it. */
 export function parseFloatingIpSpec(spec: unknown): FloatingIpSpec | { problem: string } {
-  const { address, podSelector } = (spec ?? {}) as Record<string, unknown>;
+  const { address, podSelector, egress } = (spec ?? {}) as Record<string, unknown>;
   if (typeof address !== "string") return { problem: "spec.address must be an IP address" };
   let canonical: string;
   try {
@@ -67,5 +69,7 @@ export function parseFloatingIpSpec(spec: unknown): FloatingIpSpec | { problem: 
   }
   const problem = labelSelectorProblem(podSelector);
   if (problem) return { problem };
-  return { address: canonical, podSelector: podSelector as LabelSelector };
+  if (egress !== undefined && typeof egress !== "boolean")
+    return { problem: "spec.egress must be true or false" };
+  return { address: canonical, podSelector: podSelector as LabelSelector, egress: egress === true };
 }

@@ -214,7 +214,7 @@ export class FloatingIpController {
       const now = this.options.now();
       if (refused && refused.generation === fip.metadata.generation && now < refused.until) return;
       try {
-        object = await this.#createClaim(fip, address, holder);
+        object = await this.#createClaim(fip, address, holder, spec.egress);
       } catch (error) {
         if (error instanceof FloatingIpError) {
           const delay = Math.min(
@@ -253,7 +253,7 @@ export class FloatingIpController {
         node: holder.node,
       });
     } else if (!choice.kept) {
-      object = await this.#moveClaim(claim, fip, holder);
+      object = await this.#moveClaim(claim, fip, holder, spec.egress);
       const from = was ?? (held && { pod: held.pod, node: held.node });
       const reason = this.#lostAt.get(key)?.reason ?? "Deleted";
       this.options.metrics.failovers.inc({ reason });
@@ -269,6 +269,9 @@ export class FloatingIpController {
         node: holder.node,
         reason,
       });
+    } else if (claim && (claim.spec?.egress === true) !== spec.egress) {
+      // The same holder, egress turned on or off: the claim says so, in place.
+      object = await this.#moveClaim(claim, fip, holder, spec.egress);
     }
     const since =
       choice.kept && typeof fip.status?.since === "string"
@@ -297,6 +300,7 @@ export class FloatingIpController {
     fip: FloatingIpObject,
     address: string,
     holder: Candidate,
+    egress: boolean,
   ): Promise<KubeObject> {
     const key = floatingIpKey(fip.metadata.namespace ?? "default", fip.metadata.name);
     const port: ClaimPort = {
@@ -304,7 +308,7 @@ export class FloatingIpController {
       createClaim: (object) =>
         this.#claims.createClaim(decorate(object, key, fip.metadata.uid ?? "")),
     };
-    await claimAll(port, [claimFor(address, holder)], {
+    await claimAll(port, [claimFor(address, holder, egress)], {
       nodeUID: undefined,
       pools: this.#caches.pools(),
       attempts: 5,
@@ -321,11 +325,12 @@ export class FloatingIpController {
     claim: KubeObject,
     fip: FloatingIpObject,
     holder: Candidate,
+    egress: boolean,
   ): Promise<KubeObject> {
     const key = floatingIpKey(fip.metadata.namespace ?? "default", fip.metadata.name);
     const address = String(claim.spec?.ip ?? "");
     const next = decorate(
-      claimToObject(claimFor(address, holder), undefined),
+      claimToObject(claimFor(address, holder, egress), undefined),
       key,
       fip.metadata.uid ?? "",
     );
@@ -482,8 +487,9 @@ export class FloatingIpController {
 }
 
 /** The claim a holder makes: its sandbox and address, as its endpoint object has them. */
-function claimFor(address: string, holder: Candidate): FloatingIpClaim {
+function claimFor(address: string, holder: Candidate, egress: boolean): FloatingIpClaim {
   return {
+    ...(egress ? { egress: true } : {}),
     ip: address,
     namespace: holder.namespace,
     pod: holder.pod,

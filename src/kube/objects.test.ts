@@ -163,6 +163,18 @@ describe("endpoint objects", () => {
     ]);
   });
 
+  it("withRequest() turns egress on for a FloatingIP's claim that asks, and puts it first", () => {
+    const found = withRequest(recorded(), pod({}), [
+      claim("10.96.0.1", "10.244.0.5"),
+      { ...claim("10.96.0.4", "10.244.0.5"), floatingIP: "shop/vip", egress: true },
+    ]);
+    expect(found.egress).toBe(true);
+    expect(found.ipNATs.map((nat) => nat.externalIP)).toEqual(["10.96.0.4", "10.96.0.1"]);
+    expect(withRequest(recorded(), pod({}), [claim("10.96.0.1", "10.244.0.5")]).egress).toBe(
+      undefined,
+    );
+  });
+
   it("withRequest() ignores forged Calico annotations: the addresses are the recorded ones", () => {
     const forged = pod({
       "cni.projectcalico.org/podIP": "127.0.0.1/32",

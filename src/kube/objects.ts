@@ -208,6 +208,7 @@ export function claimFromObject(object: KubeObject<Partial<ClaimSpec>>): Floatin
     ...(spec.network !== undefined ? { network: spec.network } : {}),
     ...(spec.podUID !== undefined ? { podUID: spec.podUID } : {}),
     ...(spec.floatingIP !== undefined ? { floatingIP: spec.floatingIP } : {}),
+    ...(spec.egress === true ? { egress: true } : {}),
   };
 }
 
@@ -309,21 +310,25 @@ export function withRequest(
   const annotations = pod.metadata.annotations ?? {};
   const own = new Set(endpoint.ipNetworks.map((net) => canonicalAddress(net.split("/")[0] ?? "")));
   const requested = attempt(() => parseFloatingIps(annotations[FLOATING_IPS_ANNOTATION] ?? "[]"));
-  const rank = (ip: string) => {
-    const index = requested?.indexOf(canonicalAddress(ip) ?? ip) ?? -1;
+  // A FloatingIP's claim with egress first: the pod leaves from it (ipNATs' order).
+  const rank = (claim: FloatingIpClaim) => {
+    if (claim.egress) return -1;
+    const index = requested?.indexOf(canonicalAddress(claim.ip) ?? claim.ip) ?? -1;
     return index < 0 ? Number.MAX_SAFE_INTEGER : index;
   };
-  const egress = attempt(() => parseEgress(annotations[FLOATING_IP_EGRESS_ANNOTATION])) === true;
+  const held = claims.filter(
+    (claim) =>
+      claim.containerID === endpoint.containerID &&
+      claim.node === endpoint.node &&
+      own.has(canonicalAddress(claim.internalIP)),
+  );
+  const egress =
+    attempt(() => parseEgress(annotations[FLOATING_IP_EGRESS_ANNOTATION])) === true ||
+    held.some((claim) => claim.egress === true);
   const found: WorkloadEndpoint = {
     ...endpoint,
-    ipNATs: claims
-      .filter(
-        (claim) =>
-          claim.containerID === endpoint.containerID &&
-          claim.node === endpoint.node &&
-          own.has(canonicalAddress(claim.internalIP)),
-      )
-      .sort((a, b) => rank(a.ip) - rank(b.ip))
+    ipNATs: held
+      .sort((a, b) => rank(a) - rank(b))
       .map(({ internalIP, ip }) => ({ internalIP, externalIP: ip })),
   };
   delete found.egress;

@@ -107,6 +107,8 @@ export interface FloatingIpClaim {
    * claim. Only the FloatingIP controller makes, moves and releases these.
    */
   floatingIP?: string;
+  /** The FloatingIP asks that its pod leave from it (spec.egress): egress as the annotation's opt-in. */
+  egress?: boolean;
 }
 
 /** Written by the agent of the node that programmed a floating IP: what the kernel holds. */
