@@ -5,6 +5,7 @@ import {
   floatingIpsToReview,
   namespaceLabelsNeeded,
   parseAdmissionReview,
+  parseFloatingIpToReview,
   parsePodFloatingIps,
   renderAdmissionReview,
   reviewPod,
@@ -295,5 +296,23 @@ describe("parsePodFloatingIps() and reviewPod()", () => {
     expect(namespaceLabelsNeeded(["198.51.100.7"], pools)).toBe(false);
     expect(namespaceLabelsNeeded(["203.0.113.7"], pools)).toBe(true);
     expect(namespaceLabelsNeeded(["192.0.2.9"], pools)).toBe(false);
+  });
+});
+
+describe("parseFloatingIpToReview", () => {
+  const request = (operation: string, spec: unknown) =>
+    ({ uid: "u", operation, namespace: "web", object: { spec } }) as AdmissionRequest;
+  it("reads the address of a create or update, refuses a bad spec, skips deletes", () => {
+    expect(
+      parseFloatingIpToReview(request("CREATE", { address: "10.96.0.1", podSelector: {} })),
+    ).toEqual({
+      address: "10.96.0.1",
+    });
+    expect(parseFloatingIpToReview(request("UPDATE", { address: "::1", podSelector: {} }))).toEqual(
+      {
+        refusal: "invalid floating IP '::1': loopback address",
+      },
+    );
+    expect(parseFloatingIpToReview(request("DELETE", {}))).toBeUndefined();
   });
 });

@@ -4,6 +4,7 @@
 // create/update: the floatingIPs annotation with ADD's checks and words
 // (parse, bound, in a pool, a pool the namespace may use); holders are not
 // checked here: a conflict is transient and ADD's to refuse. Pure.
+import { parseFloatingIpSpec } from "../failover/floating-ip.js";
 import {
   FLOATING_IPS_ANNOTATION,
   FloatingIpError,
@@ -176,6 +177,20 @@ export function reviewPod(
     if (error instanceof FloatingIpError) return deny(request, error.message);
     throw error;
   }
+}
+
+/**
+ * A FloatingIP's spec as the controller reads it, or the refusal (issue 15):
+ * the controller would only report the same as a condition, so `kubectl
+ * apply` says it at once. Who holds the address is the controller's to find.
+ */
+export function parseFloatingIpToReview(
+  request: AdmissionRequest,
+): { address: string } | { refusal: string } | undefined {
+  if (request.operation !== "CREATE" && request.operation !== "UPDATE") return undefined;
+  const spec = isRecord(request.object) ? request.object.spec : undefined;
+  const parsed = parseFloatingIpSpec(spec);
+  return "problem" in parsed ? { refusal: parsed.problem } : { address: parsed.address };
 }
 
 function annotationOf(object: unknown): string | undefined {

@@ -1,5 +1,5 @@
 // The admission webhook's HTTPS shell: AdmissionReview in, AdmissionReview
-// out, at /validate-ippool and /validate-pod; /healthz. It reads what a review
+// out, at /validate-ippool, /validate-pod and /validate-floatingip; /healthz. It reads what a review
 // needs from the API server (pools and blocks for a pool; pools, and the
 // namespace's labels only when a pool asks, for a pod with floating IPs) and
 // leaves the decision to review.ts. A read that fails answers 500, so the API
@@ -25,6 +25,7 @@ import {
   floatingIpsToReview,
   namespaceLabelsNeeded,
   parseAdmissionReview,
+  parseFloatingIpToReview,
   parsePodFloatingIps,
   renderAdmissionReview,
   reviewPod,
@@ -165,6 +166,21 @@ const REVIEWS: Record<string, Review> = {
     return reviewPool(request, {
       pools,
       blocks: blocks.items.map((object) => blockFromObject(object).value),
+    });
+  },
+  "/validate-floatingip": async (request, options) => {
+    const parsed = parseFloatingIpToReview(request);
+    if (parsed === undefined) return allow(request);
+    if ("refusal" in parsed) return deny(request, parsed.refusal);
+    const kube = options.kube();
+    const pools = await readPools(kube);
+    const labels = namespaceLabelsNeeded([parsed.address], pools)
+      ? await readNamespaceLabels(kube, request.namespace ?? "default")
+      : undefined;
+    return reviewPod(request, [parsed.address], {
+      maxFloatingIps: 1,
+      pools,
+      ...(labels ? { labels } : {}),
     });
   },
   "/validate-pod": async (request, options) => {

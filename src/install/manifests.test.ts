@@ -630,6 +630,7 @@ describe("manifests/webhook.yaml", () => {
   it("refuses pools unchecked never (Fail) and pods only as early feedback (Ignore)", () => {
     expect(webhook("ippools.buoy.dev").failurePolicy).toBe("Fail");
     expect(webhook("pods.buoy.dev").failurePolicy).toBe("Ignore");
+    expect(webhook("floatingips.buoy.dev").failurePolicy).toBe("Ignore");
     for (const entry of webhooks) {
       expect(entry.sideEffects, String(entry.name)).toBe("None");
       expect(entry.admissionReviewVersions, String(entry.name)).toEqual(["v1"]);
@@ -658,6 +659,7 @@ describe("manifests/webhook.yaml", () => {
     );
     for (const [name, path] of [
       ["ippools.buoy.dev", "/validate-ippool"],
+      ["floatingips.buoy.dev", "/validate-floatingip"],
       ["pods.buoy.dev", "/validate-pod"],
     ] as const) {
       expect(at(webhook(name), "clientConfig", "service")).toEqual({

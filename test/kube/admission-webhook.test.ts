@@ -103,6 +103,7 @@ beforeAll(async () => {
     metadata: { name: "pod-editor" },
     rules: [
       { apiGroups: [""], resources: ["pods"], verbs: ["create", "get", "list", "patch", "update"] },
+      { apiGroups: ["buoy.dev"], resources: ["floatingips"], verbs: ["create", "list"] },
     ],
   });
   await kube.admin.json(
@@ -380,6 +381,46 @@ describe("floatingIPs on pods, as a tenant of its own namespace", () => {
       { metadata: { labels: { tier: "web" } } },
       "application/merge-patch+json",
     );
+  });
+});
+
+describe("FloatingIPs, as a tenant of its own namespace", () => {
+  const path = `${BUOY}/namespaces/${tenantNs}/floatingips`;
+  const floatingIp = (name: string, address: string) => ({
+    apiVersion: "buoy.dev/v1",
+    kind: "FloatingIP",
+    metadata: { name },
+    spec: { address, podSelector: { matchLabels: { app: "web" } } },
+  });
+
+  it("admits one for an address it may use", async () => {
+    expect((await tenant.request("POST", path, floatingIp("good", "10.96.0.30"))).status).toBe(201);
+  });
+
+  it.each([
+    [
+      "an address that never floats",
+      "127.0.0.1",
+      "invalid floating IP '127.0.0.1': loopback address",
+    ],
+    [
+      "outside every pool",
+      "192.0.2.9",
+      "floating IP 192.0.2.9 is not within any configured IP pool",
+    ],
+    [
+      "in a pool the namespace may not use",
+      "10.97.0.5",
+      `floating IP 10.97.0.5 is in pool team-a, which namespace ${tenantNs} may not use`,
+    ],
+  ])("refuses at create: %s, with the controller's words", async (_, address, words) => {
+    const response = await tenant.request("POST", path, floatingIp("bad", address));
+    expect(response.status).toBe(403);
+    expect(messageOf(response)).toContain(
+      `admission webhook "floatingips.buoy.dev" denied the request: ${words}`,
+    );
+    const list = await tenant.json<{ items: KubeObject[] }>("GET", path);
+    expect(list.items.map((item) => item.metadata?.name)).toEqual(["good"]);
   });
 });
 
