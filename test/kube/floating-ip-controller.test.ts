@@ -52,6 +52,8 @@ let work: string;
 let conflist: Conflist;
 let agent: AgentProcess;
 let controller: { child: ChildProcess; log: string[] };
+let standby: { child: ChildProcess; log: string[] } | undefined;
+let controllerKubeconfig: string;
 let renewNode2: NodeJS.Timeout | undefined;
 const netnses: string[] = [];
 /** Pod name -> its address, for the pods node-1's plugin set up. */
@@ -111,14 +113,16 @@ beforeAll(async () => {
   await renewLease("node-2");
   renewNode2 = setInterval(() => void renewLease("node-2"), 1000);
   const controllerToken = await kube.serviceAccountToken("kube-system", "buoy-controller");
-  controller = startController(
-    kube.writeKubeconfig(join(work, "controller.kubeconfig"), { token: controllerToken }),
-  );
+  controllerKubeconfig = kube.writeKubeconfig(join(work, "controller.kubeconfig"), {
+    token: controllerToken,
+  });
+  controller = startController(controllerKubeconfig);
 }, 180_000);
 
 afterAll(async () => {
   clearInterval(renewNode2);
   controller?.child.kill("SIGTERM");
+  standby?.child.kill("SIGTERM");
   await agent?.stop();
   for (const ns of netnses) deleteNetns(ns);
   sh(["nft", "delete", "table", "ip", "buoy"]);
@@ -474,6 +478,56 @@ describe("what a tenant may not do", () => {
       "floating IP 10.96.0.10 is already held by a pod in another namespace",
     );
     expect(await holderOf("10.96.0.10")).toBe(holder);
+  });
+});
+
+describe("the controller itself", () => {
+  it("counts the moves in /metrics", async () => {
+    const listening = controller.log
+      .map((line) => {
+        try {
+          return JSON.parse(line) as { event?: string; port?: number };
+        } catch {
+          return {};
+        }
+      })
+      .find((event) => event.event === "controller.listening");
+    const text = await (await fetch(`http://127.0.0.1:${listening?.port ?? 0}/metrics`)).text();
+    const failovers = (reason: string) =>
+      Number(
+        new RegExp(`buoy_floating_ip_failovers_total\\{reason="${reason}"\\} (\\d+)`).exec(
+          text,
+        )?.[1] ?? 0,
+      );
+    expect(failovers("Deleted")).toBe(1);
+    expect(failovers("NotReady")).toBeGreaterThanOrEqual(1);
+    expect(failovers("NodeLost")).toBe(1);
+    expect(text).toMatch(/buoy_floating_ip_failover_seconds_count\{reason="Deleted"\} 1/);
+    expect(text).toContain("buoy_controller_leader 1");
+  });
+
+  it("a standby takes over within the Lease's duration when the acting one is killed", async () => {
+    standby = startController(controllerKubeconfig);
+    await until("the standby is up", () =>
+      (standby?.log ?? []).some((line) => line.includes('"controller.start"')),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect((standby?.log ?? []).some((line) => line.includes('"state":"acting"'))).toBe(false);
+    controller.child.kill("SIGKILL");
+    const began = Date.now();
+    await addPod(WEB, "web-late");
+    expect((await createFip(tenant, WEB, "late", "10.96.0.40")).status).toBe(201);
+    await until(
+      "the standby assigns it",
+      async () => (await holderOf("10.96.0.40")) !== undefined,
+      15_000,
+    );
+    console.log(
+      `acting controller killed: a new FloatingIP assigned after ${Date.now() - began} ms`,
+    );
+    expect((standby?.log ?? []).some((line) => line.includes('"state":"acting"'))).toBe(true);
+    controller = standby as { child: ChildProcess; log: string[] };
+    standby = undefined;
   });
 });
 
