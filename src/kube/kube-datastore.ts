@@ -313,13 +313,9 @@ export class KubernetesDatastore implements Datastore {
     });
     const released: Released = { addresses: [], floatingIps: [] };
     await Promise.all(
-      claims.map(async ({ metadata, spec }) => {
-        try {
-          await this.#http.delete(paths.claim(spec?.ip ?? ""), { uid: metadata.uid ?? "" });
-          released.floatingIps.push(spec?.ip ?? "");
-        } catch (error) {
-          // Gone already, or replaced by a new holder's claim of the same name.
-          if (!isReason(error, "NotFound", "Conflict")) throw error;
+      claims.map(async (object) => {
+        if (await this.#deleteOwnClaim(object, target.containerID)) {
+          released.floatingIps.push(object.spec?.ip ?? "");
         }
       }),
     );
@@ -461,6 +457,39 @@ export class KubernetesDatastore implements Datastore {
       }
     }
     throw new Error(`recording endpoint ${name} kept conflicting after ${MAX_ATTEMPTS} attempts`);
+  }
+
+  /**
+   * Deletes a claim while it is still `containerID`'s: on its uid and
+   * resourceVersion, so a claim moved to another holder in place (a
+   * FloatingIP's, same uid) since it was read is left alone. A conflict is
+   * read again: the holder's agent writing its status changes the
+   * resourceVersion too. Resolves to whether this call deleted it.
+   */
+  async #deleteOwnClaim(
+    object: KubeObject<Partial<FloatingIpClaim>>,
+    containerID: string,
+  ): Promise<boolean> {
+    let current: KubeObject<Partial<FloatingIpClaim>> | undefined = object;
+    for (let attempt = 0; attempt < 5 && current; attempt++) {
+      if (current.spec?.containerID !== containerID) return false; // moved meanwhile
+      try {
+        await this.#http.delete(paths.claim(current.spec.ip ?? ""), {
+          uid: current.metadata.uid ?? "",
+          resourceVersion: current.metadata.resourceVersion ?? "",
+        });
+        return true;
+      } catch (error) {
+        if (isReason(error, "NotFound")) return false;
+        if (!isReason(error, "Conflict")) throw error;
+      }
+      const again: KubeObject<Partial<FloatingIpClaim>> | undefined = await this.#getOrUndefined<
+        KubeObject<Partial<FloatingIpClaim>>
+      >(paths.claim(current.spec.ip ?? ""));
+      // Replaced by a new holder's claim of the same name: not this one.
+      current = again?.metadata.uid === object.metadata.uid ? again : undefined;
+    }
+    return false;
   }
 
   /** Deletes the target's endpoint object (all of the container's without an interface: GC). */

@@ -58,6 +58,11 @@ let renewNode2: NodeJS.Timeout | undefined;
 const netnses: string[] = [];
 /** Pod name -> its address, for the pods node-1's plugin set up. */
 const addresses = new Map<string, string>();
+/** Pod name -> the sandbox node-1's plugin set up for it. */
+const sandboxes = new Map<
+  string,
+  { containerID: string; netns: string; pod: { namespace: string; name: string } }
+>();
 
 interface FloatingIpObject {
   metadata: { name: string; uid: string; generation: number };
@@ -211,11 +216,13 @@ async function addPod(
   });
   const netns = `${prefix}-${name}`.slice(0, 40);
   netnses.push(netns);
-  const added = await execConflist(conflist, "ADD", {
+  const sandbox = {
     containerID: `${name}-${Math.random().toString(16).slice(2, 10)}`,
     netns: addNetns(netns),
     pod: { namespace, name },
-  });
+  };
+  sandboxes.set(name, sandbox);
+  const added = await execConflist(conflist, "ADD", sandbox);
   expect(added.exitCode, added.raw + added.stderr).toBe(0);
   const address =
     String((added.output.ips as { address: string }[])[0]?.address).split("/")[0] ?? "";
@@ -320,6 +327,10 @@ describe("a FloatingIP follows one Ready pod", () => {
     const translated = Date.now() - began;
     console.log(`holder deleted: claim moved after ${moved} ms, kernel after ${translated} ms`);
     expect((await claim(ADDRESS))?.metadata.uid).toBe(before?.metadata.uid);
+    // The old pod's DEL, as its kubelet runs it after the move, leaves the moved claim alone.
+    const deleted = await execConflist(conflist, "DEL", sandboxes.get("web-a") ?? ({} as never));
+    expect(deleted.exitCode, deleted.raw).toBe(0);
+    expect((await claim(ADDRESS))?.spec.pod).toBe("web-b");
     const events = await kube.admin.json<{
       items: { reason: string; involvedObject: { name: string } }[];
     }>("GET", `/api/v1/namespaces/${WEB}/events`);
