@@ -34,6 +34,11 @@ export class LeaseClock {
     this.#observed.delete(name);
   }
 
+  /** Forgets every Lease not in `names` (deleted ones). */
+  forgetAllBut(names: ReadonlySet<string>): void {
+    for (const name of this.#observed.keys()) if (!names.has(name)) this.#observed.delete(name);
+  }
+
   /** Whether `name` (absent: never renewed) was seen to change within `durationMs`. */
   live(name: string, durationMs: number, now: number): boolean {
     const observed = this.#observed.get(name);

@@ -10,6 +10,7 @@ import type { CustomObjectsApi } from "@kubernetes/client-node";
 import type { RawRecord } from "../datastore/agent-source.js";
 import { BUOY_API_GROUP, BUOY_VERSION } from "../model/api-group.js";
 import type { FloatingIpStatus } from "../model/records.js";
+import { LeaseClock } from "../failover/lease-clock.js";
 import { statusOf } from "./describe-kube-error.js";
 import { PROGRAMMED_ANNOTATION, STATUS_LABEL } from "./labels.js";
 import { objectsOf, type ListWatchCaches } from "./list-watch-caches.js";
@@ -32,13 +33,17 @@ interface LeaseObject extends KubeObject {
 }
 
 export class LeaseStatus {
-  /** When each Lease was last seen to change (monotonic ms), by name and resourceVersion. */
-  readonly #observed = new Map<string, { version: string; at: number }>();
+  /** When each Lease was last seen to change, and whether time runs (lease-clock.ts). */
+  readonly #clock: LeaseClock;
   #renewedAt = 0;
-  /** When the Lease watch was last established (monotonic ms). */
-  #leasesUpSince = 0;
 
-  constructor(private readonly options: LeaseStatusOptions) {}
+  constructor(private readonly options: LeaseStatusOptions) {
+    // A renewal period (a third of the duration): liveness is looked at once
+    // a second, so a node's last renewal seen before a stall is at most a
+    // period and a second old, and with this grace a live node never looks
+    // lapsed (1/3 + 1/3 of the duration + 1 s < the duration from 5 s up).
+    this.#clock = new LeaseClock((options.leaseSeconds * 1000) / 3);
+  }
 
   /** A Lease's holder and IPs: what a reconcile cares about (not its renewTime). */
   static content(object: KubeObject): string {
@@ -48,16 +53,19 @@ export class LeaseStatus {
 
   /** The Lease watch was established (again): no Lease counts as older than now. */
   leasesStarted(): void {
-    this.#leasesUpSince = this.options.now();
+    this.#clock.started(this.options.now());
   }
 
   /**
    * The statuses of every node whose Lease was renewed within its duration
-   * (this node's always). Time is this node's own, and only time in which it
-   * saw its own renewals come back through the Lease watch counts: another
-   * node's Lease lapses only when this node's did not. So an API server that
-   * is away, slow, or a watch that has stalled makes no node look dead
-   * (otherwise every node would withdraw every other's floating IPs at once).
+   * (this node's always). Time is this node's own, and counts only while the
+   * Lease watch is heard from (lease-clock.ts): every live node, this one
+   * included, renews every third of the duration, so time runs on for a
+   * renewal period past the last change seen, and stops there. So
+   * an API server that is away, slow, or a watch that has stalled makes no
+   * node look dead (otherwise every node would withdraw every other's
+   * floating IPs at once), and a lost node lapses within a tick of its
+   * duration, not a renewal period late.
    */
   liveStatuses(): RawRecord[] {
     const now = this.options.now();
@@ -65,22 +73,15 @@ export class LeaseStatus {
     const present = new Set<string>();
     const leases = objectsOf<LeaseObject>(this.options.caches.leases);
     for (const lease of leases) {
-      const name = lease.metadata.name;
-      present.add(name);
-      const version = lease.metadata.resourceVersion ?? "";
-      if (this.#observed.get(name)?.version !== version) {
-        this.#observed.set(name, { version, at: now });
-      }
+      present.add(lease.metadata.name);
+      this.#clock.seen(lease.metadata.name, lease.metadata.resourceVersion ?? "", now);
     }
-    // The last time this node's own renewal was seen: the clock others are judged by.
-    const judged = this.#observed.get(this.#leaseName())?.at ?? 0;
     for (const lease of leases) {
       const name = lease.metadata.name;
       const version = lease.metadata.resourceVersion ?? "";
-      const at = Math.max(this.#observed.get(name)?.at ?? now, this.#leasesUpSince);
       const holder = lease.spec?.holderIdentity ?? "";
       const duration = (lease.spec?.leaseDurationSeconds ?? this.options.leaseSeconds) * 1000;
-      if (holder !== this.options.node && judged - at > duration) continue;
+      if (holder !== this.options.node && !this.#clock.live(name, duration, now)) continue;
       let statuses: unknown;
       try {
         statuses = JSON.parse(lease.metadata.annotations?.[PROGRAMMED_ANNOTATION] ?? "[]");
@@ -91,7 +92,7 @@ export class LeaseStatus {
         records.push({ key: `leases/${name}#${index}`, version, value: status });
       }
     }
-    for (const name of this.#observed.keys()) if (!present.has(name)) this.#observed.delete(name);
+    this.#clock.forgetAllBut(present);
     return records;
   }
 
