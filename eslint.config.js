@@ -58,6 +58,7 @@ const pureFolders = [
   "src/ipam/**",
   "src/net/**",
   "src/text/**",
+  "src/failover/**",
   "src/dataplane/*.ts",
   "src/cli/*.ts",
 ];
