@@ -347,17 +347,8 @@ export class FloatingIpController {
   }
 
   async #deleteClaim(claim: KubeObject, key: string): Promise<void> {
-    try {
-      await this.options.custom.deleteClusterCustomObject({
-        group: BUOY_API_GROUP,
-        version: BUOY_VERSION,
-        plural: "floatingipclaims",
-        name: claim.metadata.name,
-        body: { preconditions: { uid: claim.metadata.uid ?? "" } },
-      });
-    } catch (error) {
-      if (statusOf(error) !== 404 && statusOf(error) !== 409) throw error;
-    }
+    // On its uid: a claim made again for another holder meanwhile stays.
+    await this.#claims.deleteClaim(String(claim.spec?.ip ?? ""), claim.metadata.uid ?? "");
     this.options.logger.log("info", "controller.released", {
       floatingIP: key,
       address: claim.spec?.ip,
