@@ -44,7 +44,7 @@ export interface AgentOptions {
   routing?: RoutingMode;
   /** BGP mode: the node's BIRD, configured by the agent. */
   bird?: Bird;
-  /** TTL of this node's liveness (the source's lease; default 15 s): renewed every third of it. */
+  /** TTL of this node's liveness (the source's lease; default 5 s): renewed every third of it. */
   statusTtlSeconds?: number;
   /**
    * Fencing (ADR 0009): withdraw this node's floating-IP announcements once
@@ -103,7 +103,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
       )
       .finally(() => (sweeping = false));
   };
-  const ttlMs = (options.statusTtlSeconds ?? 15) * 1000;
+  const ttlMs = (options.statusTtlSeconds ?? 5) * 1000;
   const now = options.now ?? Date.now;
   const fenceAfterMs = options.fenceAfterMs ?? ttlMs / 2;
   // Contact: when the last renewal that succeeded was sent (ADR 0009). The

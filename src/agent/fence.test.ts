@@ -35,6 +35,14 @@ describe("validateFenceAfter()", () => {
   it("validateFenceAfter() accepts half the TTL", () => {
     expect(validateFenceAfter(7500, 15_000, 5000)).toBeUndefined();
   });
+  it("validateFenceAfter() accepts the defaults: half of a 5 s TTL, renewed every third", () => {
+    expect(validateFenceAfter(2500, 5000, 5000 / 3)).toBeUndefined();
+  });
+  it("validateFenceAfter() names a third of 5 s rounded, refusing 1.5 s", () => {
+    expect(validateFenceAfter(1500, 5000, 5000 / 3)).toBe(
+      "must be more than the renewal period (a third of --status-ttl, 1.667 s), got 1.5 s",
+    );
+  });
   it("validateFenceAfter() refuses the TTL or more, naming both", () => {
     expect(validateFenceAfter(15_000, 15_000, 5000)).toBe(
       "must be less than --status-ttl (15 s), got 15 s",

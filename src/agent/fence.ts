@@ -41,7 +41,7 @@ export function validateFenceAfter(
   if (fenceAfterMs >= ttlMs)
     return `must be less than --status-ttl (${ttlMs / 1000} s), got ${fenceAfterMs / 1000} s`;
   if (fenceAfterMs <= renewMs)
-    return `must be more than the renewal period (a third of --status-ttl, ${renewMs / 1000} s), got ${fenceAfterMs / 1000} s`;
+    return `must be more than the renewal period (a third of --status-ttl, ${Number((renewMs / 1000).toFixed(3))} s), got ${fenceAfterMs / 1000} s`;
   return undefined;
 }
 
