@@ -13,7 +13,7 @@ import type { AgentSource } from "../datastore/agent-source.js";
 import { startCniServer, type CniServerOptions } from "./cni-server-process.js";
 import { collectGarbage } from "./collect-garbage.js";
 import { DEFAULT_MAX_FLOATING_IPS } from "../floating/validate.js";
-import { planFence } from "./fence.js";
+import { planFence, renewalRetryMs } from "./fence.js";
 import { parseFloatingIpSwitch, type SwitchState } from "./feature-switch.js";
 import { createMetrics } from "./metrics.js";
 import { networkPolicyCheck } from "./network-policy-check.js";
@@ -44,7 +44,7 @@ export interface AgentOptions {
   routing?: RoutingMode;
   /** BGP mode: the node's BIRD, configured by the agent. */
   bird?: Bird;
-  /** TTL of this node's liveness (the source's lease; default 15 s): renewed every third of it. */
+  /** TTL of this node's liveness (the source's lease; default 5 s): renewed every third of it. */
   statusTtlSeconds?: number;
   /**
    * Fencing (ADR 0009): withdraw this node's floating-IP announcements once
@@ -103,7 +103,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
       )
       .finally(() => (sweeping = false));
   };
-  const ttlMs = (options.statusTtlSeconds ?? 15) * 1000;
+  const ttlMs = (options.statusTtlSeconds ?? 5) * 1000;
   const now = options.now ?? Date.now;
   const fenceAfterMs = options.fenceAfterMs ?? ttlMs / 2;
   // Contact: when the last renewal that succeeded was sent (ADR 0009). The
@@ -121,8 +121,10 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     reconciler
       .keepAlive()
       .then((renewed) => {
-        if (renewed) lastContactAt = Math.max(lastContactAt, sentAt);
-        else retry();
+        if (renewed) {
+          lastContactAt = Math.max(lastContactAt, sentAt);
+          failures = 0;
+        } else retry();
       })
       .catch((error: Error) => {
         logger.log("warn", "agent.lease", { error: error.message });
@@ -133,10 +135,13 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
       });
   };
   // A failed renewal is tried again soon, not a third of the TTL later: one
-  // lost request must not fence a healthy node.
+  // lost request must not fence a healthy node (renewalRetryMs).
   let retryTimer: NodeJS.Timeout | undefined;
+  let failures = 0;
   const retry = () => {
-    retryTimer ??= setTimeout(() => ((retryTimer = undefined), renew()), 500);
+    if (retryTimer !== undefined) return;
+    failures += 1;
+    retryTimer = setTimeout(() => ((retryTimer = undefined), renew()), renewalRetryMs(failures));
   };
   const keepAlive = setInterval(renew, ttlMs / 3);
   let fencing = false;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { planFence, validateFenceAfter, withoutFloatingExports } from "./fence.js";
+import { planFence, renewalRetryMs, validateFenceAfter, withoutFloatingExports } from "./fence.js";
 
 describe("planFence()", () => {
   const cases = [
@@ -35,6 +35,14 @@ describe("validateFenceAfter()", () => {
   it("validateFenceAfter() accepts half the TTL", () => {
     expect(validateFenceAfter(7500, 15_000, 5000)).toBeUndefined();
   });
+  it("validateFenceAfter() accepts the defaults: half of a 5 s TTL, renewed every third", () => {
+    expect(validateFenceAfter(2500, 5000, 5000 / 3)).toBeUndefined();
+  });
+  it("validateFenceAfter() names a third of 5 s rounded, refusing 1.5 s", () => {
+    expect(validateFenceAfter(1500, 5000, 5000 / 3)).toBe(
+      "must be more than the renewal period (a third of --status-ttl, 1.667 s), got 1.5 s",
+    );
+  });
   it("validateFenceAfter() refuses the TTL or more, naming both", () => {
     expect(validateFenceAfter(15_000, 15_000, 5000)).toBe(
       "must be less than --status-ttl (15 s), got 15 s",
@@ -56,5 +64,17 @@ describe("withoutFloatingExports()", () => {
         new Set(["203.0.113.7", "2001:db8:f::7"]),
       ),
     ).toEqual(["10.250.1.0/26", "10.250.1.9/32"]);
+  });
+});
+
+describe("renewalRetryMs()", () => {
+  it("retries the first failure after 250 ms, well before the default fence", () => {
+    const ttl = 5000;
+    expect(renewalRetryMs(1)).toBe(250);
+    // Renewed at c + T/3, failed at once, retried: the answer has this long before F = T/2.
+    expect(ttl / 2 - (ttl / 3 + renewalRetryMs(1))).toBeGreaterThan(500);
+  });
+  it("backs off to 500 ms from the second failure in a row", () => {
+    expect([2, 3, 10].map(renewalRetryMs)).toEqual([500, 500, 500]);
   });
 });

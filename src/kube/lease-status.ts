@@ -14,7 +14,7 @@ import { LeaseClock } from "../failover/lease-clock.js";
 import { statusOf } from "./describe-kube-error.js";
 import { PROGRAMMED_ANNOTATION, STATUS_LABEL } from "./labels.js";
 import { objectsOf, type ListWatchCaches } from "./list-watch-caches.js";
-import { claimFromObject, type KubeObject } from "./objects.js";
+import { claimFromObject, claimStatusUpdate, type KubeObject } from "./objects.js";
 
 export interface LeaseStatusOptions {
   custom: CustomObjectsApi;
@@ -174,28 +174,17 @@ export class LeaseStatus {
     throw new Error(`renewing Lease ${namespace}/${name} kept conflicting`);
   }
 
-  /** The claims' status subresource: programmed, announced, since, as this node sees them. */
+  /**
+   * The claims' status subresource: programmed, announced, since, and the
+   * generation programmed, as this node sees them (claimStatusUpdate).
+   */
   async #writeClaimStatuses(desired: readonly FloatingIpStatus[]): Promise<void> {
     const programmed = new Map(desired.map((status) => [status.ip, status]));
     for (const object of objectsOf<KubeObject>(this.options.caches.claims)) {
       const claim = claimFromObject(object);
       if (claim.node !== this.options.node) continue;
-      const status = programmed.get(claim.ip);
-      const next = status
-        ? {
-            programmed: true,
-            since: status.programmedSince,
-            ...(status.announced ? { announced: status.announced } : {}),
-          }
-        : { programmed: false };
-      const current = (object.status ?? {}) as Record<string, unknown>;
-      if (
-        current.programmed === next.programmed &&
-        current.since === ("since" in next ? next.since : undefined) &&
-        current.announced === ("announced" in next ? next.announced : undefined)
-      ) {
-        continue;
-      }
+      const next = claimStatusUpdate(object, programmed.get(claim.ip));
+      if (next === undefined) continue;
       try {
         await this.options.custom.replaceClusterCustomObjectStatus({
           group: BUOY_API_GROUP,

@@ -8,6 +8,7 @@ import {
   nodeFromObject,
   blockToObject,
   claimFromObject,
+  claimStatusUpdate,
   claimToObject,
   containerLabel,
   endpointFromObject,
@@ -61,6 +62,57 @@ describe("claim objects", () => {
     const object = claimToObject(original, "node-uid");
     object.metadata.creationTimestamp = original.createdAt;
     expect(claimFromObject(object)).toEqual(original);
+  });
+});
+
+describe("claim status", () => {
+  const programmed = {
+    ip: "10.96.0.1",
+    node: "node-1",
+    internalIP: "10.244.0.5",
+    programmedSince: "2026-11-26T10:00:01Z",
+    announced: "bgp" as const,
+  };
+  const object = (generation: number | undefined, status?: Record<string, unknown>) => ({
+    ...claimToObject(claim("10.96.0.1", "10.244.0.5"), undefined),
+    metadata: { name: "10.96.0.1", ...(generation !== undefined ? { generation } : {}) },
+    ...(status ? { status } : {}),
+  });
+
+  it("claimStatusUpdate() writes the generation it programmed", () => {
+    expect(claimStatusUpdate(object(3), programmed)).toEqual({
+      programmed: true,
+      since: "2026-11-26T10:00:01Z",
+      announced: "bgp",
+      observedGeneration: 3,
+    });
+  });
+
+  it("claimStatusUpdate() leaves a status that says so already", () => {
+    const written = claimStatusUpdate(object(3), programmed);
+    expect(claimStatusUpdate(object(3, { ...written }), programmed)).toBeUndefined();
+    expect(claimStatusUpdate(object(3, { programmed: false }), undefined)).toBeUndefined();
+  });
+
+  it("claimStatusUpdate() rewrites a status of an older generation, or one without it", () => {
+    const older = { programmed: true, since: programmed.programmedSince, announced: "bgp" };
+    expect(claimStatusUpdate(object(4, { ...older, observedGeneration: 3 }), programmed)).toEqual(
+      expect.objectContaining({ observedGeneration: 4 }),
+    );
+    expect(claimStatusUpdate(object(4, older), programmed)).toEqual(
+      expect.objectContaining({ observedGeneration: 4 }),
+    );
+  });
+
+  it("claimStatusUpdate() says not programmed, with no generation, when the node has not", () => {
+    const status = { programmed: true, since: "x", observedGeneration: 2 };
+    expect(claimStatusUpdate(object(2, status), undefined)).toEqual({ programmed: false });
+  });
+
+  it("claimStatusUpdate() without a generation (an API server that sets none) writes none", () => {
+    expect(claimStatusUpdate(object(undefined), programmed)).not.toHaveProperty(
+      "observedGeneration",
+    );
   });
 });
 

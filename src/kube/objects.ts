@@ -5,6 +5,7 @@ import type {
   AllocationOwner,
   BgpPeer,
   FloatingIpClaim,
+  FloatingIpStatus,
   NodeRecord,
   IpPool,
   IpamBlock,
@@ -37,7 +38,7 @@ export interface ObjectMeta {
   namespace?: string;
   uid?: string;
   resourceVersion?: string;
-  /** Bumped by the API server on every spec change of an object with a status subresource. */
+  /** Bumped by the API server on every spec change (status subresource: not on status writes). */
   generation?: number;
   creationTimestamp?: string | Date;
   annotations?: Record<string, string>;
@@ -210,6 +211,43 @@ export function claimFromObject(object: KubeObject<Partial<ClaimSpec>>): Floatin
     ...(spec.floatingIP !== undefined ? { floatingIP: spec.floatingIP } : {}),
     ...(spec.egress === true ? { egress: true } : {}),
   };
+}
+
+/** A claim's status subresource as the agent of the holder's node writes it. */
+export interface ClaimStatus {
+  programmed: boolean;
+  since?: string;
+  announced?: "bgp" | "direct";
+  /** The claim's `metadata.generation` the node programmed: the current holder, not an older one. */
+  observedGeneration?: number;
+}
+
+/**
+ * The status the holder's node should write on `object`, given what it has
+ * programmed of the claim's IP (`status`, none when it has not), or undefined
+ * when the object's status says so already. A status of an older generation
+ * (the spec changed since) is rewritten.
+ */
+export function claimStatusUpdate(
+  object: KubeObject,
+  status: FloatingIpStatus | undefined,
+): ClaimStatus | undefined {
+  const generation = object.metadata.generation;
+  const next: ClaimStatus = status
+    ? {
+        programmed: true,
+        since: status.programmedSince,
+        ...(status.announced ? { announced: status.announced } : {}),
+        ...(generation !== undefined ? { observedGeneration: generation } : {}),
+      }
+    : { programmed: false };
+  const current = (object.status ?? {}) as Partial<Record<keyof ClaimStatus, unknown>>;
+  const same =
+    current.programmed === next.programmed &&
+    current.since === next.since &&
+    current.announced === next.announced &&
+    current.observedGeneration === next.observedGeneration;
+  return same ? undefined : next;
 }
 
 /** The annotations ADD writes on the pod: Calico's, so tools that read them keep working. */

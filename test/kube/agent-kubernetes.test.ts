@@ -155,6 +155,10 @@ describe("the agent on the kubernetes datastore", () => {
       const [claim] = await claims();
       return claim?.status?.programmed === true;
     });
+    // The generation programmed: the API server's, which only spec changes bump.
+    const [claim] = await claims();
+    expect(claim?.metadata?.generation).toBeGreaterThan(0);
+    expect(claim?.status?.observedGeneration).toBe(claim?.metadata?.generation);
     const lease = await kube.admin.json<KubeObject & { spec: Record<string, unknown> }>(
       "GET",
       `/apis/coordination.k8s.io/v1/namespaces/buoy-system/leases/buoy-node.${NODE}`,

@@ -76,9 +76,10 @@ export function addAgentCommand(program: Command, session: Session): void {
     )
     .option(
       "--status-ttl <seconds>",
-      "lease on this node's status records: how long another node waits for " +
-        "a dead one before taking over its floating IPs",
-      "15",
+      "lease on this node's status records (etcd lease TTL, Kubernetes Lease " +
+        "duration): how long another node waits for a dead one before taking " +
+        "over its floating IPs; renewed every third of it",
+      "5",
     )
     .option(
       "--fence-after <seconds>",
