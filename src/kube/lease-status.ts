@@ -173,25 +173,34 @@ export class LeaseStatus {
     throw new Error(`renewing Lease ${namespace}/${name} kept conflicting`);
   }
 
-  /** The claims' status subresource: programmed, announced, since, as this node sees them. */
+  /** The claims' status subresource: programmed, announced, since, observedGeneration, as this node sees them. */
   async #writeClaimStatuses(desired: readonly FloatingIpStatus[]): Promise<void> {
     const programmed = new Map(desired.map((status) => [status.ip, status]));
     for (const object of objectsOf<KubeObject>(this.options.caches.claims)) {
       const claim = claimFromObject(object);
       if (claim.node !== this.options.node) continue;
       const status = programmed.get(claim.ip);
-      const next = status
+      // Programmed as this claim says (to its pod): a claim moved since the
+      // kernel was written is not yet. The generation is the one the
+      // controller waits for (ADR 0014: a move bumps it).
+      const translated =
+        status !== undefined && (claim.internalIP === "" || claim.internalIP === status.internalIP);
+      const generation = object.metadata.generation;
+      const next = translated
         ? {
             programmed: true,
             since: status.programmedSince,
             ...(status.announced ? { announced: status.announced } : {}),
+            ...(generation !== undefined ? { observedGeneration: generation } : {}),
           }
         : { programmed: false };
       const current = (object.status ?? {}) as Record<string, unknown>;
       if (
         current.programmed === next.programmed &&
         current.since === ("since" in next ? next.since : undefined) &&
-        current.announced === ("announced" in next ? next.announced : undefined)
+        current.announced === ("announced" in next ? next.announced : undefined) &&
+        current.observedGeneration ===
+          ("observedGeneration" in next ? next.observedGeneration : undefined)
       ) {
         continue;
       }
