@@ -76,6 +76,30 @@ describe("manifests/", () => {
     }
     expect(find("Namespace", "buoy-system", "rbac.yaml")).toBeDefined();
   });
+
+  it("gives each host-network workload ports of its own: two on one node must both bind", () => {
+    const owner = new Map<number, string>();
+    for (const { file, object } of all) {
+      const spec = at(object, "spec", "template", "spec") as Json | undefined;
+      if (!spec?.hostNetwork) continue;
+      const name = `${file} ${String(object.kind)} ${String(at(object, "metadata", "name"))}`;
+      const ports = new Set<number>();
+      for (const container of (spec.containers as Json[]) ?? []) {
+        for (const port of (container.ports as Json[] | undefined) ?? [])
+          ports.add(port.containerPort as number);
+        for (const arg of (container.command as string[] | undefined) ?? []) {
+          const listen = /^--listen=.*:(\d+)$/.exec(arg);
+          if (listen) ports.add(Number(listen[1]));
+        }
+      }
+      for (const port of ports) {
+        expect(owner.get(port), `port ${port}: ${name}`).toBeUndefined();
+        owner.set(port, name);
+      }
+    }
+    expect(owner.get(9096)).toMatch(/buoy-node$/);
+    expect(owner.get(9097)).toMatch(/buoy-controller$/);
+  });
 });
 
 describe("manifests/crds.yaml", () => {

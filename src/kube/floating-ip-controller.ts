@@ -156,7 +156,11 @@ export class FloatingIpController {
     const fip = this.#caches.floatingIp(key);
     // Claims of a FloatingIP deleted (or made again) meanwhile go.
     for (const orphan of this.#caches.claimsNamed(key)) await this.#deleteClaim(orphan, key);
-    if (!fip) return;
+    if (!fip) {
+      this.#lostAt.delete(key);
+      this.#refused.delete(key);
+      return;
+    }
     const namespace = fip.metadata.namespace ?? "default";
     const spec = parseFloatingIpSpec(fip.spec);
     const address = "problem" in spec ? undefined : spec.address;
@@ -190,7 +194,10 @@ export class FloatingIpController {
     const choice = chooseHolder(candidates, held);
     const was = held && currentCandidate(candidates, held);
     const lost = held ? lossReason(was) : undefined;
-    if (lost && !this.#lostAt.has(key)) {
+    // A loss starts the failover clock; one of a later holder (the claim
+    // moved since) starts it again.
+    const generation = claim?.metadata.generation ?? 0;
+    if (lost && (this.#lostAt.get(key)?.generation ?? -1) < generation) {
       this.#lostAt.set(key, {
         at: this.options.now(),
         reason: lost,
@@ -255,7 +262,7 @@ export class FloatingIpController {
     } else if (!choice.kept) {
       object = await this.#moveClaim(claim, fip, holder, spec.egress);
       const from = was ?? (held && { pod: held.pod, node: held.node });
-      const reason = this.#lostAt.get(key)?.reason ?? "Deleted";
+      const reason = lost ?? this.#lostAt.get(key)?.reason ?? "Deleted";
       this.options.metrics.failovers.inc({ reason });
       const message = `${address} moved from pod ${from?.pod ?? "?"} (node ${from?.node ?? "?"}) to pod ${holder.pod} (node ${holder.node}): ${reason}`;
       this.#event(fip, "Normal", "HolderChanged", message);
@@ -292,7 +299,10 @@ export class FloatingIpController {
       );
       this.#lostAt.delete(key);
     }
-    if (choice.kept && !lost) this.#lostAt.delete(key);
+    // The holder recovered before anyone took it over: no failover to time.
+    if (lostAt && choice.kept && !lost && (object?.metadata.generation ?? 0) <= lostAt.generation) {
+      this.#lostAt.delete(key);
+    }
     await this.#writeStatus(fip, address, { holder, since }, report);
   }
 

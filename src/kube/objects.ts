@@ -233,7 +233,13 @@ export function claimStatusUpdate(
   status: FloatingIpStatus | undefined,
 ): ClaimStatus | undefined {
   const generation = object.metadata.generation;
-  const next: ClaimStatus = status
+  // Programmed as this claim says (to its pod): a claim moved on this node
+  // since the kernel was written is not yet (ADR 0014: the controller waits
+  // for the generation).
+  const internalIP = String(object.spec?.internalIP ?? "");
+  const translated =
+    status !== undefined && (internalIP === "" || internalIP === status.internalIP);
+  const next: ClaimStatus = translated
     ? {
         programmed: true,
         since: status.programmedSince,

@@ -73,7 +73,8 @@ interface FloatingIpObject {
   };
 }
 interface ClaimObject {
-  metadata: { uid: string; labels?: Record<string, string> };
+  metadata: { uid: string; generation?: number; labels?: Record<string, string> };
+  status?: { programmed?: boolean; observedGeneration?: number };
   spec: { pod: string; node: string; namespace: string; containerID: string; floatingIP?: string };
 }
 
@@ -331,6 +332,16 @@ describe("a FloatingIP follows one Ready pod", () => {
     const deleted = await execConflist(conflist, "DEL", sandboxes.get("web-a") ?? ({} as never));
     expect(deleted.exitCode, deleted.raw).toBe(0);
     expect((await claim(ADDRESS))?.spec.pod).toBe("web-b");
+    // node-1 reports the move's generation programmed, and the status says so.
+    await until("status: Programmed for web-b", async () => {
+      const object = await fip(WEB, "vip");
+      return (
+        object.status?.holder?.pod === "web-b" && condition(object, "Programmed")?.status === "True"
+      );
+    });
+    const after = await claim(ADDRESS);
+    expect(after?.status?.observedGeneration).toBe(after?.metadata.generation);
+    expect(after?.metadata.generation).toBeGreaterThan(before?.metadata.generation ?? Infinity);
     const events = await kube.admin.json<{
       items: { reason: string; involvedObject: { name: string } }[];
     }>("GET", `/api/v1/namespaces/${WEB}/events`);

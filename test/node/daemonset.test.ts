@@ -5,36 +5,19 @@
 // container installs the plugin and the conflist, the agent runs as the
 // DaemonSet's pod (host network: the node's namespace), and a pod applied
 // with the seed's annotation gets its floating IP.
-import { spawn, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_LOG_FILE } from "../../src/cni/netconf.js";
-import { parsePingSamples, summarizePing } from "../../src/lab/ping-report.js";
-import {
-  addClientNetns,
-  must,
-  ROOT,
-  runPrefix,
-  sleep,
-  startIn,
-  SYSTEM_CNI_DIR,
-} from "../support/harness.js";
-import {
-  applyManifests,
-  calicoConfigWithServer,
-  cniServerSocketFor,
-  daemonSetFor,
-  waitForBuoyCrds,
-} from "../support/buoy-install.js";
-import { busyboxPod, startKubeNode, TEST_POOLS, type KubeNode } from "../support/kube-node.js";
+import { addClientNetns, must, ROOT, runPrefix, sleep, startIn } from "../support/harness.js";
+import { LAB_PROBE as PROBE, probe, PYTHON, startPinger } from "../support/lab-probe.js";
+import { buoyDiagnostics, daemonSetFor, startNodeWithBuoy } from "../support/buoy-install.js";
+import { busyboxPod, podNetns, TEST_POOLS, type KubeNode } from "../support/kube-node.js";
 
 const prefix = runPrefix();
 const FLOATING = "cni.projectcalico.org/floatingIPs";
-const IMAGE = join(ROOT, "dist/buoy-image.tar");
-const PYTHON = "/usr/bin/python3";
-const PROBE = join(ROOT, "src/lab/lab-probe.py");
 const SEEN_LOG = join(tmpdir(), `${prefix}-probe-seen.log`);
 // A client namespace routed to the node (its default route), as in the lab.
 const CLIENT = {
@@ -56,52 +39,9 @@ const daemonSet = (file = "daemonset.yaml", name = "buoy-node") =>
   daemonSetFor(cniBin, cniConf, file, name);
 
 beforeAll(async () => {
-  if (!existsSync(IMAGE)) throw new Error(`${IMAGE} missing: run npm run image`);
-  const work = join(tmpdir(), `${prefix}-cni`);
-  cniBin = join(work, "bin");
-  cniConf = join(work, "net.d");
-  mkdirSync(cniBin, { recursive: true });
-  mkdirSync(cniConf, { recursive: true });
-  for (const plugin of ["loopback", "portmap"]) {
-    copyFileSync(join(SYSTEM_CNI_DIR, plugin), join(cniBin, plugin));
-    spawnSync("chmod", ["755", join(cniBin, plugin)]);
-  }
-  // Service-account tokens in pods, as in any cluster (the API-server tests turn that off).
-  node = await startKubeNode({
-    cniBinDir: cniBin,
-    cniConfDir: cniConf,
-    serviceAccountAdmission: true,
-  });
-  const imported = node.ctr("images", "import", "--snapshotter", "native", IMAGE);
-  expect(imported.ok, imported.out).toBe(true);
-  applyManifests(node.kube, ["crds.yaml", "rbac.yaml"]);
-  // The seed's conflist, told where this run's CNI server listens (ADR 0013).
-  const config = node.kubectlIn(
-    calicoConfigWithServer(cniServerSocketFor(cniConf)),
-    "apply",
-    "-f",
-    "-",
-  );
-  expect(config.ok, config.out).toBe(true);
+  // Read from here on: the plugin runs only once the DaemonSet installed it.
   cniLogStart = existsSync(CNI_LOG) ? statSync(CNI_LOG).size : 0;
-  await waitForBuoyCrds(node.kube);
-  // No kube-proxy on this node: the pods reach the API server directly, the
-  // way Calico's manifests allow (the ConfigMap the DaemonSet reads).
-  const server = new URL(node.kube.server);
-  const endpoint = node.kubectlIn(
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "ConfigMap",
-      metadata: { name: "kubernetes-services-endpoint", namespace: "kube-system" },
-      data: { KUBERNETES_SERVICE_HOST: server.hostname, KUBERNETES_SERVICE_PORT: server.port },
-    }),
-    "apply",
-    "-f",
-    "-",
-  );
-  expect(endpoint.ok, endpoint.out).toBe(true);
-  const applied = node.kubectlIn(daemonSet(), "apply", "-f", "-");
-  expect(applied.ok, applied.out).toBe(true);
+  ({ node, cniBin, cniConf } = await startNodeWithBuoy(join(tmpdir(), `${prefix}-cni`)));
 }, 300_000);
 
 afterAll(async () => {
@@ -115,17 +55,7 @@ async function until(what: string, check: () => boolean, ms = 120_000) {
     if (check()) return;
     await sleep(500);
   }
-  const pods = node.kubectl("get", "pods", "-A", "-o", "wide").out;
-  const events = node.kubectl("get", "events", "-A").out.split("\n").slice(-25).join("\n");
-  const logs = ["install-cni", "buoy-agent", "cni-token", "bird", "buoy-cni"]
-    .map((container) => {
-      const args = ["logs", "-n", "kube-system", "-l", "k8s-app=buoy-node", "-c", container];
-      const now = node.kubectl(...args, "--tail=15").out;
-      const before = node.kubectl(...args, "--previous", "--tail=15").out;
-      return `--- ${container}:\n${now}\n--- ${container} (previous):\n${before}`;
-    })
-    .join("\n");
-  throw new Error(`timed out waiting for ${what}\n${pods}\n${events}\n${logs}`);
+  throw new Error(`timed out waiting for ${what}\n${buoyDiagnostics(node)}`);
 }
 
 const ping = (ip: string) => spawnSync("ping", ["-c", "1", "-W", "1", ip]).status === 0;
@@ -293,20 +223,6 @@ describe("buoy installed by its manifests", () => {
   }, 600_000);
 });
 
-/** The network namespace containerd made for a pod (/run/netns/cni-*), found by the pod's IP. */
-function podNetns(pod: string): string {
-  const ip = node.kubectl("get", "pod", pod, "-o", "jsonpath={.status.podIP}").stdout;
-  const names = must(["ip", "netns", "list"])
-    .split("\n")
-    .map((line) => line.split(" ")[0] ?? "")
-    .filter((name) => name.startsWith("cni-"));
-  const found = names.find((name) =>
-    must(["ip", "-n", name, "-4", "-o", "address", "show"]).includes(` inet ${ip}/`),
-  );
-  if (!found) throw new Error(`no network namespace holds ${pod}'s address ${ip}`);
-  return found;
-}
-
 async function runPod(name: string, annotations?: Record<string, string>): Promise<string> {
   const pod = busyboxPod(name, annotations ? { annotations } : {});
   const applied = node.kubectlIn(JSON.stringify(pod), "apply", "-f", "-");
@@ -316,27 +232,6 @@ async function runPod(name: string, annotations?: Record<string, string>): Promi
     () => node.kubectl("get", "pod", name, "-o", "jsonpath={.status.phase}").stdout === "Running",
   );
   return node.kubectl("get", "pod", name, "-o", "jsonpath={.status.podIP}").stdout;
-}
-
-interface Probe {
-  ok: boolean;
-  replyFrom?: string;
-  answer?: { pod?: string; peer?: string; local?: string };
-}
-
-/** One lab-probe.py request from a namespace (ip netns exec). */
-function probe(netns: string, protocol: string, to: string): Probe & { output: string } {
-  const result = spawnSync(
-    "ip",
-    ["netns", "exec", netns, PYTHON, PROBE, "send", protocol, to, "2", SEEN_LOG],
-    { encoding: "utf8" },
-  );
-  const output = `${result.stdout}${result.stderr}`;
-  try {
-    return { ...(JSON.parse(result.stdout.trim().split("\n").at(-1) ?? "") as Probe), output };
-  } catch {
-    return { ok: false, output };
-  }
 }
 
 /** The handle of buoy's IPv4 table: a new table (flushed and made again) gets a new one. */
@@ -359,9 +254,9 @@ describe("traffic, the agent's restart, the feature switch and uninstalling", ()
     });
     serverIp = await runPod("server", { [FLOATING]: `["${fip}"]` });
     peerIp = await runPod("peer");
-    peerNetns = podNetns("peer");
+    peerNetns = podNetns(node, "peer");
     const ready = join(tmpdir(), `${prefix}-server-ready`);
-    const responder = startIn(podNetns("server"), [
+    const responder = startIn(podNetns(node, "server"), [
       PYTHON,
       PROBE,
       "serve",
@@ -380,7 +275,7 @@ describe("traffic, the agent's restart, the feature switch and uninstalling", ()
         [CLIENT.ns, CLIENT.ip],
         [peerNetns, peerIp],
       ] as const) {
-        const answer = probe(from, protocol, fip);
+        const answer = probe(from, protocol, fip, SEEN_LOG);
         expect(answer.ok, answer.output).toBe(true);
         expect(answer.replyFrom, answer.output).toBe(fip);
         expect(answer.answer?.pod, answer.output).toBe("server");
@@ -394,7 +289,7 @@ describe("traffic, the agent's restart, the feature switch and uninstalling", ()
     const ready = join(tmpdir(), `${prefix}-client-ready`);
     const responder = startIn(CLIENT.ns, [PYTHON, PROBE, "serve", "client", ready, SEEN_LOG]);
     stoppers.push(() => responder.stop());
-    const serverNetns = podNetns("server");
+    const serverNetns = podNetns(node, "server");
     const egress = (value: string) =>
       node.kubectl(
         "annotate",
@@ -403,7 +298,8 @@ describe("traffic, the agent's restart, the feature switch and uninstalling", ()
         "server",
         `buoy.dev/floating-ip-egress=${value}`,
       );
-    const source = (protocol: string) => probe(serverNetns, protocol, CLIENT.ip).answer?.peer;
+    const source = (protocol: string) =>
+      probe(serverNetns, protocol, CLIENT.ip, SEEN_LOG).answer?.peer;
     try {
       await until("the client's responder", () => existsSync(ready), 10_000);
       expect(source("tcp")).toBe(serverIp);
@@ -432,15 +328,8 @@ describe("traffic, the agent's restart, the feature switch and uninstalling", ()
     const before = agentPod();
     const handle = tableHandle();
     expect(handle).not.toBe("");
-    const pinger = spawn(
-      "ip",
-      ["netns", "exec", CLIENT.ns, PYTHON, PROBE, "ping", fip, "60", "10"],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    stoppers.push(() => pinger.exitCode === null && pinger.kill("SIGKILL"));
-    let output = "";
-    pinger.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    const done = new Promise<void>((resolve) => pinger.on("close", () => resolve()));
+    const pinger = startPinger(CLIENT.ns, fip, 60, 10);
+    stoppers.push(() => pinger.stop());
     await sleep(2000);
     const deleted = node.kubectl("delete", "pod", "-n", "kube-system", before, "--wait=false");
     expect(deleted.ok, deleted.out).toBe(true);
@@ -465,8 +354,7 @@ describe("traffic, the agent's restart, the feature switch and uninstalling", ()
       },
       55_000,
     );
-    await done;
-    const report = summarizePing(parsePingSamples(output));
+    const report = await pinger.done;
     expect(report.sent).toBeGreaterThan(5500);
     expect(report.lost, JSON.stringify(report)).toBe(0);
     // The same table, never flushed, and no conntrack entry dropped.
@@ -474,7 +362,7 @@ describe("traffic, the agent's restart, the feature switch and uninstalling", ()
     const logs = node.kubectl("logs", "-n", "kube-system", agentPod(), "-c", "buoy-agent").out;
     expect(logs).not.toMatch(/"replacedTables":\["ipv/);
     expect(logs).not.toMatch(/"conntrackFlushed":\["/);
-    expect(probe(CLIENT.ns, "tcp", fip).ok).toBe(true);
+    expect(probe(CLIENT.ns, "tcp", fip, SEEN_LOG).ok).toBe(true);
   }, 120_000);
 
   it("with the feature switched off in calico-config, a pod with the annotation is refused in Calico's words", async () => {

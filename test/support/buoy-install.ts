@@ -3,13 +3,26 @@
 // install-cni run as the DaemonSet's init container runs it, fed the
 // ConfigMap's template, with the buoy-node service account's token.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { installCni, type InstallSettings } from "../../src/install/install-cni.js";
 import { parseNetConf, type NetConf } from "../../src/cni/netconf.js";
-import { CNI_DIR, ROOT, sleep, type Conflist } from "./harness.js";
+import { CNI_DIR, ROOT, sleep, SYSTEM_CNI_DIR, type Conflist } from "./harness.js";
 import { KUBE_BIN, type KubeApiserver } from "./kube.js";
+import {
+  pointBuoyAtApiServer,
+  startKubeNode,
+  type KubeNode,
+  type KubeNodeOptions,
+} from "./kube-node.js";
 
 export const MANIFESTS = ["crds.yaml", "rbac.yaml", "calico-config.yaml", "daemonset.yaml"];
 
@@ -232,4 +245,102 @@ export async function installSettings(
     },
     write: () => {},
   };
+}
+
+/** The image `npm run image` builds, as the node tests import it. */
+export const BUOY_IMAGE_ARCHIVE = join(ROOT, "dist/buoy-image.tar");
+
+export interface NodeWithBuoy {
+  node: KubeNode;
+  /** The kubelet's CNI directories, the DaemonSet's host paths. */
+  cniBin: string;
+  cniConf: string;
+}
+
+/**
+ * A real node (startKubeNode) with buoy installed the way a cluster gets it
+ * (issue 6): the image of `npm run image` imported into its containerd, the
+ * CRDs and RBAC applied with kubectl, calico-config naming this run's CNI
+ * server socket, the kubernetes-services-endpoint ConfigMap (no kube-proxy
+ * here), and the buoy-node DaemonSet with its CNI host paths set to the
+ * kubelet's directories under `work` (loopback and portmap copied in).
+ * Resolves once all is applied; the DaemonSet's pod is not waited for.
+ */
+export async function startNodeWithBuoy(
+  work: string,
+  options: Omit<KubeNodeOptions, "cniBinDir" | "cniConfDir"> = {},
+): Promise<NodeWithBuoy> {
+  if (!existsSync(BUOY_IMAGE_ARCHIVE)) {
+    throw new Error(`${BUOY_IMAGE_ARCHIVE} missing: run npm run image`);
+  }
+  const cniBin = join(work, "bin");
+  const cniConf = join(work, "net.d");
+  mkdirSync(cniBin, { recursive: true });
+  mkdirSync(cniConf, { recursive: true });
+  for (const plugin of ["loopback", "portmap"]) {
+    copyFileSync(join(SYSTEM_CNI_DIR, plugin), join(cniBin, plugin));
+    chmodSync(join(cniBin, plugin), 0o755);
+  }
+  // Service-account tokens in pods, as in any cluster (the API-server tests turn that off).
+  const node = await startKubeNode({
+    serviceAccountAdmission: true,
+    ...options,
+    cniBinDir: cniBin,
+    cniConfDir: cniConf,
+  });
+  const fail = (what: string, out: string): never => {
+    throw new Error(`${what}: ${out}`);
+  };
+  try {
+    const imported = node.ctr("images", "import", "--snapshotter", "native", BUOY_IMAGE_ARCHIVE);
+    if (!imported.ok) fail("ctr images import", imported.out);
+    applyManifests(node.kube, ["crds.yaml", "rbac.yaml"]);
+    // The seed's conflist, told where this run's CNI server listens (ADR 0013).
+    const config = node.kubectlIn(
+      calicoConfigWithServer(cniServerSocketFor(cniConf)),
+      "apply",
+      "-f",
+      "-",
+    );
+    if (!config.ok) fail("kubectl apply calico-config", config.out);
+    await waitForBuoyCrds(node.kube);
+    // No kube-proxy on this node: buoy's pods reach the API server directly,
+    // the way Calico's manifests allow (the ConfigMap the DaemonSet reads).
+    const endpoint = pointBuoyAtApiServer(node);
+    if (!endpoint.ok) fail("kubectl apply kubernetes-services-endpoint", endpoint.out);
+    const applied = node.kubectlIn(daemonSetFor(cniBin, cniConf), "apply", "-f", "-");
+    if (!applied.ok) fail("kubectl apply the buoy-node DaemonSet", applied.out);
+  } catch (error) {
+    await node.stop();
+    throw error;
+  }
+  return { node, cniBin, cniConf };
+}
+
+/**
+ * What a node test prints when something does not happen: every pod, the
+ * last events, and the last lines of each buoy-node container (and its
+ * previous run), then of `extra` (label selector in kube-system, container).
+ */
+export function buoyDiagnostics(
+  node: KubeNode,
+  extra: { selector: string; container: string }[] = [],
+): string {
+  const pods = node.kubectl("get", "pods", "-A", "-o", "wide").out;
+  const events = node.kubectl("get", "events", "-A").out.split("\n").slice(-25).join("\n");
+  const logs = [
+    ...["install-cni", "buoy-agent", "cni-token", "bird", "buoy-cni"].map((container) => ({
+      selector: "k8s-app=buoy-node",
+      container,
+    })),
+    ...extra,
+  ]
+    .map(({ selector, container }) => {
+      const args = ["logs", "-n", "kube-system", "-l", selector, "-c", container];
+      const now = node.kubectl(...args, "--tail=15").out;
+      const before = node.kubectl(...args, "--previous", "--tail=15").out;
+      return `--- ${container}:\n${now}\n--- ${container} (previous):\n${before}`;
+    })
+    .join("\n");
+  return `${pods}\n${events}\n${logs}`;
 }

@@ -508,3 +508,25 @@ export function pointBuoyAtApiServer(node: KubeNode): { ok: boolean; out: string
     "-",
   );
 }
+
+/** The network namespace containerd made for a pod (/run/netns/cni-*), found by the pod's IP. */
+export function podNetns(node: KubeNode, pod: string, namespace = "default"): string {
+  const ip = node.kubectl(
+    "get",
+    "pod",
+    "-n",
+    namespace,
+    pod,
+    "-o",
+    "jsonpath={.status.podIP}",
+  ).stdout;
+  const names = must(["ip", "netns", "list"])
+    .split("\n")
+    .map((line) => line.split(" ")[0] ?? "")
+    .filter((name) => name.startsWith("cni-"));
+  const found = names.find((name) =>
+    must(["ip", "-n", name, "-4", "-o", "address", "show"]).includes(` inet ${ip}/`),
+  );
+  if (!found) throw new Error(`no network namespace holds ${namespace}/${pod}'s address ${ip}`);
+  return found;
+}

@@ -43,7 +43,7 @@ export function addControllerCommand(program: Command, session: Session): void {
     .option(
       "--listen <host:port>",
       "address for /healthz and /metrics; port 0 picks one",
-      "0.0.0.0:9096",
+      "0.0.0.0:9097",
     )
     .option("--log-level <level>", "debug, info, warn or error", "info")
     .addHelpText("after", CONTROLLER_HELP)
