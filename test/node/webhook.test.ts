@@ -82,14 +82,16 @@ describe("the webhook installed by manifests/webhook.yaml", () => {
       "jsonpath={.type}",
     );
     expect(secret.stdout).toBe("Opaque");
-    const bundle = node.kubectl(
-      "get",
-      "validatingwebhookconfiguration",
-      "buoy",
-      "-o",
-      "jsonpath={.webhooks[*].clientConfig.caBundle}",
-    );
-    expect(bundle.stdout.split(" ")).toHaveLength(2);
+    // Every webhook of the configuration, however many the manifest has, carries the bundle.
+    const get = (path: string) =>
+      node
+        .kubectl("get", "validatingwebhookconfiguration", "buoy", "-o", `jsonpath={${path}}`)
+        .stdout.split(" ");
+    const names = get(".webhooks[*].name");
+    const bundles = get(".webhooks[*].clientConfig.caBundle");
+    expect(names).toEqual(["ippools.buoy.dev", "floatingips.buoy.dev", "pods.buoy.dev"]);
+    expect(bundles).toHaveLength(names.length);
+    for (const bundle of bundles) expect(bundle).toMatch(/^[A-Za-z0-9+/]{100,}={0,2}$/);
   }, 180_000);
 
   it("kubectl apply of an overlapping pool fails with the webhook's words", () => {
