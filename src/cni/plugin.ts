@@ -456,6 +456,10 @@ function endpointRecord(
     ipNATs: bindings.map(({ internalIP, externalIP }) => ({ internalIP, externalIP })),
     network: context.conf.name,
     createdAt: context.deps.now().toISOString(),
+    // The runtime's word for the pod's uid (K8S_POD_UID): a FloatingIP's
+    // controller on etcd matches it against the Pod record. On Kubernetes the
+    // datastore puts the pod object's own.
+    ...(context.env.args.podUid ? { podUID: context.env.args.podUid } : {}),
   };
 }
 

@@ -60,6 +60,8 @@ const IN_FLIGHT = 4;
 export class EtcdAgentSource implements AgentSource {
   /** The status lease, and the one the records were last all written with. */
   #lease: string | undefined;
+  /** Whether the liveness key is on the current lease. */
+  #alive = false;
   #statusLease: string | undefined;
   readonly #collector: ClaimCollector | undefined;
 
@@ -527,11 +529,25 @@ export class EtcdAgentSource implements AgentSource {
     return writes;
   }
 
-  /** The status lease, granted on first use; undefined when status records need none (no TTL). */
+  /**
+   * The status lease, granted on first use, with the node's liveness key on
+   * it (keys.nodeAlive: the FloatingIP controller's sign of this node's
+   * life, gone when the lease lapses); undefined when status records need
+   * none (no TTL).
+   */
   async #currentLease(): Promise<string | undefined> {
     const ttl = this.options.statusTtlSeconds;
     if (ttl === undefined) return undefined;
-    this.#lease ??= await this.options.kv.grantLease(ttl);
+    if (this.#lease === undefined) {
+      this.#lease = await this.options.kv.grantLease(ttl);
+      this.#alive = false;
+    }
+    if (!this.#alive) {
+      const { node } = this.options;
+      const value = JSON.stringify({ node, since: new Date().toISOString() });
+      await this.options.kv.txn([], [{ put: keys.nodeAlive(node), value, lease: this.#lease }]);
+      this.#alive = true;
+    }
     return this.#lease;
   }
 
@@ -549,7 +565,11 @@ export class EtcdAgentSource implements AgentSource {
     }
     const lease = this.#lease;
     if (lease === undefined) return true;
-    if (await this.options.kv.keepAliveLease(lease)) return true;
+    if (await this.options.kv.keepAliveLease(lease)) {
+      // A liveness key whose write failed is written once the lease answers.
+      if (!this.#alive) await this.#currentLease();
+      return true;
+    }
     this.options.logger.log("warn", "agent.lease", { lease, state: "lost, granting another" });
     this.#lease = undefined;
     return false;
