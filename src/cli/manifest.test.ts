@@ -87,6 +87,10 @@ const summary = (resources: Resource[]) =>
         return [resource.source, resource.peer];
       case "Namespace":
         return [resource.source, resource.namespace];
+      case "FloatingIP":
+        return [resource.source, resource.floatingIp];
+      case "Pod":
+        return [resource.source, resource.pod];
     }
   });
 
@@ -212,9 +216,9 @@ describe("parseManifests()", () => {
   const refused: { desc: string; text: string; message: string }[] = [
     {
       desc: "names an unknown kind and its document",
-      text: `${CALICO_POOL}---\napiVersion: v1\nkind: Pod\nmetadata: {name: web}\n`,
+      text: `${CALICO_POOL}---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n`,
       message:
-        "document 2: unknown kind 'Pod' (buoy accepts IPPool, Node, BGPPeer, Namespace, List, IPPoolList, NodeList, BGPPeerList and NamespaceList)",
+        "document 2: unknown kind 'Deployment' (buoy accepts IPPool, Node, BGPPeer, Namespace, FloatingIP, Pod, List, IPPoolList, NodeList, BGPPeerList, NamespaceList, FloatingIPList and PodList)",
     },
     {
       desc: "refuses a CIDR that does not parse",
@@ -255,14 +259,14 @@ describe("parseManifests()", () => {
     },
     {
       desc: "refuses records that only buoy writes",
-      text: `apiVersion: buoy.dev/v1\nkind: FloatingIP\nmetadata: {name: 10.0.0.7}\n`,
-      message: "document 1: kind FloatingIP is written by buoy itself and cannot be applied",
+      text: `apiVersion: buoy.dev/v1\nkind: FloatingIPClaim\nmetadata: {name: 10.0.0.7}\n`,
+      message: "document 1: kind FloatingIPClaim is written by buoy itself and cannot be applied",
     },
     {
       desc: "names the list item at fault",
       text: `apiVersion: buoy.dev/v1\nkind: List\nitems:\n- apiVersion: buoy.dev/v1\n  kind: IPPool\n  metadata: {name: a}\n  spec: {cidr: 10.0.0.0/24}\n- {apiVersion: v1, kind: Service, metadata: {name: s}}\n`,
       message:
-        "document 1, item 2: unknown kind 'Service' (buoy accepts IPPool, Node, BGPPeer, Namespace, List, IPPoolList, NodeList, BGPPeerList and NamespaceList)",
+        "document 1, item 2: unknown kind 'Service' (buoy accepts IPPool, Node, BGPPeer, Namespace, FloatingIP, Pod, List, IPPoolList, NodeList, BGPPeerList, NamespaceList, FloatingIPList and PodList)",
     },
     {
       desc: "refuses a peerIP that is not an IP address",

@@ -8,6 +8,9 @@ import { PoolError, validatePool, type PoolSpec } from "../ipam/pool.js";
 import { canonicalAddress } from "../net/address.js";
 import { CliError } from "./cli-error.js";
 import { BUOY_API_VERSION } from "../model/api-group.js";
+import { decodeLabels, describe, isMapping as isRecord } from "./manifest-labels.js";
+import { decodeFloatingIp, decodePod, type AppliedFloatingIp } from "./manifest-failover.js";
+import type { PodView } from "../failover/candidates.js";
 
 export const CALICO_API_VERSION = "projectcalico.org/v3";
 
@@ -15,7 +18,9 @@ export type Resource =
   | { kind: "IPPool"; pool: IpPool; source: string }
   | { kind: "Node"; node: NodeRecord; source: string }
   | { kind: "BGPPeer"; peer: BgpPeer; source: string }
-  | { kind: "Namespace"; namespace: NamespaceRecord; source: string };
+  | { kind: "Namespace"; namespace: NamespaceRecord; source: string }
+  | { kind: "FloatingIP"; floatingIp: AppliedFloatingIp; source: string }
+  | { kind: "Pod"; pod: PodView; source: string };
 
 export type ResourceKind = Resource["kind"];
 
@@ -42,12 +47,22 @@ const API_VERSIONS: Record<ResourceKind, readonly string[]> = {
   BGPPeer: [CALICO_API_VERSION, BUOY_API_VERSION],
   // The etcd datastore's stand-in for Kubernetes' Namespace: its labels only.
   Namespace: [BUOY_API_VERSION],
+  // Etcd's FloatingIPs (issue 15), and the parts of Pods their selectors read.
+  FloatingIP: [BUOY_API_VERSION],
+  Pod: ["v1"],
 };
 const KINDS = Object.keys(API_VERSIONS) as ResourceKind[];
-const READ_ONLY_KINDS = ["WorkloadEndpoint", "FloatingIP"];
-const LIST_KINDS = ["List", "IPPoolList", "NodeList", "BGPPeerList", "NamespaceList"];
-const ACCEPTED =
-  "IPPool, Node, BGPPeer, Namespace, List, IPPoolList, NodeList, BGPPeerList and NamespaceList";
+const READ_ONLY_KINDS = ["WorkloadEndpoint", "FloatingIPClaim"];
+const LIST_KINDS = [
+  "List",
+  "IPPoolList",
+  "NodeList",
+  "BGPPeerList",
+  "NamespaceList",
+  "FloatingIPList",
+  "PodList",
+];
+const ACCEPTED = `${[...KINDS, ...LIST_KINDS].slice(0, -1).join(", ")} and ${LIST_KINDS.at(-1) ?? ""}`;
 
 /**
  * Parses every resource in `text`, in order. Documents are numbered from 1;
@@ -148,6 +163,10 @@ function decodeValue(value: unknown, where: string, list: ListContext | undefine
       return [{ kind, peer: decodePeer(name, spec, where), source: where }];
     case "Namespace":
       return [{ kind, namespace: decodeNamespace(name, metadata.labels, where), source: where }];
+    case "FloatingIP":
+      return [{ kind, floatingIp: decodeFloatingIp(name, metadata, spec, where), source: where }];
+    case "Pod":
+      return [{ kind, pod: decodePod(name, value, metadata, where), source: where }];
   }
 }
 
@@ -158,22 +177,7 @@ function decodeNamespace(name: string, labels: unknown, where: string): Namespac
       `${where}: namespace name '${name}' must be lower-case letters, digits and '-'`,
     );
   }
-  if (labels !== undefined && labels !== null && !isRecord(labels)) {
-    throw new CliError(`${where}: namespace ${name}: metadata.labels must be a mapping`);
-  }
-  const record: NamespaceRecord = { name, labels: {} };
-  for (const [key, value] of Object.entries(labels ?? {})) {
-    if (!LABEL_KEY.test(key) || key.length > 317) {
-      throw new CliError(`${where}: namespace ${name}: '${key}' is not a label key`);
-    }
-    if (typeof value !== "string" || !LABEL_VALUE.test(value) || value.length > 63) {
-      throw new CliError(
-        `${where}: namespace ${name}: label ${key} ${describe(value)} is not a label value (a string)`,
-      );
-    }
-    record.labels[key] = value;
-  }
-  return record;
+  return { name, labels: decodeLabels(labels, `namespace ${name}`, where) };
 }
 
 function isResourceKind(kind: string): kind is ResourceKind {
@@ -191,9 +195,6 @@ function decodePool(name: string, spec: Record<string, unknown>, where: string):
 
 const NODE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-/** Kubernetes' label keys (an optional DNS-subdomain prefix and a name) and values. */
-const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
-const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
 const MAX_AS_NUMBER = 4294967295;
 /** Calico's `10.0.0.1:180` and `[fd00::1]:180`. */
 const ADDRESS_WITH_PORT = /^(\[[^\]]+\]|[^:]+):\d+$/;
@@ -313,17 +314,6 @@ function isEmpty(value: unknown): boolean {
   );
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function describe(value: unknown): string {
-  if (typeof value === "string") return `'${value}'`;
-  if (Array.isArray(value)) return "a list";
-  if (value === null) return "null";
-  return typeof value === "object" ? "a mapping" : `${typeof value} ${String(value)}`;
-}
-
 /** The name a resource is known by in messages: `IPPool pool-a`. */
 export function resourceName(resource: Resource): string {
   switch (resource.kind) {
@@ -335,6 +325,10 @@ export function resourceName(resource: Resource): string {
       return resource.peer.name;
     case "Namespace":
       return resource.namespace.name;
+    case "FloatingIP":
+      return `${resource.floatingIp.namespace}/${resource.floatingIp.name}`;
+    case "Pod":
+      return `${resource.pod.metadata.namespace ?? "default"}/${resource.pod.metadata.name ?? ""}`;
   }
 }
 

@@ -132,19 +132,19 @@ default/web-1  node-2  10.244.0.70/32  buoy-web-1                        -      
     {
       type: "floatingips",
       format: "table",
-      want: `FLOATING IP  POD            NODE    INTERNAL IP  PROGRAMMED  ANNOUNCED
-10.0.0.7     default/web-0  node-1  10.244.0.5   yes         bgp
-10.0.0.8     default/web-2  node-1  10.244.0.6   yes         -
-10.0.0.10    default/db-0   node-2  10.244.0.71  no          -
+      want: `FLOATING IP  POD            NODE    INTERNAL IP  PROGRAMMED  ANNOUNCED  FLOATINGIP  READY  SINCE
+10.0.0.7     default/web-0  node-1  10.244.0.5   yes         bgp        -           -      2025-01-02T03:04:05.000Z
+10.0.0.8     default/web-2  node-1  10.244.0.6   yes         -          -           -      2025-01-02T03:04:05.000Z
+10.0.0.10    default/db-0   node-2  10.244.0.71  no          -          -           -      2025-01-02T03:04:05.000Z
 `,
     },
     {
       type: "floatingips",
       format: "wide",
-      want: `FLOATING IP  POD            NODE    INTERNAL IP  PROGRAMMED  ANNOUNCED  CONTAINER  CLAIMED                   PROGRAMMED SINCE
-10.0.0.7     default/web-0  node-1  10.244.0.5   yes         bgp        ctr-web-0  2025-01-02T03:04:05.000Z  2025-01-02T03:04:06.000Z
-10.0.0.8     default/web-2  node-1  10.244.0.6   yes         -          ctr-web-2  2025-01-02T03:04:05.000Z  2025-01-02T03:04:07.000Z
-10.0.0.10    default/db-0   node-2  10.244.0.71  no          -          ctr-db-0   2025-01-02T03:04:05.000Z
+      want: `FLOATING IP  POD            NODE    INTERNAL IP  PROGRAMMED  ANNOUNCED  FLOATINGIP  READY  SINCE                     CONTAINER  PROGRAMMED SINCE
+10.0.0.7     default/web-0  node-1  10.244.0.5   yes         bgp        -           -      2025-01-02T03:04:05.000Z  ctr-web-0  2025-01-02T03:04:06.000Z
+10.0.0.8     default/web-2  node-1  10.244.0.6   yes         -          -           -      2025-01-02T03:04:05.000Z  ctr-web-2  2025-01-02T03:04:07.000Z
+10.0.0.10    default/db-0   node-2  10.244.0.71  no          -          -           -      2025-01-02T03:04:05.000Z  ctr-db-0
 `,
     },
     {
@@ -170,7 +170,7 @@ tor-v6  2001:db8::1  65001       (all)
     });
   }
 
-  it("renderGet() prints floating IPs as FloatingIP resources in JSON", () => {
+  it("renderGet() prints floating IPs as FloatingIPClaim resources in JSON", () => {
     const text = renderGet(
       selectRecords("floatingips", state, { name: "10.0.0.7" }),
       "json",
@@ -178,7 +178,7 @@ tor-v6  2001:db8::1  65001       (all)
     );
     expect(JSON.parse(text)).toEqual({
       apiVersion: "buoy.dev/v1",
-      kind: "FloatingIP",
+      kind: "FloatingIPClaim",
       metadata: { name: "10.0.0.7" },
       spec: {
         namespace: "default",
@@ -313,7 +313,11 @@ describe("selectRecords()", () => {
       selection: { name: "10.0.0.99" },
       message: "floating IP 10.0.0.99 is not held by any pod",
     },
-    { type: "floatingips", selection: { name: "web-0" }, message: "'web-0' is not an IP address" },
+    {
+      type: "floatingips",
+      selection: { name: "web-0" },
+      message: "'web-0' is not an IP address, nor a FloatingIP's namespace/name",
+    },
   ];
   for (const { type, selection, message } of missing) {
     it(`selectRecords() refuses ${type} named '${selection.name}' that match nothing`, () => {

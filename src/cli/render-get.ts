@@ -30,12 +30,22 @@ export type OutputFormat = "table" | "wide" | "json" | "yaml";
  * that node announces it to the others.
  */
 export type FloatingIpView = FloatingIpClaim &
-  Partial<Pick<FloatingIpStatus, "programmedSince" | "announced">>;
+  Partial<Pick<FloatingIpStatus, "programmedSince" | "announced">> & {
+    /** The FloatingIP holding it reports its holder Ready (absent: an annotation's claim). */
+    ready?: boolean;
+  };
+
+/** A FloatingIP no pod holds now, and why (its Assigned condition's reason). */
+export interface UnheldFloatingIp {
+  key: string;
+  address: string;
+  reason: string;
+}
 
 export type Records =
   | { type: "ippools"; items: IpPool[] }
   | { type: "endpoints"; items: WorkloadEndpoint[] }
-  | { type: "floatingips"; items: FloatingIpView[] }
+  | { type: "floatingips"; items: FloatingIpView[]; unheld?: UnheldFloatingIp[] }
   | { type: "nodes"; items: NodeRecord[] }
   | { type: "bgppeers"; items: BgpPeer[] };
 
@@ -104,9 +114,14 @@ export function selectRecords(
     }
     case "floatingips": {
       const ip = name === undefined ? undefined : canonicalAddress(name);
-      if (name !== undefined && ip === undefined) {
-        throw new CliError(`'${name}' is not an IP address`);
+      const key = name?.includes("/") && ip === undefined ? name : undefined;
+      if (name !== undefined && ip === undefined && key === undefined) {
+        throw new CliError(`'${name}' is not an IP address, nor a FloatingIP's namespace/name`);
       }
+      const resources = state.floatingIpResources ?? [];
+      const readyOf = new Map(
+        resources.map(({ value, status }) => [`${value.namespace}/${value.name}`, status?.ready]),
+      );
       const programmed = new Map(
         state.statuses.map((status) => [
           `${status.node}|${status.ip}|${status.internalIP}`,
@@ -115,19 +130,44 @@ export function selectRecords(
       );
       const views: FloatingIpView[] = state.claims.map(({ value: claim }) => {
         const status = programmed.get(`${claim.node}|${claim.ip}|${claim.internalIP}`);
-        if (!status) return claim;
-        const { programmedSince, announced } = status;
-        return { ...claim, programmedSince, ...(announced ? { announced } : {}) };
+        const ready = claim.floatingIP === undefined ? undefined : readyOf.get(claim.floatingIP);
+        return {
+          ...claim,
+          ...(status ? { programmedSince: status.programmedSince } : {}),
+          ...(status?.announced ? { announced: status.announced } : {}),
+          ...(ready !== undefined ? { ready } : {}),
+        };
       });
       const items = onNode(views)
-        .filter((claim) => ip === undefined || claim.ip === ip)
+        .filter(
+          (claim) =>
+            (ip === undefined || claim.ip === ip) &&
+            (key === undefined || claim.floatingIP === key),
+        )
         .sort(byAddress);
-      if (ip !== undefined && items.length === 0) {
+      const held = new Set(views.map((claim) => claim.floatingIP));
+      const unheld = (node === undefined ? resources : [])
+        .map(({ value, status }) => ({
+          key: `${value.namespace}/${value.name}`,
+          address: value.spec.address,
+          reason: status?.conditions?.find((c) => c.type === "Assigned")?.reason ?? "Pending",
+        }))
+        .filter(
+          (fip) =>
+            !held.has(fip.key) &&
+            (ip === undefined || fip.address === ip) &&
+            (key === undefined || fip.key === key),
+        )
+        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      if (key !== undefined && items.length === 0 && unheld.length === 0) {
+        throw new CliError(`FloatingIP ${key} does not exist`);
+      }
+      if (ip !== undefined && items.length === 0 && unheld.length === 0) {
         throw new CliError(
           `floating IP ${ip} is not held by any pod${node === undefined ? "" : ` on node ${node}`}`,
         );
       }
-      return { type, items };
+      return { type, items, ...(unheld.length > 0 ? { unheld } : {}) };
     }
   }
 }
@@ -193,20 +233,40 @@ function viewOf(records: Records): View {
       };
     case "floatingips":
       return {
-        kind: "FloatingIP",
-        headers: ["FLOATING IP", "POD", "NODE", "INTERNAL IP", "PROGRAMMED", "ANNOUNCED"],
-        wideHeaders: ["CONTAINER", "CLAIMED", "PROGRAMMED SINCE"],
-        rows: records.items.map((claim) => [
-          [
-            claim.ip,
-            `${claim.namespace}/${claim.pod}`,
-            claim.node,
-            claim.internalIP,
-            claim.programmedSince ? "yes" : "no",
-            claim.announced ?? "-",
-          ],
-          [claim.containerID, claim.createdAt, claim.programmedSince ?? ""],
-        ]),
+        kind: "FloatingIPClaim",
+        headers: [
+          "FLOATING IP",
+          "POD",
+          "NODE",
+          "INTERNAL IP",
+          "PROGRAMMED",
+          "ANNOUNCED",
+          "FLOATINGIP",
+          "READY",
+          "SINCE",
+        ],
+        wideHeaders: ["CONTAINER", "PROGRAMMED SINCE"],
+        rows: [
+          ...records.items.map((claim): [string[], string[]] => [
+            [
+              claim.ip,
+              `${claim.namespace}/${claim.pod}`,
+              claim.node,
+              claim.internalIP,
+              claim.programmedSince ? "yes" : "no",
+              claim.announced ?? "-",
+              claim.floatingIP ?? "-",
+              claim.ready === undefined ? "-" : claim.ready ? "yes" : "no",
+              claim.createdAt,
+            ],
+            [claim.containerID, claim.programmedSince ?? ""],
+          ]),
+          // A FloatingIP no pod holds: its address, and why in the POD column.
+          ...(records.unheld ?? []).map((fip): [string[], string[]] => [
+            [fip.address, `(${fip.reason})`, "-", "-", "no", "-", fip.key, "-", "-"],
+            ["-", ""],
+          ]),
+        ],
         manifests: records.items.map(claimManifest),
       };
     case "nodes":
@@ -252,9 +312,10 @@ function endpointManifest(endpoint: WorkloadEndpoint): Manifest {
 
 function claimManifest(claim: FloatingIpView): Manifest {
   const { ip, programmedSince, announced, ...spec } = claim;
+  delete spec.ready;
   return {
     apiVersion: BUOY_API_VERSION,
-    kind: "FloatingIP",
+    kind: "FloatingIPClaim",
     metadata: { name: ip },
     spec: { ...spec },
     status: programmedSince

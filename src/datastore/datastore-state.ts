@@ -12,6 +12,7 @@ import type {
   Versioned,
   WorkloadEndpoint,
 } from "../model/records.js";
+import type { FloatingIpRecord, FloatingIpStatusShape } from "../model/floating-ip-resource.js";
 
 export interface DatastoreState {
   pools: Versioned<IpPool>[];
@@ -24,4 +25,6 @@ export interface DatastoreState {
   namespaces?: Versioned<NamespaceRecord>[];
   /** What each node's agent reports as programmed. */
   statuses: FloatingIpStatus[];
+  /** The namespaced FloatingIPs, with what the controller reports of each (etcd: `buoy apply`'s). */
+  floatingIpResources?: (Versioned<FloatingIpRecord> & { status?: FloatingIpStatusShape })[];
 }

@@ -14,6 +14,8 @@ import type {
 import { CorruptRecordError, keys, type Store } from "./store.js";
 import { CliError } from "../cli/cli-error.js";
 import type { DatastoreState } from "../datastore/datastore-state.js";
+import type { PodView } from "../failover/candidates.js";
+import type { FloatingIpRecord, FloatingIpStatusShape } from "../failover/floating-ip.js";
 
 export type { DatastoreState } from "../datastore/datastore-state.js";
 
@@ -22,6 +24,8 @@ export interface EtcdDatastoreState extends DatastoreState {
   poolWritesRevision?: string;
   /** The region records (ipam/region.ts), rewritten with every block deleted. */
   regions: Versioned<IpamRegion>[];
+  /** The pods' records (labels, node, readiness) FloatingIPs select from. */
+  pods?: Versioned<PodView>[];
 }
 
 export interface Plan {
@@ -41,6 +45,9 @@ export async function readDatastoreState(store: Store): Promise<EtcdDatastoreSta
     namespaces,
     poolWrites,
     regions,
+    floatingIps,
+    floatingIpStatuses,
+    pods,
   ] = await Promise.all([
     store.kv.list(keys.pools),
     store.listBlocks(),
@@ -52,7 +59,16 @@ export async function readDatastoreState(store: Store): Promise<EtcdDatastoreSta
     store.kv.list(keys.namespaces),
     store.kv.get(keys.poolWrites),
     store.kv.list(keys.regions),
+    store.kv.list(keys.floatingIps),
+    store.kv.list(keys.floatingIpStatuses),
+    store.kv.list(keys.pods),
   ]);
+  const statusOf = new Map(
+    floatingIpStatuses.map((entry) => [
+      entry.key.slice(keys.floatingIpStatuses.length),
+      versioned<FloatingIpStatusShape>(entry).value,
+    ]),
+  );
   return {
     pools: pools.map((entry) => versioned<IpPool>(entry)),
     blocks,
@@ -63,6 +79,12 @@ export async function readDatastoreState(store: Store): Promise<EtcdDatastoreSta
     statuses: statuses.map((entry) => versioned<FloatingIpStatus>(entry).value),
     namespaces: namespaces.map((entry) => versioned<NamespaceRecord>(entry)),
     regions: regions.map((entry) => versioned<IpamRegion>(entry)),
+    floatingIpResources: floatingIps.map((entry) => {
+      const record = versioned<FloatingIpRecord>(entry);
+      const status = statusOf.get(`${record.value.namespace}/${record.value.name}`);
+      return { ...record, ...(status ? { status } : {}) };
+    }),
+    pods: pods.map((entry) => versioned<PodView>(entry)),
     ...(poolWrites ? { poolWritesRevision: String(poolWrites.modRevision) } : {}),
   };
 }

@@ -268,3 +268,93 @@ describe("planApply()", () => {
     expect(plan.ops[0]).toEqual({ delete: keys.block("10.0.0.0/26") });
   });
 });
+
+describe("planApply() of FloatingIPs", () => {
+  const floating = pool("floating", "203.0.113.0/24", { disabled: true });
+  const teamOnly = pool("team", "198.51.100.0/24", {
+    disabled: true,
+    namespaceSelector: "team == 'a'",
+  });
+  const applyFip = (name: string, address: string, namespace = "shop"): Resource => ({
+    kind: "FloatingIP",
+    floatingIp: {
+      namespace,
+      name,
+      spec: { address, podSelector: { matchLabels: { app: name } }, egress: false },
+    },
+    source: "document 1",
+  });
+  const written = (plan: ReturnType<typeof planApply>) =>
+    plan.ops.flatMap((op) =>
+      "put" in op ? [JSON.parse(op.value) as Record<string, unknown>] : [],
+    );
+
+  it("creates one with a fresh uid and generation 1, only if nobody created it meanwhile", () => {
+    const plan = planApply(state({ pools: [at(floating)] }), [applyFip("web", "203.0.113.10")]);
+    expect(plan.compares).toEqual([{ key: keys.floatingIp("shop", "web"), createRevision: 0 }]);
+    expect(written(plan)[0]).toMatchObject({
+      namespace: "shop",
+      name: "web",
+      generation: 1,
+      uid: expect.stringMatching(/^[0-9a-f-]{36}$/),
+    });
+  });
+
+  it("keeps its uid; its generation goes up only when the spec changed", () => {
+    const record = {
+      namespace: "shop",
+      name: "web",
+      uid: "u-1",
+      generation: 3,
+      createdAt: "2026-01-01T00:00:00.000Z",
+      spec: {
+        address: "203.0.113.10",
+        podSelector: { matchLabels: { app: "web" } },
+        egress: false,
+      },
+    };
+    const existing = state({ pools: [at(floating)], floatingIpResources: [at(record, "9")] });
+    const same = planApply(existing, [applyFip("web", "203.0.113.10")]);
+    expect(same.compares).toEqual([{ key: keys.floatingIp("shop", "web"), modRevision: 9 }]);
+    expect(written(same)[0]).toMatchObject({ uid: "u-1", generation: 3 });
+    const moved = planApply(existing, [applyFip("web", "203.0.113.11")]);
+    expect(written(moved)[0]).toMatchObject({ uid: "u-1", generation: 4 });
+  });
+
+  it("refuses an address outside every pool, and one of a pool the namespace may not use", () => {
+    const pools = state({ pools: [at(floating), at(teamOnly)] });
+    expect(() => planApply(pools, [applyFip("web", "192.0.2.1")])).toThrow(
+      "FloatingIP shop/web: floating IP 192.0.2.1 is not within any configured IP pool",
+    );
+    expect(() => planApply(pools, [applyFip("web", "198.51.100.1")])).toThrow(
+      /^FloatingIP shop\/web: .*198\.51\.100\.1.*team/,
+    );
+    const labelled: Resource = {
+      kind: "Namespace",
+      namespace: { name: "shop", labels: { team: "a" } },
+      source: "document 2",
+    };
+    expect(() => planApply(pools, [applyFip("web", "198.51.100.1"), labelled])).not.toThrow();
+  });
+
+  it("refuses an address another FloatingIP names, in the datastore or the same file", () => {
+    const other = {
+      namespace: "bank",
+      name: "vault",
+      uid: "u-2",
+      generation: 1,
+      createdAt: "2026-01-01T00:00:00.000Z",
+      spec: { address: "203.0.113.10", podSelector: {}, egress: false },
+    };
+    const existing = state({ pools: [at(floating)], floatingIpResources: [at(other)] });
+    expect(() => planApply(existing, [applyFip("web", "203.0.113.10")])).toThrow(
+      "FloatingIP shop/web: 203.0.113.10 is already the address of FloatingIP bank/vault",
+    );
+    expect(() =>
+      planApply(state({ pools: [at(floating)] }), [
+        applyFip("web", "203.0.113.10"),
+        applyFip("db", "203.0.113.10", "other"),
+      ]),
+    ).toThrow("FloatingIP shop/web: 203.0.113.10 is already the address of FloatingIP other/db");
+  });
+});

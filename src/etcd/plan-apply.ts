@@ -14,6 +14,11 @@ import type { EtcdDatastoreState, Plan } from "./etcd-state.js";
 import { resourceName, type Resource } from "../cli/manifest.js";
 import { ipInPrefix, poolUsage, type PoolUsage } from "../cli/pool-usage.js";
 import { validatePoolChange } from "../ipam/pool-change.js";
+import { randomUUID } from "node:crypto";
+import type { AppliedFloatingIp } from "../cli/manifest-failover.js";
+import type { FloatingIpRecord } from "../failover/floating-ip.js";
+import { FloatingIpError } from "../floating/annotation.js";
+import { validateInPools, validatePoolNamespaces } from "../floating/validate.js";
 
 export function planApply(state: EtcdDatastoreState, resources: readonly Resource[]): Plan {
   refuseDuplicates(resources);
@@ -54,6 +59,16 @@ export function planApply(state: EtcdDatastoreState, resources: readonly Resourc
       const node = resource.node;
       compares.push(revisionCompare(keys.node(node.name), existingNodes.get(node.name)?.revision));
       ops.push({ put: keys.node(node.name), value: JSON.stringify(node) });
+    } else if (resource.kind === "FloatingIP") {
+      planFloatingIpApply(state, resource.floatingIp, resources, finalPools, compares, ops);
+    } else if (resource.kind === "Pod") {
+      const { namespace = "default", name = "" } = resource.pod.metadata;
+      const existing = state.pods?.find(
+        (entry) =>
+          entry.value.metadata.namespace === namespace && entry.value.metadata.name === name,
+      );
+      compares.push(revisionCompare(keys.pod(namespace, name), existing?.revision));
+      ops.push({ put: keys.pod(namespace, name), value: JSON.stringify(resource.pod) });
     } else if (resource.kind === "Namespace") {
       const { name } = resource.namespace;
       const existing = state.namespaces?.find((entry) => entry.value.name === name);
@@ -77,6 +92,80 @@ export function planApply(state: EtcdDatastoreState, resources: readonly Resourc
     });
   }
   return { compares, ops };
+}
+
+/**
+ * A FloatingIP's record: its uid kept from its creation, its generation one
+ * up when its spec changed. Refused as the controller would refuse it (its
+ * address outside every pool, in a pool its namespace may not use), and
+ * when another FloatingIP names the same address.
+ */
+function planFloatingIpApply(
+  state: EtcdDatastoreState,
+  applied: AppliedFloatingIp,
+  resources: readonly Resource[],
+  pools: readonly IpPool[],
+  compares: KvCompare[],
+  ops: KvOp[],
+): void {
+  const { namespace, name, spec } = applied;
+  const what = `FloatingIP ${namespace}/${name}`;
+  const namespaceLabels = (target: string) =>
+    resources.find(
+      (resource): resource is Extract<Resource, { kind: "Namespace" }> =>
+        resource.kind === "Namespace" && resource.namespace.name === target,
+    )?.namespace.labels ??
+    state.namespaces?.find((entry) => entry.value.name === target)?.value.labels ??
+    {};
+  try {
+    validateInPools([spec.address], pools);
+    validatePoolNamespaces([spec.address], pools, namespace, namespaceLabels(namespace));
+  } catch (error) {
+    if (error instanceof FloatingIpError) throw new CliError(`${what}: ${error.message}`);
+    throw error;
+  }
+  const others = [
+    ...(state.floatingIpResources ?? [])
+      .map((entry) => entry.value)
+      .filter((other) => !isApplied(other, resources)),
+    ...resources.flatMap((resource) =>
+      resource.kind === "FloatingIP" ? [resource.floatingIp] : [],
+    ),
+  ].filter((other) => other.namespace !== namespace || other.name !== name);
+  const rival = others.find((other) => other.spec.address === spec.address);
+  if (rival) {
+    throw new CliError(
+      `${what}: ${spec.address} is already the address of FloatingIP ${rival.namespace}/${rival.name}`,
+    );
+  }
+  const existing = state.floatingIpResources?.find(
+    (entry) => entry.value.namespace === namespace && entry.value.name === name,
+  );
+  const before = existing?.value;
+  const record: FloatingIpRecord = {
+    namespace,
+    name,
+    uid: before?.uid ?? randomUUID(),
+    generation: !before
+      ? 1
+      : JSON.stringify(before.spec) === JSON.stringify(spec)
+        ? before.generation
+        : before.generation + 1,
+    createdAt: before?.createdAt ?? new Date().toISOString(),
+    spec,
+  };
+  compares.push(revisionCompare(keys.floatingIp(namespace, name), existing?.revision));
+  ops.push({ put: keys.floatingIp(namespace, name), value: JSON.stringify(record) });
+}
+
+/** Whether `record` is rewritten by this apply (its old spec no longer counts). */
+function isApplied(record: FloatingIpRecord, resources: readonly Resource[]): boolean {
+  return resources.some(
+    (resource) =>
+      resource.kind === "FloatingIP" &&
+      resource.floatingIp.namespace === record.namespace &&
+      resource.floatingIp.name === record.name,
+  );
 }
 
 function refuseDuplicates(resources: readonly Resource[]): void {

@@ -1,7 +1,8 @@
 // What `buoy delete` removes, decided from the datastore's state. A pool goes
 // only when no address is allocated in its blocks and no floating IP inside it
 // is claimed; its empty blocks go with it. A node goes only when no workload
-// endpoint is left on it. A BGP peer goes as it is. Pure.
+// endpoint is left on it. A BGP peer goes as it is; a FloatingIP with its
+// status (the controller then releases its claim). Pure.
 import type { KvCompare, KvOp } from "../datastore/kv.js";
 import { keys } from "./store.js";
 import { planBlockDeletes } from "./plan-block-deletes.js";
@@ -50,6 +51,27 @@ export function planDelete(state: EtcdDatastoreState, targets: readonly DeleteTa
       }
       compares.push({ key: keys.node(target.name), modRevision: Number(node.revision) });
       ops.push({ delete: keys.node(target.name) });
+    } else if (target.kind === "FloatingIP") {
+      // Its status goes with it; the controller releases the claim it held.
+      const record = state.floatingIpResources?.find(
+        (entry) => `${entry.value.namespace}/${entry.value.name}` === target.name,
+      );
+      if (!record) throw new CliError(`FloatingIP ${target.name} does not exist`);
+      const { namespace, name } = record.value;
+      compares.push({
+        key: keys.floatingIp(namespace, name),
+        modRevision: Number(record.revision),
+      });
+      ops.push({ delete: keys.floatingIp(namespace, name) });
+      ops.push({ delete: keys.floatingIpStatus(namespace, name) });
+    } else if (target.kind === "Pod") {
+      const record = state.pods?.find(
+        (entry) => `${entry.value.metadata.namespace}/${entry.value.metadata.name}` === target.name,
+      );
+      if (!record) throw new CliError(`pod ${target.name} has no record`);
+      const { namespace = "default", name = "" } = record.value.metadata;
+      compares.push({ key: keys.pod(namespace, name), modRevision: Number(record.revision) });
+      ops.push({ delete: keys.pod(namespace, name) });
     } else if (target.kind === "Namespace") {
       // A namespace without a record has no labels: deleting it takes them away.
       const record = state.namespaces?.find((entry) => entry.value.name === target.name);

@@ -79,6 +79,26 @@ export const keys = {
   namespace: (name: string) => `${ROOT}namespaces/${name}`,
   nodes: `${ROOT}nodes/`,
   node: (name: string) => `${ROOT}nodes/${name}`,
+  /**
+   * A node's liveness (issue 15): put by its agent under its status lease,
+   * gone when the lease lapses. The FloatingIP controller reads no other
+   * sign of a node's life.
+   */
+  nodesAlive: `${ROOT}nodesalive/`,
+  nodeAlive: (node: string) => `${ROOT}nodesalive/${segment(node)}`,
+  /** Namespaced FloatingIPs (FloatingIpRecord), as `buoy apply` writes them. */
+  floatingIps: `${ROOT}floatingips/`,
+  floatingIp: (namespace: string, name: string) =>
+    `${ROOT}floatingips/${segment(namespace)}/${segment(name)}`,
+  /** What the controller reports of each (FloatingIpStatusShape); apply never writes it. */
+  floatingIpStatuses: `${ROOT}floatingips-status/`,
+  floatingIpStatus: (namespace: string, name: string) =>
+    `${ROOT}floatingips-status/${segment(namespace)}/${segment(name)}`,
+  /** Pods' labels, node and readiness (PodRecord): etcd's stand-in for the Pod objects. */
+  pods: `${ROOT}pods/`,
+  pod: (namespace: string, name: string) => `${ROOT}pods/${segment(namespace)}/${segment(name)}`,
+  /** The acting FloatingIP controller, under its lease. */
+  controllerLeader: `${ROOT}controller/leader`,
 };
 
 /**

@@ -6,18 +6,21 @@
 // writes.
 import { canonicalFloatingIps, FloatingIpError } from "../floating/annotation.js";
 import { BUOY_API_GROUP } from "../model/api-group.js";
-import { labelSelectorProblem, type LabelSelector } from "./label-selector.js";
+import { labelSelectorProblem } from "./label-selector.js";
+import type {
+  FloatingIpSpec,
+  FloatingIpStatusShape,
+  LabelSelector,
+} from "../model/floating-ip-resource.js";
+export type {
+  Condition,
+  FloatingIpRecord,
+  FloatingIpSpec,
+  FloatingIpStatusShape,
+} from "../model/floating-ip-resource.js";
 
 /** The claim's field naming the FloatingIP (namespace/name) that holds it. */
 export const FLOATING_IP_LABEL = `${BUOY_API_GROUP}/floating-ip`;
-
-export interface FloatingIpSpec {
-  /** The floating IP, canonical. */
-  address: string;
-  podSelector: LabelSelector;
-  /** The holder leaves from it (SPEC 3.7's egress), as the annotation's opt-in. */
-  egress: boolean;
-}
 
 /** A FloatingIP as the controller reads it. */
 export interface FloatingIpResource {
@@ -28,27 +31,6 @@ export interface FloatingIpResource {
   /** The spec, or why it cannot be acted on (shown as condition Assigned=False, InvalidSpec). */
   spec: FloatingIpSpec | { problem: string };
   status: FloatingIpStatusShape;
-}
-
-export interface Condition {
-  type: "Assigned" | "Programmed" | "Announced";
-  status: "True" | "False" | "Unknown";
-  reason: string;
-  message: string;
-  lastTransitionTime: string;
-  observedGeneration?: number;
-}
-
-/** What the controller writes in a FloatingIP's status subresource. */
-export interface FloatingIpStatusShape {
-  address?: string;
-  holder?: { pod: string; node: string };
-  /** When the holder took it (RFC 3339). */
-  since?: string;
-  /** Whether the holder is Ready (printer column). */
-  ready?: boolean;
-  observedGeneration?: number;
-  conditions?: Condition[];
 }
 
 /** `namespace/name`: how claims and logs name a FloatingIP. */

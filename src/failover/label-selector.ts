@@ -4,16 +4,8 @@
 // the shape against the CRD schema, this checks what a schema cannot say.
 import type { Labels } from "../model/selector.js";
 
-export interface LabelSelectorRequirement {
-  key: string;
-  operator: "In" | "NotIn" | "Exists" | "DoesNotExist";
-  values?: string[];
-}
-
-export interface LabelSelector {
-  matchLabels?: Record<string, string>;
-  matchExpressions?: LabelSelectorRequirement[];
-}
+import type { LabelSelector } from "../model/floating-ip-resource.js";
+export type { LabelSelector, LabelSelectorRequirement } from "../model/floating-ip-resource.js";
 
 const OPERATORS = new Set(["In", "NotIn", "Exists", "DoesNotExist"]);
 

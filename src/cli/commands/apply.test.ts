@@ -82,7 +82,7 @@ describe("runCli() apply", () => {
       desc: "names the file and document of an unknown kind",
       stdin: `${CALICO_POOLS}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: calico-config}\n`,
       stderr:
-        "error: stdin: document 3: unknown kind 'ConfigMap' (buoy accepts IPPool, Node, BGPPeer, Namespace, List, IPPoolList, NodeList, BGPPeerList and NamespaceList)\n",
+        "error: stdin: document 3: unknown kind 'ConfigMap' (buoy accepts IPPool, Node, BGPPeer, Namespace, FloatingIP, Pod, List, IPPoolList, NodeList, BGPPeerList, NamespaceList, FloatingIPList and PodList)\n",
     },
     {
       desc: "refuses a bad cidr",

@@ -10,7 +10,9 @@ import type { Session } from "./session.js";
 export function addApplyCommand(program: Command, session: Session): void {
   program
     .command("apply")
-    .description("Create or update IP pools, nodes, BGP peers and namespaces from a manifest")
+    .description(
+      "Create or update IP pools, nodes, BGP peers, namespaces, FloatingIPs and pods from a manifest",
+    )
     .requiredOption(
       "-f, --filename <file>",
       "the manifest: YAML (one or more documents) or JSON; '-' reads stdin",
@@ -45,8 +47,16 @@ Resources:
   Namespace apiVersion buoy.dev/v1; metadata.labels: what pools'
            namespaceSelector reads (etcd has no Namespace objects; a namespace
            without one has no labels)
-  List, IPPoolList, NodeList, BGPPeerList, NamespaceList with items, as
-  'buoy get -o yaml' prints them
+  FloatingIP apiVersion buoy.dev/v1, namespaced: spec.address (inside a pool
+           the namespace may use, no other FloatingIP's), spec.podSelector
+           (pods of its namespace), spec.egress; 'buoy controller' gives it
+           to one Ready pod it selects and moves it when that pod fails
+  Pod      apiVersion v1: metadata.uid (the runtime's K8S_POD_UID), labels,
+           spec.nodeName, and the Ready condition in status.conditions: what
+           a FloatingIP's selector and its controller read (etcd has no Pod
+           objects; whoever starts pods writes these, as the lab does)
+  List, IPPoolList, NodeList, BGPPeerList, NamespaceList, FloatingIPList,
+  PodList with items, as 'buoy get -o yaml' prints them
 
 AS numbers are integers from 1 to 4294967295, or dotted like '1.10'.
 

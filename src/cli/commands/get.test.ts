@@ -66,12 +66,12 @@ default/web-0  node-1  10.1.0.5/32  buoyc0ffee  10.0.0.7->10.1.0.5  -       c0ff
 `,
     );
     expect((await run(kv, ["get", "floatingips", "--node", "node-1"])).stdout).toBe(
-      `FLOATING IP  POD            NODE    INTERNAL IP  PROGRAMMED  ANNOUNCED
-10.0.0.7     default/web-0  node-1  10.1.0.5     no          -
+      `FLOATING IP  POD            NODE    INTERNAL IP  PROGRAMMED  ANNOUNCED  FLOATINGIP  READY  SINCE
+10.0.0.7     default/web-0  node-1  10.1.0.5     no          -          -           -      2025-01-02T03:04:05.000Z
 `,
     );
     const yaml = parse((await run(kv, ["get", "fip", "10.0.0.7", "-o", "yaml"])).stdout);
-    expect(yaml).toMatchObject({ kind: "FloatingIP", metadata: { name: "10.0.0.7" } });
+    expect(yaml).toMatchObject({ kind: "FloatingIPClaim", metadata: { name: "10.0.0.7" } });
   });
 
   it("runCli() get floatingips shows how the holder's node announces each one", async () => {
@@ -84,8 +84,8 @@ default/web-0  node-1  10.1.0.5/32  buoyc0ffee  10.0.0.7->10.1.0.5  -       c0ff
       announced: "direct",
     });
     expect((await run(kv, ["get", "floatingips"])).stdout).toBe(
-      `FLOATING IP  POD            NODE    INTERNAL IP  PROGRAMMED  ANNOUNCED
-10.0.0.7     default/web-0  node-1  10.1.0.5     yes         direct
+      `FLOATING IP  POD            NODE    INTERNAL IP  PROGRAMMED  ANNOUNCED  FLOATINGIP  READY  SINCE
+10.0.0.7     default/web-0  node-1  10.1.0.5     yes         direct     -           -      2025-01-02T03:04:05.000Z
 `,
     );
     const json = JSON.parse((await run(kv, ["get", "fip", "10.0.0.7", "-o", "json"])).stdout);
