@@ -27,6 +27,7 @@ import {
   type FloatingIpStatusShape,
 } from "../failover/floating-ip.js";
 import { planFloatingIpStatus, type Assignment } from "../failover/floating-ip-status.js";
+import { FailoverTimer } from "../failover/failover-timer.js";
 import { LeaseClock } from "../failover/lease-clock.js";
 import type { Logger } from "../log/logger.js";
 import { BUOY_API_GROUP, BUOY_API_VERSION, BUOY_VERSION } from "../model/api-group.js";
@@ -35,7 +36,7 @@ import { claimAll, type ClaimPort } from "./claim-protocol.js";
 import { customObjectsClaimPort } from "./custom-objects-claim-port.js";
 import { describeKubeError, statusOf } from "./describe-kube-error.js";
 import { FailoverCaches, type FloatingIpObject } from "./failover-caches.js";
-import type { ControllerMetrics } from "./controller-metrics.js";
+import type { ControllerMetrics } from "../controller/controller-metrics.js";
 import { CONTAINER_LABEL } from "./labels.js";
 import { ipObjectName } from "./names.js";
 import { claimToObject, containerLabel, type KubeObject } from "./objects.js";
@@ -71,8 +72,8 @@ export class FloatingIpController {
   #synced = false;
   /** Each node's liveness as last acted on. */
   readonly #nodeLive = new Map<string, boolean>();
-  /** When each FloatingIP's holder was found lost, for the failover time: by key. */
-  readonly #lostAt = new Map<string, { at: number; reason: string; generation: number }>();
+  /** Each running failover's start, for its time. */
+  readonly #timer = new FailoverTimer();
   /** FloatingIPs whose address was refused: not tried again before `until` for that generation. */
   readonly #refused = new Map<
     string,
@@ -157,7 +158,7 @@ export class FloatingIpController {
     // Claims of a FloatingIP deleted (or made again) meanwhile go.
     for (const orphan of this.#caches.claimsNamed(key)) await this.#deleteClaim(orphan, key);
     if (!fip) {
-      this.#lostAt.delete(key);
+      this.#timer.forget(key);
       this.#refused.delete(key);
       return;
     }
@@ -196,14 +197,7 @@ export class FloatingIpController {
     const lost = held ? lossReason(was) : undefined;
     // A loss starts the failover clock; one of a later holder (the claim
     // moved since) starts it again.
-    const generation = claim?.metadata.generation ?? 0;
-    if (lost && (this.#lostAt.get(key)?.generation ?? -1) < generation) {
-      this.#lostAt.set(key, {
-        at: this.options.now(),
-        reason: lost,
-        generation: claim?.metadata.generation ?? 0,
-      });
-    }
+    if (lost) this.#timer.lost(key, lost, claim?.metadata.generation ?? 0, this.options.now());
     if (!choice.holder) {
       const message =
         choice.why === "NoPodSelected"
@@ -262,7 +256,7 @@ export class FloatingIpController {
     } else if (!choice.kept) {
       object = await this.#moveClaim(claim, fip, holder, spec.egress);
       const from = was ?? (held && { pod: held.pod, node: held.node });
-      const reason = lost ?? this.#lostAt.get(key)?.reason ?? "Deleted";
+      const reason = lost ?? this.#timer.reason(key) ?? "Deleted";
       this.options.metrics.failovers.inc({ reason });
       const message = `${address} moved from pod ${from?.pod ?? "?"} (node ${from?.node ?? "?"}) to pod ${holder.pod} (node ${holder.node}): ${reason}`;
       this.#event(fip, "Normal", "HolderChanged", message);
@@ -285,24 +279,17 @@ export class FloatingIpController {
         ? fip.status.since
         : new Date().toISOString();
     const report = object && claimReport(object);
-    const lostAt = this.#lostAt.get(key);
     if (
-      lostAt &&
       report?.programmed &&
       report.node === holder.node &&
-      report.observedGeneration === report.generation &&
-      (report.generation ?? 0) > lostAt.generation
+      report.observedGeneration === report.generation
     ) {
-      this.options.metrics.failoverSeconds.observe(
-        { reason: lostAt.reason },
-        (this.options.now() - lostAt.at) / 1000,
-      );
-      this.#lostAt.delete(key);
+      const ended = this.#timer.programmed(key, report.generation ?? 0, this.options.now());
+      if (ended)
+        this.options.metrics.failoverSeconds.observe({ reason: ended.reason }, ended.seconds);
     }
     // The holder recovered before anyone took it over: no failover to time.
-    if (lostAt && choice.kept && !lost && (object?.metadata.generation ?? 0) <= lostAt.generation) {
-      this.#lostAt.delete(key);
-    }
+    if (choice.kept && !lost) this.#timer.recovered(key, object?.metadata.generation ?? 0);
     await this.#writeStatus(fip, address, { holder, since }, report);
   }
 
