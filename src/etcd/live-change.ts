@@ -17,7 +17,11 @@ import type { KvCompare, KvOp } from "../datastore/kv.js";
 import { keys, type AllocationSnapshot } from "./store.js";
 import { canonicalFloatingIps, FloatingIpError } from "../floating/annotation.js";
 import type { ClaimHolder } from "../floating/claim-check.js";
-import { etcdSnapshotLookup, planClaimCompares } from "./claims-transaction.js";
+import {
+  etcdSnapshotLookup,
+  planClaimCompares,
+  type EtcdClaimLookup,
+} from "./claims-transaction.js";
 import type { PartedChange, TxnUnit } from "./plan-parts.js";
 import {
   DEFAULT_MAX_FLOATING_IPS,
@@ -80,6 +84,7 @@ export function planFloatingIpSet(
   ref: string,
   requested: readonly string[],
   maxFloatingIps = DEFAULT_MAX_FLOATING_IPS,
+  options: PlanOptions = {},
 ): ChangePlan {
   const endpoint = findEndpoint(state, ref);
   const wanted = canonicalFloatingIps(requested);
@@ -96,7 +101,7 @@ export function planFloatingIpSet(
   const holder = holderOf(endpoint.value);
   const current = new Set(endpoint.value.ipNATs.map((nat) => nat.externalIP));
   const claimed = wanted.filter((ip) => !current.has(ip));
-  const lookup = etcdSnapshotLookup(state);
+  const lookup = options.lookup ?? etcdSnapshotLookup(state);
   const compares: KvCompare[] = [
     endpointCompare(endpoint),
     ...planClaimCompares(claimed, holder, lookup),
@@ -112,6 +117,7 @@ export function planFloatingIpSet(
       ...holder,
       internalIP: binding.internalIP,
       createdAt: now,
+      ...markOf(options, binding.externalIP),
     };
     const put: KvOp = { put: keys.claim(binding.externalIP), value: JSON.stringify(claim) };
     ops.push(put);
@@ -159,6 +165,7 @@ export function planFloatingIpMove(
   ipText: string,
   targetRef: string,
   maxFloatingIps = DEFAULT_MAX_FLOATING_IPS,
+  options: PlanOptions = {},
 ): ChangePlan {
   const ip = canonicalFloatingIps([ipText])[0] as string;
   const claim = state.claims.find((c) => c.value.ip === ip);
@@ -181,6 +188,7 @@ export function planFloatingIpMove(
     ...holder,
     internalIP: (binding as { internalIP: string }).internalIP,
     createdAt: new Date().toISOString(),
+    ...markOf(options, ip),
   };
   const compares: KvCompare[] = [
     { key: keys.claim(ip), modRevision: Number(claim.revision) },
@@ -222,6 +230,17 @@ export function planFloatingIpEgress(state: LiveState, ref: string, on: boolean)
     ipNATs: endpoint.value.ipNATs,
     egress: on,
   };
+}
+
+export interface PlanOptions {
+  /** The claims' lookup, read for just these addresses (else made from `state`). */
+  lookup?: EtcdClaimLookup;
+  /** The claim of `ip` is held for this FloatingIP (namespace/name): its controller's mark. */
+  floatingIP?: { ip: string; key: string };
+}
+
+function markOf(options: PlanOptions, ip: string): { floatingIP?: string } {
+  return options.floatingIP?.ip === ip ? { floatingIP: options.floatingIP.key } : {};
 }
 
 /** The pools of `ips` must select the pod's namespace (by its record's labels). */

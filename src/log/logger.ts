@@ -64,6 +64,7 @@ export type LogEvent =
   | "controller.released"
   | "controller.refused"
   | "controller.error"
+  | "controller.record"
   | "controller.listening"
   | "controller.stop";
 

@@ -1,7 +1,8 @@
-// `buoy controller`: the FloatingIP controller's composition root (issue 15,
-// Kubernetes datastore). Waits to hold the controller's Lease, then watches
-// and reconciles until SIGTERM or until it cannot renew the Lease in time
-// (then it exits non-zero: its Deployment starts it again as a standby).
+// `buoy controller`: the FloatingIP controller's composition root (issue 15),
+// on Kubernetes or (DATASTORE_TYPE=etcdv3) etcd. Waits to be elected (a
+// Lease, or an etcd key), then watches and reconciles until SIGTERM or until
+// it cannot renew in time (then it exits non-zero: its Deployment starts it
+// again as a standby).
 import { hostname } from "node:os";
 import { performance } from "node:perf_hooks";
 import type { Command } from "commander";
@@ -22,8 +23,8 @@ export function addControllerCommand(program: Command, session: Session): void {
   program
     .command("controller")
     .description(
-      "Run the FloatingIP controller (Kubernetes datastore): each FloatingIP follows one Ready " +
-        "pod it selects, moved when that pod is deleted, turns NotReady or loses its node",
+      "Run the FloatingIP controller: each FloatingIP follows one Ready pod it selects, " +
+        "moved when that pod is deleted, turns NotReady or loses its node",
     )
     .option(
       "--namespace <name>",
@@ -47,12 +48,16 @@ export function addControllerCommand(program: Command, session: Session): void {
     )
     .option("--log-level <level>", "debug, info, warn or error", "info")
     .addHelpText("after", CONTROLLER_HELP)
-    .action(async (options: ControllerCliOptions) => {
-      await runController(options, session);
+    .action(async (options: ControllerCliOptions, command: Command) => {
+      await runController(options, session, command);
     });
 }
 
-async function runController(options: ControllerCliOptions, session: Session): Promise<void> {
+async function runController(
+  options: ControllerCliOptions,
+  session: Session,
+  command: Command,
+): Promise<void> {
   const listen = /^(.*):(\d+)$/.exec(options.listen);
   if (!listen || Number(listen[2]) > 65535)
     throw new UsageError(`--listen must be host:port, got '${options.listen}'`);
@@ -64,10 +69,7 @@ async function runController(options: ControllerCliOptions, session: Session): P
     throw new UsageError(
       `--lease-duration must be whole seconds from 2 to 300, got '${options.leaseDuration}'`,
     );
-  const [{ runFloatingIpController }, log] = await Promise.all([
-    import("../../kube/run-controller.js"),
-    import("../../log/logger.js"),
-  ]);
+  const log = await import("../../log/logger.js");
   const { env, stdout } = session.request;
   const logger = log.createStreamLogger(
     (line) => stdout.write(line),
@@ -75,11 +77,7 @@ async function runController(options: ControllerCliOptions, session: Session): P
   );
   const stop = new AbortController();
   session.request.onShutdown?.(() => stop.abort());
-  const exitCode = await runFloatingIpController({
-    kubeconfig: env.KUBECONFIG,
-    namespace: options.namespace,
-    leaseNamespace,
-    leaseName,
+  const common = {
     leaseSeconds: duration,
     identity: `${env.POD_NAME ?? hostname()}_${process.pid}`,
     host: listen[1]!.replace(/^\[|\]$/g, ""),
@@ -87,7 +85,23 @@ async function runController(options: ControllerCliOptions, session: Session): P
     logger,
     now: () => performance.now(),
     signal: stop.signal,
-  });
+  };
+  let exitCode: number;
+  if (env.DATASTORE_TYPE === "etcdv3") {
+    // The etcd datastore: its endpoints as every other command takes them.
+    const store = session.openStore(command);
+    const { runEtcdFloatingIpController } = await import("../../etcd/run-etcd-controller.js");
+    exitCode = await runEtcdFloatingIpController({ ...common, store });
+  } else {
+    const { runFloatingIpController } = await import("../../kube/run-controller.js");
+    exitCode = await runFloatingIpController({
+      ...common,
+      kubeconfig: env.KUBECONFIG,
+      namespace: options.namespace,
+      leaseNamespace,
+      leaseName,
+    });
+  }
   if (exitCode !== 0) process.exitCode = exitCode;
 }
 
@@ -109,7 +123,14 @@ Paths: /healthz (200 while the process runs), /readyz (200 while acting or a
 healthy standby), /metrics (buoy_floating_ip_failovers_total,
 buoy_floating_ip_failover_seconds, buoy_controller_leader).
 
-Credentials: KUBECONFIG, or the pod's service account. Logs: JSON lines on stdout.
+Datastore: Kubernetes (KUBECONFIG, or the pod's service account) unless
+DATASTORE_TYPE=etcdv3, then etcd at ETCD_ENDPOINTS or --etcd-endpoints (and
+its TLS variables). On etcd the FloatingIPs and Pods are 'buoy apply'
+records, a node is lost when its agent's liveness key (under its status
+lease, --status-ttl) expires, the replicas elect one by an etcd key under a
+lease of --lease-duration (--namespace and --lease are Kubernetes' only),
+and spec.egress is not acted on yet. Logs: JSON lines on stdout.
 
-Example (manifests/controller.yaml runs it so):
-  buoy controller --namespace buoy-system`;
+Examples:
+  buoy controller --namespace buoy-system     # as manifests/controller.yaml runs it
+  DATASTORE_TYPE=etcdv3 ETCD_ENDPOINTS=http://127.0.0.1:2379 buoy controller`;

@@ -1,0 +1,307 @@
+// The FloatingIP controller on the etcd datastore (issue 15 item 4), against
+// a real etcd: records as `buoy apply` writes them (FloatingIP, Pod), the
+// endpoints and claims as the CNI plugin writes them, nodes' liveness keys
+// under leases as the agents hold them. The agents' side (programming the
+// move, the kernel) is the lab's test (test/e2e/failover.test.ts).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseManifests } from "../../src/cli/manifest.js";
+import { createControllerMetrics } from "../../src/controller/controller-metrics.js";
+import { applyInParts } from "../../src/etcd/apply-in-parts.js";
+import { commitLiveChange } from "../../src/etcd/commit-live-change.js";
+import { EtcdFloatingIpController } from "../../src/etcd/etcd-floating-ip-controller.js";
+import { EtcdKv } from "../../src/etcd/etcd-kv.js";
+import { EtcdLeaderLease } from "../../src/etcd/etcd-leader-lease.js";
+import { planFloatingIpSet } from "../../src/etcd/live-change.js";
+import { keys, Store } from "../../src/etcd/store.js";
+import type { FloatingIpStatusShape } from "../../src/model/floating-ip-resource.js";
+import type { FloatingIpClaim, WorkloadEndpoint } from "../../src/model/records.js";
+import { silentLogger } from "../../src/log/logger.js";
+import { startEtcd, type Etcd } from "../support/harness.js";
+
+const ADDRESS = "203.0.113.10";
+let etcd: Etcd;
+let store: Store;
+const stop = new AbortController();
+const metrics = createControllerMetrics();
+const leases = new Map<string, string>();
+let keepAlive: ReturnType<typeof setInterval> | undefined;
+
+beforeAll(async () => {
+  etcd = await startEtcd();
+  store = new Store(new EtcdKv({ endpoints: [etcd.endpoint] }));
+  await apply(`
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: {name: pods}
+spec: {cidr: 10.244.0.0/16}
+---
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: {name: floating}
+spec: {cidr: 203.0.113.0/24, disabled: true}
+`);
+  for (const node of ["node-1", "node-2"]) await nodeUp(node);
+  keepAlive = setInterval(() => {
+    for (const lease of leases.values()) void store.kv.keepAliveLease(lease).catch(() => false);
+  }, 500);
+  // web-a Ready longest, web-b later; an intruder of another namespace with the same labels.
+  await pod("shop", "web-a", "node-1", "2026-12-04T06:00:00Z");
+  await pod("shop", "web-b", "node-2", "2026-12-04T06:01:00Z");
+  await pod("other", "intruder", "node-1", "2026-12-04T05:00:00Z");
+  await endpoint("shop", "web-a", "node-1", "10.244.0.5");
+  await endpoint("shop", "web-b", "node-2", "10.244.1.5");
+  await endpoint("other", "intruder", "node-1", "10.244.0.9");
+  // A victim in another namespace holding 203.0.113.99 by its annotation.
+  await endpoint("bank", "vault", "node-2", "10.244.1.9");
+  const live = await store.readLiveState();
+  expect(
+    await commitLiveChange(store.kv, planFloatingIpSet(live, "bank/vault", ["203.0.113.99"])),
+  ).toBe(true);
+  void new EtcdFloatingIpController({
+    store,
+    logger: silentLogger,
+    metrics,
+    now: () => performance.now(),
+  }).run(stop.signal);
+});
+
+afterAll(async () => {
+  stop.abort();
+  if (keepAlive) clearInterval(keepAlive);
+  await etcd?.stop();
+});
+
+async function apply(text: string): Promise<void> {
+  await applyInParts(store, parseManifests(text), "apply");
+}
+
+async function nodeUp(node: string): Promise<void> {
+  const lease = await store.kv.grantLease(2);
+  leases.set(node, lease);
+  await store.kv.txn([], [{ put: keys.nodeAlive(node), value: "{}", lease }]);
+}
+
+async function nodeLost(node: string): Promise<void> {
+  const lease = leases.get(node);
+  leases.delete(node);
+  if (lease) await store.kv.revokeLease(lease);
+}
+
+const uid = (pod: string) => `uid-${pod}`;
+
+async function pod(
+  namespace: string,
+  name: string,
+  node: string,
+  readySince: string,
+  ready = true,
+) {
+  await apply(`
+apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, namespace: ${namespace}, uid: ${uid(name)}, labels: {app: web}, creationTimestamp: "2026-12-04T05:00:00Z"}
+spec: {nodeName: ${node}}
+status: {conditions: [{type: Ready, status: "${ready ? "True" : "False"}", lastTransitionTime: "${readySince}"}]}
+`);
+}
+
+async function endpoint(namespace: string, name: string, node: string, ip: string) {
+  const value: WorkloadEndpoint = {
+    node,
+    namespace,
+    pod: name,
+    containerID: `c-${name}`,
+    endpoint: "eth0",
+    interfaceName: `cali${name}`,
+    mac: "02:00:00:00:00:01",
+    ipNetworks: [`${ip}/32`],
+    ipNATs: [],
+    network: "k8s-pod-network",
+    createdAt: "2026-12-04T05:00:00.000Z",
+    podUID: uid(name),
+  };
+  await store.kv.txn(
+    [],
+    [{ put: keys.endpoint(node, value.containerID, "eth0"), value: JSON.stringify(value) }],
+  );
+}
+
+async function read<T>(key: string): Promise<T | undefined> {
+  const entry = await store.kv.get(key);
+  return entry && (JSON.parse(entry.value) as T);
+}
+
+const claim = () => read<FloatingIpClaim>(keys.claim(ADDRESS));
+const status = (namespace = "shop", name = "web") =>
+  read<FloatingIpStatusShape>(keys.floatingIpStatus(namespace, name));
+const natsOf = async (name: string, node: string) =>
+  (await read<WorkloadEndpoint>(keys.endpoint(node, `c-${name}`, "eth0")))?.ipNATs ?? [];
+const condition = async (type: string, namespace?: string, name?: string) =>
+  (await status(namespace, name))?.conditions?.find((c) => c.type === type);
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function metric(name: string, labels: string): Promise<number> {
+  const text = await metrics.registry.metrics();
+  const line = text.split("\n").find((l) => l.startsWith(`${name}{${labels}}`));
+  return line ? Number(line.split(" ").at(-1)) : 0;
+}
+
+async function programmedOn(node: string, internalIP: string) {
+  await store.kv.txn(
+    [],
+    [
+      {
+        put: keys.status(node, ADDRESS),
+        value: JSON.stringify({
+          ip: ADDRESS,
+          node,
+          internalIP,
+          programmedSince: new Date().toISOString(),
+        }),
+      },
+    ],
+  );
+}
+
+describe("the FloatingIP controller on etcd", () => {
+  it("gives a FloatingIP to the pod Ready longest it selects in its namespace, claim and endpoint together", async () => {
+    await apply(`
+apiVersion: buoy.dev/v1
+kind: FloatingIP
+metadata: {name: web, namespace: shop}
+spec: {address: ${ADDRESS}, podSelector: {matchLabels: {app: web}}}
+`);
+    const held = await until("the claim", async () => (await claim())?.pod === "web-a" && claim());
+    expect(held).toMatchObject({
+      namespace: "shop",
+      node: "node-1",
+      internalIP: "10.244.0.5",
+      floatingIP: "shop/web",
+    });
+    expect(await natsOf("web-a", "node-1")).toEqual([
+      { internalIP: "10.244.0.5", externalIP: ADDRESS },
+    ]);
+    expect(await natsOf("intruder", "node-1")).toEqual([]);
+    await until("status Assigned", async () => (await condition("Assigned"))?.status === "True");
+    expect(await condition("Programmed")).toMatchObject({ status: "False", reason: "Pending" });
+    await programmedOn("node-1", "10.244.0.5");
+    await until(
+      "status Programmed",
+      async () => (await condition("Programmed"))?.status === "True",
+    );
+    expect(await status()).toMatchObject({ holder: { pod: "web-a", node: "node-1" }, ready: true });
+  });
+
+  it("moves it when the holder turns NotReady, and not back when it recovers", async () => {
+    await pod("shop", "web-a", "node-1", "2026-12-04T06:05:00Z", false);
+    await until("the move to web-b", async () => (await claim())?.pod === "web-b");
+    expect(await claim()).toMatchObject({
+      node: "node-2",
+      internalIP: "10.244.1.5",
+      floatingIP: "shop/web",
+    });
+    expect(await natsOf("web-a", "node-1")).toEqual([]);
+    expect(await natsOf("web-b", "node-2")).toEqual([
+      { internalIP: "10.244.1.5", externalIP: ADDRESS },
+    ]);
+    expect(await metric("buoy_floating_ip_failovers_total", 'reason="NotReady"')).toBe(1);
+    await programmedOn("node-2", "10.244.1.5");
+    await until(
+      "the failover timed",
+      async () =>
+        (await metric("buoy_floating_ip_failover_seconds_count", 'reason="NotReady"')) === 1,
+    );
+    await pod("shop", "web-a", "node-1", "2026-12-04T06:06:00Z");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await claim())?.pod).toBe("web-b");
+  });
+
+  it("moves it when the holder's node is lost (its liveness key expires)", async () => {
+    await nodeLost("node-2");
+    await until("the move to web-a", async () => (await claim())?.pod === "web-a");
+    expect(await natsOf("web-b", "node-2")).toEqual([]);
+    expect(await metric("buoy_floating_ip_failovers_total", 'reason="NodeLost"')).toBe(1);
+  });
+
+  it("with its holder deleted and no other pod eligible, no one holds it until one is", async () => {
+    // The DEL of web-a: its claims and endpoint go (etcd-release.ts does so in one transaction).
+    await store.kv.txn(
+      [],
+      [{ delete: keys.claim(ADDRESS) }, { delete: keys.endpoint("node-1", "c-web-a", "eth0") }],
+    );
+    await until("NoReadyPod", async () => (await condition("Assigned"))?.reason === "NoReadyPod");
+    expect(await claim()).toBeUndefined();
+    await nodeUp("node-2");
+    await until("web-b holding it again", async () => (await claim())?.pod === "web-b");
+    expect(await metric("buoy_floating_ip_failovers_total", 'reason="Deleted"')).toBe(1);
+  });
+
+  it("a FloatingIP asking for another namespace's held address is refused, and the holder keeps it", async () => {
+    await pod("evil", "grabber", "node-1", "2026-12-04T05:00:00Z");
+    await endpoint("evil", "grabber", "node-1", "10.244.0.66");
+    await apply(`
+apiVersion: buoy.dev/v1
+kind: FloatingIP
+metadata: {name: grab, namespace: evil}
+spec: {address: 203.0.113.99, podSelector: {}}
+`);
+    await until(
+      "AddressInUse",
+      async () => (await condition("Assigned", "evil", "grab"))?.reason === "AddressInUse",
+    );
+    expect((await condition("Assigned", "evil", "grab"))?.message).not.toContain("vault");
+    expect(await read<FloatingIpClaim>(keys.claim("203.0.113.99"))).toMatchObject({
+      namespace: "bank",
+      pod: "vault",
+    });
+    expect(await natsOf("grabber", "node-1")).toEqual([]);
+  });
+
+  it("deleting the FloatingIP releases its claim, its endpoint's NAT and its status", async () => {
+    const resources = parseManifests(`
+apiVersion: buoy.dev/v1
+kind: FloatingIP
+metadata: {name: web, namespace: shop}
+spec: {address: ${ADDRESS}, podSelector: {}}
+`);
+    const { planDelete } = await import("../../src/etcd/plan-delete.js");
+    const { commitPlan } = await import("../../src/etcd/etcd-state.js");
+    await commitPlan(
+      store,
+      (state) =>
+        planDelete(
+          state,
+          resources.map(() => ({ kind: "FloatingIP", name: "shop/web" })),
+        ),
+      "delete",
+    );
+    await until("the claim released", async () => !(await claim()));
+    expect(await natsOf("web-b", "node-2")).toEqual([]);
+    expect(await status()).toBeUndefined();
+  });
+});
+
+describe("the controller's election on etcd", () => {
+  it("one replica holds the key; a clean stop hands it to the other at once", async () => {
+    const now = () => performance.now();
+    const first = new EtcdLeaderLease({ kv: store.kv, identity: "a", ttlSeconds: 3, now });
+    const second = new EtcdLeaderLease({ kv: store.kv, identity: "b", ttlSeconds: 3, now });
+    expect(await first.tryAcquireOrRenew()).toBe(true);
+    expect(await second.tryAcquireOrRenew()).toBe(false);
+    expect(await first.tryAcquireOrRenew()).toBe(true);
+    expect([first.leading, second.leading]).toEqual([true, false]);
+    await first.release();
+    expect(await second.tryAcquireOrRenew()).toBe(true);
+    expect(await first.tryAcquireOrRenew()).toBe(false);
+    await second.release();
+  });
+});
