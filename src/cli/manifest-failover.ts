@@ -71,11 +71,13 @@ export function decodePod(
 ): PodView {
   const id = namespacedName("Pod", name, metadata, where);
   const what = `Pod ${id.namespace}/${name}`;
-  const { uid, creationTimestamp } = metadata;
+  const { uid, creationTimestamp, deletionTimestamp } = metadata;
   if (typeof uid !== "string" || uid === "" || uid.length > 128) {
     throw new CliError(`${where}: ${what}: metadata.uid must be the pod's uid (K8S_POD_UID)`);
   }
   const created = timestamp(creationTimestamp, `${what}: metadata.creationTimestamp`, where);
+  // Being deleted (the API server's mark before the kubelet stops it): no longer a holder.
+  const deleted = timestamp(deletionTimestamp, `${what}: metadata.deletionTimestamp`, where);
   const spec = isRecord(value.spec) ? value.spec : {};
   const { nodeName } = spec;
   if (nodeName !== undefined && (typeof nodeName !== "string" || !OBJECT_NAME.test(nodeName))) {
@@ -105,6 +107,7 @@ export function decodePod(
       uid,
       labels: decodeLabels(metadata.labels, what, where),
       ...(created !== undefined ? { creationTimestamp: created } : {}),
+      ...(deleted !== undefined ? { deletionTimestamp: deleted } : {}),
     },
     spec: typeof nodeName === "string" ? { nodeName } : {},
     status: {

@@ -15,6 +15,7 @@ import type { LabFeatures, LabProcess } from "./lab-state.js";
 import type { Lab } from "./lab.js";
 import {
   AGENT_LISTEN,
+  CONTROLLER_LISTEN,
   infrastructureNetns,
   LabError,
   NODE_AS_NUMBER,
@@ -110,6 +111,9 @@ export class LabBuilder {
     }
     await this.#step(`agents on ${topology.nodes.map((node) => node.name).join(", ")}`, () =>
       this.#startAgents(features),
+    );
+    await this.#step(`FloatingIP controller in ${topology.fabric.netns}`, () =>
+      this.#startController(),
     );
     if (topology.routing === "bgp") {
       if (features.agentRouting && features.bgpPeers) {
@@ -405,6 +409,27 @@ export class LabBuilder {
       }),
     );
     return `ready (/readyz on ${AGENT_LISTEN} in each node)`;
+  }
+
+  /** `buoy controller` on etcd (issue 15), beside etcd: FloatingIPs follow Ready pods. */
+  async #startController(): Promise<string> {
+    const lab = this.#lab;
+    const { topology } = lab;
+    const started = await lab.startProcess("controller", topology.fabric.netns, [
+      "/usr/bin/env",
+      "DATASTORE_TYPE=etcdv3",
+      lab.paths.node,
+      lab.paths.buoy,
+      "--etcd-endpoints",
+      topology.etcd.endpoint,
+      "controller",
+      "--listen",
+      CONTROLLER_LISTEN,
+    ]);
+    await this.#waitFor("the FloatingIP controller", started, () =>
+      lab.httpOk(topology.fabric.netns, `http://${CONTROLLER_LISTEN}/readyz`),
+    );
+    return `ready (/readyz and /metrics on ${CONTROLLER_LISTEN})`;
   }
 
   /**

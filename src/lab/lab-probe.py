@@ -19,6 +19,11 @@
       start, not INTERVAL_MS after the last one, so a slow timer does not
       lower the rate) for DURATION_S, waits one more second for answers, and
       prints {"intervalMs", "sentAtMs": [...], "replies": [[seq, atMs], ...]}.
+  lab-probe.py udpping DEST DURATION_S INTERVAL_MS
+      As ping, with UDP requests to port 7000 carrying their sequence number;
+      each answer names the pod that sent it, so a probe answered by two pods
+      shows: prints {"intervalMs", "sentAtMs", "replies": [[seq, atMs, pod],
+      ...]} with every answer, duplicates included.
   lab-probe.py http URL TIMEOUT_S
       GET URL; prints the status code and exits 0 on 200, 1 otherwise.
 
@@ -343,6 +348,50 @@ def ping(dest, duration_s, interval_ms):
     )
 
 
+def udpping(dest, duration_s, interval_ms):
+    family = family_of(dest)
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    sock.connect((dest, PORT))
+    interval = interval_ms / 1000
+    start = time.monotonic()
+    end = start + duration_s
+    sent_at = []
+    replies = []
+    next_send = start
+    while True:
+        now = time.monotonic()
+        if next_send <= now and next_send < end:
+            seq = len(sent_at) + 1
+            try:
+                sock.send(f"udpping {seq}".encode())
+            except OSError:
+                pass  # no route, or an ICMP error from the last send: counts as lost
+            sent_at.append(round((now - start) * 1000, 2))
+            next_send += interval
+            continue
+        if now >= end + 1.0:
+            break
+        wake = next_send if next_send < end else end + 1.0
+        readable, _, _ = select.select([sock], [], [], max(wake - now, 0))
+        if not readable:
+            continue
+        while True:
+            try:
+                reply = sock.recv(2048)
+            except BlockingIOError:
+                break
+            except OSError:
+                break  # an ICMP error (port unreachable) queued on the socket
+            try:
+                answer = json.loads(reply.decode(errors="replace"))
+                seq = int(str(answer.get("request", "")).split(" ")[1])
+            except (ValueError, IndexError, AttributeError):
+                continue
+            replies.append([seq, round((time.monotonic() - start) * 1000, 2), answer.get("pod")])
+    print(json.dumps({"intervalMs": interval_ms, "sentAtMs": sent_at, "replies": replies}))
+
+
 def http(url, timeout_s):
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:
@@ -368,6 +417,8 @@ def main():
             sys.exit(1)
     elif len(args) == 4 and args[0] == "ping":
         ping(args[1], float(args[2]), float(args[3]))
+    elif len(args) == 4 and args[0] == "udpping":
+        udpping(args[1], float(args[2]), float(args[3]))
     elif len(args) == 3 and args[0] == "http":
         sys.exit(http(args[1], float(args[2])))
     else:

@@ -35,6 +35,10 @@ export interface LabPod {
   floatingIps: string[];
   /** Opted in to egress from its floating IPs (buoy.dev/floating-ip-egress). */
   egress?: boolean;
+  /** Its labels; a pod with labels has a Pod record FloatingIPs select from. */
+  labels?: Record<string, string>;
+  /** When it was added (RFC 3339): its Pod record's creationTimestamp. */
+  createdAt?: string;
 }
 
 /** What the buoy build in use supports (the routing work lands in steps). */

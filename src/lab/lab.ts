@@ -35,9 +35,16 @@ import {
   type LabProcess,
   type LabState,
 } from "./lab-state.js";
-import { parsePingSamples, summarizePing, type PingReport } from "./ping-report.js";
+import {
+  parsePingSamples,
+  summarizePing,
+  summarizeUdpPing,
+  type PingReport,
+  type UdpPingReport,
+} from "./ping-report.js";
 import { parseProbeResult, type ProbeProtocol, type ProbeResult } from "./probe-result.js";
 import { renderLabConflist, type Conflist } from "./seed-conflist.js";
+import { podRecordManifest, podUidOf } from "./lab-pod-record.js";
 import {
   findNode,
   isLabNetns,
@@ -52,7 +59,7 @@ import {
 export { LabError } from "./topology.js";
 export type { LabRouting, LabTopology, LabNodePlan } from "./topology.js";
 export type { LabPod, LabProcess, LabState, LabFeatures } from "./lab-state.js";
-export type { PingReport } from "./ping-report.js";
+export type { PingReport, UdpPingReport } from "./ping-report.js";
 export type { ProbeProtocol, ProbeResult } from "./probe-result.js";
 
 export interface AddPodOptions {
@@ -64,6 +71,8 @@ export interface AddPodOptions {
   egress?: boolean;
   /** Start the probe responder in the pod (default true). */
   responder?: boolean;
+  /** Its labels: the pod gets a Pod record (Ready), which FloatingIPs select from. */
+  labels?: Record<string, string>;
 }
 
 export interface ProbeOptions {
@@ -171,6 +180,7 @@ export class Lab {
       ips: [],
       floatingIps: options.floatingIps ?? [],
       ...(options.egress ? { egress: true } : {}),
+      ...(options.labels ? { labels: options.labels, createdAt: new Date().toISOString() } : {}),
     };
     await this.updateState((state) => {
       const taken = state.pods.find((candidate) => candidate.name === name);
@@ -182,6 +192,10 @@ export class Lab {
       state.pods.push({ ...pod });
     });
     try {
+      // As the API server has the pod before its sandbox exists; Ready once
+      // it answers (below).
+      if (pod.labels)
+        await this.buoy(["apply", "-f", "-"], podRecordManifest(pod, false, new Date()));
       await createNetns(pod.netns);
       const result = await addNetworkList(this.conflist(plan), this.#cniCall(plan, pod)).catch(
         async (error: unknown) => {
@@ -191,6 +205,7 @@ export class Lab {
       );
       pod.ips = resultAddresses(result);
     } catch (error) {
+      if (pod.labels) await this.#deletePodRecord(pod).catch(() => {});
       await this.updateState((state) => {
         state.pods = state.pods.filter((candidate) => candidate.name !== name);
       });
@@ -201,7 +216,23 @@ export class Lab {
       if (recorded) recorded.ips = pod.ips;
     });
     if (options.responder ?? true) await this.#startResponder(pod);
+    if (pod.labels) await this.setPodReady(name, true);
     return pod;
+  }
+
+  /**
+   * The pod's Ready condition, as its kubelet would report a readiness
+   * probe: a FloatingIP leaves a holder that is not Ready. Only for a pod
+   * with labels (one with a Pod record).
+   */
+  async setPodReady(name: string, ready: boolean): Promise<void> {
+    const pod = this.pod(name);
+    if (!pod.labels) throw new LabError(`pod ${name} has no labels, so no Pod record to mark`);
+    await this.buoy(["apply", "-f", "-"], podRecordManifest(pod, ready, new Date()));
+  }
+
+  #deletePodRecord(pod: LabPod): Promise<string> {
+    return this.buoy(["delete", "-f", "-"], podRecordManifest(pod, false, new Date()));
   }
 
   /** CNI DEL of the pod (in the node's namespace), then its responder and namespace go. */
@@ -210,12 +241,21 @@ export class Lab {
     await this.reloadState();
     const pod = this.pod(name);
     const plan = this.node(pod.node);
+    // Marked for deletion first, as the API server does before the kubelet
+    // stops the pod: a FloatingIP it holds moves on before its sandbox goes.
+    if (pod.labels) {
+      await this.buoy(["apply", "-f", "-"], podRecordManifest(pod, false, new Date(), true)).catch(
+        () => {},
+      );
+    }
     const failure = await deleteNetworkList(this.conflist(plan), this.#cniCall(plan, pod)).then(
       () => undefined,
       (error: unknown) => error,
     );
     await stopPids(await netnsPids(pod.netns));
     await deleteNetns(pod.netns);
+    // As the API server forgets a pod once its sandbox is gone.
+    if (pod.labels) await this.#deletePodRecord(pod).catch(() => {});
     const responder = `responder-${pod.node}-${pod.name}`;
     await rm(join(this.stateDir, `${responder}.pid`), { force: true });
     await rm(join(this.stateDir, `${responder}.ready`), { force: true });
@@ -278,6 +318,43 @@ export class Lab {
       { timeoutMs: durationMs + 10_000 },
     );
     return summarizePing(parsePingSamples(stdout));
+  }
+
+  /**
+   * A node lost as a machine is lost: its agent, BIRD and watchdog killed
+   * (SIGKILL, no goodbye), then its link to the fabric down. Its pods stay,
+   * unreachable; the lab is not meant to get it back (take it down).
+   */
+  async loseNode(node: number | string): Promise<void> {
+    requireRoot("losing a lab node");
+    const plan = this.node(node);
+    for (const name of [`agent-${plan.name}`, `bird-watchdog-${plan.name}`, `bird-${plan.name}`]) {
+      const started = this.findProcess(name);
+      if (started && isAlive(started.pid)) process.kill(started.pid, "SIGKILL");
+    }
+    await runInNetns(plan.netns, ["ip", "link", "set", plan.ifname, "down"]);
+  }
+
+  /**
+   * UDP requests to port 7000 on a fixed schedule, as ping(): each answer
+   * names the pod's responder, so a request two pods answered shows.
+   */
+  async udpPing(from: string, to: string, options: PingOptions = {}): Promise<UdpPingReport> {
+    const durationMs = options.durationMs ?? 5000;
+    const intervalMs = options.intervalMs ?? 10;
+    const { stdout } = await runInNetns(
+      this.netns(from),
+      [
+        this.paths.python,
+        this.paths.probe,
+        "udpping",
+        to,
+        String(durationMs / 1000),
+        String(intervalMs),
+      ],
+      { timeoutMs: durationMs + 10_000 },
+    );
+    return summarizeUdpPing(stdout);
   }
 
   /** BGP sessions of a node's BIRD (`node-N`) or of the external router (`ext`). */
@@ -399,7 +476,7 @@ export class Lab {
       containerID: pod.containerID,
       podNetnsPath: `/run/netns/${pod.netns}`,
       ifname: CNI_IFNAME,
-      pod: { namespace: pod.namespace, name: pod.name, uid: uuidOf(pod.containerID) },
+      pod: { namespace: pod.namespace, name: pod.name, uid: podUidOf(pod.containerID) },
       cniPath: [this.paths.cniDir, this.paths.systemCniDir],
       runtimeConfig: { "io.kubernetes.cri.pod-annotations": annotations },
     };
@@ -436,12 +513,6 @@ export class Lab {
       await sleep(20);
     }
   }
-}
-
-/** A stable UUID-shaped pod UID from the container ID. */
-function uuidOf(containerID: string): string {
-  const hex = containerID.padEnd(32, "0");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
 export function messageOf(error: unknown): string {

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { parsePingSamples, summarizePing, type PingSamples } from "./ping-report.js";
+import {
+  parsePingSamples,
+  summarizePing,
+  summarizeUdpPing,
+  type PingSamples,
+} from "./ping-report.js";
 
 /** n requests every 10 ms; answers to the given ones 1 ms after they went out. */
 function samples(n: number, answered: (seq: number) => boolean): PingSamples {
@@ -65,5 +70,29 @@ describe("ping reports", () => {
       replies: [[1, 0.5]],
     });
     expect(() => parsePingSamples('{"ok": false}')).toThrow(/not a ping probe's output/);
+  });
+});
+
+describe("summarizeUdpPing()", () => {
+  it("counts requests two pods answered, and names the pods in the order they answered", () => {
+    const line = JSON.stringify({
+      intervalMs: 5,
+      sentAtMs: [0, 5, 10, 15],
+      replies: [
+        [1, 1, "web-a"],
+        [2, 6, "web-a"],
+        [2, 7, "web-b"],
+        [4, 16, "web-b"],
+      ],
+    });
+    expect(summarizeUdpPing(line)).toMatchObject({
+      sent: 4,
+      received: 3,
+      lost: 1,
+      lostRanges: ["3"],
+      answeredByTwo: 1,
+      pods: ["web-a", "web-b"],
+      longestGapMs: 10,
+    });
   });
 });

@@ -73,3 +73,33 @@ export function parsePingSamples(stdout: string): PingSamples {
     replies: parsed.replies,
   };
 }
+
+/** A udpping's answers: which pod answered each request. */
+export interface UdpPingReport extends PingReport {
+  /** Requests answered by more than one pod: two holders at once (must be 0). */
+  answeredByTwo: number;
+  /** The pods that answered, in the order they first did. */
+  pods: string[];
+}
+
+/** The udpping probe's JSON line, summarized; throws if it is not one. */
+export function summarizeUdpPing(stdout: string): UdpPingReport {
+  const samples = parsePingSamples(stdout);
+  const replies = samples.replies as unknown as [number, number, string | null][];
+  const byRequest = new Map<number, Set<string>>();
+  const pods: string[] = [];
+  for (const [seq, , pod] of replies) {
+    const name = pod ?? "?";
+    let set = byRequest.get(seq);
+    if (!set) byRequest.set(seq, (set = new Set()));
+    set.add(name);
+    if (!pods.includes(name)) pods.push(name);
+  }
+  const answeredByTwo = [...byRequest.values()].filter((set) => set.size > 1).length;
+  const report = summarizePing({
+    intervalMs: samples.intervalMs,
+    sentAtMs: samples.sentAtMs,
+    replies: replies.map(([seq, at]) => [seq, at]),
+  });
+  return { ...report, answeredByTwo, pods };
+}

@@ -27,6 +27,8 @@ export const NODE_AS_NUMBER = 64512;
 export const EXTERNAL_AS_NUMBER = 64513;
 export const ETCD_CLIENT_PORT = 2379;
 export const AGENT_LISTEN = "127.0.0.1:9096";
+/** Where the FloatingIP controller serves /readyz and /metrics, in the fabric namespace. */
+export const CONTROLLER_LISTEN = "127.0.0.1:9097";
 /** The fabric's address of the datastore, the external router and the nodes. */
 export const FABRIC_V4 = {
   prefixLength: 24,

@@ -8,6 +8,7 @@ import { chooseLabPrefix } from "./choose-lab-prefix.js";
 
 interface PodAddOptions {
   floatingIp?: string[];
+  label?: string[];
   egress?: boolean;
   namespace: string;
   prefix?: string;
@@ -48,6 +49,11 @@ export function addLabPodCommand(lab: Command, request: CliRequest): void {
       "--egress",
       "the pod's own connections leave from its floating IPs (buoy.dev/floating-ip-egress)",
     )
+    .option(
+      "--label <key=value>",
+      "a label (repeat): the pod gets a Pod record, Ready once it answers, that FloatingIPs select",
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+    )
     .option("--namespace <ns>", "the pod's Kubernetes namespace", "default")
     .option("--prefix <prefix>", "the lab (default: the only one)")
     .addHelpText("after", POD_ADD_HELP)
@@ -59,6 +65,7 @@ export function addLabPodCommand(lab: Command, request: CliRequest): void {
           throw new UsageError(`--floating-ip '${ip}' is not an IP address`);
         }
       }
+      const labels = parseLabels(options.label);
       const { openLab } = await import("../../lab/open-lab.js");
       const prefix = await chooseLabPrefix(options.prefix);
       const added = await (
@@ -67,6 +74,7 @@ export function addLabPodCommand(lab: Command, request: CliRequest): void {
         floatingIps,
         namespace: options.namespace,
         ...(options.egress ? { egress: true } : {}),
+        ...(labels ? { labels } : {}),
       });
       const first = added.floatingIps[0] ?? added.ips[0];
       write(
@@ -74,6 +82,28 @@ export function addLabPodCommand(lab: Command, request: CliRequest): void {
           `  addresses:    ${added.ips.join(", ") || "none"}\n` +
           `  floating IPs: ${added.floatingIps.join(", ") || "none"}${added.egress ? " (egress from them)" : ""}\n` +
           (first !== undefined ? `probe it: buoy lab probe ext ${first} --prefix ${prefix}\n` : ""),
+      );
+    });
+
+  pod
+    .command("ready")
+    .summary("Mark a labelled pod Ready or not, as its readiness probe would")
+    .description(
+      "Set the Ready condition of a pod's Pod record (a pod added with --label): a\n" +
+        "FloatingIP's controller moves the address off a holder that is not Ready.",
+    )
+    .argument("<name>", "the pod's name")
+    .argument("<ready>", "true or false")
+    .option("--prefix <prefix>", "the lab (default: the only one)")
+    .action(async (name: string, ready: string, options: { prefix?: string }) => {
+      if (ready !== "true" && ready !== "false") {
+        throw new UsageError(`ready is true or false, got '${ready}'`);
+      }
+      const { openLab } = await import("../../lab/open-lab.js");
+      const opened = await openLab(await chooseLabPrefix(options.prefix));
+      await opened.setPodReady(name, ready === "true");
+      write(
+        `pod ${opened.pod(name).namespace}/${name} is ${ready === "true" ? "" : "not "}Ready\n`,
       );
     });
 
@@ -97,10 +127,23 @@ export function addLabPodCommand(lab: Command, request: CliRequest): void {
     });
 }
 
+/** `key=value` pairs as labels; undefined when none were given. */
+function parseLabels(pairs: string[] | undefined): Record<string, string> | undefined {
+  if (!pairs) return undefined;
+  const labels: Record<string, string> = {};
+  for (const pair of pairs) {
+    const equals = pair.indexOf("=");
+    if (equals <= 0) throw new UsageError(`--label must be key=value, got '${pair}'`);
+    labels[pair.slice(0, equals)] = pair.slice(equals + 1);
+  }
+  return labels;
+}
+
 const POD_ADD_HELP = `
 A refused ADD (a floating IP another pod holds, one outside every floating
 pool) prints the plugin's message, leaves nothing behind and exits 1.
 
 Examples:
   buoy lab pod add node-1 web --floating-ip 203.0.113.10
-  buoy lab pod add 2 standby --namespace shop`;
+  buoy lab pod add 2 standby --namespace shop
+  buoy lab pod add 1 web-a --label app=web    # selected by a FloatingIP`;
