@@ -49,19 +49,17 @@ export async function releaseContainer(
     target.namespace && target.pod ? clearPodAnnotations(http, target) : [],
     deleteEndpoints(http, target),
   ]);
-  // Not every claim in the cluster from etcd (bench:cni-kube: 290 ms a DEL
-  // with 2000 held elsewhere): this container's by their label, and any
-  // without one (an older buoy's, or an ID that cannot be a label), from
-  // the API server's watch cache; the cache may miss a claim made moments
-  // ago, so the ones the pod's annotation names are read by name as well.
-  const label = containerLabel(target.containerID);
-  const selectors = [...(label ? [`${CONTAINER_LABEL}=${label}`] : []), `!${CONTAINER_LABEL}`];
+  // Never every claim in the cluster (issue 14): this container's from the
+  // API server's watch cache, by their label; the cache may miss a claim
+  // made moments ago, so the ones the pod's annotation names are read by
+  // name as well (and so are an older buoy's, which carry no label:
+  // docs/install.md, "Upgrade").
   const [listed, named] = await Promise.all([
-    Promise.all(selectors.map((selector) => listClaimObjects(http, selector, "0"))),
+    listClaimObjects(http, claimSelector(target.containerID), "0"),
     Promise.all(requested.map((ip) => getOrUndefined<ClaimObject>(http, paths.claim(ip)))),
   ]);
   const byName = new Map<string, ClaimObject>();
-  for (const object of [...listed.flat(), ...named]) {
+  for (const object of [...listed, ...named]) {
     if (object) byName.set(object.metadata.name, object);
   }
   const claims = [...byName.values()].filter(({ metadata, spec }) => {
@@ -88,6 +86,17 @@ export async function releaseContainer(
     released.addresses = await releaseHandle(store, target.handle, target.node, addresses);
   }
   return released;
+}
+
+/**
+ * The label selector of the claims `containerID` may hold: its container
+ * label; for an ID that cannot be a label value, whose claims carry none,
+ * every claim without one (a list of the cluster's unlabelled claims, only
+ * for such an ID).
+ */
+export function claimSelector(containerID: string): string {
+  const label = containerLabel(containerID);
+  return label === undefined ? `!${CONTAINER_LABEL}` : `${CONTAINER_LABEL}=${label}`;
 }
 
 /**
