@@ -159,51 +159,40 @@ describe("releaseContainer()", () => {
     expect(calls).toContain(`DELETE ${paths.claim("10.96.0.1")} u1@7`);
   });
 
-  it("releaseContainer() leaves a claim moved in place to another container since it was listed", async () => {
-    // The FloatingIP controller moved it: same uid, new resourceVersion, new holder.
-    const listed = stored("10.96.0.1", CONTAINER, "u1", "7");
-    const moved = stored("10.96.0.1", "new-holder", "u1", "9");
+  it.each([
+    {
+      desc: "leaves a claim moved in place to another container since it was listed",
+      // The FloatingIP controller moved it: same uid, new resourceVersion, new holder.
+      now: stored("10.96.0.1", "new-holder", "u1", "9"),
+      released: [],
+      deletes: ["u1@7"],
+    },
+    {
+      desc: "deletes its claim again after a conflict that left it its own (a status write)",
+      now: stored("10.96.0.1", CONTAINER, "u1", "9"),
+      released: ["10.96.0.1"],
+      deletes: ["u1@7", "u1@9"],
+    },
+    {
+      desc: "leaves a claim deleted and made again for another holder (another uid)",
+      now: stored("10.96.0.1", CONTAINER, "u2", "9"),
+      released: [],
+      deletes: ["u1@7"],
+    },
+  ])("releaseContainer() $desc", async ({ now, released, deletes }) => {
     const { http, calls } = fakeHttp({
-      listed: [listed],
-      objects: { [paths.claim("10.96.0.1")]: moved },
+      listed: [stored("10.96.0.1", CONTAINER, "u1", "7")],
+      objects: { [paths.claim("10.96.0.1")]: now },
       onDelete: (_, preconditions) => {
-        if (preconditions?.resourceVersion !== "9") {
+        if (preconditions?.uid !== now.metadata.uid || preconditions.resourceVersion !== "9") {
           throw new KubeApiError(409, "Conflict", "the object has been modified");
         }
       },
     });
-    const released = await releaseContainer(http, noIpam, {
-      node: "node-1",
-      containerID: CONTAINER,
-      ifname: "eth0",
-    });
-    expect(released.floatingIps).toEqual([]);
-    expect(calls.filter((call) => call.startsWith("DELETE"))).toEqual([
-      `DELETE ${paths.claim("10.96.0.1")} u1@7`,
-    ]);
-  });
-
-  it("releaseContainer() deletes its claim again after a conflict that left it its own (a status write)", async () => {
-    const listed = stored("10.96.0.1", CONTAINER, "u1", "7");
-    const statusWritten = stored("10.96.0.1", CONTAINER, "u1", "8");
-    const { http, calls } = fakeHttp({
-      listed: [listed],
-      objects: { [paths.claim("10.96.0.1")]: statusWritten },
-      onDelete: (_, preconditions) => {
-        if (preconditions?.resourceVersion !== "8") {
-          throw new KubeApiError(409, "Conflict", "the object has been modified");
-        }
-      },
-    });
-    const released = await releaseContainer(http, noIpam, {
-      node: "node-1",
-      containerID: CONTAINER,
-      ifname: "eth0",
-    });
-    expect(released.floatingIps).toEqual(["10.96.0.1"]);
-    expect(calls.filter((call) => call.startsWith("DELETE"))).toEqual([
-      `DELETE ${paths.claim("10.96.0.1")} u1@7`,
-      `DELETE ${paths.claim("10.96.0.1")} u1@8`,
-    ]);
+    const target = { node: "node-1", containerID: CONTAINER, ifname: "eth0" };
+    expect((await releaseContainer(http, noIpam, target)).floatingIps).toEqual(released);
+    expect(calls.filter((call) => call.startsWith("DELETE"))).toEqual(
+      deletes.map((version) => `DELETE ${paths.claim("10.96.0.1")} ${version}`),
+    );
   });
 });

@@ -5,17 +5,16 @@
 // of them an older buoy's, without the container label DEL selects by);
 // every request the plugin's datastore makes is counted, with the bytes it
 // got.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FloatingIpClaim } from "../../src/model/records.js";
 import { validatePool } from "../../src/ipam/pool.js";
-import { createKubeHttp, type KubeHttp } from "../../src/kube/http.js";
+import type { KubeHttp } from "../../src/kube/http.js";
 import { KubernetesDatastore } from "../../src/kube/kube-datastore.js";
-import { parseKubeconfig } from "../../src/kube/kubeconfig.js";
 import { blockToObject, claimToObject } from "../../src/kube/objects.js";
-import { installPluginConf } from "../support/buoy-install.js";
+import { installPluginConf, pluginKubeHttp } from "../support/buoy-install.js";
 import { addAndDelCounted, podOwner, type Reads } from "../support/one-pod-add-del.js";
 import { runPrefix } from "../support/harness.js";
 import { startKubeApiserver, type KubeApiserver } from "../support/kube.js";
@@ -141,12 +140,7 @@ beforeAll(async () => {
   kube = await startKubeApiserver();
   work = mkdtempSync(join(tmpdir(), `${prefix}-bounded-`));
   const conf = await installPluginConf(kube, work, NODE);
-  const kubeconfig = conf.kubeconfig ?? "";
-  http = createKubeHttp(
-    parseKubeconfig(readFileSync(kubeconfig, "utf8"), kubeconfig, (file) =>
-      readFileSync(file, "utf8"),
-    ),
-  );
+  http = pluginKubeHttp(conf);
   await kube.admin.json("POST", "/api/v1/nodes", {
     apiVersion: "v1",
     kind: "Node",

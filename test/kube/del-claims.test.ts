@@ -14,12 +14,11 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Released } from "../../src/datastore/datastore.js";
 import { FLOATING_IP_LABEL } from "../../src/failover/floating-ip.js";
-import { createKubeHttp, type KubeHttp } from "../../src/kube/http.js";
+import type { KubeHttp } from "../../src/kube/http.js";
 import { KubernetesDatastore } from "../../src/kube/kube-datastore.js";
-import { parseKubeconfig } from "../../src/kube/kubeconfig.js";
 import { ipObjectName } from "../../src/kube/names.js";
 import { claimToObject } from "../../src/kube/objects.js";
-import { installPluginConf } from "../support/buoy-install.js";
+import { installPluginConf, pluginKubeHttp } from "../support/buoy-install.js";
 import { ROOT, runPrefix, waitFor } from "../support/harness.js";
 import { KUBE_BIN, startKubeApiserver, type KubeApiserver } from "../support/kube.js";
 
@@ -49,9 +48,9 @@ function containerID(name: string): string {
   return Buffer.from(name).toString("hex").padEnd(64, "0").slice(0, 64);
 }
 
-/** The claim the FloatingIP controller makes for `pod`'s sandbox (its decorate()). */
-function controllerClaim(ip: string, pod: string, container: string) {
-  const object = claimToObject(
+/** The claim of `pod`'s sandbox as the plugin makes it: labelled with its container. */
+function pluginClaim(ip: string, pod: string, container: string) {
+  return claimToObject(
     {
       ip,
       namespace: NAMESPACE,
@@ -64,6 +63,11 @@ function controllerClaim(ip: string, pod: string, container: string) {
     },
     undefined,
   );
+}
+
+/** The claim the FloatingIP controller makes for `pod`'s sandbox (its decorate()). */
+function controllerClaim(ip: string, pod: string, container: string) {
+  const object = pluginClaim(ip, pod, container);
   return {
     ...object,
     metadata: {
@@ -76,19 +80,7 @@ function controllerClaim(ip: string, pod: string, container: string) {
 
 /** An older buoy's claim: no container label. */
 function unlabelledClaim(ip: string, pod: string, container: string) {
-  const object = claimToObject(
-    {
-      ip,
-      namespace: NAMESPACE,
-      pod,
-      containerID: container,
-      node: NODE,
-      internalIP: "10.0.0.5",
-      endpoint: "eth0",
-      createdAt: "",
-    },
-    undefined,
-  );
+  const object = pluginClaim(ip, pod, container);
   return { ...object, metadata: { name: object.metadata.name } };
 }
 
@@ -190,17 +182,7 @@ beforeAll(async () => {
   kube = await startKubeApiserver();
   work = mkdtempSync(join(tmpdir(), `${prefix}-del-claims-`));
   const conf = await installPluginConf(kube, work, NODE);
-  const kubeconfig = conf.kubeconfig ?? "";
-  http = createKubeHttp(
-    parseKubeconfig(readFileSync(kubeconfig, "utf8"), kubeconfig, (file) =>
-      readFileSync(file, "utf8"),
-    ),
-  );
-  await kube.admin.json("POST", "/api/v1/nodes", {
-    apiVersion: "v1",
-    kind: "Node",
-    metadata: { name: NODE },
-  });
+  http = pluginKubeHttp(conf);
 }, 180_000);
 
 afterAll(async () => {
