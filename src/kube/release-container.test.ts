@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Datastore } from "../datastore/datastore.js";
-import type { FloatingIpClaim } from "../model/records.js";
+import { webClaim } from "../../test/support/agent-records.js";
 import { apiPaths as paths } from "./api-paths.js";
 import { KubeApiError, type KubeHttp } from "./http.js";
 import { claimToObject, type KubeObject } from "./objects.js";
@@ -8,22 +8,9 @@ import { claimSelector, releaseContainer } from "./release-container.js";
 
 const CONTAINER = "0123456789abcdef".repeat(4);
 
-function claim(ip: string, containerID: string): FloatingIpClaim {
-  return {
-    ip,
-    namespace: "shop",
-    pod: "web",
-    containerID,
-    node: "node-1",
-    internalIP: "10.244.0.5",
-    endpoint: "eth0",
-    createdAt: "",
-  };
-}
-
 /** A claim object as the API server holds it: uid and resourceVersion set. */
 function stored(ip: string, containerID: string, uid: string, resourceVersion: string) {
-  const object = claimToObject(claim(ip, containerID), undefined);
+  const object = claimToObject(webClaim(ip, containerID), undefined);
   return { ...object, metadata: { ...object.metadata, uid, resourceVersion } };
 }
 
