@@ -16,6 +16,8 @@
 //     written alongside for compatibility and decide nothing, through the
 //     pod's status subresource as Calico's plugin writes them (the plugin's
 //     token may not patch pods themselves).
+// DEL's release is release-container.ts; the reads by path and label are
+// kube-reads.ts.
 import type {
   AllocationQuery,
   AllocationSnapshot,
@@ -32,7 +34,6 @@ import type {
 import { DatastoreUnavailableError } from "../datastore/unavailable-error.js";
 import type {
   FloatingIpClaim,
-  IpPool,
   IpamBlock,
   IpamRegion,
   Versioned,
@@ -45,34 +46,34 @@ import {
   FLOATING_IPS_ANNOTATION,
   parseFloatingIps,
 } from "../floating/annotation.js";
-import { releaseHandle } from "../ipam/ipam.js";
 import { blockCidrsToRead } from "../floating/claim-check.js";
 import { withoutHandle } from "../ipam/block.js";
 import { emptyRegion, overlappingCidr, regionCidrOf, withBlockCidr } from "../ipam/region.js";
 import { KubeApiError, KubeUnavailableError, type KubeHttp } from "./http.js";
-import {
-  CONTAINER_ID_ANNOTATION,
-  CONTAINER_LABEL,
-  POD_IPS_ANNOTATION,
-  POD_IP_ANNOTATION,
-} from "./labels.js";
 import { endpointObjectName, prefixObjectName } from "./names.js";
 import { apiPaths as paths } from "./api-paths.js";
 import { claimAll, type ClaimPort } from "./claim-protocol.js";
 import { httpClaimPort } from "./http-claim-port.js";
+import {
+  exists,
+  getOrUndefined,
+  isReason,
+  listClaims,
+  listEndpointObjects,
+  listNodeBlocks,
+  listPools,
+} from "./kube-reads.js";
 import type { KubeReadCache } from "./node-cache.js";
+import { releaseContainer } from "./release-container.js";
 import {
   affinityObject,
   blockFromObject,
-  blockNodeLabel,
   blockToObject,
   claimFromObject,
-  containerLabel,
   endpointFromObject,
   endpointNodeSelector,
   endpointToObject,
   podAnnotationsFor,
-  poolFromObject,
   regionFromObject,
   regionToObject,
   type KubeList,
@@ -114,8 +115,8 @@ export class KubernetesDatastore implements Datastore {
       ? [...new Set(floatingIps.flatMap((ip) => blockCidrsToRead(ip, undefined, known)))]
       : [];
     const [pools, nodeBlocks, claims, regions, guessedBlocks] = await Promise.all([
-      known ?? this.#listPools(),
-      node === undefined ? [] : this.#listNodeBlocks(node, "0"),
+      known ?? listPools(this.#http),
+      node === undefined ? [] : listNodeBlocks(this.#http, node, "0", this.#cache),
       Promise.all(floatingIps.map((ip) => this.#getClaim(ip))),
       this.readRegions(floatingIps.map((ip) => regionCidrOf(ip) ?? "")),
       this.readBlocks(guessed),
@@ -148,14 +149,14 @@ export class KubernetesDatastore implements Datastore {
    * callers read by name (ipam.ts releaseHandle).
    */
   listNodeBlocks(node: string): Promise<Versioned<IpamBlock>[]> {
-    return this.#listNodeBlocks(node, "0");
+    return listNodeBlocks(this.#http, node, "0", this.#cache);
   }
 
   /** The block as the API server has it now, into the cache as well (after a conflict). */
   async #readBlockAfterConflict(cidr: string, supersedes: string | undefined): Promise<void> {
     if (!this.#cache) return;
     const name = prefixObjectName(cidr) ?? cidr;
-    const object = await this.#getOrUndefined<KubeObject>(paths.block(cidr));
+    const object = await getOrUndefined<KubeObject>(this.#http, paths.block(cidr));
     this.#cache.blockSeen(name, object, supersedes);
   }
 
@@ -165,7 +166,7 @@ export class KubernetesDatastore implements Datastore {
         const object =
           cidr === ""
             ? undefined
-            : await this.#getOrUndefined<KubeObject<Partial<IpamRegion>>>(paths.region(cidr));
+            : await getOrUndefined<KubeObject<Partial<IpamRegion>>>(this.#http, paths.region(cidr));
         return object && regionFromObject(object);
       }),
     );
@@ -178,7 +179,7 @@ export class KubernetesDatastore implements Datastore {
   }
 
   async readClaimedAddresses(ips: readonly string[]): Promise<string[]> {
-    const held = await Promise.all(ips.map((ip) => this.#exists(paths.claim(ip))));
+    const held = await Promise.all(ips.map((ip) => exists(this.#http, paths.claim(ip))));
     return ips.filter((_, i) => held[i]);
   }
 
@@ -211,7 +212,7 @@ export class KubernetesDatastore implements Datastore {
         if (!isReason(error, "AlreadyExists")) throw error;
       });
     }
-    if (!assigned || !(await this.#exists(paths.claim(assigned.ip)))) return "written";
+    if (!assigned || !(await exists(this.#http, paths.claim(assigned.ip)))) return "written";
     // A claim for the address was created meanwhile: take the address back.
     await this.#takeBack(blockFromObject(written as KubeObject<Partial<IpamBlock>>), assigned.ip);
     return "claimed";
@@ -228,7 +229,8 @@ export class KubernetesDatastore implements Datastore {
     const regionCidr = regionCidrOf(cidr);
     if (regionCidr === undefined) throw new Error(`'${cidr}' is not a block CIDR`);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const object = await this.#getOrUndefined<KubeObject<Partial<IpamRegion>>>(
+      const object = await getOrUndefined<KubeObject<Partial<IpamRegion>>>(
+        this.#http,
         paths.region(regionCidr),
       );
       const read = object ? regionFromObject(object) : undefined;
@@ -248,7 +250,7 @@ export class KubernetesDatastore implements Datastore {
   }
 
   async readNamespaceLabels(namespace: string): Promise<Record<string, string>> {
-    const object = await this.#getOrUndefined<KubeObject>(paths.namespace(namespace));
+    const object = await getOrUndefined<KubeObject>(this.#http, paths.namespace(namespace));
     return object?.metadata.labels ?? {};
   }
 
@@ -280,64 +282,16 @@ export class KubernetesDatastore implements Datastore {
     });
   }
 
-  async release(target: ReleaseTarget): Promise<Released> {
-    // The endpoint goes first: while it exists, a node agent takes the
-    // sandbox for set up and would claim its floating IPs again.
-    const [requested, endpoints] = await Promise.all([
-      target.namespace && target.pod ? this.#clearPodAnnotations(target) : [],
-      this.#deleteEndpoints(target),
-    ]);
-    // Not every claim in the cluster from etcd (bench:cni-kube: 290 ms a DEL
-    // with 2000 held elsewhere): this container's by their label, and any
-    // without one (an older buoy's, or an ID that cannot be a label), from
-    // the API server's watch cache; the cache may miss a claim made moments
-    // ago, so the ones the pod's annotation names are read by name as well.
-    const label = containerLabel(target.containerID);
-    const selectors = [...(label ? [`${CONTAINER_LABEL}=${label}`] : []), `!${CONTAINER_LABEL}`];
-    const [listed, named] = await Promise.all([
-      Promise.all(selectors.map((selector) => this.#listClaimObjects(selector, "0"))),
-      Promise.all(
-        requested.map((ip) =>
-          this.#getOrUndefined<KubeObject<Partial<FloatingIpClaim>>>(paths.claim(ip)),
-        ),
-      ),
-    ]);
-    const byName = new Map<string, KubeObject<Partial<FloatingIpClaim>>>();
-    for (const object of [...listed.flat(), ...named]) {
-      if (object) byName.set(object.metadata.name, object);
-    }
-    const claims = [...byName.values()].filter(({ metadata, spec }) => {
-      const claim = claimFromObject({ metadata, ...(spec ? { spec } : {}) });
-      if (claim.containerID !== target.containerID) return false;
-      return !target.ifname || claim.endpoint === undefined || claim.endpoint === target.ifname;
-    });
-    const released: Released = { addresses: [], floatingIps: [] };
-    await Promise.all(
-      claims.map(async (object) => {
-        if (await this.#deleteOwnClaim(object, target.containerID)) {
-          released.floatingIps.push(object.spec?.ip ?? "");
-        }
-      }),
-    );
-    if (target.handle) {
-      // The endpoints' addresses too: an older buoy's blocks carry no node label.
-      const addresses = [
-        ...(target.addresses ?? []),
-        ...endpoints.flatMap((endpoint) =>
-          endpoint.ipNetworks.map((network) => network.split("/")[0] ?? network),
-        ),
-      ];
-      released.addresses = await releaseHandle(this, target.handle, target.node, addresses);
-    }
-    return released;
+  release(target: ReleaseTarget): Promise<Released> {
+    return releaseContainer(this.#http, this, target);
   }
 
   async getEndpoint(ref: EndpointRef): Promise<WorkloadEndpoint | undefined> {
     const name = await endpointObjectName(ref.node, ref.containerID, ref.ifname);
     const [object, pod] = await Promise.all([
-      this.#getOrUndefined<KubeObject>(paths.endpoint(name)),
+      getOrUndefined<KubeObject>(this.#http, paths.endpoint(name)),
       ref.namespace && ref.pod
-        ? this.#getOrUndefined<PodObject>(paths.pod(ref.namespace, ref.pod))
+        ? getOrUndefined<PodObject>(this.#http, paths.pod(ref.namespace, ref.pod))
         : undefined,
     ]);
     if (!object) return undefined;
@@ -359,14 +313,14 @@ export class KubernetesDatastore implements Datastore {
   }
 
   async getClaim(ip: string): Promise<FloatingIpClaim | undefined> {
-    const object = await this.#getOrUndefined<KubeObject>(paths.claim(ip));
+    const object = await getOrUndefined<KubeObject>(this.#http, paths.claim(ip));
     return object && claimFromObject(object);
   }
 
   async listAttachedContainers(node: string, network: string): Promise<AttachedContainer[]> {
     const [endpoints, claims] = await Promise.all([
-      this.#listEndpointObjects(endpointNodeSelector(node)),
-      this.#listClaims(),
+      listEndpointObjects(this.#http, endpointNodeSelector(node)),
+      listClaims(this.#http),
     ]);
     const attached = new Map<string, AttachedContainer>();
     const records = [
@@ -407,32 +361,6 @@ export class KubernetesDatastore implements Datastore {
 
   // ---- helpers ------------------------------------------------------------
 
-  async #listPools(): Promise<IpPool[]> {
-    return validPools((await this.#http.get<KubeList<KubeObject>>(paths.pools)).items);
-  }
-
-  /** Claims, all or by label; `resourceVersion` "0": from the API server's watch cache. */
-  async #listClaimObjects(
-    labelSelector?: string,
-    resourceVersion?: string,
-  ): Promise<KubeObject<Partial<FloatingIpClaim>>[]> {
-    const params = new URLSearchParams({
-      ...(labelSelector ? { labelSelector } : {}),
-      ...(resourceVersion ? { resourceVersion } : {}),
-    }).toString();
-    const query = params ? `?${params}` : "";
-    return (
-      await this.#http.get<KubeList<KubeObject<Partial<FloatingIpClaim>>>>(
-        `${paths.claims}${query}`,
-      )
-    ).items;
-  }
-
-  async #listEndpointObjects(labelSelector: string | undefined): Promise<KubeObject[]> {
-    const query = labelSelector ? `?${new URLSearchParams({ labelSelector }).toString()}` : "";
-    return (await this.#http.get<KubeList<KubeObject>>(`${paths.endpoints}${query}`)).items;
-  }
-
   /** Creates the endpoint object, or replaces the one a repeated ADD of this sandbox left. */
   async #writeEndpoint(endpoint: WorkloadEndpoint, nodeUID: string | undefined): Promise<void> {
     const name = await endpointObjectName(endpoint.node, endpoint.containerID, endpoint.endpoint);
@@ -444,7 +372,7 @@ export class KubernetesDatastore implements Datastore {
       } catch (error) {
         if (!isReason(error, "AlreadyExists")) throw error;
       }
-      const current = await this.#getOrUndefined<KubeObject>(paths.endpoint(name));
+      const current = await getOrUndefined<KubeObject>(this.#http, paths.endpoint(name));
       if (!current) continue;
       try {
         await this.#http.replace(paths.endpoint(name), {
@@ -459,96 +387,9 @@ export class KubernetesDatastore implements Datastore {
     throw new Error(`recording endpoint ${name} kept conflicting after ${MAX_ATTEMPTS} attempts`);
   }
 
-  /**
-   * Deletes a claim while it is still `containerID`'s: on its uid and
-   * resourceVersion, so a claim moved to another holder in place (a
-   * FloatingIP's, same uid) since it was read is left alone. A conflict is
-   * read again: the holder's agent writing its status changes the
-   * resourceVersion too. Resolves to whether this call deleted it.
-   */
-  async #deleteOwnClaim(
-    object: KubeObject<Partial<FloatingIpClaim>>,
-    containerID: string,
-  ): Promise<boolean> {
-    let current: KubeObject<Partial<FloatingIpClaim>> | undefined = object;
-    for (let attempt = 0; attempt < 5 && current; attempt++) {
-      if (current.spec?.containerID !== containerID) return false; // moved meanwhile
-      try {
-        await this.#http.delete(paths.claim(current.spec.ip ?? ""), {
-          uid: current.metadata.uid ?? "",
-          resourceVersion: current.metadata.resourceVersion ?? "",
-        });
-        return true;
-      } catch (error) {
-        if (isReason(error, "NotFound")) return false;
-        if (!isReason(error, "Conflict")) throw error;
-      }
-      const again: KubeObject<Partial<FloatingIpClaim>> | undefined = await this.#getOrUndefined<
-        KubeObject<Partial<FloatingIpClaim>>
-      >(paths.claim(current.spec.ip ?? ""));
-      // Replaced by a new holder's claim of the same name: not this one.
-      current = again?.metadata.uid === object.metadata.uid ? again : undefined;
-    }
-    return false;
-  }
-
-  /** Deletes the target's endpoint object (all of the container's without an interface: GC). */
-  /** Deletes the target's endpoint objects; resolves to the endpoints they held. */
-  async #deleteEndpoints(target: ReleaseTarget): Promise<WorkloadEndpoint[]> {
-    let objects: KubeObject[];
-    if (target.ifname) {
-      const name = await endpointObjectName(target.node, target.containerID, target.ifname);
-      const object = await this.#getOrUndefined<KubeObject>(paths.endpoint(name));
-      objects = object ? [object] : [];
-    } else {
-      const label = containerLabel(target.containerID);
-      objects = (
-        await this.#listEndpointObjects(label ? `${CONTAINER_LABEL}=${label}` : undefined)
-      ).filter((object) => {
-        const endpoint = endpointFromObject(object);
-        return endpoint.containerID === target.containerID && endpoint.node === target.node;
-      });
-    }
-    await Promise.all(
-      objects.map(async (object) => {
-        try {
-          await this.#http.delete(paths.endpoint(object.metadata.name));
-        } catch (error) {
-          if (!isReason(error, "NotFound")) throw error;
-        }
-      }),
-    );
-    return objects.map(endpointFromObject);
-  }
-
-  async #listClaims(resourceVersion?: string): Promise<Versioned<FloatingIpClaim>[]> {
-    return (await this.#listClaimObjects(undefined, resourceVersion)).map((object) => ({
-      value: claimFromObject(object),
-      revision: object.metadata.resourceVersion ?? "",
-    }));
-  }
-
-  /**
-   * The blocks labelled with `node` (objects.ts blockNodeLabels); every block
-   * for a node whose name cannot be a label. `resourceVersion` "0": from the
-   * API server's watch cache.
-   */
-  async #listNodeBlocks(node: string, resourceVersion?: string): Promise<Versioned<IpamBlock>[]> {
-    const cached = this.#cache?.nodeBlocks(node);
-    if (cached) return cached.map(blockFromObject);
-    const label = blockNodeLabel(node);
-    const params = new URLSearchParams({
-      ...(label ? { labelSelector: label } : {}),
-      ...(resourceVersion ? { resourceVersion } : {}),
-    }).toString();
-    const list = await this.#http.get<KubeList<KubeObject<Partial<IpamBlock>>>>(
-      `${paths.blocks}${params ? `?${params}` : ""}`,
-    );
-    return list.items.map(blockFromObject);
-  }
-
   async #getClaim(ip: string): Promise<Versioned<FloatingIpClaim> | undefined> {
-    const object = await this.#getOrUndefined<KubeObject<Partial<FloatingIpClaim>>>(
+    const object = await getOrUndefined<KubeObject<Partial<FloatingIpClaim>>>(
+      this.#http,
       paths.claim(ip),
     );
     return (
@@ -557,7 +398,10 @@ export class KubernetesDatastore implements Datastore {
   }
 
   async #getBlock(cidr: string): Promise<Versioned<IpamBlock> | undefined> {
-    const object = await this.#getOrUndefined<KubeObject<Partial<IpamBlock>>>(paths.block(cidr));
+    const object = await getOrUndefined<KubeObject<Partial<IpamBlock>>>(
+      this.#http,
+      paths.block(cidr),
+    );
     return object && blockFromObject(object);
   }
 
@@ -581,83 +425,11 @@ export class KubernetesDatastore implements Datastore {
     }
   }
 
-  /**
-   * Removes Calico's annotations from the pod, only while they name this
-   * container (the compatibility copy ADD wrote; what they say decides
-   * nothing, ADR 0008: a forged container ID only keeps them); resolves
-   * to the floating IPs its annotation asks for (what the container should
-   * hold), [] when it names none or does not parse.
-   */
-  async #clearPodAnnotations(target: ReleaseTarget): Promise<string[]> {
-    const escape = (key: string) => key.replaceAll("~", "~0").replaceAll("/", "~1");
-    const namespace = target.namespace ?? "";
-    const name = target.pod ?? "";
-    const pod = await this.#getOrUndefined<PodObject>(paths.pod(namespace, name));
-    const annotations = pod?.metadata.annotations ?? {};
-    let requested: string[] = [];
-    try {
-      requested = parseFloatingIps(annotations[FLOATING_IPS_ANNOTATION] ?? "[]");
-    } catch (error) {
-      if (!(error instanceof FloatingIpError)) throw error;
-    }
-    if (annotations[CONTAINER_ID_ANNOTATION] !== target.containerID) return requested;
-    const keys = [POD_IP_ANNOTATION, POD_IPS_ANNOTATION, CONTAINER_ID_ANNOTATION].filter(
-      (key) => key in annotations,
-    );
-    try {
-      await this.#http.patch(
-        paths.podStatus(namespace, name),
-        [
-          // Atomic with the removal: a new sandbox's ADD may have written its own.
-          {
-            op: "test",
-            path: `/metadata/annotations/${escape(CONTAINER_ID_ANNOTATION)}`,
-            value: target.containerID,
-          },
-          ...keys.map((key) => ({ op: "remove", path: `/metadata/annotations/${escape(key)}` })),
-        ],
-        "json",
-      );
-    } catch (error) {
-      // Gone, or another container's annotations by now: not ours to clear.
-      if (!isReason(error, "NotFound", "Invalid", "HTTP 422")) throw error;
-    }
-    return requested;
-  }
-
   async #nodeUID(node: string): Promise<string | undefined> {
     const cached = this.#cache?.nodeUID(node);
     if (cached !== undefined) return cached ?? undefined;
-    return (await this.#getOrUndefined<PodObject>(paths.node(node)))?.metadata.uid;
+    return (await getOrUndefined<PodObject>(this.#http, paths.node(node)))?.metadata.uid;
   }
-
-  async #exists(path: string): Promise<boolean> {
-    return (await this.#getOrUndefined(path)) !== undefined;
-  }
-
-  async #getOrUndefined<T>(path: string): Promise<T | undefined> {
-    try {
-      return await this.#http.get<T>(path);
-    } catch (error) {
-      if (isReason(error, "NotFound")) return undefined;
-      throw error;
-    }
-  }
-}
-
-/** An invalid pool object (the CRD's schema lets few through) is no pool. */
-function validPools(objects: readonly KubeObject[]): IpPool[] {
-  return objects.flatMap((object) => {
-    try {
-      return [poolFromObject(object)];
-    } catch {
-      return [];
-    }
-  });
-}
-
-function isReason(error: unknown, ...reasons: string[]): boolean {
-  return error instanceof KubeApiError && reasons.includes(error.reason);
 }
 
 /**

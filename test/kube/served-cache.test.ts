@@ -4,7 +4,7 @@
 // a wrong allocation. The stale cases hold a cache that never hears the
 // watch (only the datastore's own writes and reads reach it), so another
 // writer's change is always missed, not only sometimes.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,14 +14,13 @@ import { assignAddress } from "../../src/ipam/ipam.js";
 import { validatePool } from "../../src/ipam/pool.js";
 import { silentLogger } from "../../src/log/logger.js";
 import type { IpamBlock } from "../../src/model/records.js";
-import { createKubeHttp, type KubeHttp } from "../../src/kube/http.js";
+import type { KubeHttp } from "../../src/kube/http.js";
 import { KubernetesDatastore } from "../../src/kube/kube-datastore.js";
-import { parseKubeconfig } from "../../src/kube/kubeconfig.js";
 import type { KubeReadCache } from "../../src/kube/node-cache.js";
 import { ObjectCache } from "../../src/kube/object-cache.js";
 import { blockToObject, type KubeObject } from "../../src/kube/objects.js";
 import type { NetConf } from "../../src/cni/netconf.js";
-import { installPluginConf } from "../support/buoy-install.js";
+import { installPluginConf, pluginKubeHttp } from "../support/buoy-install.js";
 import { podOwner } from "../support/one-pod-add-del.js";
 import { runPrefix } from "../support/harness.js";
 import { startKubeApiserver, type KubeApiserver } from "../support/kube.js";
@@ -95,12 +94,7 @@ beforeAll(async () => {
   kube = await startKubeApiserver();
   work = mkdtempSync(join(tmpdir(), `${prefix}-served-cache-`));
   conf = await installPluginConf(kube, work, NODE);
-  const kubeconfig = conf.kubeconfig ?? "";
-  http = createKubeHttp(
-    parseKubeconfig(readFileSync(kubeconfig, "utf8"), kubeconfig, (file) =>
-      readFileSync(file, "utf8"),
-    ),
-  );
+  http = pluginKubeHttp(conf);
   await kube.admin.json("POST", "/api/v1/nodes", { metadata: { name: NODE } });
   await kube.admin.json("POST", `${BUOY}/ippools`, {
     apiVersion: "buoy.dev/v1",

@@ -15,6 +15,8 @@ import { dirname, join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { installCni, type InstallSettings } from "../../src/install/install-cni.js";
 import { parseNetConf, type NetConf } from "../../src/cni/netconf.js";
+import { createKubeHttp, type KubeHttp } from "../../src/kube/http.js";
+import { parseKubeconfig } from "../../src/kube/kubeconfig.js";
 import { CNI_DIR, ROOT, sleep, SYSTEM_CNI_DIR, type Conflist } from "./harness.js";
 import { KUBE_BIN, type KubeApiserver } from "./kube.js";
 import {
@@ -197,6 +199,16 @@ export async function installPluginConf(
     name: conflist.name,
     cniVersion: conflist.cniVersion,
   });
+}
+
+/** The plugin's own HTTPS client, from the kubeconfig (its token) of installPluginConf()'s `conf`. */
+export function pluginKubeHttp(conf: NetConf): KubeHttp {
+  const kubeconfig = conf.kubeconfig ?? "";
+  return createKubeHttp(
+    parseKubeconfig(readFileSync(kubeconfig, "utf8"), kubeconfig, (file) =>
+      readFileSync(file, "utf8"),
+    ),
+  );
 }
 
 /**
