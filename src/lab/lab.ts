@@ -46,6 +46,7 @@ import { parseProbeResult, type ProbeProtocol, type ProbeResult } from "./probe-
 import { renderLabConflist, type Conflist } from "./seed-conflist.js";
 import { podRecordManifest, podUidOf } from "./lab-pod-record.js";
 import {
+  AGENT_LISTEN,
   findNode,
   isLabNetns,
   LabError,
@@ -333,6 +334,26 @@ export class Lab {
       if (started && isAlive(started.pid)) process.kill(started.pid, "SIGKILL");
     }
     await runInNetns(plan.netns, ["ip", "link", "set", plan.ifname, "down"]);
+  }
+
+  /**
+   * A lost node back (for benchmarks that lose one node many times): its
+   * link up, then its BIRD, watchdog and agent started again as `up` started
+   * them; resolves once the agent is ready.
+   */
+  async reviveNode(node: number | string): Promise<void> {
+    requireRoot("reviving a lab node");
+    const plan = this.node(node);
+    await runInNetns(plan.netns, ["ip", "link", "set", plan.ifname, "up"]);
+    for (const name of [`bird-${plan.name}`, `bird-watchdog-${plan.name}`, `agent-${plan.name}`]) {
+      const before = this.findProcess(name);
+      if (before && !isAlive(before.pid)) await this.startProcess(name, before.netns, before.argv);
+    }
+    const deadline = Date.now() + 20_000;
+    while (!(await this.httpOk(plan.netns, `http://${AGENT_LISTEN}/readyz`))) {
+      if (Date.now() > deadline) throw new LabError(`the agent on ${plan.name} is not ready again`);
+      await sleep(100);
+    }
   }
 
   /**
