@@ -1,10 +1,16 @@
 // `buoy lab demo`: a 2-node lab, a pod with a floating IP, who can reach it
 // over which protocol and what source address the pod sees, then a live move
 // of the floating IP to a pod on the other node under a 100 Hz ping, and the
-// interruption it caused. Every probe has a short timeout, so a cell that
+// interruption it caused; last, a FloatingIP that follows a Ready pod, its
+// holder killed under a 100 Hz ping (lab-demo-failover.ts). Every probe has a short timeout, so a cell that
 // does not work shows FAIL instead of hanging the demo.
 import { renderTable } from "../text/table.js";
 import { renderConnectivityMatrix, type ConnectivityMatrix } from "./connectivity-matrix.js";
+import {
+  demonstrateFailover,
+  FAILOVER_FLOATING_IP,
+  type FailoverDemoOutcome,
+} from "./lab-demo-failover.js";
 import { LabError, type Lab } from "./lab.js";
 import { labUp, type LabStep } from "./lab-up.js";
 import { sleep } from "./lab-shell.js";
@@ -32,6 +38,8 @@ export interface LabDemoOutcome {
   switchedAfterMs: number | undefined;
   /** The source the external router saw standby's TCP come from, before and after opting in to egress. */
   egress: { before: string | undefined; after: string | undefined };
+  /** The FloatingIP's holder killed under a 100 Hz ping. */
+  failover: FailoverDemoOutcome;
 }
 
 export const DEMO_FLOATING_IP = "203.0.113.10";
@@ -168,7 +176,10 @@ async function demonstrate(
 
   section(`egress: standby's own connections leave from ${DEMO_FLOATING_IP} (opt-in)`);
   const egress = await demonstrateEgress(lab, write, signal);
-  return { prefix: lab.prefix, matrix, ping: report, switchedAfterMs, egress };
+
+  section(`failover: FloatingIP default/api (${FAILOVER_FLOATING_IP}) follows a Ready pod`);
+  const failover = await demonstrateFailover(lab, write, signal);
+  return { prefix: lab.prefix, matrix, ping: report, switchedAfterMs, egress, failover };
 }
 
 /**

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labDown } from "../../src/lab/lab-down.js";
 import { labUp } from "../../src/lab/lab-up.js";
 import type { Lab, UdpPingReport } from "../../src/lab/lab.js";
+import { demonstrateFailover } from "../../src/lab/lab-demo-failover.js";
 
 const ADDRESS = "203.0.113.30";
 const TTL_SECONDS = 5;
@@ -98,6 +99,23 @@ describe("a FloatingIP following a Ready pod, BGP lab", () => {
     expect(report.answeredByTwo).toBe(0);
     expect(report.longestGapMs).toBeLessThan(3000);
   }, 60_000);
+
+  it("the demo's failover: the holder killed under a 100 Hz ping, the standby answering", async () => {
+    const said: string[] = [];
+    const outcome = await demonstrateFailover(lab, (text) => said.push(text));
+    const text = said.join("");
+    console.log(`lab demo, failover part:\n${text}`);
+    expect(outcome.holder).toMatch(/^api-[ab]$/);
+    expect(outcome.standby).toBe(outcome.holder === "api-a" ? "api-b" : "api-a");
+    expect(outcome.udp.pods).toEqual([outcome.holder, outcome.standby]);
+    expect(outcome.udp.answeredByTwo).toBe(0);
+    expect(outcome.ping.received).toBeGreaterThan(0);
+    expect(outcome.ping.longestGapMs).toBeLessThan(3000);
+    expect(text).toContain(`longest time without an answer ${outcome.ping.longestGapMs} ms`);
+    expect(text).toMatch(new RegExp(`default/${outcome.standby}\\s+node-\\d`));
+    // The FloatingIP of the tests above kept its holder throughout.
+    expect(await answering()).toBe("web-a");
+  }, 90_000);
 
   // Last: node-1 does not come back.
   it("holder's node lost (agent and BIRD killed, link down): the other pod answers within the TTL", async () => {

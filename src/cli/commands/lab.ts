@@ -158,11 +158,13 @@ export function addLabCommand(program: Command, request: CliRequest): void {
 
   lab
     .command("demo")
-    .summary("Show a floating IP in a fresh 2-node lab: who reaches it, a live move")
+    .summary("Show a floating IP in a fresh 2-node lab: who reaches it, a move, a failover")
     .description(
       "Build a 2-node lab, show who reaches a pod's floating IP over ICMP, TCP, UDP\n" +
         "and IP protocol 253 (and the source address the pod sees), move the floating\n" +
-        "IP to a pod on the other node under a 100 Hz ping, then tear the lab down",
+        "IP to a pod on the other node under a 100 Hz ping, turn on its egress; then a\n" +
+        "FloatingIP selecting two Ready pods, its holder killed under a 100 Hz ping and\n" +
+        "the standby answering; then tear the lab down",
     )
     .addOption(
       new Option("--routing <mode>", "how pods and floating IPs are routed between nodes")
