@@ -102,6 +102,9 @@ export class EtcdFloatingIpController {
   readonly #endpointsOfPod: Sets = new Map();
   /** The addresses each FloatingIP's claims hold (their floatingIP mark). */
   readonly #claimsOf: Sets = new Map();
+  /** By node: the FloatingIPs whose claims are held there, and the pods bound there. */
+  readonly #fipsHeldOn: Sets = new Map();
+  readonly #podsOn: Sets = new Map();
 
   readonly #timer = new FailoverTimer();
   /** Addresses this controller is taking from their holder (not a failover when their claim goes). */
@@ -210,6 +213,8 @@ export class EtcdFloatingIpController {
     for (const { key, before, after } of changes) {
       if (before) remove(this.#podsIn, before.metadata.namespace ?? "default", key);
       if (after) add(this.#podsIn, after.metadata.namespace ?? "default", key);
+      remove(this.#podsOn, before?.spec?.nodeName, key);
+      add(this.#podsOn, after?.spec?.nodeName, key);
       this.#scheduleNamespace((after ?? before)?.metadata.namespace ?? "default");
     }
   }
@@ -232,8 +237,14 @@ export class EtcdFloatingIpController {
           this.#timer.lost(before.floatingIP, "Deleted", 0, this.options.now());
         }
       }
-      if (before?.floatingIP !== undefined) remove(this.#claimsOf, before.floatingIP, before.ip);
-      if (after?.floatingIP !== undefined) add(this.#claimsOf, after.floatingIP, after.ip);
+      if (before?.floatingIP !== undefined) {
+        remove(this.#claimsOf, before.floatingIP, before.ip);
+        remove(this.#fipsHeldOn, before.node, before.floatingIP);
+      }
+      if (after?.floatingIP !== undefined) {
+        add(this.#claimsOf, after.floatingIP, after.ip);
+        add(this.#fipsHeldOn, after.node, after.floatingIP);
+      }
       const ip = (after ?? before)?.ip;
       for (const key of (ip !== undefined && this.#fipsOf.get(ip)) || []) this.#schedule(key);
       for (const claim of [before, after]) {
@@ -242,13 +253,21 @@ export class EtcdFloatingIpController {
     }
   }
 
-  /** A node's agent came or went: the FloatingIPs held there, and those without a holder. */
+  /**
+   * A node's agent came or went: the FloatingIPs held there (to move away),
+   * and those of the namespaces of its pods (one may now hold them). What
+   * the node holds and runs, never every FloatingIP.
+   */
   #nodesChanged(changes: readonly CacheChange<unknown>[]): void {
-    const nodes = new Set(changes.map(({ key }) => key.slice(keys.nodesAlive.length)));
-    for (const key of this.#fipKeys()) {
-      const claim = this.#claimOf(key);
-      if (!claim || nodes.has(claim.value.node)) this.#schedule(key);
+    const namespaces = new Set<string>();
+    for (const { key } of changes) {
+      const node = key.slice(keys.nodesAlive.length);
+      for (const fip of this.#fipsHeldOn.get(node) ?? []) this.#schedule(fip);
+      for (const pod of this.#podsOn.get(node) ?? []) {
+        namespaces.add(this.#pods.get(pod)?.metadata.namespace ?? "default");
+      }
     }
+    for (const namespace of namespaces) this.#scheduleNamespace(namespace);
   }
 
   #programmedChanged(changes: readonly CacheChange<FloatingIpStatus>[]): void {
@@ -300,14 +319,6 @@ export class EtcdFloatingIpController {
     const slash = key.indexOf("/");
     if (slash < 0) return undefined;
     return this.#fips.get(keys.floatingIp(key.slice(0, slash), key.slice(slash + 1)));
-  }
-
-  /** The claim of the FloatingIP's address, when it is the FloatingIP's. */
-  #claimOf(key: string): Versioned<FloatingIpClaim> | undefined {
-    const address = this.#record(key)?.spec.address;
-    if (address === undefined) return undefined;
-    const claim = this.#claims.versioned(keys.claim(address));
-    return claim?.value.floatingIP === key ? claim : undefined;
   }
 
   #live = (node: string): boolean => {
