@@ -14,6 +14,7 @@
 // (RUNS=n, INTERVAL_MS=n, MODES=bgp,direct, TTL=s to change the defaults).
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { floatingIpManifest } from "../src/lab/lab-pod-record.js";
 import { labUp } from "../src/lab/lab-up.js";
 import type { Lab, LabRouting, UdpPingReport } from "../src/lab/lab.js";
 import { formatTable, machineInfo, note, progress, stats, type Stats } from "./report.js";
@@ -69,15 +70,7 @@ async function measureMode(routing: LabRouting, runPrefix: string): Promise<Mode
     const labels = { app: "web" };
     await lab.addPod(1, "p1", { labels });
     await lab.addPod(2, "p2", { labels });
-    await lab.buoy(
-      ["apply", "-f", "-"],
-      JSON.stringify({
-        apiVersion: "buoy.dev/v1",
-        kind: "FloatingIP",
-        metadata: { name: "bench", namespace: "default" },
-        spec: { address: ADDRESS, podSelector: { matchLabels: labels } },
-      }),
-    );
+    await lab.buoy(["apply", "-f", "-"], floatingIpManifest("bench", ADDRESS, labels));
     await until("the FloatingIP answering", async () => (await answering(lab)) !== undefined);
     const window = (event: Case) => (event === "nodeLost" ? TTL_SECONDS * 1000 + 4000 : 3000);
     const probe = async (event: Case, act?: () => Promise<void>): Promise<UdpPingReport> => {

@@ -6,6 +6,7 @@
 // name the pod that sent each, so the standby is seen taking over and no
 // request is ever answered by both.
 import { LabError, type Lab } from "./lab.js";
+import { floatingIpManifest } from "./lab-pod-record.js";
 import { sleep } from "./lab-shell.js";
 import type { PingReport, UdpPingReport } from "./ping-report.js";
 
@@ -33,17 +34,12 @@ export async function demonstrateFailover(
   signal?: AbortSignal,
 ): Promise<FailoverDemoOutcome> {
   for (const { node, name } of PODS) await lab.addPod(node, name, { labels: LABELS });
-  const manifest = {
-    apiVersion: "buoy.dev/v1",
-    kind: "FloatingIP",
-    metadata: { name: "api", namespace: "default" },
-    spec: { address: FAILOVER_FLOATING_IP, podSelector: { matchLabels: LABELS } },
-  };
+  const manifest = floatingIpManifest("api", FAILOVER_FLOATING_IP, LABELS);
   write(
     `pods ${PODS.map(({ node, name }) => `default/${name} (node-${node})`).join(" and ")}, ` +
       `both labelled app=api and Ready\n` +
-      `$ buoy apply -f - <<< '${JSON.stringify(manifest)}'\n` +
-      (await lab.buoy(["apply", "-f", "-"], JSON.stringify(manifest))),
+      `$ buoy apply -f - <<< '${manifest}'\n` +
+      (await lab.buoy(["apply", "-f", "-"], manifest)),
   );
   const holder = await answeredBy(lab, (pod) => pod !== undefined, signal);
   if (holder === undefined) {

@@ -1,8 +1,9 @@
 // A lab pod's Pod record (issue 15: what a FloatingIP's selector and the
 // controller read on etcd): the lab plays the part of the API server and the
 // kubelet, writing the pod's uid (the one its CNI calls pass as
-// K8S_POD_UID), labels, node and Ready condition. Pure: the manifest text
-// for `buoy apply -f -` and `buoy delete -f -`.
+// K8S_POD_UID), labels, node and Ready condition; and the FloatingIP that
+// selects such pods. Pure: the manifest text for `buoy apply -f -` and
+// `buoy delete -f -`.
 import type { LabPod } from "./lab-state.js";
 
 /** A stable UUID-shaped pod UID from the container ID. */
@@ -40,5 +41,20 @@ export function podRecordManifest(
         },
       ],
     },
+  });
+}
+
+/** A FloatingIP (buoy.dev/v1) for `address`, selecting the pods of `namespace` with `labels`. */
+export function floatingIpManifest(
+  name: string,
+  address: string,
+  labels: Record<string, string>,
+  namespace = "default",
+): string {
+  return JSON.stringify({
+    apiVersion: "buoy.dev/v1",
+    kind: "FloatingIP",
+    metadata: { name, namespace },
+    spec: { address, podSelector: { matchLabels: labels } },
   });
 }

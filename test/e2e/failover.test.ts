@@ -6,6 +6,7 @@
 // them 20 times each.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labDown } from "../../src/lab/lab-down.js";
+import { floatingIpManifest } from "../../src/lab/lab-pod-record.js";
 import { labUp } from "../../src/lab/lab-up.js";
 import type { Lab, UdpPingReport } from "../../src/lab/lab.js";
 import { demonstrateFailover } from "../../src/lab/lab-demo-failover.js";
@@ -50,15 +51,7 @@ describe("a FloatingIP following a Ready pod, BGP lab", () => {
     lab = await labUp({ prefix, routing: "bgp", ipv6: false, statusTtlSeconds: TTL_SECONDS });
     await lab.addPod(1, "web-a", { labels: { app: "web" } });
     await lab.addPod(2, "web-b", { labels: { app: "web" } });
-    await lab.buoy(
-      ["apply", "-f", "-"],
-      JSON.stringify({
-        apiVersion: "buoy.dev/v1",
-        kind: "FloatingIP",
-        metadata: { name: "web", namespace: "default" },
-        spec: { address: ADDRESS, podSelector: { matchLabels: { app: "web" } } },
-      }),
-    );
+    await lab.buoy(["apply", "-f", "-"], floatingIpManifest("web", ADDRESS, { app: "web" }));
     await until("web-a answering", answering, (pod) => pod === "web-a");
   }, 120_000);
 
