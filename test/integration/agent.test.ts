@@ -329,7 +329,10 @@ describe("live changes through the CLI, with the agent running", () => {
     expect(on.status, on.stderr).toBe(0);
     expect(on.stdout).toContain("its own connections leave from its first floating IP");
     await until("egress on", () => nftElements("ip", "fip_egress") === 1, 1500);
-    expect((await http("/metrics")).body).toContain('buoy_floating_ip_egress{family="ipv4"} 1');
+    // The gauges are set once the reconcile that wrote the kernel is done.
+    await until("egress counted", async () =>
+      (await http("/metrics")).body.includes('buoy_floating_ip_egress{family="ipv4"} 1'),
+    );
     const wrong = buoy("floatingip", "egress", "default/eg", "yes");
     expect(wrong.status).toBe(2);
     expect(wrong.stderr).toContain("egress is on or off, got 'yes'");
