@@ -10,7 +10,7 @@ import { canonicalAddress } from "../net/address.js";
 import type { PlannedEndpoint } from "../dataplane/nat-plan.js";
 
 /** What the model keeps of an endpoint and of a claim: what planNat reads. */
-export type PlannedClaim = Pick<FloatingIpClaim, "ip" | "containerID" | "node">;
+export type PlannedClaim = Pick<FloatingIpClaim, "ip" | "containerID" | "node" | "egress">;
 
 type Decoded<K extends RecordKind> = K extends "endpoint"
   ? PlannedEndpoint
@@ -245,8 +245,8 @@ function slim(kind: RecordKind, value: unknown): unknown {
     return endpoint;
   }
   if (kind === "claim") {
-    const { ip, containerID, node } = value as FloatingIpClaim;
-    return { ip, containerID, node } satisfies PlannedClaim;
+    const { ip, containerID, node, egress } = value as FloatingIpClaim;
+    return { ip, containerID, node, ...(egress === true ? { egress } : {}) } satisfies PlannedClaim;
   }
   return value;
 }

@@ -289,6 +289,29 @@ describe("planNat()", () => {
     expect(marked(false)).toEqual(["10.96.0.2", "10.96.0.3", "fd00:96::1"]);
   });
 
+  it("planNat() gives egress from a claim marked egress (a FloatingIP's spec.egress) first, without the pod's opt-in", () => {
+    const nats = [
+      { internalIP: "10.244.0.5", externalIP: "10.96.0.2" },
+      { internalIP: "10.244.0.5", externalIP: "10.96.0.3" },
+      { internalIP: "fd00:244::5", externalIP: "fd00:96::1" },
+    ];
+    const plan = (claims: Pick<FloatingIpClaim, "ip" | "containerID" | "egress">[]) =>
+      planNat([endpoint({ ipNATs: nats })], "node-1", claims).bindings.map(
+        (b) => `${b.floating}${b.egress ? " egress" : ""}`,
+      );
+    const marked = { ...claim("10.96.0.3"), egress: true };
+    // The pod leaves from the marked address, and from its first of the other family.
+    expect(plan([claim("10.96.0.2"), marked, claim("fd00:96::1")])).toEqual([
+      "10.96.0.2",
+      "10.96.0.3 egress",
+      "fd00:96::1 egress",
+    ]);
+    // A mark on a claim another container holds gives this pod nothing.
+    expect(plan([claim("10.96.0.2"), { ...claim("10.96.0.3", "ctr-b"), egress: true }])).toEqual([
+      "10.96.0.2",
+    ]);
+  });
+
   it("planNat() does not depend on the order of its input", () => {
     const endpoints = [
       endpoint({ ipNATs: [{ internalIP: "10.244.0.5", externalIP: "10.96.0.2" }] }),

@@ -73,6 +73,28 @@ export interface NatWaiting {
 }
 
 /**
+ * Whether the endpoint's pod leaves from its floating IPs, and its ipNATs in
+ * the order that picks which: the pod's own opt-in (the endpoint's `egress`),
+ * or a claim of its own container marked `egress` (a FloatingIP's
+ * spec.egress), whose address then comes first (stable otherwise, so the
+ * annotation's order decides the rest).
+ */
+function egressOrder(
+  endpoint: PlannedEndpoint,
+  claimsByIp: ReadonlyMap<string, Pick<FloatingIpClaim, "containerID" | "egress">>,
+): { egress: boolean; ipNATs: readonly PlannedEndpoint["ipNATs"][number][] } {
+  const marked = (nat: { externalIP: string }) => {
+    const claim = claimsByIp.get(canonicalAddress(nat.externalIP) ?? nat.externalIP);
+    return claim?.egress === true && claim.containerID === endpoint.containerID;
+  };
+  if (!endpoint.ipNATs.some(marked)) {
+    return { egress: endpoint.egress === true, ipNATs: endpoint.ipNATs };
+  }
+  const ipNATs = [...endpoint.ipNATs].sort((a, b) => Number(marked(b)) - Number(marked(a)));
+  return { egress: true, ipNATs };
+}
+
+/**
  * The bindings `node` should program. With `pools`, a floating IP must also lie
  * inside one of them (any pool, disabled ones included). With `hostInterfaces`
  * (the node's links), an endpoint whose host-side interface is gone (a pod
@@ -83,7 +105,7 @@ export interface NatWaiting {
 export function planNat(
   endpoints: readonly PlannedEndpoint[],
   node: string,
-  claims: readonly Pick<FloatingIpClaim, "ip" | "containerID">[],
+  claims: readonly Pick<FloatingIpClaim, "ip" | "containerID" | "egress">[],
   pools?: readonly IpPool[],
   hostInterfaces?: ReadonlySet<string>,
   hostedBy?: ReadonlyMap<string, string>,
@@ -107,7 +129,8 @@ export function planNat(
     );
     // Pod addresses that already leave from one of their floating IPs.
     const egressFrom = new Set<string>();
-    for (const nat of endpoint.ipNATs) {
+    const { egress, ipNATs } = egressOrder(endpoint, claimsByIp);
+    for (const nat of ipNATs) {
       const floating = parseAddress(nat.externalIP);
       const internal = parseAddress(nat.internalIP);
       const refuse = (reason: NatRefusalReason) => {
@@ -142,7 +165,7 @@ export function planNat(
           waiting.push({ floatingIP: binding.floating, pod, node: host });
           continue;
         }
-        if (endpoint.egress === true && !egressFrom.has(binding.pod)) {
+        if (egress && !egressFrom.has(binding.pod)) {
           egressFrom.add(binding.pod);
           // The binding stays (its fip_dnat key is its own); only egress is refused.
           if (egressTaken.has(binding.pod)) refuse("duplicate egress source");

@@ -417,6 +417,11 @@ export class EtcdFloatingIpController {
       });
       return;
     }
+    if ((ours.value.egress === true) !== fip.spec.egress) {
+      // The same holder, egress turned on or off: the claim says so, in place.
+      await this.#markEgress(key, ours, fip.spec.egress);
+      return;
+    }
     const report = this.#report(ours.value);
     if (report.programmed) {
       const ended = this.#timer.programmed(key, version, this.options.now());
@@ -500,7 +505,7 @@ export class EtcdFloatingIpController {
         `${holder.namespace}/${holder.pod}`,
         [...held.filter((ip) => ip !== address), address],
         Math.max(DEFAULT_MAX_FLOATING_IPS, held.length + 1),
-        { lookup, floatingIP: { ip: address, key } },
+        { lookup, floatingIP: { ip: address, key, egress: fip.spec.egress } },
       );
       if (await commitLiveChange(this.#kv, change)) {
         this.#wrote(key, address, holder.containerID);
@@ -538,7 +543,7 @@ export class EtcdFloatingIpController {
       address,
       `${holder.namespace}/${holder.pod}`,
       Math.max(DEFAULT_MAX_FLOATING_IPS, held),
-      { floatingIP: { ip: address, key } },
+      { floatingIP: { ip: address, key, egress: fip.spec.egress } },
     );
     if (await this.#kv.txn(change.compares, change.ops)) {
       this.#wrote(key, address, holder.containerID);
@@ -546,6 +551,33 @@ export class EtcdFloatingIpController {
     }
     this.#schedule(key);
     return false;
+  }
+
+  /**
+   * Marks the claim `egress` or not: its holder's agent then has the pod
+   * leave from the address (nat-plan.ts), or stop.
+   */
+  async #markEgress(
+    key: string,
+    claim: Versioned<FloatingIpClaim>,
+    egress: boolean,
+  ): Promise<void> {
+    const value: FloatingIpClaim = { ...claim.value, egress: true };
+    if (!egress) delete value.egress;
+    const claimKey = keys.claim(claim.value.ip);
+    const written = await this.#kv.txn(
+      [{ key: claimKey, modRevision: Number(claim.revision) }],
+      [{ put: claimKey, value: JSON.stringify(value) }],
+    );
+    if (written) {
+      this.options.logger.log("info", "controller.egress", {
+        floatingIP: key,
+        address: claim.value.ip,
+        egress,
+      });
+    }
+    // Its claim's event, or the race's winner, brings the FloatingIP back here.
+    else this.#schedule(key);
   }
 
   /** The endpoint that lists the claim's address (its holder's), if it is still there. */

@@ -235,12 +235,17 @@ export function planFloatingIpEgress(state: LiveState, ref: string, on: boolean)
 export interface PlanOptions {
   /** The claims' lookup, read for just these addresses (else made from `state`). */
   lookup?: EtcdClaimLookup;
-  /** The claim of `ip` is held for this FloatingIP (namespace/name): its controller's mark. */
-  floatingIP?: { ip: string; key: string };
+  /**
+   * The claim of `ip` is held for this FloatingIP (namespace/name): its
+   * controller's mark, and `egress` when its spec asks that the pod leave from it.
+   */
+  floatingIP?: { ip: string; key: string; egress?: boolean };
 }
 
-function markOf(options: PlanOptions, ip: string): { floatingIP?: string } {
-  return options.floatingIP?.ip === ip ? { floatingIP: options.floatingIP.key } : {};
+function markOf(options: PlanOptions, ip: string): { floatingIP?: string; egress?: true } {
+  const mark = options.floatingIP;
+  if (mark?.ip !== ip) return {};
+  return { floatingIP: mark.key, ...(mark.egress === true ? { egress: true } : {}) };
 }
 
 /** The pools of `ips` must select the pod's namespace (by its record's labels). */

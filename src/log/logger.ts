@@ -62,6 +62,7 @@ export type LogEvent =
   | "controller.assigned"
   | "controller.moved"
   | "controller.released"
+  | "controller.egress"
   | "controller.refused"
   | "controller.error"
   | "controller.record"

@@ -343,6 +343,28 @@ describe("live changes through the CLI, with the agent running", () => {
     await until("unbound", () => nftElements("ip") === 0, 1500);
   });
 
+  it("has a pod leave from a floating IP whose claim is marked egress (a FloatingIP's spec.egress)", async () => {
+    const pod = podCall("egm", '["10.96.0.13"]');
+    expect((await runPlugin({ command: "ADD", ...pod })).exitCode).toBe(0);
+    await until("bound", () => nftElements("ip") === 1, 1500);
+    expect(nftElements("ip", "fip_egress")).toBe(0);
+    const mark = async (egress: boolean) => {
+      const key = keys.claim("10.96.0.13");
+      const entry = await etcd.store.kv.get(key);
+      const claim = JSON.parse(String(entry?.value)) as Record<string, unknown>;
+      if (egress) claim.egress = true;
+      else delete claim.egress;
+      await etcd.store.kv.txn([], [{ put: key, value: JSON.stringify(claim) }]);
+    };
+    await mark(true);
+    await until("egress on", () => nftElements("ip", "fip_egress") === 1, 1500);
+    await mark(false);
+    await until("egress off", () => nftElements("ip", "fip_egress") === 0, 1500);
+    expect(nftElements("ip")).toBe(1);
+    expect((await runPlugin({ command: "DEL", ...pod })).exitCode).toBe(0);
+    await until("unbound", () => nftElements("ip") === 0, 1500);
+  });
+
   it("moves a floating IP to another pod while a UDP flow runs: its next datagrams reach the new pod", async () => {
     const [a, b] = [podCall("mva"), podCall("mvb")];
     for (const pod of [a, b])

@@ -246,6 +246,26 @@ spec: {address: ${ADDRESS}, podSelector: {matchLabels: {app: web}}}
     expect(await metric("buoy_floating_ip_failovers_total", 'reason="Deleted"')).toBe(1);
   });
 
+  it("spec.egress marks its claim in place, holder unchanged, and unmarks it", async () => {
+    const web = (egress: boolean) =>
+      apply(`
+apiVersion: buoy.dev/v1
+kind: FloatingIP
+metadata: {name: web, namespace: shop}
+spec: {address: ${ADDRESS}, podSelector: {matchLabels: {app: web}}, egress: ${egress}}
+`);
+    await web(true);
+    const marked = await until("the claim marked", async () => (await claim())?.egress && claim());
+    expect(marked).toMatchObject({ pod: "web-b", node: "node-2", floatingIP: "shop/web" });
+    expect(await natsOf("web-b", "node-2")).toEqual([
+      { internalIP: "10.244.1.5", externalIP: ADDRESS },
+    ]);
+    await web(false);
+    await until("the mark gone", async () => (await claim())?.egress === undefined);
+    expect((await claim())?.pod).toBe("web-b");
+    expect(await metric("buoy_floating_ip_failovers_total", 'reason="Deleted"')).toBe(1);
+  });
+
   it("a FloatingIP asking for another namespace's held address is refused, and the holder keeps it", async () => {
     await pod("evil", "grabber", "node-1", "2026-12-04T05:00:00Z");
     await endpoint("evil", "grabber", "node-1", "10.244.0.66");

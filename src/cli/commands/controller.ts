@@ -128,8 +128,9 @@ DATASTORE_TYPE=etcdv3, then etcd at ETCD_ENDPOINTS or --etcd-endpoints (and
 its TLS variables). On etcd the FloatingIPs and Pods are 'buoy apply'
 records, a node is lost when its agent's liveness key (under its status
 lease, --status-ttl) expires, the replicas elect one by an etcd key under a
-lease of --lease-duration (--namespace and --lease are Kubernetes' only),
-and spec.egress is not acted on yet. Logs: JSON lines on stdout.
+lease of --lease-duration (--namespace and --lease are Kubernetes' only);
+spec.egress marks the claim on both, and the holder's agent has the pod
+leave from the address. Logs: JSON lines on stdout.
 
 Examples:
   buoy controller --namespace buoy-system     # as manifests/controller.yaml runs it
