@@ -5,6 +5,7 @@
 // (parse, bound, in a pool, a pool the namespace may use); holders are not
 // checked here: a conflict is transient and ADD's to refuse. Pure.
 import { parseFloatingIpSpec } from "../failover/floating-ip.js";
+import { poolToAllocateFrom } from "../failover/pool-address.js";
 import {
   FLOATING_IPS_ANNOTATION,
   FloatingIpError,
@@ -186,11 +187,28 @@ export function reviewPod(
  */
 export function parseFloatingIpToReview(
   request: AdmissionRequest,
-): { address: string } | { refusal: string } | undefined {
+): { address: string } | { pool: string } | { refusal: string } | undefined {
   if (request.operation !== "CREATE" && request.operation !== "UPDATE") return undefined;
   const spec = isRecord(request.object) ? request.object.spec : undefined;
   const parsed = parseFloatingIpSpec(spec);
-  return "problem" in parsed ? { refusal: parsed.problem } : { address: parsed.address };
+  if ("problem" in parsed) return { refusal: parsed.problem };
+  return parsed.pool !== undefined ? { pool: parsed.pool } : { address: parsed.address ?? "" };
+}
+
+/** A FloatingIP's spec.pool: a pool its namespace may use (which address is the controller's). */
+export function reviewFloatingIpPool(
+  request: AdmissionRequest,
+  pool: string,
+  pools: readonly IpPool[],
+  labels: Labels | undefined,
+): AdmissionResponse {
+  try {
+    poolToAllocateFrom(pool, pools, request.namespace ?? "default", labels ?? {});
+    return allow(request);
+  } catch (error) {
+    if (error instanceof FloatingIpError) return deny(request, error.message);
+    throw error;
+  }
 }
 
 function annotationOf(object: unknown): string | undefined {

@@ -16,6 +16,7 @@ import {
   type KubeObject,
   type KubeList,
 } from "../kube/objects.js";
+import { poolRestrictsNamespaces } from "../ipam/pool.js";
 import type { IpPool } from "../model/records.js";
 import type { Logger } from "../log/logger.js";
 import {
@@ -28,6 +29,7 @@ import {
   parseFloatingIpToReview,
   parsePodFloatingIps,
   renderAdmissionReview,
+  reviewFloatingIpPool,
   reviewPod,
   reviewPool,
   type AdmissionRequest,
@@ -174,6 +176,14 @@ const REVIEWS: Record<string, Review> = {
     if ("refusal" in parsed) return deny(request, parsed.refusal);
     const kube = options.kube();
     const pools = await readPools(kube);
+    if ("pool" in parsed) {
+      const pool = pools.find((candidate) => candidate.name === parsed.pool);
+      const labels =
+        pool && poolRestrictsNamespaces(pool)
+          ? await readNamespaceLabels(kube, request.namespace ?? "default")
+          : undefined;
+      return reviewFloatingIpPool(request, parsed.pool, pools, labels);
+    }
     const labels = namespaceLabelsNeeded([parsed.address], pools)
       ? await readNamespaceLabels(kube, request.namespace ?? "default")
       : undefined;

@@ -25,6 +25,16 @@ status:
 `;
 
 describe("parseManifests() of FloatingIP and Pod", () => {
+  it("reads a FloatingIP that asks for an address from a pool", () => {
+    const [resource] = parseManifests(
+      "apiVersion: buoy.dev/v1\nkind: FloatingIP\nmetadata: {name: web}\nspec: {pool: floating, podSelector: {}}\n",
+    );
+    expect(resource).toMatchObject({
+      kind: "FloatingIP",
+      floatingIp: { namespace: "default", name: "web", spec: { pool: "floating", egress: false } },
+    });
+  });
+
   it("reads a FloatingIP: its namespace, canonical address and selector", () => {
     expect(parseManifests(FLOATING_IP)).toEqual([
       {
@@ -85,9 +95,14 @@ describe("parseManifests() of FloatingIP and Pod", () => {
       "document 1: FloatingIP default/web: podSelector.matchExpressions[0].operator must be In, NotIn, Exists or DoesNotExist",
     ],
     [
-      "a FloatingIP asking for a pool",
-      "apiVersion: buoy.dev/v1\nkind: FloatingIP\nmetadata: {name: web}\nspec: {pool: floating, podSelector: {}}\n",
-      "document 1: FloatingIP default/web: spec.pool is not supported yet; give spec.address",
+      "a FloatingIP with both an address and a pool",
+      "apiVersion: buoy.dev/v1\nkind: FloatingIP\nmetadata: {name: web}\nspec: {address: 10.0.0.7, pool: floating, podSelector: {}}\n",
+      "document 1: FloatingIP default/web: give spec.address or spec.pool, not both",
+    ],
+    [
+      "a FloatingIP whose pool cannot be a pool's name",
+      "apiVersion: buoy.dev/v1\nkind: FloatingIP\nmetadata: {name: web}\nspec: {pool: Floating_1, podSelector: {}}\n",
+      "document 1: FloatingIP default/web: spec.pool must be the name of an IP pool",
     ],
     [
       "a FloatingIP in a namespace that cannot be one",

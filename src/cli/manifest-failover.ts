@@ -46,11 +46,6 @@ export function decodeFloatingIp(
   where: string,
 ): AppliedFloatingIp {
   const id = namespacedName("FloatingIP", name, metadata, where);
-  if (spec.pool !== undefined) {
-    throw new CliError(
-      `${where}: FloatingIP ${id.namespace}/${name}: spec.pool is not supported yet; give spec.address`,
-    );
-  }
   const parsed = parseFloatingIpSpec(spec);
   if ("problem" in parsed) {
     throw new CliError(`${where}: FloatingIP ${id.namespace}/${name}: ${parsed.problem}`);

@@ -149,7 +149,7 @@ export function selectRecords(
       const unheld = (node === undefined ? resources : [])
         .map(({ value, status }) => ({
           key: `${value.namespace}/${value.name}`,
-          address: value.spec.address,
+          address: value.spec.address ?? status?.address ?? `from pool ${value.spec.pool ?? "?"}`,
           reason: status?.conditions?.find((c) => c.type === "Assigned")?.reason ?? "Pending",
         }))
         .filter(

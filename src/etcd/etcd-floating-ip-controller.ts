@@ -45,9 +45,11 @@ import type {
   WorkloadEndpoint,
 } from "../model/records.js";
 import type { ControllerMetrics } from "../controller/controller-metrics.js";
+import { poolAddressFor } from "./allocate-pool-address.js";
 import { readClaimLookup } from "./claims-transaction.js";
 import { commitLiveChange } from "./commit-live-change.js";
 import { planFloatingIpMove, planFloatingIpSet, type LiveState } from "./live-change.js";
+import { FloatingIpIndex } from "./floating-ip-index.js";
 import { PrefixCache, type CacheChange } from "./prefix-cache.js";
 import { keys, type Store } from "./store.js";
 
@@ -60,24 +62,13 @@ export interface EtcdFloatingIpControllerOptions {
 }
 
 const RETRY_MS = 1000;
+/** A full pool is tried again after this. */
+const POOL_RETRY_MS = 5000;
 /** How long an own write may take to come back through the claims' watch before it is not waited for. */
 const EXPECT_MS = 5000;
 
-type Sets = Map<string, Set<string>>;
-
-function add(index: Sets, key: string | undefined, value: string): void {
-  if (key === undefined) return;
-  let set = index.get(key);
-  if (!set) index.set(key, (set = new Set()));
-  set.add(value);
-}
-
-function remove(index: Sets, key: string | undefined, value: string): void {
-  if (key === undefined) return;
-  const set = index.get(key);
-  set?.delete(value);
-  if (set?.size === 0) index.delete(key);
-}
+/** A FloatingIP with the address it stands for (its spec's or its pool's). */
+type AddressedRecord = FloatingIpRecord & { spec: { address: string } };
 
 const object = (value: unknown) =>
   typeof value === "object" && value !== null && !Array.isArray(value);
@@ -95,16 +86,9 @@ export class EtcdFloatingIpController {
   readonly #namespaces: PrefixCache<NamespaceRecord>;
   readonly #all: PrefixCache<never>[];
 
-  /** FloatingIP keys by namespace and by address; pods and endpoints by what selects them. */
-  readonly #fipsIn: Sets = new Map();
-  readonly #fipsOf: Sets = new Map();
-  readonly #podsIn: Sets = new Map();
-  readonly #endpointsOfPod: Sets = new Map();
-  /** The addresses each FloatingIP's claims hold (their floatingIP mark). */
-  readonly #claimsOf: Sets = new Map();
-  /** By node: the FloatingIPs whose claims are held there, and the pods bound there. */
-  readonly #fipsHeldOn: Sets = new Map();
-  readonly #podsOn: Sets = new Map();
+  readonly #index = new FloatingIpIndex();
+  /** The pool address each FloatingIP found taken when it came to claim it: not picked again. */
+  readonly #passedOver = new Map<string, string>();
 
   readonly #timer = new FailoverTimer();
   /** Addresses this controller is taking from their holder (not a failover when their claim goes). */
@@ -125,11 +109,12 @@ export class EtcdFloatingIpController {
     this.#kv = kv;
     const cache = <T>(prefix: string, decode: (value: unknown) => T | undefined = as<T>) =>
       new PrefixCache<T>(kv, prefix, decode, logger);
-    this.#fips = cache<FloatingIpRecord>(keys.floatingIps, (value) =>
-      object(value) && typeof (value as FloatingIpRecord).spec?.address === "string"
+    this.#fips = cache<FloatingIpRecord>(keys.floatingIps, (value) => {
+      const spec = object(value) ? (value as FloatingIpRecord).spec : undefined;
+      return typeof spec?.address === "string" || typeof spec?.pool === "string"
         ? (value as FloatingIpRecord)
-        : undefined,
-    );
+        : undefined;
+    });
     this.#statuses = cache<FloatingIpStatusShape>(keys.floatingIpStatuses);
     this.#pods = cache<PodView>(keys.pods, (value) =>
       object(value) && object((value as PodView).metadata) ? (value as PodView) : undefined,
@@ -161,7 +146,7 @@ export class EtcdFloatingIpController {
   async run(signal: AbortSignal): Promise<void> {
     const route: Record<string, (changes: readonly CacheChange<never>[]) => void> = {
       [keys.floatingIps]: (changes) => this.#fipsChanged(changes),
-      [keys.floatingIpStatuses]: () => undefined,
+      [keys.floatingIpStatuses]: (changes) => this.#statusesChanged(changes),
       [keys.pods]: (changes) => this.#podsChanged(changes),
       [keys.endpoints]: (changes) => this.#endpointsChanged(changes),
       [keys.claims]: (changes) => this.#claimsChanged(changes),
@@ -170,7 +155,7 @@ export class EtcdFloatingIpController {
       [keys.pools]: () => this.#scheduleAll(),
       [keys.namespaces]: (changes) => {
         for (const { key } of changes)
-          for (const fip of this.#fipsIn.get(key.slice(keys.namespaces.length)) ?? [])
+          for (const fip of this.#index.fipsIn.get(key.slice(keys.namespaces.length)))
             this.#schedule(fip);
       },
     };
@@ -195,15 +180,7 @@ export class EtcdFloatingIpController {
 
   #fipsChanged(changes: readonly CacheChange<FloatingIpRecord>[]): void {
     for (const { before, after } of changes) {
-      for (const [record, apply] of [
-        [before, remove],
-        [after, add],
-      ] as const) {
-        if (!record) continue;
-        const key = floatingIpKey(record.namespace, record.name);
-        apply(this.#fipsIn, record.namespace, key);
-        apply(this.#fipsOf, record.spec.address, key);
-      }
+      this.#index.fip(before, after);
       const record = after ?? before;
       if (record) this.#schedule(floatingIpKey(record.namespace, record.name));
     }
@@ -211,18 +188,14 @@ export class EtcdFloatingIpController {
 
   #podsChanged(changes: readonly CacheChange<PodView>[]): void {
     for (const { key, before, after } of changes) {
-      if (before) remove(this.#podsIn, before.metadata.namespace ?? "default", key);
-      if (after) add(this.#podsIn, after.metadata.namespace ?? "default", key);
-      remove(this.#podsOn, before?.spec?.nodeName, key);
-      add(this.#podsOn, after?.spec?.nodeName, key);
+      this.#index.pod(key, before, after);
       this.#scheduleNamespace((after ?? before)?.metadata.namespace ?? "default");
     }
   }
 
   #endpointsChanged(changes: readonly CacheChange<WorkloadEndpoint>[]): void {
     for (const { key, before, after } of changes) {
-      remove(this.#endpointsOfPod, before?.podUID, key);
-      add(this.#endpointsOfPod, after?.podUID, key);
+      this.#index.endpoint(key, before, after);
       const namespace = (after ?? before)?.namespace;
       if (namespace !== undefined) this.#scheduleNamespace(namespace);
     }
@@ -237,16 +210,9 @@ export class EtcdFloatingIpController {
           this.#timer.lost(before.floatingIP, "Deleted", 0, this.options.now());
         }
       }
-      if (before?.floatingIP !== undefined) {
-        remove(this.#claimsOf, before.floatingIP, before.ip);
-        remove(this.#fipsHeldOn, before.node, before.floatingIP);
-      }
-      if (after?.floatingIP !== undefined) {
-        add(this.#claimsOf, after.floatingIP, after.ip);
-        add(this.#fipsHeldOn, after.node, after.floatingIP);
-      }
+      this.#index.claim(before, after);
       const ip = (after ?? before)?.ip;
-      for (const key of (ip !== undefined && this.#fipsOf.get(ip)) || []) this.#schedule(key);
+      for (const key of ip !== undefined ? this.#index.fipsOf.get(ip) : []) this.#schedule(key);
       for (const claim of [before, after]) {
         if (claim?.floatingIP !== undefined) this.#schedule(claim.floatingIP);
       }
@@ -262,8 +228,8 @@ export class EtcdFloatingIpController {
     const namespaces = new Set<string>();
     for (const { key } of changes) {
       const node = key.slice(keys.nodesAlive.length);
-      for (const fip of this.#fipsHeldOn.get(node) ?? []) this.#schedule(fip);
-      for (const pod of this.#podsOn.get(node) ?? []) {
+      for (const fip of this.#index.fipsHeldOn.get(node)) this.#schedule(fip);
+      for (const pod of this.#index.podsOn.get(node)) {
         namespaces.add(this.#pods.get(pod)?.metadata.namespace ?? "default");
       }
     }
@@ -273,18 +239,29 @@ export class EtcdFloatingIpController {
   #programmedChanged(changes: readonly CacheChange<FloatingIpStatus>[]): void {
     for (const { before, after } of changes) {
       const ip = (after ?? before)?.ip;
-      for (const key of (ip !== undefined && this.#fipsOf.get(ip)) || []) this.#schedule(key);
+      if (ip === undefined) continue;
+      for (const key of this.#index.fipsOf.get(ip)) this.#schedule(key);
+      // A pool's address is its claim's (and its status's), not its spec's.
+      const mark = this.#claims.get(keys.claim(ip))?.floatingIP;
+      if (mark !== undefined) this.#schedule(mark);
+    }
+  }
+
+  /** The addresses FloatingIPs' statuses name: a pool's, taken even while no pod holds it. */
+  #statusesChanged(changes: readonly CacheChange<FloatingIpStatusShape>[]): void {
+    for (const { key, before, after } of changes) {
+      this.#index.status(key.slice(keys.floatingIpStatuses.length), before, after);
     }
   }
 
   #scheduleNamespace(namespace: string): void {
-    for (const key of this.#fipsIn.get(namespace) ?? []) this.#schedule(key);
+    for (const key of this.#index.fipsIn.get(namespace)) this.#schedule(key);
   }
 
   #scheduleAll(): void {
     for (const key of this.#fipKeys()) this.#schedule(key);
     // Claims of FloatingIPs deleted while no controller ran.
-    for (const key of this.#claimsOf.keys()) this.#schedule(key);
+    for (const key of this.#index.claimsOf.keys()) this.#schedule(key);
   }
 
   *#fipKeys(): Iterable<string> {
@@ -331,17 +308,25 @@ export class EtcdFloatingIpController {
 
   /** One FloatingIP: choose its holder, make the claim and endpoints say so, write its status. */
   async #reconcile(key: string): Promise<void> {
-    const fip = this.#record(key);
-    const address = fip?.spec.address;
+    const record = this.#record(key);
+    const where = record && (await this.#addressFor(key, record));
+    const address = where && "address" in where ? where.address : undefined;
     // Claims of a FloatingIP deleted meanwhile, or of its former address, go.
-    for (const ip of [...(this.#claimsOf.get(key) ?? [])]) {
+    for (const ip of [...this.#index.claimsOf.get(key)]) {
       if (ip !== address) await this.#release(key, ip);
     }
-    if (!fip || address === undefined) {
+    if (!record || !where) {
       this.#timer.forget(key);
+      this.#passedOver.delete(key);
       return;
     }
-    if (this.#awaitingOwnWrite(address)) return;
+    if ("reason" in where) {
+      await this.#writeStatus(record, { holder: undefined, ...where });
+      return;
+    }
+    // From here on it has an address, its spec's or its pool's.
+    const fip = { ...record, spec: { ...record.spec, address: where.address } };
+    if (address === undefined || this.#awaitingOwnWrite(address)) return;
     const { namespace } = fip;
     const pools = [...this.#pools.values()];
     const claim = this.#claims.versioned(keys.claim(address));
@@ -433,6 +418,43 @@ export class EtcdFloatingIpController {
     await this.#writeStatus(fip, { holder, since: ours.value.createdAt }, report);
   }
 
+  /** The address a FloatingIP stands for (its spec's or its pool's), or why none. */
+  async #addressFor(
+    key: string,
+    fip: FloatingIpRecord,
+  ): Promise<{ address: string } | { reason: string; message: string }> {
+    const { address, pool } = fip.spec;
+    if (address !== undefined || pool === undefined) return { address: address ?? "" };
+    const claimedByOther = (ip: string) => {
+      const claim = this.#claims.get(keys.claim(ip));
+      return claim !== undefined && claim.floatingIP !== key;
+    };
+    const found = await poolAddressFor(fip, pool, {
+      store: this.options.store,
+      pools: [...this.#pools.values()],
+      labels: this.#namespaces.get(keys.namespace(fip.namespace))?.labels ?? {},
+      held: this.#index.claimsOf.get(key),
+      named: this.#statuses.get(keys.floatingIpStatus(fip.namespace, fip.name))?.address,
+      passedOver: this.#passedOver.get(key),
+      claimedByOther,
+      namedByOther: (ip) =>
+        this.#index.fipsOf.get(ip).size > 0 ||
+        [...this.#index.statusOf.get(ip)].some((other) => other !== key),
+    });
+    if ("allocated" in found) {
+      this.options.logger.log("info", "controller.allocated", {
+        floatingIP: key,
+        address: found.address,
+        pool,
+      });
+    }
+    // Tried again when a claim or a pool changes, or after a while.
+    if (found.reason === "PoolExhausted") {
+      setTimeout(() => this.#schedule(key), POOL_RETRY_MS).unref();
+    }
+    return found;
+  }
+
   /** Whether the claims' cache has yet to show this controller's last write of `address`. */
   #awaitingOwnWrite(address: string): boolean {
     const expected = this.#expected.get(address);
@@ -452,14 +474,14 @@ export class EtcdFloatingIpController {
   }
 
   *#podsOf(namespace: string): Iterable<PodView> {
-    for (const key of this.#podsIn.get(namespace) ?? []) {
+    for (const key of this.#index.podsIn.get(namespace)) {
       const pod = this.#pods.get(key);
       if (pod) yield pod;
     }
   }
 
   #endpointsOf(podUID: string): Versioned<WorkloadEndpoint>[] {
-    return [...(this.#endpointsOfPod.get(podUID) ?? [])].flatMap(
+    return [...this.#index.endpointsOfPod.get(podUID)].flatMap(
       (key) => this.#endpoints.versioned(key) ?? [],
     );
   }
@@ -493,7 +515,7 @@ export class EtcdFloatingIpController {
   }
 
   /** Gives the address to `holder`: its claim and its endpoint's ipNATs, in one transaction. */
-  async #assign(key: string, fip: FloatingIpRecord, holder: Candidate): Promise<boolean> {
+  async #assign(key: string, fip: AddressedRecord, holder: Candidate): Promise<boolean> {
     const address = fip.spec.address;
     const endpoint = this.#endpointOf(holder);
     if (!endpoint) return false;
@@ -513,6 +535,11 @@ export class EtcdFloatingIpController {
       }
     } catch (error) {
       if (!(error instanceof FloatingIpError)) throw error;
+      if (fip.spec.pool !== undefined) {
+        // Taken since it was picked: the pool has others.
+        this.#passedOver.set(key, address);
+        this.#schedule(key);
+      }
       await this.#writeStatus(fip, {
         holder: undefined,
         reason: "AddressInUse",
@@ -528,7 +555,7 @@ export class EtcdFloatingIpController {
   /** Points the claim at `holder` and moves the ipNAT between the endpoints, in one transaction. */
   async #move(
     key: string,
-    fip: FloatingIpRecord,
+    fip: AddressedRecord,
     claim: Versioned<FloatingIpClaim>,
     holder: Candidate,
   ): Promise<boolean> {

@@ -9,6 +9,7 @@ import type { IpPool, IpamBlock, Versioned } from "../model/records.js";
 import { keys } from "./store.js";
 import { planBlockDeletes } from "./plan-block-deletes.js";
 import { poolPrefix } from "../ipam/pool.js";
+import { poolToAllocateFrom } from "../failover/pool-address.js";
 import { CliError } from "../cli/cli-error.js";
 import type { EtcdDatastoreState, Plan } from "./etcd-state.js";
 import { resourceName, type Resource } from "../cli/manifest.js";
@@ -118,8 +119,12 @@ function planFloatingIpApply(
     state.namespaces?.find((entry) => entry.value.name === target)?.value.labels ??
     {};
   try {
-    validateInPools([spec.address], pools);
-    validatePoolNamespaces([spec.address], pools, namespace, namespaceLabels(namespace));
+    if (spec.pool !== undefined) {
+      poolToAllocateFrom(spec.pool, pools, namespace, namespaceLabels(namespace));
+    } else if (spec.address !== undefined) {
+      validateInPools([spec.address], pools);
+      validatePoolNamespaces([spec.address], pools, namespace, namespaceLabels(namespace));
+    }
   } catch (error) {
     if (error instanceof FloatingIpError) throw new CliError(`${what}: ${error.message}`);
     throw error;
@@ -132,7 +137,8 @@ function planFloatingIpApply(
       resource.kind === "FloatingIP" ? [resource.floatingIp] : [],
     ),
   ].filter((other) => other.namespace !== namespace || other.name !== name);
-  const rival = others.find((other) => other.spec.address === spec.address);
+  const rival =
+    spec.address !== undefined && others.find((other) => other.spec.address === spec.address);
   if (rival) {
     throw new CliError(
       `${what}: ${spec.address} is already the address of FloatingIP ${rival.namespace}/${rival.name}`,

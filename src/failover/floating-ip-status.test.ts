@@ -116,8 +116,24 @@ describe("parseFloatingIpSpec", () => {
     });
   });
 
+  it("a pool instead of an address", () => {
+    expect(parseFloatingIpSpec({ pool: "floating", podSelector: {} })).toEqual({
+      pool: "floating",
+      podSelector: {},
+      egress: false,
+    });
+  });
+
   it.each([
-    [{ podSelector: {} }, "spec.address must be an IP address"],
+    [
+      { podSelector: {} },
+      "spec.address must be an IP address, or spec.pool the name of an IP pool",
+    ],
+    [
+      { pool: "a", address: "10.0.0.1", podSelector: {} },
+      "give spec.address or spec.pool, not both",
+    ],
+    [{ pool: 7, podSelector: {} }, "spec.pool must be the name of an IP pool"],
     [
       { address: "10.0.0.0/24", podSelector: {} },
       "invalid floating IP '10.0.0.0/24': not an IP address",

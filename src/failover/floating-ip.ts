@@ -40,18 +40,38 @@ export function floatingIpKey(namespace: string, name: string): string {
 
 /** The spec of a FloatingIP object: what the controller acts on, or the problem with it. */
 export function parseFloatingIpSpec(spec: unknown): FloatingIpSpec | { problem: string } {
-  const { address, podSelector, egress } = (spec ?? {}) as Record<string, unknown>;
-  if (typeof address !== "string") return { problem: "spec.address must be an IP address" };
-  let canonical: string;
-  try {
-    [canonical = ""] = canonicalFloatingIps([address]);
-  } catch (error) {
-    if (error instanceof FloatingIpError) return { problem: error.message };
-    throw error;
-  }
+  const { address, pool, podSelector, egress } = (spec ?? {}) as Record<string, unknown>;
+  const where = parseWhere(address, pool);
+  if ("problem" in where) return where;
   const problem = labelSelectorProblem(podSelector);
   if (problem) return { problem };
   if (egress !== undefined && typeof egress !== "boolean")
     return { problem: "spec.egress must be true or false" };
-  return { address: canonical, podSelector: podSelector as LabelSelector, egress: egress === true };
+  return { ...where, podSelector: podSelector as LabelSelector, egress: egress === true };
+}
+
+/** Kubernetes object names, as pools are named. */
+const POOL_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+/** spec.address (canonical) or spec.pool: exactly one. */
+function parseWhere(
+  address: unknown,
+  pool: unknown,
+): { address: string } | { pool: string } | { problem: string } {
+  if (address !== undefined && pool !== undefined)
+    return { problem: "give spec.address or spec.pool, not both" };
+  if (pool !== undefined) {
+    if (typeof pool !== "string" || pool.length > 253 || !POOL_NAME.test(pool))
+      return { problem: "spec.pool must be the name of an IP pool" };
+    return { pool };
+  }
+  if (typeof address !== "string")
+    return { problem: "spec.address must be an IP address, or spec.pool the name of an IP pool" };
+  try {
+    const [canonical = ""] = canonicalFloatingIps([address]);
+    return { address: canonical };
+  } catch (error) {
+    if (error instanceof FloatingIpError) return { problem: error.message };
+    throw error;
+  }
 }

@@ -19,6 +19,7 @@ import type { LabelSelector } from "../failover/label-selector.js";
 import type { Logger } from "../log/logger.js";
 import { BUOY_API_GROUP, BUOY_API_VERSION, BUOY_VERSION } from "../model/api-group.js";
 import type { IpPool, WorkloadEndpoint } from "../model/records.js";
+import { canonicalAddress } from "../net/address.js";
 import { keepWatching } from "./keep-watching.js";
 import { endpointFromObject, poolFromObject, type KubeObject } from "./objects.js";
 
@@ -187,6 +188,23 @@ export class FailoverCaches {
   floatingIp(key: string): FloatingIpObject | undefined {
     const [namespace = "", name = ""] = splitKey(key);
     return this.#floatingIps.get(name, namespace) as FloatingIpObject | undefined;
+  }
+
+  /**
+   * The addresses every FloatingIP but `except` names, in its spec or its
+   * status: what a pool's allocation leaves alone. A walk of the cached
+   * FloatingIPs, in memory, once per allocation.
+   */
+  addressesNamed(except: string): Set<string> {
+    const named = new Set<string>();
+    for (const fip of this.#floatingIps.list() as KubeObject[]) {
+      const key = floatingIpKey(fip.metadata.namespace ?? "default", fip.metadata.name);
+      if (key === except) continue;
+      for (const address of [fip.spec?.address, fip.status?.address]) {
+        if (typeof address === "string") named.add(canonicalAddress(address) ?? address);
+      }
+    }
+    return named;
   }
 
   /** The claims labelled with a FloatingIP's uid (one, unless its address changed). */

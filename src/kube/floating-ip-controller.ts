@@ -29,9 +29,17 @@ import {
 import { planFloatingIpStatus, type Assignment } from "../failover/floating-ip-status.js";
 import { FailoverTimer } from "../failover/failover-timer.js";
 import { LeaseClock } from "../failover/lease-clock.js";
+import {
+  ALLOCATION_TRIES,
+  inPool,
+  poolAddressCandidates,
+  poolRepresentative,
+  poolToAllocateFrom,
+} from "../failover/pool-address.js";
+import { poolRestrictsNamespaces } from "../ipam/pool.js";
 import type { Logger } from "../log/logger.js";
 import { BUOY_API_GROUP, BUOY_API_VERSION, BUOY_VERSION } from "../model/api-group.js";
-import type { FloatingIpClaim } from "../model/records.js";
+import type { FloatingIpClaim, IpPool } from "../model/records.js";
 import { claimAll, type ClaimPort } from "./claim-protocol.js";
 import { customObjectsClaimPort } from "./custom-objects-claim-port.js";
 import { describeKubeError, statusOf } from "./describe-kube-error.js";
@@ -75,6 +83,8 @@ export class FloatingIpController {
   /** Each running failover's start, for its time. */
   readonly #timer = new FailoverTimer();
   /** FloatingIPs whose address was refused: not tried again before `until` for that generation. */
+  /** The pool address each FloatingIP found taken when it came to claim it: not picked again. */
+  readonly #passedOver = new Map<string, string>();
   readonly #refused = new Map<
     string,
     { generation: number | undefined; until: number; delay: number }
@@ -160,11 +170,22 @@ export class FloatingIpController {
     if (!fip) {
       this.#timer.forget(key);
       this.#refused.delete(key);
+      this.#passedOver.delete(key);
       return;
     }
     const namespace = fip.metadata.namespace ?? "default";
     const spec = parseFloatingIpSpec(fip.spec);
-    const address = "problem" in spec ? undefined : spec.address;
+    let pool: IpPool | undefined;
+    let poolProblem: string | undefined;
+    if (!("problem" in spec) && spec.pool !== undefined) {
+      try {
+        pool = await this.#poolFor(spec.pool, namespace);
+      } catch (error) {
+        if (!(error instanceof FloatingIpError)) throw error;
+        poolProblem = error.message;
+      }
+    }
+    let address = "problem" in spec ? undefined : (spec.address ?? this.#poolAddress(fip, pool));
     // One claim: of its address now (an edited address releases the old one).
     let claim: KubeObject | undefined;
     for (const held of this.#caches.claimsOf(fip.metadata.uid ?? "")) {
@@ -175,20 +196,16 @@ export class FloatingIpController {
       if (claim) await this.#deleteClaim(claim, key);
       await this.#writeStatus(fip, address, { holder: undefined, reason, message }, undefined);
     };
-    if ("problem" in spec || address === undefined) {
-      return refuse("InvalidSpec", "problem" in spec ? spec.problem : "no address");
-    }
+    if ("problem" in spec) return refuse("InvalidSpec", spec.problem);
+    if (poolProblem !== undefined) return refuse("PoolRefused", poolProblem);
     try {
-      validateInPools([address], this.#caches.pools());
-      if (poolNamespacesMatter([address], this.#caches.pools())) {
-        const labels = await this.#namespaceLabels(namespace);
-        validatePoolNamespaces([address], this.#caches.pools(), namespace, labels);
-      }
+      if (address !== undefined) await this.#checkAddress(address, namespace);
     } catch (error) {
       if (error instanceof FloatingIpError) return refuse("AddressRefused", error.message, address);
       throw error;
     }
-    const candidates = this.#caches.candidates(address, spec.podSelector, namespace, (node) =>
+    const family = address ?? (pool && poolRepresentative(pool)) ?? "";
+    const candidates = this.#caches.candidates(family, spec.podSelector, namespace, (node) =>
       this.#live(node),
     );
     const held = claim ? claimFromSpec(claim) : undefined;
@@ -204,6 +221,16 @@ export class FloatingIpController {
           ? "no pod with an address of its family matches spec.podSelector"
           : "no pod it selects is Ready";
       if (claim) await this.#deleteClaim(claim, key);
+      // A pool's address is chosen now, so that it is known before a pod holds it.
+      if (pool && address === undefined) {
+        address = await this.#allocate(
+          key,
+          fip,
+          pool,
+          async (ip) => !(await this.#claims.getClaim(ip)),
+        );
+        if (address === undefined) return this.#poolExhausted(fip, pool);
+      }
       return this.#writeStatus(fip, address, { holder: undefined, reason: choice.why, message });
     }
     const holder = choice.holder;
@@ -215,7 +242,31 @@ export class FloatingIpController {
       const now = this.options.now();
       if (refused && refused.generation === fip.metadata.generation && now < refused.until) return;
       try {
-        object = await this.#createClaim(fip, address, holder, spec.egress);
+        if (pool) {
+          const from = pool;
+          const claimed = new Map<string, KubeObject>();
+          const attempt = async (ip: string) => {
+            try {
+              claimed.set(ip, await this.#createClaim(fip, ip, holder, spec.egress));
+              return true;
+            } catch (error) {
+              if (!(error instanceof FloatingIpError)) throw error;
+              return false;
+            }
+          };
+          if (address === undefined || !(await attempt(address))) {
+            if (address !== undefined) this.#passedOver.set(key, address);
+            address = await this.#allocate(key, fip, from, attempt);
+          }
+          object = address === undefined ? undefined : claimed.get(address);
+          if (address === undefined || !object) {
+            throw new FloatingIpError(
+              `no free address in IP pool ${from.name} (${ALLOCATION_TRIES} tried)`,
+            );
+          }
+        } else if (address !== undefined) {
+          object = await this.#createClaim(fip, address, holder, spec.egress);
+        }
       } catch (error) {
         if (error instanceof FloatingIpError) {
           const delay = Math.min(
@@ -230,7 +281,7 @@ export class FloatingIpController {
             delay,
           });
           setTimeout(() => this.#schedule(key), delay).unref();
-          return refuse("AddressInUse", error.message, address);
+          return refuse(pool ? "PoolExhausted" : "AddressInUse", error.message, address);
         }
         throw error;
       }
@@ -291,6 +342,85 @@ export class FloatingIpController {
     // The holder recovered before anyone took it over: no failover to time.
     if (choice.kept && !lost) this.#timer.recovered(key, object?.metadata.generation ?? 0);
     await this.#writeStatus(fip, address, { holder, since }, report);
+  }
+
+  /** The pool `name`, checked as one the namespace may use (its labels read only if they matter). */
+  async #poolFor(name: string, namespace: string): Promise<IpPool> {
+    const pools = this.#caches.pools();
+    const pool = pools.find((candidate) => candidate.name === name);
+    const labels =
+      pool && poolRestrictsNamespaces(pool) ? await this.#namespaceLabels(namespace) : {};
+    return poolToAllocateFrom(name, pools, namespace, labels);
+  }
+
+  /**
+   * The address of a FloatingIP with spec.pool, as far as known without a
+   * request: its claim's, else its status's (unless found taken).
+   */
+  #poolAddress(fip: FloatingIpObject, pool: IpPool | undefined): string | undefined {
+    if (!pool) return undefined;
+    const held = this.#caches
+      .claimsOf(fip.metadata.uid ?? "")
+      .map((claim) => String(claim.spec?.ip ?? ""))
+      .find((ip) => inPool(ip, pool));
+    if (held !== undefined) return held;
+    const key = floatingIpKey(fip.metadata.namespace ?? "default", fip.metadata.name);
+    const named = (fip.status as FloatingIpStatusShape | undefined)?.address;
+    return named !== undefined && named !== this.#passedOver.get(key) && inPool(named, pool)
+      ? named
+      : undefined;
+  }
+
+  /** In a pool the namespace may use (as at ADD). */
+  async #checkAddress(address: string, namespace: string): Promise<void> {
+    validateInPools([address], this.#caches.pools());
+    if (poolNamespacesMatter([address], this.#caches.pools())) {
+      const labels = await this.#namespaceLabels(namespace);
+      validatePoolNamespaces([address], this.#caches.pools(), namespace, labels);
+    }
+  }
+
+  /**
+   * The first of the pool's candidates for this FloatingIP (its uid orders
+   * them) that no other FloatingIP names and `take` accepts (a claim absent,
+   * or created for the holder): at most ALLOCATION_TRIES requests.
+   */
+  async #allocate(
+    key: string,
+    fip: FloatingIpObject,
+    pool: IpPool,
+    take: (address: string) => Promise<boolean>,
+  ): Promise<string | undefined> {
+    const named = this.#caches.addressesNamed(key);
+    const passedOver = this.#passedOver.get(key);
+    const skip = (ip: string) => ip === passedOver || named.has(ip);
+    for (const candidate of poolAddressCandidates(
+      pool,
+      fip.metadata.uid ?? key,
+      ALLOCATION_TRIES,
+      skip,
+    )) {
+      if (!(await take(candidate))) continue;
+      this.#passedOver.delete(key);
+      this.options.logger.log("info", "controller.allocated", {
+        floatingIP: key,
+        address: candidate,
+        pool: pool.name,
+      });
+      return candidate;
+    }
+    return undefined;
+  }
+
+  /** No free address found in the pool: said in the status, tried again later. */
+  async #poolExhausted(fip: FloatingIpObject, pool: IpPool): Promise<void> {
+    const key = floatingIpKey(fip.metadata.namespace ?? "default", fip.metadata.name);
+    setTimeout(() => this.#schedule(key), REFUSED_RETRY_MAX_MS).unref();
+    await this.#writeStatus(fip, undefined, {
+      holder: undefined,
+      reason: "PoolExhausted",
+      message: `no free address in IP pool ${pool.name} (${ALLOCATION_TRIES} tried)`,
+    });
   }
 
   async #createClaim(

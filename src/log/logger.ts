@@ -63,6 +63,7 @@ export type LogEvent =
   | "controller.moved"
   | "controller.released"
   | "controller.egress"
+  | "controller.allocated"
   | "controller.refused"
   | "controller.error"
   | "controller.record"

@@ -13,9 +13,12 @@ export interface LabelSelector {
   matchExpressions?: LabelSelectorRequirement[];
 }
 
+/** Exactly one of `address` and `pool`. */
 export interface FloatingIpSpec {
   /** The floating IP, canonical. */
-  address: string;
+  address?: string;
+  /** The IP pool its address is allocated from (status.address says which). */
+  pool?: string;
   podSelector: LabelSelector;
   /** The holder leaves from it (SPEC 3.7's egress), as the annotation's opt-in. */
   egress: boolean;

@@ -11,6 +11,8 @@ import { commitLiveChange } from "../../src/etcd/commit-live-change.js";
 import { EtcdFloatingIpController } from "../../src/etcd/etcd-floating-ip-controller.js";
 import { EtcdKv } from "../../src/etcd/etcd-kv.js";
 import { EtcdLeaderLease } from "../../src/etcd/etcd-leader-lease.js";
+import { commitPlan } from "../../src/etcd/etcd-state.js";
+import { planDelete } from "../../src/etcd/plan-delete.js";
 import { planFloatingIpSet } from "../../src/etcd/live-change.js";
 import { keys, Store } from "../../src/etcd/store.js";
 import type { FloatingIpStatusShape } from "../../src/model/floating-ip-resource.js";
@@ -73,6 +75,11 @@ afterAll(async () => {
 
 async function apply(text: string): Promise<void> {
   await applyInParts(store, parseManifests(text), "apply");
+}
+
+/** `buoy delete floatingip <namespace/name>`, as the CLI plans and commits it. */
+async function deleteFloatingIp(name: string): Promise<void> {
+  await commitPlan(store, (state) => planDelete(state, [{ kind: "FloatingIP", name }]), "delete");
 }
 
 async function nodeUp(node: string): Promise<void> {
@@ -288,26 +295,113 @@ spec: {address: 203.0.113.99, podSelector: {}}
   });
 
   it("deleting the FloatingIP releases its claim, its endpoint's NAT and its status", async () => {
-    const resources = parseManifests(`
-apiVersion: buoy.dev/v1
-kind: FloatingIP
-metadata: {name: web, namespace: shop}
-spec: {address: ${ADDRESS}, podSelector: {}}
-`);
-    const { planDelete } = await import("../../src/etcd/plan-delete.js");
-    const { commitPlan } = await import("../../src/etcd/etcd-state.js");
-    await commitPlan(
-      store,
-      (state) =>
-        planDelete(
-          state,
-          resources.map(() => ({ kind: "FloatingIP", name: "shop/web" })),
-        ),
-      "delete",
-    );
+    await deleteFloatingIp("shop/web");
     await until("the claim released", async () => !(await claim()));
     expect(await natsOf("web-b", "node-2")).toEqual([]);
     expect(await status()).toBeUndefined();
+  });
+});
+
+describe("a FloatingIP with spec.pool on etcd", () => {
+  const statusOf = (name: string) => status("shop", name);
+  const pooled = (name: string) =>
+    apply(`
+apiVersion: buoy.dev/v1
+kind: FloatingIP
+metadata: {name: ${name}, namespace: shop}
+spec: {pool: tiny, podSelector: {matchLabels: {app: web}}}
+`);
+
+  it("gets the pool's free address, keeps it while no pod holds it, and frees it when deleted", async () => {
+    // tiny offers 198.51.100.1 and .2; bank/vault's annotation holds .1.
+    await apply(`
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: {name: tiny}
+spec: {cidr: 198.51.100.0/30, blockSize: 30, disabled: true}
+---
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: {name: bankonly}
+spec: {cidr: 198.51.100.64/28, blockSize: 28, disabled: true, namespaceSelector: "tier == 'bank'"}
+`);
+    const live = await store.readLiveState();
+    expect(
+      await commitLiveChange(
+        store.kv,
+        planFloatingIpSet(live, "bank/vault", ["203.0.113.99", "198.51.100.1"]),
+      ),
+    ).toBe(true);
+    await pooled("pooled");
+    const held = await until("the claim of 198.51.100.2", async () => {
+      const claim = await read<FloatingIpClaim>(keys.claim("198.51.100.2"));
+      return claim?.floatingIP === "shop/pooled" && claim;
+    });
+    expect(held).toMatchObject({ pod: "web-b", node: "node-2" });
+    expect(await natsOf("web-b", "node-2")).toContainEqual({
+      internalIP: "10.244.1.5",
+      externalIP: "198.51.100.2",
+    });
+    await until(
+      "status.address",
+      async () => (await statusOf("pooled"))?.address === "198.51.100.2",
+    );
+    expect(await read<FloatingIpClaim>(keys.claim("198.51.100.1"))).toMatchObject({ pod: "vault" });
+
+    // A second one finds the pool full, and says so.
+    await pooled("second");
+    await until(
+      "PoolExhausted",
+      async () => (await condition("Assigned", "shop", "second"))?.reason === "PoolExhausted",
+    );
+    expect((await condition("Assigned", "shop", "second"))?.message).toBe(
+      "no free address in IP pool tiny (32 tried)",
+    );
+
+    // No pod it selects: the claim goes, the address stays the FloatingIP's.
+    await apply(`
+apiVersion: v1
+kind: Pod
+metadata: {name: web-b, namespace: shop, uid: ${uid("web-b")}, labels: {app: other}, creationTimestamp: "2026-12-04T05:00:00Z"}
+spec: {nodeName: node-2}
+status: {conditions: [{type: Ready, status: "True", lastTransitionTime: "2026-12-04T06:10:00Z"}]}
+`);
+    await until("released", async () => !(await read(keys.claim("198.51.100.2"))));
+    expect((await statusOf("pooled"))?.address).toBe("198.51.100.2");
+    await pod("shop", "web-b", "node-2", "2026-12-04T06:11:00Z");
+    await until("held again, the same address", async () => {
+      const claim = await read<FloatingIpClaim>(keys.claim("198.51.100.2"));
+      return claim?.floatingIP === "shop/pooled";
+    });
+
+    // Deleted: its address is free, and the waiting one gets it (on its retry).
+    await deleteFloatingIp("shop/pooled");
+    const next = await until(
+      "the second one holding 198.51.100.2",
+      async () => {
+        const claim = await read<FloatingIpClaim>(keys.claim("198.51.100.2"));
+        return claim?.floatingIP === "shop/second" && claim;
+      },
+      10_000,
+    );
+    expect(next.pod).toBe("web-b");
+  });
+
+  it("refuses at apply a pool the namespace may not use, and one that does not exist", async () => {
+    const ask = (pool: string) =>
+      apply(`
+apiVersion: buoy.dev/v1
+kind: FloatingIP
+metadata: {name: grab, namespace: shop}
+spec: {pool: ${pool}, podSelector: {}}
+`);
+    await expect(ask("bankonly")).rejects.toThrow(
+      "FloatingIP shop/grab: IP pool bankonly is not one namespace shop may use",
+    );
+    await expect(ask("nowhere")).rejects.toThrow(
+      "FloatingIP shop/grab: spec.pool names no IP pool: 'nowhere'",
+    );
+    expect(await read(keys.floatingIp("shop", "grab"))).toBeUndefined();
   });
 });
 

@@ -422,6 +422,41 @@ describe("FloatingIPs, as a tenant of its own namespace", () => {
     const list = await tenant.json<{ items: KubeObject[] }>("GET", path);
     expect(list.items.map((item) => item.metadata?.name)).toEqual(["good"]);
   });
+
+  const fromPool = (name: string, pool: string) => ({
+    apiVersion: "buoy.dev/v1",
+    kind: "FloatingIP",
+    metadata: { name },
+    spec: { pool, podSelector: { matchLabels: { app: "web" } } },
+  });
+
+  it("admits one asking for an address from a pool it may use", async () => {
+    expect((await tenant.request("POST", path, fromPool("pooled", "floating"))).status).toBe(201);
+  });
+
+  it.each([
+    [
+      "a pool the namespace may not use",
+      "team-a",
+      `IP pool team-a is not one namespace ${tenantNs} may use`,
+    ],
+    ["a pool that does not exist", "nowhere", "spec.pool names no IP pool: 'nowhere'"],
+  ])("refuses at create: %s", async (_, pool, words) => {
+    const response = await tenant.request("POST", path, fromPool("badpool", pool));
+    expect(response.status).toBe(403);
+    expect(messageOf(response)).toContain(
+      `admission webhook "floatingips.buoy.dev" denied the request: ${words}`,
+    );
+  });
+
+  it("refuses, by the schema, both an address and a pool", async () => {
+    const both = fromPool("both", "floating");
+    const response = await tenant.request("POST", path, {
+      ...both,
+      spec: { ...both.spec, address: "10.96.0.31" },
+    });
+    expect(response.status).toBe(422);
+  });
 });
 
 describe("with the webhook stopped", () => {

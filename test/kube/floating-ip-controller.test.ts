@@ -67,6 +67,7 @@ const sandboxes = new Map<
 interface FloatingIpObject {
   metadata: { name: string; uid: string; generation: number };
   status?: {
+    address?: string;
     holder?: { pod: string; node: string };
     ready?: boolean;
     conditions?: { type: string; status: string; reason: string; message: string }[];
@@ -500,6 +501,61 @@ describe("what a tenant may not do", () => {
       "floating IP 10.96.0.10 is already held by a pod in another namespace",
     );
     expect(await holderOf("10.96.0.10")).toBe(holder);
+  });
+});
+
+describe("a FloatingIP with spec.pool", () => {
+  const fromPool = (name: string) =>
+    tenant.request("POST", FIPS(WEB), {
+      apiVersion: "buoy.dev/v1",
+      kind: "FloatingIP",
+      metadata: { name },
+      spec: { pool: "tiny", podSelector: { matchLabels: { app: "pooled" } } },
+    });
+
+  it("gets the pool's free address, translated by its holder's node, named in its status", async () => {
+    // tiny offers 10.96.1.1 and .2; a pod of the other namespace holds .1 by its annotation.
+    await kube.admin.json("POST", "/apis/buoy.dev/v1/ippools", {
+      apiVersion: "buoy.dev/v1",
+      kind: "IPPool",
+      metadata: { name: "tiny" },
+      spec: { cidr: "10.96.1.0/30", blockSize: 30, disabled: true },
+    });
+    await addPod(OTHER, "pool-squatter", { labels: {}, annotation: '["10.96.1.1"]' });
+    await addPod(WEB, "pool-a", { labels: { app: "pooled" } });
+    expect((await fromPool("pooled")).status).toBe(201);
+    await until("the claim of 10.96.1.2 names pool-a", async () => {
+      const held = await claim("10.96.1.2");
+      return held?.spec.pod === "pool-a" && held.spec.floatingIP === `${WEB}/pooled`;
+    });
+    await until(
+      "node-1 translates it to pool-a",
+      () => readNftMap("fip_dnat").get("10.96.1.2") === addresses.get("pool-a"),
+    );
+    await until("status.address", async () => {
+      const object = await fip(WEB, "pooled");
+      return object.status?.address === "10.96.1.2" && object.status.holder?.pod === "pool-a";
+    });
+    expect((await claim("10.96.1.1"))?.spec.pod).toBe("pool-squatter");
+  });
+
+  it("a second one finds the pool full and says so; it gets the address once the first is deleted", async () => {
+    expect((await fromPool("second")).status).toBe(201);
+    await until(
+      "PoolExhausted",
+      async () => condition(await fip(WEB, "second"), "Assigned")?.reason === "PoolExhausted",
+    );
+    expect(condition(await fip(WEB, "second"), "Assigned")?.message).toBe(
+      "no free address in IP pool tiny (32 tried)",
+    );
+    expect((await tenant.request("DELETE", `${FIPS(WEB)}/pooled`)).status).toBe(200);
+    await until(
+      "the second holds 10.96.1.2",
+      async () => (await claim("10.96.1.2"))?.spec.floatingIP === `${WEB}/second`,
+      20_000,
+    );
+    expect((await tenant.request("DELETE", `${FIPS(WEB)}/second`)).status).toBe(200);
+    await until("released", async () => (await claim("10.96.1.2")) === undefined);
   });
 });
 

@@ -48,7 +48,9 @@ Resources:
            namespaceSelector reads (etcd has no Namespace objects; a namespace
            without one has no labels)
   FloatingIP apiVersion buoy.dev/v1, namespaced: spec.address (inside a pool
-           the namespace may use, no other FloatingIP's), spec.podSelector
+           the namespace may use, no other FloatingIP's) or spec.pool (a
+           pool the namespace may use: the controller picks the address and
+           names it in its status), spec.podSelector
            (pods of its namespace), spec.egress; 'buoy controller' gives it
            to one Ready pod it selects and moves it when that pod fails
   Pod      apiVersion v1: metadata.uid (the runtime's K8S_POD_UID), labels,

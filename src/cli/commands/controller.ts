@@ -108,7 +108,8 @@ async function runController(
 const CONTROLLER_HELP = `
 What it does: for each FloatingIP (buoy.dev/v1, namespaced), one pod among the
 Ready pods its spec.podSelector picks in its own namespace holds
-spec.address, through the address's FloatingIPClaim, as an annotation's pod
+spec.address (or a free address of spec.pool, kept in status.address),
+through the address's FloatingIPClaim, as an annotation's pod
 would (the two never hold one address at once). Sticky: a holder keeps it
 while it is Ready, not being deleted and its node's status Lease is renewed;
 otherwise the pod Ready longest takes it. The nodes' agents program the move,

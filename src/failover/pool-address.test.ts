@@ -1,0 +1,81 @@
+import { describe, expect, it } from "vitest";
+import type { IpPool } from "../model/records.js";
+import {
+  inPool,
+  poolAddressCandidates,
+  poolRepresentative,
+  poolToAllocateFrom,
+} from "./pool-address.js";
+
+const pool = (name: string, cidr: string, namespaceSelector?: string): IpPool => ({
+  name,
+  cidr,
+  blockSize: 26,
+  disabled: true,
+  nodeSelector: "all()",
+  natOutgoing: false,
+  disableBGPExport: false,
+  ...(namespaceSelector !== undefined ? { namespaceSelector } : {}),
+});
+
+describe("poolToAllocateFrom", () => {
+  const pools = [pool("open", "203.0.113.0/28"), pool("bank", "198.51.100.0/28", "tier == 'bank'")];
+
+  it("gives the pool a namespace may use", () => {
+    expect(poolToAllocateFrom("open", pools, "shop", {}).name).toBe("open");
+    expect(poolToAllocateFrom("bank", pools, "vault", { tier: "bank" }).name).toBe("bank");
+  });
+
+  it("refuses a pool that does not exist, and one the namespace may not use", () => {
+    expect(() => poolToAllocateFrom("nope", pools, "shop", {})).toThrow(
+      "spec.pool names no IP pool: 'nope'",
+    );
+    expect(() => poolToAllocateFrom("bank", pools, "shop", { tier: "web" })).toThrow(
+      "IP pool bank is not one namespace shop may use",
+    );
+  });
+});
+
+describe("poolAddressCandidates", () => {
+  it("walks the whole of a small pool once, leaving out its first and last address", () => {
+    const all = [...poolAddressCandidates(pool("p", "203.0.113.0/29"), "uid-1", 32)];
+    expect(all.sort()).toEqual([1, 2, 3, 4, 5, 6].map((n) => `203.0.113.${n}`));
+  });
+
+  it("starts where the seed says: the same for a seed, elsewhere for another", () => {
+    const big = pool("p", "10.96.0.0/16");
+    const first = (seed: string) => [...poolAddressCandidates(big, seed, 1)][0];
+    expect(first("uid-1")).toBe(first("uid-1"));
+    const starts = new Set(["a", "b", "c", "d", "e", "f", "g", "h"].map(first));
+    expect(starts.size).toBeGreaterThan(4);
+    for (const address of starts) expect(inPool(String(address), big)).toBe(true);
+  });
+
+  it("yields at most the limit, and skips what it is told is taken", () => {
+    const p = pool("p", "203.0.113.0/24");
+    expect([...poolAddressCandidates(p, "s", 5)]).toHaveLength(5);
+    const free = [...poolAddressCandidates(p, "s", 5, (ip) => ip.endsWith("7"))];
+    expect(free).toHaveLength(5);
+    expect(free.some((ip) => ip.endsWith("7"))).toBe(false);
+  });
+
+  it("ends when everything is skipped, without walking a large pool", () => {
+    const huge = pool("p", "fd00:96::/64");
+    let asked = 0;
+    const none = [
+      ...poolAddressCandidates(huge, "s", 32, () => {
+        asked++;
+        return true;
+      }),
+    ];
+    expect(none).toEqual([]);
+    expect(asked).toBeLessThanOrEqual(128);
+  });
+
+  it("covers single-address pools and IPv6", () => {
+    expect([...poolAddressCandidates(pool("p", "203.0.113.9/32"), "s")]).toEqual(["203.0.113.9"]);
+    const six = [...poolAddressCandidates(pool("p", "fd00:96::/126"), "s")];
+    expect(six.sort()).toEqual(["fd00:96::1", "fd00:96::2", "fd00:96::3"]);
+    expect(poolRepresentative(pool("p", "fd00:96::/126"))).toBe("fd00:96::");
+  });
+});
