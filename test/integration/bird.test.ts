@@ -356,4 +356,32 @@ describe("BIRD 2 with buoy's configs, two nodes and a router", () => {
     const parsed = sh(["bird", "-p", "-c", path]);
     expect(parsed.status, parsed.stderr + parsed.stdout).toBe(0);
   });
+
+  it("a node gone silent (BIRD frozen, no goodbye) is dropped by BFD: its routes leave within seconds, not the 9 s hold time", async () => {
+    await until(
+      "BFD up with A on B and R",
+      () =>
+        [B, R].every((s) => /198\.51\.100\.1 +eth0 +Up/.test(birdc(s, "show", "bfd", "sessions"))),
+      10_000,
+    );
+    const child = A.process;
+    expect(child?.pid).toBeDefined();
+    const began = Date.now();
+    child?.kill("SIGSTOP");
+    try {
+      const gone = (s: Speaker) => () => routesTo(s.ns, ["10.250.1.0/26"]).length === 0;
+      // Hold time 9 s; BFD 5 x 200 ms: well before the hold time (a loose bound).
+      await until("A's block gone from B", gone(B), 4000);
+      await until("A's block gone from R", gone(R), 4000);
+      console.log(`BFD: a frozen node's routes left its peers after ${Date.now() - began} ms`);
+      expect(birdc(R, "show", "protocols", "peer_node_a")).toContain("BFD session down");
+    } finally {
+      child?.kill("SIGCONT");
+    }
+    await until(
+      "A back",
+      () => routesTo(R.ns, ["10.250.1.0/26"]).length === 1,
+      ESTABLISHED_WITHIN_MS,
+    );
+  });
 });
