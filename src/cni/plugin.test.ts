@@ -1,4 +1,5 @@
 import { beforeEach, describe, expect, it } from "vitest";
+import { CniError } from "./errors.js";
 import { MemoryKv } from "../etcd/memory-kv.js";
 import type { Kv } from "../datastore/kv.js";
 import { DatastoreUnavailableError } from "../datastore/unavailable-error.js";
@@ -637,6 +638,32 @@ describe("runCni() DEL, CHECK, GC, STATUS, VERSION", () => {
     expect(gcNull.exitCode).toBe(0);
     // GC frees datastore records; interfaces go with their sandbox's namespace.
     expect(await leftovers()).toEqual({ ...nothing, interfaces: 1 });
+  });
+
+  it("runCni() passes STATUS and GC on to a delegated IPAM plugin, whose error is the answer", async () => {
+    const calls: string[] = [];
+    let answer: CniError | undefined;
+    deps.execPlugin = async (type, env) => {
+      calls.push(`${type} ${env.CNI_COMMAND}`);
+      if (answer) throw answer;
+      return undefined;
+    };
+    const conf = {
+      cniVersion: "1.1.0",
+      ipam: { type: "host-local", subnet: "10.88.0.0/16" },
+      "cni.dev/valid-attachments": [],
+    };
+    expect((await cni({ command: "STATUS", conf })).exitCode).toBe(0);
+    expect((await cni({ command: "GC", conf })).exitCode).toBe(0);
+    expect(calls).toEqual(["host-local STATUS", "host-local GC"]);
+    answer = new CniError(50, "host-local: no addresses left");
+    const { out } = await cni({ command: "STATUS", conf });
+    expect(out).toMatchObject({ code: 50, msg: "host-local: no addresses left" });
+    // buoy's own IPAM runs in-process: nothing to pass on.
+    calls.length = 0;
+    answer = undefined;
+    await cni({ command: "STATUS", conf: { cniVersion: "1.1.0" } });
+    expect(calls).toEqual([]);
   });
 
   it("runCni() STATUS answers code 50 when the datastore is down", async () => {

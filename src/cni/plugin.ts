@@ -97,9 +97,9 @@ async function dispatch(role: CniRole, context: CniContext): Promise<unknown> {
       case "CHECK":
         return undefined;
       case "STATUS":
-        return status(context);
+        return status(context, false);
       case "GC":
-        return gc(context);
+        return gc(context, false);
     }
   }
   switch (env.command) {

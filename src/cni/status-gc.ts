@@ -1,11 +1,13 @@
 // CNI 1.1's STATUS (is the datastore reachable) and GC (release every
-// container of this node and network the runtime no longer lists).
+// container of this node and network the runtime no longer lists), each
+// passed on to a delegated IPAM plugin.
 import type { CniContext } from "./context.js";
 import { CniCode, CniError } from "./errors.js";
 import { handleFor } from "./ipam-plugin.js";
 import { ownIpam } from "./run-ipam.js";
 
-export async function status(context: CniContext): Promise<void> {
+/** `delegate`: false when buoy runs as the IPAM plugin itself (no one to pass it to). */
+export async function status(context: CniContext, delegate = true): Promise<void> {
   try {
     await context.store.ping();
   } catch (error) {
@@ -14,9 +16,26 @@ export async function status(context: CniContext): Promise<void> {
       `datastore is unreachable: ${(error as Error).message}`,
     );
   }
+  // A delegated IPAM plugin is asked too (CNI 1.1): its error is the answer.
+  if (delegate) await delegateToIpam("STATUS", context);
 }
 
-export async function gc(context: CniContext): Promise<void> {
+/**
+ * Runs `command` (STATUS, GC) on a delegated IPAM plugin with the runtime's
+ * environment and config, as the CNI spec asks of a plugin that delegates
+ * IPAM; nothing for buoy's own IPAM, which runs in-process.
+ */
+async function delegateToIpam(command: "STATUS" | "GC", context: CniContext): Promise<void> {
+  const { conf } = context;
+  if (!conf.ipam.type || ownIpam(conf)) return;
+  await context.deps.execPlugin(
+    conf.ipam.type,
+    { ...context.rawEnv, CNI_COMMAND: command },
+    context.stdin,
+  );
+}
+
+export async function gc(context: CniContext, delegate = true): Promise<void> {
   const { conf, store, node, logger } = context;
   if (conf.validAttachments === undefined) {
     // Read as "nothing is valid", it would release every pod on the node.
@@ -56,4 +75,7 @@ export async function gc(context: CniContext): Promise<void> {
     });
   }
   logger.log("info", "cni.gc", { released: [...stale.keys()] });
+  // The delegated IPAM plugin frees what it gave the stale attachments (they
+  // are in the same cni.dev/valid-attachments it reads).
+  if (delegate) await delegateToIpam("GC", context);
 }

@@ -427,12 +427,17 @@ describe("manifests/rbac.yaml", () => {
 describe("manifests/calico-config.yaml", () => {
   const configMap = find("ConfigMap", "calico-config");
   const data = configMap.data as Record<string, string>;
+  // The seed's conflist, at CNI 1.0.0 and listing 1.1.0 (issue 16): the
+  // runtime then calls CHECK, and with 1.1.0 STATUS and GC.
   const seed = readFileSync(
     new URL("../../test/fixtures/seed-cni-network-config.json", import.meta.url),
     "utf8",
+  ).replace(
+    '"cniVersion": "0.3.0",',
+    '"cniVersion": "1.0.0",\n  "cniVersions": ["1.0.0", "1.1.0"],',
   );
 
-  it("has Calico's keys, and cni_network_config is the seed's conflist verbatim", () => {
+  it("has Calico's keys, and cni_network_config is the seed's conflist at CNI 1.0.0", () => {
     expect(Object.keys(data).sort()).toEqual(
       ["calico_backend", "cni_network_config", "typha_service_name", "veth_mtu"].sort(),
     );
@@ -452,7 +457,7 @@ describe("manifests/calico-config.yaml", () => {
       ok: true,
       summary: {
         name: "k8s-pod-network",
-        cniVersion: "0.3.0",
+        cniVersion: "1.0.0",
         pluginTypes: ["calico", "portmap"],
         datastoreType: "kubernetes",
         nodename: "node-1",

@@ -232,6 +232,26 @@ describe("validateConflist()", () => {
   const main = (extra: string) =>
     `{"name": "n", "cniVersion": "0.3.1", "plugins": [{"type": "calico", "datastore_type": "kubernetes"${extra}}]}`;
 
+  it("refuses a cniVersions that is not a list of versions buoy speaks", () => {
+    const listed = (versions: string) =>
+      validateConflist(
+        `{"name": "n", "cniVersion": "1.0.0", "cniVersions": ${versions}, "plugins": [{"type": "calico", "datastore_type": "kubernetes"}]}`,
+      );
+    expect(listed('["1.0.0", "1.1.0"]').ok).toBe(true);
+    expect(listed('"1.1.0"')).toEqual({
+      ok: false,
+      errors: ["the conflist's 'cniVersions' is not a list of strings"],
+    });
+    expect(listed('["1.0.0", "9.9.9"]')).toMatchObject({
+      ok: false,
+      errors: [
+        expect.stringContaining(
+          "the conflist's 'cniVersions' lists 9.9.9, which buoy does not support (0.1.0,",
+        ),
+      ],
+    });
+  });
+
   it("locates a JSON error by line and column when V8 gives its position", () => {
     const result = validateConflist('{\n  "name": "n",\n}');
     expect(!result.ok && result.errors[0]).toBe(

@@ -4,6 +4,7 @@
 // the installer (install-cni.ts) reads files and writes them; nothing here does.
 import { CniError } from "../cni/errors.js";
 import { DEFAULT_LOG_FILE, DEFAULT_MTU, parseNetConf } from "../cni/netconf.js";
+import { isSupportedVersion, SUPPORTED_VERSIONS } from "../cni/versions.js";
 import { PLACEHOLDERS } from "./placeholders.js";
 
 /** The conflist name Calico's installer writes, and buoy's too (CNI_CONF_NAME changes it). */
@@ -177,6 +178,20 @@ export function validateConflist(text: string): ConflistCheck {
   }
   if (list.cniVersion !== undefined && typeof list.cniVersion !== "string") {
     errors.push("the conflist's 'cniVersion' is not a string");
+  }
+  const versions = list.cniVersions;
+  if (versions !== undefined) {
+    if (!Array.isArray(versions) || versions.some((version) => typeof version !== "string")) {
+      errors.push("the conflist's 'cniVersions' is not a list of strings");
+    } else {
+      for (const version of versions as string[]) {
+        if (!isSupportedVersion(version)) {
+          errors.push(
+            `the conflist's 'cniVersions' lists ${version}, which buoy does not support (${SUPPORTED_VERSIONS.join(", ")})`,
+          );
+        }
+      }
+    }
   }
   const plugins = list.plugins;
   if (!Array.isArray(plugins) || plugins.length === 0) {

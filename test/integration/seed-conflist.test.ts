@@ -146,6 +146,25 @@ describe("IPAM delegation", () => {
     }
   });
 
+  it("passes STATUS and GC on to host-local, whose own answer is the result", async () => {
+    const conf = etcdPluginConf(etcd, {
+      name: "hl-net",
+      cniVersion: "1.1.0",
+      ipam: { type: "host-local", ranges: [[{ subnet: "10.77.0.0/24" }]] },
+      "cni.dev/valid-attachments": [],
+    });
+    // Debian's host-local (1.1.1) predates both commands: it asks for what ADD needs.
+    for (const command of ["STATUS", "GC"] as const) {
+      const outcome = await runPlugin({ command, conf, containerID: "", netns: "" });
+      expect(outcome.exitCode, outcome.raw).not.toBe(0);
+      expect(outcome.output).toMatchObject({ code: 3, msg: "host-local: missing containerID" });
+    }
+    // buoy's own IPAM answers in-process.
+    const own = etcdPluginConf(etcd, { cniVersion: "1.1.0", ipam: { type: "calico-ipam" } });
+    const answered = await runPlugin({ command: "STATUS", conf: own, containerID: "", netns: "" });
+    expect(answered.exitCode, answered.raw).toBe(0);
+  });
+
   it("reports a missing IPAM plugin clearly and leaves nothing", async () => {
     const ns = `${prefix}-noipam`;
     namespaces.push(ns);
