@@ -55,7 +55,18 @@ describe("parseNetConf()", () => {
       floatingIpsEnabled: false,
       maxFloatingIps: 16,
       podAnnotations: {},
+      logRotation: { maxBytes: 100 * 1024 * 1024, maxAgeDays: 30, maxCount: 10 },
     });
+  });
+
+  it("parseNetConf() reads Calico's log_file_max_size (MB), log_file_max_age and log_file_max_count", () => {
+    const conf = parseNetConf({
+      type: "calico",
+      log_file_max_size: 5,
+      log_file_max_age: 0,
+      log_file_max_count: 3,
+    });
+    expect(conf.logRotation).toEqual({ maxBytes: 5 * 1024 * 1024, maxAgeDays: 0, maxCount: 3 });
   });
 
   it("parseNetConf() reads max_floating_ips_per_pod, buoy's key beside feature_control", () => {
@@ -134,6 +145,16 @@ describe("parseNetConf()", () => {
     { desc: "mtu too small", patch: { mtu: 10 }, key: "mtu" },
     { desc: "nodename as a number", patch: { nodename: 7 }, key: "nodename" },
     { desc: "log_level as a boolean", patch: { log_level: true }, key: "log_level" },
+    {
+      desc: "log_file_max_size as a string",
+      patch: { log_file_max_size: "100" },
+      key: "log_file_max_size",
+    },
+    {
+      desc: "log_file_max_count below 0",
+      patch: { log_file_max_count: -1 },
+      key: "log_file_max_count",
+    },
     {
       desc: "floating_ips as a string",
       patch: { feature_control: { floating_ips: "true" } },

@@ -27,6 +27,9 @@ const StringBoolean = v.union([v.boolean(), v.picklist(["true", "false"])]);
 const StringList = v.array(v.string());
 
 /** buoy's own key beside `feature_control`. */
+/** Calico's log_file_max_* keys: whole numbers, 0 for no limit. */
+const LogLimit = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1_000_000));
+
 const MaxFloatingIps = v.pipe(
   v.number(),
   v.integer(),
@@ -56,6 +59,9 @@ const NetConfSchema = v.looseObject({
   type: v.optional(v.string()),
   log_level: v.optional(v.string()),
   log_file_path: v.optional(v.string()),
+  log_file_max_size: v.optional(LogLimit),
+  log_file_max_age: v.optional(LogLimit),
+  log_file_max_count: v.optional(LogLimit),
   datastore_type: v.optional(v.string()),
   etcd_endpoints: v.optional(v.string()),
   etcd_ca_cert_file: v.optional(v.string()),
@@ -90,6 +96,11 @@ export interface NetConf {
   type: string;
   logLevel: string;
   logFilePath: string;
+  /**
+   * Calico's log_file_max_size (MB, here bytes), log_file_max_age (days),
+   * log_file_max_count; 0: no limit (log/rotation.ts reads them).
+   */
+  logRotation: { maxBytes: number; maxAgeDays: number; maxCount: number };
   datastoreType: DatastoreType;
   etcdEndpoints: string[];
   /** Calico's `etcd_ca_cert_file`, `etcd_cert_file`, `etcd_key_file` (empty: not set). */
@@ -176,6 +187,12 @@ export function parseNetConf(raw: Record<string, unknown>): NetConf {
     type: conf.type ?? "calico",
     logLevel: conf.log_level ?? "info",
     logFilePath: conf.log_file_path ?? DEFAULT_LOG_FILE,
+    logRotation: {
+      // Calico's defaults: 100 MB, 30 days, 10 files.
+      maxBytes: (conf.log_file_max_size ?? 100) * 1024 * 1024,
+      maxAgeDays: conf.log_file_max_age ?? 30,
+      maxCount: conf.log_file_max_count ?? 10,
+    },
     datastoreType,
     etcdEndpoints: (conf.etcd_endpoints ?? DEFAULT_ETCD_ENDPOINT)
       .split(",")

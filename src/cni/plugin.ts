@@ -54,12 +54,19 @@ export async function runCni(request: CniRequest, deps: CniDeps): Promise<CniRes
     version = conf.cniVersion;
     logger =
       deps.logger ??
-      createFileLogger(conf.logFilePath, parseLogLevel(conf.logLevel), {
-        command: env.command,
-        containerID: env.containerID,
-        role: request.role,
-        ...(deps.served ? { via: deps.served } : {}),
-      });
+      createFileLogger(
+        conf.logFilePath,
+        parseLogLevel(conf.logLevel),
+        {
+          command: env.command,
+          containerID: env.containerID,
+          role: request.role,
+          ...(deps.served ? { via: deps.served } : {}),
+        },
+        // Errors on stderr too, where the runtime logs them; the resident
+        // server's stderr is the agent's.
+        { rotation: conf.logRotation, stderrFd: 2 },
+      );
     requireVersion(env.command, conf.cniVersion);
     const node = conf.nodename || hostnameAsNode(deps.hostname());
     const context: CniContext = {

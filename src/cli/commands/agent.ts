@@ -9,6 +9,7 @@ import { nodeNameProblem } from "../../model/identifiers.js";
 import { UsageError } from "../cli-error.js";
 import { parseLeaseNamespace } from "../lease-namespace.js";
 import type { Session } from "./session.js";
+import { logLevelOption } from "../log-level-option.js";
 
 interface AgentCliOptions {
   node: string;
@@ -106,7 +107,7 @@ export function addAgentCommand(program: Command, session: Session): void {
       "--cni-bin <path>",
       "the CNI executable --cni-socket runs (default: cni/buoy beside this program)",
     )
-    .option("--log-level <level>", "debug, info, warn or error", "info")
+    .addOption(logLevelOption())
     .action((options: AgentCliOptions, command: Command) =>
       runAgentCommand(session, options, command),
     );

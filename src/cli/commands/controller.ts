@@ -8,6 +8,7 @@ import { performance } from "node:perf_hooks";
 import type { Command } from "commander";
 import { UsageError } from "../cli-error.js";
 import type { Session } from "./session.js";
+import { logLevelOption } from "../log-level-option.js";
 
 interface ControllerCliOptions {
   namespace: string;
@@ -46,7 +47,7 @@ export function addControllerCommand(program: Command, session: Session): void {
       "address for /healthz and /metrics; port 0 picks one",
       "0.0.0.0:9097",
     )
-    .option("--log-level <level>", "debug, info, warn or error", "info")
+    .addOption(logLevelOption())
     .addHelpText("after", CONTROLLER_HELP)
     .action(async (options: ControllerCliOptions, command: Command) => {
       await runController(options, session, command);

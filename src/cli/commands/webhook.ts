@@ -5,6 +5,7 @@ import { Option, type Command } from "commander";
 import { DEFAULT_MAX_FLOATING_IPS, MAX_FLOATING_IPS_LIMIT } from "../../floating/validate.js";
 import { UsageError } from "../cli-error.js";
 import type { Session } from "./session.js";
+import { logLevelOption } from "../log-level-option.js";
 
 interface WebhookCliOptions {
   listen: string;
@@ -54,7 +55,7 @@ export function addWebhookCommand(program: Command, session: Session): void {
       "--max-floating-ips-per-pod <n>",
       "use this bound instead of the ConfigMap's (keep it equal to the conflists')",
     )
-    .option("--log-level <level>", "debug, info, warn or error", "info")
+    .addOption(logLevelOption())
     .addHelpText("after", WEBHOOK_HELP)
     .action(async (options: WebhookCliOptions) => {
       await runWebhook(options, session);
