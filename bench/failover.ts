@@ -11,7 +11,8 @@
 // the same probe over the same window with no event (the floor). Requests
 // answered by two pods are counted (must be 0).
 // Prints a table and writes .bench/failover.json. Run: npm run bench:failover
-// (RUNS=n, INTERVAL_MS=n, MODES=bgp,direct, TTL=s to change the defaults).
+// (RUNS=n, INTERVAL_MS=n, MODES=bgp,direct, CASES=nodeLost,…, TTL=s to
+// change the defaults).
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { floatingIpManifest } from "../src/lab/lab-pod-record.js";
@@ -27,8 +28,16 @@ const MODES = (process.env.MODES ?? "direct,bgp").split(",") as LabRouting[];
 const ADDRESS = "203.0.113.40";
 /** The probe starts this long before the event. */
 const LEAD_MS = 1000;
-const CASES = ["deleted", "notReady", "nodeLost"] as const;
-type Case = (typeof CASES)[number];
+const ALL_CASES = ["deleted", "notReady", "nodeLost"] as const;
+type Case = (typeof ALL_CASES)[number];
+const CASES: readonly Case[] = process.env.CASES
+  ? process.env.CASES.split(",").map((name) => {
+      if (!(ALL_CASES as readonly string[]).includes(name)) {
+        throw new Error(`CASES: '${name}' is none of ${ALL_CASES.join(", ")}`);
+      }
+      return name as Case;
+    })
+  : ALL_CASES;
 
 interface CaseResult {
   interruptionMs: Stats;
@@ -41,7 +50,7 @@ interface CaseResult {
 interface ModeResult {
   routing: LabRouting;
   floorGapMs: Stats;
-  cases: Record<Case, CaseResult>;
+  cases: Partial<Record<Case, CaseResult>>;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -83,7 +92,7 @@ async function measureMode(routing: LabRouting, runPrefix: string): Promise<Mode
       return report;
     };
     const floor: number[] = [];
-    const cases = {} as Record<Case, CaseResult>;
+    const cases: Partial<Record<Case, CaseResult>> = {};
     for (const event of CASES) {
       const samples: number[] = [];
       let tookOver = 0;
@@ -138,7 +147,9 @@ for (const result of results) {
     "",
   ]);
   for (const event of CASES) {
-    const { interruptionMs: s, tookOver, answeredByTwo } = result.cases[event];
+    const measured = result.cases[event];
+    if (!measured) continue;
+    const { interruptionMs: s, tookOver, answeredByTwo } = measured;
     rows.push([
       `${result.routing}: ${event}`,
       fmt(s.p50),
