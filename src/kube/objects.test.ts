@@ -79,19 +79,53 @@ describe("claim status", () => {
     ...(status ? { status } : {}),
   });
 
-  it("claimStatusUpdate() writes the generation it programmed", () => {
-    expect(claimStatusUpdate(object(3), programmed)).toEqual({
+  const T0 = "2026-11-26T10:00:02.000Z";
+  const T1 = "2026-11-26T10:05:00.000Z";
+
+  it("claimStatusUpdate() writes the generation it programmed, and conditions kubectl wait reads", () => {
+    expect(claimStatusUpdate(object(3), programmed, T0)).toEqual({
       programmed: true,
       since: "2026-11-26T10:00:01Z",
       announced: "bgp",
       observedGeneration: 3,
+      conditions: [
+        {
+          type: "Programmed",
+          status: "True",
+          reason: "Programmed",
+          message: "node node-1 translates it to 10.244.0.5",
+          lastTransitionTime: T0,
+          observedGeneration: 3,
+        },
+        {
+          type: "Announced",
+          status: "True",
+          reason: "Announced",
+          message: "node node-1 announces it (bgp)",
+          lastTransitionTime: T0,
+          observedGeneration: 3,
+        },
+      ],
     });
   });
 
-  it("claimStatusUpdate() leaves a status that says so already", () => {
-    const written = claimStatusUpdate(object(3), programmed);
-    expect(claimStatusUpdate(object(3, { ...written }), programmed)).toBeUndefined();
-    expect(claimStatusUpdate(object(3, { programmed: false }), undefined)).toBeUndefined();
+  it("claimStatusUpdate() leaves a status that says so already, transition times kept", () => {
+    const written = claimStatusUpdate(object(3), programmed, T0);
+    expect(claimStatusUpdate(object(3, { ...written }), programmed, T1)).toBeUndefined();
+    const pending = claimStatusUpdate(object(3), undefined, T0);
+    expect(claimStatusUpdate(object(3, { ...pending }), undefined, T1)).toBeUndefined();
+    // Programmed later: that condition's time moves, a status that stayed keeps its own.
+    const unannounced = {
+      ip: programmed.ip,
+      node: programmed.node,
+      internalIP: programmed.internalIP,
+      programmedSince: programmed.programmedSince,
+    };
+    const later = claimStatusUpdate(object(3, { ...pending }), unannounced, T1);
+    expect(later?.conditions.map((c) => [c.type, c.status, c.lastTransitionTime])).toEqual([
+      ["Programmed", "True", T1],
+      ["Announced", "False", T0],
+    ]);
   });
 
   it("claimStatusUpdate() rewrites a status of an older generation, or one without it", () => {
@@ -106,7 +140,13 @@ describe("claim status", () => {
 
   it("claimStatusUpdate() says not programmed, with no generation, when the node has not", () => {
     const status = { programmed: true, since: "x", observedGeneration: 2 };
-    expect(claimStatusUpdate(object(2, status), undefined)).toEqual({ programmed: false });
+    expect(claimStatusUpdate(object(2, status), undefined)).toEqual({
+      programmed: false,
+      conditions: [
+        expect.objectContaining({ type: "Programmed", status: "False", reason: "Pending" }),
+        expect.objectContaining({ type: "Announced", status: "False", reason: "Pending" }),
+      ],
+    });
   });
 
   it("claimStatusUpdate() without a generation (an API server that sets none) writes none", () => {

@@ -220,17 +220,30 @@ export interface ClaimStatus {
   announced?: "bgp" | "direct";
   /** The claim's `metadata.generation` the node programmed: the current holder, not an older one. */
   observedGeneration?: number;
+  /** Programmed and Announced, for `kubectl wait --for=condition=Programmed`. */
+  conditions: ClaimCondition[];
+}
+
+export interface ClaimCondition {
+  type: "Programmed" | "Announced";
+  status: "True" | "False";
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
 }
 
 /**
  * The status the holder's node should write on `object`, given what it has
  * programmed of the claim's IP (`status`, none when it has not), or undefined
  * when the object's status says so already. A status of an older generation
- * (the spec changed since) is rewritten.
+ * (the spec changed since) is rewritten. A condition keeps its
+ * lastTransitionTime while its status stays.
  */
 export function claimStatusUpdate(
   object: KubeObject,
   status: FloatingIpStatus | undefined,
+  now: string = new Date().toISOString(),
 ): ClaimStatus | undefined {
   const generation = object.metadata.generation;
   // Programmed as this claim says (to its pod): a claim moved on this node
@@ -239,20 +252,67 @@ export function claimStatusUpdate(
   const internalIP = String(object.spec?.internalIP ?? "");
   const translated =
     status !== undefined && (internalIP === "" || internalIP === status.internalIP);
+  const node = String(object.spec?.node ?? "");
+  const current = (object.status ?? {}) as Partial<Record<keyof ClaimStatus, unknown>>;
+  const previous = Array.isArray(current.conditions)
+    ? (current.conditions as Partial<ClaimCondition>[])
+    : [];
+  const condition = (
+    type: ClaimCondition["type"],
+    on: boolean,
+    reason: string,
+    message: string,
+  ): ClaimCondition => {
+    const state = on ? "True" : "False";
+    const before = previous.find((c) => c.type === type);
+    return {
+      type,
+      status: state,
+      reason,
+      message,
+      lastTransitionTime:
+        before?.status === state && typeof before.lastTransitionTime === "string"
+          ? before.lastTransitionTime
+          : now,
+      ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    };
+  };
+  const announced = translated ? status.announced : undefined;
+  const conditions = [
+    translated
+      ? condition(
+          "Programmed",
+          true,
+          "Programmed",
+          `node ${node} translates it to ${internalIP || status.internalIP}`,
+        )
+      : condition("Programmed", false, "Pending", `node ${node} does not translate it yet`),
+    announced
+      ? condition("Announced", true, "Announced", `node ${node} announces it (${announced})`)
+      : condition(
+          "Announced",
+          false,
+          translated ? "NotAnnounced" : "Pending",
+          translated ? "the node does not announce it" : `node ${node} does not translate it yet`,
+        ),
+  ];
   const next: ClaimStatus = translated
     ? {
         programmed: true,
         since: status.programmedSince,
-        ...(status.announced ? { announced: status.announced } : {}),
+        ...(announced ? { announced } : {}),
         ...(generation !== undefined ? { observedGeneration: generation } : {}),
+        conditions,
       }
-    : { programmed: false };
-  const current = (object.status ?? {}) as Partial<Record<keyof ClaimStatus, unknown>>;
+    : { programmed: false, conditions };
+  const key = (c: Partial<ClaimCondition>) =>
+    `${c.type} ${c.status} ${c.reason} ${c.message} ${c.observedGeneration}`;
   const same =
     current.programmed === next.programmed &&
     current.since === next.since &&
     current.announced === next.announced &&
-    current.observedGeneration === next.observedGeneration;
+    current.observedGeneration === next.observedGeneration &&
+    previous.map(key).join("|") === conditions.map(key).join("|");
   return same ? undefined : next;
 }
 

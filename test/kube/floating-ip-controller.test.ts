@@ -31,6 +31,7 @@ import { startKubeApiserver, type KubeApiserver, type KubeClient } from "../supp
 import {
   applyManifests,
   createKubePools,
+  kubectl,
   installCniFromConfigMap,
   waitForBuoyCrds,
 } from "../support/buoy-install.js";
@@ -314,6 +315,19 @@ describe("a FloatingIP follows one Ready pod", () => {
         condition(object, "Programmed")?.status === "True"
       );
     });
+    // Both objects' conditions are what kubectl wait reads.
+    for (const target of [`floatingipclaim/${ipObjectName(ADDRESS) ?? ""}`, `floatingip/vip`]) {
+      const waited = kubectl(
+        kube.kubeconfig,
+        ...(target.startsWith("floatingip/") ? ["-n", WEB] : []),
+        "wait",
+        "--for=condition=Programmed",
+        target,
+        "--timeout=20s",
+      );
+      expect(waited.ok, waited.out).toBe(true);
+      expect(waited.answer).toContain("condition met");
+    }
   });
 
   it("moves to the other pod when the holder is deleted, in place (same claim uid)", async () => {
