@@ -28,7 +28,7 @@ export function findLabPaths(from: string = fileURLToPath(import.meta.url)): Lab
     buoy: join(repo, "dist/buoy"),
     cniDir: join(repo, "dist/cni"),
     systemCniDir: "/usr/lib/cni",
-    node: process.execPath,
+    node: nodeRuntime(repo),
     // Not `python3` from PATH: that may be a version manager's shim.
     python: "/usr/bin/python3",
     probe: join(repo, "src/lab/lab-probe.py"),
@@ -73,4 +73,15 @@ function findOnPath(name: string): string | undefined {
     if (existsSync(join(dir, name))) return join(dir, name);
   }
   return undefined;
+}
+
+/**
+ * The Node.js the lab runs buoy with: this process's, unless this is bun
+ * (the benchmarks run their TypeScript on it), then the checkout's pinned
+ * Node.js, so a benchmark measures the runtime buoy ships on.
+ */
+function nodeRuntime(repo: string): string {
+  if (!("bun" in process.versions)) return process.execPath;
+  const pinned = join(repo, "node_modules/.bin/node");
+  return existsSync(pinned) ? pinned : process.execPath;
 }
