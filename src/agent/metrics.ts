@@ -1,5 +1,6 @@
 // The agent's Prometheus metrics, in a registry of its own.
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import packageJson from "../../package.json" with { type: "json" };
 
 /**
  * `networkPolicies`: the datastore can tell whether NetworkPolicy objects
@@ -7,8 +8,33 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
  */
 export function createMetrics(options: { networkPolicies?: boolean } = {}) {
   const registry = new Registry();
+  // The process's CPU, memory, file descriptors, event loop and heap (process_*, nodejs_*).
+  collectDefaultMetrics({ register: registry });
+  new Gauge({
+    name: "buoy_build_info",
+    help: "1, labelled with buoy's version and the Node.js it runs on",
+    labelNames: ["version", "nodejs"] as const,
+    registers: [registry],
+  }).set({ version: packageJson.version, nodejs: process.version }, 1);
   return {
     registry,
+    lastSuccess: new Gauge({
+      name: "buoy_last_reconcile_success_timestamp_seconds",
+      help: "When the kernel was last brought in line with the datastore (Unix time)",
+      registers: [registry],
+    }),
+    ipamBlocks: new Gauge({
+      name: "buoy_ipam_blocks",
+      help: "IPAM blocks affine to this node, by pool (at each full reconcile)",
+      labelNames: ["pool"] as const,
+      registers: [registry],
+    }),
+    ipamAddresses: new Gauge({
+      name: "buoy_ipam_addresses_in_use",
+      help: "Pod addresses this node's pods hold, by pool (at each full reconcile)",
+      labelNames: ["pool"] as const,
+      registers: [registry],
+    }),
     bindings: new Gauge({
       name: "buoy_floating_ip_bindings",
       help: "Floating-IP bindings programmed on this node",

@@ -6,6 +6,8 @@ import type { Family } from "../net/address.js";
 import type { NodeRoute } from "../dataplane/node-routes.js";
 import type { RoutingRefusal } from "../dataplane/routing-plan.js";
 import type { Logger } from "../log/logger.js";
+import { findPool } from "../floating/validate.js";
+import type { IpPool, WorkloadEndpoint } from "../model/records.js";
 import type { Metrics } from "./metrics.js";
 import type { SyncOutcome } from "./sync-dataplane.js";
 
@@ -25,6 +27,35 @@ export function countRoutes(routes: Iterable<NodeRoute>): Record<RouteKind, numb
     kinds[route.blackhole ? "blackhole" : route.via !== undefined ? "via" : "pod"] += 1;
   }
   return kinds;
+}
+
+/**
+ * This node's IPAM per pool: its affine blocks, and the addresses its pods
+ * hold (an address in no pool is not counted). Every pool has both, 0 when
+ * it has none. O(the node's blocks and pods).
+ */
+export function ipamCounts(
+  node: string,
+  affinities: readonly { cidr: string; node: string }[],
+  endpoints: readonly Pick<WorkloadEndpoint, "node" | "ipNetworks">[],
+  pools: readonly IpPool[],
+): Map<string, { blocks: number; addresses: number }> {
+  const counts = new Map(pools.map((pool) => [pool.name, { blocks: 0, addresses: 0 }]));
+  for (const affinity of affinities) {
+    if (affinity.node !== node) continue;
+    const pool = findPool(affinity.cidr.split("/")[0] ?? "", pools);
+    const count = pool && counts.get(pool.name);
+    if (count) count.blocks += 1;
+  }
+  for (const endpoint of endpoints) {
+    if (endpoint.node !== node) continue;
+    for (const network of endpoint.ipNetworks) {
+      const pool = findPool(network.split("/")[0] ?? "", pools);
+      const count = pool && counts.get(pool.name);
+      if (count) count.addresses += 1;
+    }
+  }
+  return counts;
 }
 
 export class ReconcileReport {
@@ -68,6 +99,17 @@ export class ReconcileReport {
     this.#problems = current;
   }
 
+  /** The IPAM gauges, from a full reconcile (ipamCounts). */
+  ipam(counts: ReadonlyMap<string, { blocks: number; addresses: number }>): void {
+    const { metrics } = this;
+    metrics.ipamBlocks.reset();
+    metrics.ipamAddresses.reset();
+    for (const [pool, { blocks, addresses }] of counts) {
+      metrics.ipamBlocks.set({ pool }, blocks);
+      metrics.ipamAddresses.set({ pool }, addresses);
+    }
+  }
+
   /** Sets the gauges and counts the changes of one successful reconcile. */
   record(
     counts: GaugeCounts,
@@ -82,6 +124,7 @@ export class ReconcileReport {
     for (const kind of ["pod", "via", "blackhole"] as const)
       metrics.routes.set({ kind }, counts.routes[kind]);
     metrics.lastApplyError.set(0);
+    metrics.lastSuccess.set(Date.now() / 1000);
     metrics.reconciles.inc({ result: "ok" });
     metrics.changes.inc({ kind: "binding_added" }, outcome.added.length);
     metrics.changes.inc({ kind: "binding_removed" }, outcome.removed.length);

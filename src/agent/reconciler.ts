@@ -24,7 +24,7 @@ import { withoutFloatingExports } from "./fence.js";
 import { AgentModel, nothingTouched, type Touched } from "./agent-model.js";
 import { keepWatching, KernelWatch, type HeldDataplane } from "./kernel-watch.js";
 import { NatState, type PlanInputs } from "./nat-state.js";
-import { countRoutes, ReconcileReport } from "./reconcile-report.js";
+import { countRoutes, ipamCounts, ReconcileReport } from "./reconcile-report.js";
 import {
   bindingRoute,
   contestedDestinations,
@@ -340,6 +340,7 @@ export class Reconciler {
       borrowed: model.all("borrowed"),
     });
     this.#routingPlan = routingPlan;
+    this.#report.ipam(ipamCounts(node, model.all("affinity"), model.all("endpoint"), inputs.pools));
     this.#contested = contestedDestinations(routingPlan, (address) => this.#nat.binding(address));
     const known = verify ? undefined : this.#known;
     this.#known = undefined; // until this sync has succeeded

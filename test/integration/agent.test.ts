@@ -3,7 +3,9 @@
 // namespace, traffic from a client namespace routed to the node.
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createControllerMetrics } from "../../src/controller/controller-metrics.js";
 import { keys } from "../../src/etcd/store.js";
+import { monitoredMetricNames, serves } from "../support/metric-names.js";
 import {
   addNetns,
   createPool,
@@ -123,6 +125,24 @@ describe("buoy agent", () => {
     const metrics = (await http("/metrics")).body;
     expect(metrics).toContain("buoy_datastore_connected 1");
     expect(metrics).toContain("buoy_floating_ips_enabled 1");
+    expect(metrics).toMatch(/^buoy_build_info\{version="\d+\.\d+\.\d+",nodejs="v24\.[\d.]+"\} 1$/m);
+    expect(metrics).toMatch(/^process_resident_memory_bytes \d+/m);
+    const lastSuccess = Number(
+      /^buoy_last_reconcile_success_timestamp_seconds (\S+)$/m.exec(metrics)?.[1],
+    );
+    expect(Math.abs(Date.now() / 1000 - lastSuccess)).toBeLessThan(60);
+    // This node's affine blocks and pod addresses per pool: none yet, every pool listed.
+    expect(metrics).toContain('buoy_ipam_blocks{pool="pods"} 0');
+    expect(metrics).toContain('buoy_ipam_addresses_in_use{pool="floating"} 0');
+  });
+
+  it("serves every metric the repo's dashboard and alert rules name (the controller's from its registry)", async () => {
+    const served = (await http("/metrics")).body;
+    const controller = await createControllerMetrics().registry.metrics();
+    const names = monitoredMetricNames();
+    expect(names.length).toBeGreaterThan(15);
+    const missing = names.filter((name) => !serves(served, name) && !serves(controller, name));
+    expect(missing).toEqual([]);
   });
 
   it("programs a new pod's floating IPs within a second; the pod sees the client's address", async () => {
