@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { IpPool } from "../model/records.js";
+import { storedPool } from "../ipam/pool.js";
 import {
   inPool,
   poolAddressCandidates,
@@ -7,16 +7,12 @@ import {
   poolToAllocateFrom,
 } from "./pool-address.js";
 
-const pool = (name: string, cidr: string, namespaceSelector?: string): IpPool => ({
-  name,
-  cidr,
-  blockSize: 26,
-  disabled: true,
-  nodeSelector: "all()",
-  natOutgoing: false,
-  disableBGPExport: false,
-  ...(namespaceSelector !== undefined ? { namespaceSelector } : {}),
-});
+/** A disabled pool (floating IPs only), its blocks as wide as it when it is small. */
+const pool = (name: string, cidr: string, namespaceSelector?: string) => {
+  const length = Number(cidr.split("/")[1]);
+  const blockSize = cidr.includes(":") ? Math.max(length, 116) : Math.max(length, 26);
+  return storedPool(name, { cidr, blockSize, disabled: true, namespaceSelector });
+};
 
 describe("poolToAllocateFrom", () => {
   const pools = [pool("open", "203.0.113.0/28"), pool("bank", "198.51.100.0/28", "tier == 'bank'")];
