@@ -26,7 +26,7 @@ function load(file: string): Json[] {
 }
 
 const all = readdirSync(MANIFESTS)
-  .filter((file) => file.endsWith(".yaml"))
+  .filter((file) => file.endsWith(".yaml") && file !== "kustomization.yaml")
   .flatMap((file) => load(file).map((object) => ({ file, object })));
 
 function find(kind: string, name: string, file?: string): Json {
@@ -42,6 +42,30 @@ function find(kind: string, name: string, file?: string): Json {
 
 const at = (value: unknown, ...path: (string | number)[]): unknown =>
   path.reduce<unknown>((node, key) => (node as Record<string | number, unknown>)?.[key], value);
+
+describe("manifests/kustomization.yaml", () => {
+  it("lists every manifest of an install, and names the image the containers use", () => {
+    const kustomization = load("kustomization.yaml")[0] as Json;
+    const installed = readdirSync(MANIFESTS)
+      .filter((file) => file.endsWith(".yaml"))
+      .filter((file) => !["kustomization.yaml", "uninstall.yaml"].includes(file))
+      .sort();
+    expect([...(kustomization.resources as string[])].sort()).toEqual(installed);
+    const images = new Set(
+      all
+        .filter(({ file }) => file !== "uninstall.yaml")
+        .flatMap(({ object }) => {
+          const pod = at(object, "spec", "template", "spec") as Json | undefined;
+          return [
+            ...((pod?.initContainers as Json[]) ?? []),
+            ...((pod?.containers as Json[]) ?? []),
+          ];
+        })
+        .map((container) => String(container.image).split(":")[0]),
+    );
+    expect([...images]).toEqual([(kustomization.images as Json[])[0]?.name]);
+  });
+});
 
 describe("manifests/", () => {
   it("every document has an apiVersion, a kind and a name", () => {

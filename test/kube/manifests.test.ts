@@ -3,13 +3,21 @@
 // accepted), and install-cni, fed the ConfigMap's template as the DaemonSet
 // feeds it, writes a conflist the plugin accepts and a kubeconfig whose
 // service account has exactly the plugin's rights.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { validateConflist } from "../../src/install/render.js";
 import { parseKubeconfig } from "../../src/kube/kubeconfig.js";
-import { runPrefix, sleep } from "../support/harness.js";
+import { ROOT, runPrefix, sleep } from "../support/harness.js";
 import { startKubeApiserver, type KubeApiserver } from "../support/kube.js";
 import { installCni, refreshPluginToken, uninstallCni } from "../../src/install/install-cni.js";
 import {
@@ -45,6 +53,42 @@ describe("manifests/", () => {
     ]) {
       expect((await kube.admin.request("GET", path)).status, path).toBe(200);
     }
+  });
+
+  it("kubectl apply -k with the image named once in a kustomization: every container runs it", () => {
+    // An overlay as an operator writes it: the shipped kustomization, its image renamed.
+    const overlay = join(work, "overlay");
+    const manifests = join(ROOT, "manifests");
+    mkdirSync(overlay, { recursive: true });
+    for (const file of readdirSync(manifests)) {
+      copyFileSync(join(manifests, file), join(overlay, file));
+    }
+    const kustomization = join(overlay, "kustomization.yaml");
+    writeFileSync(
+      kustomization,
+      readFileSync(kustomization, "utf8")
+        .replace("newName: buoy", "newName: registry.example/team/buoy")
+        .replace('newTag: "0.1.0"', 'newTag: "1.2.3"'),
+    );
+    const built = kubectl(kube.kubeconfig, "kustomize", overlay);
+    expect(built.ok, built.out).toBe(true);
+    const images = [...built.answer.matchAll(/^\s+image: (\S+)$/gm)].map((m) => m[1]);
+    expect(images.length).toBeGreaterThanOrEqual(5);
+    expect(new Set(images)).toEqual(new Set(["registry.example/team/buoy:1.2.3"]));
+    const applied = kubectl(kube.kubeconfig, "apply", "-k", overlay);
+    expect(applied.ok, applied.out).toBe(true);
+    const running = kubectl(
+      kube.kubeconfig,
+      "-n",
+      "kube-system",
+      "get",
+      "daemonset/buoy-node",
+      "-o",
+      "jsonpath={.spec.template.spec.containers[*].image}",
+    );
+    expect(
+      running.answer.split(" ").every((image) => image === "registry.example/team/buoy:1.2.3"),
+    ).toBe(true);
   });
 
   it("install-cni renders the cluster's ConfigMap into the seed conflist and a kubeconfig with the plugin's rights only", async () => {
