@@ -4,10 +4,10 @@
 // the pods' annotations: ADR 0008), the Kubernetes Nodes and the nodes'
 // status Leases. Read-only: on this datastore buoy's records are Kubernetes
 // objects, changed with kubectl.
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import type { DatastoreState } from "../datastore/datastore-state.js";
 import type { BgpPeer, FloatingIpStatus, IpPool, Versioned } from "../model/records.js";
-import { BUOY_API_GROUP, BUOY_VERSION } from "../model/api-group.js";
+import { BUOY_API_VERSION } from "../model/api-group.js";
+import type { KubeHttp } from "./http.js";
 import { PROGRAMMED_ANNOTATION, STATUS_LABEL } from "./labels.js";
 import {
   blockFromObject,
@@ -24,36 +24,28 @@ import {
 } from "./objects.js";
 import { describeKubeError } from "./describe-kube-error.js";
 
+/**
+ * One list of each kind through buoy's own HTTPS client (http.ts: the CNI
+ * plugin's, which also runs in the self-contained CLI), objects as the API
+ * server sends them.
+ */
 export async function readKubeState(
-  kubeConfig: KubeConfig,
+  http: KubeHttp,
   leaseNamespace: string,
 ): Promise<DatastoreState> {
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  const custom = kubeConfig.makeApiClient(CustomObjectsApi);
-  const list = async (plural: string) =>
-    (
-      (await custom.listClusterCustomObject({
-        group: BUOY_API_GROUP,
-        version: BUOY_VERSION,
-        plural,
-      })) as { items: KubeObject[] }
-    ).items;
+  const list = async (path: string) => (await http.get<{ items: KubeObject[] }>(path)).items;
+  const buoy = (plural: string) => list(`/apis/${BUOY_API_VERSION}/${plural}`);
+  const statusLeases = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(leaseNamespace)}/leases?labelSelector=${encodeURIComponent(`${STATUS_LABEL}=true`)}`;
   try {
     const [pools, blocks, claims, endpointObjects, pods, nodes, peers, leases] = await Promise.all([
-      list("ippools"),
-      list("ipamblocks"),
-      list("floatingipclaims"),
-      list("workloadendpoints"),
-      core.listPodForAllNamespaces(),
-      core.listNode(),
-      list("bgppeers"),
-      custom.listNamespacedCustomObject({
-        group: "coordination.k8s.io",
-        version: "v1",
-        namespace: leaseNamespace,
-        plural: "leases",
-        labelSelector: `${STATUS_LABEL}=true`,
-      }) as Promise<{ items: KubeObject[] }>,
+      buoy("ippools"),
+      buoy("ipamblocks"),
+      buoy("floatingipclaims"),
+      buoy("workloadendpoints"),
+      list("/api/v1/pods"),
+      list("/api/v1/nodes"),
+      buoy("bgppeers"),
+      list(statusLeases),
     ]);
     const at = <T>(object: KubeObject, value: T): Versioned<T> => ({
       value,
@@ -61,7 +53,7 @@ export async function readKubeState(
     });
     const claimValues = claims.map((object) => at(object, claimFromObject(object)));
     const podsByName = new Map(
-      (pods.items as unknown as PodObject[]).map((pod) => [
+      (pods as unknown as PodObject[]).map((pod) => [
         `${pod.metadata.namespace}/${pod.metadata.name}`,
         pod,
       ]),
@@ -92,11 +84,11 @@ export async function readKubeState(
       blocks: blocks.map(blockFromObject),
       claims: claimValues,
       endpoints,
-      nodes: (nodes.items as unknown as KubeNodeObject[]).map((object) =>
+      nodes: (nodes as unknown as KubeNodeObject[]).map((object) =>
         at(object as KubeObject, nodeFromObject(object)),
       ),
       peers: peers.map((object) => at(object, peerFromObject(object) as BgpPeer)),
-      statuses: leases.items.flatMap((lease) => {
+      statuses: leases.flatMap((lease) => {
         try {
           const parsed = JSON.parse(lease.metadata.annotations?.[PROGRAMMED_ANNOTATION] ?? "[]");
           return Array.isArray(parsed) ? (parsed as FloatingIpStatus[]) : [];

@@ -2,7 +2,7 @@
 // nodes or BGP peers from either datastore, and its help.
 import { Option, type Command } from "commander";
 import { readDatastoreState, type DatastoreState } from "../../etcd/etcd-state.js";
-import { UsageError } from "../cli-error.js";
+import { CliError, UsageError } from "../cli-error.js";
 import { parseLeaseNamespace } from "../lease-namespace.js";
 import { renderGet, selectRecords, type OutputFormat } from "../render-get.js";
 import { describeResourceTypes, parseResourceType, unknownResourceType } from "../resource-type.js";
@@ -61,11 +61,18 @@ async function readKubernetesState(
       "DATASTORE_TYPE=kubernetes needs KUBECONFIG, or to run in a pod (KUBERNETES_SERVICE_HOST)",
     );
   }
-  const [{ loadKubeConfig }, { readKubeState }] = await Promise.all([
-    import("../../kube/kube-agent-source.js"),
+  const [{ readKubeCredentials }, { createKubeHttp }, { readKubeState }] = await Promise.all([
+    import("../../admission/kube-credentials.js"),
+    import("../../kube/http.js"),
     import("../../kube/kube-state.js"),
   ]);
-  return readKubeState(loadKubeConfig(kubeconfig), leases.namespace);
+  let credentials;
+  try {
+    credentials = readKubeCredentials({ ...env, KUBECONFIG: kubeconfig });
+  } catch (error) {
+    throw new CliError((error as Error).message);
+  }
+  return readKubeState(createKubeHttp(credentials), leases.namespace);
 }
 
 const GET_HELP = `
