@@ -22,7 +22,8 @@ COPY src/ src/
 # dist/buoy (the CLI, every dependency bundled) and dist/cni/buoy (bun
 # --compile, ~100 MB). Its other names are hard links that install-cni makes
 # on the host; copying them here would store the executable four times.
-RUN npm run build && rm dist/cni/buoy-ipam dist/cni/calico dist/cni/calico-ipam
+# dist/bin (the CLI self-contained, for workstations) has no place in the image.
+RUN npm run build && rm -r dist/cni/buoy-ipam dist/cni/calico dist/cni/calico-ipam dist/bin
 
 FROM debian:bookworm-slim
 RUN apt-get update \

@@ -1,5 +1,6 @@
 // Builds dist/: the CNI executable (self-contained, bun --compile) under its
-// four names, and the Node.js bundle of the CLI/agent/lab as dist/buoy.
+// four names, the Node.js bundle of the CLI/agent/lab as dist/buoy, and the
+// CLI self-contained as dist/bin/buoy (and kubectl-buoy).
 import { execFileSync } from "node:child_process";
 import {
   chmodSync,
@@ -16,6 +17,7 @@ const run = (args) => execFileSync(bun, args, { stdio: ["ignore", "ignore", "inh
 
 rmSync("dist", { recursive: true, force: true });
 mkdirSync("dist/cni", { recursive: true });
+mkdirSync("dist/bin", { recursive: true });
 
 // --bytecode skips parsing at every start (~8 ms per CNI call); it needs CommonJS output.
 run([
@@ -39,7 +41,19 @@ if (existsSync("src/cli/main.ts")) {
   rmSync("dist/buoy.mjs");
   chmodSync("dist/buoy", 0o755);
 }
+// The CLI as one self-contained executable for workstations (no Node.js
+// needed), also installed as kubectl-buoy for `kubectl buoy ...`.
+run([
+  "build",
+  "--compile",
+  "--minify",
+  "--target=bun-linux-x64",
+  "src/cli/main.ts",
+  "--outfile",
+  "dist/bin/buoy",
+]);
+linkSync("dist/bin/buoy", "dist/bin/kubectl-buoy");
 console.log(
-  "built dist/cni/{buoy,buoy-ipam,calico,calico-ipam}" +
+  "built dist/cni/{buoy,buoy-ipam,calico,calico-ipam}, dist/bin/{buoy,kubectl-buoy}" +
     (existsSync("dist/buoy") ? " and dist/buoy" : ""),
 );

@@ -20,6 +20,8 @@ export interface CliRequest {
   readStdin?: () => Promise<string>;
   /** Column to wrap help at (default 80). */
   helpWidth?: number;
+  /** The name help and errors show: `buoy`, or `kubectl buoy` for the plugin. */
+  programName?: string;
   /** Registers what to do on SIGTERM/SIGINT (long-running commands: the agent). */
   onShutdown?: (stop: () => void) => void;
 }

@@ -1,6 +1,8 @@
 // The `buoy` CLI executable, bundled by scripts/build.mjs into dist/buoy (run
 // with Node.js). Nothing here runs before main().
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { basename, join } from "node:path";
 import {
   EtcdCredentialsError,
   etcdCredentialSourcesFromEnv,
@@ -16,9 +18,14 @@ export async function main(): Promise<void> {
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code !== "EPIPE") throw error;
   });
+  // Run as kubectl-buoy (`kubectl buoy ...`): kubectl's cluster by default.
+  const plugin = [process.argv0, process.argv[1] ?? ""].some(
+    (path) => basename(path) === "kubectl-buoy",
+  );
   process.exitCode = await runCli({
     argv: process.argv.slice(2),
-    env: process.env,
+    env: plugin ? pluginEnv(process.env) : process.env,
+    ...(plugin ? { programName: "kubectl buoy" } : {}),
     stdout: process.stdout,
     stderr: process.stderr,
     openKv,
@@ -29,6 +36,20 @@ export async function main(): Promise<void> {
     },
     ...(process.stdout.isTTY ? { helpWidth: process.stdout.columns } : {}),
   });
+}
+
+/**
+ * A kubectl plugin's environment: the kubernetes datastore unless
+ * DATASTORE_TYPE says otherwise, and kubectl's default kubeconfig when
+ * KUBECONFIG is unset.
+ */
+function pluginEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const fallback = join(homedir(), ".kube", "config");
+  return {
+    ...env,
+    DATASTORE_TYPE: env.DATASTORE_TYPE ?? env.CALICO_DATASTORE_TYPE ?? "kubernetes",
+    ...(env.KUBECONFIG === undefined && existsSync(fallback) ? { KUBECONFIG: fallback } : {}),
+  };
 }
 
 /** etcd with the TLS files and user of ETCD_CA_CERT_FILE, ETCD_CERT_FILE, ETCD_KEY_FILE, ETCD_USERNAME, ETCD_PASSWORD. */

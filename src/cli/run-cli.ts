@@ -17,6 +17,7 @@ import { addLabCommand } from "./commands/lab.js";
 import { addRemoveDataplaneCommand } from "./commands/remove-dataplane.js";
 import { addVersionCommand, VERSION } from "./commands/version.js";
 import { addWebhookCommand } from "./commands/webhook.js";
+import { addCompletionCommand } from "./commands/completion.js";
 import { addControllerCommand } from "./commands/controller.js";
 import { Session } from "./commands/session.js";
 
@@ -45,7 +46,7 @@ function exitCodeOf(error: CommanderError): number {
 
 function createProgram(session: Session): Command {
   const { stdout, stderr, helpWidth } = session.request;
-  const program = new Command("buoy")
+  const program = new Command(session.request.programName ?? "buoy")
     .exitOverride()
     .configureOutput({
       writeOut: (text) => stdout.write(text),
@@ -78,13 +79,16 @@ function createProgram(session: Session): Command {
   addLabCommand(program, session.request);
   addInstallCommand(program, session.request, VERSION);
   addVersionCommand(program, session);
+  addCompletionCommand(program, session);
 
   return program;
 }
 
 const ROOT_HELP = `
 Environment:
-  DATASTORE_TYPE   etcdv3 (the default; kubernetes is not supported yet)
+  DATASTORE_TYPE   etcdv3 (the default; as kubectl-buoy: kubernetes) or
+                   kubernetes (get so far; apply, delete and floatingip
+                   refuse it)
   ETCD_ENDPOINTS   comma-separated etcd URLs (default http://127.0.0.1:2379)
 
 Examples:
@@ -93,5 +97,10 @@ Examples:
   buoy get floatingips --node node-1
   buoy get bgppeers
   buoy delete ippool floating-v4
+
+As a kubectl plugin: install the executable as kubectl-buoy on the PATH,
+then 'kubectl buoy get floatingips' (the kubeconfig kubectl uses, from
+KUBECONFIG or ~/.kube/config). 'buoy completion bash' prints shell
+completion.
 
 Run 'buoy <command> --help' for the details of a command.`;

@@ -25,7 +25,12 @@ import {
   readNftMap,
   waitFor,
 } from "../support/harness.js";
-import { startKubeApiserver, type KubeApiserver, type KubeObject } from "../support/kube.js";
+import {
+  KUBE_BIN,
+  startKubeApiserver,
+  type KubeApiserver,
+  type KubeObject,
+} from "../support/kube.js";
 import {
   applyManifests,
   installCniFromConfigMap,
@@ -188,6 +193,17 @@ describe("the agent on the kubernetes datastore", () => {
     expect(endpoint?.split(/\s+/)).toEqual(
       expect.arrayContaining([NODE, `${web.address}/32`, `10.96.0.10->${web.address}`]),
     );
+    // The same through kubectl, its plugin the self-contained executable (no Node.js on the PATH).
+    const plugin = spawnSync(
+      join(KUBE_BIN, "kubectl"),
+      ["buoy", "get", "floatingips", "-o", "wide"],
+      {
+        encoding: "utf8",
+        env: { PATH: `${join(ROOT, "dist/bin")}:/nonexistent`, KUBECONFIG: kube.kubeconfig },
+      },
+    );
+    expect(plugin.status, plugin.stderr).toBe(0);
+    expect(plugin.stdout).toBe(fips.stdout);
   });
 
   it("an annotation edit on the running pod moves, adds and removes floating IPs live", async () => {
