@@ -13,6 +13,7 @@ import { addDeleteCommand } from "./commands/delete.js";
 import { addFloatingIpCommand } from "./commands/floatingip.js";
 import { addGetCommand } from "./commands/get.js";
 import { addInstallCommand } from "./commands/install-cni.js";
+import { addIpamCommand } from "./commands/ipam.js";
 import { addLabCommand } from "./commands/lab.js";
 import { addRemoveDataplaneCommand } from "./commands/remove-dataplane.js";
 import { addVersionCommand, VERSION } from "./commands/version.js";
@@ -71,6 +72,7 @@ function createProgram(session: Session): Command {
   addGetCommand(program, session);
   addDeleteCommand(program, session);
   addFloatingIpCommand(program, session);
+  addIpamCommand(program, session);
   addAgentCommand(program, session);
   addBirdWatchdogCommand(program, session);
   addWebhookCommand(program, session);
@@ -87,8 +89,8 @@ function createProgram(session: Session): Command {
 const ROOT_HELP = `
 Environment:
   DATASTORE_TYPE   etcdv3 (the default; as kubectl-buoy: kubernetes) or
-                   kubernetes (get so far; apply, delete and floatingip
-                   refuse it)
+                   kubernetes (get and ipam show so far; apply, delete and
+                   floatingip refuse it)
   ETCD_ENDPOINTS   comma-separated etcd URLs (default http://127.0.0.1:2379)
 
 Examples:
@@ -96,6 +98,7 @@ Examples:
   buoy get ippools -o wide
   buoy get floatingips --node node-1
   buoy get bgppeers
+  buoy ipam show --show-blocks
   buoy delete ippool floating-v4
 
 As a kubectl plugin: install the executable as kubectl-buoy on the PATH,

@@ -192,6 +192,27 @@ describe("buoy agent", () => {
       "floatingips",
     ]);
     expect(listed.stdout).toMatch(/10\.96\.0\.1 +default\/web +node-1 +10\.244\.\S+ +yes/);
+    // The pod's two addresses in their pools' blocks, its floating IPs in theirs.
+    const ipam = sh([
+      "node",
+      `${ROOT}/dist/buoy`,
+      "--etcd-endpoints",
+      etcd.endpoint,
+      "ipam",
+      "show",
+      "--show-blocks",
+    ]);
+    expect(ipam.status, ipam.stderr).toBe(0);
+    expect(ipam.stdout).toMatch(
+      /^IP pool floating +10\.96\.0\.0\/24 +256 +1 \(0%\) +255 \(99%\) +1$/m,
+    );
+    expect(ipam.stdout).toMatch(
+      /^IP pool pods +10\.244\.0\.0\/16 +65536 +1 \(0%\) +65535 \(99%\) +0$/m,
+    );
+    expect(ipam.stdout).toMatch(
+      /^ {2}block \(node-1\) +10\.244\.\d+\.\d+\/26 +64 +1 \(1%\) +63 \(98%\)$/m,
+    );
+    expect(ipam.stdout).toMatch(/^IP pool floating6 +fd00:96::\/120 +256 +1 \(0%\)/m);
   });
 
   it("keeps traffic flowing when killed with SIGKILL, and restarts without duplicates", async () => {

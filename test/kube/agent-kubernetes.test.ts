@@ -204,6 +204,18 @@ describe("the agent on the kubernetes datastore", () => {
     );
     expect(plugin.status, plugin.stderr).toBe(0);
     expect(plugin.stdout).toBe(fips.stdout);
+    const ipam = spawnSync(join(KUBE_BIN, "kubectl"), ["buoy", "ipam", "show", "-o", "json"], {
+      encoding: "utf8",
+      env: { PATH: `${join(ROOT, "dist/bin")}:/nonexistent`, KUBECONFIG: kube.kubeconfig },
+    });
+    expect(ipam.status, ipam.stderr).toBe(0);
+    const pools = JSON.parse(ipam.stdout) as {
+      pool: string;
+      floatingIps: number;
+      podAddresses: number;
+    }[];
+    expect(pools.find((pool) => pool.pool === "floating")?.floatingIps).toBeGreaterThanOrEqual(1);
+    expect(pools.find((pool) => pool.pool === "pods")?.podAddresses).toBeGreaterThanOrEqual(1);
   });
 
   it("an annotation edit on the running pod moves, adds and removes floating IPs live", async () => {

@@ -1,9 +1,8 @@
 // `buoy get TYPE [NAME]`: show IP pools, workload endpoints, floating IPs,
 // nodes or BGP peers from either datastore, and its help.
 import { Option, type Command } from "commander";
-import { readDatastoreState, type DatastoreState } from "../../etcd/etcd-state.js";
-import { CliError, UsageError } from "../cli-error.js";
-import { parseLeaseNamespace } from "../lease-namespace.js";
+import { UsageError } from "../cli-error.js";
+import { readState } from "./read-state.js";
 import { renderGet, selectRecords, type OutputFormat } from "../render-get.js";
 import { describeResourceTypes, parseResourceType, unknownResourceType } from "../resource-type.js";
 import type { Session } from "./session.js";
@@ -36,43 +35,12 @@ export function addGetCommand(program: Command, session: Session): void {
         if (options.node !== undefined && type !== "endpoints" && type !== "floatingips") {
           throw new UsageError(`--node applies to workloadendpoints and floatingips, not ${type}`);
         }
-        const datastore = session.datastoreConfig(command);
-        const state =
-          datastore.type === "kubernetes"
-            ? await readKubernetesState(session, datastore.kubeconfig)
-            : await readDatastoreState(session.openStore(command));
+        const state = await readState(session, command);
         const records = selectRecords(type, state, { name, node: options.node });
         const format: OutputFormat = options.output ?? "table";
         session.write(renderGet(records, format, name === undefined));
       },
     );
-}
-
-/** `buoy get` on the kubernetes datastore; the client library is loaded only here. */
-async function readKubernetesState(
-  session: Session,
-  kubeconfig: string | undefined,
-): Promise<DatastoreState> {
-  const { env } = session.request;
-  const leases = parseLeaseNamespace(undefined, env);
-  if (!leases.ok) throw new UsageError(leases.problem);
-  if (kubeconfig === undefined && !env.KUBERNETES_SERVICE_HOST) {
-    throw new UsageError(
-      "DATASTORE_TYPE=kubernetes needs KUBECONFIG, or to run in a pod (KUBERNETES_SERVICE_HOST)",
-    );
-  }
-  const [{ readKubeCredentials }, { createKubeHttp }, { readKubeState }] = await Promise.all([
-    import("../../admission/kube-credentials.js"),
-    import("../../kube/http.js"),
-    import("../../kube/kube-state.js"),
-  ]);
-  let credentials;
-  try {
-    credentials = readKubeCredentials({ ...env, KUBECONFIG: kubeconfig });
-  } catch (error) {
-    throw new CliError((error as Error).message);
-  }
-  return readKubeState(createKubeHttp(credentials), leases.namespace);
 }
 
 const GET_HELP = `

@@ -1,0 +1,42 @@
+// What the read-only commands (get, ipam show) read: every record, in one
+// pass, from whichever datastore the command line and environment name.
+import type { Command } from "commander";
+import type { DatastoreState } from "../../datastore/datastore-state.js";
+import { readDatastoreState } from "../../etcd/etcd-state.js";
+import { CliError, UsageError } from "../cli-error.js";
+import type { Session } from "./session.js";
+import { parseLeaseNamespace } from "../lease-namespace.js";
+
+export async function readState(session: Session, command: Command): Promise<DatastoreState> {
+  const datastore = session.datastoreConfig(command);
+  return datastore.type === "kubernetes"
+    ? readKubernetesState(session, datastore.kubeconfig)
+    : readDatastoreState(session.openStore(command));
+}
+
+/** The kubernetes datastore's records; its client is loaded only here. */
+async function readKubernetesState(
+  session: Session,
+  kubeconfig: string | undefined,
+): Promise<DatastoreState> {
+  const { env } = session.request;
+  const leases = parseLeaseNamespace(undefined, env);
+  if (!leases.ok) throw new UsageError(leases.problem);
+  if (kubeconfig === undefined && !env.KUBERNETES_SERVICE_HOST) {
+    throw new UsageError(
+      "DATASTORE_TYPE=kubernetes needs KUBECONFIG, or to run in a pod (KUBERNETES_SERVICE_HOST)",
+    );
+  }
+  const [{ readKubeCredentials }, { createKubeHttp }, { readKubeState }] = await Promise.all([
+    import("../../admission/kube-credentials.js"),
+    import("../../kube/http.js"),
+    import("../../kube/kube-state.js"),
+  ]);
+  let credentials;
+  try {
+    credentials = readKubeCredentials({ ...env, KUBECONFIG: kubeconfig });
+  } catch (error) {
+    throw new CliError((error as Error).message);
+  }
+  return readKubeState(createKubeHttp(credentials), leases.namespace);
+}
