@@ -6,7 +6,7 @@
 // Which address a FloatingIP with spec.pool stands for, in poolAddressFor.
 import { FloatingIpError } from "../floating/annotation.js";
 import { checkClaims } from "../floating/claim-check.js";
-import type { FloatingIpRecord } from "../failover/floating-ip.js";
+import { floatingIpKey, type FloatingIpRecord } from "../failover/floating-ip.js";
 import {
   ALLOCATION_TRIES,
   inPool,
@@ -26,12 +26,17 @@ export async function allocatePoolAddress(
   namespace: string,
   /** Addresses known to be taken without a read (claimed, or another FloatingIP's). */
   taken: (address: string) => boolean,
+  attempt = 0,
+  /** The FloatingIP (namespace/name): a candidate whose claim it already holds is its own. */
+  mine?: string,
 ): Promise<string | undefined> {
-  const candidates = [...poolAddressCandidates(pool, seed, ALLOCATION_TRIES, taken)];
+  const candidates = [...poolAddressCandidates(pool, seed, ALLOCATION_TRIES, taken, attempt)];
   if (candidates.length === 0) return undefined;
   const lookup = await readClaimLookup(store, pools, candidates);
   const nobody = { namespace, pod: "", containerID: "", node: "" };
   return candidates.find((address) => {
+    // Claimed a moment ago, its watch event still on the way.
+    if (mine !== undefined && lookup.claim(address)?.value.floatingIP === mine) return true;
     try {
       checkClaims([address], nobody, lookup);
       return true;
@@ -56,6 +61,8 @@ export interface PoolAddressContext {
   claimedByOther(address: string): boolean;
   /** Another FloatingIP's spec or status names it. */
   namedByOther(address: string): boolean;
+  /** Attempts already found the pool full (each looks further on); undefined: may not try yet. */
+  attempt: number | undefined;
 }
 
 export type PoolAddress =
@@ -67,7 +74,7 @@ export type PoolAddress =
  * allocated now; or why none (the pool is not its namespace's, or full).
  */
 export async function poolAddressFor(
-  fip: Pick<FloatingIpRecord, "namespace" | "uid">,
+  fip: Pick<FloatingIpRecord, "namespace" | "name" | "uid">,
   name: string,
   context: PoolAddressContext,
 ): Promise<PoolAddress> {
@@ -91,14 +98,19 @@ export async function poolAddressFor(
   }
   const taken = (ip: string) =>
     ip === passedOver || context.claimedByOther(ip) || context.namedByOther(ip);
-  const allocated = await allocatePoolAddress(
-    context.store,
-    context.pools,
-    pool,
-    fip.uid,
-    fip.namespace,
-    taken,
-  );
+  const allocated =
+    context.attempt === undefined
+      ? undefined
+      : await allocatePoolAddress(
+          context.store,
+          context.pools,
+          pool,
+          fip.uid,
+          fip.namespace,
+          taken,
+          context.attempt,
+          floatingIpKey(fip.namespace, fip.name),
+        );
   if (allocated === undefined) {
     return {
       reason: "PoolExhausted",

@@ -45,6 +45,7 @@ import type {
   WorkloadEndpoint,
 } from "../model/records.js";
 import type { ControllerMetrics } from "../controller/controller-metrics.js";
+import { PoolAttempts } from "../failover/pool-address.js";
 import { poolAddressFor } from "./allocate-pool-address.js";
 import { readClaimLookup } from "./claims-transaction.js";
 import { commitLiveChange } from "./commit-live-change.js";
@@ -89,6 +90,7 @@ export class EtcdFloatingIpController {
   readonly #index = new FloatingIpIndex();
   /** The pool address each FloatingIP found taken when it came to claim it: not picked again. */
   readonly #passedOver = new Map<string, string>();
+  readonly #poolAttempts = new PoolAttempts(POOL_RETRY_MS);
 
   readonly #timer = new FailoverTimer();
   /** Addresses this controller is taking from their holder (not a failover when their claim goes). */
@@ -318,6 +320,7 @@ export class EtcdFloatingIpController {
     if (!record || !where) {
       this.#timer.forget(key);
       this.#passedOver.delete(key);
+      this.#poolAttempts.forget(key);
       return;
     }
     if ("reason" in where) {
@@ -425,10 +428,6 @@ export class EtcdFloatingIpController {
   ): Promise<{ address: string } | { reason: string; message: string }> {
     const { address, pool } = fip.spec;
     if (address !== undefined || pool === undefined) return { address: address ?? "" };
-    const claimedByOther = (ip: string) => {
-      const claim = this.#claims.get(keys.claim(ip));
-      return claim !== undefined && claim.floatingIP !== key;
-    };
     const found = await poolAddressFor(fip, pool, {
       store: this.options.store,
       pools: [...this.#pools.values()],
@@ -436,20 +435,20 @@ export class EtcdFloatingIpController {
       held: this.#index.claimsOf.get(key),
       named: this.#statuses.get(keys.floatingIpStatus(fip.namespace, fip.name))?.address,
       passedOver: this.#passedOver.get(key),
-      claimedByOther,
+      // Any claim but this FloatingIP's own (an annotation's has no mark).
+      claimedByOther: (ip) =>
+        [this.#claims.get(keys.claim(ip))].some((c) => c && c.floatingIP !== key),
       namedByOther: (ip) =>
         this.#index.fipsOf.get(ip).size > 0 ||
         [...this.#index.statusOf.get(ip)].some((other) => other !== key),
+      attempt: this.#poolAttempts.next(key, this.options.now()),
     });
     if ("allocated" in found) {
-      this.options.logger.log("info", "controller.allocated", {
-        floatingIP: key,
-        address: found.address,
-        pool,
-      });
+      this.#poolAttempts.forget(key);
+      const fields = { floatingIP: key, address: found.address, pool };
+      this.options.logger.log("info", "controller.allocated", fields);
     }
-    // Tried again when a claim or a pool changes, or after a while.
-    if (found.reason === "PoolExhausted") {
+    if (found.reason === "PoolExhausted" && this.#poolAttempts.wasFull(key, this.options.now())) {
       setTimeout(() => this.#schedule(key), POOL_RETRY_MS).unref();
     }
     return found;
@@ -536,9 +535,10 @@ export class EtcdFloatingIpController {
     } catch (error) {
       if (!(error instanceof FloatingIpError)) throw error;
       if (fip.spec.pool !== undefined) {
-        // Taken since it was picked: the pool has others.
+        // Taken since it was picked: the pool has others (after a pause, in
+        // case what refused it was not the address).
         this.#passedOver.set(key, address);
-        this.#schedule(key);
+        setTimeout(() => this.#schedule(key), RETRY_MS).unref();
       }
       await this.#writeStatus(fip, {
         holder: undefined,

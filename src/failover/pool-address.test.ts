@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { storedPool } from "../ipam/pool.js";
 import {
   inPool,
+  PoolAttempts,
   poolAddressCandidates,
   poolRepresentative,
   poolToAllocateFrom,
@@ -73,5 +74,33 @@ describe("poolAddressCandidates", () => {
     const six = [...poolAddressCandidates(pool("p", "fd00:96::/126"), "s")];
     expect(six.sort()).toEqual(["fd00:96::1", "fd00:96::2", "fd00:96::3"]);
     expect(poolRepresentative(pool("p", "fd00:96::/126"))).toBe("fd00:96::");
+  });
+});
+
+describe("attempts after a full walk", () => {
+  it("look further round the pool, so a pool full only where the first walk looked is not full", () => {
+    const p = pool("p", "203.0.113.0/24");
+    // Everything the first walk (128 addresses) sees is taken.
+    const first = new Set(poolAddressCandidates(p, "s", 32, () => false, 0));
+    const seen = new Set<string>();
+    for (const address of poolAddressCandidates(p, "s", 128, () => false, 0)) seen.add(address);
+    const taken = (ip: string) => seen.has(ip);
+    expect([...poolAddressCandidates(p, "s", 32, taken, 0)]).toEqual([]);
+    const second = [...poolAddressCandidates(p, "s", 32, taken, 1)];
+    expect(second.length).toBeGreaterThan(0);
+    for (const address of second) expect(first.has(address) || seen.has(address)).toBe(false);
+  });
+
+  it("PoolAttempts: one wait per full attempt, whatever the events, then the next attempt", () => {
+    const attempts = new PoolAttempts(5000);
+    expect(attempts.next("a", 0)).toBe(0);
+    expect(attempts.wasFull("a", 0)).toBe(true);
+    expect(attempts.next("a", 100)).toBeUndefined();
+    expect(attempts.wasFull("a", 100)).toBe(false); // no second timer
+    expect(attempts.next("a", 5000)).toBe(1);
+    expect(attempts.wasFull("a", 5000)).toBe(true);
+    expect(attempts.next("a", 10_000)).toBe(2);
+    attempts.forget("a");
+    expect(attempts.next("a", 10_000)).toBe(0);
   });
 });

@@ -46,16 +46,18 @@ export function poolRepresentative(pool: IpPool): string {
 
 /**
  * The pool's addresses in the order `seed` (the FloatingIP's uid) fixes, at
- * most `limit`, skipping `skip(address)`. An IPv4 pool of more than two
- * addresses leaves out its first and last (network and broadcast to
- * routers that take the pool as a subnet); an IPv6 one its first
- * (subnet-router anycast).
+ * most `limit`, skipping `skip(address)`, walking at most `limit` x 4 of
+ * them. `attempt` n starts n such walks further on, so attempts after a full
+ * one cover the rest of the pool. An IPv4 pool of more than two addresses
+ * leaves out its first and last (network and broadcast to routers that take
+ * the pool as a subnet); an IPv6 one its first (subnet-router anycast).
  */
 export function* poolAddressCandidates(
   pool: IpPool,
   seed: string,
   limit = ALLOCATION_TRIES,
   skip: (address: string) => boolean = () => false,
+  attempt = 0,
 ): Generator<string> {
   const prefix = poolPrefix(pool);
   const size = prefixSize(prefix);
@@ -63,10 +65,11 @@ export function* poolAddressCandidates(
     prefix.family === 4 ? (size > 2n ? [1n, 1n] : [0n, 0n]) : size > 1n ? [1n, 0n] : [0n, 0n];
   const [low = 0n, high = 0n] = reserved;
   const usable = size - low - high;
-  const start = fnv1a64(seed) % usable;
+  const walk = BigInt(limit) * 4n;
+  const start = (fnv1a64(seed) + BigInt(attempt) * walk) % usable;
   let yielded = 0;
   // Skipped addresses count toward the bound too: the walk is bounded either way.
-  for (let i = 0n; i < usable && i < BigInt(limit) * 4n && yielded < limit; i++) {
+  for (let i = 0n; i < usable && i < walk && yielded < limit; i++) {
     const value = prefix.base + low + ((start + i) % usable);
     const address = formatAddress({ family: prefix.family, value });
     if (skip(address)) continue;
@@ -83,4 +86,36 @@ function fnv1a64(text: string): bigint {
     hash = (hash * 0x100000001b3n) & 0xffffffffffffffffn;
   }
   return hash;
+}
+
+/**
+ * The pool FloatingIPs that found their pool full: how many attempts, and
+ * not before when the next. A full attempt is repeated only after `waitMs`
+ * however many events come meanwhile (one retry timer per attempt), and each
+ * one looks further round the pool (poolAddressCandidates' `attempt`).
+ */
+export class PoolAttempts {
+  readonly #full = new Map<string, { attempts: number; until: number }>();
+
+  constructor(private readonly waitMs: number) {}
+
+  /** The attempt to make now, or undefined while the last full one waits out. */
+  next(key: string, now: number): number | undefined {
+    const last = this.#full.get(key);
+    if (!last) return 0;
+    return now < last.until ? undefined : last.attempts;
+  }
+
+  /** The pool was full: true when this starts a new wait (set one retry timer then). */
+  wasFull(key: string, now: number): boolean {
+    const last = this.#full.get(key);
+    if (last && now < last.until) return false;
+    this.#full.set(key, { attempts: (last?.attempts ?? 0) + 1, until: now + this.waitMs });
+    return true;
+  }
+
+  /** An address was found, or the FloatingIP is gone. */
+  forget(key: string): void {
+    this.#full.delete(key);
+  }
 }

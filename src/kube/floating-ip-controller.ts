@@ -33,6 +33,7 @@ import {
   ALLOCATION_TRIES,
   inPool,
   poolAddressCandidates,
+  PoolAttempts,
   poolRepresentative,
   poolToAllocateFrom,
 } from "../failover/pool-address.js";
@@ -69,6 +70,8 @@ const RETRY_MS = 1000;
 /** A refused address is tried again after this, doubling up to the most. */
 const REFUSED_RETRY_MS = 2000;
 const REFUSED_RETRY_MAX_MS = 30_000;
+/** A full pool is tried again after this (one timer per attempt, however many events). */
+const POOL_RETRY_MS = 5000;
 const TICK_MS = 100;
 
 export class FloatingIpController {
@@ -85,6 +88,7 @@ export class FloatingIpController {
   /** FloatingIPs whose address was refused: not tried again before `until` for that generation. */
   /** The pool address each FloatingIP found taken when it came to claim it: not picked again. */
   readonly #passedOver = new Map<string, string>();
+  readonly #poolAttempts = new PoolAttempts(POOL_RETRY_MS);
   readonly #refused = new Map<
     string,
     { generation: number | undefined; until: number; delay: number }
@@ -171,6 +175,7 @@ export class FloatingIpController {
       this.#timer.forget(key);
       this.#refused.delete(key);
       this.#passedOver.delete(key);
+      this.#poolAttempts.forget(key);
       return;
     }
     const namespace = fip.metadata.namespace ?? "default";
@@ -247,7 +252,11 @@ export class FloatingIpController {
           const claimed = new Map<string, KubeObject>();
           const attempt = async (ip: string) => {
             try {
-              claimed.set(ip, await this.#createClaim(fip, ip, holder, spec.egress));
+              const made = await this.#createClaim(fip, ip, holder, spec.egress);
+              // A claim the holder's container already has (its annotation's,
+              // another FloatingIP's) passes the create's check, and is not ours.
+              if (made.metadata.labels?.[FLOATING_IP_LABEL] !== fip.metadata.uid) return false;
+              claimed.set(ip, made);
               return true;
             } catch (error) {
               if (!(error instanceof FloatingIpError)) throw error;
@@ -391,17 +400,17 @@ export class FloatingIpController {
     pool: IpPool,
     take: (address: string) => Promise<boolean>,
   ): Promise<string | undefined> {
+    // A full pool is tried again only after its wait, each time further round.
+    const attempt = this.#poolAttempts.next(key, this.options.now());
+    if (attempt === undefined) return undefined;
     const named = this.#caches.addressesNamed(key);
     const passedOver = this.#passedOver.get(key);
     const skip = (ip: string) => ip === passedOver || named.has(ip);
-    for (const candidate of poolAddressCandidates(
-      pool,
-      fip.metadata.uid ?? key,
-      ALLOCATION_TRIES,
-      skip,
-    )) {
+    const seed = fip.metadata.uid ?? key;
+    for (const candidate of poolAddressCandidates(pool, seed, ALLOCATION_TRIES, skip, attempt)) {
       if (!(await take(candidate))) continue;
       this.#passedOver.delete(key);
+      this.#poolAttempts.forget(key);
       this.options.logger.log("info", "controller.allocated", {
         floatingIP: key,
         address: candidate,
@@ -409,13 +418,14 @@ export class FloatingIpController {
       });
       return candidate;
     }
+    if (this.#poolAttempts.wasFull(key, this.options.now())) {
+      setTimeout(() => this.#schedule(key), POOL_RETRY_MS).unref();
+    }
     return undefined;
   }
 
   /** No free address found in the pool: said in the status, tried again later. */
   async #poolExhausted(fip: FloatingIpObject, pool: IpPool): Promise<void> {
-    const key = floatingIpKey(fip.metadata.namespace ?? "default", fip.metadata.name);
-    setTimeout(() => this.#schedule(key), REFUSED_RETRY_MAX_MS).unref();
     await this.#writeStatus(fip, undefined, {
       holder: undefined,
       reason: "PoolExhausted",
