@@ -81,6 +81,10 @@ function podCall(name: string, annotation?: string) {
   };
 }
 
+/** The CLI bundle against this run's etcd. */
+const cli = (...args: string[]) =>
+  sh(["node", `${ROOT}/dist/buoy`, "--etcd-endpoints", etcd.endpoint, ...args]);
+
 /** Elements of buoy's DNAT map as the kernel holds them (0 when the table is gone). */
 function nftElements(family: "ip" | "ip6", map = "fip_dnat"): number {
   const listing = sh(["nft", "-j", "list", "map", family, "buoy", map]);
@@ -183,25 +187,10 @@ describe("buoy agent", () => {
       throw new Error(`${error.message}\n${metrics}`);
     });
     expect(must(["ip", "route", "show", "proto", "202"])).toContain("10.96.0.1 dev cali");
-    const listed = sh([
-      "node",
-      `${ROOT}/dist/buoy`,
-      "--etcd-endpoints",
-      etcd.endpoint,
-      "get",
-      "floatingips",
-    ]);
+    const listed = cli("get", "floatingips");
     expect(listed.stdout).toMatch(/10\.96\.0\.1 +default\/web +node-1 +10\.244\.\S+ +yes/);
     // The pod's two addresses in their pools' blocks, its floating IPs in theirs.
-    const ipam = sh([
-      "node",
-      `${ROOT}/dist/buoy`,
-      "--etcd-endpoints",
-      etcd.endpoint,
-      "ipam",
-      "show",
-      "--show-blocks",
-    ]);
+    const ipam = cli("ipam", "show", "--show-blocks");
     expect(ipam.status, ipam.stderr).toBe(0);
     expect(ipam.stdout).toMatch(
       /^IP pool floating +10\.96\.0\.0\/24 +256 +1 \(0%\) +255 \(99%\) +1$/m,

@@ -28,7 +28,7 @@ async function readKubernetesState(
     );
   }
   const [{ readKubeCredentials }, { createKubeHttp }, { readKubeState }] = await Promise.all([
-    import("../../admission/kube-credentials.js"),
+    import("../../kube/kube-credentials.js"),
     import("../../kube/http.js"),
     import("../../kube/kube-state.js"),
   ]);

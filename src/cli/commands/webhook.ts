@@ -81,7 +81,7 @@ async function runWebhook(options: WebhookCliOptions, session: Session): Promise
     { startWebhook, readFloatingIpBound },
     log,
   ] = await Promise.all([
-    import("../../admission/kube-credentials.js"),
+    import("../../kube/kube-credentials.js"),
     import("../../kube/http.js"),
     import("../../admission/webhook-tls.js"),
     import("../../admission/webhook-server.js"),

@@ -1,8 +1,8 @@
-// The webhook's credentials for the API server: the file KUBECONFIG names, or
+// Credentials for the API server (the webhook's, buoy get's): the file KUBECONFIG names, or
 // the pod's own service account (in-cluster: KUBERNETES_SERVICE_HOST and the
 // token, CA and namespace mounted under /var/run/secrets/kubernetes.io).
 import { readFileSync } from "node:fs";
-import { parseKubeconfig, type KubeCredentials } from "../kube/kubeconfig.js";
+import { parseKubeconfig, type KubeCredentials } from "./kubeconfig.js";
 
 const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
