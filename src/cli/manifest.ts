@@ -24,6 +24,12 @@ export type Resource =
 
 export type ResourceKind = Resource["kind"];
 
+/** What `buoy delete` names: a kind and a name (namespace/name when namespaced). */
+export interface DeleteTarget {
+  kind: ResourceKind;
+  name: string;
+}
+
 /** A resource as written in a manifest. */
 export interface Manifest {
   apiVersion: string;

@@ -2,6 +2,7 @@
 // the floating-IP claims inside it. Pure.
 import type { FloatingIpClaim, IpPool, IpamBlock, Versioned } from "../model/records.js";
 import { poolPrefix } from "../ipam/pool.js";
+import { CliError } from "./cli-error.js";
 import { parseAddress, parsePrefix, prefixContains, type Prefix } from "../net/address.js";
 
 export interface PoolUsage {
@@ -32,6 +33,17 @@ export function poolUsage(
     ),
     claims: claims.filter((claim) => ipInPrefix(claim.value.ip, prefix)),
   };
+}
+
+/** A pool is deleted only when no address is allocated in its blocks and no floating IP inside it is claimed. */
+export function refuseDeleteInUse(pool: IpPool, usage: PoolUsage): void {
+  if (usage.allocatedCount > 0 || usage.claims.length > 0) {
+    throw new CliError(
+      `cannot delete IP pool ${pool.name} (${pool.cidr}): ` +
+        `${usage.allocatedCount} address(es) are allocated in ${usage.usedBlocks.length} block(s) ` +
+        `and ${usage.claims.length} floating IP(s) are claimed inside it`,
+    );
+  }
 }
 
 export function ipInPrefix(ip: string, prefix: Prefix): boolean {

@@ -8,13 +8,8 @@ import { keys } from "./store.js";
 import { planBlockDeletes } from "./plan-block-deletes.js";
 import { CliError } from "../cli/cli-error.js";
 import type { EtcdDatastoreState, Plan } from "./etcd-state.js";
-import type { ResourceKind } from "../cli/manifest.js";
-import { poolUsage } from "../cli/pool-usage.js";
-
-export interface DeleteTarget {
-  kind: ResourceKind;
-  name: string;
-}
+import type { DeleteTarget } from "../cli/manifest.js";
+import { poolUsage, refuseDeleteInUse } from "../cli/pool-usage.js";
 
 export function planDelete(state: EtcdDatastoreState, targets: readonly DeleteTarget[]): Plan {
   const compares: KvCompare[] = [];
@@ -28,13 +23,7 @@ export function planDelete(state: EtcdDatastoreState, targets: readonly DeleteTa
       const pool = state.pools.find((candidate) => candidate.value.name === target.name);
       if (!pool) throw new CliError(`IP pool ${target.name} does not exist`);
       const usage = poolUsage(pool.value, state.blocks, state.claims);
-      if (usage.allocatedCount > 0 || usage.claims.length > 0) {
-        throw new CliError(
-          `cannot delete IP pool ${target.name} (${pool.value.cidr}): ` +
-            `${usage.allocatedCount} address(es) are allocated in ${usage.usedBlocks.length} block(s) ` +
-            `and ${usage.claims.length} floating IP(s) are claimed inside it`,
-        );
-      }
+      refuseDeleteInUse(pool.value, usage);
       const deletes = planBlockDeletes(usage.emptyBlocks, state.regions);
       compares.push(...deletes.compares);
       ops.push(...deletes.ops);

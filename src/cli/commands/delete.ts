@@ -2,9 +2,14 @@
 // or BGP peers in one transaction (etcdv3 datastore), and its help.
 import type { Command } from "commander";
 import { commitPlan } from "../../etcd/etcd-state.js";
-import { planDelete, type DeleteTarget } from "../../etcd/plan-delete.js";
+import { planDelete } from "../../etcd/plan-delete.js";
 import { UsageError } from "../cli-error.js";
-import { renderSummary, resourceName, type ResourceKind } from "../manifest.js";
+import {
+  renderSummary,
+  resourceName,
+  type DeleteTarget,
+  type ResourceKind,
+} from "../manifest.js";
 import { parseResourceType, unknownResourceType, type ResourceType } from "../resource-type.js";
 import type { Session } from "./session.js";
 
