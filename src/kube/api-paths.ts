@@ -1,4 +1,4 @@
-// The API server paths the plain-HTTPS side (the CNI plugin) calls: buoy's
+// The API server paths the plain-HTTPS side (the CNI plugin, the CLI) calls: buoy's
 // objects under its API group, named by their IP or CIDR (names.ts), and the
 // Kubernetes objects it reads and writes.
 import { BUOY_API_VERSION } from "../model/api-group.js";
@@ -8,6 +8,13 @@ const BUOY = `/apis/${BUOY_API_VERSION}`;
 
 export const apiPaths = {
   pools: `${BUOY}/ippools`,
+  pool: (name: string) => `${BUOY}/ippools/${encodeURIComponent(name)}`,
+  peers: `${BUOY}/bgppeers`,
+  peer: (name: string) => `${BUOY}/bgppeers/${encodeURIComponent(name)}`,
+  floatingIps: (namespace: string) =>
+    `${BUOY}/namespaces/${encodeURIComponent(namespace)}/floatingips`,
+  floatingIp: (namespace: string, name: string) =>
+    `${BUOY}/namespaces/${encodeURIComponent(namespace)}/floatingips/${encodeURIComponent(name)}`,
   blocks: `${BUOY}/ipamblocks`,
   block: (cidr: string) => `${BUOY}/ipamblocks/${prefixObjectName(cidr) ?? cidr}`,
   regions: `${BUOY}/ipamregions`,

@@ -15,6 +15,8 @@ export class KubeApiError extends Error {
     /** The Status object's reason: NotFound, AlreadyExists, Conflict, Forbidden, Gone, ... */
     readonly reason: string,
     message: string,
+    /** The Status object's message alone (the API server's words, for a user). */
+    readonly apiMessage = message,
   ) {
     super(message);
   }
@@ -221,5 +223,5 @@ function apiError(method: string, path: string, status: number, text: string): K
   } catch {
     // not a Status object: keep the text
   }
-  return new KubeApiError(status, reason, `${method} ${path}: ${reason}: ${message}`);
+  return new KubeApiError(status, reason, `${method} ${path}: ${reason}: ${message}`, message);
 }

@@ -1,11 +1,13 @@
 // What `buoy get` shows, read from the Kubernetes API (DATASTORE_TYPE=
 // kubernetes): the same records as from etcd, converted from buoy's objects
 // (the endpoints from the WorkloadEndpoint objects the plugin records, not
-// the pods' annotations: ADR 0008), the Kubernetes Nodes and the nodes'
-// status Leases. Read-only: on this datastore buoy's records are Kubernetes
-// objects, changed with kubectl.
+// the pods' annotations: ADR 0008), the FloatingIPs with their status, the
+// Kubernetes Nodes and Namespaces, and the nodes' status Leases. What `buoy
+// apply` on this datastore checks a file against, too.
 import type { DatastoreState } from "../datastore/datastore-state.js";
 import type { BgpPeer, FloatingIpStatus, IpPool, Versioned } from "../model/records.js";
+import { parseFloatingIpSpec } from "../failover/floating-ip.js";
+import type { FloatingIpRecord, FloatingIpStatusShape } from "../model/floating-ip-resource.js";
 import { BUOY_API_VERSION } from "../model/api-group.js";
 import type { KubeHttp } from "./http.js";
 import { PROGRAMMED_ANNOTATION, STATUS_LABEL } from "./labels.js";
@@ -37,7 +39,18 @@ export async function readKubeState(
   const buoy = (plural: string) => list(`/apis/${BUOY_API_VERSION}/${plural}`);
   const statusLeases = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(leaseNamespace)}/leases?labelSelector=${encodeURIComponent(`${STATUS_LABEL}=true`)}`;
   try {
-    const [pools, blocks, claims, endpointObjects, pods, nodes, peers, leases] = await Promise.all([
+    const [
+      pools,
+      blocks,
+      claims,
+      endpointObjects,
+      pods,
+      nodes,
+      peers,
+      leases,
+      floatingIps,
+      namespaces,
+    ] = await Promise.all([
       buoy("ippools"),
       buoy("ipamblocks"),
       buoy("floatingipclaims"),
@@ -46,6 +59,8 @@ export async function readKubeState(
       list("/api/v1/nodes"),
       buoy("bgppeers"),
       list(statusLeases),
+      buoy("floatingips"),
+      list("/api/v1/namespaces"),
     ]);
     const at = <T>(object: KubeObject, value: T): Versioned<T> => ({
       value,
@@ -88,6 +103,34 @@ export async function readKubeState(
         at(object as KubeObject, nodeFromObject(object)),
       ),
       peers: peers.map((object) => at(object, peerFromObject(object) as BgpPeer)),
+      namespaces: namespaces.map((object) =>
+        at(object, { name: object.metadata.name, labels: object.metadata.labels ?? {} }),
+      ),
+      floatingIpResources: floatingIps.flatMap((object) => {
+        const spec = parseFloatingIpSpec(object.spec);
+        if ("problem" in spec) return []; // the controller refuses it too
+        const {
+          namespace = "",
+          name,
+          uid = "",
+          generation = 1,
+          creationTimestamp,
+        } = object.metadata;
+        const value: FloatingIpRecord = {
+          namespace,
+          name,
+          uid,
+          generation,
+          createdAt: String(creationTimestamp ?? ""),
+          spec,
+        };
+        return [
+          {
+            ...at(object, value),
+            ...(object.status ? { status: object.status as FloatingIpStatusShape } : {}),
+          },
+        ];
+      }),
       statuses: leases.flatMap((lease) => {
         try {
           const parsed = JSON.parse(lease.metadata.annotations?.[PROGRAMMED_ANNOTATION] ?? "[]");

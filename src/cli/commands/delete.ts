@@ -1,23 +1,20 @@
-// `buoy delete TYPE NAME` and `buoy delete -f FILE`: delete IP pools, nodes
-// or BGP peers in one transaction (etcdv3 datastore), and its help.
+// `buoy delete TYPE NAME` and `buoy delete -f FILE`: delete IP pools, nodes,
+// BGP peers or FloatingIPs, in one transaction on etcd, one object after the
+// other on Kubernetes (kube/kube-writes.ts); and its help.
 import type { Command } from "commander";
 import { commitPlan } from "../../etcd/etcd-state.js";
 import { planDelete } from "../../etcd/plan-delete.js";
 import { UsageError } from "../cli-error.js";
-import {
-  renderSummary,
-  resourceName,
-  type DeleteTarget,
-  type ResourceKind,
-} from "../manifest.js";
+import { renderSummary, resourceName, type DeleteTarget, type ResourceKind } from "../manifest.js";
 import { parseResourceType, unknownResourceType, type ResourceType } from "../resource-type.js";
+import { openKube } from "./read-state.js";
 import type { Session } from "./session.js";
 
 /** Adds `delete` to the program. */
 export function addDeleteCommand(program: Command, session: Session): void {
   program
     .command("delete")
-    .description("Delete IP pools, nodes or BGP peers, by name or from a manifest")
+    .description("Delete IP pools, nodes, BGP peers or FloatingIPs, by name or from a manifest")
     .argument("[type]", "ippool, node or bgppeer")
     .argument("[name]", "the name of the resource")
     .option("-f, --filename <file>", "delete the resources named in this manifest; '-' reads stdin")
@@ -56,8 +53,17 @@ export function addDeleteCommand(program: Command, session: Session): void {
           targets = [{ kind, name }];
           action = `delete ${kind} ${name}`;
         }
-        const store = session.openStore(command);
-        await commitPlan(store, (state) => planDelete(state, targets), action);
+        const datastore = session.datastoreConfig(command);
+        if (datastore.type === "kubernetes") {
+          const [{ http, leaseNamespace }, { deleteFromKube }] = await Promise.all([
+            openKube(session, datastore.kubeconfig),
+            import("../../kube/kube-writes.js"),
+          ]);
+          await deleteFromKube(http, leaseNamespace, targets);
+        } else {
+          const store = session.openStore(command);
+          await commitPlan(store, (state) => planDelete(state, targets), action);
+        }
         session.write(
           renderSummary(
             "deleted",
@@ -77,9 +83,12 @@ const DELETABLE_KINDS: Partial<Record<ResourceType, ResourceKind>> = {
 
 const DELETE_HELP = `
 A pool is deleted only when no address is allocated in its blocks and no
-floating IP inside it is claimed; its empty blocks are deleted with it. A node
-is deleted only when no workload endpoint is left on it. A BGP peer is
-deleted as it is: the nodes close their sessions to it.
+floating IP inside it is claimed; on etcd its empty blocks are deleted with
+it (on kubernetes they stay, as after kubectl delete). A node is deleted only
+when no workload endpoint is left on it (etcd only: on kubernetes it is the
+Kubernetes Node). A BGP peer is deleted as it is: the nodes close their
+sessions to it. A FloatingIP named in a file is deleted with its status; the
+controller releases the claim it held.
 
 Examples:
   buoy delete ippool floating-v4

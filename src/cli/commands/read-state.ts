@@ -1,7 +1,9 @@
 // What the read-only commands (get, ipam show) read: every record, in one
-// pass, from whichever datastore the command line and environment name.
+// pass, from whichever datastore the command line and environment name; and
+// the client to the Kubernetes API server the writes on it use.
 import type { Command } from "commander";
 import type { DatastoreState } from "../../datastore/datastore-state.js";
+import type { KubeHttp } from "../../kube/http.js";
 import { readDatastoreState } from "../../etcd/etcd-state.js";
 import { CliError, UsageError } from "../cli-error.js";
 import type { Session } from "./session.js";
@@ -19,6 +21,18 @@ async function readKubernetesState(
   session: Session,
   kubeconfig: string | undefined,
 ): Promise<DatastoreState> {
+  const [{ http, leaseNamespace }, { readKubeState }] = await Promise.all([
+    openKube(session, kubeconfig),
+    import("../../kube/kube-state.js"),
+  ]);
+  return readKubeState(http, leaseNamespace);
+}
+
+/** buoy's HTTPS client to the API server the kubeconfig (or the pod's service account) names. */
+export async function openKube(
+  session: Session,
+  kubeconfig: string | undefined,
+): Promise<{ http: KubeHttp; leaseNamespace: string }> {
   const { env } = session.request;
   const leases = parseLeaseNamespace(undefined, env);
   if (!leases.ok) throw new UsageError(leases.problem);
@@ -27,10 +41,9 @@ async function readKubernetesState(
       "DATASTORE_TYPE=kubernetes needs KUBECONFIG, or to run in a pod (KUBERNETES_SERVICE_HOST)",
     );
   }
-  const [{ readKubeCredentials }, { createKubeHttp }, { readKubeState }] = await Promise.all([
+  const [{ readKubeCredentials }, { createKubeHttp }] = await Promise.all([
     import("../../kube/kube-credentials.js"),
     import("../../kube/http.js"),
-    import("../../kube/kube-state.js"),
   ]);
   let credentials;
   try {
@@ -38,5 +51,5 @@ async function readKubernetesState(
   } catch (error) {
     throw new CliError((error as Error).message);
   }
-  return readKubeState(createKubeHttp(credentials), leases.namespace);
+  return { http: createKubeHttp(credentials), leaseNamespace: leases.namespace };
 }

@@ -27,11 +27,8 @@ export class Session {
   openStore(command: Command): Store {
     const config = this.datastoreConfig(command);
     if (config.type === "kubernetes") {
-      throw new CliError(
-        `'buoy ${command.name()}' works on the etcdv3 datastore only so far; with ` +
-          "DATASTORE_TYPE=kubernetes, buoy's records are Kubernetes objects: use kubectl " +
-          "(for example: kubectl get floatingipclaims.buoy.dev, kubectl apply -f pool.yaml)",
-      );
+      // Every command that writes has its kubernetes branch before this.
+      throw new CliError(`'buoy ${command.name()}' works on the etcdv3 datastore only`);
     }
     this.#datastore = config;
     return new Store(this.request.openKv(config));
