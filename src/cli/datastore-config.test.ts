@@ -43,6 +43,29 @@ describe("parseDatastoreConfig()", () => {
     });
   });
 
+  it("parseDatastoreConfig() without DATASTORE_TYPE chooses as calicoctl: etcd endpoints, else a kubeconfig or a pod", () => {
+    const kubeconfig = "/root/.kube/config";
+    expect(parseDatastoreConfig({ KUBECONFIG: kubeconfig })).toEqual({
+      type: "kubernetes",
+      kubeconfig,
+    });
+    expect(parseDatastoreConfig({ KUBERNETES_SERVICE_HOST: "10.96.0.1" })).toEqual({
+      type: "kubernetes",
+      kubeconfig: undefined,
+    });
+    expect(
+      parseDatastoreConfig({ KUBECONFIG: kubeconfig, ETCD_ENDPOINTS: "http://e:2379" }),
+    ).toEqual({ type: "etcdv3", endpoints: ["http://e:2379"] });
+    expect(parseDatastoreConfig({ KUBECONFIG: kubeconfig }, "http://f:2379")).toEqual({
+      type: "etcdv3",
+      endpoints: ["http://f:2379"],
+    });
+    expect(parseDatastoreConfig({ KUBECONFIG: " " })).toEqual({
+      type: "etcdv3",
+      endpoints: ["http://127.0.0.1:2379"],
+    });
+  });
+
   const refused: { desc: string; env: Record<string, string>; message: string }[] = [
     {
       desc: "refuses an unknown datastore type",

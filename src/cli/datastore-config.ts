@@ -1,6 +1,9 @@
-// Which datastore the CLI talks to, chosen like calicoctl: DATASTORE_TYPE
-// (default etcdv3), ETCD_ENDPOINTS or KUBECONFIG, each also read with
-// Calico's CALICO_ prefix; the --etcd-endpoints flag wins over the environment.
+// Which datastore the CLI talks to, chosen like calicoctl: DATASTORE_TYPE,
+// ETCD_ENDPOINTS or KUBECONFIG, each also read with Calico's CALICO_ prefix;
+// the --etcd-endpoints flag wins over the environment. Without
+// DATASTORE_TYPE: etcdv3 when etcd endpoints are given, else kubernetes when
+// there is a kubeconfig (main.ts fills in kubectl's ~/.kube/config) or the
+// CLI runs in a pod, else etcdv3 at its default endpoint.
 import { CliError } from "./cli-error.js";
 
 export interface EtcdDatastoreConfig {
@@ -22,7 +25,9 @@ export function parseDatastoreConfig(
   env: Readonly<Record<string, string | undefined>>,
   endpointsFlag?: string,
 ): DatastoreConfig {
-  const type = (env.DATASTORE_TYPE ?? env.CALICO_DATASTORE_TYPE ?? "").trim() || "etcdv3";
+  const type =
+    (env.DATASTORE_TYPE ?? env.CALICO_DATASTORE_TYPE ?? "").trim() ||
+    defaultType(env, endpointsFlag);
   if (type === "kubernetes") {
     const kubeconfig = (env.KUBECONFIG ?? env.CALICO_KUBECONFIG ?? "").trim();
     return { type, kubeconfig: kubeconfig === "" ? undefined : kubeconfig };
@@ -53,4 +58,17 @@ export function parseDatastoreConfig(
     }
   }
   return { type, endpoints };
+}
+
+function defaultType(
+  env: Readonly<Record<string, string | undefined>>,
+  endpointsFlag: string | undefined,
+): "etcdv3" | "kubernetes" {
+  const given = (name: string) => (env[name] ?? "").trim() !== "";
+  if (endpointsFlag !== undefined || given("ETCD_ENDPOINTS") || given("CALICO_ETCD_ENDPOINTS")) {
+    return "etcdv3";
+  }
+  return given("KUBECONFIG") || given("CALICO_KUBECONFIG") || given("KUBERNETES_SERVICE_HOST")
+    ? "kubernetes"
+    : "etcdv3";
 }

@@ -24,7 +24,7 @@ export async function main(): Promise<void> {
   );
   process.exitCode = await runCli({
     argv: process.argv.slice(2),
-    env: plugin ? pluginEnv(process.env) : process.env,
+    env: cliEnv(process.env, plugin),
     ...(plugin ? { programName: "kubectl buoy" } : {}),
     stdout: process.stdout,
     stderr: process.stderr,
@@ -39,16 +39,20 @@ export async function main(): Promise<void> {
 }
 
 /**
- * A kubectl plugin's environment: the kubernetes datastore unless
- * DATASTORE_TYPE says otherwise, and kubectl's default kubeconfig when
- * KUBECONFIG is unset.
+ * kubectl's default kubeconfig when KUBECONFIG is unset (it then chooses the
+ * kubernetes datastore unless DATASTORE_TYPE or etcd endpoints say
+ * otherwise: datastore-config.ts); as a kubectl plugin, the kubernetes
+ * datastore unless DATASTORE_TYPE says otherwise.
  */
-function pluginEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+function cliEnv(env: NodeJS.ProcessEnv, plugin: boolean): NodeJS.ProcessEnv {
   const fallback = join(homedir(), ".kube", "config");
+  const kubeconfigUnset = env.KUBECONFIG === undefined && env.CALICO_KUBECONFIG === undefined;
   return {
     ...env,
-    DATASTORE_TYPE: env.DATASTORE_TYPE ?? env.CALICO_DATASTORE_TYPE ?? "kubernetes",
-    ...(env.KUBECONFIG === undefined && existsSync(fallback) ? { KUBECONFIG: fallback } : {}),
+    ...(plugin
+      ? { DATASTORE_TYPE: env.DATASTORE_TYPE ?? env.CALICO_DATASTORE_TYPE ?? "kubernetes" }
+      : {}),
+    ...(kubeconfigUnset && existsSync(fallback) ? { KUBECONFIG: fallback } : {}),
   };
 }
 

@@ -88,10 +88,13 @@ function createProgram(session: Session): Command {
 
 const ROOT_HELP = `
 Environment:
-  DATASTORE_TYPE   etcdv3 (the default; as kubectl-buoy: kubernetes) or
-                   kubernetes (get and ipam show so far; apply, delete and
-                   floatingip refuse it)
+  DATASTORE_TYPE   etcdv3 or kubernetes. Unset: etcdv3 when etcd endpoints
+                   are given, else kubernetes when there is a kubeconfig
+                   (KUBECONFIG, ~/.kube/config) or the CLI runs in a pod,
+                   else etcdv3; as kubectl-buoy: kubernetes
   ETCD_ENDPOINTS   comma-separated etcd URLs (default http://127.0.0.1:2379)
+  KUBECONFIG       the kubeconfig of the kubernetes datastore (default
+                   ~/.kube/config, or the pod's service account)
 
 Examples:
   buoy apply -f pools.yaml
