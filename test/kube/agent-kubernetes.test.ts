@@ -440,4 +440,71 @@ describe("the agent on the kubernetes datastore", () => {
       /"agent.gc".*"released":"10.96.0.14"/.test(agent.log.join("\n")),
     );
   });
+  it("buoy floatingip adds, moves, refuses and removes through the pods' annotations", async () => {
+    const a = await addPod("cli-a");
+    const b = await addPod("cli-b");
+    // No DATASTORE_TYPE: a kubeconfig and no etcd endpoints choose kubernetes, as calicoctl does.
+    const env: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: kube.kubeconfig };
+    delete env.DATASTORE_TYPE;
+    delete env.ETCD_ENDPOINTS;
+    const fip = (...args: string[]) => {
+      const run = spawnSync(
+        "node",
+        [join(ROOT, "dist/buoy"), "floatingip", "--cni-conf", conflistPath, ...args],
+        { encoding: "utf8", env },
+      );
+      return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+    };
+    const pod = (name: string) => `${namespace}/${name}`;
+    const annotationOf = async (name: string) =>
+      (await kube.admin.json<KubeObject>("GET", `/api/v1/namespaces/${namespace}/pods/${name}`))
+        .metadata?.annotations ?? {};
+
+    expect(fip("add", pod("cli-a"), "10.96.0.40")).toMatchObject({
+      status: 0,
+      stdout: `pod ${pod("cli-a")} holds 10.96.0.40 -> ${a.address}\n`,
+    });
+    expect(translations().get("10.96.0.40")).toBe(a.address);
+
+    const moved = fip("move", "10.96.0.40", "--to", pod("cli-b"));
+    expect(moved, moved.stderr).toMatchObject({
+      status: 0,
+      stdout: `pod ${pod("cli-b")} holds 10.96.0.40 -> ${b.address}\n`,
+    });
+    await until("10.96.0.40 on cli-b", () => translations().get("10.96.0.40") === b.address);
+    expect((await annotationOf("cli-a"))[FLOATING]).toBeUndefined();
+    expect((await annotationOf("cli-b"))[FLOATING]).toBe('["10.96.0.40"]');
+
+    // ADD's checks and words, before anything is written.
+    expect(fip("add", pod("cli-a"), "10.96.0.40")).toMatchObject({
+      status: 1,
+      stderr: `error: floating IP 10.96.0.40 is already held by pod ${pod("cli-b")}\n`,
+    });
+    const otherTeam = fip("add", pod("cli-a"), "10.96.5.3");
+    expect(otherTeam.status).toBe(1);
+    expect(otherTeam.stderr).toContain(`namespace ${namespace}`);
+    expect(fip("add", pod("cli-a"), b.address).stderr).toBe(
+      `error: floating IP ${b.address} is the address of pod ${pod("cli-b")}\n`,
+    );
+    expect((await annotationOf("cli-a"))[FLOATING]).toBeUndefined();
+
+    expect(fip("egress", pod("cli-b"), "on")).toMatchObject({
+      status: 0,
+      stdout:
+        `pod ${pod("cli-b")} holds 10.96.0.40 -> ${b.address}\n` +
+        "its own connections leave from its first floating IP of each family\n",
+    });
+    expect((await annotationOf("cli-b"))["buoy.dev/floating-ip-egress"]).toBe("true");
+    await until(
+      "cli-b leaves from 10.96.0.40",
+      () => translations("fip_egress").get(b.address) === "10.96.0.40",
+    );
+
+    expect(fip("remove", pod("cli-b"), "10.96.0.40")).toMatchObject({
+      status: 0,
+      stdout: `pod ${pod("cli-b")} holds no floating IPs\n`,
+    });
+    await until("10.96.0.40 withdrawn", () => !translations().has("10.96.0.40"));
+    expect((await claims()).some((claim) => claim.spec.ip === "10.96.0.40")).toBe(false);
+  });
 });

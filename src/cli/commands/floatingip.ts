@@ -1,6 +1,8 @@
 // `buoy floatingip set|add|remove|egress|move`: change a running pod's
-// floating IPs (etcdv3 datastore), each change planned against a fresh read
-// and committed in one transaction (in parts past etcd's bound, ADR 0012).
+// floating IPs, each change planned against a fresh read: on etcd committed
+// in one transaction (in parts past etcd's bound, ADR 0012), on kubernetes
+// the pod's annotation patched and the agent's claims waited for
+// (kube/kube-floating-ip-change.ts).
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parseFloatingIpSwitch } from "../../agent/feature-switch.js";
@@ -16,6 +18,9 @@ import {
 import { commitLiveChange } from "../../etcd/commit-live-change.js";
 import { canonicalAddress } from "../../net/address.js";
 import { CliError, UsageError } from "../cli-error.js";
+import type { DatastoreState } from "../../datastore/datastore-state.js";
+import type { AnnotationChange, PodInState } from "../../kube/plan-annotation-change.js";
+import { openKube } from "./read-state.js";
 import type { Session } from "./session.js";
 
 /** Adds `floatingip` (alias `fip`) and its subcommands to the program. */
@@ -24,9 +29,12 @@ export function addFloatingIpCommand(program: Command, session: Session): void {
     .command("floatingip")
     .alias("fip")
     .description(
-      "Change a running pod's floating IPs (etcd datastore). Checked like the CNI\n" +
-        "plugin checks the annotation at ADD; the claims and the endpoint change in\n" +
-        "one transaction and the node agent reprograms within a second.",
+      "Change a running pod's floating IPs. Checked like the CNI plugin checks the\n" +
+        "annotation at ADD. On etcd the claims and the endpoint change in one\n" +
+        "transaction and the node agent reprograms within a second; on kubernetes\n" +
+        "the pod's annotation changes (a move: the holder's first, the other pod's\n" +
+        "once the holder's node has let the address go) and the command waits until\n" +
+        "the node agent holds what it asks for, or says why it refused.",
     )
     .addHelpText(
       "after",
@@ -42,34 +50,55 @@ export function addFloatingIpCommand(program: Command, session: Session): void {
       "the CNI config whose max_floating_ips_per_pod bounds a pod's floating IPs " +
         `(absent: ${DEFAULT_MAX_FLOATING_IPS})`,
       DEFAULT_CNI_CONF,
+    )
+    .option(
+      "--timeout <seconds>",
+      "kubernetes datastore: how long to wait for the pod's node agent to make the change",
+      "30",
     );
   floatingip
     .command("set <pod> [ips...]")
     .description("make exactly these the pod's floating IPs (none: remove all)")
     .action(async (pod: string, ips: string[], _options: object, command: Command) =>
-      changeFloatingIps(session, command, pod, (state) =>
-        planFloatingIpSet(state, pod, ips, maxFloatingIps(command)),
-      ),
+      changeFloatingIps(session, command, pod, {
+        etcd: (state) => planFloatingIpSet(state, pod, ips, maxFloatingIps(command)),
+        kube: (kube) => (state, pods) => [
+          kube.planAnnotationSet(
+            state,
+            kube.findPod(state, pods, pod),
+            ips,
+            maxFloatingIps(command),
+          ),
+        ],
+      }),
     );
   floatingip
     .command("add <pod> <ips...>")
     .description("give the pod these floating IPs as well")
     .action(async (pod: string, ips: string[], _options: object, command: Command) =>
-      changeFloatingIps(session, command, pod, (state) =>
-        planFloatingIpSet(state, pod, [...heldBy(state, pod), ...ips], maxFloatingIps(command)),
-      ),
+      changeFloatingIps(session, command, pod, {
+        etcd: (state) =>
+          planFloatingIpSet(state, pod, [...heldBy(state, pod), ...ips], maxFloatingIps(command)),
+        kube: (kube) => (state, pods) => {
+          const found = kube.findPod(state, pods, pod);
+          const held = found.endpoint.ipNATs.map((nat) => nat.externalIP);
+          return [kube.planAnnotationSet(state, found, [...held, ...ips], maxFloatingIps(command))];
+        },
+      }),
     );
   floatingip
     .command("remove <pod> <ips...>")
     .description("take these floating IPs from the pod")
     .action(async (pod: string, ips: string[], _options: object, command: Command) =>
-      changeFloatingIps(session, command, pod, (state) => {
-        const gone = new Set(ips.map((ip) => canonicalAddress(ip) ?? ip));
-        return planFloatingIpSet(
-          state,
-          pod,
-          heldBy(state, pod).filter((ip) => !gone.has(ip)),
-        );
+      changeFloatingIps(session, command, pod, {
+        etcd: (state) => planFloatingIpSet(state, pod, without(heldBy(state, pod), ips)),
+        kube: (kube) => (state, pods) => {
+          const found = kube.findPod(state, pods, pod);
+          const held = found.endpoint.ipNATs.map((nat) => nat.externalIP);
+          return [
+            kube.planAnnotationSet(state, found, without(held, ips), maxFloatingIps(command)),
+          ];
+        },
       }),
     );
   floatingip
@@ -83,45 +112,109 @@ export function addFloatingIpCommand(program: Command, session: Session): void {
       if (state !== "on" && state !== "off") {
         throw new UsageError(`egress is on or off, got '${state}'`);
       }
-      await changeFloatingIps(session, command, pod, (live) =>
-        planFloatingIpEgress(live, pod, state === "on"),
-      );
+      await changeFloatingIps(session, command, pod, {
+        etcd: (live) => planFloatingIpEgress(live, pod, state === "on"),
+        kube: (kube) => (live, pods) => [
+          kube.planAnnotationEgress(kube.findPod(live, pods, pod), state === "on"),
+        ],
+        egress: state === "on",
+      });
     });
   floatingip
     .command("move <ip>")
     .description("move a held floating IP to another pod in one step")
     .requiredOption("--to <pod>", "the pod to move it to, namespace/name")
     .action(async (ip: string, options: { to: string }, command: Command) =>
-      changeFloatingIps(session, command, options.to, (state) =>
-        planFloatingIpMove(state, ip, options.to, maxFloatingIps(command)),
-      ),
+      changeFloatingIps(session, command, options.to, {
+        etcd: (state) => planFloatingIpMove(state, ip, options.to, maxFloatingIps(command)),
+        kube: (kube) => (state, pods) => {
+          const { release, claim } = kube.planAnnotationMove(
+            state,
+            pods,
+            ip,
+            options.to,
+            maxFloatingIps(command),
+          );
+          return [release, claim];
+        },
+        morePods: (state) => {
+          const claim = state.claims.find((entry) => entry.value.ip === canonicalAddress(ip));
+          return claim ? [`${claim.value.namespace}/${claim.value.pod}`] : [];
+        },
+      }),
     );
 }
 
-/** Plans against a fresh read and commits in one transaction; a lost race reads again. */
+interface Plans {
+  etcd: (state: LiveState) => ChangePlan;
+  /** Given the planner module (loaded only on this datastore): the pods' annotation changes, in order. */
+  kube: (
+    kube: typeof import("../../kube/plan-annotation-change.js"),
+  ) => (
+    state: DatastoreState,
+    pods: ReadonlyMap<string, PodInState["object"]>,
+  ) => AnnotationChange[];
+  /** Other pods the kube plan reads (a move's holder). */
+  morePods?: (state: DatastoreState) => string[];
+  /** The egress the change sets, for its report. */
+  egress?: boolean;
+}
+
+/** Plans against a fresh read, then commits (etcd) or patches and waits for the agent (kubernetes). */
 async function changeFloatingIps(
   session: Session,
   command: Command,
   pod: string,
-  plan: (state: LiveState) => ChangePlan,
+  plans: Plans,
 ): Promise<void> {
+  const datastore = session.datastoreConfig(command);
+  if (datastore.type === "kubernetes") {
+    const { timeout } = command.optsWithGlobals<{ timeout: string }>();
+    const seconds = Number(timeout);
+    if (!Number.isFinite(seconds) || seconds <= 0) {
+      throw new UsageError(`--timeout is a number of seconds, got '${timeout}'`);
+    }
+    const [{ http, leaseNamespace }, planner, { changeKubeFloatingIps }] = await Promise.all([
+      openKube(session, datastore.kubeconfig),
+      import("../../kube/plan-annotation-change.js"),
+      import("../../kube/kube-floating-ip-change.js"),
+    ]);
+    const { change, held } = await changeKubeFloatingIps(
+      http,
+      leaseNamespace,
+      [pod],
+      plans.kube(planner),
+      { timeoutMs: seconds * 1000, ...(plans.morePods ? { morePods: plans.morePods } : {}) },
+    );
+    report(session, `${change.namespace}/${change.pod}`, held, plans.egress);
+    return;
+  }
   const store = session.openStore(command);
   for (let attempt = 0; attempt < 5; attempt++) {
-    const change = plan(await store.readLiveState());
+    const change = plans.etcd(await store.readLiveState());
     if (await commitLiveChange(store.kv, change)) {
       const held = change.ipNATs.map((nat) => `${nat.externalIP} -> ${nat.internalIP}`);
-      session.write(`pod ${pod} holds ${held.length > 0 ? held.join(", ") : "no floating IPs"}\n`);
-      if (change.egress !== undefined) {
-        session.write(
-          change.egress
-            ? `its own connections leave from its first floating IP of each family\n`
-            : `its own connections leave from its own address\n`,
-        );
-      }
+      report(session, pod, held, change.egress);
       return;
     }
   }
   throw new CliError("the datastore kept changing under the floating-IP change; try again");
+}
+
+function report(session: Session, pod: string, held: string[], egress: boolean | undefined): void {
+  session.write(`pod ${pod} holds ${held.length > 0 ? held.join(", ") : "no floating IPs"}\n`);
+  if (egress !== undefined) {
+    session.write(
+      egress
+        ? `its own connections leave from its first floating IP of each family\n`
+        : `its own connections leave from its own address\n`,
+    );
+  }
+}
+
+function without(held: readonly string[], ips: readonly string[]): string[] {
+  const gone = new Set(ips.map((ip) => canonicalAddress(ip) ?? ip));
+  return held.filter((ip) => !gone.has(ip));
 }
 
 /** Where the agent reads the node's CNI config too (`buoy agent --cni-conf`). */

@@ -1,0 +1,163 @@
+// `buoy floatingip` on the Kubernetes datastore: read, check and plan
+// (plan-annotation-change.ts), patch the pod's annotation on the
+// resourceVersion the check read, then wait until the pod's node agent has
+// made its claims what the annotation asks for, or has refused (a new
+// FloatingIPRefused Event on the pod, whose words are the answer). A move
+// patches the holder first and waits for its claim to go before it asks for
+// the address on the other pod: the old node withdraws first.
+import { CliError } from "../cli/cli-error.js";
+import { FloatingIpError } from "../floating/annotation.js";
+import { apiPaths } from "./api-paths.js";
+import { KubeApiError, type KubeHttp } from "./http.js";
+import { readKubeState } from "./kube-state.js";
+import type { KubeObject } from "./objects.js";
+import type { DatastoreState } from "../datastore/datastore-state.js";
+import type { AnnotationChange, PodInState } from "./plan-annotation-change.js";
+
+type Pods = Map<string, PodInState["object"]>;
+
+export interface ChangeOptions {
+  /** How long to wait for the node agent. */
+  timeoutMs: number;
+  /** Between reads while waiting. */
+  pollMs?: number;
+}
+
+/** What a pod holds once its agent made the change: `ip -> internal IP` each. */
+export type Held = string[];
+
+/**
+ * Reads the state and the pods `refs` names (plus those `morePods` finds in
+ * it), plans, patches each change in turn and waits for each; retries on a
+ * lost race. Resolves to what the last change's pod holds.
+ */
+export async function changeKubeFloatingIps(
+  http: KubeHttp,
+  leaseNamespace: string,
+  refs: readonly string[],
+  plan: (state: DatastoreState, pods: Pods) => AnnotationChange[],
+  options: ChangeOptions & { morePods?: (state: DatastoreState) => string[] },
+): Promise<{ change: AnnotationChange; held: Held }> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const state = await readKubeState(http, leaseNamespace);
+    const pods = await readPods(http, [...refs, ...(options.morePods?.(state) ?? [])]);
+    let changes: AnnotationChange[];
+    try {
+      changes = plan(state, pods);
+    } catch (error) {
+      if (error instanceof FloatingIpError) throw new CliError(error.message);
+      throw error;
+    }
+    let last: { change: AnnotationChange; held: Held } | undefined;
+    try {
+      for (const change of changes) {
+        last = { change, held: await patchAndWait(http, change, options) };
+      }
+    } catch (error) {
+      if (error instanceof KubeApiError && error.reason === "Conflict") continue;
+      throw error;
+    }
+    if (last) return last;
+    throw new Error("no change planned");
+  }
+  throw new CliError("the pod kept changing under the floating-IP change; try again");
+}
+
+async function readPods(http: KubeHttp, refs: readonly string[]): Promise<Pods> {
+  const pods: Pods = new Map();
+  for (const ref of new Set(refs)) {
+    const [namespace, name] = ref.includes("/") ? ref.split("/", 2) : ["default", ref];
+    try {
+      pods.set(
+        `${namespace}/${name}`,
+        await http.get<PodInState["object"]>(apiPaths.pod(namespace ?? "", name ?? "")),
+      );
+    } catch (error) {
+      if (!(error instanceof KubeApiError) || error.reason !== "NotFound") throw error;
+    }
+  }
+  return pods;
+}
+
+async function patchAndWait(
+  http: KubeHttp,
+  change: AnnotationChange,
+  options: ChangeOptions,
+): Promise<Held> {
+  const { namespace, pod } = change;
+  const refusalsBefore = await refusals(http, namespace, pod);
+  await http.patch(
+    apiPaths.pod(namespace, pod),
+    { metadata: { resourceVersion: change.resourceVersion, annotations: change.annotations } },
+    "merge",
+  );
+  const deadline = Date.now() + options.timeoutMs;
+  for (;;) {
+    const [held, refused] = await Promise.all([
+      heldBy(http, change),
+      refusals(http, namespace, pod),
+    ]);
+    const wanted = new Set(change.holds);
+    if (held.length === wanted.size && held.every((entry) => wanted.has(entry.ip))) {
+      return held.map((entry) => `${entry.ip} -> ${entry.internalIP}`);
+    }
+    const refusal = [...refused].find(([key]) => !refusalsBefore.has(key));
+    if (refusal) throw new CliError(`pod ${namespace}/${pod}: ${refusal[1]}`);
+    if (Date.now() > deadline) {
+      throw new CliError(
+        `pod ${namespace}/${pod} asks for ${change.holds.join(", ") || "no floating IPs"}, and its ` +
+          `node's agent has not made it so within ${Math.round(options.timeoutMs / 1000)} s ` +
+          `(is buoy's agent running on its node?)`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 200));
+  }
+}
+
+type ClaimObject = KubeObject<{ ip?: string; containerID?: string; internalIP?: string }>;
+
+/**
+ * The claims of the change's addresses (those asked for, those held) that the
+ * pod's container holds. One read per address, never a list of all claims.
+ */
+async function heldBy(
+  http: KubeHttp,
+  change: AnnotationChange,
+): Promise<{ ip: string; internalIP: string }[]> {
+  const ips = [...new Set([...change.holds, ...change.heldBefore])];
+  const claims = await Promise.all(
+    ips.map(async (ip) => {
+      try {
+        return await http.get<ClaimObject>(apiPaths.claim(ip));
+      } catch (error) {
+        if (error instanceof KubeApiError && error.reason === "NotFound") return undefined;
+        throw error;
+      }
+    }),
+  );
+  return claims.flatMap((claim) =>
+    claim?.spec?.containerID === change.containerID && claim.spec.ip
+      ? [{ ip: claim.spec.ip, internalIP: claim.spec.internalIP ?? "" }]
+      : [],
+  );
+}
+
+/** The pod's FloatingIPRefused Events: name and count as key, the message as value. */
+async function refusals(
+  http: KubeHttp,
+  namespace: string,
+  pod: string,
+): Promise<Map<string, string>> {
+  const selector = encodeURIComponent(
+    `involvedObject.kind=Pod,involvedObject.name=${pod},reason=FloatingIPRefused`,
+  );
+  const events = await http.get<{
+    items: { metadata: { name: string }; count?: number; message?: string }[];
+  }>(`${apiPaths.events(namespace)}?fieldSelector=${selector}`);
+  return new Map(
+    events.items.map((event) => [
+      `${event.metadata.name}|${event.count ?? 1}`,
+      event.message ?? "refused",
+    ]),
+  );
+}
