@@ -384,9 +384,28 @@ export function renderManifests(
   manifests: readonly Manifest[],
   options: { kind: string; asList: boolean; format: "json" | "yaml" },
 ): string {
-  const value: Manifest | ManifestList =
-    !options.asList && manifests.length === 1 && manifests[0]
-      ? manifests[0]
-      : { apiVersion: BUOY_API_VERSION, kind: `${options.kind}List`, items: [...manifests] };
+  const value = manifestDocument(manifests, options);
   return options.format === "json" ? JSON.stringify(value, null, 2) + "\n" : stringify(value);
+}
+
+/** What -o json prints, as a value (-o jsonpath reads it). */
+export function manifestDocument(
+  manifests: readonly Manifest[],
+  options: { kind: string; asList: boolean },
+): Manifest | ManifestList {
+  return !options.asList && manifests.length === 1 && manifests[0]
+    ? manifests[0]
+    : { apiVersion: BUOY_API_VERSION, kind: `${options.kind}List`, items: [...manifests] };
+}
+
+/** kubectl's -o name: kind.group/name (the core group: kind/name), one per line. */
+export function renderNames(manifests: readonly Manifest[]): string {
+  return manifests
+    .map(({ apiVersion, kind, metadata }) => {
+      const slash = apiVersion.indexOf("/");
+      const group = slash < 0 ? "" : `.${apiVersion.slice(0, slash)}`;
+      const name = metadata.namespace ? `${metadata.namespace}/${metadata.name}` : metadata.name;
+      return `${kind.toLowerCase()}${group}/${name}\n`;
+    })
+    .join("");
 }

@@ -1,6 +1,7 @@
 // What `buoy get` shows: selectRecords() picks the records a command line asks
-// for, renderGet() prints them as a table (calicoctl's columns) or as
-// resources in JSON or YAML. Pure.
+// for, renderGet() prints them as a table (calicoctl's columns), as
+// resources in JSON or YAML, their names, or through a JSONPath template
+// (kubectl's -o name and -o jsonpath). Pure.
 import type {
   BgpPeer,
   FloatingIpClaim,
@@ -10,20 +11,39 @@ import type {
   WorkloadEndpoint,
 } from "../model/records.js";
 import { canonicalAddress, parseAddress } from "../net/address.js";
-import { CliError } from "./cli-error.js";
+import { CliError, UsageError } from "./cli-error.js";
 import type { DatastoreState } from "../datastore/datastore-state.js";
 import { BUOY_API_VERSION } from "../model/api-group.js";
 import {
+  manifestDocument,
   nodeManifest,
   peerManifest,
   poolManifest,
   renderManifests,
+  renderNames,
   type Manifest,
 } from "./manifest.js";
 import type { ResourceType } from "./resource-type.js";
 import { renderTable } from "../text/table.js";
+import { JsonPathError, renderJsonPath } from "../text/jsonpath.js";
 
-export type OutputFormat = "table" | "wide" | "json" | "yaml";
+export type OutputFormat = "table" | "wide" | "json" | "yaml" | "name" | { jsonpath: string };
+
+/** -o's value: a table's, json, yaml, name, or jsonpath=TEMPLATE (kubectl's). */
+export function parseOutputFormat(text: string | undefined): OutputFormat {
+  if (text === undefined) return "table";
+  if (["wide", "json", "yaml", "name"].includes(text)) return text as OutputFormat;
+  const jsonpath = /^jsonpath=(.*)$/s.exec(text);
+  if (jsonpath) {
+    const template = (jsonpath[1] ?? "").replace(/^'(.*)'$/s, "$1");
+    if (template === "")
+      throw new UsageError("-o jsonpath= needs a template, e.g. '{.items[*].metadata.name}'");
+    return { jsonpath: template };
+  }
+  throw new UsageError(
+    `-o ${text}: the output is one of wide, json, yaml, name, jsonpath=TEMPLATE`,
+  );
+}
 
 /**
  * A claim and, when the holder's node has programmed it, since when and how
@@ -176,6 +196,16 @@ export function renderGet(records: Records, format: OutputFormat, asList: boolea
   const view = viewOf(records);
   if (format === "json" || format === "yaml") {
     return renderManifests(view.manifests, { kind: view.kind, asList, format });
+  }
+  if (format === "name") return renderNames(view.manifests);
+  if (typeof format === "object") {
+    const document = manifestDocument(view.manifests, { kind: view.kind, asList });
+    try {
+      return renderJsonPath(format.jsonpath, document);
+    } catch (error) {
+      if (error instanceof JsonPathError) throw new UsageError(`-o jsonpath: ${error.message}`);
+      throw error;
+    }
   }
   const wide = format === "wide";
   return renderTable(

@@ -50,7 +50,7 @@ describe("runCli() datastore and usage", () => {
     {
       desc: "an unknown output format",
       argv: ["get", "ippools", "-o", "xml"],
-      stderr: /'xml' is invalid/,
+      stderr: /-o xml: the output is one of wide, json, yaml, name, jsonpath=TEMPLATE/,
     },
     {
       desc: "an unknown resource type",

@@ -74,6 +74,32 @@ default/web-0  node-1  10.1.0.5/32  buoyc0ffee  10.0.0.7->10.1.0.5  -       c0ff
     expect(yaml).toMatchObject({ kind: "FloatingIPClaim", metadata: { name: "10.0.0.7" } });
   });
 
+  it("runCli() get -o name and -o jsonpath print what scripts read, as kubectl does", async () => {
+    const kv = await clusterWithPod();
+    expect(await run(kv, ["get", "ippools", "-o", "name"])).toMatchObject({
+      code: 0,
+      stdout: "ippool.buoy.dev/floating-v4\nippool.buoy.dev/my.ippool-1\n",
+    });
+    const template = '{range .items[*]}{.metadata.name} {.spec.pod}{"\\n"}{end}';
+    expect(await run(kv, ["get", "floatingips", "-o", `jsonpath=${template}`])).toMatchObject({
+      code: 0,
+      stdout: "10.0.0.7 web-0\n",
+    });
+    expect(
+      (await run(kv, ["get", "ippool", "floating-v4", "-o", "jsonpath='{.spec.cidr}'"])).stdout,
+    ).toBe("10.0.0.0/24");
+    expect(await run(kv, ["get", "ippools", "-o", "jsonpath={.items[0].status}"])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("-o jsonpath: .items[].status is not found"),
+    });
+    expect(await run(kv, ["get", "ippools", "-o", "xml"])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining(
+        "-o xml: the output is one of wide, json, yaml, name, jsonpath=TEMPLATE",
+      ),
+    });
+  });
+
   it("runCli() get floatingips shows how the holder's node announces each one", async () => {
     const kv = await clusterWithPod();
     await put(kv, keys.status("node-1", "10.0.0.7"), {

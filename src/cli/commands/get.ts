@@ -1,9 +1,9 @@
 // `buoy get TYPE [NAME]`: show IP pools, workload endpoints, floating IPs,
 // nodes or BGP peers from either datastore, and its help.
-import { Option, type Command } from "commander";
+import type { Command } from "commander";
 import { UsageError } from "../cli-error.js";
 import { readState } from "./read-state.js";
-import { renderGet, selectRecords, type OutputFormat } from "../render-get.js";
+import { parseOutputFormat, renderGet, selectRecords } from "../render-get.js";
 import { describeResourceTypes, parseResourceType, unknownResourceType } from "../resource-type.js";
 import type { Session } from "./session.js";
 
@@ -14,12 +14,9 @@ export function addGetCommand(program: Command, session: Session): void {
     .description("Show IP pools, workload endpoints, floating IPs, nodes or BGP peers")
     .argument("<type>", "what to show (see resource types below)")
     .argument("[name]", "show only this one; an unknown name is an error")
-    .addOption(
-      new Option("-o, --output <format>", "output format (default: a table)").choices([
-        "wide",
-        "json",
-        "yaml",
-      ]),
+    .option(
+      "-o, --output <format>",
+      "wide, json, yaml, name or jsonpath=TEMPLATE (default: a table)",
     )
     .option("--node <node>", "only workload endpoints or floating IPs on this node")
     .addHelpText("after", GET_HELP)
@@ -27,9 +24,10 @@ export function addGetCommand(program: Command, session: Session): void {
       async (
         typeText: string,
         name: string | undefined,
-        options: { output?: "wide" | "json" | "yaml"; node?: string },
+        options: { output?: string; node?: string },
         command: Command,
       ) => {
+        const format = parseOutputFormat(options.output);
         const type = parseResourceType(typeText);
         if (!type) throw unknownResourceType(typeText);
         if (options.node !== undefined && type !== "endpoints" && type !== "floatingips") {
@@ -37,7 +35,6 @@ export function addGetCommand(program: Command, session: Session): void {
         }
         const state = await readState(session, command);
         const records = selectRecords(type, state, { name, node: options.node });
-        const format: OutputFormat = options.output ?? "table";
         session.write(renderGet(records, format, name === undefined));
       },
     );
@@ -61,4 +58,10 @@ Examples:
   buoy get workloadendpoints -o wide --node node-1
   buoy get floatingips
   buoy get floatingip 10.0.0.7 -o json
-  buoy get bgppeers -o yaml`;
+  buoy get bgppeers -o yaml
+  buoy get ippools -o name
+  buoy get floatingips -o jsonpath='{range .items[*]}{.metadata.name} {.spec.pod}{"\\n"}{end}'
+
+-o name prints kind.group/name per record (kubectl's); -o jsonpath takes
+kubectl's JSONPath template over what -o json prints: {.a.b}, [*], [n],
+[a:b], ['key'], .., [?(@.x=="y")], {range EXPR}...{end}, {"\\n"}.`;
