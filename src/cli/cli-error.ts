@@ -1,5 +1,6 @@
-// The CLI's error kinds: a command that is refused or fails (exit 1), and a
-// command line that makes no sense (exit 2, like commander's own usage errors).
+// The CLI's error kinds: a command that is refused or fails (exit 1), a
+// command line that makes no sense (exit 2, like commander's own usage
+// errors), and an answer that is also an exit status.
 // runCli() is the only place that turns them into output.
 
 export class CliError extends Error {
@@ -8,6 +9,14 @@ export class CliError extends Error {
 
 export class UsageError extends Error {
   override readonly name = "UsageError";
+}
+
+/** The command has printed its answer and exits with `exitCode` (ipam check: problems found). */
+export class ExitStatus extends Error {
+  override readonly name = "ExitStatus";
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+  }
 }
 
 /** `error: <message>`, then one `caused by:` line per link of the cause chain. */

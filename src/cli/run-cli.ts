@@ -4,7 +4,7 @@
 // nothing here touches process globals. This is the CLI's one error boundary:
 // refusals and failures print `error: ...` and exit 1, usage errors exit 2.
 import { Command, CommanderError } from "commander";
-import { UsageError, renderError } from "./cli-error.js";
+import { ExitStatus, UsageError, renderError } from "./cli-error.js";
 import type { CliRequest } from "./cli-request.js";
 import { addAgentCommand } from "./commands/agent.js";
 import { addBirdWatchdogCommand } from "./commands/bird-watchdog.js";
@@ -29,6 +29,7 @@ export async function runCli(request: CliRequest): Promise<number> {
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) return exitCodeOf(error);
+    if (error instanceof ExitStatus) return error.exitCode;
     if (error instanceof UsageError) {
       request.stderr.write(`error: ${error.message}\n(add --help for usage)\n`);
       return 2;

@@ -3,7 +3,8 @@
 // FloatingIPs created and then replaced on their resourceVersion (metadata
 // kept), the etcd datastore's refusals before anything is written, the
 // API server's own kinds refused naming kubectl, a pool in use kept, and a
-// tenant with its own token refused by the API server with nothing written.
+// tenant with its own token refused by the API server with nothing written;
+// and ipam check finding a leaked address that ipam release frees.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -206,21 +207,44 @@ spec: { cidr: 10.97.0.0/24 }
     expect(await names(`${BUOY}/ippools`)).toEqual([`${prefix}-floating`, `${prefix}-pods`]);
   });
 
-  it("keeps a pool with an allocated address; deletes a file's resources and a peer by name", async () => {
+  it("keeps a pool with an allocated address, which ipam check finds leaked and ipam release frees; deletes a file's resources", async () => {
     await kube.admin.json("POST", `${BUOY}/ipamblocks`, {
       apiVersion: "buoy.dev/v1",
       kind: "IPAMBlock",
-      metadata: { name: "10-244-0-0-26" },
+      metadata: { name: "10.244.0.0-26", labels: { "node.buoy.dev/node-1": "" } },
       spec: {
         cidr: "10.244.0.0/26",
         affinity: "node-1",
-        allocations: { "10.244.0.5": { handle: "c1", node: "node-1" } },
+        allocations: {
+          "10.244.0.5": {
+            handle: "k8s-pod-network.c1",
+            node: "node-1",
+            containerID: "c1",
+            namespace,
+            pod: "gone",
+          },
+        },
       },
     });
     const inUse = buoy(["delete", "ippool", `${prefix}-pods`]);
     expect(inUse.status).toBe(1);
     expect(inUse.stderr).toContain(
       `cannot delete IP pool ${prefix}-pods (10.244.0.0/16): 1 address(es) are allocated in 1 block(s)`,
+    );
+    // No workload endpoint has it: leaked, and released by the datastore's own release.
+    const check = buoy(["ipam", "check"]);
+    expect(check.status).toBe(1);
+    expect(check.stdout).toMatch(/10\.244\.0\.5 +leaked +.*-shop\/gone +node-1 +c1 /);
+    const released = buoy(["ipam", "release", "10.244.0.5", "--grace", "0"]);
+    expect(released, released.stderr).toMatchObject({
+      status: 0,
+      stdout: `released 10.244.0.5 (handle k8s-pod-network.c1 of ${namespace}/gone, node node-1)\n`,
+    });
+    const block = await kube.admin.json<KubeObject>("GET", `${BUOY}/ipamblocks/10.244.0.0-26`);
+    expect((block.spec as { allocations: object }).allocations).toEqual({});
+    expect(buoy(["ipam", "check"])).toMatchObject({ status: 0 });
+    expect(buoy(["ipam", "release", "10.244.0.5", "--grace", "0"]).stderr).toContain(
+      "10.244.0.5 is not allocated in any IPAM block",
     );
     const peer = buoy(["delete", "bgppeer", `${prefix}-tor`]);
     expect(peer, peer.stderr).toMatchObject({

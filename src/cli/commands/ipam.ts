@@ -1,12 +1,21 @@
-// `buoy ipam show`: IP pool usage, as calicoctl's `ipam show`, on either
-// datastore (read-only: one read of every pool, block and claim).
+// `buoy ipam show|check|release`, as calicoctl's, on either datastore: IP
+// pool usage, IPAM checked against the workload endpoints and claims (one
+// read of every pool, block, endpoint and claim), and the release of an
+// address no workload endpoint holds, through the datastore's own release
+// of a container (what DEL and GC run).
 import { Option, type Command } from "commander";
+import type { Datastore } from "../../datastore/datastore.js";
+import { EtcdDatastore } from "../../etcd/etcd-datastore.js";
+import { CliError, ExitStatus, UsageError } from "../cli-error.js";
+import { checkIpam, endpointHolding, releasable, renderIpamCheck } from "../ipam-check.js";
 import { ipamUsage, ipamUsageJson, renderIpamUsage } from "../ipam-usage.js";
-import { readState } from "./read-state.js";
+import { openKube, readState } from "./read-state.js";
 import type { Session } from "./session.js";
 
 export function addIpamCommand(program: Command, session: Session): void {
-  const ipam = program.command("ipam").description("Show how the IP pools' addresses are used");
+  const ipam = program
+    .command("ipam")
+    .description("Show how the IP pools' addresses are used, check IPAM, release a leaked address");
   ipam
     .command("show")
     .description("Per IP pool: addresses, those pods hold, those free, floating IPs held")
@@ -40,4 +49,115 @@ Examples:
           : renderIpamUsage(usage, options.showBlocks === true),
       );
     });
+  ipam
+    .command("check")
+    .description("Check IPAM's allocations against the workload endpoints and floating-IP claims")
+    .addOption(
+      new Option("-o, --output <format>", "output format (default: a report)").choices(["json"]),
+    )
+    .addHelpText("after", CHECK_HELP)
+    .action(async (options: { output?: "json" }, command: Command) => {
+      const report = checkIpam(await readState(session, command));
+      session.write(
+        options.output === "json"
+          ? JSON.stringify(report, null, 2) + "\n"
+          : renderIpamCheck(report),
+      );
+      if (report.problems.length > 0) throw new ExitStatus(1);
+    });
+  ipam
+    .command("release <ip>")
+    .description("Release an allocated address that no workload endpoint holds (leaked)")
+    .option(
+      "--grace <seconds>",
+      "check again after this long before releasing (an ADD in flight looks leaked for a moment)",
+      "10",
+    )
+    .addHelpText("after", RELEASE_HELP)
+    .action(async (ip: string, options: { grace: string }, command: Command) => {
+      const grace = Number(options.grace);
+      if (!Number.isFinite(grace) || grace < 0) {
+        throw new UsageError(`--grace is a number of seconds, got '${options.grace}'`);
+      }
+      const first = releasable(await readState(session, command), ip);
+      if (grace > 0) {
+        session.request.stderr.write(
+          `${first.ip} has no workload endpoint; checking again in ${grace} s\n`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, grace * 1000));
+      }
+      const state = await readState(session, command);
+      const again = releasable(state, ip);
+      if (again.owner.handle !== first.owner.handle) {
+        throw new CliError(`${again.ip} changed hands while it was checked; run ipam check again`);
+      }
+      const { owner } = again;
+      const addresses = state.blocks.flatMap(({ value: block }) =>
+        Object.entries(block.allocations).flatMap(([address, other]) =>
+          other.handle === owner.handle && other.node === owner.node ? [address] : [],
+        ),
+      );
+      // Every address of the handle goes: none is held by an endpoint of its container.
+      if (addresses.some((address) => endpointHolding(state, { ...again, ip: address }))) {
+        throw new CliError(
+          `${again.ip}'s container still has a workload endpoint with another of its addresses: its DEL releases them`,
+        );
+      }
+      const datastore = await openDatastore(session, command);
+      const released = await datastore.release({
+        node: owner.node,
+        containerID: owner.containerID ?? owner.handle.slice(owner.handle.indexOf(".") + 1),
+        handle: owner.handle,
+        addresses,
+      });
+      const pod = owner.pod ? ` of ${owner.namespace ?? "default"}/${owner.pod}` : "";
+      if (released.addresses.length === 0) {
+        throw new CliError(
+          `released nothing: block ${again.block.cidr} is not among node ${owner.node}'s blocks`,
+        );
+      }
+      session.write(
+        `released ${released.addresses.join(", ")} (handle ${owner.handle}${pod}, node ${owner.node})\n`,
+      );
+    });
 }
+
+/** The plugin's own datastore port, for the release DEL would make. */
+async function openDatastore(session: Session, command: Command): Promise<Datastore> {
+  const config = session.datastoreConfig(command);
+  if (config.type === "etcdv3") return new EtcdDatastore(session.openStore(command));
+  const [{ http }, { KubernetesDatastore }] = await Promise.all([
+    openKube(session, config.kubeconfig),
+    import("../../kube/kube-datastore.js"),
+  ]);
+  return new KubernetesDatastore(http, "buoy-cli");
+}
+
+const CHECK_HELP = `
+Problems:
+  leaked                 an address allocated to a container that has no
+                         workload endpoint holding it (a container gone
+                         without its DEL; an ADD in flight looks the same for
+                         a moment): 'buoy ipam release IP' frees it
+  unallocated            a workload endpoint's address that IPAM does not hold
+                         for it: IPAM can hand it out a second time
+  orphan-claim           a floating-IP claim of a container with no workload
+                         endpoint (the claim collector releases it after its
+                         grace)
+  claimed-and-allocated  a floating IP that is also allocated to a pod
+
+Exits 1 when it finds a problem, 0 otherwise. Works on both datastores.
+
+Examples:
+  buoy ipam check
+  kubectl buoy ipam check -o json`;
+
+const RELEASE_HELP = `
+The address must be allocated and held by no workload endpoint; it is
+checked twice, --grace apart, and released with every other address of
+its container's handle, as that container's DEL would have. Works on both
+datastores.
+
+Examples:
+  buoy ipam check
+  buoy ipam release 10.244.0.9`;
