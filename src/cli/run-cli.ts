@@ -14,6 +14,7 @@ import { addFloatingIpCommand } from "./commands/floatingip.js";
 import { addGetCommand } from "./commands/get.js";
 import { addInstallCommand } from "./commands/install-cni.js";
 import { addIpamCommand } from "./commands/ipam.js";
+import { addNodeCommand } from "./commands/node.js";
 import { addLabCommand } from "./commands/lab.js";
 import { addRemoveDataplaneCommand } from "./commands/remove-dataplane.js";
 import { addVersionCommand, VERSION } from "./commands/version.js";
@@ -74,6 +75,7 @@ function createProgram(session: Session): Command {
   addDeleteCommand(program, session);
   addFloatingIpCommand(program, session);
   addIpamCommand(program, session);
+  addNodeCommand(program, session);
   addAgentCommand(program, session);
   addBirdWatchdogCommand(program, session);
   addWebhookCommand(program, session);

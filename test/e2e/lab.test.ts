@@ -301,6 +301,19 @@ describe("a 2-node lab in BGP mode", () => {
   it("every BGP session is Established and the status names no problem", async () => {
     const status = await readLabStatus(lab);
     expect(findLabProblems(status)).toEqual([]);
+    // What an operator on node-1 sees: `buoy node status` against its agent and BIRD.
+    const node = await lab.exec("node-1", [
+      process.execPath,
+      join(ROOT, "dist/buoy"),
+      "node",
+      "status",
+      "--bird-socket",
+      join(lab.stateDir, "node-1", "bird.ctl"),
+    ]);
+    expect(node.stdout).toMatch(/^buoy agent at http:\/\/127\.0\.0\.1:9096: ready \(version /);
+    expect(node.stdout).toMatch(/floating IPs: 1 programmed \(IPv4 1\), 0 refused/);
+    expect(node.stdout).toMatch(/BIRD at .*bird\.ctl: \d+ BGP session\(s\)/);
+    expect(node.stdout).not.toMatch(/FENCED|not answering|not ready/);
     expect(status.router.bgp).toHaveLength(2);
     const fip = await eventually(
       async () => (await readLabStatus(lab)).floatingIps,
