@@ -132,6 +132,7 @@ export function createFileLogger(
       const line = JSON.stringify({
         time: clock().toISOString(),
         level,
+        msg: MESSAGES[event],
         event,
         ...base,
         ...fields,
