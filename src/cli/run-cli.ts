@@ -10,6 +10,7 @@ import { addAgentCommand } from "./commands/agent.js";
 import { addBirdWatchdogCommand } from "./commands/bird-watchdog.js";
 import { addApplyCommand } from "./commands/apply.js";
 import { addDeleteCommand } from "./commands/delete.js";
+import { addDiagnoseCommand } from "./commands/diagnose.js";
 import { addFloatingIpCommand } from "./commands/floatingip.js";
 import { addGetCommand } from "./commands/get.js";
 import { addInstallCommand } from "./commands/install-cni.js";
@@ -76,6 +77,7 @@ function createProgram(session: Session): Command {
   addFloatingIpCommand(program, session);
   addIpamCommand(program, session);
   addNodeCommand(program, session);
+  addDiagnoseCommand(program, session);
   addAgentCommand(program, session);
   addBirdWatchdogCommand(program, session);
   addWebhookCommand(program, session);

@@ -7,7 +7,7 @@
 // one node) need the agent's routing (--routing, BGPPeer). The lab finds them
 // in the build's --help; these tests never skip on that: a build without them,
 // or with a flag renamed, fails here.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -314,6 +314,35 @@ describe("a 2-node lab in BGP mode", () => {
     expect(node.stdout).toMatch(/floating IPs: 1 programmed \(IPv4 1\), 0 refused/);
     expect(node.stdout).toMatch(/BIRD at .*bird\.ctl: \d+ BGP session\(s\)/);
     expect(node.stdout).not.toMatch(/FENCED|not answering|not ready/);
+    // And the archive support asks for, from the same node.
+    const archive = join(lab.stateDir, "diagnose.tar.gz");
+    const diagnose = await lab.exec("node-1", [
+      process.execPath,
+      join(ROOT, "dist/buoy"),
+      "--etcd-endpoints",
+      lab.topology.etcd.endpoint,
+      "diagnose",
+      "--node",
+      "node-1",
+      "--cni-conf",
+      join(lab.stateDir, "node-1.conflist"),
+      "--bird-socket",
+      join(lab.stateDir, "node-1", "bird.ctl"),
+      "-o",
+      archive,
+    ]);
+    expect(diagnose.stdout).toMatch(/^wrote .*diagnose\.tar\.gz/);
+    const read = (file: string) =>
+      spawnSync("tar", ["-xzOf", archive, "--wildcards", `*/${file}`], { encoding: "utf8" }).stdout;
+    expect(read("nft-ip-buoy.txt")).toContain(`${FLOATING} : ${lab.pod("web").ips[0]}`);
+    expect(read("routes-ipv4.txt")).toContain(FLOATING);
+    expect(read("bird-protocols.txt")).toContain("Established");
+    expect(read("node-status.txt")).toContain("ready");
+    expect(read("metrics.txt")).toContain("buoy_floating_ip_bindings");
+    const records = JSON.parse(read("datastore.json")) as { claims: { ip: string }[] };
+    expect(records.claims.map((claim) => claim.ip)).toEqual([FLOATING]);
+    expect(read("cni/node-1.conflist")).toContain('"floating_ips"');
+    expect(read("cni-log/*.log")).toContain('"msg"');
     expect(status.router.bgp).toHaveLength(2);
     const fip = await eventually(
       async () => (await readLabStatus(lab)).floatingIps,

@@ -49,7 +49,7 @@ Examples:
     });
 }
 
-async function readAgent(url: string): Promise<NodeStatus["agent"]> {
+export async function readAgent(url: string): Promise<NodeStatus["agent"]> {
   try {
     const get = async (path: string) => {
       const response = await fetch(`${url}${path}`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
@@ -63,7 +63,7 @@ async function readAgent(url: string): Promise<NodeStatus["agent"]> {
   }
 }
 
-async function readBird(socket: string): Promise<NodeStatus["bird"]> {
+export async function readBird(socket: string): Promise<NodeStatus["bird"]> {
   try {
     // The config path is not read: only `show protocols` is asked.
     const sessions = await new LinuxBird("/dev/null", socket).sessions();
