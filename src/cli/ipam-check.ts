@@ -3,7 +3,9 @@
 // floating-IP claims. Problems: an address allocated to a container that has
 // no endpoint holding it (leaked: a container gone without its DEL; an ADD
 // in flight looks the same for a moment), an endpoint's address that IPAM
-// does not hold for it (it can be handed out a second time), a claim whose
+// does not hold for it (it can be handed out a second time), an address of a
+// pod that exists but has no buoy endpoint (another plugin's: Calico's
+// before a move; not released), a claim whose
 // container has no endpoint (the claim collector releases it after its
 // grace), and a floating IP that is also allocated to a pod. Pure.
 import type { DatastoreState } from "../datastore/datastore-state.js";
@@ -13,7 +15,8 @@ import { canonicalAddress } from "../net/address.js";
 import { renderTable } from "../text/table.js";
 import { CliError } from "./cli-error.js";
 
-export type ProblemKind = "leaked" | "unallocated" | "orphan-claim" | "claimed-and-allocated";
+export type ProblemKind =
+  "leaked" | "no-endpoint" | "unallocated" | "orphan-claim" | "claimed-and-allocated";
 
 export interface IpamProblem {
   kind: ProblemKind;
@@ -65,15 +68,27 @@ export function checkIpam(state: DatastoreState): IpamReport {
   const all = allocations(state);
   const allocated = new Map(all.map((allocation) => [allocation.ip, allocation]));
   const pools = state.pools.map((entry) => entry.value);
+  const live = new Set(state.livePods ?? []);
   for (const allocation of all) {
     if (endpointHolding(state, allocation)) continue;
-    problems.push({
-      kind: "leaked",
-      ...ownerOf(allocation.ip, allocation.owner),
-      detail:
-        `allocated in block ${allocation.block.cidr}, and no workload endpoint of its container has it ` +
-        "(an ADD in flight looks the same for a moment: check again)",
-    });
+    const pod = podOf(allocation.owner);
+    problems.push(
+      pod !== undefined && live.has(pod)
+        ? {
+            kind: "no-endpoint",
+            ...ownerOf(allocation.ip, allocation.owner),
+            detail:
+              `allocated in block ${allocation.block.cidr}; no workload endpoint has it, and its pod ` +
+              "exists: set up by another plugin (Calico, before buoy took over) or mid-ADD; its DEL releases it",
+          }
+        : {
+            kind: "leaked",
+            ...ownerOf(allocation.ip, allocation.owner),
+            detail:
+              `allocated in block ${allocation.block.cidr}, and no workload endpoint of its container has it ` +
+              "(an ADD in flight looks the same for a moment: check again)",
+          },
+    );
   }
   const containers = new Set(state.endpoints.map((entry) => entry.value.containerID));
   for (const { value: endpoint } of state.endpoints) {
@@ -165,6 +180,12 @@ export function releasable(state: DatastoreState, ipText: string): Allocation {
         : `${ip} is not allocated in any IPAM block`,
     );
   }
+  const pod = podOf(allocation.owner);
+  if (pod !== undefined && (state.livePods ?? []).includes(pod)) {
+    throw new CliError(
+      `${ip} is allocated to pod ${pod}, which exists: its DEL releases it (delete the pod)`,
+    );
+  }
   const endpoint = endpointHolding(state, allocation);
   if (endpoint) {
     throw new CliError(
@@ -173,6 +194,10 @@ export function releasable(state: DatastoreState, ipText: string): Allocation {
     );
   }
   return allocation;
+}
+
+function podOf(owner: AllocationOwner): string | undefined {
+  return owner.pod ? `${owner.namespace ?? "default"}/${owner.pod}` : undefined;
 }
 
 function ownerOf(ip: string, owner: AllocationOwner) {

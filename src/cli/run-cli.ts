@@ -14,6 +14,7 @@ import { addDiagnoseCommand } from "./commands/diagnose.js";
 import { addFloatingIpCommand } from "./commands/floatingip.js";
 import { addGetCommand } from "./commands/get.js";
 import { addInstallCommand } from "./commands/install-cni.js";
+import { addImportCommand } from "./commands/import.js";
 import { addIpamCommand } from "./commands/ipam.js";
 import { addNodeCommand } from "./commands/node.js";
 import { addLabCommand } from "./commands/lab.js";
@@ -78,6 +79,7 @@ function createProgram(session: Session): Command {
   addIpamCommand(program, session);
   addNodeCommand(program, session);
   addDiagnoseCommand(program, session);
+  addImportCommand(program, session);
   addAgentCommand(program, session);
   addBirdWatchdogCommand(program, session);
   addWebhookCommand(program, session);

@@ -89,6 +89,9 @@ export async function readKubeState(
       ];
     });
     return {
+      livePods: (pods as unknown as PodObject[])
+        .filter((pod) => !pod.metadata.deletionTimestamp)
+        .map((pod) => `${pod.metadata.namespace}/${pod.metadata.name}`),
       pools: pools.flatMap((object): Versioned<IpPool>[] => {
         try {
           return [at(object, poolFromObject(object))];

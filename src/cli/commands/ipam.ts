@@ -139,6 +139,9 @@ Problems:
                          workload endpoint holding it (a container gone
                          without its DEL; an ADD in flight looks the same for
                          a moment): 'buoy ipam release IP' frees it
+  no-endpoint            the same, but its pod exists (Kubernetes): set up by
+                         another plugin (Calico's pods after 'buoy import
+                         calico') or mid-ADD; its DEL releases it
   unallocated            a workload endpoint's address that IPAM does not hold
                          for it: IPAM can hand it out a second time
   orphan-claim           a floating-IP claim of a container with no workload
@@ -153,7 +156,8 @@ Examples:
   kubectl buoy ipam check -o json`;
 
 const RELEASE_HELP = `
-The address must be allocated and held by no workload endpoint; it is
+The address must be allocated, held by no workload endpoint, and (on
+kubernetes) not allocated to a pod that exists; it is
 checked twice, --grace apart, and released with every other address of
 its container's handle, as that container's DEL would have. Works on both
 datastores.
