@@ -42,6 +42,8 @@ export interface AgentOptions {
   resyncMs: number;
   /** How this node reaches the others; "none" (the default) programs floating-IP NAT only. */
   routing?: RoutingMode;
+  /** bgp: the AS number of a node whose record names none. */
+  defaultAsNumber?: number;
   /** BGP mode: the node's BIRD, configured by the agent. */
   bird?: Bird;
   /** TTL of this node's liveness (the source's lease; default 5 s): renewed every third of it. */
@@ -88,6 +90,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     metrics,
     floatingIpsEnabled: () => feature.enabled,
     routing: options.routing ?? "none",
+    ...(options.defaultAsNumber !== undefined ? { defaultAsNumber: options.defaultAsNumber } : {}),
     ...(options.bird ? { bird: options.bird } : {}),
     ...(options.monitor ? { monitor: options.monitor } : {}),
     collectGarbage,

@@ -50,6 +50,8 @@ export interface ReconcilerOptions {
   floatingIpsEnabled: () => boolean;
   /** How this node reaches the others ("none": floating-IP NAT on this node only). */
   routing?: RoutingMode;
+  /** The AS number of a node whose record names none (DEFAULT_AS_NUMBER). */
+  defaultAsNumber?: number;
   /** BGP mode: the node's BIRD. */
   bird?: Bird;
   /** The kernel's change notices: the resync reads back only what they cannot vouch for. */
@@ -338,6 +340,9 @@ export class Reconciler {
       pools: inputs.pools,
       peers: model.all("peer"),
       borrowed: model.all("borrowed"),
+      ...(this.options.defaultAsNumber !== undefined
+        ? { defaultAsNumber: this.options.defaultAsNumber }
+        : {}),
     });
     this.#routingPlan = routingPlan;
     this.#report.ipam(ipamCounts(node, model.all("affinity"), model.all("endpoint"), inputs.pools));

@@ -114,6 +114,22 @@ describe("planRouting()", () => {
     });
   });
 
+  it("bgp: --as-number is the AS of every node whose record names none, this one too", () => {
+    const plan = planRouting(
+      input("bgp", {
+        defaultAsNumber: 65010,
+        nodes: [
+          { name: "node-1", addresses: ["192.168.200.11"] },
+          { name: "node-2", addresses: ["192.168.200.12"] },
+          { name: "node-3", addresses: ["192.168.200.13"], asNumber: 64600 },
+        ],
+        peers: [],
+      }),
+    );
+    expect(plan.bird?.asNumber).toBe(65010);
+    expect(plan.bird?.neighbors.map((neighbor) => neighbor.asNumber)).toEqual([65010, 64600]);
+  });
+
   it("bgp: a neighbor address given twice or at this node's own address is reported and skipped", () => {
     const plan = planRouting(
       input("bgp", {

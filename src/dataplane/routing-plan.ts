@@ -49,6 +49,8 @@ export interface RoutingInput {
   hosted: readonly { ip: string; node: string }[];
   pools: readonly IpPool[];
   peers: readonly BgpPeer[];
+  /** The AS number of a node whose record names none (`buoy agent --as-number`; DEFAULT_AS_NUMBER). */
+  defaultAsNumber?: number;
 }
 
 export interface RoutingPlan {
@@ -193,7 +195,8 @@ export function planRouting(input: RoutingInput): RoutingPlan {
     );
     return { routes: sortRoutes(routes), problems, refused };
   }
-  const asNumber = self?.asNumber ?? DEFAULT_AS_NUMBER;
+  const fallbackAs = input.defaultAsNumber ?? DEFAULT_AS_NUMBER;
+  const asNumber = self?.asNumber ?? fallbackAs;
   if (!isValidAsNumber(asNumber)) {
     refuse(
       node,
@@ -247,7 +250,7 @@ export function planRouting(input: RoutingInput): RoutingPlan {
   for (const other of [...nodes.values()].sort((a, b) => compare(a.name, b.name))) {
     if (other.name === node) continue;
     for (const address of other.addresses) {
-      addNeighbor(`${other.name}_${address}`, address, other.asNumber ?? DEFAULT_AS_NUMBER);
+      addNeighbor(`${other.name}_${address}`, address, other.asNumber ?? fallbackAs);
     }
   }
   for (const peer of [...input.peers].sort((a, b) => compare(a.name, b.name))) {

@@ -5,7 +5,9 @@
 import { Option, type Command } from "commander";
 import { validateFenceAfter } from "../../agent/fence.js";
 import { truncateEcho } from "../../floating/truncate-echo.js";
+import { isValidAsNumber } from "../../dataplane/bird-config.js";
 import { nodeNameProblem } from "../../model/identifiers.js";
+import { DEFAULT_AS_NUMBER } from "../../model/records.js";
 import { UsageError } from "../cli-error.js";
 import { parseLeaseNamespace } from "../lease-namespace.js";
 import type { Session } from "./session.js";
@@ -19,6 +21,7 @@ interface AgentCliOptions {
   resync: string;
   logLevel: string;
   routing: "none" | "direct" | "bgp";
+  asNumber: string;
   birdConfig: string;
   birdSocket: string;
   birdWatchdog?: string;
@@ -63,6 +66,12 @@ export function addAgentCommand(program: Command, session: Session): void {
       )
         .choices(["none", "direct", "bgp"])
         .default("none"),
+    )
+    .option(
+      "--as-number <n>",
+      "bgp: the AS number of a node whose Node names none (on kubernetes the " +
+        "annotation projectcalico.org/ASNumber)",
+      String(DEFAULT_AS_NUMBER),
     )
     .option(
       "--bird-config <path>",
@@ -139,6 +148,12 @@ async function runAgentCommand(
   if (fenceProblem !== undefined) {
     throw new UsageError(
       `--fence-after ${fenceProblem.replace(/got .*$/, `got '${options.fenceAfter}'`)}`,
+    );
+  }
+  const asNumber = Number(options.asNumber);
+  if (!/^\d+$/.test(options.asNumber) || !isValidAsNumber(asNumber)) {
+    throw new UsageError(
+      `--as-number must be an AS number from 1 to 4294967295, got '${truncateEcho(options.asNumber)}'`,
     );
   }
   const gcGrace = Number(options.claimGcGrace);
@@ -227,6 +242,7 @@ async function runAgentCommand(
       listen: options.listen,
       resyncMs: resyncSeconds * 1000,
       routing: options.routing,
+      defaultAsNumber: asNumber,
       ...(options.routing === "bgp"
         ? { bird: new LinuxBird(options.birdConfig, options.birdSocket) }
         : {}),
