@@ -37,6 +37,7 @@ interface AgentCliOptions {
 export function addAgentCommand(program: Command, session: Session): void {
   program
     .command("agent")
+    .summary("Run the node agent (floating-IP NAT, routes, BIRD, status)")
     .description(
       "Run the node agent: watch the datastore and program this node's floating-IP\n" +
         "NAT (nftables maps), natOutgoing, the routes to other nodes' pods and\n" +

@@ -14,6 +14,7 @@ interface WatchdogCliOptions {
 export function addBirdWatchdogCommand(program: Command, session: Session): void {
   program
     .command("bird-watchdog")
+    .summary("Run beside BIRD: withdraw the floating IPs when the agent dies")
     .description(
       "Run beside BIRD: hold the node agent's connection and, when it closes (the\n" +
         "agent died), load the agent's config without floating IPs (<config>.fenced)",

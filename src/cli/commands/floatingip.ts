@@ -28,6 +28,7 @@ export function addFloatingIpCommand(program: Command, session: Session): void {
   const floatingip = program
     .command("floatingip")
     .alias("fip")
+    .summary("Change a running pod's floating IPs: set, add, remove, move, egress")
     .description(
       "Change a running pod's floating IPs. Checked like the CNI plugin checks the\n" +
         "annotation at ADD. On etcd the claims and the endpoint change in one\n" +

@@ -32,6 +32,7 @@ export function addLabCommand(program: Command, request: CliRequest): void {
   const write = (text: string) => request.stdout.write(text);
   const lab = program
     .command("lab")
+    .summary("A virtual cluster on this machine, in network namespaces (the demo)")
     .description(
       "A virtual cluster on this machine, in network namespaces: etcd, N nodes each\n" +
         "running buoy agent (and BIRD), an external router, pods made by running the\n" +

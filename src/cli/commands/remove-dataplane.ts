@@ -8,6 +8,7 @@ export function addRemoveDataplaneCommand(program: Command, session: Session): v
   const { stdout } = session.request;
   program
     .command("remove-dataplane")
+    .summary("Remove this node's buoy tables, routes and conntrack entries (uninstall)")
     .description(
       "Remove from this node what buoy's agent programmed: the nftables tables\n" +
         "ip buoy and ip6 buoy (floating-IP NAT, natOutgoing), the routes with\n" +
