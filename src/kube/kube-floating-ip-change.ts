@@ -26,39 +26,53 @@ export interface ChangeOptions {
 /** What a pod holds once its agent made the change: `ip -> internal IP` each. */
 export type Held = string[];
 
+/** One annotation change, planned from a fresh read right before its patch. */
+export interface ChangeStep {
+  /** The pods the plan reads (namespace/name), from the state read for it. */
+  pods: (state: DatastoreState) => string[];
+  plan: (state: DatastoreState, pods: Pods) => AnnotationChange;
+}
+
 /**
- * Reads the state and the pods `refs` names (plus those `morePods` finds in
- * it), plans, patches each change in turn and waits for each; retries on a
- * lost race. Resolves to what the last change's pod holds.
+ * Each step in turn: read the state and its pods, plan, patch on the pod's
+ * resourceVersion (a pod changed meanwhile, as the kubelet's status writes
+ * change it, reads and plans that step again), wait for the agent.
+ * Resolves to what the last step's pod holds.
  */
 export async function changeKubeFloatingIps(
   http: KubeHttp,
   leaseNamespace: string,
-  refs: readonly string[],
-  plan: (state: DatastoreState, pods: Pods) => AnnotationChange[],
-  options: ChangeOptions & { morePods?: (state: DatastoreState) => string[] },
+  steps: readonly ChangeStep[],
+  options: ChangeOptions,
+): Promise<{ change: AnnotationChange; held: Held }> {
+  let last: { change: AnnotationChange; held: Held } | undefined;
+  for (const step of steps) last = await runStep(http, leaseNamespace, step, options);
+  if (!last) throw new Error("no change planned");
+  return last;
+}
+
+async function runStep(
+  http: KubeHttp,
+  leaseNamespace: string,
+  step: ChangeStep,
+  options: ChangeOptions,
 ): Promise<{ change: AnnotationChange; held: Held }> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const state = await readKubeState(http, leaseNamespace);
-    const pods = await readPods(http, [...refs, ...(options.morePods?.(state) ?? [])]);
-    let changes: AnnotationChange[];
+    const pods = await readPods(http, step.pods(state));
+    let change: AnnotationChange;
     try {
-      changes = plan(state, pods);
+      change = step.plan(state, pods);
     } catch (error) {
       if (error instanceof FloatingIpError) throw new CliError(error.message);
       throw error;
     }
-    let last: { change: AnnotationChange; held: Held } | undefined;
     try {
-      for (const change of changes) {
-        last = { change, held: await patchAndWait(http, change, options) };
-      }
+      return { change, held: await patchAndWait(http, change, options) };
     } catch (error) {
       if (error instanceof KubeApiError && error.reason === "Conflict") continue;
       throw error;
     }
-    if (last) return last;
-    throw new Error("no change planned");
   }
   throw new CliError("the pod kept changing under the floating-IP change; try again");
 }

@@ -19,7 +19,12 @@ import { commitLiveChange } from "../../etcd/commit-live-change.js";
 import { canonicalAddress } from "../../net/address.js";
 import { CliError, UsageError } from "../cli-error.js";
 import type { DatastoreState } from "../../datastore/datastore-state.js";
-import type { AnnotationChange, PodInState } from "../../kube/plan-annotation-change.js";
+import type { ChangeStep } from "../../kube/kube-floating-ip-change.js";
+import {
+  findPod,
+  type AnnotationChange,
+  type PodInState,
+} from "../../kube/plan-annotation-change.js";
 import { openKube } from "./read-state.js";
 import type { Session } from "./session.js";
 
@@ -63,12 +68,9 @@ export function addFloatingIpCommand(program: Command, session: Session): void {
     .action(async (pod: string, ips: string[], _options: object, command: Command) =>
       changeFloatingIps(session, command, pod, {
         etcd: (state) => planFloatingIpSet(state, pod, ips, maxFloatingIps(command)),
-        kube: (kube) => (state, pods) => [
-          kube.planAnnotationSet(
-            state,
-            kube.findPod(state, pods, pod),
-            ips,
-            maxFloatingIps(command),
+        kube: (kube) => [
+          onePod(pod, (state, found) =>
+            kube.planAnnotationSet(state, found, ips, maxFloatingIps(command)),
           ),
         ],
       }),
@@ -80,11 +82,16 @@ export function addFloatingIpCommand(program: Command, session: Session): void {
       changeFloatingIps(session, command, pod, {
         etcd: (state) =>
           planFloatingIpSet(state, pod, [...heldBy(state, pod), ...ips], maxFloatingIps(command)),
-        kube: (kube) => (state, pods) => {
-          const found = kube.findPod(state, pods, pod);
-          const held = found.endpoint.ipNATs.map((nat) => nat.externalIP);
-          return [kube.planAnnotationSet(state, found, [...held, ...ips], maxFloatingIps(command))];
-        },
+        kube: (kube) => [
+          onePod(pod, (state, found) =>
+            kube.planAnnotationSet(
+              state,
+              found,
+              [...heldByPod(found), ...ips],
+              maxFloatingIps(command),
+            ),
+          ),
+        ],
       }),
     );
   floatingip
@@ -93,13 +100,16 @@ export function addFloatingIpCommand(program: Command, session: Session): void {
     .action(async (pod: string, ips: string[], _options: object, command: Command) =>
       changeFloatingIps(session, command, pod, {
         etcd: (state) => planFloatingIpSet(state, pod, without(heldBy(state, pod), ips)),
-        kube: (kube) => (state, pods) => {
-          const found = kube.findPod(state, pods, pod);
-          const held = found.endpoint.ipNATs.map((nat) => nat.externalIP);
-          return [
-            kube.planAnnotationSet(state, found, without(held, ips), maxFloatingIps(command)),
-          ];
-        },
+        kube: (kube) => [
+          onePod(pod, (state, found) =>
+            kube.planAnnotationSet(
+              state,
+              found,
+              without(heldByPod(found), ips),
+              maxFloatingIps(command),
+            ),
+          ),
+        ],
       }),
     );
   floatingip
@@ -115,8 +125,8 @@ export function addFloatingIpCommand(program: Command, session: Session): void {
       }
       await changeFloatingIps(session, command, pod, {
         etcd: (live) => planFloatingIpEgress(live, pod, state === "on"),
-        kube: (kube) => (live, pods) => [
-          kube.planAnnotationEgress(kube.findPod(live, pods, pod), state === "on"),
+        kube: (kube) => [
+          onePod(pod, (_live, found) => kube.planAnnotationEgress(found, state === "on")),
         ],
         egress: state === "on",
       });
@@ -128,20 +138,29 @@ export function addFloatingIpCommand(program: Command, session: Session): void {
     .action(async (ip: string, options: { to: string }, command: Command) =>
       changeFloatingIps(session, command, options.to, {
         etcd: (state) => planFloatingIpMove(state, ip, options.to, maxFloatingIps(command)),
-        kube: (kube) => (state, pods) => {
-          const { release, claim } = kube.planAnnotationMove(
-            state,
-            pods,
-            ip,
-            options.to,
-            maxFloatingIps(command),
-          );
-          return [release, claim];
-        },
-        morePods: (state) => {
-          const claim = state.claims.find((entry) => entry.value.ip === canonicalAddress(ip));
-          return claim ? [`${claim.value.namespace}/${claim.value.pod}`] : [];
-        },
+        // The holder's annotation first, checked with the target's; then,
+        // once the holder's node let it go, the target's, checked afresh.
+        kube: (kube) => [
+          {
+            pods: (state) => {
+              const claim = state.claims.find((entry) => entry.value.ip === canonicalAddress(ip));
+              return [
+                options.to,
+                ...(claim ? [`${claim.value.namespace}/${claim.value.pod}`] : []),
+              ];
+            },
+            plan: (state, pods) =>
+              kube.planAnnotationMove(state, pods, ip, options.to, maxFloatingIps(command)).release,
+          },
+          onePod(options.to, (state, found) =>
+            kube.planAnnotationSet(
+              state,
+              found,
+              [...kube.requestedBy(found), ip],
+              maxFloatingIps(command),
+            ),
+          ),
+        ],
       }),
     );
 }
@@ -149,16 +168,24 @@ export function addFloatingIpCommand(program: Command, session: Session): void {
 interface Plans {
   etcd: (state: LiveState) => ChangePlan;
   /** Given the planner module (loaded only on this datastore): the pods' annotation changes, in order. */
-  kube: (
-    kube: typeof import("../../kube/plan-annotation-change.js"),
-  ) => (
-    state: DatastoreState,
-    pods: ReadonlyMap<string, PodInState["object"]>,
-  ) => AnnotationChange[];
-  /** Other pods the kube plan reads (a move's holder). */
-  morePods?: (state: DatastoreState) => string[];
+  kube: (kube: typeof import("../../kube/plan-annotation-change.js")) => ChangeStep[];
   /** The egress the change sets, for its report. */
   egress?: boolean;
+}
+
+/** A step that changes one pod's annotation, planned from that pod as buoy recorded it. */
+function onePod(
+  ref: string,
+  plan: (state: DatastoreState, pod: PodInState) => AnnotationChange,
+): ChangeStep {
+  return {
+    pods: () => [ref],
+    plan: (state, pods) => plan(state, findPod(state, pods, ref)),
+  };
+}
+
+function heldByPod(pod: PodInState): string[] {
+  return pod.endpoint.ipNATs.map((nat) => nat.externalIP);
 }
 
 /** Plans against a fresh read, then commits (etcd) or patches and waits for the agent (kubernetes). */
@@ -183,9 +210,8 @@ async function changeFloatingIps(
     const { change, held } = await changeKubeFloatingIps(
       http,
       leaseNamespace,
-      [pod],
       plans.kube(planner),
-      { timeoutMs: seconds * 1000, ...(plans.morePods ? { morePods: plans.morePods } : {}) },
+      { timeoutMs: seconds * 1000 },
     );
     report(session, `${change.namespace}/${change.pod}`, held, plans.egress);
     return;
