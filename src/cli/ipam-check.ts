@@ -31,6 +31,8 @@ export interface IpamProblem {
 export interface IpamReport {
   blocks: number;
   allocations: number;
+  /** Allocations to something other than a pod (Calico's tunnel addresses): not checked, never released. */
+  nonPod: number;
   endpoints: number;
   claims: number;
   problems: IpamProblem[];
@@ -46,6 +48,26 @@ export function allocations(state: DatastoreState): Allocation[] {
   return state.blocks.flatMap(({ value: block }) =>
     Object.entries(block.allocations).map(([ip, owner]) => ({ ip, block, owner })),
   );
+}
+
+/** The container an allocation was given to, when it was a pod's (<network>.<container>). */
+export function containerOf(owner: AllocationOwner): string | undefined {
+  if (owner.containerID !== undefined) return owner.containerID;
+  const dot = owner.handle.indexOf(".");
+  return owner.pod !== undefined ? owner.handle.slice(dot + 1) : undefined;
+}
+
+/** The recorded endpoints of the allocation's container on its node, on any network or interface. */
+export function containerEndpoints(state: DatastoreState, allocation: Allocation) {
+  const container = containerOf(allocation.owner);
+  return state.endpoints
+    .map((entry) => entry.value)
+    .filter(
+      (endpoint) =>
+        endpoint.node === allocation.owner.node &&
+        (endpoint.containerID === container ||
+          `${endpoint.network}.${endpoint.containerID}` === allocation.owner.handle),
+    );
 }
 
 /** Whether a recorded endpoint of the allocation's container holds its address. */
@@ -69,25 +91,39 @@ export function checkIpam(state: DatastoreState): IpamReport {
   const allocated = new Map(all.map((allocation) => [allocation.ip, allocation]));
   const pools = state.pools.map((entry) => entry.value);
   const live = new Set(state.livePods ?? []);
+  let nonPod = 0;
   for (const allocation of all) {
+    if (containerOf(allocation.owner) === undefined) {
+      nonPod++;
+      continue;
+    }
     if (endpointHolding(state, allocation)) continue;
     const pod = podOf(allocation.owner);
+    const [sibling] = containerEndpoints(state, allocation);
     problems.push(
-      pod !== undefined && live.has(pod)
+      sibling
         ? {
             kind: "no-endpoint",
             ...ownerOf(allocation.ip, allocation.owner),
             detail:
-              `allocated in block ${allocation.block.cidr}; no workload endpoint has it, and its pod ` +
-              "exists: set up by another plugin (Calico, before buoy took over) or mid-ADD; its DEL releases it",
+              `allocated in block ${allocation.block.cidr}; no workload endpoint has it, and its container ` +
+              `still has ${sibling.endpoint} (another network or interface): its DEL releases it`,
           }
-        : {
-            kind: "leaked",
-            ...ownerOf(allocation.ip, allocation.owner),
-            detail:
-              `allocated in block ${allocation.block.cidr}, and no workload endpoint of its container has it ` +
-              "(an ADD in flight looks the same for a moment: check again)",
-          },
+        : pod !== undefined && live.has(pod)
+          ? {
+              kind: "no-endpoint",
+              ...ownerOf(allocation.ip, allocation.owner),
+              detail:
+                `allocated in block ${allocation.block.cidr}; no workload endpoint has it, and its pod ` +
+                "exists: set up by another plugin (Calico, before buoy took over) or mid-ADD; its DEL releases it",
+            }
+          : {
+              kind: "leaked",
+              ...ownerOf(allocation.ip, allocation.owner),
+              detail:
+                `allocated in block ${allocation.block.cidr}, and no workload endpoint of its container has it ` +
+                "(an ADD in flight looks the same for a moment: check again)",
+            },
     );
   }
   const containers = new Set(state.endpoints.map((entry) => entry.value.containerID));
@@ -136,6 +172,7 @@ export function checkIpam(state: DatastoreState): IpamReport {
   return {
     blocks: state.blocks.length,
     allocations: all.length,
+    nonPod,
     endpoints: state.endpoints.length,
     claims: state.claims.length,
     problems,
@@ -145,7 +182,10 @@ export function checkIpam(state: DatastoreState): IpamReport {
 export function renderIpamCheck(report: IpamReport): string {
   const summary =
     `Checked ${report.blocks} IPAM block(s), ${report.allocations} allocated address(es), ` +
-    `${report.endpoints} workload endpoint(s) and ${report.claims} floating-IP claim(s).\n`;
+    `${report.endpoints} workload endpoint(s) and ${report.claims} floating-IP claim(s).\n` +
+    (report.nonPod > 0
+      ? `${report.nonPod} address(es) are allocated to something other than a pod (Calico's tunnel addresses): not checked.\n`
+      : "");
   if (report.problems.length === 0) return `${summary}No problems found.\n`;
   return (
     summary +
@@ -165,10 +205,17 @@ export function renderIpamCheck(report: IpamReport): string {
 }
 
 /**
- * The allocation `buoy ipam release` may release: allocated, and no
- * workload endpoint of its container holds it. Throws CliError otherwise.
+ * The allocation `buoy ipam release` may release: allocated to a pod's
+ * container of which no workload endpoint is left on its node (on any
+ * network or interface), and (Kubernetes) not to a pod the API server still
+ * has, being deleted or not, unless `force` (a recreated pod of the same
+ * name, whose old sandbox's address this is). Throws CliError otherwise.
  */
-export function releasable(state: DatastoreState, ipText: string): Allocation {
+export function releasable(
+  state: DatastoreState,
+  ipText: string,
+  options: { force?: boolean } = {},
+): Allocation {
   const ip = canonicalAddress(ipText);
   if (ip === undefined) throw new CliError(`'${ipText}' is not an IP address`);
   const allocation = allocations(state).find((candidate) => candidate.ip === ip);
@@ -180,17 +227,23 @@ export function releasable(state: DatastoreState, ipText: string): Allocation {
         : `${ip} is not allocated in any IPAM block`,
     );
   }
-  const pod = podOf(allocation.owner);
-  if (pod !== undefined && (state.livePods ?? []).includes(pod)) {
+  if (containerOf(allocation.owner) === undefined) {
     throw new CliError(
-      `${ip} is allocated to pod ${pod}, which exists: its DEL releases it (delete the pod)`,
+      `${ip} is allocated to ${allocation.owner.handle}, not to a pod: buoy does not release it`,
     );
   }
-  const endpoint = endpointHolding(state, allocation);
+  const [endpoint] = containerEndpoints(state, allocation);
   if (endpoint) {
     throw new CliError(
-      `${ip} is the address of workload endpoint ${endpoint.namespace}/${endpoint.pod} ` +
-        `(container ${endpoint.containerID}) on node ${endpoint.node}: it is released when the pod goes`,
+      `${ip} belongs to container ${endpoint.containerID}, which still has workload endpoint ` +
+        `${endpoint.namespace}/${endpoint.pod} (${endpoint.endpoint}) on node ${endpoint.node}: its DEL releases it`,
+    );
+  }
+  const pod = podOf(allocation.owner);
+  if (!options.force && pod !== undefined && (state.livePods ?? []).includes(pod)) {
+    throw new CliError(
+      `${ip} is allocated to pod ${pod}, which exists: its DEL releases it. If that pod was ` +
+        `recreated and this is its old sandbox's address, add --force`,
     );
   }
   return allocation;

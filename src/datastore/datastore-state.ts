@@ -24,11 +24,13 @@ export interface DatastoreState {
   /** The etcd datastore's namespace records (their labels); Kubernetes has Namespaces instead. */
   namespaces?: Versioned<NamespaceRecord>[];
   /**
-   * The pods the API server has and has not marked for deletion, as
-   * namespace/name (Kubernetes only): a pod without a buoy endpoint may be
-   * another plugin's (Calico's, before a move) or mid-ADD.
+   * The pods the API server has, being deleted or not, as namespace/name
+   * (Kubernetes only): a pod without a buoy endpoint may be another
+   * plugin's (Calico's, before a move) or mid-ADD.
    */
   livePods?: string[];
+  /** What each pod's floating-IP annotation asks for, as namespace/name (Kubernetes only). */
+  floatingIpRequests?: { pod: string; ips: string[] }[];
   /** What each node's agent reports as programmed. */
   statuses: FloatingIpStatus[];
   /** The namespaced FloatingIPs, with what the controller reports of each (etcd: `buoy apply`'s). */

@@ -99,7 +99,7 @@ async function patchAndWait(
   options: ChangeOptions,
 ): Promise<Held> {
   const { namespace, pod } = change;
-  const refusalsBefore = await refusals(http, namespace, pod);
+  const refusalsBefore = await refusals(http, change);
   await http.patch(
     apiPaths.pod(namespace, pod),
     { metadata: { resourceVersion: change.resourceVersion, annotations: change.annotations } },
@@ -107,10 +107,7 @@ async function patchAndWait(
   );
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {
-    const [held, refused] = await Promise.all([
-      heldBy(http, change),
-      refusals(http, namespace, pod),
-    ]);
+    const [held, refused] = await Promise.all([heldBy(http, change), refusals(http, change)]);
     const wanted = new Set(change.holds);
     if (held.length === wanted.size && held.every((entry) => wanted.has(entry.ip))) {
       return held.map((entry) => `${entry.ip} -> ${entry.internalIP}`);
@@ -156,22 +153,42 @@ async function heldBy(
   );
 }
 
-/** The pod's FloatingIPRefused Events: name and count as key, the message as value. */
-async function refusals(
-  http: KubeHttp,
-  namespace: string,
-  pod: string,
-): Promise<Map<string, string>> {
+/**
+ * The FloatingIPRefused Events buoy's agent reported on this pod (by its uid;
+ * an Event another writer made is not its agent's answer): name and count as
+ * key, the message, control characters escaped, as value.
+ */
+async function refusals(http: KubeHttp, change: AnnotationChange): Promise<Map<string, string>> {
   const selector = encodeURIComponent(
-    `involvedObject.kind=Pod,involvedObject.name=${pod},reason=FloatingIPRefused`,
+    `involvedObject.kind=Pod,involvedObject.name=${change.pod},reason=FloatingIPRefused`,
   );
   const events = await http.get<{
-    items: { metadata: { name: string }; count?: number; message?: string }[];
-  }>(`${apiPaths.events(namespace)}?fieldSelector=${selector}`);
+    items: {
+      metadata: { name: string };
+      count?: number;
+      message?: string;
+      involvedObject?: { uid?: string };
+      source?: { component?: string };
+    }[];
+  }>(`${apiPaths.events(change.namespace)}?fieldSelector=${selector}`);
   return new Map(
-    events.items.map((event) => [
-      `${event.metadata.name}|${event.count ?? 1}`,
-      event.message ?? "refused",
-    ]),
+    events.items
+      .filter(
+        (event) =>
+          event.involvedObject?.uid === change.podUID && event.source?.component === "buoy-agent",
+      )
+      .map((event) => [
+        `${event.metadata.name}|${event.count ?? 1}`,
+        printable(event.message ?? "refused"),
+      ]),
+  );
+}
+
+/** Control characters as escapes: the text is printed to an operator's terminal. */
+function printable(text: string): string {
+  return text.replace(
+    // eslint-disable-next-line no-control-regex
+    /[\u0000-\u001f\u007f-\u009f]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
 }

@@ -7,6 +7,8 @@
 import type { DatastoreState } from "../datastore/datastore-state.js";
 import type { BgpPeer, FloatingIpStatus, IpPool, Versioned } from "../model/records.js";
 import { parseFloatingIpSpec } from "../failover/floating-ip.js";
+import { FLOATING_IPS_ANNOTATION } from "../floating/annotation.js";
+import { requestedIn } from "./plan-annotation-change.js";
 import type { FloatingIpRecord, FloatingIpStatusShape } from "../model/floating-ip-resource.js";
 import { BUOY_API_VERSION } from "../model/api-group.js";
 import type { KubeHttp } from "./http.js";
@@ -89,9 +91,17 @@ export async function readKubeState(
       ];
     });
     return {
-      livePods: (pods as unknown as PodObject[])
-        .filter((pod) => !pod.metadata.deletionTimestamp)
-        .map((pod) => `${pod.metadata.namespace}/${pod.metadata.name}`),
+      // Being deleted or not: a pod keeps its network until its DEL.
+      livePods: (pods as unknown as PodObject[]).map(
+        (pod) => `${pod.metadata.namespace}/${pod.metadata.name}`,
+      ),
+      floatingIpRequests: (pods as unknown as PodObject[]).flatMap((pod) => {
+        const annotation = pod.metadata.annotations?.[FLOATING_IPS_ANNOTATION];
+        const ips = annotation === undefined ? [] : requestedIn(annotation);
+        return ips.length > 0
+          ? [{ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, ips }]
+          : [];
+      }),
       pools: pools.flatMap((object): Versioned<IpPool>[] => {
         try {
           return [at(object, poolFromObject(object))];

@@ -76,6 +76,7 @@ describe("planAnnotationSet()", () => {
       namespace: "shop",
       pod: "web",
       resourceVersion: "rv-web",
+      podUID: "",
       annotations: { "cni.projectcalico.org/floatingIPs": '["10.96.0.8"]' },
       containerID: "c-web",
       holds: ["10.96.0.8"],
@@ -151,11 +152,60 @@ describe("planAnnotationMove() and planAnnotationEgress()", () => {
   });
 
   it("opts in with the annotation, out by removing it", () => {
-    expect(planAnnotationEgress(found("db"), true).annotations).toEqual({
+    expect(planAnnotationEgress(state(), found("db"), true).annotations).toEqual({
       "buoy.dev/floating-ip-egress": "true",
     });
-    expect(planAnnotationEgress(found("db"), false).annotations).toEqual({
+    expect(planAnnotationEgress(state(), found("db"), false).annotations).toEqual({
       "buoy.dev/floating-ip-egress": null,
     });
+  });
+
+  it("a FloatingIP's address the pod holds is the controller's: add keeps it out of the annotation", () => {
+    const held = {
+      ...db,
+      ipNATs: [...db.ipNATs, { internalIP: "10.244.0.5", externalIP: "10.96.0.9" }],
+    };
+    const controlled = state({
+      endpoints: [at(held), at(web)],
+      claims: [claim("10.96.0.7", db), claim("10.96.0.9", db, { floatingIP: "shop/vip" })],
+    });
+    const pod = findPod(controlled, pods, "shop/db");
+    const change = planAnnotationSet(controlled, pod, ["10.96.0.7", "10.96.0.8"], 16);
+    expect(change.annotations).toEqual({
+      "cni.projectcalico.org/floatingIPs": '["10.96.0.7","10.96.0.8"]',
+    });
+    expect(change.heldBefore).toEqual(["10.96.0.7"]);
+  });
+
+  it("a move is refused while a third pod's annotation asks for the address", () => {
+    const camping = state({
+      floatingIpRequests: [{ pod: "shop/camper", ips: ["10.96.0.7"] }],
+    });
+    expect(() => planAnnotationMove(camping, pods, "10.96.0.7", "shop/web", 16)).toThrow(
+      "floating IP 10.96.0.7 is also asked for by pod shop/camper: its node would take it once shop/db lets it go",
+    );
+  });
+
+  it("a move keeps what each side holds, whatever their annotations say", () => {
+    const garbled = new Map([
+      ["shop/db", podObject("db", { "cni.projectcalico.org/floatingIPs": "not json" })],
+      ["shop/web", podObject("web", { "cni.projectcalico.org/floatingIPs": "garbage" })],
+    ]);
+    const both = state({
+      endpoints: [
+        at(endpoint("db", "10.244.0.5", ["10.96.0.7", "10.96.0.30"])),
+        at(endpoint("web", "10.244.0.6", ["10.96.0.20"])),
+      ],
+      claims: [claim("10.96.0.7", db), claim("10.96.0.30", db), claim("10.96.0.20", web)],
+    });
+    const { release, claim: asked } = planAnnotationMove(
+      both,
+      garbled,
+      "10.96.0.7",
+      "shop/web",
+      16,
+    );
+    expect(release.holds).toEqual(["10.96.0.30"]);
+    expect(asked.holds).toEqual(["10.96.0.20", "10.96.0.7"]);
   });
 });

@@ -31,6 +31,8 @@ export interface AnnotationChange {
   pod: string;
   /** The pod's resourceVersion the check read: the patch fails if it changed. */
   resourceVersion: string;
+  /** The pod's uid: whose Events are its agent's answer. */
+  podUID: string;
   /** null removes the annotation. */
   annotations: Record<string, string | null>;
   /** The container whose claims the agent makes. */
@@ -42,7 +44,7 @@ export interface AnnotationChange {
 }
 
 export interface PodInState {
-  object: PodObject & { metadata: { resourceVersion?: string } };
+  object: PodObject & { metadata: { resourceVersion?: string; uid?: string } };
   endpoint: WorkloadEndpoint;
 }
 
@@ -63,10 +65,27 @@ export function findPod(
   return { object, endpoint };
 }
 
-/** What the pod's annotation asks for now (an annotation that does not parse: nothing). */
-export function requestedBy(pod: PodInState): string[] {
+/**
+ * The floating IPs the pod holds through its annotation: its container's
+ * claims, not those a FloatingIP's controller holds for it (those are the
+ * controller's to move and release).
+ */
+export function annotationHeld(state: DatastoreState, pod: PodInState): string[] {
+  const byController = new Set(
+    state.claims
+      .map((entry) => entry.value)
+      .filter(
+        (claim) => claim.containerID === pod.endpoint.containerID && claim.floatingIP !== undefined,
+      )
+      .map((claim) => claim.ip),
+  );
+  return pod.endpoint.ipNATs.map((nat) => nat.externalIP).filter((ip) => !byController.has(ip));
+}
+
+/** What a pod's annotation text asks for (one that does not parse: nothing). */
+export function requestedIn(annotation: string | undefined): string[] {
   try {
-    return parseFloatingIps(pod.object.metadata.annotations?.[FLOATING_IPS_ANNOTATION] ?? "[]");
+    return parseFloatingIps(annotation ?? "[]");
   } catch {
     return [];
   }
@@ -88,7 +107,7 @@ export function planAnnotationSet(
   validateFloatingIpCount(wanted, maxFloatingIps);
   const pools = state.pools.map((entry) => entry.value);
   validateInPools(wanted, pools);
-  const held = new Set(endpoint.ipNATs.map((nat) => nat.externalIP));
+  const held = new Set(annotationHeld(state, pod));
   const added = wanted.filter((ip) => !held.has(ip));
   const labels =
     state.namespaces?.find((entry) => entry.value.name === endpoint.namespace)?.value.labels ?? {};
@@ -107,6 +126,7 @@ export function planAnnotationSet(
     namespace: endpoint.namespace,
     pod: endpoint.pod,
     resourceVersion: pod.object.metadata.resourceVersion ?? "",
+    podUID: pod.object.metadata.uid ?? "",
     annotations: { [FLOATING_IPS_ANNOTATION]: wanted.length > 0 ? JSON.stringify(wanted) : null },
     containerID: endpoint.containerID,
     holds: wanted,
@@ -115,16 +135,22 @@ export function planAnnotationSet(
 }
 
 /** The pod's own connections leave from its first floating IP of each family, or not. */
-export function planAnnotationEgress(pod: PodInState, on: boolean): AnnotationChange {
+export function planAnnotationEgress(
+  state: DatastoreState,
+  pod: PodInState,
+  on: boolean,
+): AnnotationChange {
   const { endpoint } = pod;
+  const held = annotationHeld(state, pod);
   return {
     namespace: endpoint.namespace,
     pod: endpoint.pod,
     resourceVersion: pod.object.metadata.resourceVersion ?? "",
+    podUID: pod.object.metadata.uid ?? "",
     annotations: { [FLOATING_IP_EGRESS_ANNOTATION]: on ? "true" : null },
     containerID: endpoint.containerID,
-    holds: endpoint.ipNATs.map((nat) => nat.externalIP),
-    heldBefore: endpoint.ipNATs.map((nat) => nat.externalIP),
+    holds: held,
+    heldBefore: held,
   };
 }
 
@@ -157,14 +183,33 @@ export function planAnnotationMove(
       `floating IP ${ip} is held by an old sandbox of pod ${podRef(claim)}; try again once it is gone`,
     );
   }
+  // Another pod whose annotation asks for it would be claimed for it by its
+  // own node the moment the holder lets it go, before the target asks.
+  const holderRef = podRef(claim);
+  const targetKey = `${target.endpoint.namespace}/${target.endpoint.pod}`;
+  const camper = (state.floatingIpRequests ?? []).find(
+    (request) => request.ips.includes(ip) && request.pod !== holderRef && request.pod !== targetKey,
+  );
+  if (camper) {
+    throw new FloatingIpError(
+      `floating IP ${ip} is also asked for by pod ${camper.pod}: its node would take it once ` +
+        `${holderRef} lets it go; remove it from that pod's annotation first`,
+    );
+  }
   return {
     release: planAnnotationSet(
       state,
       source,
-      requestedBy(source).filter((entry) => entry !== ip),
+      annotationHeld(state, source).filter((entry) => entry !== ip),
       maxFloatingIps,
     ),
-    claim: planAnnotationSet(state, target, [...requestedBy(target), ip], maxFloatingIps, ip),
+    claim: planAnnotationSet(
+      state,
+      target,
+      [...annotationHeld(state, target), ip],
+      maxFloatingIps,
+      ip,
+    ),
   };
 }
 

@@ -492,7 +492,7 @@ describe("the agent on the kubernetes datastore", () => {
       status: 0,
       stdout:
         `pod ${pod("cli-b")} holds 10.96.0.40 -> ${b.address}\n` +
-        "its own connections leave from its first floating IP of each family\n",
+        "asked: its own connections leave from its first floating IP of each family\n",
     });
     expect((await annotationOf("cli-b"))["buoy.dev/floating-ip-egress"]).toBe("true");
     await until(

@@ -221,7 +221,7 @@ describe("buoy import calico", () => {
     expect(check.stdout).toMatch(new RegExp(`10\\.244\\.0\\.8 +leaked +${namespace}/old-8 `));
     expect(buoy(["ipam", "release", "10.244.0.7", "--grace", "0"])).toMatchObject({
       status: 1,
-      stderr: `error: 10.244.0.7 is allocated to pod ${namespace}/old-7, which exists: its DEL releases it (delete the pod)\n`,
+      stderr: `error: 10.244.0.7 is allocated to pod ${namespace}/old-7, which exists: its DEL releases it. If that pod was recreated and this is its old sandbox's address, add --force\n`,
     });
     expect(await allocated("10.244.0.0-26")).toContain("10.244.0.7");
   });

@@ -87,7 +87,7 @@ export function addFloatingIpCommand(program: Command, session: Session): void {
             kube.planAnnotationSet(
               state,
               found,
-              [...heldByPod(found), ...ips],
+              [...kube.annotationHeld(state, found), ...ips],
               maxFloatingIps(command),
             ),
           ),
@@ -105,7 +105,7 @@ export function addFloatingIpCommand(program: Command, session: Session): void {
             kube.planAnnotationSet(
               state,
               found,
-              without(heldByPod(found), ips),
+              without(kube.annotationHeld(state, found), ips),
               maxFloatingIps(command),
             ),
           ),
@@ -126,14 +126,18 @@ export function addFloatingIpCommand(program: Command, session: Session): void {
       await changeFloatingIps(session, command, pod, {
         etcd: (live) => planFloatingIpEgress(live, pod, state === "on"),
         kube: (kube) => [
-          onePod(pod, (_live, found) => kube.planAnnotationEgress(found, state === "on")),
+          onePod(pod, (live, found) => kube.planAnnotationEgress(live, found, state === "on")),
         ],
         egress: state === "on",
       });
     });
   floatingip
     .command("move <ip>")
-    .description("move a held floating IP to another pod in one step")
+    .description(
+      "move a held floating IP to another pod: in one transaction on etcd; on\n" +
+        "kubernetes the holder's annotation first, then, once its node let it go,\n" +
+        "the other pod's",
+    )
     .requiredOption("--to <pod>", "the pod to move it to, namespace/name")
     .action(async (ip: string, options: { to: string }, command: Command) =>
       changeFloatingIps(session, command, options.to, {
@@ -156,7 +160,7 @@ export function addFloatingIpCommand(program: Command, session: Session): void {
             kube.planAnnotationSet(
               state,
               found,
-              [...kube.requestedBy(found), ip],
+              [...kube.annotationHeld(state, found), ip],
               maxFloatingIps(command),
             ),
           ),
@@ -184,10 +188,6 @@ function onePod(
   };
 }
 
-function heldByPod(pod: PodInState): string[] {
-  return pod.endpoint.ipNATs.map((nat) => nat.externalIP);
-}
-
 /** Plans against a fresh read, then commits (etcd) or patches and waits for the agent (kubernetes). */
 async function changeFloatingIps(
   session: Session,
@@ -213,7 +213,8 @@ async function changeFloatingIps(
       plans.kube(planner),
       { timeoutMs: seconds * 1000 },
     );
-    report(session, `${change.namespace}/${change.pod}`, held, plans.egress);
+    // Egress is the annotation's: the agent applies it, nothing to wait for in a claim.
+    report(session, `${change.namespace}/${change.pod}`, held, plans.egress, "asked: ");
     return;
   }
   const store = session.openStore(command);
@@ -228,13 +229,19 @@ async function changeFloatingIps(
   throw new CliError("the datastore kept changing under the floating-IP change; try again");
 }
 
-function report(session: Session, pod: string, held: string[], egress: boolean | undefined): void {
+function report(
+  session: Session,
+  pod: string,
+  held: string[],
+  egress: boolean | undefined,
+  asked = "",
+): void {
   session.write(`pod ${pod} holds ${held.length > 0 ? held.join(", ") : "no floating IPs"}\n`);
   if (egress !== undefined) {
     session.write(
       egress
-        ? `its own connections leave from its first floating IP of each family\n`
-        : `its own connections leave from its own address\n`,
+        ? `${asked}its own connections leave from its first floating IP of each family\n`
+        : `${asked}its own connections leave from its own address\n`,
     );
   }
 }

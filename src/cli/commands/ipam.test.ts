@@ -40,7 +40,7 @@ describe("runCli() ipam check and release", () => {
     expect(await run(kv, ["ipam", "release", "10.1.0.5", "--grace", "0"])).toMatchObject({
       code: 1,
       stderr:
-        "error: 10.1.0.5 is the address of workload endpoint default/web-0 (container c0ffee) on node node-1: it is released when the pod goes\n",
+        "error: 10.1.0.5 belongs to container c0ffee, which still has workload endpoint default/web-0 (eth0) on node node-1: its DEL releases it\n",
     });
     expect(await run(kv, ["ipam", "release", "10.0.0.7", "--grace", "0"])).toMatchObject({
       code: 1,
@@ -75,5 +75,39 @@ describe("runCli() ipam check and release", () => {
     expect(check.stdout).toMatch(
       /10\.1\.0\.5 +unallocated +default\/web-0 .*allocated in no block/,
     );
+  });
+
+  it("never releases an address of a container that still has an endpoint, nor a non-pod's", async () => {
+    const kv = await clusterWithPod();
+    await put(kv, keys.affinity("node-1", block.cidr), { cidr: block.cidr, node: "node-1" });
+    await put(kv, keys.block(block.cidr), {
+      ...block,
+      allocations: {
+        ...block.allocations,
+        // The live pod's second network, whose ADD did not finish.
+        "10.1.0.9": { handle: "net2.c0ffee", node: "node-1", namespace: "default", pod: "web-0" },
+        "10.1.0.1": { handle: "ipip-tunnel-addr-node-1", node: "node-1" },
+      },
+    });
+    const check = await run(kv, ["ipam", "check"]);
+    expect(check.stdout).toContain(
+      "1 address(es) are allocated to something other than a pod (Calico's tunnel addresses): not checked.",
+    );
+    expect(check.stdout).toMatch(/10\.1\.0\.9 +no-endpoint +default\/web-0 .*still has eth0/);
+    expect(check.stdout).not.toContain("10.1.0.1 ");
+    expect((await run(kv, ["ipam", "release", "10.1.0.9", "--grace", "0"])).stderr).toContain(
+      "10.1.0.9 belongs to container c0ffee, which still has workload endpoint default/web-0 (eth0)",
+    );
+    expect((await run(kv, ["ipam", "release", "10.1.0.1", "--grace", "0"])).stderr).toContain(
+      "10.1.0.1 is allocated to ipip-tunnel-addr-node-1, not to a pod: buoy does not release it",
+    );
+    // Nothing of the pod's was touched.
+    const store = new Store(kv);
+    expect((await store.listEndpoints()).length).toBe(1);
+    expect(Object.keys((await store.listBlocks())[0]?.value.allocations ?? {}).sort()).toEqual([
+      "10.1.0.1",
+      "10.1.0.5",
+      "10.1.0.9",
+    ]);
   });
 });

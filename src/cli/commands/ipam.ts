@@ -7,7 +7,8 @@ import { Option, type Command } from "commander";
 import type { Datastore } from "../../datastore/datastore.js";
 import { EtcdDatastore } from "../../etcd/etcd-datastore.js";
 import { CliError, ExitStatus, UsageError } from "../cli-error.js";
-import { checkIpam, endpointHolding, releasable, renderIpamCheck } from "../ipam-check.js";
+import { releaseHandle } from "../../ipam/ipam.js";
+import { checkIpam, releasable, renderIpamCheck } from "../ipam-check.js";
 import { ipamUsage, ipamUsageJson, renderIpamUsage } from "../ipam-usage.js";
 import { openKube, readState } from "./read-state.js";
 import type { Session } from "./session.js";
@@ -74,12 +75,14 @@ Examples:
       "10",
     )
     .addHelpText("after", RELEASE_HELP)
-    .action(async (ip: string, options: { grace: string }, command: Command) => {
+    .option("--force", "also when a pod of the owner's name exists (a recreated pod's old address)")
+    .action(async (ip: string, options: { grace: string; force?: boolean }, command: Command) => {
       const grace = Number(options.grace);
       if (!Number.isFinite(grace) || grace < 0) {
         throw new UsageError(`--grace is a number of seconds, got '${options.grace}'`);
       }
-      const first = releasable(await readState(session, command), ip);
+      const force = options.force === true;
+      const first = releasable(await readState(session, command), ip, { force });
       if (grace > 0) {
         session.request.stderr.write(
           `${first.ip} has no workload endpoint; checking again in ${grace} s\n`,
@@ -87,7 +90,7 @@ Examples:
         await new Promise((resolve) => setTimeout(resolve, grace * 1000));
       }
       const state = await readState(session, command);
-      const again = releasable(state, ip);
+      const again = releasable(state, ip, { force });
       if (again.owner.handle !== first.owner.handle) {
         throw new CliError(`${again.ip} changed hands while it was checked; run ipam check again`);
       }
@@ -97,19 +100,16 @@ Examples:
           other.handle === owner.handle && other.node === owner.node ? [address] : [],
         ),
       );
-      // Every address of the handle goes: none is held by an endpoint of its container.
-      if (addresses.some((address) => endpointHolding(state, { ...again, ip: address }))) {
-        throw new CliError(
-          `${again.ip}'s container still has a workload endpoint with another of its addresses: its DEL releases them`,
-        );
-      }
-      const datastore = await openDatastore(session, command);
-      const released = await datastore.release({
-        node: owner.node,
-        containerID: owner.containerID ?? owner.handle.slice(owner.handle.indexOf(".") + 1),
-        handle: owner.handle,
-        addresses,
-      });
+      // Only the handle's addresses, each block on the revision read: no
+      // endpoint or claim is touched (the container has none left).
+      const released = {
+        addresses: await releaseHandle(
+          await openDatastore(session, command),
+          owner.handle,
+          owner.node,
+          addresses,
+        ),
+      };
       const pod = owner.pod ? ` of ${owner.namespace ?? "default"}/${owner.pod}` : "";
       if (released.addresses.length === 0) {
         throw new CliError(
@@ -139,9 +139,11 @@ Problems:
                          workload endpoint holding it (a container gone
                          without its DEL; an ADD in flight looks the same for
                          a moment): 'buoy ipam release IP' frees it
-  no-endpoint            the same, but its pod exists (Kubernetes): set up by
-                         another plugin (Calico's pods after 'buoy import
-                         calico') or mid-ADD; its DEL releases it
+  no-endpoint            the same, but its container still has an endpoint on
+                         another network or interface, or its pod exists
+                         (Kubernetes): set up by another plugin (Calico's pods
+                         after 'buoy import calico') or mid-ADD; its DEL
+                         releases it
   unallocated            a workload endpoint's address that IPAM does not hold
                          for it: IPAM can hand it out a second time
   orphan-claim           a floating-IP claim of a container with no workload
@@ -156,11 +158,14 @@ Examples:
   kubectl buoy ipam check -o json`;
 
 const RELEASE_HELP = `
-The address must be allocated, held by no workload endpoint, and (on
-kubernetes) not allocated to a pod that exists; it is
-checked twice, --grace apart, and released with every other address of
-its container's handle, as that container's DEL would have. Works on both
-datastores.
+The address must be allocated to a pod's container that has no workload
+endpoint left on its node (on any network or interface), and (on
+kubernetes) not to a pod that still exists, deleting or not (--force: a
+recreated pod of that name, whose old sandbox's address it is); an address
+given to something other than a pod (Calico's tunnel addresses) is never
+released. It is checked twice, --grace apart, and released with every
+other address of the same handle, each block on the revision read; no
+endpoint or claim is touched. Works on both datastores.
 
 Examples:
   buoy ipam check
