@@ -44,12 +44,24 @@ describe("renderJsonPath()", () => {
     });
   }
 
-  it("refuses a path that finds nothing and a template that does not parse", () => {
-    expect(() => renderJsonPath("{.items[0].status}", list)).toThrow(
-      new JsonPathError(".items[].status is not found"),
+  it("prints nothing for a path that finds nothing, as kubectl; refuses a template that does not parse", () => {
+    expect(renderJsonPath("[{.items[0].status}]", list)).toBe("[]");
+    expect(() => renderJsonPath("{.items", list)).toThrow(
+      new JsonPathError("unclosed { at position 1"),
     );
-    expect(() => renderJsonPath("{.items", list)).toThrow("unclosed { at position 1");
     expect(() => renderJsonPath("{range .items[*]}{.kind}", list)).toThrow("{range} without {end}");
     expect(() => renderJsonPath("{items}", list)).toThrow("a path starts with '.'");
+  });
+
+  it("stays linear on hostile templates and deep data, and refuses nesting past its bound", () => {
+    const started = performance.now();
+    expect(
+      renderJsonPath(`{.items[?(@${" ".repeat(20_000)}.spec.disabled)].metadata.name}`, list),
+    ).toBe("floating");
+    expect(performance.now() - started).toBeLessThan(2000);
+    const wide = { items: Array.from({ length: 200_000 }, (_, index) => ({ name: index })) };
+    expect(renderJsonPath("{..name}", wide).split(" ")).toHaveLength(200_000);
+    const nested = `{.a${"[?(@.b".repeat(40)}${")]".repeat(40)}}`;
+    expect(() => renderJsonPath(nested, list)).toThrow("filters nested deeper than 16");
   });
 });

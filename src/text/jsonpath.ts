@@ -5,7 +5,9 @@
 // bare path (present and not false), string literals {"\n"}, and
 // {range EXPR}...{end}. Several results of one expression are joined by a
 // space; a string prints as it is, anything else as JSON. A path that finds
-// nothing is an error, as kubectl's is. Pure.
+// nothing prints nothing, as kubectl's default (--allow-missing-template-keys).
+// Iterative where input size could nest deep; a template nested past
+// MAX_DEPTH is refused. Pure.
 
 export class JsonPathError extends Error {
   override readonly name = "JsonPathError";
@@ -24,7 +26,10 @@ type Step =
   | { kind: "descend"; name: string | undefined }
   | { kind: "filter"; path: Step[]; op?: string; value?: unknown };
 
-/** Renders `template` over `data`; throws JsonPathError for a bad template or a path that finds nothing. */
+/** Filters and ranges nested deeper than this are refused. */
+export const MAX_DEPTH = 16;
+
+/** Renders `template` over `data`; throws JsonPathError for a template that does not parse. */
 export function renderJsonPath(template: string, data: unknown): string {
   const nodes = parseTemplate(template);
   return render(nodes, data);
@@ -35,9 +40,7 @@ function render(nodes: readonly Node[], data: unknown): string {
   for (const node of nodes) {
     if (node.kind === "text") out += node.text;
     else if (node.kind === "path") {
-      const found = evaluate(node.steps, [data]);
-      if (found.length === 0) throw new JsonPathError(`${describe(node.steps)} is not found`);
-      out += found.map(format).join(" ");
+      out += evaluate(node.steps, [data]).map(format).join(" ");
     } else {
       for (const item of evaluate(node.steps, [data])) out += render(node.body, item);
     }
@@ -47,18 +50,6 @@ function render(nodes: readonly Node[], data: unknown): string {
 
 function format(value: unknown): string {
   return typeof value === "string" ? value : JSON.stringify(value);
-}
-
-function describe(steps: readonly Step[]): string {
-  return steps
-    .map((step) =>
-      step.kind === "child"
-        ? `.${step.name}`
-        : step.kind === "descend"
-          ? `..${step.name ?? "*"}`
-          : "[]",
-    )
-    .join("");
 }
 
 // ---- parsing ------------------------------------------------------------------
@@ -82,6 +73,9 @@ function parseTemplate(template: string): Node[] {
       if (stack.length === 1) throw new JsonPathError("{end} without {range}");
       stack.pop();
     } else if (inner.startsWith("range ") || inner.startsWith("range\t")) {
+      if (stack.length > MAX_DEPTH) {
+        throw new JsonPathError(`{range} nested deeper than ${MAX_DEPTH}`);
+      }
       const node: Node = { kind: "range", steps: parsePath(inner.slice(6).trim()), body: [] };
       current.body.push(node);
       stack.push(node);
@@ -121,7 +115,8 @@ function parseString(text: string): string {
     );
 }
 
-function parsePath(text: string): Step[] {
+function parsePath(text: string, depth = 0): Step[] {
+  if (depth > MAX_DEPTH) throw new JsonPathError(`filters nested deeper than ${MAX_DEPTH}`);
   let rest = text.startsWith("$") ? text.slice(1) : text;
   const steps: Step[] = [];
   while (rest.length > 0) {
@@ -142,7 +137,7 @@ function parsePath(text: string): Step[] {
       rest = rest.slice(match[0].length);
     } else if (rest.startsWith("[")) {
       const end = closingBracket(rest, text);
-      steps.push(parseBracket(rest.slice(1, end).trim(), text));
+      steps.push(parseBracket(rest.slice(1, end).trim(), text, depth));
       rest = rest.slice(end + 1);
     } else {
       throw new JsonPathError(`cannot parse '${text}' at '${rest}': a path starts with '.'`);
@@ -169,7 +164,7 @@ function closingBracket(rest: string, text: string): number {
   throw new JsonPathError(`unclosed [ in '${text}'`);
 }
 
-function parseBracket(inside: string, text: string): Step {
+function parseBracket(inside: string, text: string, depth: number): Step {
   if (inside === "*") return { kind: "all" };
   if (/^-?\d+$/.test(inside)) return { kind: "index", index: Number(inside) };
   const slice = /^(-?\d+)?:(-?\d+)?$/.exec(inside);
@@ -183,13 +178,44 @@ function parseBracket(inside: string, text: string): Step {
   if (inside.startsWith("'") || inside.startsWith('"')) {
     return { kind: "child", name: parseString(inside) };
   }
-  const filter = /^\?\(\s*@(.*?)\s*(?:(==|!=|<=|>=|<|>)\s*(.+?))?\s*\)$/.exec(inside);
-  if (filter) {
-    const path = parsePath(filter[1] ?? "");
-    if (filter[2] === undefined) return { kind: "filter", path };
-    return { kind: "filter", path, op: filter[2], value: literal(filter[3] ?? "", text) };
+  if (inside.startsWith("?(") && inside.endsWith(")")) {
+    const body = inside.slice(2, -1).trim();
+    if (!body.startsWith("@")) throw new JsonPathError(`a filter starts with @ in '${text}'`);
+    const at = operatorAt(body);
+    if (at === undefined) {
+      return { kind: "filter", path: parsePath(body.slice(1).trim(), depth + 1) };
+    }
+    return {
+      kind: "filter",
+      path: parsePath(body.slice(1, at.index).trim(), depth + 1),
+      op: at.op,
+      value: literal(body.slice(at.index + at.op.length).trim(), text),
+    };
   }
   throw new JsonPathError(`cannot parse [${inside}] in '${text}'`);
+}
+
+/** The first comparison operator outside quotes and brackets, in one pass. */
+function operatorAt(body: string): { index: number; op: string } | undefined {
+  let quote: string | undefined;
+  let depth = 0;
+  for (let index = 0; index < body.length; index++) {
+    const char = body[index] as string;
+    if (quote) {
+      if (char === "\\") index++;
+      else if (char === quote) quote = undefined;
+      continue;
+    }
+    if (char === '"' || char === "'") quote = char;
+    else if (char === "[" || char === "(") depth++;
+    else if (char === "]" || char === ")") depth--;
+    else if (depth === 0) {
+      const two = body.slice(index, index + 2);
+      if (["==", "!=", "<=", ">="].includes(two)) return { index, op: two };
+      if (char === "<" || char === ">") return { index, op: char };
+    }
+  }
+  return undefined;
 }
 
 function literal(text: string, template: string): unknown {
@@ -255,10 +281,16 @@ function matches(step: Extract<Step, { kind: "filter" }>, item: unknown): boolea
   }
 }
 
+/** Every value below `value` and itself, depth first, without recursion. */
 function descendants(value: unknown): unknown[] {
-  const out: unknown[] = [value];
-  const children = Array.isArray(value) ? value : isObject(value) ? Object.values(value) : [];
-  for (const child of children) out.push(...descendants(child));
+  const out: unknown[] = [];
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const next = pending.pop();
+    out.push(next);
+    const children = Array.isArray(next) ? next : isObject(next) ? Object.values(next) : [];
+    for (let index = children.length - 1; index >= 0; index--) pending.push(children[index]);
+  }
   return out;
 }
 
