@@ -65,7 +65,13 @@ async function withRetries(action: string, attempt: () => Promise<void>): Promis
       if (!(error instanceof LostRace)) throw error;
     }
   }
-  throw new CliError(`the API server's objects kept changing under the ${action}; try again`);
+  throw new CliError(
+    `the API server's objects kept changing under the ${action}; what it wrote before stands: run it again`,
+  );
+}
+
+function doneBefore(index: number, total: number): string {
+  return index === 0 ? "" : ` (${index} of ${total} done before it)`;
 }
 
 async function made(
@@ -79,10 +85,13 @@ async function made(
   } catch (error) {
     if (error instanceof KubeApiError) {
       if (error.reason === "Conflict" || error.reason === "AlreadyExists") throw new LostRace();
-      const done = index === 0 ? "" : ` (${index} of ${total} done before it)`;
-      throw new CliError(`${what}: ${error.apiMessage}${done}`, { cause: error });
+      throw new CliError(`${what}: ${error.apiMessage}${doneBefore(index, total)}`, {
+        cause: error,
+      });
     }
-    throw error;
+    throw new CliError(`${what}: ${(error as Error).message}${doneBefore(index, total)}`, {
+      cause: error,
+    });
   }
 }
 

@@ -97,6 +97,18 @@ describe("planKubeApply()", () => {
     );
   });
 
+  it("refuses a geometry change that would leave the pool's old empty blocks in use", () => {
+    const stored = state({
+      pools: [at(pool("p", "10.0.0.0/16", { blockSize: 20 }))],
+      blocks: [at(block("10.0.0.0/20", []))],
+    });
+    expect(() =>
+      planKubeApply(stored, [applyPool(pool("p", "10.0.0.0/24", { blockSize: 26 }))], new Map()),
+    ).toThrow(
+      "cannot change cidr or blockSize of IP pool p on the kubernetes datastore while it has blocks (1, e.g. 10.0.0.0/20)",
+    );
+  });
+
   it("refuses the API server's own kinds, naming the kubectl command", () => {
     const node: Resource = {
       kind: "Node",

@@ -36,7 +36,17 @@ export function planKubeApply(
   stored: ReadonlyMap<string, KubeObject>,
 ): KubeWrite[] {
   for (const resource of resources) refuseApiServerKinds(resource);
-  checkApply(state, resources);
+  const checked = checkApply(state, resources);
+  // etcd deletes a changed pool's empty old blocks with the change; here
+  // nothing would, and IPAM would go on allocating from them.
+  for (const [name, blocks] of checked.emptyBlocksAfter) {
+    if (blocks.length === 0) continue;
+    throw new CliError(
+      `cannot change cidr or blockSize of IP pool ${name} on the kubernetes datastore while it has ` +
+        `blocks (${blocks.length}, e.g. ${blocks[0]?.value.cidr ?? ""}): its old blocks would stay ` +
+        "affine to their nodes; add a new pool instead",
+    );
+  }
   const ordered = [
     ...resources.filter((resource) => resource.kind === "IPPool"),
     ...resources.filter((resource) => resource.kind !== "IPPool"),
