@@ -60,6 +60,11 @@ describe("parseDatastoreConfig()", () => {
       type: "etcdv3",
       endpoints: ["http://f:2379"],
     });
+    // The services never choose: etcdv3 unless DATASTORE_TYPE says otherwise.
+    expect(parseDatastoreConfig({ KUBECONFIG: kubeconfig }, undefined, false)).toEqual({
+      type: "etcdv3",
+      endpoints: ["http://127.0.0.1:2379"],
+    });
     expect(parseDatastoreConfig({ KUBECONFIG: " " })).toEqual({
       type: "etcdv3",
       endpoints: ["http://127.0.0.1:2379"],

@@ -21,13 +21,20 @@ export type DatastoreConfig = EtcdDatastoreConfig | KubernetesDatastoreConfig;
 
 export const DEFAULT_ETCD_ENDPOINTS = "http://127.0.0.1:2379";
 
+/**
+ * `choose`: pick a datastore from what is there when DATASTORE_TYPE is
+ * unset (the CLI's commands); false for the services (agent, controller),
+ * whose datastore an install names and must not change with what a host
+ * happens to hold (a ~/.kube/config): etcdv3 then, as always.
+ */
 export function parseDatastoreConfig(
   env: Readonly<Record<string, string | undefined>>,
   endpointsFlag?: string,
+  choose = true,
 ): DatastoreConfig {
   const type =
     (env.DATASTORE_TYPE ?? env.CALICO_DATASTORE_TYPE ?? "").trim() ||
-    defaultType(env, endpointsFlag);
+    (choose ? defaultType(env, endpointsFlag) : "etcdv3");
   if (type === "kubernetes") {
     const kubeconfig = (env.KUBECONFIG ?? env.CALICO_KUBECONFIG ?? "").trim();
     return { type, kubeconfig: kubeconfig === "" ? undefined : kubeconfig };

@@ -13,6 +13,9 @@ import {
 } from "../datastore-config.js";
 import { parseManifests, type Resource } from "../manifest.js";
 
+/** The long-running commands, whose datastore is never chosen from what a host holds. */
+const SERVICES = new Set(["agent", "controller"]);
+
 /** One run's I/O: output, input files, and the datastore opened on first use. */
 export class Session {
   #datastore: EtcdDatastoreConfig | undefined;
@@ -21,7 +24,7 @@ export class Session {
 
   datastoreConfig(command: Command): DatastoreConfig {
     const { etcdEndpoints } = command.optsWithGlobals<{ etcdEndpoints?: string }>();
-    return parseDatastoreConfig(this.request.env, etcdEndpoints);
+    return parseDatastoreConfig(this.request.env, etcdEndpoints, !SERVICES.has(command.name()));
   }
 
   openStore(command: Command): Store {
