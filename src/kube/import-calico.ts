@@ -10,19 +10,21 @@
 import { CliError } from "../cli/cli-error.js";
 import type { Resource } from "../cli/manifest.js";
 import type { IpPool } from "../model/records.js";
-import { apiPaths } from "./api-paths.js";
 import {
   CALICO_CRD_GROUP,
   CalicoImportError,
+  blockRefusal,
   calicoBlock,
   calicoPool,
+  liveAllocations,
   mergeBlock,
+  type BlockContext,
   type CalicoObject,
 } from "./calico-objects.js";
+import { readKubeState } from "./kube-state.js";
 import { KubeApiError, type KubeHttp } from "./http.js";
 import { KubernetesDatastore } from "./kube-datastore.js";
 import { applyToKube } from "./kube-writes.js";
-import { poolFromObject, type KubeObject } from "./objects.js";
 
 export interface ImportReport {
   poolsCreated: string[];
@@ -41,12 +43,12 @@ const ATTEMPTS = 5;
 export async function importCalico(
   http: KubeHttp,
   leaseNamespace: string,
-  options: { dryRun: boolean; progress: (text: string) => void },
+  options: { dryRun: boolean; enable: ReadonlySet<string>; progress: (text: string) => void },
 ): Promise<ImportReport> {
-  const [calicoPools, calicoBlocks, buoyPools] = await Promise.all([
+  const [calicoPools, calicoBlocks, state] = await Promise.all([
     listCalico(http, "ippools"),
     listCalico(http, "ipamblocks"),
-    http.get<{ items: KubeObject[] }>(apiPaths.pools),
+    readKubeState(http, leaseNamespace),
   ]);
   const report: ImportReport = {
     poolsCreated: [],
@@ -57,12 +59,12 @@ export async function importCalico(
     notes: [],
     problems: [],
   };
-  const existing = new Map(buoyPools.items.map((object) => [object.metadata.name, object]));
+  const existing = new Map(state.pools.map(({ value }) => [value.name, value]));
   const created: Resource[] = [];
   for (const object of calicoPools) {
-    let pool: IpPool;
+    let pool: IpPool | undefined;
     try {
-      const converted = calicoPool(object);
+      const converted = calicoPool(object, options.enable);
       pool = converted.pool;
       report.notes.push(...converted.notes);
     } catch (error) {
@@ -70,13 +72,13 @@ export async function importCalico(
       report.problems.push(error.message);
       continue;
     }
+    if (!pool) continue;
     const kept = existing.get(pool.name);
     if (kept) {
       report.poolsKept.push(pool.name);
-      const cidr = safePoolCidr(kept);
-      if (cidr !== pool.cidr) {
+      if (kept.cidr !== pool.cidr) {
         report.problems.push(
-          `IP pool ${pool.name}: buoy's has cidr ${cidr ?? "(invalid)"}, Calico's ${pool.cidr}; kept buoy's`,
+          `IP pool ${pool.name}: buoy's has cidr ${kept.cidr}, Calico's ${pool.cidr}; kept buoy's`,
         );
       }
       continue;
@@ -84,18 +86,38 @@ export async function importCalico(
     created.push({ kind: "IPPool", pool, source: `Calico IP pool ${pool.name}` });
     report.poolsCreated.push(pool.name);
   }
+  for (const name of options.enable) {
+    if (!report.poolsCreated.includes(name)) {
+      report.problems.push(`--enable ${name}: no Calico IP pool of that name was created`);
+    }
+  }
   if (created.length > 0 && !options.dryRun) {
     options.progress(`creating ${created.length} IP pool(s)...`);
     await applyToKube(http, leaseNamespace, created, () => {});
   }
+  const context: BlockContext = {
+    // Only the pools buoy has, or now makes: a refused pool's blocks stay out.
+    pools: [
+      ...existing.values(),
+      ...created.flatMap((resource) => (resource.kind === "IPPool" ? [resource.pool] : [])),
+    ],
+    blocks: state.blocks.map(({ value }) => value),
+    claimed: new Set(state.claims.map(({ value }) => value.ip)),
+    nodes: new Set(state.nodes.map(({ value }) => value.name)),
+    livePods: new Set(state.livePods ?? []),
+  };
   const datastore = new KubernetesDatastore(http, "buoy-import");
   options.progress(`recording the allocations of ${calicoBlocks.length} IPAM block(s)...`);
   for (const object of calicoBlocks) {
     try {
-      await importBlock(datastore, object, options.dryRun, report);
+      await importBlock(datastore, object, context, options.dryRun, report);
     } catch (error) {
-      if (!(error instanceof CalicoImportError)) throw error;
-      report.problems.push(error.message);
+      // One block's failure (refused, too large for the API server) is
+      // reported; the others are still recorded.
+      if (error instanceof CalicoImportError) report.problems.push(error.message);
+      else if (error instanceof KubeApiError) {
+        report.problems.push(`block ${object.metadata.name}: ${error.apiMessage}`);
+      } else throw error;
     }
   }
   return report;
@@ -104,15 +126,21 @@ export async function importCalico(
 async function importBlock(
   datastore: KubernetesDatastore,
   object: CalicoObject,
+  context: BlockContext,
   dryRun: boolean,
   report: ImportReport,
 ): Promise<void> {
-  const imported = calicoBlock(object);
+  const imported = liveAllocations(calicoBlock(object), context.livePods);
+  if (Object.keys(imported.allocations).length === 0) return; // nothing to keep
+  const refusal = blockRefusal(imported, context);
+  if (refusal !== undefined) throw new CalicoImportError(refusal);
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const [stored] = await datastore.readBlocks([imported.cidr]);
     const merged = mergeBlock(stored?.value, imported);
-    for (const conflict of merged.conflicts) {
-      report.problems.push(`block ${imported.cidr}: ${conflict}`);
+    if (merged.conflicts.length > 0) {
+      throw new CalicoImportError(
+        `block ${imported.cidr}: ${merged.conflicts.join("; ")}; not imported`,
+      );
     }
     if (stored && merged.added === 0) return;
     if (dryRun) {
@@ -158,13 +186,5 @@ async function listCalico(http: KubeHttp, plural: string): Promise<CalicoObject[
       );
     }
     throw error;
-  }
-}
-
-function safePoolCidr(object: KubeObject): string | undefined {
-  try {
-    return poolFromObject(object).cidr;
-  } catch {
-    return undefined;
   }
 }

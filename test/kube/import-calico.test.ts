@@ -94,6 +94,7 @@ beforeAll(async () => {
     readFileSync(await installCniFromConfigMap(kube, work, NODE, join(CNI_DIR, "buoy")), "utf8"),
   ) as Conflist;
   await kube.admin.json("POST", "/api/v1/nodes", { metadata: { name: NODE } });
+  await kube.admin.json("POST", "/api/v1/nodes", { metadata: { name: "node-2" } });
   await kube.admin.json("POST", "/api/v1/namespaces", { metadata: { name: namespace } });
 
   const calico = (plural: string, name: string, spec: Record<string, unknown>) =>
@@ -111,6 +112,15 @@ beforeAll(async () => {
     nodeSelector: "all()",
   });
   await calico("ippools", "rack-a", { cidr: "10.245.0.0/24", nodeSelector: "rack == 'a'" });
+  // Calico's pods, running: the Pod objects the API server has for them.
+  const pod = (name: string, node = NODE) =>
+    kube.admin.json("POST", `/api/v1/namespaces/${namespace}/pods`, {
+      metadata: { name },
+      spec: { nodeName: node, containers: [{ name: "c", image: "busybox" }] },
+    });
+  for (let index = 1; index < CALICO_HELD.length; index++) await pod(`old-${index}`);
+  await pod("b", "node-2");
+  await pod("x");
   await calico("ipamblocks", "10-244-0-0-26", {
     cidr: "10.244.0.0/26",
     affinity: `host:${NODE}`,
@@ -153,7 +163,7 @@ const allocated = async (cidrName: string) =>
 
 describe("buoy import calico", () => {
   it("a dry run says what it would record and writes nothing", async () => {
-    const dry = buoy(["import", "calico", "--dry-run"]);
+    const dry = buoy(["import", "calico", "--dry-run", "--enable", "default-ipv4-ippool"]);
     expect(dry, dry.stderr).toMatchObject({
       status: 0,
       stdout:
@@ -162,7 +172,7 @@ describe("buoy import calico", () => {
         "IPAM blocks would be created: 2, would be merged: 0\n" +
         "allocations would be recorded: 63\n" +
         "note: IP pool default-ipv4-ippool: ipipMode Always is not imported (buoy routes without it)\n" +
-        "note: IP pool rack-a: nodeSelector 'rack == 'a'' is imported as disabled (buoy assigns from every pool on every node)\n",
+        "note: IP pool rack-a: nodeSelector \"rack == 'a'\" is imported as disabled (buoy assigns from every pool on every node)\n",
     });
     const pools = await kube.admin.json<{ items: unknown[] }>("GET", `${BUOY}/ippools`);
     const blocks = await kube.admin.json<{ items: unknown[] }>("GET", `${BUOY}/ipamblocks`);
@@ -170,7 +180,7 @@ describe("buoy import calico", () => {
   });
 
   it("records Calico's pools and every live allocation, and adds nothing run again", async () => {
-    const imported = buoy(["import", "calico"]);
+    const imported = buoy(["import", "calico", "--enable", "default-ipv4-ippool"]);
     expect(imported.status, imported.stderr).toBe(0);
     expect(imported.stdout).toContain(
       "IPAM blocks created: 2, merged: 0\nallocations recorded: 63\n",
@@ -211,10 +221,14 @@ describe("buoy import calico", () => {
   });
 
   it("ipam check tells a Calico pod that still runs from a leak, and release refuses it", async () => {
-    await kube.admin.json("POST", `/api/v1/namespaces/${namespace}/pods`, {
-      metadata: { name: "old-7" },
-      spec: { nodeName: NODE, containers: [{ name: "c", image: "busybox" }] },
-    });
+    // old-8 is gone without its DEL (Calico's node died with it, say).
+    await kube.admin.json(
+      "DELETE",
+      `/api/v1/namespaces/${namespace}/pods/old-8?gracePeriodSeconds=0`,
+    );
+    expect(
+      (await kube.admin.request("GET", `/api/v1/namespaces/${namespace}/pods/old-8`)).status,
+    ).toBe(404);
     const check = buoy(["ipam", "check"]);
     expect(check.status).toBe(1);
     expect(check.stdout).toMatch(new RegExp(`10\\.244\\.0\\.7 +no-endpoint +${namespace}/old-7 `));
@@ -226,7 +240,14 @@ describe("buoy import calico", () => {
     expect(await allocated("10.244.0.0-26")).toContain("10.244.0.7");
   });
 
-  it("a Calico pod's DEL through buoy's plugin releases the address Calico gave it", async () => {
+  it("a Calico pod's DEL through buoy's plugin releases the address Calico gave it, and a new import leaves it out", async () => {
+    await kube.admin.json(
+      "DELETE",
+      `/api/v1/namespaces/${namespace}/pods/old-5?gracePeriodSeconds=0`,
+    );
+    expect(
+      (await kube.admin.request("GET", `/api/v1/namespaces/${namespace}/pods/old-5`)).status,
+    ).toBe(404);
     const netns = `${prefix}-old-5`;
     netnses.push(netns);
     const deleted = await execConflist(conflist, "DEL", {
@@ -238,5 +259,63 @@ describe("buoy import calico", () => {
     const left = await allocated("10.244.0.0-26");
     expect(left).not.toContain("10.244.0.5");
     expect(left).toContain("10.244.0.6");
+    // Calico's block still lists it: the pod is gone, so the import does not take it again.
+    const again = buoy(["import", "calico"]);
+    expect(again.stdout, again.stdout).toContain("allocations recorded: 0\n");
+    expect(await allocated("10.244.0.0-26")).not.toContain("10.244.0.5");
+  });
+
+  it("a planted block outside the pools, of another size or on no node is refused; a good one beside it is still recorded", async () => {
+    const plant = (name: string, spec: Record<string, unknown>) =>
+      kube.admin.json("POST", `${CALICO}/ipamblocks`, {
+        apiVersion: "crd.projectcalico.org/v1",
+        kind: "IPAMBlock",
+        metadata: { name },
+        spec,
+      });
+    const one = [
+      { handle_id: "k8s-pod-network.x", secondary: { namespace, pod: "x", node: NODE } },
+    ];
+    await plant("0-0-0-0-1", {
+      cidr: "0.0.0.0/1",
+      affinity: `host:${NODE}`,
+      allocations: [0],
+      attributes: one,
+    });
+    await plant("10-244-32-0-19", {
+      cidr: "10.244.32.0/19",
+      affinity: `host:${NODE}`,
+      allocations: [0],
+      attributes: one,
+    });
+    await plant("10-244-1-0-26", {
+      cidr: "10.244.1.0/26",
+      affinity: "host:evil",
+      allocations: [0],
+      attributes: one,
+    });
+    await plant("10-244-2-0-26", {
+      cidr: "10.244.2.0/26",
+      affinity: `host:${NODE}`,
+      allocations: [0],
+      attributes: one,
+    });
+    const run = buoy(["import", "calico"]);
+    expect(run.status).toBe(1);
+    expect(run.stdout).toContain("not imported: block 0.0.0.0/1: in no IP pool; not imported");
+    expect(run.stdout).toContain(
+      "not imported: block 10.244.32.0/19: IP pool default-ipv4-ippool's blocks are /26; not imported",
+    );
+    expect(run.stdout).toContain(
+      'not imported: block 10.244.1.0/26: affine to "evil", no node of the cluster',
+    );
+    expect(run.stdout).toContain("allocations recorded: 1\n");
+    const names = (
+      await kube.admin.json<{ items: KubeObject[] }>("GET", `${BUOY}/ipamblocks`)
+    ).items.map((item) => item.metadata?.name);
+    expect(names).toContain("10.244.2.0-26");
+    expect(names).not.toContain("0.0.0.0-1");
+    expect(names).not.toContain("10.244.32.0-19");
+    expect(names).not.toContain("10.244.1.0-26");
   });
 });

@@ -13,16 +13,27 @@ export function addImportCommand(program: Command, session: Session): void {
     .command("calico")
     .description("Record Calico's IP pools and live IPAM allocations as buoy's")
     .option("--dry-run", "read and check only: say what would be recorded")
+    .option(
+      "--enable <pool>",
+      "give pods addresses from this imported pool (repeat for each; the others come in disabled)",
+      (name: string, names: string[]) => [...names, name],
+      [] as string[],
+    )
     .addHelpText(
       "after",
       `
 Reads Calico's IPPools and IPAMBlocks (crd.projectcalico.org/v1) from the
-API server and records them as buoy's: each pool buoy lacks is created (a
-pool with a nodeSelector other than all() disabled: buoy assigns from
-every pool on every node; ipipMode and vxlanMode are not taken), and each
-block's allocations go into buoy's block of the same CIDR with their
-handles, so no running pod's address is handed out again and each pod's
-DEL through buoy releases it. Run it before buoy's plugin takes over, and
+API server and records them as buoy's. Each pool buoy lacks is created,
+disabled unless named with --enable (every calico-node may write Calico's
+pools: an import turns on only what you name); one with a nodeSelector
+other than all() or assignmentMode Manual stays disabled, one whose
+allowedUses has no Workload is not imported; ipipMode and vxlanMode are
+not taken. Each block's allocations go into buoy's block of the same CIDR
+with their handles, so no running pod's address is handed out again and
+each pod's DEL through buoy releases it; a block is refused unless it
+lies in a pool at the pool's blockSize, is affine to a node of the
+cluster, overlaps no other buoy block and holds no address buoy has a
+floating-IP claim for. Run it before buoy's plugin takes over, and
 again after, until no Calico pod is left: it adds only what is new. Exits
 1 when something could not be imported (an address Calico and buoy gave to
 two pods, a block overlapping one of buoy's). Kubernetes datastore only.
@@ -30,9 +41,9 @@ docs/install.md, "Moving from Calico".
 
 Examples:
   buoy import calico --dry-run
-  kubectl buoy import calico`,
+  kubectl buoy import calico --enable default-ipv4-ippool`,
     )
-    .action(async (options: { dryRun?: boolean }, sub: Command) => {
+    .action(async (options: { dryRun?: boolean; enable: string[] }, sub: Command) => {
       const datastore = session.datastoreConfig(sub);
       if (datastore.type !== "kubernetes") {
         throw new UsageError(
@@ -46,6 +57,7 @@ Examples:
       const dryRun = options.dryRun === true;
       const report = await importCalico(http, leaseNamespace, {
         dryRun,
+        enable: new Set(options.enable),
         progress: (text) => session.request.stderr.write(`${text}\n`),
       });
       const would = dryRun ? "would be " : "";
