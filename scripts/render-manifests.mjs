@@ -4,7 +4,7 @@
 // file that differs from the render (the tests run it: manifests/ never
 // drifts from the chart). helm is the pinned devDependency (docs/dependencies.md).
 import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 
 const helm = new URL("../node_modules/.bin/helm", import.meta.url).pathname;
 const root = new URL("..", import.meta.url).pathname;
@@ -45,6 +45,12 @@ for (const [name, text] of wanted) {
   if (current === text) continue;
   stale.push(`manifests/${name}`);
   if (!check) writeFileSync(path, text);
+}
+// Files of manifests/ the chart does not render, but the two kept by hand.
+const own = new Set(["kustomization.yaml", "uninstall.yaml"]);
+for (const name of readdirSync(`${root}manifests`)) {
+  if (!wanted.has(name) && !own.has(name))
+    stale.push(`manifests/${name} (not rendered: remove it)`);
 }
 if (check && stale.length > 0) {
   console.error(`not as charts/buoy renders them (npm run manifests): ${stale.join(", ")}`);

@@ -72,8 +72,8 @@ describe("the Helm chart", () => {
     ).toContain("bird");
     const ospf = template("routing=ospf");
     expect(ospf.status).not.toBe(0);
-    expect(ospf.stderr).toContain("routing must be bgp or direct, got ospf");
-    expect(template("asNumber=0").stderr).toContain("asNumber must be from 1 to 4294967295, got 0");
+    expect(ospf.stderr).toContain('routing: routing must be one of the following: "bgp", "direct"');
+    expect(template("asNumber=0").stderr).toContain("asNumber: Must be greater than or equal to 1");
   });
 
   it("renders values.pools as IP pools buoy's own manifest parser takes", () => {
@@ -148,5 +148,30 @@ describe("the Helm chart", () => {
       (c: Json) => c.name === "buoy-agent",
     );
     expect(agent.ports).toEqual([{ name: "metrics", containerPort: service.spec.ports[0].port }]);
+  });
+
+  it("types every value: YAML in a value, a number for the tag, a fractional AS are refused; big ASes render whole", () => {
+    const injected = template(
+      "pools[0].name=a\n  namespace: kube-system",
+      "pools[0].cidr=10.0.0.0/24",
+    );
+    expect(injected.status).not.toBe(0);
+    expect(injected.stderr).toContain("pools.0.name: Does not match pattern");
+    expect(template("image.tag=x\n  privileged: true").status).not.toBe(0);
+    expect(template("serviceMonitor.interval=30s\n  scheme: http").status).not.toBe(0);
+    expect(template('cni.runDir=/run/x",y').status).not.toBe(0);
+    const run = (values: string) =>
+      spawnSync(HELM, ["template", "buoy", CHART, "-f", "-"], { encoding: "utf8", input: values });
+    expect(run("image:\n  repository: buoy\n  tag: 20240101\n").stderr).toContain(
+      "image.tag: Invalid type. Expected: string, given: integer",
+    );
+    expect(run("asNumber: 65000.5\n").status).not.toBe(0);
+    expect(run("asNumber: 4200000000\n").stdout).toContain("--as-number=4200000000");
+  });
+
+  it("keeps the pools it made through uninstall and an upgrade that leaves them out", () => {
+    const { objects } = template("pools[0].name=pods", "pools[0].cidr=10.244.0.0/16");
+    const pool = objects.find((o) => o.kind === "IPPool") as Json;
+    expect(pool.metadata.annotations["helm.sh/resource-policy"]).toBe("keep");
   });
 });
