@@ -45,6 +45,10 @@ peer_tor        start  Active        Socket: Connection refused
     expect(nodeHealthy({ ...status, bird: { socket: "s", sessions: sessions.slice(0, 1) } })).toBe(
       true,
     );
+    // BIRD expected (its socket is there) and not answering: not well.
+    expect(
+      nodeHealthy({ agent, bird: { socket: "s", unreachable: "refused", expected: true } }),
+    ).toBe(false);
     // Without BIRD (direct routing) the agent alone decides.
     expect(nodeHealthy({ agent, bird: { socket: "s", unreachable: "no such file" } })).toBe(true);
     const notReady = agentReport("u", { status: 503, body: "first sync not applied yet" }, "");

@@ -25,8 +25,12 @@ export interface AgentReport {
 
 export interface NodeStatus {
   agent: AgentReport;
-  /** undefined: no BIRD here (direct routing), with why. */
-  bird: { socket: string; sessions?: BgpSession[]; unreachable?: string };
+  /**
+   * BIRD's sessions, or why it did not answer. `expected`: this node routes
+   * by BGP (its socket is there, or --routing bgp), so a BIRD that does not
+   * answer is a failure, not direct routing.
+   */
+  bird: { socket: string; sessions?: BgpSession[]; unreachable?: string; expected?: boolean };
 }
 
 export interface Sample {
@@ -130,13 +134,17 @@ export function renderNodeStatus(status: NodeStatus, now: Date): string {
   return lines.join("\n") + "\n";
 }
 
-/** Whether the node is well: the agent ready and not fenced, and every BGP session it has up. */
+/**
+ * Whether the node is well: the agent ready and not fenced, BIRD answering
+ * where it is expected, and every BGP session it has up.
+ */
 export function nodeHealthy(status: NodeStatus): boolean {
   const { agent, bird } = status;
   return (
     agent.unreachable === undefined &&
     agent.ready === true &&
     agent.fenced !== true &&
+    !(bird.expected === true && bird.sessions === undefined) &&
     (bird.sessions ?? []).every((session) => session.info.startsWith("Established"))
   );
 }

@@ -5,17 +5,18 @@
 // listed in the archive's errors.txt; the command fails only when it cannot
 // write the archive.
 import {
+  closeSync,
+  constants,
   existsSync,
+  fstatSync,
+  mkdirSync,
   mkdtempSync,
   openSync,
+  readFileSync,
   readSync,
   readdirSync,
   rmSync,
-  statSync,
-  closeSync,
   writeFileSync,
-  mkdirSync,
-  readFileSync,
 } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -32,16 +33,19 @@ import {
   type DiagnoseOptions,
 } from "../diagnose-plan.js";
 import { renderNodeStatus } from "../node-status.js";
-import { readAgent, readBird } from "./node.js";
+import { agentAddress, readAgent, readBird } from "./node.js";
 import { readState } from "./read-state.js";
 import type { Session } from "./session.js";
 
+/** Where install-cni writes the conflist (CNI_CONF_NAME's default). */
+const DEFAULT_CNI_CONF = "/etc/cni/net.d/10-calico.conflist";
+
 interface Flags {
   node: string;
-  cniConf: string;
+  cniConf?: string;
   cniLog?: string;
   birdSocket: string;
-  agent: string;
+  agent?: string;
   podLogs: string;
   namespace: string;
   output?: string;
@@ -52,10 +56,16 @@ export function addDiagnoseCommand(program: Command, session: Session): void {
     .command("diagnose")
     .description("Collect this node's buoy state and logs into one archive, for a bug report")
     .option("--node <name>", "this node's name in the datastore", hostname())
-    .option("--cni-conf <path>", "the CNI config", "/etc/cni/net.d/10-calico.conflist")
+    .option(
+      "--cni-conf <path>",
+      "the CNI config (default /etc/cni/net.d/10-calico.conflist, or under /host in the DaemonSet's containers)",
+    )
     .option("--cni-log <path>", "the CNI plugin's log (default: the config's log_file_path)")
     .option("--bird-socket <path>", "BIRD's control socket", "/run/bird/bird.ctl")
-    .option("--agent <host:port>", "the agent's --listen address", "127.0.0.1:9096")
+    .option(
+      "--agent <host:port>",
+      "the agent's --listen address (default $NODE_IP:9096 where NODE_IP is set, else 127.0.0.1:9096)",
+    )
     .option("--pod-logs <dir>", "where the kubelet keeps container logs", "/var/log/pods")
     .option("--namespace <name>", "the namespace of buoy's DaemonSet", "kube-system")
     .option("-o, --output <file>", "the archive (default: buoy-diagnose-NODE-TIME.tar.gz here)")
@@ -71,15 +81,24 @@ rotated files), agent-log/ (the agent's container logs), and errors.txt
 for what could not be had. Each file is cut to its last 20 MiB. No
 kubeconfig, token or key is read.
 
+Run it on the node's host, as root (the self-contained buoy executable):
+inside the agent's container the logs are not mounted. The archive is
+made new (an existing file is not overwritten), readable by its owner only;
+a symlink in a log directory is not followed.
+
 Examples:
   buoy diagnose
-  kubectl exec -n kube-system ds/buoy-node -c buoy-agent -- buoy diagnose -o /tmp/d.tar.gz`,
+  buoy diagnose --node node-1 -o /root/node-1.tar.gz`,
     )
     .action(async (flags: Flags, command: Command) => {
-      const conflist = readOrUndefined(flags.cniConf);
+      const cniConf =
+        flags.cniConf ??
+        [DEFAULT_CNI_CONF, `/host${DEFAULT_CNI_CONF}`].find((path) => existsSync(path)) ??
+        DEFAULT_CNI_CONF;
+      const conflist = readOrUndefined(cniConf);
       const options: DiagnoseOptions = {
         node: flags.node,
-        cniConf: flags.cniConf,
+        cniConf,
         cniLog: flags.cniLog ?? (conflist && cniLogPathOf(conflist)) ?? DEFAULT_LOG_FILE,
         birdSocket: flags.birdSocket,
         podLogs: flags.podLogs,
@@ -107,7 +126,7 @@ Examples:
           }
         }
         progress("asking the agent...");
-        const url = `http://${flags.agent}`;
+        const url = `http://${agentAddress(flags.agent, session.request.env)}`;
         const [agent, bird] = await Promise.all([readAgent(url), readBird(flags.birdSocket)]);
         write("node-status.txt", renderNodeStatus({ agent, bird }, new Date()));
         try {
@@ -152,9 +171,16 @@ Examples:
           }
         }
         write("errors.txt", errors.length > 0 ? errors.join("\n") + "\n" : "");
+        // Made new, for root only: the archive holds the node's logs and tables.
+        try {
+          closeSync(openSync(output, "wx", 0o600));
+        } catch (error) {
+          throw new CliError(`cannot create ${output} (it must not exist yet)`, { cause: error });
+        }
         try {
           await runCommand(["tar", "-czf", output, "-C", root, name.replace(/\.tar\.gz$/, "")]);
         } catch (error) {
+          rmSync(output, { force: true });
           throw new CliError(`cannot write ${output}`, { cause: error });
         }
       } finally {
@@ -184,18 +210,23 @@ function list(dir: string): string[] {
   }
 }
 
-/** The file's last MAX_FILE_BYTES. */
+/**
+ * The file's last MAX_FILE_BYTES: a regular file opened without following
+ * a symlink (a log directory's link to another file is not read), never a
+ * FIFO or device.
+ */
 function tail(path: string): string {
-  const size = statSync(path).size;
-  const length = Math.min(size, MAX_FILE_BYTES);
-  const buffer = Buffer.alloc(length);
-  const fd = openSync(path, "r");
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
-    readSync(fd, buffer, 0, length, size - length);
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new Error("not a regular file");
+    const length = Math.min(stat.size, MAX_FILE_BYTES);
+    const buffer = Buffer.alloc(length);
+    readSync(fd, buffer, 0, length, stat.size - length);
+    return buffer.toString("utf8");
   } finally {
     closeSync(fd);
   }
-  return buffer.toString("utf8");
 }
 
 function firstLine(error: unknown): string {
