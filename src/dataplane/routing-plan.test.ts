@@ -114,6 +114,23 @@ describe("planRouting()", () => {
     });
   });
 
+  it("direct: a block or borrowed address in no pool is never routed (a planted record cannot take host traffic)", () => {
+    const base = input("direct");
+    const plan = planRouting({
+      ...base,
+      blocks: [...base.blocks, { cidr: "0.0.0.0/1", affinity: "node-2" }],
+      borrowed: [{ ip: "169.254.169.254", node: "node-2" }],
+    });
+    expect(plan.routes.some((route) => route.dst === "0.0.0.0/1")).toBe(false);
+    expect(plan.routes.some((route) => route.dst === "169.254.169.254/32")).toBe(false);
+    expect(plan.refused).toEqual(
+      expect.arrayContaining([
+        { item: "0.0.0.0/1", reason: "outside every pool" },
+        { item: "169.254.169.254", reason: "outside every pool" },
+      ]),
+    );
+  });
+
   it("bgp: --as-number is the AS of every node whose record names none, this one too", () => {
     const plan = planRouting(
       input("bgp", {

@@ -23,6 +23,7 @@ import {
   formatPrefix,
   parseAddress,
   parsePrefix,
+  prefixContains,
   type Family,
 } from "../net/address.js";
 import {
@@ -70,7 +71,8 @@ export type RoutingRefusalReason =
   | "duplicate route"
   | "duplicate BGP neighbor name"
   | "duplicate BGP neighbor address"
-  | "BGP neighbor at own address";
+  | "BGP neighbor at own address"
+  | "outside every pool";
 
 export interface RoutingRefusal {
   /** What was skipped: a route's destination, a BGP neighbor's name. */
@@ -128,8 +130,29 @@ export function planRouting(input: RoutingInput): RoutingPlan {
       return prefix ? [{ cidr: formatPrefix(prefix), family: prefix.family, affinity }] : [];
     })
     .sort((a, b) => compare(a.cidr, b.cidr) || compare(a.affinity, b.affinity));
+  // A block record any node's plugin may write: only a block inside a pool
+  // is routed (a 0.0.0.0/1 "block" would send the host's traffic to its node).
+  const pooled = input.pools.flatMap((pool) => {
+    const prefix = parsePrefix(pool.cidr);
+    return prefix ? [prefix] : [];
+  });
+  const inPools = (cidr: string) => {
+    const prefix = parsePrefix(cidr);
+    return (
+      prefix !== undefined &&
+      pooled.some(
+        (pool) =>
+          pool.length <= prefix.length &&
+          prefixContains(pool, { family: prefix.family, value: prefix.base }),
+      )
+    );
+  };
   for (const { cidr, family, affinity } of blocks) {
     if (affinity === "") continue;
+    if (!inPools(cidr)) {
+      refuse(cidr, "outside every pool", `block ${cidr} skipped: it lies in no IP pool`);
+      continue;
+    }
     if (affinity === node) {
       localBlocks.push({ cidr, family });
       // A block of one address (blockSize 32/128) is the pod's own route's
@@ -149,6 +172,10 @@ export function planRouting(input: RoutingInput): RoutingPlan {
   const borrowedHere: string[] = [];
   const borrowed = canonicalItems(input.borrowed ?? []);
   for (const { ip, family, node: holder } of borrowed) {
+    if (!inPools(`${ip}/${HOST_LENGTH[family]}`)) {
+      refuse(ip, "outside every pool", `borrowed address ${ip} skipped: it lies in no IP pool`);
+      continue;
+    }
     if (holder === node) borrowedHere.push(`${ip}/${HOST_LENGTH[family]}`);
     else if (mode === "direct") {
       const via = addressOf(holder, family);
