@@ -162,8 +162,14 @@ describe("records that ask for one key twice", () => {
         // One block affine to two other nodes: two routes to one destination.
         put(keys.node("node-2"), { name: "node-2", addresses: ["192.168.126.12"] }),
         put(keys.node("node-3"), { name: "node-3", addresses: ["192.168.126.13"] }),
-        put(keys.affinity("node-3", "10.250.0.0/26"), { cidr: "10.250.0.0/26", node: "node-3" }),
-        put(keys.affinity("node-2", "10.250.0.0/26"), { cidr: "10.250.0.0/26", node: "node-2" }),
+        put(keys.affinity("node-3", "10.244.192.0/26"), {
+          cidr: "10.244.192.0/26",
+          node: "node-3",
+        }),
+        put(keys.affinity("node-2", "10.244.192.0/26"), {
+          cidr: "10.244.192.0/26",
+          node: "node-2",
+        }),
       ],
     );
 
@@ -200,9 +206,9 @@ describe("records that ask for one key twice", () => {
     const blockRoutes = () =>
       must(["ip", "route", "show", "proto", "202"])
         .split("\n")
-        .filter((line) => line.startsWith("10.250.0.0/26"));
+        .filter((line) => line.startsWith("10.244.192.0/26"));
     expect(blockRoutes()).toEqual([
-      expect.stringMatching(/^10\.250\.0\.0\/26 via 192\.168\.126\.12 /),
+      expect.stringMatching(/^10\.244\.192\.0\/26 via 192\.168\.126\.12 /),
     ]);
 
     let text = "";
@@ -218,7 +224,7 @@ describe("records that ask for one key twice", () => {
     );
     expect(refusals.filter((line) => line.includes("duplicate egress source"))).toHaveLength(1);
     expect(
-      refusals.filter((line) => line.includes("10.250.0.0/26 via 192.168.126.13")),
+      refusals.filter((line) => line.includes("10.244.192.0/26 via 192.168.126.13")),
     ).toHaveLength(1);
 
     // Resyncs read the kernel back: nothing left to change, nothing logged again.
