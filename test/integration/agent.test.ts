@@ -7,6 +7,7 @@ import { createControllerMetrics } from "../../src/controller/controller-metrics
 import { keys } from "../../src/etcd/store.js";
 import { monitoredMetricNames, serves } from "../support/metric-names.js";
 import {
+  addClientNetns,
   addNetns,
   createPool,
   deleteNetns,
@@ -100,16 +101,11 @@ beforeAll(async () => {
   await createPool(etcd.store, "pods6", { cidr: "fd00:244::/64" });
   await createPool(etcd.store, "floating", { cidr: "10.96.0.0/24", disabled: true });
   await createPool(etcd.store, "floating6", { cidr: "fd00:96::/120", disabled: true });
-  addNetns(client);
-  must(["ip", "link", "add", "bagc0", "type", "veth", "peer", "name", "eth0", "netns", client]);
-  must(["ip", "address", "add", "192.168.125.1/24", "dev", "bagc0"]);
-  must(["ip", "address", "add", "fd00:125::1/64", "dev", "bagc0", "nodad"]);
-  must(["ip", "link", "set", "bagc0", "up"]);
-  must(["ip", "-n", client, "address", "add", "192.168.125.2/24", "dev", "eth0"]);
-  must(["ip", "-n", client, "address", "add", "fd00:125::2/64", "dev", "eth0", "nodad"]);
-  must(["ip", "-n", client, "link", "set", "eth0", "up"]);
-  must(["ip", "-n", client, "route", "add", "default", "via", "192.168.125.1"]);
-  must(["ip", "-n", client, "-6", "route", "add", "default", "via", "fd00:125::1"]);
+  addClientNetns(client, {
+    nodeIfname: "bagc0",
+    node: ["192.168.125.1/24", "fd00:125::1/64"],
+    client: ["192.168.125.2/24", "fd00:125::2/64"],
+  });
   agent = await startAgent(etcd, agentArgs);
 });
 

@@ -373,7 +373,7 @@ export interface Uplink {
  * Connects a new namespace (a client outside the cluster) to this node's
  * namespace by a veth pair, `eth0` on the client's side, and gives the client
  * default routes through the node for each family it has an address of.
- * IPv6 addresses skip duplicate address detection.
+ * Neither end runs duplicate address detection.
  */
 export function addClientNetns(name: string, uplink: Uplink): string {
   const path = addNetns(name);
@@ -390,6 +390,11 @@ export function addClientNetns(name: string, uplink: Uplink): string {
     "netns",
     name,
   ]);
+  // A forwarded packet's neighbour solicitation leaves from the link-local
+  // address, and the kernel sends none while that address is tentative: with
+  // DAD on, the first forwarded IPv6 packet can wait 1-3 s for the link to settle.
+  must(["sysctl", "-qw", `net.ipv6.conf.${uplink.nodeIfname}.accept_dad=0`]);
+  must(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"]);
   const nodad = (cidr: string) => (cidr.includes(":") ? ["nodad"] : []);
   for (const cidr of uplink.node) {
     must(["ip", "address", "add", cidr, "dev", uplink.nodeIfname, ...nodad(cidr)]);
