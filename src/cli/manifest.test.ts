@@ -109,7 +109,7 @@ describe("parseManifests()", () => {
       want: [
         [
           "document 1, item 1",
-          pool("default-ipv4-ippool", "192.168.0.0/16", { natOutgoing: true }),
+          pool("default-ipv4-ippool", "192.168.0.0/16", { natOutgoing: true, vxlanMode: "Never" }),
         ],
       ],
     },

@@ -360,6 +360,7 @@ export function poolManifest(pool: IpPool): Manifest {
         : {}),
       natOutgoing: pool.natOutgoing,
       disableBGPExport: pool.disableBGPExport,
+      ...(pool.vxlanMode !== undefined ? { vxlanMode: pool.vxlanMode } : {}),
     },
   };
 }

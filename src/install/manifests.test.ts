@@ -225,6 +225,7 @@ describe("manifests/crds.yaml", () => {
       "namespaceSelector",
       "natOutgoing",
       "disableBGPExport",
+      "vxlanMode",
     ]);
   });
 });

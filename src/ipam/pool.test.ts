@@ -53,6 +53,17 @@ describe("validatePool()", () => {
       "IP pool p: spec.namespaceSelector must be a string",
     );
   });
+  it("validatePool() keeps Calico's vxlanMode, leaves it out when absent, and refuses another", () => {
+    for (const vxlanMode of ["Never", "Always", "CrossSubnet"]) {
+      expect(validatePool("p", { cidr: "10.0.0.0/24", vxlanMode }).vxlanMode).toBe(vxlanMode);
+    }
+    expect(validatePool("p", { cidr: "10.0.0.0/24", vxlanMode: "" })).not.toHaveProperty(
+      "vxlanMode",
+    );
+    expect(() => validatePool("p", { cidr: "10.0.0.0/24", vxlanMode: "always" })).toThrow(
+      "IP pool p: vxlanMode must be one of Never, Always, CrossSubnet",
+    );
+  });
   it("validatePool() keeps blockSize within Calico's bounds, 20..32 and 116..128", () => {
     expect(() => validatePool("p", { cidr: "10.0.0.0/8", blockSize: 19 })).toThrow(
       "IP pool p: blockSize must be an integer between 20 and 32",

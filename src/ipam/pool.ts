@@ -1,6 +1,6 @@
 // IP pool validation and block geometry.
 import { familyBits, formatPrefix, parsePrefix, prefixSize, type Prefix } from "../net/address.js";
-import type { IpPool } from "../model/records.js";
+import { VXLAN_MODES, type IpPool, type VxlanMode } from "../model/records.js";
 import { REGION_LENGTH } from "./region.js";
 import {
   parseSelector,
@@ -22,6 +22,7 @@ export interface PoolSpec {
   namespaceSelector?: unknown;
   natOutgoing?: unknown;
   disableBGPExport?: unknown;
+  vxlanMode?: unknown;
 }
 
 export const DEFAULT_BLOCK_SIZE = { 4: 26, 6: 122 } as const;
@@ -67,7 +68,17 @@ export function validatePool(name: string, spec: PoolSpec): IpPool {
     ...(namespaceSelector !== undefined ? { namespaceSelector } : {}),
     natOutgoing: boolean(name, "natOutgoing", spec.natOutgoing),
     disableBGPExport: boolean(name, "disableBGPExport", spec.disableBGPExport),
+    ...vxlanModeOf(name, spec.vxlanMode),
   };
+}
+
+/** Calico's vxlanMode, when given; absent (or empty) follows the agent's `--routing`. */
+function vxlanModeOf(pool: string, value: unknown): { vxlanMode?: VxlanMode } {
+  if (value === undefined || value === null || value === "") return {};
+  if (!VXLAN_MODES.includes(value as VxlanMode)) {
+    throw new PoolError(`IP pool ${pool}: vxlanMode must be one of ${VXLAN_MODES.join(", ")}`);
+  }
+  return { vxlanMode: value as VxlanMode };
 }
 
 /**

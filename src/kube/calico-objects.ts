@@ -61,11 +61,9 @@ export function calicoPool(
     );
   }
   const enabled = wanted && enable.has(name);
-  for (const field of ["ipipMode", "vxlanMode"]) {
-    const mode = spec[field];
-    if (typeof mode === "string" && mode !== "" && mode !== "Never") {
-      notes.push(`IP pool ${name}: ${field} ${mode} is not imported (buoy routes without it)`);
-    }
+  const ipip = spec.ipipMode;
+  if (typeof ipip === "string" && ipip !== "" && ipip !== "Never") {
+    notes.push(`IP pool ${name}: ipipMode ${ipip} is not imported (buoy routes without it)`);
   }
   const fields: Record<string, unknown> = {
     cidr: spec.cidr,
@@ -74,6 +72,8 @@ export function calicoPool(
     nodeSelector: "all()",
     natOutgoing: spec.natOutgoing === true,
     disableBGPExport: spec.disableBGPExport === true,
+    // Calico's vxlanMode, as buoy agent --routing vxlan reads it.
+    ...(spec.vxlanMode !== undefined ? { vxlanMode: spec.vxlanMode } : {}),
     ...(typeof spec.namespaceSelector === "string"
       ? { namespaceSelector: spec.namespaceSelector }
       : {}),

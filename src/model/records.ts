@@ -16,7 +16,16 @@ export interface IpPool {
   namespaceSelector?: string;
   natOutgoing: boolean;
   disableBGPExport: boolean;
+  /**
+   * Under `--routing vxlan`, whether traffic to other nodes' addresses of the
+   * pool is encapsulated (Calico's field): Always, CrossSubnet (only to nodes
+   * outside this node's subnets) or Never (routed direct); absent: Always.
+   */
+  vxlanMode?: VxlanMode;
 }
+
+export const VXLAN_MODES = ["Never", "Always", "CrossSubnet"] as const;
+export type VxlanMode = (typeof VXLAN_MODES)[number];
 
 /**
  * A namespace's labels in the etcd datastore, which has no Namespace objects

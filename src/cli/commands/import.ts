@@ -27,8 +27,8 @@ API server and records them as buoy's. Each pool buoy lacks is created,
 disabled unless named with --enable (every calico-node may write Calico's
 pools: an import turns on only what you name); one with a nodeSelector
 other than all() or assignmentMode Manual stays disabled, one whose
-allowedUses has no Workload is not imported; ipipMode and vxlanMode are
-not taken. Each block's allocations go into buoy's block of the same CIDR
+allowedUses has no Workload is not imported; vxlanMode is kept (buoy
+agent --routing vxlan reads it), ipipMode is not taken. Each block's allocations go into buoy's block of the same CIDR
 with their handles, so no running pod's address is handed out again and
 each pod's DEL through buoy releases it; a block is refused unless it
 lies in a pool at the pool's blockSize, is affine to a node of the
