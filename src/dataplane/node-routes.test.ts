@@ -101,6 +101,30 @@ describe("node routes", () => {
       route: undefined,
     },
     { desc: "an empty line", line: "  ", family: 4, route: undefined },
+    {
+      desc: "a route through the VXLAN device",
+      line: "10.244.1.0/26 via 192.168.10.2 dev vxlan.buoy metric 10 onlink ",
+      family: 4,
+      route: {
+        family: 4,
+        dst: "10.244.1.0/26",
+        via: "192.168.10.2",
+        dev: "vxlan.buoy",
+        onlink: true,
+      },
+    },
+    {
+      desc: "an IPv6 route through the VXLAN device",
+      line: "fd00:244::40/122 via fd10::2 dev vxlan6.buoy metric 10 onlink pref medium",
+      family: 6,
+      route: {
+        family: 6,
+        dst: "fd00:244::40/122",
+        via: "fd10::2",
+        dev: "vxlan6.buoy",
+        onlink: true,
+      },
+    },
   ];
   for (const { desc, line, family, route } of lines) {
     it(`parseIpRouteLine() reads ${desc} as ip -o route show prints it`, () => {

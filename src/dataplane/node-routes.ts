@@ -4,6 +4,8 @@
 //   <floating>/32 dev <pod's host veth>   a floating IP hosted here
 //   <cidr> via <node address>             direct routing: another node's IPAM
 //                                         block, or a floating IP it hosts
+//   <cidr> via <node address> dev vxlan.buoy onlink
+//                                         the same through the VXLAN overlay
 //   blackhole <block>                     this node's own IPAM blocks: an
 //                                         address of them with no pod route
 //                                         goes nowhere, never out the default
@@ -24,11 +26,14 @@ export interface NodeRoute {
   dst: string;
   dev?: string;
   via?: string;
+  /** With `via` and `dev`: the next hop is taken as on the device's link (the VXLAN overlay's). */
+  onlink?: true;
   blackhole?: true;
 }
 
 export function routeKey(route: NodeRoute): string {
   if (route.blackhole) return `blackhole ${route.dst}`;
+  if (route.onlink) return `${route.dst} via ${route.via} dev ${route.dev} onlink`;
   return route.via !== undefined
     ? `${route.dst} via ${route.via}`
     : `${route.dst} dev ${route.dev}`;
@@ -62,10 +67,13 @@ export function parseIpRoutes(listing: unknown, family: Family): NodeRoute[] {
     const prefix = parsePrefix(text);
     if (!prefix || prefix.family !== family) continue;
     const dst = formatPrefix(prefix);
+    const onlink = Array.isArray(entry.flags) && entry.flags.includes("onlink");
     if (entry.type === "blackhole") routes.push({ family, dst, blackhole: true });
     else if (typeof entry.gateway === "string") {
       const via = canonicalAddress(entry.gateway);
-      if (via) routes.push({ family, dst, via });
+      if (via && onlink && typeof entry.dev === "string")
+        routes.push({ family, dst, via, dev: entry.dev, onlink: true });
+      else if (via) routes.push({ family, dst, via });
     } else if (typeof entry.dev === "string") routes.push({ family, dst, dev: entry.dev });
   }
   return routes;
@@ -91,7 +99,8 @@ export function parseIpRouteLine(
   const type = words[0] === "blackhole" ? "blackhole" : undefined;
   const dst = type ? words[1] : words[0];
   if (dst === undefined || dst === "") return undefined;
-  return parseIpRoutes([{ dst, type, gateway: field("via"), dev: field("dev") }], family)[0];
+  const flags = words.includes("onlink") ? ["onlink"] : [];
+  return parseIpRoutes([{ dst, type, gateway: field("via"), dev: field("dev"), flags }], family)[0];
 }
 
 /** What to add and remove to turn `current` into `desired`, by a key of each item. */

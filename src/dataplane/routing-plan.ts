@@ -6,6 +6,9 @@
 //   bgp     this node's blocks and hosted floating IPs are announced by BIRD
 //           to the other nodes (full mesh) and the configured peers; BIRD
 //           writes what it learns to the kernel;
+//   vxlan   as direct, through a VXLAN device (vxlan.ts) for the pools whose
+//           vxlanMode asks for it: Always (the default), CrossSubnet (only
+//           to nodes outside this node's own subnets); Never routes direct;
 //   none    floating IPs on this node only (routing done by someone else).
 // Blocks affine to this node get a blackhole route in direct and bgp modes,
 // so an unallocated address of them is dropped here rather than sent out the
@@ -19,11 +22,13 @@ import type { BgpPeer, IpPool, NodeRecord } from "../model/records.js";
 import { DEFAULT_AS_NUMBER } from "../model/records.js";
 import { findPool } from "../floating/validate.js";
 import {
+  addressRange,
   canonicalAddress,
   formatPrefix,
   parseAddress,
   parsePrefix,
   prefixContains,
+  type Address,
   type Family,
 } from "../net/address.js";
 import {
@@ -34,8 +39,16 @@ import {
 } from "./bird-config.js";
 import type { NatBinding } from "./nat-plan.js";
 import { routeKey, type NodeRoute } from "./node-routes.js";
+import {
+  VXLAN_DEVICE,
+  vtepMac,
+  vxlanDevice,
+  type VxlanDevice,
+  type VxlanPeer,
+  type VxlanPlan,
+} from "./vxlan.js";
 
-export type RoutingMode = "none" | "direct" | "bgp";
+export type RoutingMode = "none" | "direct" | "bgp" | "vxlan";
 
 export interface RoutingInput {
   node: string;
@@ -52,6 +65,8 @@ export interface RoutingInput {
   peers: readonly BgpPeer[];
   /** The AS number of a node whose record names none (`buoy agent --as-number`; DEFAULT_AS_NUMBER). */
   defaultAsNumber?: number;
+  /** vxlan mode: this node's own networks (its addresses' prefixes), for vxlanMode CrossSubnet. */
+  subnets?: readonly string[];
 }
 
 export interface RoutingPlan {
@@ -59,6 +74,8 @@ export interface RoutingPlan {
   routes: NodeRoute[];
   /** bgp mode: BIRD's configuration. */
   bird?: BirdNodeConfig;
+  /** vxlan mode: the devices and the peers the routes through them need. */
+  vxlan?: VxlanPlan;
   /** What cannot be routed as asked, one line each (logged by the agent). */
   problems: string[];
   /** Items skipped so that the rest can be applied, by reason (counted by the agent). */
@@ -72,7 +89,9 @@ export type RoutingRefusalReason =
   | "duplicate BGP neighbor name"
   | "duplicate BGP neighbor address"
   | "BGP neighbor at own address"
-  | "outside every pool";
+  | "outside every pool"
+  | "duplicate tunnel endpoint"
+  | "unusable tunnel endpoint";
 
 export interface RoutingRefusal {
   /** What was skipped: a route's destination, a BGP neighbor's name. */
@@ -121,6 +140,19 @@ export function planRouting(input: RoutingInput): RoutingPlan {
   const nodes = new Map(input.nodes.map((record) => [record.name, record]));
   const addressOf = (name: string, family: Family): string | undefined =>
     nodes.get(name)?.addresses.find((address) => parseAddress(address)?.family === family);
+  // direct and vxlan: routes to other nodes' addresses, via their own.
+  const toNodes = mode === "direct" || mode === "vxlan";
+  const tunnels = mode === "vxlan" ? planTunnels(input, nodes, refuse, problems) : undefined;
+  const routeTo = (holder: string, family: Family, dst: string, what: string) => {
+    const via = addressOf(holder, family);
+    if (!via) {
+      problems.push(`${what}: node ${holder} has no IPv${family} address`);
+      return;
+    }
+    if (!tunnels?.encapsulates(dst, via)) return addRoute({ family, dst, via });
+    const peer = tunnels.peer(holder, family, via);
+    if (peer) addRoute({ family, dst, via: peer.address, dev: VXLAN_DEVICE[family], onlink: true });
+  };
   const localBlocks: { cidr: string; family: Family }[] = [];
   // A block affine to two nodes (a bad record) goes to the first by name
   // on every node: that node blackholes it, the others route it there.
@@ -160,11 +192,7 @@ export function planRouting(input: RoutingInput): RoutingPlan {
       if (!cidr.endsWith(`/${HOST_LENGTH[family]}`)) {
         addRoute({ family, dst: cidr, blackhole: true });
       }
-    } else if (mode === "direct") {
-      const via = addressOf(affinity, family);
-      if (via) addRoute({ family, dst: cidr, via });
-      else problems.push(`block ${cidr}: node ${affinity} has no IPv${family} address`);
-    }
+    } else if (toNodes) routeTo(affinity, family, cidr, `block ${cidr}`);
   }
 
   // A pod's address borrowed from another node's block: its own /32
@@ -177,29 +205,25 @@ export function planRouting(input: RoutingInput): RoutingPlan {
       continue;
     }
     if (holder === node) borrowedHere.push(`${ip}/${HOST_LENGTH[family]}`);
-    else if (mode === "direct") {
-      const via = addressOf(holder, family);
-      if (via) addRoute({ family, dst: `${ip}/${HOST_LENGTH[family]}`, via });
-      else problems.push(`address ${ip}: node ${holder} has no IPv${family} address`);
-    }
+    else if (toNodes) routeTo(holder, family, `${ip}/${HOST_LENGTH[family]}`, `address ${ip}`);
   }
 
   const local = new Set(input.bindings.map((binding) => binding.floating));
-  if (mode === "direct") {
+  if (toNodes) {
     // One route per floating IP; while a move is in flight two nodes may
     // report it for a moment: the first by name wins until the old one withdraws.
     const routed = new Set<string>();
     for (const { ip, family, node: host } of canonicalItems(input.hosted)) {
       if (host === node || local.has(ip) || routed.has(ip)) continue;
-      const via = addressOf(host, family);
-      if (!via) {
-        problems.push(`floating IP ${ip}: node ${host} has no IPv${family} address`);
-        continue;
-      }
       routed.add(ip);
-      addRoute({ family, dst: `${ip}/${HOST_LENGTH[family]}`, via });
+      routeTo(host, family, `${ip}/${HOST_LENGTH[family]}`, `floating IP ${ip}`);
     }
-    return { routes: sortRoutes(routes), problems, refused };
+    return {
+      routes: sortRoutes(routes),
+      ...(tunnels ? { vxlan: tunnels.plan() } : {}),
+      problems,
+      refused,
+    };
   }
 
   // bgp
@@ -319,6 +343,110 @@ function dropCollidingProtocols(
       `BGP neighbor ${dropped.name} at ${dropped.address}: its BIRD protocol name ${protocols.get(dropped.name)} is already a neighbor's`,
     );
   }
+}
+
+/** Where no packet may be sent to as a tunnel's outer destination (ipaddr.js's range names). */
+const UNUSABLE_ENDPOINT = new Set([
+  "unspecified",
+  "loopback",
+  "multicast",
+  "broadcast",
+  "linkLocal",
+  "ipv4Mapped",
+]);
+
+/**
+ * The VXLAN devices of this node (one per family it has an address of), and
+ * the peers its routes use: one per other node and family, at the node's own
+ * address. Two nodes that give one address (a bad or hostile record) would
+ * share one tunnel endpoint: the first by name keeps it, nothing is tunnelled
+ * to the other.
+ */
+function planTunnels(
+  input: RoutingInput,
+  nodes: ReadonlyMap<string, NodeRecord>,
+  refuse: (item: string, reason: RoutingRefusalReason, problem: string) => void,
+  problems: string[],
+) {
+  const devices = new Map<Family, VxlanDevice>();
+  const owner = new Map<string, string>();
+  for (const address of nodes.get(input.node)?.addresses ?? []) {
+    const canonical = canonicalAddress(address);
+    const family = parseAddress(address)?.family;
+    if (!canonical || !family) continue;
+    owner.set(canonical, input.node);
+    if (!devices.has(family)) devices.set(family, vxlanDevice(input.node, family, canonical));
+  }
+  for (const record of [...nodes.values()].sort((a, b) => compare(a.name, b.name))) {
+    for (const address of record.addresses) {
+      const canonical = canonicalAddress(address);
+      if (canonical && !owner.has(canonical)) owner.set(canonical, record.name);
+    }
+  }
+  const subnets = (input.subnets ?? []).flatMap((cidr) => parsePrefix(cidr) ?? []);
+  const peers = new Map<string, VxlanPeer>();
+  const told = new Set<string>();
+  const once = (key: string, tell: () => void) => {
+    if (told.has(key)) return;
+    told.add(key);
+    tell();
+  };
+  return {
+    /** Whether a route to `dst` via `via` goes through the tunnel, as its pool's vxlanMode says. */
+    encapsulates(dst: string, via: string): boolean {
+      const mode = findPool(dst.slice(0, dst.lastIndexOf("/")), input.pools)?.vxlanMode;
+      if (mode === "Never") return false;
+      if (mode !== "CrossSubnet") return true;
+      const next = parseAddress(via);
+      return !next || !subnets.some((subnet) => prefixContains(subnet, next));
+    },
+    /** The peer a route to `holder` at `via` goes through; undefined (and told) when there can be none. */
+    peer(holder: string, family: Family, via: string): VxlanPeer | undefined {
+      if (!devices.has(family)) {
+        once(`device ${family}`, () =>
+          problems.push(
+            `node ${input.node} has no IPv${family} address in its Node record: VXLAN needs one as its tunnel endpoint`,
+          ),
+        );
+        return undefined;
+      }
+      const address = canonicalAddress(via) as string;
+      const range = addressRange(parseAddress(address) as Address);
+      if (UNUSABLE_ENDPOINT.has(range)) {
+        once(`endpoint ${holder} ${address}`, () =>
+          refuse(
+            holder,
+            "unusable tunnel endpoint",
+            `node ${holder}: its address ${address} is ${range}, not a tunnel endpoint; nothing is tunnelled to it`,
+          ),
+        );
+        return undefined;
+      }
+      const first = owner.get(address);
+      if (first !== holder) {
+        once(`endpoint ${holder} ${address}`, () =>
+          refuse(
+            holder,
+            "duplicate tunnel endpoint",
+            `node ${holder}: its address ${address} is ${first}'s too; nothing is tunnelled to it`,
+          ),
+        );
+        return undefined;
+      }
+      const key = `${family} ${address}`;
+      let peer = peers.get(key);
+      if (!peer) peers.set(key, (peer = { family, address, mac: vtepMac(holder, family) }));
+      return peer;
+    },
+    plan(): VxlanPlan {
+      return {
+        devices: [...devices.values()].sort((a, b) => a.family - b.family),
+        peers: [...peers.values()].sort(
+          (a, b) => a.family - b.family || compare(a.address, b.address),
+        ),
+      };
+    },
+  };
 }
 
 /** Items with a canonical address, sorted by it, then by node: unparsable ones left out. */
