@@ -15,7 +15,13 @@ import {
   type NatBinding,
   type NatPlan,
 } from "../dataplane/nat-plan.js";
-import { planRouting, type RoutingMode, type RoutingPlan } from "../dataplane/routing-plan.js";
+import {
+  planRouting,
+  routesToNodes,
+  type RoutingMode,
+  type RoutingPlan,
+} from "../dataplane/routing-plan.js";
+import { TunnelSync } from "./tunnel-sync.js";
 import { diffByKey, routeKey } from "../dataplane/node-routes.js";
 import type { Logger } from "../log/logger.js";
 import { canonicalAddress, type Family } from "../net/address.js";
@@ -115,9 +121,11 @@ export class Reconciler {
   #lastFloating = new Set<string>();
   /** One BIRD apply at a time: a reconcile's and the fence's never interleave. */
   #birdLane: Promise<void> = Promise.resolve();
+  readonly #tunnels: TunnelSync;
 
   constructor(private readonly options: ReconcilerOptions) {
     this.#report = new ReconcileReport(options.logger, options.metrics);
+    this.#tunnels = new TunnelSync(options.ports.tunnels, options.routing ?? "none");
   }
 
   /**
@@ -199,7 +207,7 @@ export class Reconciler {
         this.#complete ||
         enabled !== this.#enabled ||
         touched.global.size > 0 ||
-        (this.#routing === "direct" && touched.othersStatus);
+        (routesToNodes(this.#routing) && touched.othersStatus);
       this.#enabled = enabled;
       const refreshed = performance.now();
       const readBack = verify || this.#known === undefined;
@@ -328,6 +336,7 @@ export class Reconciler {
     this.#nat.planAll(model, inputs, this.#enabled);
     const plan = this.#nat.plan();
     const statuses = model.all("status");
+    const subnets = await this.#tunnels.subnets(verify);
     const routingPlan = planRouting({
       node,
       mode: routing,
@@ -343,12 +352,16 @@ export class Reconciler {
       ...(this.options.defaultAsNumber !== undefined
         ? { defaultAsNumber: this.options.defaultAsNumber }
         : {}),
+      ...(subnets ? { subnets } : {}),
     });
     this.#routingPlan = routingPlan;
     this.#report.ipam(ipamCounts(node, model.all("affinity"), model.all("endpoint"), inputs.pools));
     this.#contested = contestedDestinations(routingPlan, (address) => this.#nat.binding(address));
-    const known = verify ? undefined : this.#known;
+    const held = verify ? undefined : this.#known;
     this.#known = undefined; // until this sync has succeeded
+    // Devices before the routes through them; one made anew lost its routes.
+    const remade = await this.#tunnels.sync(routingPlan.vxlan, hostInterfaces, verify);
+    const known = remade ? undefined : held;
     // A sync that reads the kernel whole: planning's garbage goes first.
     if (!known) this.#collectGarbage();
     const planned = performance.now();
@@ -566,8 +579,9 @@ export class Reconciler {
     const previous = new Map(recorded.map((status) => [status.ip, status]));
     const stamp = new Date(now ? now() : Date.now()).toISOString();
     const exported = new Set(this.#fenced ? [] : (this.#lastBird?.exports ?? []));
+    // vxlan: the other nodes route to it themselves, as in direct mode.
     const announcedAs = (binding: NatBinding) =>
-      this.#routing === "direct"
+      routesToNodes(this.#routing)
         ? "direct"
         : this.#routing === "bgp" && exported.has(hostPrefix(binding.floating, binding.family))
           ? "bgp"

@@ -17,11 +17,14 @@ import {
 import type { Nft } from "../dataplane/shell/nft.js";
 import { diffByKey, routeKey, type NodeRoute } from "../dataplane/node-routes.js";
 import type { Conntrack, Routes } from "../dataplane/shell/linux-routes.js";
+import type { Tunnels } from "../dataplane/shell/linux-vxlan.js";
 
 export interface DataplanePorts {
   nft: Nft;
   routes: Routes;
   conntrack: Conntrack;
+  /** The VXLAN overlay's devices; absent: the node has none and makes none. */
+  tunnels?: Tunnels;
 }
 
 /**

@@ -50,6 +50,11 @@ import {
 
 export type RoutingMode = "none" | "direct" | "bgp" | "vxlan";
 
+/** Whether the mode routes to every other node's addresses itself (so reads every node's floating IPs). */
+export function routesToNodes(mode: RoutingMode): boolean {
+  return mode === "direct" || mode === "vxlan";
+}
+
 export interface RoutingInput {
   node: string;
   mode: RoutingMode;
@@ -141,7 +146,7 @@ export function planRouting(input: RoutingInput): RoutingPlan {
   const addressOf = (name: string, family: Family): string | undefined =>
     nodes.get(name)?.addresses.find((address) => parseAddress(address)?.family === family);
   // direct and vxlan: routes to other nodes' addresses, via their own.
-  const toNodes = mode === "direct" || mode === "vxlan";
+  const toNodes = routesToNodes(mode);
   const tunnels = mode === "vxlan" ? planTunnels(input, nodes, refuse, problems) : undefined;
   const routeTo = (holder: string, family: Family, dst: string, what: string) => {
     const via = addressOf(holder, family);

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   NO_VXLAN,
   NO_VXLAN_KERNEL,
+  parseLocalSubnets,
   parseVxlanDevices,
   parseVxlanForwarding,
   parseVxlanNeighbours,
@@ -147,5 +148,23 @@ describe("reading the kernel", () => {
       peer6,
       { family: 6, address: "fd00:202::14", mac: "02:00:00:00:00:14", stale: true },
     ]);
+  });
+});
+
+describe("parseLocalSubnets()", () => {
+  it("gives each global address's network, leaving out link-local addresses and buoy's devices", () => {
+    const link = (ifname: string, addr_info: unknown[]) => ({ ifname, addr_info });
+    expect(
+      parseLocalSubnets([
+        link("lo", [{ local: "127.0.0.1", prefixlen: 8, scope: "host" }]),
+        link("eth0", [
+          { local: "192.168.201.11", prefixlen: 24, scope: "global" },
+          { local: "fd00:201::11", prefixlen: 64, scope: "global" },
+          { local: "fe80::1", prefixlen: 64, scope: "link" },
+        ]),
+        link("vxlan.buoy", [{ local: "10.244.1.0", prefixlen: 32, scope: "global" }]),
+        link("eth1", [{ local: "not an address", prefixlen: 24, scope: "global" }]),
+      ]),
+    ).toEqual(["192.168.201.0/24", "fd00:201::/64"]);
   });
 });

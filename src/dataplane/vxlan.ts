@@ -10,7 +10,13 @@
 // A device's MAC is derived from its node's name, so every node knows every
 // other's without a record anyone writes. Pure: the shell
 // (shell/linux-vxlan.ts) reads and writes the kernel.
-import { canonicalAddress, type Family } from "../net/address.js";
+import {
+  canonicalAddress,
+  enclosingPrefix,
+  formatPrefix,
+  parseAddress,
+  type Family,
+} from "../net/address.js";
 
 /** buoy's devices, apart from Calico's vxlan.calico and vxlan-v6.calico. */
 export const VXLAN_DEVICE: Record<Family, string> = { 4: "vxlan.buoy", 6: "vxlan6.buoy" };
@@ -224,4 +230,27 @@ export function parseVxlanForwarding(family: Family, listing: unknown): KernelEn
       },
     ];
   });
+}
+
+/**
+ * The node's own networks from `ip -json address show`: each global
+ * address's prefix (what vxlanMode CrossSubnet reaches without the tunnel),
+ * buoy's own devices left out.
+ */
+export function parseLocalSubnets(listing: unknown): string[] {
+  const links = Array.isArray(listing) ? (listing as Record<string, unknown>[]) : [];
+  const devices = new Set(Object.values(VXLAN_DEVICE));
+  const subnets = new Set<string>();
+  for (const link of links) {
+    if (typeof link?.ifname !== "string" || devices.has(link.ifname)) continue;
+    const addresses = Array.isArray(link.addr_info)
+      ? (link.addr_info as Record<string, unknown>[])
+      : [];
+    for (const entry of addresses) {
+      const address = parseAddress(String(entry?.local ?? ""));
+      if (!address || entry.scope !== "global" || typeof entry.prefixlen !== "number") continue;
+      subnets.add(formatPrefix(enclosingPrefix(address, entry.prefixlen)));
+    }
+  }
+  return [...subnets].sort();
 }

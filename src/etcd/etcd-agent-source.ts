@@ -4,7 +4,7 @@
 import { MAX_TXN_OPS, type Kv, type KvEntry, type KvOp } from "../datastore/kv.js";
 import type { FloatingIpStatus } from "../model/records.js";
 import { keys, Store } from "./store.js";
-import type { RoutingMode } from "../dataplane/routing-plan.js";
+import { routesToNodes, type RoutingMode } from "../dataplane/routing-plan.js";
 import type { Logger } from "../log/logger.js";
 import type {
   AgentSource,
@@ -128,11 +128,11 @@ export class EtcdAgentSource implements AgentSource {
    * Whether a change under `prefix` can change this node's plan: a claim
    * only if its own endpoints ask for it; a status record (another node
    * translating an address) only if it is one of those addresses, except
-   * with direct routes, which route every node's floating IPs.
+   * with direct (and vxlan) routes, which route every node's floating IPs.
    */
   #concerns(prefix: string, changed: readonly string[]): boolean {
     if (prefix === keys.claims) return changed.some((key) => this.#claimKeys.has(key));
-    if (prefix !== keys.statuses || this.options.routing === "direct") return true;
+    if (prefix !== keys.statuses || routesToNodes(this.options.routing)) return true;
     return changed.some((key) =>
       this.#claimKeys.has(keys.claim(key.slice(key.lastIndexOf("/") + 1))),
     );

@@ -12,6 +12,15 @@ import {
 
 export class FakeTunnels implements Tunnels {
   #state: VxlanKernelState = { devices: [], neighbours: [], forwarding: [] };
+  /** What localSubnets() answers. */
+  subnets: string[] = [];
+
+  /** `interfaces`: the node's interface names (FakeRoutes'), which the devices join and leave. */
+  constructor(private readonly interfaces: Set<string> = new Set()) {}
+
+  async localSubnets(): Promise<string[]> {
+    return [...this.subnets];
+  }
   /** Where each apply() that changed something is noted, as "tunnels <links lines> <fdb lines>". */
   readonly journal: string[] = [];
 
@@ -29,6 +38,8 @@ export class FakeTunnels implements Tunnels {
     // has was deleted; a remade or removed device took its entries with it).
     const families = new Set(desired.devices.map((device) => device.family));
     const peers = desired.peers.filter((peer) => families.has(peer.family));
+    for (const device of this.#state.devices) this.interfaces.delete(device.name);
+    for (const device of desired.devices) this.interfaces.add(device.name);
     this.#state = {
       devices: desired.devices.map((device) => ({ ...device, intact: true })),
       neighbours: peers.map((peer) => ({ ...peer })),

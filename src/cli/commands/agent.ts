@@ -20,7 +20,7 @@ interface AgentCliOptions {
   cniConf: string;
   resync: string;
   logLevel: string;
-  routing: "none" | "direct" | "bgp";
+  routing: "none" | "direct" | "bgp" | "vxlan";
   asNumber: string;
   birdConfig: string;
   birdSocket: string;
@@ -63,9 +63,11 @@ export function addAgentCommand(program: Command, session: Session): void {
         "--routing <mode>",
         "how nodes reach each other's pods and floating IPs: bgp (BIRD announces " +
           "this node's blocks and floating IPs), direct (routes via the hosting " +
-          "node's address, nodes on one L2 segment), none (floating-IP NAT only)",
+          "node's address, nodes on one L2 segment), vxlan (the same through a VXLAN " +
+          "overlay, as each pool's vxlanMode says: nodes in any subnets), none " +
+          "(floating-IP NAT only)",
       )
-        .choices(["none", "direct", "bgp"])
+        .choices(["none", "direct", "bgp", "vxlan"])
         .default("none"),
     )
     .option(
@@ -184,6 +186,7 @@ async function runAgentCommand(
     { LinuxBird },
     kube,
     { LinuxKernelMonitor },
+    { LinuxTunnels },
   ] = await Promise.all([
     import("../../agent/agent.js"),
     import("../../etcd/etcd-agent-source.js"),
@@ -195,6 +198,7 @@ async function runAgentCommand(
     // ~34 MiB of an idle etcd agent's memory when loaded.
     store ? undefined : import("../../kube/kube-agent-source.js"),
     import("../../dataplane/shell/kernel-monitor.js"),
+    import("../../dataplane/shell/linux-vxlan.js"),
   ]);
   if (options.cniSocket !== undefined && !options.cniSocket.startsWith("/")) {
     throw new UsageError(`--cni-socket must be an absolute path, got '${options.cniSocket}'`);
@@ -235,6 +239,8 @@ async function runAgentCommand(
         nft: new LinuxNft(),
         routes: new LinuxRoutes(),
         conntrack: new LinuxConntrack(),
+        // Also outside vxlan mode: a node switched away removes its devices.
+        tunnels: new LinuxTunnels(),
       },
       monitor: new LinuxKernelMonitor(),
       logger,

@@ -7,6 +7,7 @@ import {
   parseVxlanDevices,
   parseVxlanForwarding,
   parseVxlanNeighbours,
+  parseLocalSubnets,
   renderVxlanChanges,
   type VxlanKernelState,
   type VxlanPlan,
@@ -21,6 +22,8 @@ export interface Tunnels {
    * went with it.
    */
   apply(desired: VxlanPlan, current: VxlanKernelState): Promise<Family[]>;
+  /** The node's own networks (its global addresses' prefixes), for vxlanMode CrossSubnet. */
+  localSubnets(): Promise<string[]>;
 }
 
 export class LinuxTunnels implements Tunnels {
@@ -55,6 +58,11 @@ export class LinuxTunnels implements Tunnels {
     await batch(["ip", "-force", "-batch", "-"], changes.links);
     await batch(["bridge", "-force", "-batch", "-"], changes.fdb);
     return changes.remade;
+  }
+
+  async localSubnets(): Promise<string[]> {
+    const { stdout } = await runCommand(["ip", "-json", "address", "show"]);
+    return parseLocalSubnets(JSON.parse(stdout || "[]"));
   }
 }
 
