@@ -127,6 +127,8 @@ describe("the VXLAN overlay on the kernel", () => {
   });
 
   afterAll(async () => {
+    // The next suite in this namespace finds none of this one's routes or devices.
+    await routes.apply([], await routes.read()).catch(() => []);
     await tunnels.apply(NO_VXLAN, await tunnels.read()).catch(() => []);
     sh(["ip", "link", "del", UPLINK]);
     sh(["ip", "link", "del", `vx${tag}p`]);
